@@ -1,0 +1,27 @@
+import { serve, SERVE_HELP } from './serve.js';
+
+const HELP = `Usage: framehub <command> [options]
+
+Commands:
+  serve      serve image streams over WebSocket (framehub serve --help)
+  help       show this help
+
+${SERVE_HELP}`;
+
+/** Runs the CLI with `argv` (without node and script); resolves with the exit code. */
+export async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  switch (command) {
+    case 'serve':
+      return serve(rest);
+    case undefined:
+    case 'help':
+    case '--help':
+    case '-h':
+      process.stdout.write(HELP);
+      return 0;
+    default:
+      process.stderr.write(`framehub: unknown command "${command}"\n\n${HELP}`);
+      return 2;
+  }
+}

@@ -1,0 +1,54 @@
+import { parseArgs } from 'node:util';
+import { ConfigError, FIELDS, loadConfig } from '../config/config.js';
+import { createServer } from '../server/create-server.js';
+
+export const SERVE_HELP = `Usage: framehub serve [options]
+
+Serves every configured stream over HTTP and WebSocket.
+
+Options (flag > environment > YAML file > default):
+  --config <file.yaml>     read options and streams from a YAML file
+${Object.values(FIELDS)
+  .map((f) => `  --${`${f.flag} <value>`.padEnd(23)}${f.help}${f.env ? ` [${f.env}]` : ''} (default ${JSON.stringify(f.default)})`)
+  .join('\n')}
+  -h, --help               show this help
+`;
+
+export async function serve(argv: string[]): Promise<number> {
+  const flagOptions = Object.fromEntries(Object.values(FIELDS).map((f) => [f.flag!, { type: 'string' as const }]));
+  let values: Record<string, string | boolean | undefined>;
+  try {
+    ({ values } = parseArgs({ args: argv, options: { ...flagOptions, config: { type: 'string' }, help: { type: 'boolean', short: 'h' } }, strict: true }));
+  } catch (error) {
+    process.stderr.write(`framehub serve: ${(error as Error).message}\n\n${SERVE_HELP}`);
+    return 2;
+  }
+  if (values['help']) {
+    process.stdout.write(SERVE_HELP);
+    return 0;
+  }
+  let config;
+  try {
+    config = loadConfig({
+      flags: values as Record<string, string | undefined>,
+      env: process.env,
+      ...(typeof values['config'] === 'string' && { file: values['config'] }),
+    });
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      process.stderr.write(`framehub: invalid configuration: ${error.message}\n`);
+      return 2;
+    }
+    throw error;
+  }
+  const server = await createServer(config);
+  const { url } = await server.listen();
+  server.app.log.info(`framehub serving ${Object.keys(config.streams).join(', ')} at ${url}`);
+  await new Promise<void>((resolve) => {
+    const stop = () => resolve();
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+  });
+  await server.close();
+  return 0;
+}

@@ -1,0 +1,190 @@
+import { readFileSync } from 'node:fs';
+import { parse as parseYaml } from 'yaml';
+
+/** A stream declared in the config file. More `source` kinds come with later capabilities. */
+export interface PatternStreamConfig {
+  source: 'pattern';
+  fps?: number;
+  width?: number;
+  height?: number;
+  quality?: number;
+  label?: string;
+}
+export type StreamConfig = PatternStreamConfig;
+
+export interface Config {
+  /** @default 8080 */
+  port: number;
+  /** @default '0.0.0.0' */
+  host: string;
+  /** pino level. @default 'info' */
+  logLevel: string;
+  /** Default fps of `/ws/video_feed` (WS_FRAME_RATE). @default 30 */
+  frameRate: number;
+  /** Default quality (WS_QUALITY). @default 80 */
+  quality: number;
+  /** Concurrent `/ws/video_feed` clients (WS_MAX_CLIENTS). @default 10 */
+  maxClients: number;
+  /** Seconds between protocol pings; a peer that missed one is dropped (WS_PING_INTERVAL). @default 30 */
+  pingInterval: number;
+  /** Seconds an unused browser session lives (SESSION_TIMEOUT). @default 300 */
+  sessionTimeout: number;
+  /** Largest message a client may send, bytes. @default 65536 */
+  maxPayload: number;
+  /** Seconds a source keeps running after its last subscriber left. @default 5 */
+  idleGrace: number;
+  /** Stream served as id `0` until screen capture takes it. @default first stream */
+  primaryStream: string;
+  streams: Record<string, StreamConfig>;
+}
+
+export const DEFAULT_STREAMS: Record<string, StreamConfig> = { demo: { source: 'pattern' } };
+
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+}
+
+type Origin = string; // where a value came from, for error messages
+
+interface Field {
+  env?: string;
+  flag?: string;
+  parse: (raw: unknown, origin: Origin) => unknown;
+  default: unknown;
+  help: string;
+}
+
+const int = (min: number, max: number) => (raw: unknown, origin: Origin): number => {
+  const n = typeof raw === 'string' && raw.trim() !== '' ? Number(raw) : raw;
+  if (typeof n !== 'number' || !Number.isInteger(n) || n < min || n > max) {
+    throw new ConfigError(`${origin} must be an integer from ${min} to ${max} (got ${JSON.stringify(raw)})`);
+  }
+  return n;
+};
+const num = (min: number, max: number) => (raw: unknown, origin: Origin): number => {
+  const n = typeof raw === 'string' && raw.trim() !== '' ? Number(raw) : raw;
+  if (typeof n !== 'number' || !Number.isFinite(n) || n < min || n > max) {
+    throw new ConfigError(`${origin} must be a number from ${min} to ${max} (got ${JSON.stringify(raw)})`);
+  }
+  return n;
+};
+const str = (pattern?: RegExp, what?: string) => (raw: unknown, origin: Origin): string => {
+  if (typeof raw !== 'string' || raw === '' || (pattern && !pattern.test(raw))) {
+    throw new ConfigError(`${origin} must be ${what ?? 'a non-empty string'} (got ${JSON.stringify(raw)})`);
+  }
+  return raw;
+};
+const LOG_LEVELS = /^(fatal|error|warn|info|debug|trace|silent)$/;
+
+/** Every scalar option: its env name, its flag and its rule. Flags beat env, env beats the file. */
+export const FIELDS: Record<Exclude<keyof Config, 'streams'>, Field> = {
+  port: { env: 'PORT', flag: 'port', parse: int(0, 65535), default: 8080, help: 'TCP port (0 = any free port)' },
+  host: { env: 'HOST', flag: 'host', parse: str(), default: '0.0.0.0', help: 'address to listen on' },
+  logLevel: { env: 'LOG_LEVEL', flag: 'log-level', parse: str(LOG_LEVELS, 'one of fatal, error, warn, info, debug, trace, silent'), default: 'info', help: 'log level' },
+  frameRate: { env: 'WS_FRAME_RATE', flag: 'frame-rate', parse: int(1, 60), default: 30, help: 'default fps of /ws/video_feed' },
+  quality: { env: 'WS_QUALITY', flag: 'quality', parse: int(10, 100), default: 80, help: 'default image quality' },
+  maxClients: { env: 'WS_MAX_CLIENTS', flag: 'max-clients', parse: int(1, 100_000), default: 10, help: 'concurrent /ws/video_feed clients' },
+  pingInterval: { env: 'WS_PING_INTERVAL', flag: 'ping-interval', parse: num(0.05, 3600), default: 30, help: 'seconds between WebSocket pings' },
+  sessionTimeout: { env: 'SESSION_TIMEOUT', flag: 'session-timeout', parse: int(1, 86_400), default: 300, help: 'seconds an idle browser session lives' },
+  maxPayload: { env: 'WS_MAX_PAYLOAD', flag: 'max-payload', parse: int(128, 64 * 1024 * 1024), default: 65_536, help: 'largest client message, bytes' },
+  idleGrace: { env: 'IDLE_GRACE', flag: 'idle-grace', parse: num(0, 3600), default: 5, help: 'seconds a source outlives its last viewer' },
+  primaryStream: { env: 'PRIMARY_STREAM', flag: 'primary-stream', parse: str(/^[A-Za-z0-9_.:-]{1,128}$/, 'a stream id'), default: '', help: 'stream served as id 0' },
+};
+
+const STREAM_KEYS: Record<keyof PatternStreamConfig, Field['parse']> = {
+  source: (raw, origin) => {
+    if (raw !== 'pattern') throw new ConfigError(`${origin} must be one of: pattern (got ${JSON.stringify(raw)})`);
+    return raw;
+  },
+  fps: int(1, 60),
+  width: int(16, 7680),
+  height: int(16, 4320),
+  quality: int(10, 100),
+  label: (raw, origin) => str()(raw, origin),
+};
+
+export interface ConfigInputs {
+  /** Parsed CLI flags, by flag name. */
+  flags?: Record<string, string | undefined>;
+  env?: Record<string, string | undefined>;
+  /** Path of a YAML file. */
+  file?: string;
+  /** Values set by code (tests, embedding); highest precedence. */
+  overrides?: Partial<Config>;
+}
+
+/** Builds the config from defaults < YAML file < env < flags < overrides, validating every value. */
+export function loadConfig(inputs: ConfigInputs = {}): Config {
+  const env = inputs.env ?? {};
+  const flags = inputs.flags ?? {};
+  let fileValues: Record<string, unknown> = {};
+  if (inputs.file !== undefined) {
+    let text: string;
+    try {
+      text = readFileSync(inputs.file, 'utf8');
+    } catch (error) {
+      throw new ConfigError(`cannot read config file ${inputs.file}: ${(error as Error).message}`);
+    }
+    let doc: unknown;
+    try {
+      doc = parseYaml(text);
+    } catch (error) {
+      throw new ConfigError(`config file ${inputs.file} is not valid YAML: ${(error as Error).message}`);
+    }
+    if (doc !== null && doc !== undefined && (typeof doc !== 'object' || Array.isArray(doc))) {
+      throw new ConfigError(`config file ${inputs.file} must hold a mapping of options`);
+    }
+    fileValues = (doc ?? {}) as Record<string, unknown>;
+    for (const key of Object.keys(fileValues)) {
+      if (key !== 'streams' && !(key in FIELDS)) {
+        throw new ConfigError(`config file ${inputs.file}: unknown option "${key}" (known: ${[...Object.keys(FIELDS), 'streams'].join(', ')})`);
+      }
+    }
+  }
+
+  const config = {} as Record<string, unknown>;
+  for (const [key, field] of Object.entries(FIELDS)) {
+    const override = (inputs.overrides as Record<string, unknown> | undefined)?.[key];
+    let value = field.default;
+    if (override !== undefined) value = field.parse(override, key);
+    else if (field.flag && flags[field.flag] !== undefined) value = field.parse(flags[field.flag], `--${field.flag}`);
+    else if (field.env && env[field.env] !== undefined && env[field.env] !== '') value = field.parse(env[field.env], `${field.env}`);
+    else if (fileValues[key] !== undefined) value = field.parse(fileValues[key], `${inputs.file}: ${key}`);
+    config[key] = value;
+  }
+
+  const rawStreams = inputs.overrides?.streams ?? fileValues['streams'] ?? DEFAULT_STREAMS;
+  config['streams'] = parseStreams(rawStreams, inputs.overrides?.streams ? 'streams' : `${inputs.file ?? 'defaults'}: streams`);
+  const streamIds = Object.keys(config['streams'] as object);
+  if (config['primaryStream'] === '') config['primaryStream'] = streamIds[0];
+  else if (!streamIds.includes(config['primaryStream'] as string)) {
+    throw new ConfigError(`primaryStream "${String(config['primaryStream'])}" is not a declared stream (declared: ${streamIds.join(', ')})`);
+  }
+  return config as unknown as Config;
+}
+
+function parseStreams(raw: unknown, origin: Origin): Record<string, StreamConfig> {
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
+    throw new ConfigError(`${origin} must be a mapping of stream id to stream settings`);
+  }
+  const streams: Record<string, StreamConfig> = {};
+  const entries = Object.entries(raw);
+  if (entries.length === 0) throw new ConfigError(`${origin} must declare at least one stream`);
+  for (const [id, value] of entries) {
+    if (!/^[A-Za-z0-9_.-]{1,128}$/.test(id) || id === '0') {
+      throw new ConfigError(`${origin}: stream id "${id}" must be letters, digits, "_", "." or "-" and not "0"`);
+    }
+    if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+      throw new ConfigError(`${origin}.${id} must be a mapping with at least "source"`);
+    }
+    const stream: Record<string, unknown> = {};
+    for (const [key, v] of Object.entries(value)) {
+      const parse = STREAM_KEYS[key as keyof PatternStreamConfig];
+      if (!parse) throw new ConfigError(`${origin}.${id}: unknown setting "${key}" (known: ${Object.keys(STREAM_KEYS).join(', ')})`);
+      stream[key] = parse(v, `${origin}.${id}.${key}`);
+    }
+    if (stream['source'] === undefined) throw new ConfigError(`${origin}.${id}.source is required (one of: pattern)`);
+    streams[id] = stream as unknown as StreamConfig;
+  }
+  return streams;
+}

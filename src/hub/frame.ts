@@ -1,0 +1,33 @@
+import type { ImageFormat } from '../image/sniff.js';
+
+/** Decoded pixels a source may attach so variants can be encoded without decoding first. */
+export interface RawImage {
+  data: Buffer;
+  width: number;
+  height: number;
+  channels: 3 | 4;
+}
+
+/**
+ * One encoded image as a source produced it. Frames are immutable and shared by every
+ * subscriber; everything derived from one (variants, strings, wire messages) hangs off it.
+ */
+export interface Frame {
+  readonly bytes: Buffer;
+  readonly format: ImageFormat;
+  readonly width: number;
+  readonly height: number;
+  /** Sequence number within the stream, starting at 1. */
+  readonly seq: number;
+  /** Wall-clock capture time, ms since the epoch (float: sub-ms precision where the source has it). */
+  readonly capturedAt: number;
+  /** Encoder quality of `bytes` when the source knows it; lets a matching variant pass the bytes through. */
+  readonly quality?: number;
+  readonly raw?: RawImage;
+  readonly meta?: Readonly<Record<string, unknown>>;
+}
+
+/** Wall-clock now with sub-millisecond precision. */
+export function preciseNow(): number {
+  return performance.timeOrigin + performance.now();
+}

@@ -1,0 +1,318 @@
+import type { Frame } from './frame.js';
+import { SubscriberSlot, type Deliver, type SlotCounters } from './subscriber-slot.js';
+import { VariantCache } from './variant.js';
+import type { Encoder } from './encoder.js';
+import type { Source, SourceExit, SourceFrame } from '../sources/source.js';
+import { RateMeter } from '../util/rate-meter.js';
+import { systemClock, type Clock, type TimerHandle } from '../util/clock.js';
+import { TypedEmitter } from '../util/typed-emitter.js';
+
+/** Something subscribers should be told about the source: progress, or a failure. */
+export interface StreamNotice {
+  level: 'status' | 'error';
+  message: string;
+  /** `true` when the stream has ended for good (e.g. the captured window closed). */
+  fatal: boolean;
+}
+
+export type SourceState = 'stopped' | 'starting' | 'running' | 'stopping' | 'restarting' | 'ended';
+
+export interface StreamEvents {
+  frame: Frame;
+  notice: StreamNotice;
+  'state:change': { oldState: SourceState; newState: SourceState };
+}
+
+export interface StreamOptions {
+  /** Source is stopped this long after the last subscriber left. @default 5000 */
+  idleGraceMs?: number;
+  /** Restart backoff after the source dies: first delay, doubled up to the cap. @default 500, 10000 */
+  restartDelayMs?: number;
+  maxRestartDelayMs?: number;
+  clock?: Clock;
+  /** Overlay label; defaults to the stream id. */
+  label?: string;
+}
+
+export interface SubscribeOptions {
+  fps: number;
+  deliver: Deliver;
+  onNotice?: (notice: StreamNotice) => void;
+  onDeliverError?: (error: unknown) => void;
+}
+
+export interface Subscription {
+  readonly slot: SubscriberSlot;
+  setFps(fps: number): void;
+  close(): void;
+}
+
+export interface StreamStats {
+  id: string;
+  kind: string;
+  state: SourceState;
+  subscribers: number;
+  framesIn: number;
+  fpsIn: number;
+  fpsOut: number;
+  framesOut: number;
+  bytesOut: number;
+  framesDropped: number;
+  framesSkipped: number;
+  encodes: number;
+  latest?: { seq: number; format: string; width: number; height: number; capturedAt: number; size: number };
+}
+
+interface Subscriber {
+  slot: SubscriberSlot;
+  onNotice: ((notice: StreamNotice) => void) | undefined;
+}
+
+/**
+ * One source, many subscribers, the latest frame and the counters. The stream does no
+ * per-client work on a frame: it hands the same `Frame` to every subscriber's slot.
+ */
+export class Stream extends TypedEmitter<StreamEvents> {
+  readonly variants: VariantCache;
+  readonly label: string;
+  #latest: Frame | undefined;
+  #seq = 0;
+  #state: SourceState = 'stopped';
+  readonly #subscribers = new Set<Subscriber>();
+  readonly #inMeter: RateMeter;
+  readonly #outMeter: RateMeter;
+  readonly #clock: Clock;
+  readonly #idleGraceMs: number;
+  readonly #restartDelayMs: number;
+  readonly #maxRestartDelayMs: number;
+  #idleTimer: TimerHandle | undefined;
+  #restartTimer: TimerHandle | undefined;
+  #restartAttempt = 0;
+  // Totals of subscribers that have left, so stream counters never go backwards.
+  readonly #departed: SlotCounters = { sent: 0, dropped: 0, skipped: 0, bytes: 0, failed: 0 };
+
+  constructor(
+    readonly id: string,
+    readonly source: Source,
+    encoder: Encoder,
+    options: StreamOptions = {},
+  ) {
+    super();
+    this.label = options.label ?? id;
+    this.#clock = options.clock ?? systemClock;
+    this.#idleGraceMs = options.idleGraceMs ?? 5000;
+    this.#restartDelayMs = options.restartDelayMs ?? 500;
+    this.#maxRestartDelayMs = options.maxRestartDelayMs ?? 10_000;
+    this.#inMeter = new RateMeter(1000, 256, this.#clock);
+    this.#outMeter = new RateMeter(1000, 8192, this.#clock);
+    this.variants = new VariantCache(encoder, (frame) => this.osdText(frame));
+    source.on('frame', this.#sourceOnFrame);
+    source.on('status', this.#sourceOnStatus);
+    source.on('exit', this.#sourceOnExit);
+  }
+
+  get latest(): Frame | undefined {
+    return this.#latest;
+  }
+
+  get state(): SourceState {
+    return this.#state;
+  }
+
+  get subscriberCount(): number {
+    return this.#subscribers.size;
+  }
+
+  /** Measured frames per second coming from the source. */
+  get fpsIn(): number {
+    return this.#inMeter.rate();
+  }
+
+  /** Adds a subscriber; it receives the latest frame at once (a static page still shows something). */
+  subscribe(options: SubscribeOptions): Subscription {
+    const deliver: Deliver = async (frame) => {
+      const bytes = await options.deliver(frame);
+      this.#outMeter.record();
+      return bytes;
+    };
+    const subscriber: Subscriber = {
+      slot: new SubscriberSlot(deliver, options.fps, this.#clock, options.onDeliverError),
+      onNotice: options.onNotice,
+    };
+    this.#subscribers.add(subscriber);
+    this.#cancelIdle();
+    if (this.#state === 'stopped') void this.#start();
+    if (this.#state === 'ended') {
+      subscriber.onNotice?.({ level: 'error', message: `stream ${this.id} has ended`, fatal: true });
+    } else if (this.#latest) {
+      subscriber.slot.offer(this.#latest);
+    }
+    let closed = false;
+    return {
+      slot: subscriber.slot,
+      setFps: (fps) => subscriber.slot.setFps(fps),
+      close: () => {
+        if (closed) return;
+        closed = true;
+        subscriber.slot.close();
+        this.#subscribers.delete(subscriber);
+        for (const key of ['sent', 'dropped', 'skipped', 'bytes', 'failed'] as const) this.#departed[key] += subscriber.slot.counters[key];
+        if (this.#subscribers.size === 0) this.#scheduleIdle();
+      },
+    };
+  }
+
+  /** Resolves with the next frame the source produces (or the latest one if `acceptLatest`). */
+  nextFrame(timeoutMs: number, acceptLatest = true): Promise<Frame> {
+    if (acceptLatest && this.#latest) return Promise.resolve(this.#latest);
+    return new Promise((resolve, reject) => {
+      const timer = this.#clock.setTimeout(() => {
+        this.off('frame', onFrame);
+        reject(new Error(`no frame from stream ${this.id} within ${timeoutMs} ms`));
+      }, timeoutMs);
+      const onFrame = (frame: Frame) => {
+        this.#clock.clearTimeout(timer);
+        resolve(frame);
+      };
+      this.once('frame', onFrame);
+    });
+  }
+
+  /** Text of the on-screen display: stream name, wall-clock time of capture, measured fps. */
+  osdText(frame: Frame): string {
+    const time = new Date(frame.capturedAt).toISOString().slice(11, 23);
+    return `${this.label}  ${time}  ${this.fpsIn.toFixed(1)} FPS`;
+  }
+
+  stats(): StreamStats {
+    const totals = { ...this.#departed };
+    for (const { slot } of this.#subscribers) {
+      for (const key of ['sent', 'dropped', 'skipped', 'bytes', 'failed'] as const) totals[key] += slot.counters[key];
+    }
+    const latest = this.#latest;
+    return {
+      id: this.id,
+      kind: this.source.kind,
+      state: this.#state,
+      subscribers: this.#subscribers.size,
+      framesIn: this.#seq,
+      fpsIn: this.#inMeter.rate(),
+      fpsOut: this.#outMeter.rate(),
+      framesOut: totals.sent,
+      bytesOut: totals.bytes,
+      framesDropped: totals.dropped,
+      framesSkipped: totals.skipped,
+      encodes: this.variants.encodes,
+      ...(latest && {
+        latest: { seq: latest.seq, format: latest.format, width: latest.width, height: latest.height, capturedAt: latest.capturedAt, size: latest.bytes.length },
+      }),
+    };
+  }
+
+  /** Stops the source now and forgets subscribers; for server shutdown. Safe to call twice. */
+  async close(): Promise<void> {
+    this.#cancelIdle();
+    if (this.#restartTimer !== undefined) this.#clock.clearTimeout(this.#restartTimer);
+    this.#restartTimer = undefined;
+    for (const { slot } of this.#subscribers) slot.close();
+    this.#subscribers.clear();
+    await this.#stop();
+  }
+
+  #setState(newState: SourceState): void {
+    const oldState = this.#state;
+    if (oldState === newState) return;
+    this.#state = newState;
+    this.emit('state:change', { oldState, newState });
+  }
+
+  async #start(): Promise<void> {
+    this.#setState('starting');
+    try {
+      await this.source.start();
+      // A subscriber may have left, or close() run, while the source was starting.
+      if (this.#state !== 'starting') return;
+      this.#setState('running');
+      if (this.#subscribers.size === 0) this.#scheduleIdle();
+    } catch (error) {
+      if (this.#state !== 'starting') return;
+      this.#sourceOnExit({ error: error as Error, restartable: true });
+    }
+  }
+
+  async #stop(): Promise<void> {
+    if (this.#state === 'stopped' || this.#state === 'ended') return;
+    this.#setState('stopping');
+    try {
+      await this.source.stop();
+    } finally {
+      this.#latest = undefined;
+      if (this.#state === 'stopping') this.#setState('stopped');
+    }
+  }
+
+  #scheduleIdle(): void {
+    this.#cancelIdle();
+    this.#idleTimer = this.#clock.setTimeout(() => {
+      this.#idleTimer = undefined;
+      if (this.#subscribers.size === 0) {
+        if (this.#restartTimer !== undefined) this.#clock.clearTimeout(this.#restartTimer);
+        this.#restartTimer = undefined;
+        void this.#stop();
+      }
+    }, this.#idleGraceMs);
+    (this.#idleTimer as { unref?: () => void }).unref?.();
+  }
+
+  #cancelIdle(): void {
+    if (this.#idleTimer !== undefined) this.#clock.clearTimeout(this.#idleTimer);
+    this.#idleTimer = undefined;
+  }
+
+  #notify(notice: StreamNotice): void {
+    this.emit('notice', notice);
+    for (const { onNotice } of this.#subscribers) {
+      try {
+        onNotice?.(notice);
+      } catch {
+        // A subscriber's notice handler failing must not keep the others from hearing it.
+      }
+    }
+  }
+
+  readonly #sourceOnFrame = (sourceFrame: SourceFrame): void => {
+    if (this.#state !== 'running' && this.#state !== 'starting') return;
+    const frame: Frame = { ...sourceFrame, seq: ++this.#seq };
+    this.#latest = frame;
+    this.#restartAttempt = 0;
+    this.#inMeter.record();
+    this.emit('frame', frame);
+    for (const { slot } of this.#subscribers) slot.offer(frame);
+  };
+
+  readonly #sourceOnStatus = (message: string): void => {
+    this.#notify({ level: 'status', message, fatal: false });
+  };
+
+  readonly #sourceOnExit = ({ error, restartable }: SourceExit): void => {
+    if (this.#state === 'stopping' || this.#state === 'stopped' || this.#state === 'ended') return;
+    if (!restartable) {
+      this.#setState('ended');
+      this.#latest = undefined;
+      this.#notify({ level: 'error', message: error.message, fatal: true });
+      return;
+    }
+    const delay = Math.min(this.#restartDelayMs * 2 ** this.#restartAttempt++, this.#maxRestartDelayMs);
+    this.#setState('restarting');
+    this.#notify({ level: 'error', message: `${error.message}; restarting in ${delay} ms`, fatal: false });
+    this.#restartTimer = this.#clock.setTimeout(() => {
+      this.#restartTimer = undefined;
+      if (this.#state !== 'restarting') return;
+      if (this.#subscribers.size === 0) {
+        this.#setState('stopped');
+        return;
+      }
+      void this.#start();
+    }, delay);
+  };
+}

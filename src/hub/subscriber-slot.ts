@@ -1,0 +1,118 @@
+import type { Frame } from './frame.js';
+import { systemClock, type Clock, type TimerHandle } from '../util/clock.js';
+
+/** Writes one frame to one client; resolves with the bytes written once the transport has taken them. */
+export type Deliver = (frame: Frame) => Promise<number>;
+
+export interface SlotCounters {
+  /** Frames fully written. */
+  sent: number;
+  /** Frames replaced while a write was in flight: the client was too slow for them. */
+  dropped: number;
+  /** Frames replaced while waiting for the client's fps cap: skipped by choice, not by slowness. */
+  skipped: number;
+  bytes: number;
+  /** Deliveries that failed (encode error, socket gone). */
+  failed: number;
+}
+
+/**
+ * Latest frame wins, per client. At most one frame is pending and one in flight; a newer
+ * frame replaces the pending one; the next write starts only after the previous one completed
+ * (the transport's write callback), and no sooner than the client's fps cap allows.
+ * A client that stops reading therefore holds one pending frame reference and one in-flight
+ * write, and never slows anyone else down.
+ */
+export class SubscriberSlot {
+  readonly counters: SlotCounters = { sent: 0, dropped: 0, skipped: 0, bytes: 0, failed: 0 };
+  #interval: number;
+  #pending: Frame | undefined;
+  #inFlight = false;
+  #nextDue = -Infinity;
+  #timer: TimerHandle | undefined;
+  #closed = false;
+
+  constructor(
+    private readonly deliver: Deliver,
+    fps: number,
+    private readonly clock: Clock = systemClock,
+    private readonly onError: (error: unknown) => void = () => {},
+  ) {
+    this.#interval = 1000 / fps;
+  }
+
+  get fps(): number {
+    return 1000 / this.#interval;
+  }
+
+  /** Changes the cap; a frame waiting on the old cap is re-timed. */
+  setFps(fps: number): void {
+    this.#interval = 1000 / fps;
+    this.#nextDue = -Infinity;
+    this.#clearTimer();
+    this.#pump();
+  }
+
+  get inFlight(): boolean {
+    return this.#inFlight;
+  }
+
+  get hasPending(): boolean {
+    return this.#pending !== undefined;
+  }
+
+  offer(frame: Frame): void {
+    if (this.#closed) return;
+    if (this.#pending !== undefined) {
+      if (this.#inFlight) this.counters.dropped++;
+      else this.counters.skipped++;
+    }
+    this.#pending = frame;
+    this.#pump();
+  }
+
+  close(): void {
+    this.#closed = true;
+    this.#pending = undefined;
+    this.#clearTimer();
+  }
+
+  #pump(): void {
+    if (this.#closed || this.#inFlight || this.#pending === undefined || this.#timer !== undefined) return;
+    const now = this.clock.now();
+    // Half a millisecond of tolerance: timers fire late, never early, and a frame due in
+    // 0.3 ms is not worth a timer.
+    const wait = this.#nextDue - now;
+    if (wait > 0.5) {
+      this.#timer = this.clock.setTimeout(() => {
+        this.#timer = undefined;
+        this.#pump();
+      }, wait);
+      return;
+    }
+    const frame = this.#pending;
+    this.#pending = undefined;
+    this.#inFlight = true;
+    // Schedule-based pacing keeps the long-run rate at the cap despite jitter; after a long
+    // pause the schedule restarts from now instead of bursting to catch up.
+    this.#nextDue = (now - this.#nextDue > this.#interval ? now : this.#nextDue) + this.#interval;
+    this.deliver(frame).then(
+      (bytes) => {
+        this.counters.sent++;
+        this.counters.bytes += bytes;
+      },
+      (error: unknown) => {
+        this.counters.failed++;
+        this.onError(error);
+      },
+    ).finally(() => {
+      this.#inFlight = false;
+      this.#pump();
+    });
+  }
+
+  #clearTimer(): void {
+    if (this.#timer !== undefined) this.clock.clearTimeout(this.#timer);
+    this.#timer = undefined;
+  }
+}

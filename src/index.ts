@@ -1,0 +1,12 @@
+// The `framehub` entry point: the server side. Internal modules are not re-exported.
+export { createServer, type FramehubServer, type ServerOptions } from './server/create-server.js';
+export { loadConfig, ConfigError, type Config, type StreamConfig } from './config/config.js';
+export { Hub, type StreamResolver } from './hub/hub.js';
+export { Stream, type StreamStats, type StreamNotice, type Subscription } from './hub/stream.js';
+export type { Frame } from './hub/frame.js';
+export type { VariantSpec } from './hub/variant-spec.js';
+export type { Encoder, EncodedImage } from './hub/encoder.js';
+export { Source, type SourceEvents, type SourceFrame } from './sources/source.js';
+export { PatternSource, type PatternOptions } from './sources/pattern-source.js';
+export { sniffImage, type ImageFormat, type ImageInfo } from './image/sniff.js';
+export { ErrorCode, CloseCode } from './protocols/errors.js';

@@ -1,0 +1,74 @@
+import Fastify, { type FastifyInstance } from 'fastify';
+import type { Config } from '../config/config.js';
+import { Hub } from '../hub/hub.js';
+import { Stream } from '../hub/stream.js';
+import { SharpEncoder, type Encoder } from '../hub/encoder.js';
+import { createSource } from '../sources/create-source.js';
+import { CloseCode } from '../protocols/errors.js';
+import { UpgradeRouter } from './upgrade-router.js';
+import { startHeartbeat } from './heartbeat.js';
+import { registerHttpRoutes } from './http-routes.js';
+import { streamRoute } from './stream-route.js';
+import { videoFeedRoute } from './video-feed-route.js';
+import type { RouteContext } from './route-context.js';
+
+export interface FramehubServer {
+  readonly config: Config;
+  readonly app: FastifyInstance;
+  readonly hub: Hub;
+  /** Starts listening; resolves with the address actually bound (port 0 picks a free one). */
+  listen(): Promise<{ host: string; port: number; url: string }>;
+  /** Closes every client, stops every source, closes the HTTP server. Safe to call twice. */
+  close(): Promise<void>;
+}
+
+export interface ServerOptions {
+  encoder?: Encoder;
+}
+
+/** The composition root: builds the parts and wires them together, nothing more. */
+export async function createServer(config: Config, options: ServerOptions = {}): Promise<FramehubServer> {
+  const app = Fastify({ logger: { level: config.logLevel }, forceCloseConnections: true });
+  const encoder = options.encoder ?? new SharpEncoder();
+
+  const hub = new Hub(config.primaryStream);
+  for (const [id, streamConfig] of Object.entries(config.streams)) {
+    const source = createSource(id, streamConfig, { quality: config.quality });
+    hub.add(new Stream(id, source, encoder, { idleGraceMs: config.idleGrace * 1000, label: id.toUpperCase() }));
+  }
+
+  const context: RouteContext = { hub, config, log: app.log };
+  const router = new UpgradeRouter(config.maxPayload);
+  router.add('/stream/:id', streamRoute(context));
+  router.add('/ws/video_feed', videoFeedRoute(context));
+  router.attach(app.server);
+  const stopHeartbeat = startHeartbeat(router.wss, config.pingInterval * 1000);
+
+  registerHttpRoutes(app, hub);
+  await app.ready();
+
+  let closing: Promise<void> | undefined;
+  return {
+    config,
+    app,
+    hub,
+    async listen() {
+      await app.listen({ port: config.port, host: config.host });
+      const address = app.server.address();
+      const port = typeof address === 'object' && address ? address.port : config.port;
+      const host = config.host === '0.0.0.0' ? 'localhost' : config.host;
+      return { host: config.host, port, url: `http://${host}:${port}` };
+    },
+    close() {
+      closing ??= (async () => {
+        stopHeartbeat();
+        for (const ws of router.wss.clients) ws.close(CloseCode.GoingAway, 'server shutting down');
+        await hub.close();
+        for (const ws of router.wss.clients) ws.terminate();
+        router.wss.close();
+        await app.close();
+      })();
+      return closing;
+    },
+  };
+}

@@ -1,0 +1,41 @@
+import { readFile } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
+import type { FastifyInstance } from 'fastify';
+import type { Hub } from '../hub/hub.js';
+
+const WEB_DIR = fileURLToPath(new URL('../../web/', import.meta.url));
+const WEB_FILES: Record<string, string> = {
+  '/': 'index.html',
+  '/viewer.js': 'viewer.js',
+  '/viewer.css': 'viewer.css',
+};
+const CONTENT_TYPES: Record<string, string> = {
+  html: 'text/html; charset=utf-8',
+  js: 'text/javascript; charset=utf-8',
+  css: 'text/css; charset=utf-8',
+};
+
+/** `GET /healthz`, `GET /api/streams` and the web viewer's files. */
+export function registerHttpRoutes(app: FastifyInstance, hub: Hub): void {
+  const startedAt = Date.now();
+
+  // The seeds' pages fetch the API from other origins (file://, another port): allow reads.
+  app.addHook('onSend', async (request, reply) => {
+    if (request.url.startsWith('/api/') || request.url === '/healthz') reply.header('access-control-allow-origin', '*');
+  });
+
+  app.get('/healthz', async () => ({
+    status: 'ok',
+    uptime: Math.round((Date.now() - startedAt) / 1000),
+    streams: hub.list().length,
+  }));
+
+  app.get('/api/streams', async () => ({ primary: hub.primary, streams: hub.stats() }));
+
+  for (const [path, file] of Object.entries(WEB_FILES)) {
+    app.get(path, async (_request, reply) => {
+      const body = await readFile(WEB_DIR + file);
+      return reply.type(CONTENT_TYPES[file.split('.').pop()!]!).header('cache-control', 'no-cache').send(body);
+    });
+  }
+}

@@ -1,0 +1,82 @@
+import type { FastifyBaseLogger } from 'fastify';
+import type { WebSocket } from 'ws';
+import type { Config } from '../config/config.js';
+import type { Hub } from '../hub/hub.js';
+import type { Stream, StreamNotice } from '../hub/stream.js';
+import { CloseCode, ErrorCode, ProtocolError } from '../protocols/errors.js';
+import { errorMessage, statusMessage } from '../protocols/stream-json.js';
+import { MessageLimiter } from './message-limiter.js';
+import { wsSendQuiet } from './ws-send.js';
+
+/** What every route handler gets from the composition root. */
+export interface RouteContext {
+  hub: Hub;
+  config: Config;
+  log: FastifyBaseLogger;
+}
+
+/** Sends the error message and closes with `closeCode`. */
+export function refuse(ws: WebSocket, code: string, message: string, closeCode: number): void {
+  wsSendQuiet(ws, errorMessage(code, message));
+  ws.close(closeCode, message.slice(0, 120));
+}
+
+/** Resolves a stream id or refuses the connection with `stream_not_found` / 4404. */
+export function resolveStreamOrRefuse(ws: WebSocket, hub: Hub, id: string): Stream | undefined {
+  const stream = hub.resolve(id);
+  if (!stream) refuse(ws, ErrorCode.StreamNotFound, `no stream with id ${JSON.stringify(id.slice(0, 128))}`, CloseCode.NotFound);
+  return stream;
+}
+
+/** Relays source status and failures to one client as JSON text; a fatal one ends the connection. */
+export function noticeRelay(ws: WebSocket): (notice: StreamNotice) => void {
+  return (notice) => {
+    if (notice.level === 'status') return wsSendQuiet(ws, statusMessage(notice.message));
+    if (notice.fatal) return refuse(ws, ErrorCode.StreamEnded, notice.message, CloseCode.StreamEnded);
+    wsSendQuiet(ws, errorMessage(ErrorCode.SourceError, notice.message));
+  };
+}
+
+/**
+ * Wires a client's incoming messages: text goes to `onCommand`; binary, floods and anything
+ * `onCommand` throws as a ProtocolError become error messages. Nothing a client sends can
+ * throw out of here.
+ */
+export function onClientMessages(ws: WebSocket, log: FastifyBaseLogger, onCommand: (text: string) => void): void {
+  const limiter = new MessageLimiter();
+  ws.on('message', function socketOnMessage(data, isBinary) {
+    if (!limiter.take()) {
+      refuse(ws, ErrorCode.RateLimited, 'too many messages; slow down', CloseCode.RateLimited);
+      return;
+    }
+    if (isBinary) {
+      wsSendQuiet(ws, errorMessage(ErrorCode.UnsupportedMessage, 'binary messages are not accepted here; send JSON text'));
+      return;
+    }
+    try {
+      onCommand(data.toString());
+    } catch (error) {
+      if (error instanceof ProtocolError) {
+        wsSendQuiet(ws, errorMessage(error.code, error.message));
+      } else {
+        log.error({ err: error }, 'command handler failed');
+        wsSendQuiet(ws, errorMessage('internal_error', 'the server could not handle this message'));
+      }
+    }
+  });
+  ws.on('error', function socketOnError(error) {
+    // ws emits protocol violations here (e.g. 1009 over maxPayload) and closes by itself.
+    log.debug({ err: error }, 'websocket error');
+  });
+}
+
+/** Parses query options with `parse`, or refuses with `invalid_query` / 4400. */
+export function parseQueryOrRefuse<T>(ws: WebSocket, parse: () => T): T | undefined {
+  try {
+    return parse();
+  } catch (error) {
+    if (!(error instanceof ProtocolError)) throw error;
+    refuse(ws, error.code, error.message, CloseCode.BadRequest);
+    return undefined;
+  }
+}

@@ -1,0 +1,83 @@
+import type { WebSocket } from 'ws';
+import { ErrorCode } from '../protocols/errors.js';
+import {
+  errorMessage, frameMessage, parseStreamJsonCommand, parseStreamJsonQuery, statsMessage, type StreamJsonOptions,
+} from '../protocols/stream-json.js';
+import type { UpgradeHandler } from './upgrade-router.js';
+import { noticeRelay, onClientMessages, parseQueryOrRefuse, resolveStreamOrRefuse, type RouteContext } from './route-context.js';
+import { wsSend, wsSendQuiet } from './ws-send.js';
+
+const SCREENSHOT_WAIT_MS = 5000;
+
+/** `WS /stream/:id?fps=&quality=&format=`: seeds/002's JSON frames, stats every second, commands. */
+export function streamRoute({ hub, config, log }: RouteContext): UpgradeHandler {
+  return function handleStreamSocket(ws: WebSocket, _req, url, params) {
+    const options = parseQueryOrRefuse<StreamJsonOptions>(ws, () =>
+      parseStreamJsonQuery(url.searchParams, { fps: 10, quality: config.quality, format: 'jpeg' }));
+    if (!options) return;
+    const stream = resolveStreamOrRefuse(ws, hub, params['id']!);
+    if (!stream) return;
+
+    const connectedAt = Date.now();
+    const subscription = stream.subscribe({
+      fps: options.fps,
+      deliver: async (frame) => {
+        const variant = await stream.variants.get(frame, { format: options.format, quality: options.quality });
+        return wsSend(ws, frameMessage(variant), false);
+      },
+      onNotice: noticeRelay(ws),
+      onDeliverError: (error) => log.debug({ err: error, stream: stream.id }, 'frame delivery failed'),
+    });
+    const slot = subscription.slot;
+
+    let lastSent = 0;
+    const statsTimer = setInterval(() => {
+      const { sent, dropped, skipped, bytes } = slot.counters;
+      wsSendQuiet(ws, statsMessage({
+        stream: stream.id,
+        fps: options.fps,
+        quality: options.quality,
+        format: options.format,
+        actual_fps: sent - lastSent,
+        source_fps: stream.fpsIn,
+        frames_sent: sent,
+        frames_dropped: dropped,
+        frames_skipped: skipped,
+        bytes_sent: bytes,
+        connected_for: Math.round((Date.now() - connectedAt) / 1000),
+        subscribers: stream.subscriberCount,
+      }));
+      lastSent = sent;
+    }, 1000);
+
+    let screenshotPending = false;
+    const takeScreenshot = async () => {
+      if (screenshotPending) return;
+      screenshotPending = true;
+      try {
+        const frame = await stream.nextFrame(SCREENSHOT_WAIT_MS);
+        const variant = await stream.variants.get(frame, { format: options.format, quality: 100 });
+        await wsSend(ws, frameMessage(variant, 'screenshot'), false);
+      } catch (error) {
+        wsSendQuiet(ws, errorMessage(ErrorCode.NoFrame, `screenshot failed: ${(error as Error).message}`));
+      } finally {
+        screenshotPending = false;
+      }
+    };
+
+    onClientMessages(ws, log, (text) => {
+      const command = parseStreamJsonCommand(text);
+      if (command.command === 'take_screenshot') {
+        void takeScreenshot();
+        return;
+      }
+      Object.assign(options, command.options);
+      if (command.options.fps !== undefined) subscription.setFps(command.options.fps);
+    });
+
+    ws.on('close', function socketOnClose() {
+      clearInterval(statsTimer);
+      subscription.close();
+    });
+  };
+}
