@@ -1,0 +1,169 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { Stream, type StreamNotice } from '../src/hub/stream.js';
+import { Source } from '../src/sources/source.js';
+import { SharpEncoder } from '../src/hub/encoder.js';
+import type { Frame } from '../src/hub/frame.js';
+import { FakeClock } from './fake-clock.js';
+
+/** A source driven by the test: it emits exactly the frames the test pushes. */
+class ManualSource extends Source {
+  readonly kind = 'manual';
+  starts = 0;
+  stops = 0;
+  running = false;
+  failStart: Error | undefined;
+  async start() {
+    this.starts++;
+    if (this.failStart) throw this.failStart;
+    this.running = true;
+  }
+  async stop() {
+    this.stops++;
+    this.running = false;
+  }
+  push(n: number) {
+    this.emit('frame', { bytes: Buffer.from([0xff, 0xd8, 0xff, n]), format: 'jpeg', width: 1, height: 1, capturedAt: n });
+  }
+  die(restartable: boolean) {
+    this.running = false;
+    this.emit('exit', { error: new Error('ffmpeg exited with code 1'), restartable });
+  }
+}
+
+function setup(options: { idleGraceMs?: number } = {}) {
+  const clock = new FakeClock();
+  const source = new ManualSource();
+  const stream = new Stream('cam', source, new SharpEncoder(), { clock, idleGraceMs: options.idleGraceMs ?? 1000 });
+  const received: Frame[] = [];
+  const notices: StreamNotice[] = [];
+  const subscribe = () => stream.subscribe({
+    fps: 1000,
+    deliver: async (f) => {
+      received.push(f);
+      return f.bytes.length;
+    },
+    onNotice: (n) => notices.push(n),
+  });
+  return { clock, source, stream, received, notices, subscribe };
+}
+
+describe('Stream', () => {
+  it('starts its source on the first subscriber, not before', async () => {
+    const { source, subscribe, clock } = setup();
+    await clock.advance(0);
+    assert.equal(source.starts, 0);
+    subscribe();
+    subscribe();
+    await clock.advance(0);
+    assert.equal(source.starts, 1);
+  });
+
+  it('stops its source after the idle grace period, not sooner', async () => {
+    const { source, stream, subscribe, clock } = setup({ idleGraceMs: 1000 });
+    const a = subscribe();
+    await clock.advance(0);
+    a.close();
+    await clock.advance(999);
+    assert.equal(source.stops, 0);
+    await clock.advance(1);
+    assert.equal(source.stops, 1);
+    assert.equal(stream.state, 'stopped');
+  });
+
+  it('keeps the source running when a subscriber returns within the grace period', async () => {
+    const { source, subscribe, clock } = setup({ idleGraceMs: 1000 });
+    subscribe().close();
+    await clock.advance(500);
+    subscribe();
+    await clock.advance(5000);
+    assert.equal(source.stops, 0);
+    assert.equal(source.starts, 1);
+  });
+
+  it('hands every frame to every subscriber and keeps the latest', async () => {
+    const { source, stream, subscribe, clock, received } = setup();
+    subscribe();
+    subscribe();
+    await clock.advance(0);
+    source.push(1);
+    await clock.advance(1);
+    source.push(2);
+    await clock.advance(1);
+    assert.deepEqual(received.map((f) => f.seq), [1, 1, 2, 2]);
+    assert.equal(stream.latest?.seq, 2);
+    const stats = stream.stats();
+    assert.equal(stats.framesIn, 2);
+    assert.equal(stats.framesOut, 4);
+    assert.equal(stats.subscribers, 2);
+    assert.equal(stats.bytesOut, 16);
+  });
+
+  it('gives a new subscriber the latest frame at once', async () => {
+    const { source, subscribe, clock, received } = setup();
+    subscribe();
+    await clock.advance(0);
+    source.push(7);
+    await clock.advance(1);
+    received.length = 0;
+    subscribe();
+    await clock.advance(0);
+    assert.deepEqual(received.map((f) => f.capturedAt), [7]);
+  });
+
+  it('restarts a dead source with growing delays and tells subscribers', async () => {
+    const { source, stream, subscribe, clock, notices } = setup();
+    subscribe();
+    await clock.advance(0);
+    source.die(true);
+    assert.equal(stream.state, 'restarting');
+    assert.equal(notices.at(-1)?.level, 'error');
+    assert.match(notices.at(-1)!.message, /ffmpeg exited with code 1; restarting in 500 ms/);
+    await clock.advance(499);
+    assert.equal(source.starts, 1);
+    await clock.advance(1);
+    assert.equal(source.starts, 2);
+    source.die(true);
+    await clock.advance(999);
+    assert.equal(source.starts, 2, 'second delay is doubled');
+    await clock.advance(1);
+    assert.equal(source.starts, 3);
+    assert.equal(stream.state, 'running');
+  });
+
+  it('retries a source that fails to start', async () => {
+    const { source, stream, subscribe, clock, notices } = setup();
+    source.failStart = new Error('ffmpeg not found');
+    subscribe();
+    await clock.advance(0);
+    assert.equal(stream.state, 'restarting');
+    assert.match(notices[0]!.message, /ffmpeg not found/);
+    source.failStart = undefined;
+    await clock.advance(500);
+    assert.equal(stream.state, 'running');
+  });
+
+  it('ends for good when the source says restarting cannot help', async () => {
+    const { source, stream, subscribe, clock, notices } = setup();
+    subscribe();
+    await clock.advance(0);
+    source.die(false);
+    assert.equal(stream.state, 'ended');
+    assert.deepEqual(notices.at(-1), { level: 'error', message: 'ffmpeg exited with code 1', fatal: true });
+    await clock.advance(60_000);
+    assert.equal(source.starts, 1);
+  });
+
+  it('answers nextFrame with the latest frame, or waits for one', async () => {
+    const { source, stream, subscribe, clock } = setup();
+    subscribe();
+    await clock.advance(0);
+    const waiting = stream.nextFrame(1000);
+    source.push(3);
+    assert.equal((await waiting).capturedAt, 3);
+    assert.equal((await stream.nextFrame(1000)).capturedAt, 3);
+    const late = stream.nextFrame(1000, false);
+    await clock.advance(1000);
+    await assert.rejects(late, /no frame/);
+  });
+});

@@ -1,0 +1,122 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import sharp from 'sharp';
+import { VariantCache } from '../src/hub/variant.js';
+import { SharpEncoder, type Encoder } from '../src/hub/encoder.js';
+import type { Frame } from '../src/hub/frame.js';
+import { sniffImage } from '../src/image/sniff.js';
+
+async function jpegFrame(seq = 1): Promise<Frame> {
+  // Noise so that quality changes the size the way it does for real pictures.
+  const raw = Buffer.alloc(320 * 180 * 3);
+  for (let i = 0; i < raw.length; i += 3) {
+    const jitter = (i * 7919) % 17;
+    raw[i] = 10 + jitter;
+    raw[i + 1] = 120 + jitter;
+    raw[i + 2] = 230 + jitter;
+  }
+  const bytes = await sharp(raw, { raw: { width: 320, height: 180, channels: 3 } }).jpeg({ quality: 80 }).toBuffer();
+  return { bytes, format: 'jpeg', width: 320, height: 180, seq, capturedAt: Date.now(), quality: 80 };
+}
+
+/** Counts calls to the real encoder. */
+function countingEncoder(): Encoder & { calls: number } {
+  const inner = new SharpEncoder();
+  const encoder = {
+    calls: 0,
+    encode: (...args: Parameters<Encoder['encode']>) => {
+      encoder.calls++;
+      return inner.encode(...args);
+    },
+  };
+  return encoder;
+}
+
+describe('VariantCache', () => {
+  it('encodes a variant once however many subscribers ask for it at once', async () => {
+    const encoder = countingEncoder();
+    const cache = new VariantCache(encoder, () => 'OSD');
+    const frame = await jpegFrame();
+    const variants = await Promise.all(Array.from({ length: 50 }, () => cache.get(frame, { format: 'webp', quality: 60 })));
+    assert.equal(encoder.calls, 1);
+    assert.ok(variants.every((v) => v === variants[0]), 'every subscriber gets the same Variant object');
+    assert.equal(sniffImage(variants[0]!.bytes)?.format, 'webp');
+  });
+
+  it('passes the source bytes through when format and quality already match', async () => {
+    const encoder = countingEncoder();
+    const cache = new VariantCache(encoder, () => 'OSD');
+    const frame = await jpegFrame();
+    const variant = await cache.get(frame, { format: 'jpeg', quality: 80 });
+    assert.equal(variant.bytes, frame.bytes, 'the very same Buffer');
+    assert.equal(variant.passthrough, true);
+    assert.equal(encoder.calls, 0);
+    const bigBox = await cache.get(frame, { format: 'jpeg', quality: 80, maxWidth: 1920, maxHeight: 1080 });
+    assert.equal(bigBox, variant, 'a box larger than the frame changes nothing');
+  });
+
+  it('re-encodes for another quality, format, size or the OSD, each once', async () => {
+    const encoder = countingEncoder();
+    const cache = new VariantCache(encoder, () => 'DEMO 12:00:00 30 FPS');
+    const frame = await jpegFrame();
+    const specs = [
+      { format: 'jpeg', quality: 30 },
+      { format: 'png', quality: 80 },
+      { format: 'jpeg', quality: 80, maxWidth: 160, maxHeight: 160 },
+      { format: 'jpeg', quality: 80, osd: true },
+    ] as const;
+    const out = [];
+    for (const spec of specs) {
+      out.push(await cache.get(frame, spec));
+      await cache.get(frame, spec);
+    }
+    assert.equal(encoder.calls, 4);
+    assert.ok(out[0]!.bytes.length < frame.bytes.length, 'lower quality is smaller');
+    assert.equal(out[1]!.format, 'png');
+    assert.equal(sniffImage(out[1]!.bytes)?.format, 'png');
+    assert.deepEqual([out[2]!.width, out[2]!.height], [160, 90]);
+    assert.deepEqual(sniffImage(out[2]!.bytes), { format: 'jpeg', mimeType: 'image/jpeg', width: 160, height: 90 });
+    assert.notDeepEqual(out[3]!.bytes, frame.bytes);
+  });
+
+  it('draws the OSD onto the picture', async () => {
+    const cache = new VariantCache(new SharpEncoder(), () => 'CAM 12:00:00.000 30.0 FPS');
+    const frame = await jpegFrame();
+    const osd = await cache.get(frame, { format: 'png', quality: 80, osd: true });
+    const plain = await cache.get(frame, { format: 'png', quality: 80 });
+    // The label is white text on a black box in the top-left corner; the frame there is blue.
+    const corner = async (bytes: Buffer) => {
+      const region = await sharp(bytes).extract({ left: 8, top: 8, width: 100, height: 20 }).png().toBuffer();
+      return (await sharp(region).stats()).channels;
+    };
+    const [osdCorner, plainCorner] = await Promise.all([corner(osd.bytes), corner(plain.bytes)]);
+    assert.ok(plainCorner[2]!.mean > 180, `no overlay: the corner is the frame's blue (${plainCorner.map((c) => c.mean)})`);
+    assert.ok(osdCorner[2]!.mean < 150, 'overlay: the corner is mostly the dark label box');
+    assert.ok(osdCorner[0]!.max > 200, 'overlay: with white text on it');
+  });
+
+  it('memoises base64 and data URLs per variant', async () => {
+    const cache = new VariantCache(new SharpEncoder(), () => '');
+    const frame = await jpegFrame();
+    const variant = await cache.get(frame, { format: 'jpeg', quality: 80 });
+    const url = variant.dataUrl();
+    assert.equal(url, `data:image/jpeg;base64,${frame.bytes.toString('base64')}`);
+    assert.equal(variant.dataUrl(), url);
+    let builds = 0;
+    const a = variant.memo('x', () => ++builds);
+    const b = variant.memo('x', () => ++builds);
+    assert.equal(a, 1);
+    assert.equal(b, 1);
+  });
+
+  it('keeps variants of different frames apart', async () => {
+    const encoder = countingEncoder();
+    const cache = new VariantCache(encoder, () => '');
+    const [f1, f2] = [await jpegFrame(1), await jpegFrame(2)];
+    const [v1, v2] = await Promise.all([cache.get(f1, { format: 'png', quality: 80 }), cache.get(f2, { format: 'png', quality: 80 })]);
+    assert.notEqual(v1, v2);
+    assert.equal(v1.frame.seq, 1);
+    assert.equal(v2.frame.seq, 2);
+    assert.equal(encoder.calls, 2);
+  });
+});
