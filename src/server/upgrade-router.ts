@@ -57,7 +57,11 @@ export class UpgradeRouter {
       } catch {
         return reject(socket, 400, 'Bad Request');
       }
-      this.wss.handleUpgrade(req, socket, head, (ws) => route.handler(ws, req, url, params));
+      this.wss.handleUpgrade(req, socket, head, (ws) => {
+        // In noServer mode ws leaves 'connection' to us; the heartbeat listens for it.
+        this.wss.emit('connection', ws, req);
+        route.handler(ws, req, url, params);
+      });
       return;
     }
     reject(socket, 404, 'Not Found');
