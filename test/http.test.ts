@@ -1,0 +1,71 @@
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { collectJson, nextJson, openSocket, startServer, type TestServer } from './helpers.js';
+
+describe('HTTP routes', () => {
+  let s: TestServer;
+  before(async () => {
+    s = await startServer();
+  });
+  after(() => s.close());
+
+  it('GET /healthz answers ok', async () => {
+    const response = await fetch(`${s.http}/healthz`);
+    assert.equal(response.status, 200);
+    const body = await response.json();
+    assert.equal(body.status, 'ok');
+    assert.equal(typeof body.uptime, 'number');
+  });
+
+  it('GET /api/streams lists each stream with subscribers, fps in/out, bytes out and drops', async () => {
+    const idle = await (await fetch(`${s.http}/api/streams`)).json();
+    assert.equal(idle.primary, 'demo');
+    assert.equal(idle.streams[0].id, 'demo');
+    assert.equal(idle.streams[0].subscribers, 0);
+
+    const ws = await openSocket(`${s.ws}/stream/demo?fps=30`);
+    await collectJson(ws, 2, (m) => m.type === 'stats');
+    const response = await fetch(`${s.http}/api/streams`);
+    assert.equal(response.headers.get('access-control-allow-origin'), '*');
+    const [demo] = (await response.json()).streams;
+    ws.close();
+    assert.equal(demo.subscribers, 1);
+    assert.equal(demo.state, 'running');
+    assert.ok(demo.fpsIn > 15, `fps in ${demo.fpsIn}`);
+    assert.ok(demo.fpsOut > 15, `fps out ${demo.fpsOut}`);
+    assert.ok(demo.bytesOut > 0);
+    assert.ok(demo.framesOut > 0);
+    assert.equal(typeof demo.framesDropped, 'number');
+    assert.deepEqual(Object.keys(demo.latest).sort(), ['capturedAt', 'format', 'height', 'seq', 'size', 'width']);
+  });
+
+  it('stops the source after the idle grace period', async () => {
+    const stream = s.server.hub.resolve('demo')!;
+    const ws = await openSocket(`${s.ws}/stream/demo`);
+    await nextJson(ws, (m) => m.type === 'frame');
+    const stopped = new Promise<void>((resolve) => {
+      stream.on('state:change', function onState({ newState }) {
+        if (newState === 'stopped') {
+          stream.off('state:change', onState);
+          resolve();
+        }
+      });
+    });
+    ws.close();
+    await stopped;
+    assert.equal(stream.state, 'stopped');
+    assert.equal(stream.subscriberCount, 0);
+  });
+
+  it('serves the web viewer at /', async () => {
+    const response = await fetch(`${s.http}/`);
+    assert.equal(response.status, 200);
+    assert.match(response.headers.get('content-type') ?? '', /text\/html/);
+  });
+
+  it('answers unknown routes with 404 JSON', async () => {
+    const response = await fetch(`${s.http}/api/nothing`);
+    assert.equal(response.status, 404);
+    assert.equal((await response.json()).statusCode, 404);
+  });
+});
