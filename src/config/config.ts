@@ -29,6 +29,14 @@ export interface Config {
   pingInterval: number;
   /** Seconds an unused browser session lives (SESSION_TIMEOUT). @default 300 */
   sessionTimeout: number;
+  /** Browser sessions at once, overall (MAX_SESSIONS). @default 10 */
+  maxSessions: number;
+  /** Browser sessions at once per client IP (MAX_SESSIONS_PER_IP). @default 3 */
+  maxSessionsPerIp: number;
+  /** Comma list of hosts sessions may load even if they resolve to private addresses; `*` = all (BROWSER_ALLOW_HOSTS). @default '' */
+  browserAllowHosts: string;
+  /** Chromium binary for browser sessions (CHROME_PATH). @default '/usr/bin/chromium' */
+  chromePath: string;
   /** Largest message a client may send, bytes. @default 65536 */
   maxPayload: number;
   /** Seconds a source keeps running after its last subscriber left. @default 5 */
@@ -86,6 +94,10 @@ export const FIELDS: Record<Exclude<keyof Config, 'streams'>, Field> = {
   maxClients: { env: 'WS_MAX_CLIENTS', flag: 'max-clients', parse: int(1, 100_000), default: 10, help: 'concurrent /ws/video_feed clients' },
   pingInterval: { env: 'WS_PING_INTERVAL', flag: 'ping-interval', parse: num(0.05, 3600), default: 30, help: 'seconds between WebSocket pings' },
   sessionTimeout: { env: 'SESSION_TIMEOUT', flag: 'session-timeout', parse: int(1, 86_400), default: 300, help: 'seconds an idle browser session lives' },
+  maxSessions: { env: 'MAX_SESSIONS', flag: 'max-sessions', parse: int(0, 1000), default: 10, help: 'browser sessions at once, overall' },
+  maxSessionsPerIp: { env: 'MAX_SESSIONS_PER_IP', flag: 'max-sessions-per-ip', parse: int(0, 1000), default: 3, help: 'browser sessions at once per client IP' },
+  browserAllowHosts: { env: 'BROWSER_ALLOW_HOSTS', flag: 'browser-allow-hosts', parse: (raw, origin) => (raw === '' ? '' : str(/^[A-Za-z0-9.:*,\[\] -]+$/, 'a comma list of hosts or *')(raw, origin)), default: '', help: 'hosts sessions may load despite private addresses (* = all)' },
+  chromePath: { env: 'CHROME_PATH', flag: 'chrome-path', parse: str(), default: '/usr/bin/chromium', help: 'Chromium binary for browser sessions' },
   maxPayload: { env: 'WS_MAX_PAYLOAD', flag: 'max-payload', parse: int(128, 64 * 1024 * 1024), default: 65_536, help: 'largest client message, bytes' },
   idleGrace: { env: 'IDLE_GRACE', flag: 'idle-grace', parse: num(0, 3600), default: 5, help: 'seconds a source outlives its last viewer' },
   primaryStream: { env: 'PRIMARY_STREAM', flag: 'primary-stream', parse: str(/^[A-Za-z0-9_.:-]{1,128}$/, 'a stream id'), default: '', help: 'stream served as id 0' },
