@@ -8,6 +8,7 @@ import { FakeClock } from './fake-clock.js';
 
 /** A source driven by the test: it emits exactly the frames the test pushes. */
 class ManualSource extends Source {
+  declare emit: Source["emit"];
   readonly kind = 'manual';
   starts = 0;
   stops = 0;
@@ -165,5 +166,47 @@ describe('Stream', () => {
     const late = stream.nextFrame(1000, false);
     await clock.advance(1000);
     await assert.rejects(late, /no frame/);
+  });
+});
+
+describe('Stream lifecycle races', () => {
+  it('starts the source again for a subscriber who arrived while it was stopping', async () => {
+    const clock = new FakeClock();
+    let releaseStop: () => void = () => {};
+    class SlowStopSource extends Source {
+      readonly kind = 'slow-stop';
+      starts = 0;
+      async start() {
+        this.starts++;
+      }
+      stop() {
+        return new Promise<void>((resolve) => (releaseStop = resolve));
+      }
+    }
+    const source = new SlowStopSource();
+    const stream = new Stream('s', source, new SharpEncoder(), { clock, idleGraceMs: 10 });
+    const deliver = async () => 0;
+    stream.subscribe({ fps: 10, deliver }).close();
+    await clock.advance(10);
+    assert.equal(stream.state, 'stopping');
+    stream.subscribe({ fps: 10, deliver });
+    releaseStop();
+    await clock.advance(0);
+    assert.equal(source.starts, 2);
+    assert.equal(stream.state, 'running');
+  });
+
+  it('drops the raw pixels of a frame once a newer one arrives', async () => {
+    const clock = new FakeClock();
+    const source = new ManualSource();
+    const stream = new Stream('s', source, new SharpEncoder(), { clock });
+    stream.subscribe({ fps: 10, deliver: async () => 0 });
+    await clock.advance(0);
+    const raw = { data: Buffer.alloc(3), width: 1, height: 1, channels: 3 as const };
+    source.emit('frame', { bytes: Buffer.alloc(1), format: 'jpeg', width: 1, height: 1, capturedAt: 1, raw });
+    const first = stream.latest!;
+    assert.equal(first.raw, raw);
+    source.push(2);
+    assert.equal(first.raw, undefined);
   });
 });

@@ -23,6 +23,7 @@ export interface Frame {
   readonly capturedAt: number;
   /** Encoder quality of `bytes` when the source knows it; lets a matching variant pass the bytes through. */
   readonly quality?: number;
+  /** Decoded pixels of `bytes`, if the source had them; the stream drops them once a newer frame arrives. */
   readonly raw?: RawImage;
   readonly meta?: Readonly<Record<string, unknown>>;
 }

@@ -248,6 +248,8 @@ export class Stream extends TypedEmitter<StreamEvents> {
     } finally {
       this.#latest = undefined;
       if (this.#state === 'stopping') this.#setState('stopped');
+      // Someone subscribed while the source was stopping: start it again.
+      if (this.#state === 'stopped' && this.#subscribers.size > 0) void this.#start();
     }
   }
 
@@ -283,6 +285,9 @@ export class Stream extends TypedEmitter<StreamEvents> {
   readonly #sourceOnFrame = (sourceFrame: SourceFrame): void => {
     if (this.#state !== 'running' && this.#state !== 'starting') return;
     const frame: Frame = { ...sourceFrame, seq: ++this.#seq };
+    // Raw pixels only speed up encoding the current frame; dropping them from the previous one
+    // keeps a stalled client's in-flight frame at the size of its encoded bytes.
+    if (this.#latest?.raw) (this.#latest as { raw?: Frame['raw'] }).raw = undefined;
     this.#latest = frame;
     this.#restartAttempt = 0;
     this.#inMeter.record();
