@@ -105,9 +105,11 @@ describe('framehub CLI', () => {
       const streams = await (await fetch(`${url}/api/streams`)).json();
       assert.equal(streams.streams[0].id, 'demo');
     } finally {
-      const exited = once(child, 'exit');
-      process.kill(-child.pid!, 'SIGTERM');
-      await exited;
+      if (child.exitCode === null && child.signalCode === null) {
+        const exited = once(child, 'exit');
+        process.kill(-child.pid!, 'SIGTERM');
+        await exited;
+      }
     }
   });
 });

@@ -249,7 +249,7 @@ export class Stream extends TypedEmitter<StreamEvents> {
       this.#latest = undefined;
       if (this.#state === 'stopping') this.#setState('stopped');
       // Someone subscribed while the source was stopping: start it again.
-      if (this.#state === 'stopped' && this.#subscribers.size > 0) void this.#start();
+      if (this.state === 'stopped' && this.#subscribers.size > 0) void this.#start();
     }
   }
 
