@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 
-/** A stream declared in the config file. More `source` kinds come with later capabilities. */
+/** A stream declared in the config file; `source` picks the kind, the other keys are its settings. */
 export interface PatternStreamConfig {
   source: 'pattern';
   fps?: number;
@@ -10,7 +10,42 @@ export interface PatternStreamConfig {
   quality?: number;
   label?: string;
 }
-export type StreamConfig = PatternStreamConfig;
+/** Shared by the ffmpeg kinds. `quality` is the nominal JPEG quality ffmpeg's `-q:v` is derived from. */
+interface FfmpegStreamSettings {
+  fps?: number;
+  quality?: number;
+  label?: string;
+}
+/** The whole X screen (x11grab). */
+export interface ScreenStreamConfig extends FfmpegStreamSettings {
+  source: 'screen';
+  /** X display; the `display` option / `$DISPLAY` when unset. */
+  display?: string;
+  /** Scale to this size. */
+  width?: number;
+  height?: number;
+  /** Draw the pointer. @default true */
+  mouse?: boolean;
+}
+/** One X window by id (ids change between sessions: mostly useful for scripted setups). */
+export interface WindowStreamConfig extends FfmpegStreamSettings {
+  source: 'window';
+  window: number;
+  display?: string;
+}
+/** A file (looped by default), a V4L2 device, an RTSP/HTTP URL or a lavfi graph: exactly one of them. */
+export interface VideoStreamConfig extends FfmpegStreamSettings {
+  source: 'video';
+  file?: string;
+  /** Files only. @default true */
+  loop?: boolean;
+  device?: string;
+  url?: string;
+  lavfi?: string;
+  width?: number;
+  height?: number;
+}
+export type StreamConfig = PatternStreamConfig | ScreenStreamConfig | WindowStreamConfig | VideoStreamConfig;
 
 export interface Config {
   /** @default 8080 */
@@ -41,6 +76,12 @@ export interface Config {
   maxPayload: number;
   /** Seconds a source keeps running after its last subscriber left. @default 5 */
   idleGrace: number;
+  /** Screen capture on: `/stream/0` is the desktop, `/stream/<window id>` one window (SCREEN, --screen). @default false */
+  screen: boolean;
+  /** X display for screen capture (DISPLAY, --display). @default '' ($DISPLAY) */
+  display: string;
+  /** Frames per second of screen and window capture (CAPTURE_FPS). @default 15 */
+  captureFps: number;
   /** Stream served as id `0` until screen capture takes it. @default first stream */
   primaryStream: string;
   streams: Record<string, StreamConfig>;
@@ -59,6 +100,8 @@ interface Field {
   flag?: string;
   parse: (raw: unknown, origin: Origin) => unknown;
   default: unknown;
+  /** A flag without a value (`--screen`). */
+  boolean?: true;
   help: string;
 }
 
@@ -82,6 +125,12 @@ const str = (pattern?: RegExp, what?: string) => (raw: unknown, origin: Origin):
   }
   return raw;
 };
+const bool = (raw: unknown, origin: Origin): boolean => {
+  if (typeof raw === 'boolean') return raw;
+  if (typeof raw === 'string' && /^(1|true|yes|on)$/i.test(raw.trim())) return true;
+  if (typeof raw === 'string' && /^(0|false|no|off)$/i.test(raw.trim())) return false;
+  throw new ConfigError(`${origin} must be true or false (got ${JSON.stringify(raw)})`);
+};
 const LOG_LEVELS = /^(fatal|error|warn|info|debug|trace|silent)$/;
 
 /** Every scalar option: its env name, its flag and its rule. Flags beat env, env beats the file. */
@@ -100,12 +149,20 @@ export const FIELDS: Record<Exclude<keyof Config, 'streams'>, Field> = {
   chromePath: { env: 'CHROME_PATH', flag: 'chrome-path', parse: str(), default: '/usr/bin/chromium', help: 'Chromium binary for browser sessions' },
   maxPayload: { env: 'WS_MAX_PAYLOAD', flag: 'max-payload', parse: int(128, 64 * 1024 * 1024), default: 65_536, help: 'largest client message, bytes' },
   idleGrace: { env: 'IDLE_GRACE', flag: 'idle-grace', parse: num(0, 3600), default: 5, help: 'seconds a source outlives its last viewer' },
+  screen: { env: 'SCREEN', flag: 'screen', parse: bool, default: false, boolean: true, help: 'capture the X screen: /stream/0 = desktop, /stream/<window id>' },
+  display: { env: 'DISPLAY', flag: 'display', parse: (raw, origin) => (raw === '' ? '' : str(/^\S+$/, 'an X display like :0')(raw, origin)), default: '', help: 'X display for screen capture' },
+  captureFps: { env: 'CAPTURE_FPS', flag: 'capture-fps', parse: int(1, 60), default: 15, help: 'fps of screen and window capture' },
   primaryStream: { env: 'PRIMARY_STREAM', flag: 'primary-stream', parse: str(/^[A-Za-z0-9_.:-]{1,128}$/, 'a stream id'), default: '', help: 'stream served as id 0' },
 };
 
-const STREAM_KEYS: Record<keyof PatternStreamConfig, Field['parse']> = {
+type StreamKind = StreamConfig['source'];
+const STREAM_KINDS: readonly StreamKind[] = ['pattern', 'screen', 'window', 'video'];
+const VIDEO_INPUTS = ['file', 'device', 'url', 'lavfi'] as const;
+
+/** Every stream setting and its rule; which kinds accept it is in KIND_KEYS. */
+const STREAM_KEYS: Record<string, Field['parse']> = {
   source: (raw, origin) => {
-    if (raw !== 'pattern') throw new ConfigError(`${origin} must be one of: pattern (got ${JSON.stringify(raw)})`);
+    if (!STREAM_KINDS.includes(raw as StreamKind)) throw new ConfigError(`${origin} must be one of: ${STREAM_KINDS.join(', ')} (got ${JSON.stringify(raw)})`);
     return raw;
   },
   fps: int(1, 60),
@@ -113,7 +170,39 @@ const STREAM_KEYS: Record<keyof PatternStreamConfig, Field['parse']> = {
   height: int(16, 4320),
   quality: int(10, 100),
   label: (raw, origin) => str()(raw, origin),
+  display: (raw, origin) => str(/^\S+$/, 'an X display like :0')(raw, origin),
+  mouse: bool,
+  window: (raw, origin) => {
+    const id = typeof raw === 'number' ? raw : typeof raw === 'string' && /^(0x[0-9a-f]{1,8}|\d{1,10})$/i.test(raw) ? Number(raw) : NaN;
+    if (!Number.isInteger(id) || id <= 0 || id > 0x1fffffff) throw new ConfigError(`${origin} must be an X window id, decimal or 0x hex (got ${JSON.stringify(raw)})`);
+    return id;
+  },
+  file: (raw, origin) => str()(raw, origin),
+  loop: bool,
+  device: (raw, origin) => str(/^\/dev\/\S+$/, 'a device path like /dev/video0')(raw, origin),
+  url: (raw, origin) => str(/^(rtsps?|rtmps?|https?|srt|udp|tcp):\/\/\S+$/i, 'an rtsp://, rtmp://, http(s)://, srt://, udp:// or tcp:// URL')(raw, origin),
+  lavfi: (raw, origin) => str()(raw, origin),
 };
+
+const KIND_KEYS: Record<StreamKind, readonly string[]> = {
+  pattern: ['source', 'fps', 'width', 'height', 'quality', 'label'],
+  screen: ['source', 'fps', 'width', 'height', 'quality', 'label', 'display', 'mouse'],
+  window: ['source', 'fps', 'quality', 'label', 'display', 'window'],
+  video: ['source', 'fps', 'width', 'height', 'quality', 'label', ...VIDEO_INPUTS, 'loop'],
+};
+
+/** Checks what one key cannot: required keys and keys that only make sense together. */
+function checkStream(stream: Record<string, unknown>, where: string): void {
+  if ((stream['width'] === undefined) !== (stream['height'] === undefined)) {
+    throw new ConfigError(`${where}: give both width and height, or neither`);
+  }
+  if (stream['source'] === 'window' && stream['window'] === undefined) throw new ConfigError(`${where}.window is required for source: window`);
+  if (stream['source'] === 'video') {
+    const inputs = VIDEO_INPUTS.filter((key) => stream[key] !== undefined);
+    if (inputs.length !== 1) throw new ConfigError(`${where}: source: video needs exactly one of ${VIDEO_INPUTS.join(', ')} (got ${inputs.length === 0 ? 'none' : inputs.join(' and ')})`);
+    if (stream['loop'] !== undefined && inputs[0] !== 'file') throw new ConfigError(`${where}.loop only applies to file inputs`);
+  }
+}
 
 export interface ConfigInputs {
   /** Parsed CLI flags, by flag name. */
@@ -189,13 +278,17 @@ function parseStreams(raw: unknown, origin: Origin): Record<string, StreamConfig
     if (typeof value !== 'object' || value === null || Array.isArray(value)) {
       throw new ConfigError(`${origin}.${id} must be a mapping with at least "source"`);
     }
+    const kindRaw = (value as Record<string, unknown>)['source'];
+    if (kindRaw === undefined) throw new ConfigError(`${origin}.${id}.source is required (one of: ${STREAM_KINDS.join(', ')})`);
+    const kind = STREAM_KEYS['source']!(kindRaw, `${origin}.${id}.source`) as StreamKind;
+    const allowed = KIND_KEYS[kind];
     const stream: Record<string, unknown> = {};
     for (const [key, v] of Object.entries(value)) {
-      const parse = STREAM_KEYS[key as keyof PatternStreamConfig];
-      if (!parse) throw new ConfigError(`${origin}.${id}: unknown setting "${key}" (known: ${Object.keys(STREAM_KEYS).join(', ')})`);
+      const parse = STREAM_KEYS[key];
+      if (!parse || !allowed.includes(key)) throw new ConfigError(`${origin}.${id}: unknown setting "${key}" for source: ${kind} (known: ${allowed.join(', ')})`);
       stream[key] = parse(v, `${origin}.${id}.${key}`);
     }
-    if (stream['source'] === undefined) throw new ConfigError(`${origin}.${id}.source is required (one of: pattern)`);
+    checkStream(stream, `${origin}.${id}`);
     streams[id] = stream as unknown as StreamConfig;
   }
   return streams;

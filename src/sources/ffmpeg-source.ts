@@ -1,0 +1,213 @@
+import { Source, type SourceExit } from './source.js';
+import { FfmpegProcess, describeFfmpegExit, type FfmpegExit } from './ffmpeg-process.js';
+import { MjpegSplitter } from './mjpeg-splitter.js';
+import { PermanentSourceError } from './source-errors.js';
+import { preciseNow } from '../hub/frame.js';
+import { sniffImage } from '../image/sniff.js';
+
+/** Where ffmpeg's stderr goes: the server's logger at debug level. */
+export interface DebugLog {
+  debug(obj: Record<string, unknown>, msg: string): void;
+}
+
+export interface FfmpegSourceOptions {
+  /** Frames per second ffmpeg emits. */
+  fps: number;
+  /**
+   * Nominal JPEG quality (10-100) of the frames: ffmpeg's `-q:v` is derived from it and frames
+   * carry it, so a client asking for this quality gets ffmpeg's bytes untouched.
+   */
+  quality: number;
+  /** Scale the output to this size (both or neither). */
+  width?: number;
+  height?: number;
+  log?: DebugLog;
+  /** ffmpeg binary. @default 'ffmpeg' */
+  command?: string;
+  /** An ffmpeg that produced no frame for this long is killed (and restarted). @default 10000 */
+  stallTimeoutMs?: number;
+}
+
+/**
+ * ffmpeg's MJPEG `-q:v` (2-31) closest to libjpeg quality `quality`.
+ *
+ * ffmpeg's MJPEG encoder quantises with MPEG-1's intra matrix × qscale / 8, libjpeg with the
+ * JPEG Annex K table scaled by 5000/Q or 200-2Q percent. Equal mean quantiser step gives
+ * qscale ≈ 0.1396 × scale%: Q80 → 6, Q50 → 14, Q90 → 3. Only nominal (the matrices differ in
+ * shape), which is why frames carry the configured quality, not a measured one.
+ */
+export function qscaleForQuality(quality: number): number {
+  const scale = quality < 50 ? 5000 / quality : 200 - 2 * quality;
+  return Math.min(31, Math.max(2, Math.round(scale * 0.1396)));
+}
+
+/**
+ * A source whose frames come from an ffmpeg child writing MJPEG to a pipe. Subclasses say what
+ * ffmpeg reads (`inputArgs`) and what an unexpected exit means (`classifyExit`); this class
+ * runs the process, splits its output into frames and reports exits.
+ */
+export abstract class FfmpegSource extends Source {
+  readonly fps: number;
+  readonly quality: number;
+  protected readonly options: FfmpegSourceOptions;
+  #process: FfmpegProcess | undefined;
+  #running = false;
+  #stallTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Frame size from ffmpeg's output, read from the first frame's header. */
+  #size: { width: number; height: number } | undefined;
+
+  constructor(options: FfmpegSourceOptions) {
+    super();
+    this.options = options;
+    this.fps = options.fps;
+    this.quality = options.quality;
+  }
+
+  /** Process id of the running ffmpeg, if any (tests kill it to check recovery). */
+  get pid(): number | undefined {
+    return this.#process?.pid;
+  }
+
+  get running(): boolean {
+    return this.#running;
+  }
+
+  /**
+   * ffmpeg arguments up to and including `-i <input>`, or `undefined` when there is nothing to
+   * capture right now (the source stays started without a process until `respawn()`). Throws
+   * PermanentSourceError when starting cannot succeed.
+   */
+  protected abstract inputArgs(): Promise<string[] | undefined>;
+
+  /** What an exit nobody asked for means; `undefined` when the subclass handled it itself. Default: try again. */
+  protected async classifyExit(exit: FfmpegExit): Promise<SourceExit | undefined> {
+    return { error: new Error(describeFfmpegExit(exit)), restartable: exit.spawnError === undefined || (exit.spawnError as NodeJS.ErrnoException).code !== 'ENOENT' };
+  }
+
+  /** Output filters (scaling), `-vf` value or undefined. */
+  protected videoFilter(): string | undefined {
+    const { width, height } = this.options;
+    return width && height ? `scale=${width}:${height}` : undefined;
+  }
+
+  async start(): Promise<void> {
+    if (this.#running) return;
+    this.#running = true;
+    let input: string[] | undefined;
+    try {
+      input = await this.inputArgs();
+    } catch (error) {
+      this.#running = false;
+      if (error instanceof PermanentSourceError) {
+        this.emit('exit', { error, restartable: false });
+        return;
+      }
+      throw error;
+    }
+    // stop() may have run while we looked things up.
+    if (this.#running && input) this.#spawn(input);
+  }
+
+  async stop(): Promise<void> {
+    this.#running = false;
+    this.#clearStall();
+    const process = this.#process;
+    this.#process = undefined;
+    if (process) await process.stop();
+  }
+
+  /** Replaces the running ffmpeg with a fresh one (new geometry); no exit is reported. */
+  protected async respawn(): Promise<void> {
+    const old = this.#process;
+    this.#process = undefined;
+    if (old) await old.stop();
+    if (!this.#running) return;
+    let input: string[] | undefined;
+    try {
+      input = await this.inputArgs();
+    } catch (error) {
+      if (!this.#running) return;
+      this.#running = false;
+      this.emit('exit', { error: error as Error, restartable: !(error instanceof PermanentSourceError) });
+      return;
+    }
+    if (input && this.#running && !this.#process) this.#spawn(input);
+  }
+
+  /** Ends the source from a subclass (e.g. the window closed): stops ffmpeg, reports the exit once. */
+  protected async fail(exit: SourceExit): Promise<void> {
+    if (!this.#running) return;
+    await this.stop();
+    this.emit('exit', exit);
+  }
+
+  #spawn(input: string[]): void {
+    const filter = this.videoFilter();
+    const args = [
+      '-hide_banner', '-nostdin', '-loglevel', 'error',
+      ...input,
+      '-an', '-sn',
+      ...(filter ? ['-vf', filter] : []),
+      '-r', String(this.fps),
+      // yuvj420p: full-range 4:2:0, what browsers and libjpeg expect; smaller and faster than 4:4:4.
+      '-pix_fmt', 'yuvj420p',
+      '-c:v', 'mjpeg', '-q:v', String(qscaleForQuality(this.quality)),
+      '-f', 'mjpeg', 'pipe:1',
+    ];
+    const process = new FfmpegProcess(args, this.options.command ? { command: this.options.command } : {});
+    this.#process = process;
+    this.#size = undefined;
+    const splitter = new MjpegSplitter((jpeg) => this.#onJpeg(process, jpeg));
+    process.on('data', function ffmpegOnData(chunk) {
+      splitter.push(chunk);
+    });
+    const log = this.options.log;
+    process.on('stderr', function ffmpegOnStderr(line) {
+      log?.debug({ pid: process.pid, ffmpeg: line }, 'ffmpeg stderr');
+    });
+    process.on('exit', (exit) => void this.#onExit(process, exit));
+    log?.debug({ pid: process.pid, args: args.join(' ') }, 'ffmpeg started');
+    this.#armStall(process, Math.max(this.options.stallTimeoutMs ?? 10_000, 15_000));
+  }
+
+  #onJpeg(process: FfmpegProcess, bytes: Buffer): void {
+    if (process !== this.#process) return;
+    if (!this.#size) {
+      const info = sniffImage(bytes);
+      if (!info?.width || !info.height) return;
+      this.#size = { width: info.width, height: info.height };
+    }
+    this.#armStall(process, this.options.stallTimeoutMs ?? 10_000);
+    this.emit('frame', {
+      bytes, format: 'jpeg', width: this.#size.width, height: this.#size.height,
+      capturedAt: preciseNow(), quality: this.quality, meta: { source: this.kind },
+    });
+  }
+
+  async #onExit(process: FfmpegProcess, exit: FfmpegExit): Promise<void> {
+    if (exit.requested || process !== this.#process) return;
+    this.#process = undefined;
+    this.#clearStall();
+    this.options.log?.debug({ pid: process.pid, code: exit.code, signal: exit.signal }, 'ffmpeg exited');
+    const verdict = await this.classifyExit(exit);
+    if (!verdict || !this.#running || this.#process) return; // handled, stopped or respawned meanwhile
+    this.#running = false;
+    this.emit('exit', verdict);
+  }
+
+  #armStall(process: FfmpegProcess, ms: number): void {
+    this.#clearStall();
+    this.#stallTimer = setTimeout(() => {
+      if (process !== this.#process) return;
+      this.options.log?.debug({ pid: process.pid }, `no frame from ffmpeg for ${ms} ms; killing it`);
+      // The exit that follows is unrequested, so it is reported and the stream restarts it.
+      process.kill();
+    }, ms);
+    this.#stallTimer.unref();
+  }
+
+  #clearStall(): void {
+    if (this.#stallTimer !== undefined) clearTimeout(this.#stallTimer);
+    this.#stallTimer = undefined;
+  }
+}

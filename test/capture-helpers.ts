@@ -1,0 +1,256 @@
+import { spawn, execFile, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { connect, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import sharp from 'sharp';
+
+/**
+ * Test helpers for the capture sources: a private Xvfb, a tiny X11 client that makes plain
+ * coloured windows (no toolkit, no extra Debian package: it speaks the core protocol over the
+ * display's Unix socket), mean colours of captured frames, and ffmpeg-made video files.
+ */
+
+/** Resolves when `check` returns true, polling every `everyMs`; rejects after `timeoutMs`. */
+export async function waitFor(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 10_000, everyMs = 50): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (await check()) return;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, everyMs));
+  }
+}
+
+function run(file: string, args: string[], timeoutMs = 5000): Promise<{ ok: boolean; stdout: string }> {
+  return new Promise((resolve) => {
+    execFile(file, args, { timeout: timeoutMs }, (error, stdout) => resolve({ ok: !error, stdout }));
+  });
+}
+
+export interface XServer {
+  display: string;
+  width: number;
+  height: number;
+  process: ChildProcess;
+  stop(): Promise<void>;
+}
+
+/** Starts `Xvfb` on the first free display number from 90 up, black root, and waits until it answers. */
+export async function startXvfb(width = 1280, height = 720): Promise<XServer> {
+  for (let n = 90 + Math.floor(Math.random() * 40); n < 400; n++) {
+    if (existsSync(`/tmp/.X11-unix/X${n}`) || existsSync(`/tmp/.X${n}-lock`)) continue;
+    const display = `:${n}`;
+    const child = spawn('Xvfb', [display, '-screen', '0', `${width}x${height}x24`, '-nolisten', 'tcp', '-br', '-noreset'], { stdio: 'ignore' });
+    let exited = false;
+    child.once('exit', () => { exited = true; });
+    try {
+      // Xvfb exits at once when another server grabbed the number first: try the next one.
+      await waitFor(`Xvfb ${display}`, async () => exited || (await run('xdpyinfo', ['-display', display], 2000)).ok, 10_000, 100);
+    } catch (error) {
+      child.kill('SIGKILL');
+      throw error;
+    }
+    if (exited) continue;
+    return {
+      display, width, height, process: child,
+      async stop() {
+        if (child.exitCode !== null || child.signalCode !== null) return;
+        child.kill('SIGTERM');
+        await once(child, 'exit');
+      },
+    };
+  }
+  throw new Error('no free X display number');
+}
+
+/** A minimal X11 client: enough of the core protocol to create, move, resize and destroy windows. */
+export class XClient {
+  #socket: Socket;
+  #buffer = Buffer.alloc(0);
+  #setupDone: Promise<void>;
+  #replies: Array<(reply: Buffer) => void> = [];
+  #errors: Buffer[] = [];
+  #idBase = 0;
+  #idMask = 0;
+  #nextId = 1;
+  root = 0;
+
+  private constructor(socket: Socket) {
+    this.#socket = socket;
+    this.#setupDone = new Promise((resolve, reject) => {
+      const onData = (chunk: Buffer) => {
+        this.#buffer = Buffer.concat([this.#buffer, chunk]);
+        if (this.#buffer.length < 8) return;
+        const extra = this.#buffer.readUInt16LE(6) * 4;
+        if (this.#buffer.length < 8 + extra) return;
+        socket.off('data', onData);
+        if (this.#buffer[0] !== 1) return reject(new Error(`X server refused the connection: ${this.#buffer.subarray(8, 8 + (this.#buffer[1] ?? 0)).toString()}`));
+        const d = this.#buffer.subarray(8, 8 + extra);
+        this.#idBase = d.readUInt32LE(4);
+        this.#idMask = d.readUInt32LE(8);
+        const vendorLength = d.readUInt16LE(16);
+        const formats = d[21]!;
+        const screen = 32 + Math.ceil(vendorLength / 4) * 4 + formats * 8;
+        this.root = d.readUInt32LE(screen);
+        this.#buffer = this.#buffer.subarray(8 + extra);
+        socket.on('data', (more: Buffer) => this.#onData(more));
+        resolve();
+      };
+      socket.on('data', onData);
+      socket.once('error', reject);
+    });
+  }
+
+  /** Connects to `display` (e.g. `:93`) over its Unix socket; Xvfb without `-auth` needs no cookie. */
+  static async open(display: string): Promise<XClient> {
+    const n = /^:(\d+)/.exec(display)?.[1];
+    if (n === undefined) throw new Error(`unsupported display ${display}`);
+    const socket = connect(`/tmp/.X11-unix/X${n}`);
+    await once(socket, 'connect');
+    const client = new XClient(socket);
+    // Byte order 'l' (little-endian), protocol 11.0, no authorisation.
+    const setup = Buffer.alloc(12);
+    setup[0] = 0x6c;
+    setup.writeUInt16LE(11, 2);
+    socket.write(setup);
+    await client.#setupDone;
+    return client;
+  }
+
+  #onData(chunk: Buffer): void {
+    this.#buffer = Buffer.concat([this.#buffer, chunk]);
+    while (this.#buffer.length >= 32) {
+      const kind = this.#buffer[0]!;
+      const size = kind === 1 ? 32 + this.#buffer.readUInt32LE(4) * 4 : 32;
+      if (this.#buffer.length < size) return;
+      const packet = this.#buffer.subarray(0, size);
+      this.#buffer = this.#buffer.subarray(size);
+      if (kind === 0) this.#errors.push(packet);
+      else if (kind === 1) this.#replies.shift()?.(packet);
+    }
+  }
+
+  #request(bytes: Buffer): void {
+    this.#socket.write(bytes);
+  }
+
+  /** Round trip (GetInputFocus): every request sent before it has been handled. Throws on X errors. */
+  async sync(): Promise<void> {
+    const reply = new Promise<Buffer>((resolve) => this.#replies.push(resolve));
+    const req = Buffer.alloc(4);
+    req[0] = 43;
+    req.writeUInt16LE(1, 2);
+    this.#request(req);
+    await reply;
+    const error = this.#errors.shift();
+    if (error) throw new Error(`X error ${error[1]} on request opcode ${error[10]}`);
+  }
+
+  /** Creates and maps a top-level window filled with `rgb` (0xRRGGBB on a TrueColor 24-bit screen). */
+  async createWindow(opts: { x: number; y: number; width: number; height: number; rgb: number; title: string }): Promise<number> {
+    const id = this.#idBase | (this.#nextId++ & this.#idMask);
+    // CreateWindow: depth/visual from parent, InputOutput, value mask BackPixel (0x2).
+    const create = Buffer.alloc(36);
+    create[0] = 1;
+    create.writeUInt16LE(9, 2);
+    create.writeUInt32LE(id, 4);
+    create.writeUInt32LE(this.root, 8);
+    create.writeInt16LE(opts.x, 12);
+    create.writeInt16LE(opts.y, 14);
+    create.writeUInt16LE(opts.width, 16);
+    create.writeUInt16LE(opts.height, 18);
+    create.writeUInt16LE(0, 20);
+    create.writeUInt16LE(1, 22);
+    create.writeUInt32LE(0, 24);
+    create.writeUInt32LE(0x2, 28);
+    create.writeUInt32LE(opts.rgb, 32);
+    this.#request(create);
+    this.setTitle(id, opts.title);
+    const map = Buffer.alloc(8);
+    map[0] = 8;
+    map.writeUInt16LE(2, 2);
+    map.writeUInt32LE(id, 4);
+    this.#request(map);
+    await this.sync();
+    return id;
+  }
+
+  /** Sets WM_NAME (type STRING, Latin-1). */
+  setTitle(id: number, title: string): void {
+    const data = Buffer.from(title, 'latin1');
+    const padded = Math.ceil(data.length / 4) * 4;
+    const req = Buffer.alloc(24 + padded);
+    req[0] = 18; // ChangeProperty, mode Replace
+    req.writeUInt16LE(6 + padded / 4, 2);
+    req.writeUInt32LE(id, 4);
+    req.writeUInt32LE(39, 8); // WM_NAME
+    req.writeUInt32LE(31, 12); // STRING
+    req[16] = 8;
+    req.writeUInt32LE(data.length, 20);
+    data.copy(req, 24);
+    this.#request(req);
+  }
+
+  /** Moves and/or resizes a window (ConfigureWindow). */
+  async configure(id: number, geometry: { x?: number; y?: number; width?: number; height?: number }): Promise<void> {
+    const fields = (['x', 'y', 'width', 'height'] as const).filter((k) => geometry[k] !== undefined);
+    const req = Buffer.alloc(12 + fields.length * 4);
+    req[0] = 12;
+    req.writeUInt16LE(3 + fields.length, 2);
+    req.writeUInt32LE(id, 4);
+    let mask = 0;
+    fields.forEach((k, i) => {
+      mask |= { x: 1, y: 2, width: 4, height: 8 }[k];
+      req.writeInt32LE(geometry[k]!, 12 + i * 4);
+    });
+    req.writeUInt16LE(mask, 8);
+    this.#request(req);
+    await this.sync();
+  }
+
+  async destroyWindow(id: number): Promise<void> {
+    const req = Buffer.alloc(8);
+    req[0] = 4;
+    req.writeUInt16LE(2, 2);
+    req.writeUInt32LE(id, 4);
+    this.#request(req);
+    await this.sync();
+  }
+
+  close(): void {
+    this.#socket.destroy();
+  }
+}
+
+/** Mean R, G, B of an encoded image (optionally of a region), via sharp's stats. */
+export async function meanColour(bytes: Buffer, region?: { left: number; top: number; width: number; height: number }): Promise<[number, number, number]> {
+  let image = sharp(bytes);
+  if (region) image = image.extract(region);
+  // extract + stats needs the crop materialised first.
+  const { channels } = await sharp(await image.toBuffer()).stats();
+  return [channels[0]!.mean, channels[1]!.mean, channels[2]!.mean];
+}
+
+/** True when every channel of `actual` is within `tolerance` of `expected` (0xRRGGBB). */
+export function colourNear(actual: [number, number, number], rgb: number, tolerance = 24): boolean {
+  const expected = [(rgb >> 16) & 0xff, (rgb >> 8) & 0xff, rgb & 0xff];
+  return actual.every((v, i) => Math.abs(v - expected[i]!) <= tolerance);
+}
+
+/** A temp dir removed by `cleanup()`. */
+export async function tempDir(): Promise<{ path: string; cleanup(): Promise<void> }> {
+  const path = await mkdtemp(join(tmpdir(), 'framehub-capture-'));
+  return { path, cleanup: () => rm(path, { recursive: true, force: true }) };
+}
+
+/** Writes a short test video with ffmpeg's `testsrc2` (H.264 would need libx264; MPEG-4 part 2 is always there). */
+export async function makeTestVideo(path: string, opts: { seconds: number; width: number; height: number; fps: number }): Promise<void> {
+  const result = await run('ffmpeg', [
+    '-hide_banner', '-loglevel', 'error', '-y', '-f', 'lavfi',
+    '-i', `testsrc2=size=${opts.width}x${opts.height}:rate=${opts.fps}:duration=${opts.seconds}`,
+    '-c:v', 'mpeg4', '-q:v', '4', path,
+  ], 60_000);
+  if (!result.ok) throw new Error(`ffmpeg could not write ${path}`);
+}
