@@ -8,6 +8,10 @@ const WEB_FILES: Record<string, string> = {
   '/': 'index.html',
   '/viewer.js': 'viewer.js',
   '/viewer.css': 'viewer.css',
+  '/stream-connection.js': 'stream-connection.js',
+  '/frame-painter.js': 'frame-painter.js',
+  '/viewer-stats.js': 'viewer-stats.js',
+  '/view-format.js': 'view-format.js',
 };
 const CONTENT_TYPES: Record<string, string> = {
   html: 'text/html; charset=utf-8',
