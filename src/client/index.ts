@@ -1,0 +1,25 @@
+// The `framehub/client` entry point: isomorphic (browsers, Node >= 20, Deno, Bun), no Node
+// built-ins at import time. Internal modules are not re-exported.
+export {
+  PixelSocket, type PixelSocketOptions, type ImageMetadata, type ConnectionStats,
+} from './pixel-socket.js';
+export {
+  WebSocketClient, ClientEvent, parseEvent,
+  type WebSocketClientOptions, type EventTypeMap, type EventHandler, type BaseEvent,
+  type ImageGenerationStartedEvent, type ImageGenerationProgressEvent, type ImageGenerationCompletedEvent,
+  type ImageGenerationFailedEvent, type SystemNotificationEvent, type ConnectedEvent, type DisconnectedEvent,
+  type ErrorEvent,
+} from './websocket-client.js';
+export {
+  ReconnectingSocket, ConnectionStates, SocketEvent, HEARTBEAT_TIMEOUT_CODE,
+  type ConnectionState, type StateChangeEvent, type ErrorContext, type SocketEvents, type ReconnectingSocketOptions,
+  type TokenProvider,
+} from './reconnecting-socket.js';
+export {
+  ExponentialBackoff, FixedDelay, NO_RECONNECT,
+  type ReconnectPolicy, type ExponentialBackoffOptions, type FixedDelayOptions,
+} from './reconnect-policy.js';
+export { decodeMessage, type DecodedImage, type DecodeResult } from './image-decoder.js';
+export type { WebSocketLike, WebSocketConstructor } from './websocket-impl.js';
+export type { Clock } from '../util/clock.js';
+export type { ImageFormat, ImageInfo } from '../image/sniff.js';

@@ -1,0 +1,85 @@
+/**
+ * When to try again after a connection is lost. One method, so a policy can be tested on its
+ * own and swapped without touching the socket (livekit's `ReconnectPolicy` has the same shape).
+ */
+export interface ReconnectPolicy {
+  /**
+   * Delay in ms before reconnect attempt number `attempt` (1 for the first retry after a
+   * loss), or `null` to give up.
+   */
+  nextDelay(attempt: number): number | null;
+}
+
+export interface ExponentialBackoffOptions {
+  /** First delay. @default 1000 */
+  initialDelay?: number;
+  /** Upper bound of any delay. @default 30000 */
+  maxDelay?: number;
+  /** Fraction of the delay added or removed at random, 0..1. @default 0.1 */
+  jitter?: number;
+  /** Give up after this many attempts. @default Infinity */
+  maxAttempts?: number;
+  /** Source of randomness in [0, 1); injectable so tests see exact delays. @default Math.random */
+  random?: () => number;
+}
+
+/**
+ * seeds/001's default: 1 s, doubling each attempt, capped at `maxDelay`, with jitter. The
+ * attempt counter (and so the delay) starts over after a successful connection because the
+ * socket counts attempts from the last success.
+ */
+export class ExponentialBackoff implements ReconnectPolicy {
+  readonly #initial: number;
+  readonly #max: number;
+  readonly #jitter: number;
+  readonly #maxAttempts: number;
+  readonly #random: () => number;
+
+  constructor(options: ExponentialBackoffOptions = {}) {
+    this.#initial = nonNegative(options.initialDelay ?? 1000, 'initialDelay');
+    this.#max = nonNegative(options.maxDelay ?? 30000, 'maxDelay');
+    this.#jitter = Math.min(1, nonNegative(options.jitter ?? 0.1, 'jitter'));
+    this.#maxAttempts = options.maxAttempts ?? Infinity;
+    this.#random = options.random ?? Math.random;
+  }
+
+  nextDelay(attempt: number): number | null {
+    if (attempt > this.#maxAttempts) return null;
+    // Cap the exponent so 2 ** n stays finite for very long outages.
+    const base = Math.min(this.#max, this.#initial * 2 ** Math.min(attempt - 1, 30));
+    const spread = base * this.#jitter * (this.#random() * 2 - 1);
+    return Math.round(Math.min(this.#max, Math.max(0, base + spread)));
+  }
+}
+
+export interface FixedDelayOptions {
+  /** Delay before every attempt. @default 5000 */
+  delay?: number;
+  /** Give up after this many attempts. @default 10 */
+  maxAttempts?: number;
+}
+
+/** seeds/000's policy: the same `reconnectDelay` every time, at most `maxReconnectAttempts` times. */
+export class FixedDelay implements ReconnectPolicy {
+  readonly #delay: number;
+  readonly #maxAttempts: number;
+
+  constructor(options: FixedDelayOptions = {}) {
+    this.#delay = nonNegative(options.delay ?? 5000, 'delay');
+    this.#maxAttempts = nonNegative(options.maxAttempts ?? 10, 'maxAttempts');
+  }
+
+  nextDelay(attempt: number): number | null {
+    return attempt > this.#maxAttempts ? null : this.#delay;
+  }
+}
+
+/** Never reconnect (`autoReconnect: false`). */
+export const NO_RECONNECT: ReconnectPolicy = { nextDelay: () => null };
+
+function nonNegative(value: number, name: string): number {
+  if (typeof value !== 'number' || Number.isNaN(value) || value < 0) {
+    throw new RangeError(`${name} must be a number >= 0 (got ${String(value)})`);
+  }
+  return value;
+}
