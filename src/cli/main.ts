@@ -1,9 +1,11 @@
 import { serve, SERVE_HELP } from './serve.js';
+import { windows } from './windows.js';
 
 const HELP = `Usage: framehub <command> [options]
 
 Commands:
   serve      serve image streams over WebSocket (framehub serve --help)
+  windows    list the X windows that can be streamed (framehub windows --help)
   help       show this help
 
 ${SERVE_HELP}`;
@@ -14,6 +16,8 @@ export async function main(argv: string[]): Promise<number> {
   switch (command) {
     case 'serve':
       return serve(rest);
+    case 'windows':
+      return windows(rest);
     case undefined:
     case 'help':
     case '--help':

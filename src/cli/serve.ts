@@ -9,13 +9,13 @@ Serves every configured stream over HTTP and WebSocket.
 Options (flag > environment > YAML file > default):
   --config <file.yaml>     read options and streams from a YAML file
 ${Object.values(FIELDS)
-  .map((f) => `  --${`${f.flag} <value>`.padEnd(23)}${f.help}${f.env ? ` [${f.env}]` : ''} (default ${JSON.stringify(f.default)})`)
+  .map((f) => `  --${(f.boolean ? f.flag! : `${f.flag} <value>`).padEnd(23)}${f.help}${f.env ? ` [${f.env}]` : ''} (default ${JSON.stringify(f.default)})`)
   .join('\n')}
   -h, --help               show this help
 `;
 
 export async function serve(argv: string[]): Promise<number> {
-  const flagOptions = Object.fromEntries(Object.values(FIELDS).map((f) => [f.flag!, { type: 'string' as const }]));
+  const flagOptions = Object.fromEntries(Object.values(FIELDS).map((f) => [f.flag!, { type: f.boolean ? ('boolean' as const) : ('string' as const) }]));
   let values: Record<string, string | boolean | undefined>;
   try {
     ({ values } = parseArgs({ args: argv, options: { ...flagOptions, config: { type: 'string' }, help: { type: 'boolean', short: 'h' } }, strict: true }));
@@ -30,6 +30,7 @@ export async function serve(argv: string[]): Promise<number> {
   let config;
   try {
     config = loadConfig({
+      // Boolean flags (--screen) arrive as `true`; their fields parse booleans too.
       flags: values as Record<string, string | undefined>,
       env: process.env,
       ...(typeof values['config'] === 'string' && { file: values['config'] }),

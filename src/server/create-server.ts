@@ -11,6 +11,8 @@ import { registerHttpRoutes } from './http-routes.js';
 import { streamRoute } from './stream-route.js';
 import { videoFeedRoute } from './video-feed-route.js';
 import type { RouteContext } from './route-context.js';
+import { installScreenCapture } from './screen-capture.js';
+import { registerWindowsRoute } from './windows-route.js';
 
 export interface FramehubServer {
   readonly config: Config;
@@ -33,7 +35,9 @@ export async function createServer(config: Config, options: ServerOptions = {}):
 
   const hub = new Hub(config.primaryStream);
   for (const [id, streamConfig] of Object.entries(config.streams)) {
-    const source = createSource(id, streamConfig, { quality: config.quality });
+    const source = createSource(id, streamConfig, {
+      quality: config.quality, captureFps: config.captureFps, log: app.log.child({ stream: id }), ...(config.display && { display: config.display }),
+    });
     hub.add(new Stream(id, source, encoder, { idleGraceMs: config.idleGrace * 1000, label: id.toUpperCase() }));
   }
 
@@ -45,6 +49,8 @@ export async function createServer(config: Config, options: ServerOptions = {}):
   const stopHeartbeat = startHeartbeat(router.wss, config.pingInterval * 1000);
 
   registerHttpRoutes(app, hub);
+  installScreenCapture({ hub, config, encoder, log: app.log });
+  registerWindowsRoute(app, config);
   await app.ready();
 
   let closing: Promise<void> | undefined;

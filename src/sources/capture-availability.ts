@@ -32,10 +32,10 @@ export function resolveDisplay(configured: string | undefined): string | undefin
  * throws a CaptureUnavailableError naming the first thing missing. Nothing is cached but the
  * ffmpeg check, so an X server started later is picked up.
  */
-export async function checkCapture(configuredDisplay: string | undefined): Promise<string> {
+export async function checkCapture(configuredDisplay: string | undefined, needs: { ffmpeg?: boolean } = {}): Promise<string> {
   const display = resolveDisplay(configuredDisplay);
   if (!display) throw new CaptureUnavailableError('display', 'screen capture unavailable: no X display (set DISPLAY or --display)');
-  if (!(await ffmpegInstalled())) throw new CaptureUnavailableError('ffmpeg', 'screen capture unavailable: ffmpeg is not installed (Debian package ffmpeg)');
+  if (needs.ffmpeg !== false && !(await ffmpegInstalled())) throw new CaptureUnavailableError('ffmpeg', 'screen capture unavailable: ffmpeg is not installed (Debian package ffmpeg)');
   const probe = await runTool('xwininfo', ['-display', display, '-root'], 3000);
   if (probe.missing) throw new CaptureUnavailableError('x11-utils', 'screen capture unavailable: xwininfo is not installed (Debian package x11-utils)');
   if (!probe.ok) throw new CaptureUnavailableError('x-server', `screen capture unavailable: cannot connect to X display ${display}`);

@@ -1,0 +1,26 @@
+import type { FastifyInstance } from 'fastify';
+import type { Config } from '../config/config.js';
+import { CaptureUnavailableError, checkCapture } from '../sources/capture-availability.js';
+import { listWindows } from '../sources/x11-windows.js';
+
+/**
+ * `GET /api/windows` (seeds/002): `{windows: [{handle, title, x, y, width, height}]}` from the X
+ * server. 503 with `{error: {code, message, missing}}` when capture is off or cannot run here.
+ */
+export function registerWindowsRoute(app: FastifyInstance, config: Config): void {
+  app.get('/api/windows', async (_request, reply) => {
+    reply.header('access-control-allow-origin', '*');
+    if (!config.screen) {
+      return reply.code(503).send({
+        error: { code: 'capture_disabled', message: 'screen capture is off: start framehub with --screen (or SCREEN=1)', missing: 'screen' },
+      });
+    }
+    try {
+      const display = await checkCapture(config.display || undefined);
+      return { windows: await listWindows(display) };
+    } catch (error) {
+      const missing = error instanceof CaptureUnavailableError ? error.missing : 'x-server';
+      return reply.code(503).send({ error: { code: 'capture_unavailable', message: (error as Error).message, missing } });
+    }
+  });
+}
