@@ -2,6 +2,7 @@ import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import sharp from 'sharp';
 import { WebSocketServer, type WebSocket } from 'ws';
+import type { TypedEmitter } from '../src/util/typed-emitter.js';
 
 /** Helpers for the client library's tests: real `ws` servers, real images, bounded waits. */
 
@@ -60,13 +61,8 @@ export function withTimeout<T>(promise: Promise<T>, ms: number, what: string): P
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
-interface OnceEmitter<E> {
-  on<K extends keyof E>(event: K, listener: (payload: E[K]) => void): unknown;
-  off<K extends keyof E>(event: K, listener: (payload: E[K]) => void): unknown;
-}
-
 /** The next `event` (matching `predicate`) from a typed emitter, bounded by `ms`. */
-export function nextEvent<E, K extends keyof E>(emitter: OnceEmitter<E>, event: K, predicate: (p: E[K]) => boolean = () => true, ms = 5000): Promise<E[K]> {
+export function nextEvent<E extends { [K in keyof E]: unknown }, K extends keyof E>(emitter: TypedEmitter<E>, event: K, predicate: (p: E[K]) => boolean = () => true, ms = 5000): Promise<E[K]> {
   let listener!: (payload: E[K]) => void;
   const promise = new Promise<E[K]>((resolve) => {
     listener = (payload) => {
