@@ -84,6 +84,24 @@ export interface Config {
   captureFps: number;
   /** Stream served as id `0` until screen capture takes it. @default first stream */
   primaryStream: string;
+  /** Bearer token producers send to the publish API and the producer socket (PRODUCER_TOKEN); '' = publishing off. @default '' */
+  producerToken: string;
+  /** HS256 secret for `/ws` tokens (JWT_SECRET); with neither this nor jwksUrl, `/ws` is open. @default '' */
+  jwtSecret: string;
+  /** JWKS URL for `/ws` tokens (JWKS_URL). @default '' */
+  jwksUrl: string;
+  /** Generation events kept for `?since=` replays (REPLAY_SIZE). @default 1000 */
+  replaySize: number;
+  /** Seconds a generation event stays replayable (REPLAY_AGE, 0 = no limit). @default 3600 */
+  replayAge: number;
+  /** Directory of generated images (IMAGE_DIR). @default './data/images' */
+  imageDir: string;
+  /** Hours generated images are kept (IMAGE_RETENTION, 0 = forever). @default 168 */
+  imageRetention: number;
+  /** Largest image a producer may publish, bytes (MAX_IMAGE_SIZE). @default 33554432 */
+  maxImageSize: number;
+  /** ComfyUI server to bridge, e.g. http://127.0.0.1:8188 (COMFYUI_URL, --comfyui). @default '' */
+  comfyui: string;
   streams: Record<string, StreamConfig>;
 }
 
@@ -153,6 +171,15 @@ export const FIELDS: Record<Exclude<keyof Config, 'streams'>, Field> = {
   display: { env: 'DISPLAY', flag: 'display', parse: (raw, origin) => (raw === '' ? '' : str(/^\S+$/, 'an X display like :0')(raw, origin)), default: '', help: 'X display for screen capture' },
   captureFps: { env: 'CAPTURE_FPS', flag: 'capture-fps', parse: int(1, 60), default: 15, help: 'fps of screen and window capture' },
   primaryStream: { env: 'PRIMARY_STREAM', flag: 'primary-stream', parse: str(/^[A-Za-z0-9_.:-]{1,128}$/, 'a stream id'), default: '', help: 'stream served as id 0' },
+  producerToken: { env: 'PRODUCER_TOKEN', flag: 'producer-token', parse: str(/^\S{8,}$/, 'at least 8 characters without spaces'), default: '', help: 'bearer token of image producers (unset = publishing off)' },
+  jwtSecret: { env: 'JWT_SECRET', flag: 'jwt-secret', parse: str(/^.{16,}$/, 'at least 16 characters'), default: '', help: 'HS256 secret of /ws tokens (unset and no JWKS = /ws open)' },
+  jwksUrl: { env: 'JWKS_URL', flag: 'jwks-url', parse: str(/^https?:\/\/\S+$/, 'an http(s) URL'), default: '', help: 'JWKS URL of /ws tokens' },
+  replaySize: { env: 'REPLAY_SIZE', flag: 'replay-size', parse: int(10, 1_000_000), default: 1000, help: 'generation events kept for ?since= replays' },
+  replayAge: { env: 'REPLAY_AGE', flag: 'replay-age', parse: int(0, 30 * 86_400), default: 3600, help: 'seconds a generation event stays replayable (0 = no limit)' },
+  imageDir: { env: 'IMAGE_DIR', flag: 'image-dir', parse: str(), default: './data/images', help: 'directory of generated images' },
+  imageRetention: { env: 'IMAGE_RETENTION', flag: 'image-retention', parse: num(0, 87_600), default: 168, help: 'hours generated images are kept (0 = forever)' },
+  maxImageSize: { env: 'MAX_IMAGE_SIZE', flag: 'max-image-size', parse: int(1024, 512 * 1024 * 1024), default: 32 * 1024 * 1024, help: 'largest published image, bytes' },
+  comfyui: { env: 'COMFYUI_URL', flag: 'comfyui', parse: str(/^https?:\/\/\S+$/, 'an http(s) URL like http://127.0.0.1:8188'), default: '', help: 'ComfyUI server to bridge' },
 };
 
 type StreamKind = StreamConfig['source'];

@@ -11,6 +11,11 @@ import { registerHttpRoutes } from './http-routes.js';
 import { streamRoute } from './stream-route.js';
 import { videoFeedRoute } from './video-feed-route.js';
 import type { RouteContext } from './route-context.js';
+import { createGenerationsModule } from '../generations/generations-module.js';
+import { streamingRoute } from '../generations/streaming-route.js';
+import { eventsRoute } from '../generations/events-route.js';
+import { registerPublishRoutes } from '../generations/publish-routes.js';
+import { registerGalleryRoutes } from '../generations/gallery-routes.js';
 import { installScreenCapture } from './screen-capture.js';
 import { registerWindowsRoute } from './windows-route.js';
 
@@ -45,10 +50,15 @@ export async function createServer(config: Config, options: ServerOptions = {}):
   const router = new UpgradeRouter(config.maxPayload);
   router.add('/stream/:id', streamRoute(context));
   router.add('/ws/video_feed', videoFeedRoute(context));
+  const generations = await createGenerationsModule(config, { hub, encoder, logger: app.log });
+  router.add('/ws/streaming', streamingRoute(context, generations));
+  router.add('/ws', eventsRoute(context, generations));
   router.attach(app.server);
   const stopHeartbeat = startHeartbeat(router.wss, config.pingInterval * 1000);
 
   registerHttpRoutes(app, hub);
+  registerPublishRoutes(app, generations, config);
+  registerGalleryRoutes(app, generations.store);
   installScreenCapture({ hub, config, encoder, log: app.log });
   registerWindowsRoute(app, config);
   await app.ready();
@@ -68,6 +78,7 @@ export async function createServer(config: Config, options: ServerOptions = {}):
     close() {
       closing ??= (async () => {
         stopHeartbeat();
+        await generations.close();
         for (const ws of router.wss.clients) ws.close(CloseCode.GoingAway, 'server shutting down');
         await hub.close();
         for (const ws of router.wss.clients) ws.terminate();

@@ -1,0 +1,137 @@
+import { timingSafeEqual, createHash } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
+import { createRemoteJWKSet, decodeProtectedHeader, jwtVerify, type JWTPayload } from 'jose';
+
+/** Close codes of the token-checked WebSocket routes. */
+export const AuthCloseCode = {
+  /** Token missing, malformed, expired, badly signed or `alg: none`. */
+  Unauthorized: 4401,
+} as const;
+
+export type AuthFailure = 'token_missing' | 'token_invalid' | 'token_expired' | 'token_alg_none' | 'token_not_yet_valid' | 'auth_unavailable';
+
+/** Why a token was refused; `code` goes into the error message, `message` into the close reason. */
+export class AuthError extends Error {
+  override readonly name = 'AuthError';
+  constructor(
+    readonly code: AuthFailure,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+/** Who a consumer is. */
+export interface Principal {
+  /** `sub` (or `user_id`) of the token; `undefined` on an open route. */
+  userId: string | undefined;
+  /** Sees every user's jobs: the token has scope `generations:all` or `admin`, or role `admin`. */
+  all: boolean;
+}
+
+export const OPEN_PRINCIPAL: Principal = { userId: undefined, all: true };
+
+export interface TokenVerifier {
+  /** `hs256` with JWT_SECRET, `jwks` with JWKS_URL. */
+  readonly kind: 'hs256' | 'jwks';
+  verify(token: string | undefined): Promise<Principal>;
+}
+
+// Everything jose verifies with an asymmetric JWKS key; HS256 stands alone with a shared secret.
+const JWKS_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA'];
+
+/** The verifier the config asks for, or `undefined` when neither a secret nor a JWKS URL is set (open route). */
+export function createTokenVerifier(options: { jwtSecret?: string; jwksUrl?: string }): TokenVerifier | undefined {
+  if (options.jwtSecret) {
+    const key = new TextEncoder().encode(options.jwtSecret);
+    return { kind: 'hs256', verify: (token) => verifyWith(token, key, ['HS256']) };
+  }
+  if (options.jwksUrl) {
+    const jwks = createRemoteJWKSet(new URL(options.jwksUrl));
+    return { kind: 'jwks', verify: (token) => verifyWith(token, jwks, JWKS_ALGORITHMS) };
+  }
+  return undefined;
+}
+
+async function verifyWith(token: string | undefined, key: Parameters<typeof jwtVerify>[1], algorithms: string[]): Promise<Principal> {
+  if (!token) throw new AuthError('token_missing', 'unauthorized: no token (send ?token=, an Authorization header or the bearer subprotocol)');
+  let alg: unknown;
+  try {
+    alg = decodeProtectedHeader(token).alg;
+  } catch (error) {
+    throw new AuthError('token_invalid', 'unauthorized: token is not a JWT', { cause: error });
+  }
+  // jose refuses these too; checked first so the reason says what is wrong.
+  if (typeof alg === 'string' && alg.toLowerCase() === 'none') {
+    throw new AuthError('token_alg_none', 'unauthorized: unsigned tokens (alg none) are refused');
+  }
+  let payload: JWTPayload;
+  try {
+    ({ payload } = await jwtVerify(token, key as Uint8Array, { algorithms }));
+  } catch (error) {
+    throw authErrorFrom(error);
+  }
+  return principalOf(payload);
+}
+
+function authErrorFrom(error: unknown): AuthError {
+  const code = (error as { code?: string }).code;
+  switch (code) {
+    case 'ERR_JWT_EXPIRED':
+      return new AuthError('token_expired', 'unauthorized: token expired', { cause: error });
+    case 'ERR_JOSE_ALG_NOT_ALLOWED':
+      return new AuthError('token_invalid', `unauthorized: token algorithm not allowed (${(error as Error).message})`, { cause: error });
+    case 'ERR_JWS_SIGNATURE_VERIFICATION_FAILED':
+      return new AuthError('token_invalid', 'unauthorized: token signature does not verify', { cause: error });
+    case 'ERR_JWT_CLAIM_VALIDATION_FAILED':
+      return new AuthError('token_not_yet_valid', `unauthorized: ${(error as Error).message}`, { cause: error });
+    case 'ERR_JWKS_NO_MATCHING_KEY':
+      return new AuthError('token_invalid', 'unauthorized: no key in the JWKS matches the token', { cause: error });
+    case 'ERR_JWKS_TIMEOUT':
+    case 'ERR_JOSE_GENERIC':
+      return new AuthError('auth_unavailable', `unauthorized: could not fetch the JWKS (${(error as Error).message})`, { cause: error });
+    default:
+      return new AuthError('token_invalid', `unauthorized: invalid token (${(error as Error).message})`, { cause: error });
+  }
+}
+
+function principalOf(payload: JWTPayload): Principal {
+  const userId = typeof payload.sub === 'string' ? payload.sub : typeof payload['user_id'] === 'string' ? payload['user_id'] : undefined;
+  const rawScope = payload['scope'] ?? payload['scp'];
+  const scopes = Array.isArray(rawScope) ? rawScope.map(String) : typeof rawScope === 'string' ? rawScope.split(' ') : [];
+  const all = scopes.includes('generations:all') || scopes.includes('admin') || payload['role'] === 'admin';
+  return { userId, all };
+}
+
+/** Subprotocol names that announce a token in the next (or same, after a dot) entry. */
+const BEARER_PROTOCOLS = ['bearer', 'access_token', 'jwt'];
+
+/** The token from `?token=`, `Authorization: Bearer …` or the subprotocol list (`bearer, <token>` or `bearer.<token>`). */
+export function tokenFromRequest(req: IncomingMessage, url: URL): string | undefined {
+  const query = url.searchParams.get('token');
+  if (query) return query;
+  const header = bearerToken(req.headers.authorization);
+  if (header) return header;
+  const protocols = (req.headers['sec-websocket-protocol'] ?? '').split(',').map((p) => p.trim()).filter(Boolean);
+  for (let i = 0; i < protocols.length; i++) {
+    const name = protocols[i]!.toLowerCase();
+    if (BEARER_PROTOCOLS.includes(name) && protocols[i + 1]) return protocols[i + 1];
+    for (const prefix of BEARER_PROTOCOLS) {
+      if (name.startsWith(`${prefix}.`)) return protocols[i]!.slice(prefix.length + 1);
+    }
+  }
+  return undefined;
+}
+
+/** The token of an `Authorization: Bearer <token>` header. */
+export function bearerToken(authorization: string | undefined): string | undefined {
+  return /^Bearer\s+(\S+)\s*$/i.exec(authorization ?? '')?.[1];
+}
+
+/** The producer token check, constant-time (hashing first makes the lengths equal). */
+export function producerTokenMatches(token: string | undefined, expected: string): boolean {
+  if (!token || !expected) return false;
+  const digest = (text: string) => createHash('sha256').update(text).digest();
+  return timingSafeEqual(digest(token), digest(expected));
+}

@@ -1,0 +1,354 @@
+import { randomUUID } from 'node:crypto';
+import { WebSocket, type RawData } from 'ws';
+import type { PushSource } from '../sources/push-source.js';
+import { TypedEmitter } from '../util/typed-emitter.js';
+import { GenerationError } from './generation-error.js';
+import type { Generations, JobInput } from './generations.js';
+
+export type BridgeState = 'idle' | 'connecting' | 'connected' | 'waiting' | 'stopped';
+
+export interface BridgeEvents {
+  'state:change': { oldState: BridgeState; newState: BridgeState };
+  /** A ComfyUI message could not be handled (the bridge goes on). */
+  error: Error;
+}
+
+export interface ComfyUiBridgeOptions {
+  /** `http://host:8188`; a `clientId` query parameter is used as ComfyUI client id. */
+  url: string;
+  generations: Generations;
+  previews: PushSource;
+  /** Reconnect backoff: first delay, doubled up to the cap. @default 500, 10000 */
+  reconnectDelayMs?: number;
+  maxReconnectDelayMs?: number;
+  /** Timeout of each HTTP request to ComfyUI. @default 30000 */
+  fetchTimeoutMs?: number;
+  log?: { info(msg: string): void; warn(obj: object, msg: string): void };
+}
+
+/** ComfyUI's binary event types (server.py `BinaryEventTypes`). */
+const PREVIEW_IMAGE = 1;
+const PREVIEW_IMAGE_WITH_METADATA = 4;
+
+interface ComfyImageRef {
+  filename: string;
+  subfolder: string;
+  type: string;
+}
+
+/** What the bridge tracks of a ComfyUI prompt it turned into a job. */
+interface BridgeJob {
+  published: Set<string>;
+}
+
+/**
+ * Listens to a ComfyUI server and republishes what it does: each prompt becomes a job
+ * (`execution_start`), `progress`/`executing` become progress events, every image of an
+ * `executed` message is fetched through `/view` and published as an image, `execution_error` /
+ * `execution_interrupted` fail the job, and binary previews go to the `comfyui:previews`
+ * live stream. It queues nothing on ComfyUI. On reconnect it asks `/history` for jobs that
+ * were running, so images finished while it was away are still published.
+ *
+ * ComfyUI sends execution messages only to the client id that queued the prompt (or to all
+ * when the prompt had none): give the bridge the UI's client id (`?clientId=` on the URL) to
+ * follow its prompts.
+ */
+export class ComfyUiBridge extends TypedEmitter<BridgeEvents> {
+  readonly httpBase: string;
+  readonly clientId: string;
+  readonly #options: ComfyUiBridgeOptions;
+  #state: BridgeState = 'idle';
+  #ws: WebSocket | undefined;
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #attempt = 0;
+  #everConnected = false;
+  /** Messages are handled one after another: a job must exist before its progress and images. */
+  #chain: Promise<void> = Promise.resolve();
+  readonly #jobs = new Map<string, BridgeJob>();
+
+  constructor(options: ComfyUiBridgeOptions) {
+    super();
+    this.#options = options;
+    const url = new URL(options.url);
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error(`ComfyUI URL must be http(s): ${options.url}`);
+    this.clientId = url.searchParams.get('clientId') ?? `framehub-${randomUUID()}`;
+    url.search = '';
+    url.hash = '';
+    this.httpBase = url.href.replace(/\/$/, '');
+  }
+
+  get state(): BridgeState {
+    return this.#state;
+  }
+
+  start(): void {
+    if (this.#state !== 'idle') return;
+    this.#connect();
+  }
+
+  /** Closes the connection and stops reconnecting; waits for messages being handled. Safe to call twice. */
+  async stop(): Promise<void> {
+    this.#setState('stopped');
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#ws?.terminate();
+    this.#ws = undefined;
+    await this.#chain;
+  }
+
+  #setState(newState: BridgeState): void {
+    const oldState = this.#state;
+    if (oldState === newState || oldState === 'stopped') return;
+    this.#state = newState;
+    this.emit('state:change', { oldState, newState });
+  }
+
+  #connect(): void {
+    this.#setState('connecting');
+    const wsUrl = `${this.httpBase.replace(/^http/, 'ws')}/ws?clientId=${encodeURIComponent(this.clientId)}`;
+    const ws = new WebSocket(wsUrl, { perMessageDeflate: false, maxPayload: 256 * 1024 * 1024 });
+    this.#ws = ws;
+    ws.on('open', () => {
+      if (this.#ws !== ws) return;
+      this.#attempt = 0;
+      const again = this.#everConnected;
+      this.#everConnected = true;
+      this.#setState('connected');
+      this.#options.log?.info(`ComfyUI bridge connected to ${this.httpBase}`);
+      this.#options.previews.status(`ComfyUI at ${this.httpBase} connected`);
+      if (again) {
+        this.#options.generations.notify('info', `ComfyUI at ${this.httpBase} is reachable again`);
+        this.#enqueue(() => this.#recover());
+      }
+    });
+    ws.on('message', (data, isBinary) => {
+      if (this.#ws !== ws) return;
+      if (isBinary) this.#onBinary(toBuffer(data));
+      else this.#onText(data.toString());
+    });
+    ws.on('error', () => {
+      // 'close' follows; the reconnect happens there.
+    });
+    ws.on('close', () => {
+      if (this.#ws !== ws) return;
+      this.#ws = undefined;
+      if (this.#state === 'stopped') return;
+      if (this.#state === 'connected') {
+        this.#options.generations.notify('warning', `ComfyUI at ${this.httpBase} disconnected; reconnecting`);
+        this.#options.previews.status(`ComfyUI at ${this.httpBase} disconnected; reconnecting`);
+      }
+      const base = this.#options.reconnectDelayMs ?? 500;
+      const delay = Math.min(base * 2 ** this.#attempt++, this.#options.maxReconnectDelayMs ?? 10_000);
+      this.#setState('waiting');
+      this.#timer = setTimeout(() => {
+        this.#timer = undefined;
+        if (this.#state === 'waiting') this.#connect();
+      }, delay);
+    });
+  }
+
+  #onBinary(bytes: Buffer): void {
+    if (bytes.length < 8) return;
+    const type = bytes.readUInt32BE(0);
+    if (type === PREVIEW_IMAGE) {
+      // 4-byte image format (1 JPEG, 2 PNG), then the image; the sniffer reads the real format.
+      this.#options.previews.push(bytes.subarray(8), { comfyFormat: bytes.readUInt32BE(4) });
+    } else if (type === PREVIEW_IMAGE_WITH_METADATA) {
+      const length = bytes.readUInt32BE(4);
+      if (8 + length <= bytes.length) this.#options.previews.push(bytes.subarray(8 + length));
+    }
+  }
+
+  #onText(text: string): void {
+    let message: { type?: unknown; data?: Record<string, unknown> };
+    try {
+      message = JSON.parse(text);
+    } catch (error) {
+      this.emit('error', new Error(`ComfyUI sent invalid JSON: ${(error as Error).message}`));
+      return;
+    }
+    if (typeof message !== 'object' || message === null || typeof message.type !== 'string') return;
+    const data = message.data ?? {};
+    const promptId = typeof data['prompt_id'] === 'string' ? data['prompt_id'] : undefined;
+    if (!promptId) return; // status, crystools & co: nothing to republish
+    const type = message.type;
+    this.#enqueue(() => this.#handle(type, promptId, data));
+  }
+
+  #enqueue(task: () => Promise<void>): void {
+    this.#chain = this.#chain.then(task).catch((error: unknown) => {
+      this.emit('error', error instanceof Error ? error : new Error(String(error)));
+    });
+  }
+
+  async #handle(type: string, promptId: string, data: Record<string, unknown>): Promise<void> {
+    const { generations } = this.#options;
+    switch (type) {
+      case 'execution_start':
+        await this.#ensureJob(promptId);
+        return;
+      case 'progress': {
+        await this.#ensureJob(promptId);
+        const value = Number(data['value']);
+        const max = Number(data['max']);
+        if (!(max > 0) || !Number.isFinite(value)) return;
+        this.#ignoreFinished(() => generations.progress(promptId, Math.min(100, Math.round((value / max) * 100)), `sampling ${value}/${max}`));
+        return;
+      }
+      case 'executing': {
+        // `node: null` is how ComfyUI (before execution_success existed) says the prompt is done.
+        if (data['node'] === null) return this.#finish(promptId);
+        await this.#ensureJob(promptId);
+        const job = generations.jobs.get(promptId);
+        this.#ignoreFinished(() => generations.progress(promptId, job?.progress ?? 0, `executing node ${String(data['node'])}`));
+        return;
+      }
+      case 'executed': {
+        await this.#ensureJob(promptId);
+        const output = data['output'] as { images?: unknown } | undefined;
+        const images = Array.isArray(output?.images) ? output.images.filter(isImageRef) : [];
+        for (const image of images) await this.#publishImage(promptId, image);
+        return;
+      }
+      case 'execution_success':
+        return this.#finish(promptId);
+      case 'execution_error':
+        this.#ignoreFinished(() => generations.fail(promptId, `${String(data['node_type'] ?? 'node')}: ${String(data['exception_message'] ?? 'execution error').trim()}`, true));
+        this.#jobs.delete(promptId);
+        return;
+      case 'execution_interrupted':
+        this.#ignoreFinished(() => generations.fail(promptId, 'interrupted', true));
+        this.#jobs.delete(promptId);
+        return;
+    }
+  }
+
+  async #ensureJob(promptId: string): Promise<void> {
+    if (this.#jobs.has(promptId)) return;
+    this.#jobs.set(promptId, { published: new Set() });
+    if (this.#options.generations.jobs.has(promptId)) return;
+    const described = await this.#describe(promptId);
+    this.#options.generations.createJob({ ...described, id: promptId });
+  }
+
+  /** Best effort: reads the prompt graph of a running prompt from `/queue` for prompt, seed and size. */
+  async #describe(promptId: string): Promise<Omit<JobInput, 'id'>> {
+    const fallback = { prompt: '', workflow: 'comfyui' };
+    try {
+      const queue = await (await this.#fetch('/queue')).json() as { queue_running?: unknown[]; queue_pending?: unknown[] };
+      const item = [...(queue.queue_running ?? []), ...(queue.queue_pending ?? [])].find((q) => Array.isArray(q) && q[1] === promptId) as unknown[] | undefined;
+      if (!item || typeof item[2] !== 'object' || item[2] === null) return fallback;
+      return { ...fallback, ...describeGraph(item[2] as Record<string, ComfyNode>) };
+    } catch {
+      return fallback;
+    }
+  }
+
+  async #publishImage(promptId: string, ref: ComfyImageRef): Promise<void> {
+    const bridgeJob = this.#jobs.get(promptId);
+    const key = `${ref.type}/${ref.subfolder}/${ref.filename}`;
+    if (!bridgeJob || bridgeJob.published.has(key)) return;
+    const query = new URLSearchParams({ filename: ref.filename, subfolder: ref.subfolder, type: ref.type });
+    const response = await this.#fetch(`/view?${query}`);
+    const bytes = Buffer.from(await response.arrayBuffer());
+    bridgeJob.published.add(key);
+    await this.#options.generations.addImage(promptId, bytes, {
+      filename: ref.filename,
+      subfolder: ref.subfolder,
+      type: ref.type,
+      imageIdx: bridgeJob.published.size - 1,
+      imageLength: bridgeJob.published.size,
+      autoComplete: false,
+    }).catch((error: unknown) => {
+      if (!(error instanceof GenerationError)) throw error;
+      this.emit('error', error);
+    });
+  }
+
+  #finish(promptId: string): void {
+    this.#options.generations.complete(promptId);
+    this.#jobs.delete(promptId);
+  }
+
+  /** After a reconnect: publish what running jobs finished meanwhile, fail the ones ComfyUI forgot. */
+  async #recover(): Promise<void> {
+    for (const promptId of [...this.#jobs.keys()]) {
+      const history = await (await this.#fetch(`/history/${encodeURIComponent(promptId)}`)).json() as Record<string, ComfyHistory>;
+      const entry = history[promptId];
+      if (entry) {
+        for (const node of Object.values(entry.outputs ?? {})) {
+          for (const image of (node.images ?? []).filter(isImageRef)) await this.#publishImage(promptId, image);
+        }
+        if (entry.status?.status_str === 'error') {
+          this.#ignoreFinished(() => this.#options.generations.fail(promptId, 'execution error (reported by /history after a reconnect)', true));
+          this.#jobs.delete(promptId);
+        } else this.#finish(promptId);
+        continue;
+      }
+      const queue = await (await this.#fetch('/queue')).json() as { queue_running?: unknown[]; queue_pending?: unknown[] };
+      const queued = [...(queue.queue_running ?? []), ...(queue.queue_pending ?? [])].some((q) => Array.isArray(q) && q[1] === promptId);
+      if (!queued) {
+        this.#ignoreFinished(() => this.#options.generations.fail(promptId, 'ComfyUI lost the job (it restarted?)', true));
+        this.#jobs.delete(promptId);
+      }
+    }
+  }
+
+  async #fetch(path: string): Promise<Response> {
+    const response = await fetch(this.httpBase + path, { signal: AbortSignal.timeout(this.#options.fetchTimeoutMs ?? 30_000) });
+    if (!response.ok) throw new Error(`ComfyUI ${path.split('?')[0]} answered ${response.status}`);
+    return response;
+  }
+
+  /** A job already finished (or forgotten) is not worth an error: ComfyUI repeats itself at times. */
+  #ignoreFinished(publish: () => void): void {
+    try {
+      publish();
+    } catch (error) {
+      if (!(error instanceof GenerationError)) throw error;
+    }
+  }
+}
+
+interface ComfyNode {
+  class_type?: string;
+  inputs?: Record<string, unknown>;
+}
+
+interface ComfyHistory {
+  outputs?: Record<string, { images?: unknown[] }>;
+  status?: { status_str?: string };
+}
+
+function isImageRef(value: unknown): value is ComfyImageRef {
+  const v = value as ComfyImageRef;
+  return typeof v === 'object' && v !== null && typeof v.filename === 'string' && typeof (v.subfolder ?? '') === 'string' && typeof v.type === 'string';
+}
+
+/** Prompt, negative prompt, seed and size from an API-format graph: the first sampler's inputs, followed back. */
+export function describeGraph(graph: Record<string, ComfyNode>): Omit<JobInput, 'id' | 'workflow'> {
+  const nodes = Object.values(graph);
+  const sampler = nodes.find((n) => /KSampler/i.test(n.class_type ?? ''));
+  const textOf = (link: unknown): string => {
+    const node = Array.isArray(link) ? graph[String(link[0])] : undefined;
+    const text = node?.inputs?.['text'] ?? node?.inputs?.['text_g'];
+    return typeof text === 'string' ? text : '';
+  };
+  const latent = nodes.find((n) => /EmptyLatentImage/i.test(n.class_type ?? ''));
+  const seed = sampler?.inputs?.['seed'] ?? sampler?.inputs?.['noise_seed'];
+  const width = Number(latent?.inputs?.['width']);
+  const height = Number(latent?.inputs?.['height']);
+  return {
+    prompt: textOf(sampler?.inputs?.['positive']),
+    negativePrompt: textOf(sampler?.inputs?.['negative']),
+    ...(seed !== undefined && (typeof seed === 'number' || typeof seed === 'string') && { seed: String(seed) }),
+    ...(Number.isInteger(width) && width > 0 && { width }),
+    ...(Number.isInteger(height) && height > 0 && { height }),
+  };
+}
+
+function toBuffer(data: RawData): Buffer {
+  if (Buffer.isBuffer(data)) return data;
+  if (Array.isArray(data)) return Buffer.concat(data);
+  return Buffer.from(data);
+}

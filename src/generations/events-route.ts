@@ -1,0 +1,91 @@
+import { WebSocket } from 'ws';
+import { CloseCode, ErrorCode, ProtocolError } from '../protocols/errors.js';
+import { errorEnvelope, heartbeatAnswer, parseEnvelopeCommand, replayGapEnvelope } from '../protocols/event-envelope.js';
+import { parseSinceQuery } from '../protocols/replay-query.js';
+import { MessageLimiter } from '../server/message-limiter.js';
+import type { RouteContext } from '../server/route-context.js';
+import type { UpgradeHandler } from '../server/upgrade-router.js';
+import { wsSendQuiet } from '../server/ws-send.js';
+import { AuthCloseCode, AuthError, OPEN_PRINCIPAL, tokenFromRequest, type Principal } from './auth.js';
+import { EventFeed } from './event-feed.js';
+import type { GenerationEntry } from './generations.js';
+import type { GenerationsModule } from './generations-module.js';
+
+/** Notifications go to everyone; a job's events to its user, to tokens that may see all, and to all when the job has no user. */
+export function visibleTo(principal: Principal, { event }: GenerationEntry): boolean {
+  if (event.kind === 'notification') return true;
+  const owner = event.job.userId;
+  return principal.all || owner === undefined || owner === principal.userId;
+}
+
+/**
+ * `WS /ws[?since=<id>][&token=<jwt>]`: seeds/001's `{type, payload, timestamp}` envelopes, each
+ * event with its `id`. With JWT_SECRET or JWKS_URL set, a valid token is required (query,
+ * `Authorization` header or `bearer` subprotocol); otherwise the route is open.
+ */
+export function eventsRoute({ log }: RouteContext, module: GenerationsModule): UpgradeHandler {
+  return function handleEventsSocket(ws: WebSocket, req, url) {
+    const refuse = (code: string, message: string, closeCode: number) => {
+      wsSendQuiet(ws, errorEnvelope(code, message, Date.now()));
+      ws.close(closeCode, message.slice(0, 120));
+    };
+    let since: number | undefined;
+    try {
+      since = parseSinceQuery(url.searchParams);
+    } catch (error) {
+      refuse((error as ProtocolError).code, (error as Error).message, CloseCode.BadRequest);
+      return;
+    }
+    ws.on('error', function socketOnError(error) {
+      log.debug({ err: error }, 'websocket error');
+    });
+    const verify = module.verifier ? module.verifier.verify(tokenFromRequest(req, url)) : Promise.resolve(OPEN_PRINCIPAL);
+    verify.then(
+      (principal) => {
+        if (ws.readyState !== WebSocket.OPEN) return;
+        if (module.closing) return ws.close(CloseCode.GoingAway, 'server shutting down');
+        serve(ws, principal, since);
+      },
+      (error: unknown) => {
+        if (error instanceof AuthError) return refuse(error.code, error.message, AuthCloseCode.Unauthorized);
+        log.error({ err: error }, 'token check failed');
+        refuse('internal_error', 'token check failed', CloseCode.InternalError);
+      },
+    );
+  };
+
+  function serve(ws: WebSocket, principal: Principal, since: number | undefined): void {
+    const feed = new EventFeed(ws, module.log, {
+      since,
+      filter: (entry) => visibleTo(principal, entry),
+      render: (entry) => module.wire.envelope(entry),
+      onGap: (gap) => wsSendQuiet(ws, replayGapEnvelope(gap, Date.now())),
+      onError: (error, entry) => log.warn({ err: error, event: entry.id }, 'event could not be rendered'),
+      maxLag: module.maxLag,
+      onTooSlow: () => module.counters.tooSlow++,
+    });
+    module.counters.consumers++;
+    const limiter = new MessageLimiter();
+    ws.on('message', function socketOnMessage(data, isBinary) {
+      if (!limiter.take()) {
+        wsSendQuiet(ws, errorEnvelope(ErrorCode.RateLimited, 'too many messages; slow down', Date.now()));
+        ws.close(CloseCode.RateLimited, 'too many messages; slow down');
+        return;
+      }
+      if (isBinary) {
+        wsSendQuiet(ws, errorEnvelope(ErrorCode.UnsupportedMessage, 'binary messages are not accepted here; send JSON text', Date.now()));
+        return;
+      }
+      try {
+        wsSendQuiet(ws, heartbeatAnswer(parseEnvelopeCommand(data.toString()), Date.now()));
+      } catch (error) {
+        if (!(error instanceof ProtocolError)) throw error;
+        wsSendQuiet(ws, errorEnvelope(error.code, error.message, Date.now()));
+      }
+    });
+    ws.on('close', function socketOnClose() {
+      module.counters.consumers--;
+      feed.close();
+    });
+  }
+}
