@@ -11,6 +11,9 @@ import { registerHttpRoutes } from './http-routes.js';
 import { streamRoute } from './stream-route.js';
 import { videoFeedRoute } from './video-feed-route.js';
 import type { RouteContext } from './route-context.js';
+import { SessionRegistry } from '../sessions/session-registry.js';
+import { registerSessionRoutes } from './session-routes.js';
+import { attachSocketIo } from './socket-io.js';
 import { createGenerationsModule } from '../generations/generations-module.js';
 import { streamingRoute } from '../generations/streaming-route.js';
 import { eventsRoute } from '../generations/events-route.js';
@@ -23,6 +26,8 @@ export interface FramehubServer {
   readonly config: Config;
   readonly app: FastifyInstance;
   readonly hub: Hub;
+  /** Live browser sessions (seeds/003). */
+  readonly sessions: SessionRegistry;
   /** Starts listening; resolves with the address actually bound (port 0 picks a free one). */
   listen(): Promise<{ host: string; port: number; url: string }>;
   /** Closes every client, stops every source, closes the HTTP server. Safe to call twice. */
@@ -61,6 +66,20 @@ export async function createServer(config: Config, options: ServerOptions = {}):
   registerGalleryRoutes(app, generations.store);
   installScreenCapture({ hub, config, encoder, log: app.log });
   registerWindowsRoute(app, config);
+
+  const sessions = new SessionRegistry({
+    maxSessions: config.maxSessions,
+    maxSessionsPerIp: config.maxSessionsPerIp,
+    timeoutMs: config.sessionTimeout * 1000,
+    chromePath: process.env['CHROME_PATH'] ?? config.chromePath,
+    browserAllowHosts: config.browserAllowHosts,
+    encoder,
+    idleGraceMs: config.idleGrace * 1000,
+    onBackgroundError: (error) => app.log.warn({ err: error }, 'browser session'),
+  });
+  hub.addResolver(sessions.resolveStream);
+  registerSessionRoutes(app, sessions, { quality: config.quality, fps: 30, width: 1280, height: 720 });
+  const io = attachSocketIo(app.server, { registry: sessions, log: app.log, maxPayload: config.maxPayload });
   await app.ready();
 
   let closing: Promise<void> | undefined;
@@ -68,6 +87,7 @@ export async function createServer(config: Config, options: ServerOptions = {}):
     config,
     app,
     hub,
+    sessions,
     async listen() {
       await app.listen({ port: config.port, host: config.host });
       const address = app.server.address();
@@ -81,6 +101,10 @@ export async function createServer(config: Config, options: ServerOptions = {}):
         await generations.close();
         for (const ws of router.wss.clients) ws.close(CloseCode.GoingAway, 'server shutting down');
         await hub.close();
+        // Not io.close(): that would close the HTTP server under Fastify.
+        io.disconnectSockets(true);
+        io.engine.close();
+        await sessions.close();
         for (const ws of router.wss.clients) ws.terminate();
         router.wss.close();
         await app.close();

@@ -1,0 +1,156 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { describe, FPS_RANGE, QUALITY_RANGE } from '../protocols/values.js';
+import { INPUT_TYPES, InputError, parseInput, type InputType } from '../sessions/input.js';
+import type { Session } from '../sessions/session.js';
+import { NavigationError } from '../sessions/session.js';
+import { SessionError, VIEWPORT_LIMITS, type SessionRegistry } from '../sessions/session-registry.js';
+import { UrlRefused } from '../sessions/url-guard.js';
+import { MessageLimiter } from './message-limiter.js';
+
+export interface SessionRouteDefaults {
+  quality: number;
+  fps: number;
+  width: number;
+  height: number;
+}
+
+type IdRequest = FastifyRequest<{ Params: { id: string } }>;
+
+/** REST input events a session accepts a second (shared by everyone driving that session over REST). */
+const REST_INPUT_PER_SECOND = 30;
+
+/**
+ * seeds/003's session API: create, load, keepalive, frame (PNG), frame/data (JSON with
+ * base64 PNG), viewer (auto-refreshing page), delete, list; plus `POST /api/session/:id/input`
+ * for clients that drive a page without Socket.IO. Every answer is JSON with `success`;
+ * failures carry `error` and a 4xx/5xx status.
+ */
+export function registerSessionRoutes(root: FastifyInstance, registry: SessionRegistry, defaults: SessionRouteDefaults): void {
+  // A plugin scope, so the error handler below answers for these routes only.
+  void root.register(async function sessionRoutes(app) {
+    routes(app, registry, defaults);
+  });
+}
+
+function routes(app: FastifyInstance, registry: SessionRegistry, defaults: SessionRouteDefaults): void {
+  const inputLimiters = new WeakMap<Session, MessageLimiter>();
+
+  app.post('/api/session/create', async (request, reply) => {
+    const body = objectBody(request.body ?? {});
+    const id = body['session_id'];
+    if (id !== undefined && typeof id !== 'string') throw new SessionError(`session_id must be a string (got ${describe(id)})`, 400);
+    const session = await registry.create({
+      ...(id !== undefined && { id }),
+      width: intField(body, 'width', VIEWPORT_LIMITS.width, defaults.width),
+      height: intField(body, 'height', VIEWPORT_LIMITS.height, defaults.height),
+      quality: intField(body, 'quality', QUALITY_RANGE, defaults.quality),
+      fps: intField(body, 'fps', FPS_RANGE, defaults.fps),
+    }, request.ip);
+    return reply.code(201).send({ success: true, ...session.info(), stream: session.stream.id, expires_in: registry.expiresIn(session) });
+  });
+
+  app.post('/api/session/:id/load', async (request: IdRequest) => {
+    const session = find(registry, request.params.id);
+    const url = objectBody(request.body)['url'];
+    if (typeof url !== 'string' || url.length > 8192) throw new SessionError(`url must be a string of at most 8192 characters (got ${describe(url)})`, 400);
+    const loaded = await session.load(url);
+    return { success: true, session_id: session.id, url: loaded };
+  });
+
+  app.post('/api/session/:id/keepalive', async (request: IdRequest) => {
+    const session = find(registry, request.params.id);
+    session.touch();
+    return { success: true, session_id: session.id, expires_in: registry.expiresIn(session) };
+  });
+
+  app.post('/api/session/:id/input', async (request: IdRequest) => {
+    const session = find(registry, request.params.id);
+    let limiter = inputLimiters.get(session);
+    if (!limiter) inputLimiters.set(session, (limiter = new MessageLimiter(REST_INPUT_PER_SECOND, REST_INPUT_PER_SECOND * 2)));
+    if (!limiter.take()) throw new SessionError(`too many input events: at most ${REST_INPUT_PER_SECOND} a second`, 429);
+    const body = objectBody(request.body);
+    const type = body['type'];
+    if (typeof type !== 'string' || !INPUT_TYPES.includes(type as InputType)) {
+      throw new InputError(`type must be one of ${INPUT_TYPES.join(', ')} (got ${describe(type)})`);
+    }
+    await session.input(parseInput(type as InputType, body, session.options));
+    return { success: true, session_id: session.id, type };
+  });
+
+  app.get('/api/session/:id/frame', async (request: IdRequest, reply) => {
+    const session = find(registry, request.params.id);
+    const { png } = await session.png();
+    return reply.type('image/png').header('cache-control', 'no-store').send(png);
+  });
+
+  app.get('/api/session/:id/frame/data', async (request: IdRequest, reply) => {
+    const session = find(registry, request.params.id);
+    const { png, timestamp } = await session.png();
+    return reply.header('cache-control', 'no-store').send({
+      success: true,
+      session_id: session.id,
+      timestamp: timestamp / 1000,
+      frame: png.toString('base64'),
+      format: 'png',
+    });
+  });
+
+  app.get('/api/session/:id/viewer', async (request: IdRequest, reply) => {
+    const session = find(registry, request.params.id);
+    return reply.type('text/html; charset=utf-8').header('cache-control', 'no-store').send(viewerPage(session.id));
+  });
+
+  app.delete('/api/session/:id', async (request: IdRequest) => {
+    const session = find(registry, request.params.id);
+    await registry.delete(session.id);
+    return { success: true, session_id: session.id };
+  });
+
+  app.get('/api/sessions', async () => ({
+    success: true,
+    sessions: registry.list().map((session) => ({ ...session.info(), expires_in: registry.expiresIn(session) })),
+  }));
+
+  app.setErrorHandler(async (error: Error & { statusCode?: number }, request, reply: FastifyReply) => {
+    const status = error instanceof SessionError || error instanceof UrlRefused ? error.status
+      : error instanceof InputError ? 400
+      : error instanceof NavigationError ? 502
+      : error.statusCode !== undefined && error.statusCode < 500 ? error.statusCode // e.g. malformed JSON body
+      : 500;
+    if (status >= 500) request.log.error({ err: error }, 'session request failed');
+    return reply.code(status).send({ success: false, error: status === 500 ? 'internal error' : error.message });
+  });
+}
+
+function find(registry: SessionRegistry, id: string): Session {
+  const session = registry.get(id);
+  if (!session) throw new SessionError(`no session ${JSON.stringify(id.slice(0, 64))}`, 404);
+  return session;
+}
+
+function objectBody(body: unknown): Record<string, unknown> {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new SessionError('the body must be a JSON object', 400);
+  return body as Record<string, unknown>;
+}
+
+function intField(body: Record<string, unknown>, name: string, [min, max]: readonly [number, number], fallback: number): number {
+  const value = body[name];
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+    throw new SessionError(`${name} must be an integer from ${min} to ${max} (got ${describe(value)})`, 400);
+  }
+  return value;
+}
+
+/** seeds/003's fallback viewer: polls the PNG once a second. */
+function viewerPage(id: string): string {
+  const safe = encodeURIComponent(id);
+  return `<!doctype html>
+<html><head><meta charset="utf-8"><title>framehub session ${safe}</title>
+<style>body{margin:0;background:#111;display:flex;justify-content:center}img{max-width:100vw;max-height:100vh}</style></head>
+<body><img id="frame" alt="session ${safe}" src="/api/session/${safe}/frame">
+<script>
+const img = document.getElementById('frame');
+setInterval(() => { img.src = '/api/session/${safe}/frame?t=' + Date.now(); }, 1000);
+</script></body></html>`;
+}

@@ -1,0 +1,105 @@
+import type { Page } from 'playwright-core';
+import { describe } from '../protocols/values.js';
+
+/** One input event for a session's page, validated. Coordinates are page CSS pixels. */
+export type InputEvent =
+  | { type: 'click'; x: number; y: number; button: MouseButton }
+  | { type: 'move'; x: number; y: number }
+  | { type: 'scroll'; deltaX: number; deltaY: number; x?: number; y?: number }
+  | { type: 'text'; text: string }
+  | { type: 'key'; key: string };
+
+export type InputType = InputEvent['type'];
+export type MouseButton = 'left' | 'right' | 'middle';
+
+export const INPUT_TYPES: readonly InputType[] = ['click', 'move', 'scroll', 'text', 'key'];
+/** Longest `input:text`: typing is one CDP round trip per character. */
+export const MAX_TEXT_LENGTH = 500;
+/** Largest scroll step either way, CSS pixels. */
+export const MAX_SCROLL_DELTA = 10_000;
+// Playwright key names (`Enter`, `ArrowLeft`, `F5`, `a`) with optional modifiers (`Control+a`).
+const KEY = /^(?:(?:Shift|Control|Alt|Meta|ControlOrMeta)\+){0,4}(?:[A-Za-z][A-Za-z0-9]{0,19}|[\x21-\x7e])$/;
+
+/** Bad input, with a message fit to send back to the client. */
+export class InputError extends Error {
+  override readonly name = 'InputError';
+}
+
+/**
+ * Checks one input event against the page size. Numbers must be finite and in range, text
+ * is capped, keys must look like key names: nothing unchecked reaches the browser.
+ */
+export function parseInput(type: InputType, raw: unknown, viewport: { width: number; height: number }): InputEvent {
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
+    throw new InputError(`input:${type} needs an object payload (got ${describe(raw)})`);
+  }
+  const data = raw as Record<string, unknown>;
+  const coord = (name: 'x' | 'y'): number => {
+    const max = name === 'x' ? viewport.width : viewport.height;
+    return finite(data[name], name, 0, max, type);
+  };
+  switch (type) {
+    case 'click': {
+      const button = data['button'] ?? 'left';
+      if (button !== 'left' && button !== 'right' && button !== 'middle') {
+        throw new InputError(`input:click button must be left, right or middle (got ${describe(button)})`);
+      }
+      return { type, x: coord('x'), y: coord('y'), button };
+    }
+    case 'move':
+      return { type, x: coord('x'), y: coord('y') };
+    case 'scroll': {
+      const event: InputEvent = {
+        type,
+        deltaX: finite(data['deltaX'] ?? 0, 'deltaX', -MAX_SCROLL_DELTA, MAX_SCROLL_DELTA, type),
+        deltaY: finite(data['deltaY'] ?? 0, 'deltaY', -MAX_SCROLL_DELTA, MAX_SCROLL_DELTA, type),
+      };
+      // The seed sends deltas only; a pointer position is optional (the wheel scrolls what is under it).
+      if (data['x'] !== undefined || data['y'] !== undefined) Object.assign(event, { x: coord('x'), y: coord('y') });
+      return event;
+    }
+    case 'text': {
+      const text = data['text'];
+      if (typeof text !== 'string') throw new InputError(`input:text text must be a string (got ${describe(text)})`);
+      if (text.length > MAX_TEXT_LENGTH) throw new InputError(`input:text text is ${text.length} characters; at most ${MAX_TEXT_LENGTH}`);
+      return { type, text };
+    }
+    case 'key': {
+      const key = data['key'];
+      if (typeof key !== 'string' || !KEY.test(key)) {
+        throw new InputError(`input:key key must be a key name such as Enter, ArrowDown, a or Control+a (got ${describe(key)})`);
+      }
+      return { type, key };
+    }
+  }
+}
+
+function finite(raw: unknown, name: string, min: number, max: number, type: InputType): number {
+  if (typeof raw !== 'number' || !Number.isFinite(raw) || raw < min || raw > max) {
+    throw new InputError(`input:${type} ${name} must be a number from ${min} to ${max} (got ${describe(raw)})`);
+  }
+  return raw;
+}
+
+/** Performs a validated event on the page through Playwright's mouse and keyboard (CDP Input.*). */
+export async function applyInput(page: Page, event: InputEvent): Promise<void> {
+  switch (event.type) {
+    case 'click':
+      return page.mouse.click(event.x, event.y, { button: event.button });
+    case 'move':
+      return page.mouse.move(event.x, event.y);
+    case 'scroll':
+      if (event.x !== undefined && event.y !== undefined) await page.mouse.move(event.x, event.y);
+      return page.mouse.wheel(event.deltaX, event.deltaY);
+    case 'text':
+      return page.keyboard.type(event.text);
+    case 'key':
+      try {
+        return await page.keyboard.press(event.key);
+      } catch (error) {
+        // The pattern lets through names Playwright does not know ("Foo"): say so, plainly.
+        if (/Unknown key/i.test((error as Error).message)) throw new InputError(`input:key unknown key ${JSON.stringify(event.key)}`);
+        throw error;
+      }
+  }
+}

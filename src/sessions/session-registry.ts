@@ -1,0 +1,167 @@
+import { randomBytes } from 'node:crypto';
+import type { Encoder } from '../hub/encoder.js';
+import type { Stream } from '../hub/stream.js';
+import { TypedEmitter } from '../util/typed-emitter.js';
+import { BrowserPool } from './browser-pool.js';
+import { GuardProxy } from './guard-proxy.js';
+import { Session, type SessionOptions } from './session.js';
+import { UrlGuard } from './url-guard.js';
+
+/** Session ids: what a client may pick (seeds/003's `session_id`), safe inside a stream id. */
+export const SESSION_ID = /^[A-Za-z0-9_.-]{1,64}$/;
+/** Stream ids that name a session's screencast: `session:<id>`. */
+export const SESSION_STREAM_PREFIX = 'session:';
+
+export const VIEWPORT_LIMITS = { width: [200, 3840], height: [200, 2160] } as const;
+
+export interface RegistryOptions {
+  maxSessions: number;
+  maxSessionsPerIp: number;
+  /** A session with neither keepalive nor subscriber for this long is closed. */
+  timeoutMs: number;
+  chromePath: string;
+  browserAllowHosts: string;
+  encoder: Encoder;
+  idleGraceMs: number;
+  onBackgroundError: (error: unknown) => void;
+}
+
+export type CloseReason = 'deleted' | 'expired' | 'shutdown' | 'failed';
+
+export interface RegistryEvents {
+  'session:closed': { id: string; reason: CloseReason };
+}
+
+/** The request cannot be served as asked; `status` is the HTTP status to answer with. */
+export class SessionError extends Error {
+  override readonly name = 'SessionError';
+  constructor(
+    message: string,
+    readonly status: 400 | 404 | 409 | 429 | 503,
+  ) {
+    super(message);
+  }
+}
+
+export interface CreateRequest {
+  id?: string;
+  width: number;
+  height: number;
+  quality: number;
+  fps: number;
+}
+
+/**
+ * Every live session: creation within limits (overall and per client IP), lookup, expiry.
+ * Owns the one browser and the guard proxy in front of it.
+ */
+export class SessionRegistry extends TypedEmitter<RegistryEvents> {
+  readonly guard: UrlGuard;
+  readonly pool: BrowserPool;
+  readonly #proxy: GuardProxy;
+  #proxyUrl: Promise<string> | undefined;
+  readonly #sessions = new Map<string, Session>();
+  readonly #sweepTimer: ReturnType<typeof setInterval>;
+  #closed = false;
+
+  constructor(private readonly options: RegistryOptions) {
+    super();
+    this.guard = new UrlGuard(options.browserAllowHosts);
+    this.#proxy = new GuardProxy(this.guard);
+    this.pool = new BrowserPool(options.chromePath, () => this.#proxyListening());
+    // Often enough that a session outlives its timeout by at most a quarter of it (and ≤ 5 s).
+    const every = Math.min(5000, Math.max(250, options.timeoutMs / 4));
+    this.#sweepTimer = setInterval(() => this.#sweep(), every);
+    this.#sweepTimer.unref();
+  }
+
+  get size(): number {
+    return this.#sessions.size;
+  }
+
+  get(id: string): Session | undefined {
+    return this.#sessions.get(id);
+  }
+
+  list(): Session[] {
+    return [...this.#sessions.values()];
+  }
+
+  /** For `hub.addResolver`: `session:<id>` → that session's stream. */
+  resolveStream = (streamId: string): Stream | undefined => {
+    if (!streamId.startsWith(SESSION_STREAM_PREFIX)) return undefined;
+    return this.#sessions.get(streamId.slice(SESSION_STREAM_PREFIX.length))?.stream;
+  };
+
+  /** Creates a session and opens its page; throws `SessionError` (400, 409, 429, 503). */
+  async create(request: CreateRequest, ip: string): Promise<Session> {
+    if (this.#closed) throw new SessionError('the server is shutting down', 503);
+    const id = request.id ?? randomBytes(9).toString('base64url');
+    if (!SESSION_ID.test(id)) throw new SessionError('session_id must be 1-64 letters, digits, "_", "." or "-"', 400);
+    if (this.#sessions.has(id)) throw new SessionError(`session ${id} already exists`, 409);
+    if (this.#sessions.size >= this.options.maxSessions) {
+      throw new SessionError(`too many sessions: ${this.options.maxSessions} at most on this server; delete one or try later`, 429);
+    }
+    const fromIp = this.list().filter((s) => s.options.ip === ip).length;
+    if (fromIp >= this.options.maxSessionsPerIp) {
+      throw new SessionError(`too many sessions from ${ip}: ${this.options.maxSessionsPerIp} at most; delete one or try later`, 429);
+    }
+    const options: SessionOptions = { id, width: request.width, height: request.height, quality: request.quality, fps: request.fps, ip };
+    const session = new Session(options, {
+      pool: this.pool,
+      guard: this.guard,
+      encoder: this.options.encoder,
+      idleGraceMs: this.options.idleGraceMs,
+      onBackgroundError: this.options.onBackgroundError,
+    });
+    // Counted before the browser starts, so concurrent creates cannot overshoot the limits.
+    this.#sessions.set(id, session);
+    try {
+      await session.page();
+    } catch (error) {
+      await this.delete(id, 'failed');
+      throw new SessionError(`could not start a browser page: ${(error as Error).message.split('\n')[0]}`, 503);
+    }
+    // The timeout runs from when the session is usable, not from when the browser began starting.
+    session.touch();
+    return session;
+  }
+
+  async delete(id: string, reason: CloseReason = 'deleted'): Promise<boolean> {
+    const session = this.#sessions.get(id);
+    if (!session) return false;
+    this.#sessions.delete(id);
+    await session.close();
+    this.emit('session:closed', { id, reason });
+    return true;
+  }
+
+  /** Seconds until `session` expires; `null` while something watches it. */
+  expiresIn(session: Session): number | null {
+    if (session.stream.subscriberCount > 0) return null;
+    return Math.max(0, Math.round((session.lastActivity + this.options.timeoutMs - Date.now()) / 1000));
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    clearInterval(this.#sweepTimer);
+    await Promise.all(this.list().map((session) => this.delete(session.id, 'shutdown')));
+    await this.pool.close();
+    if (this.#proxyUrl) await this.#proxy.close();
+  }
+
+  #proxyListening(): Promise<string> {
+    this.#proxyUrl ??= this.#proxy.listen();
+    return this.#proxyUrl;
+  }
+
+  #sweep(): void {
+    const now = Date.now();
+    for (const session of this.#sessions.values()) {
+      // A subscriber is a keepalive (seeds/003: "frame subscriptions automatically act as keepalive").
+      if (session.stream.subscriberCount > 0) session.touch();
+      else if (now - session.lastActivity >= this.options.timeoutMs) void this.delete(session.id, 'expired');
+    }
+  }
+}

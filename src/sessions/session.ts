@@ -1,0 +1,240 @@
+import type { BrowserContext, CDPSession, Page, Response } from 'playwright-core';
+import type { Encoder } from '../hub/encoder.js';
+import { Stream } from '../hub/stream.js';
+import { ScreencastSource } from './screencast-source.js';
+import type { BrowserPool } from './browser-pool.js';
+import { UrlRefused, type UrlGuard } from './url-guard.js';
+import { REFUSED_HEADER } from './guard-proxy.js';
+import { applyInput, InputError, type InputEvent } from './input.js';
+
+export interface SessionOptions {
+  id: string;
+  /** Viewport, CSS pixels. */
+  width: number;
+  height: number;
+  /** JPEG quality of the screencast, 10-100. */
+  quality: number;
+  /** Most frames a second the session streams, 1-60. */
+  fps: number;
+  /** Who created it, for the per-IP limit. */
+  ip: string;
+}
+
+export interface SessionDeps {
+  pool: BrowserPool;
+  guard: UrlGuard;
+  encoder: Encoder;
+  idleGraceMs: number;
+  /** Errors nobody waits for (a failed reload after a crash). */
+  onBackgroundError: (error: unknown) => void;
+}
+
+/** A navigation that could not complete (DNS failure, timeout, refused connection). */
+export class NavigationError extends Error {
+  override readonly name = 'NavigationError';
+}
+
+interface OpenPage {
+  context: BrowserContext;
+  page: Page;
+  cdp: CDPSession;
+}
+
+const NAVIGATION_TIMEOUT_MS = 20_000;
+/** Input events queued on one page at most; more means the client floods faster than the page reacts. */
+const MAX_PENDING_INPUT = 64;
+/** Concurrent PNG requests within this window share one screenshot. */
+const SCREENSHOT_REUSE_MS = 100;
+
+/**
+ * One live page: its own browser context, its screencast as a hub stream (`session:<id>`),
+ * input, navigation guarded by the URL guard, and recovery. When the page crashes or the
+ * browser dies, the screencast fails (subscribers hear it), a new context is opened and the
+ * last URL reloaded; the stream's restart then finds the new page.
+ */
+export class Session {
+  readonly id: string;
+  readonly options: SessionOptions;
+  readonly stream: Stream;
+  readonly source: ScreencastSource;
+  readonly createdAt = Date.now();
+  lastActivity = Date.now();
+  /** The last URL loaded or navigated to in the main frame; reloaded after a crash. */
+  url = 'about:blank';
+  #open: Promise<OpenPage> | undefined;
+  #closed = false;
+  #inputChain: Promise<unknown> = Promise.resolve();
+  #inputPending = 0;
+  #shot: { at: number; png: Promise<Buffer> } | undefined;
+
+  constructor(
+    options: SessionOptions,
+    private readonly deps: SessionDeps,
+  ) {
+    this.id = options.id;
+    this.options = options;
+    this.source = new ScreencastSource(
+      { cdp: async () => (await this.page()).cdp },
+      { quality: options.quality, fps: options.fps, maxWidth: options.width, maxHeight: options.height },
+    );
+    this.stream = new Stream(`session:${options.id}`, this.source, deps.encoder, { idleGraceMs: deps.idleGraceMs, label: options.id });
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  touch(): void {
+    this.lastActivity = Date.now();
+  }
+
+  /** The current page, opening one (again) when there is none. */
+  page(): Promise<OpenPage> {
+    if (this.#closed) return Promise.reject(new Error(`session ${this.id} is closed`));
+    if (!this.#open) {
+      const opening = this.#openPage();
+      this.#open = opening;
+      opening.catch(() => {
+        if (this.#open === opening) this.#open = undefined;
+      });
+    }
+    return this.#open;
+  }
+
+  /**
+   * Navigates after the guard allowed the URL; throws `UrlRefused` or `NavigationError`.
+   * The guard proxy refuses a redirect to a forbidden host; this turns that into a 403.
+   */
+  async load(raw: string): Promise<string> {
+    const url = await this.deps.guard.check(raw);
+    this.touch();
+    const { page } = await this.page();
+    let response: Response | null;
+    try {
+      response = await page.goto(url.href, { waitUntil: 'domcontentloaded', timeout: NAVIGATION_TIMEOUT_MS });
+    } catch (error) {
+      // An https redirect to a forbidden host ends as a failed tunnel: find which hop it was.
+      const reason = await this.#refusedHop(url.href, error);
+      if (reason !== undefined) throw new UrlRefused(`navigation refused after a redirect: ${reason}`, 403);
+      throw new NavigationError(`could not load ${url.href}: ${firstLine(error)}`, { cause: error });
+    }
+    const refused = response?.headers()[REFUSED_HEADER];
+    if (refused !== undefined) throw new UrlRefused(`navigation refused after a redirect: ${decodeURIComponent(refused)}`, 403);
+    this.url = page.url();
+    return this.url;
+  }
+
+  async #refusedHop(first: string, error: unknown): Promise<string | undefined> {
+    const urls = [first, ...String((error as Error)?.message ?? '').match(/https?:\/\/[^\s"']+/g) ?? []];
+    for (const candidate of urls) {
+      try {
+        const reason = await this.deps.guard.forbiddenReason(new URL(candidate).hostname);
+        if (reason !== undefined) return reason;
+      } catch {
+        // not a URL after all
+      }
+    }
+    return undefined;
+  }
+
+  /** Runs input events one after another on the page; a flood beyond the queue cap is refused. */
+  input(event: InputEvent): Promise<void> {
+    if (this.#inputPending >= MAX_PENDING_INPUT) {
+      return Promise.reject(new InputError('the page is busy; input dropped (too many events queued)'));
+    }
+    this.#inputPending++;
+    this.touch();
+    const run = this.#inputChain.then(async () => applyInput((await this.page()).page, event));
+    this.#inputChain = run.catch(() => {}).finally(() => this.#inputPending--);
+    return run;
+  }
+
+  /** A PNG of the page now: the live frame when the stream runs, a screenshot otherwise. */
+  async png(): Promise<{ png: Buffer; timestamp: number }> {
+    const latest = this.stream.latest;
+    if (latest) {
+      const variant = await this.stream.variants.get(latest, { format: 'png', quality: 100 });
+      return { png: variant.bytes, timestamp: latest.capturedAt };
+    }
+    const now = Date.now();
+    if (!this.#shot || now - this.#shot.at > SCREENSHOT_REUSE_MS) {
+      const png = this.page().then(({ page }) => page.screenshot({ type: 'png' }));
+      this.#shot = { at: now, png };
+      png.catch(() => {
+        this.#shot = undefined;
+      });
+    }
+    return { png: await this.#shot.png, timestamp: this.#shot.at };
+  }
+
+  info(): Record<string, unknown> {
+    return {
+      session_id: this.id,
+      url: this.url,
+      width: this.options.width,
+      height: this.options.height,
+      quality: this.options.quality,
+      fps: this.options.fps,
+      created_at: this.createdAt / 1000,
+      last_activity: this.lastActivity / 1000,
+      subscribers: this.stream.subscriberCount,
+      state: this.stream.state,
+    };
+  }
+
+  /** Closes stream and context; safe to call twice. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await this.stream.close();
+    const open = this.#open;
+    this.#open = undefined;
+    await open?.then(({ context }) => context.close(), () => {}).catch(() => {});
+  }
+
+  async #openPage(): Promise<OpenPage> {
+    const context = await this.deps.pool.newContext({
+      viewport: { width: this.options.width, height: this.options.height },
+      deviceScaleFactor: 1,
+    });
+    try {
+      const page = await context.newPage();
+      const cdp = await context.newCDPSession(page);
+      const open: OpenPage = { context, page, cdp };
+      page.on('crash', () => this.#lost(open, new Error('the browser page crashed')));
+      context.on('close', () => this.#lost(open, new Error('the browser closed')));
+      page.on('framenavigated', (frame) => {
+        if (frame === page.mainFrame()) this.url = frame.url();
+      });
+      if (this.#closed) throw new Error(`session ${this.id} is closed`);
+      if (this.url !== 'about:blank') {
+        // After a crash: bring the page back where it was. A failure leaves a blank page, not a dead session.
+        await page.goto(this.url, { waitUntil: 'domcontentloaded', timeout: NAVIGATION_TIMEOUT_MS })
+          .catch((error: unknown) => this.deps.onBackgroundError(error));
+      }
+      return open;
+    } catch (error) {
+      await context.close().catch(() => {});
+      throw error;
+    }
+  }
+
+  #lost(open: OpenPage, error: Error): void {
+    if (this.#closed) return;
+    const current = this.#open;
+    // Only the page in use counts; a context closed on purpose or replaced already does not.
+    void current?.then((o) => {
+      if (o !== open || this.#open !== current) return;
+      this.#open = undefined;
+      void open.context.close().catch(() => {});
+      this.source.fail(error);
+      // Reopen at once, so REST calls and the stream's restart find a page ready.
+      this.page().catch((e: unknown) => this.deps.onBackgroundError(e));
+    }, () => {});
+  }
+
+}
+
+function firstLine(error: unknown): string {
+  return String((error as Error)?.message ?? error).split('\n')[0]!;
+}

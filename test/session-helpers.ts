@@ -1,0 +1,123 @@
+import { once } from 'node:events';
+import { createServer, type Server } from 'node:http';
+import sharp from 'sharp';
+import { startServer, type TestServer } from './helpers.js';
+import type { Config } from '../src/config/config.js';
+
+export type Rgb = [number, number, number];
+export const RED: Rgb = [220, 20, 20];
+export const BLUE: Rgb = [20, 20, 220];
+
+/** A page the tests load into a session: one colour filling the viewport, the other after a click. */
+const COLOUR_PAGE = `<!doctype html><html><head><meta charset="utf-8"><style>
+html,body{margin:0;height:100%}
+body{background:rgb(${RED.join(',')})}
+body.clicked{background:rgb(${BLUE.join(',')})}
+</style></head><body>
+<script>
+document.addEventListener('mousedown', () => document.body.classList.toggle('clicked'));
+document.addEventListener('keydown', (e) => { if (e.key === 'b') document.body.classList.add('clicked'); });
+</script></body></html>`;
+
+/** A 1280x720 canvas repainting on every animation frame, for frame-rate measurements. */
+const ANIMATED_PAGE = `<!doctype html><html><head><meta charset="utf-8"><style>html,body{margin:0;overflow:hidden}</style></head><body>
+<canvas id="c" width="1280" height="720"></canvas>
+<script>
+const c = document.getElementById('c').getContext('2d');
+let n = 0;
+function draw() {
+  n++;
+  c.fillStyle = 'hsl(' + (n % 360) + ',70%,50%)';
+  c.fillRect(0, 0, 1280, 720);
+  c.fillStyle = '#fff';
+  c.font = '48px sans-serif';
+  c.fillText('frame ' + n + ' ' + new Date().toISOString(), 40, 100);
+  for (let i = 0; i < 40; i++) c.fillRect((n * 7 + i * 31) % 1280, (i * 17) % 720, 40, 40);
+  requestAnimationFrame(draw);
+}
+draw();
+document.addEventListener('mousedown', () => { document.body.dataset.clicked = '1'; });
+</script></body></html>`;
+
+export interface PageServer {
+  /** `http://127.0.0.1:<port>` */
+  origin: string;
+  port: number;
+  close(): Promise<void>;
+}
+
+/**
+ * Pages for sessions to load, on 127.0.0.1: `/` (red, blue after a click), `/animated`,
+ * `/redirect?to=<url>` (302).
+ */
+export async function startPageServer(): Promise<PageServer> {
+  const server: Server = createServer((req, res) => {
+    const url = new URL(req.url ?? '/', 'http://127.0.0.1');
+    if (url.pathname === '/redirect') {
+      res.writeHead(302, { location: url.searchParams.get('to') ?? '/' });
+      res.end();
+      return;
+    }
+    res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
+    res.end(url.pathname === '/animated' ? ANIMATED_PAGE : COLOUR_PAGE);
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const address = server.address();
+  const port = typeof address === 'object' && address ? address.port : 0;
+  return {
+    origin: `http://127.0.0.1:${port}`,
+    port,
+    close: () => new Promise((resolve) => {
+      server.closeAllConnections();
+      server.close(() => resolve());
+    }),
+  };
+}
+
+/** A framehub that lets sessions load pages from 127.0.0.1 (the page server). */
+export function startSessionServer(overrides: Partial<Config> = {}): Promise<TestServer> {
+  return startServer({ browserAllowHosts: '127.0.0.1', ...overrides });
+}
+
+/** POSTs JSON, returns status and parsed body. */
+export async function postJson(url: string, body: unknown): Promise<{ status: number; body: any }> {
+  const response = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+    signal: AbortSignal.timeout(30_000),
+  });
+  return { status: response.status, body: await response.json() };
+}
+
+/** Creates a session and loads the colour page into it; returns the session id. */
+export async function createLoadedSession(server: TestServer, pageUrl: string, body: Record<string, unknown> = {}): Promise<string> {
+  const created = await postJson(`${server.http}/api/session/create`, { width: 320, height: 240, ...body });
+  if (created.status !== 201) throw new Error(`create failed: ${created.status} ${JSON.stringify(created.body)}`);
+  const id = created.body.session_id as string;
+  const loaded = await postJson(`${server.http}/api/session/${id}/load`, { url: pageUrl });
+  if (loaded.status !== 200) throw new Error(`load failed: ${loaded.status} ${JSON.stringify(loaded.body)}`);
+  return id;
+}
+
+/** RGB of the pixel at (x, y) of an encoded image. */
+export async function pixelAt(image: Buffer, x: number, y: number): Promise<Rgb> {
+  const { data, info } = await sharp(image).removeAlpha().raw().toBuffer({ resolveWithObject: true });
+  const i = (y * info.width + x) * info.channels;
+  return [data[i]!, data[i + 1]!, data[i + 2]!];
+}
+
+/** Close enough for JPEG. */
+export function near(actual: Rgb, expected: Rgb, tolerance = 40): boolean {
+  return actual.every((v, i) => Math.abs(v - expected[i]!) <= tolerance);
+}
+
+/** Rejects after `ms` so no wait can hang the suite. */
+export function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout>;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
