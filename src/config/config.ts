@@ -171,15 +171,15 @@ export const FIELDS: Record<Exclude<keyof Config, 'streams'>, Field> = {
   display: { env: 'DISPLAY', flag: 'display', parse: (raw, origin) => (raw === '' ? '' : str(/^\S+$/, 'an X display like :0')(raw, origin)), default: '', help: 'X display for screen capture' },
   captureFps: { env: 'CAPTURE_FPS', flag: 'capture-fps', parse: int(1, 60), default: 15, help: 'fps of screen and window capture' },
   primaryStream: { env: 'PRIMARY_STREAM', flag: 'primary-stream', parse: str(/^[A-Za-z0-9_.:-]{1,128}$/, 'a stream id'), default: '', help: 'stream served as id 0' },
-  producerToken: { env: 'PRODUCER_TOKEN', flag: 'producer-token', parse: str(/^\S{8,}$/, 'at least 8 characters without spaces'), default: '', help: 'bearer token of image producers (unset = publishing off)' },
-  jwtSecret: { env: 'JWT_SECRET', flag: 'jwt-secret', parse: str(/^.{16,}$/, 'at least 16 characters'), default: '', help: 'HS256 secret of /ws tokens (unset and no JWKS = /ws open)' },
-  jwksUrl: { env: 'JWKS_URL', flag: 'jwks-url', parse: str(/^https?:\/\/\S+$/, 'an http(s) URL'), default: '', help: 'JWKS URL of /ws tokens' },
+  producerToken: { env: 'PRODUCER_TOKEN', flag: 'producer-token', parse: (raw, origin) => (raw === '' ? '' : str(/^\S{8,}$/, 'at least 8 characters without spaces')(raw, origin)), default: '', help: 'bearer token of image producers (unset = publishing off)' },
+  jwtSecret: { env: 'JWT_SECRET', flag: 'jwt-secret', parse: (raw, origin) => (raw === '' ? '' : str(/^.{16,}$/, 'at least 16 characters')(raw, origin)), default: '', help: 'HS256 secret of /ws tokens (unset and no JWKS = /ws open)' },
+  jwksUrl: { env: 'JWKS_URL', flag: 'jwks-url', parse: (raw, origin) => (raw === '' ? '' : str(/^https?:\/\/\S+$/, 'an http(s) URL')(raw, origin)), default: '', help: 'JWKS URL of /ws tokens' },
   replaySize: { env: 'REPLAY_SIZE', flag: 'replay-size', parse: int(10, 1_000_000), default: 1000, help: 'generation events kept for ?since= replays' },
   replayAge: { env: 'REPLAY_AGE', flag: 'replay-age', parse: int(0, 30 * 86_400), default: 3600, help: 'seconds a generation event stays replayable (0 = no limit)' },
   imageDir: { env: 'IMAGE_DIR', flag: 'image-dir', parse: str(), default: './data/images', help: 'directory of generated images' },
   imageRetention: { env: 'IMAGE_RETENTION', flag: 'image-retention', parse: num(0, 87_600), default: 168, help: 'hours generated images are kept (0 = forever)' },
   maxImageSize: { env: 'MAX_IMAGE_SIZE', flag: 'max-image-size', parse: int(1024, 512 * 1024 * 1024), default: 32 * 1024 * 1024, help: 'largest published image, bytes' },
-  comfyui: { env: 'COMFYUI_URL', flag: 'comfyui', parse: str(/^https?:\/\/\S+$/, 'an http(s) URL like http://127.0.0.1:8188'), default: '', help: 'ComfyUI server to bridge' },
+  comfyui: { env: 'COMFYUI_URL', flag: 'comfyui', parse: (raw, origin) => (raw === '' ? '' : str(/^https?:\/\/\S+$/, 'an http(s) URL like http://127.0.0.1:8188')(raw, origin)), default: '', help: 'ComfyUI server to bridge' },
 };
 
 type StreamKind = StreamConfig['source'];

@@ -36,6 +36,8 @@ export function eventsRoute({ log }: RouteContext, module: GenerationsModule): U
       refuse((error as ProtocolError).code, (error as Error).message, CloseCode.BadRequest);
       return;
     }
+    // "Live from now" means from the upgrade, not from when the (maybe remote) key check ends.
+    since ??= module.log.lastId;
     ws.on('error', function socketOnError(error) {
       log.debug({ err: error }, 'websocket error');
     });

@@ -54,7 +54,7 @@ export function registerPublishRoutes(app: FastifyInstance, module: GenerationsM
     const json = { bodyLimit: JSON_BODY_LIMIT };
 
     scope.post('/api/generations', json, async (request, reply) => {
-      const { job, entry } = generations.createJob(parseJobInput(request.body));
+      const { job, entry } = generations.createJob(parseJobInput(jsonBody(request)));
       return reply.status(201).send({ job_id: job.id, event_id: entry.id, status: 'running' });
     });
 
@@ -82,7 +82,7 @@ export function registerPublishRoutes(app: FastifyInstance, module: GenerationsM
     });
 
     scope.post<{ Params: { id: string } }>('/api/generations/:id/progress', json, async (request) => {
-      const { progress, stage } = parseProgress(request.body);
+      const { progress, stage } = parseProgress(jsonBody(request));
       const entry = generations.progress(parseJobIdParam(request.params.id), progress, stage);
       return { job_id: request.params.id, event_id: entry.id };
     });
@@ -95,13 +95,13 @@ export function registerPublishRoutes(app: FastifyInstance, module: GenerationsM
     });
 
     scope.post<{ Params: { id: string } }>('/api/generations/:id/fail', json, async (request) => {
-      const { error, retryAllowed } = parseFailure(request.body);
+      const { error, retryAllowed } = parseFailure(jsonBody(request));
       const entry = generations.fail(parseJobIdParam(request.params.id), error, retryAllowed);
       return { job_id: request.params.id, event_id: entry.id };
     });
 
     scope.post('/api/notifications', json, async (request, reply) => {
-      const { severity, message, actionUrl } = parseNotification(request.body);
+      const { severity, message, actionUrl } = parseNotification(jsonBody(request));
       const entry = generations.notify(severity, message, actionUrl);
       return reply.status(201).send({ event_id: entry.id });
     });
@@ -110,6 +110,15 @@ export function registerPublishRoutes(app: FastifyInstance, module: GenerationsM
 
 function sendError(reply: FastifyReply, error: GenerationError): FastifyReply {
   return reply.status(error.status).send({ error: error.code, message: error.message });
+}
+
+/** The parsed body of a JSON route; Fastify would also hand over text/plain bodies as strings. */
+function jsonBody(request: FastifyRequest): unknown {
+  const type = request.headers['content-type'] ?? '';
+  if (!/^application\/json\b/i.test(type)) {
+    throw new GenerationError(Code.UnsupportedMediaType, `send a JSON body with Content-Type: application/json (got ${JSON.stringify(type.slice(0, 80))})`);
+  }
+  return request.body;
 }
 
 /** A raw body: the bytes, with the fields in the query string. */
