@@ -19,11 +19,6 @@ import { registerGalleryRoutes } from '../generations/gallery-routes.js';
 import { SessionRegistry } from '../sessions/session-registry.js';
 import { registerSessionRoutes } from './session-routes.js';
 import { attachSocketIo } from './socket-io.js';
-import { createGenerationsModule } from '../generations/generations-module.js';
-import { streamingRoute } from '../generations/streaming-route.js';
-import { eventsRoute } from '../generations/events-route.js';
-import { registerPublishRoutes } from '../generations/publish-routes.js';
-import { registerGalleryRoutes } from '../generations/gallery-routes.js';
 import { installScreenCapture } from './screen-capture.js';
 import { registerWindowsRoute } from './windows-route.js';
 
