@@ -210,6 +210,47 @@ export class XClient {
     await this.sync();
   }
 
+  /**
+   * Paints raw RGB pixels (`width`x`height`, 3 bytes a pixel) into a window with PutImage, in
+   * strips that fit the core protocol's request size limit (no BIG-REQUESTS needed).
+   */
+  async putRgb(id: number, rgb: Buffer, width: number, height: number): Promise<void> {
+    const gc = this.#idBase | (this.#nextId++ & this.#idMask);
+    const createGc = Buffer.alloc(16);
+    createGc[0] = 55;
+    createGc.writeUInt16LE(4, 2);
+    createGc.writeUInt32LE(gc, 4);
+    createGc.writeUInt32LE(id, 8);
+    this.#request(createGc);
+    const rows = Math.max(1, Math.floor((65535 * 4 - 24) / (width * 4)));
+    for (let y0 = 0; y0 < height; y0 += rows) {
+      const h = Math.min(rows, height - y0);
+      const req = Buffer.alloc(24 + width * h * 4);
+      req[0] = 72; // PutImage
+      req[1] = 2; // ZPixmap
+      req.writeUInt16LE(req.length / 4, 2);
+      req.writeUInt32LE(id, 4);
+      req.writeUInt32LE(gc, 8);
+      req.writeUInt16LE(width, 12);
+      req.writeUInt16LE(h, 14);
+      req.writeInt16LE(0, 16);
+      req.writeInt16LE(y0, 18);
+      req[21] = 24;
+      for (let y = 0; y < h; y++) {
+        for (let x = 0; x < width; x++) {
+          const src = ((y0 + y) * width + x) * 3;
+          const dst = 24 + (y * width + x) * 4;
+          // 32 bits a pixel, least significant byte first: B, G, R, unused.
+          req[dst] = rgb[src + 2]!;
+          req[dst + 1] = rgb[src + 1]!;
+          req[dst + 2] = rgb[src]!;
+        }
+      }
+      this.#request(req);
+    }
+    await this.sync();
+  }
+
   async destroyWindow(id: number): Promise<void> {
     const req = Buffer.alloc(8);
     req[0] = 4;
