@@ -67,8 +67,8 @@ async function measure(name: string, stream: StreamConfig, targetFps: number, se
   const warmEnd = Date.now() + 2000;
   while (Date.now() < warmEnd || source.pid === undefined) await new Promise((r) => setTimeout(r, 100));
   const pid = source.pid!;
-  const stream = server.hub.resolve('bench')!;
-  const s0 = stream.stats().framesIn;
+  const hubStream = server.hub.resolve('bench')!;
+  const s0 = hubStream.stats().framesIn;
   const f0 = frames;
   const b0 = bytes;
   const ff0 = await procTicks(pid);
@@ -81,7 +81,7 @@ async function measure(name: string, stream: StreamConfig, targetFps: number, se
   const ff1 = await procTicks(pid);
   const x1 = xvfbPid ? await procTicks(xvfbPid) : 0;
   const got = frames - f0;
-  const produced = stream.stats().framesIn - s0;
+  const produced = hubStream.stats().framesIn - s0;
   ws.close();
   await server.close();
   const pct = (ticks: number) => Math.round((ticks / TICKS / elapsed) * 1000) / 10;
