@@ -17,6 +17,13 @@ export interface SlotCounters {
 }
 
 /**
+ * How far the pacing schedule moves toward the source's phase per frame that waited for the
+ * cap. Consecutive writes stay at least `interval - 1 ms` apart (step plus the cap's tolerance), and
+ * the rate at most 1 / (interval - 0.5 ms) when the source is faster than the cap.
+ */
+const PHASE_STEP_MS = 0.5;
+
+/**
  * Latest frame wins, per client. At most one frame is pending and one in flight; a newer
  * frame replaces the pending one; the next write starts only after the previous one completed
  * (the transport's write callback), and no sooner than the client's fps cap allows.
@@ -29,6 +36,8 @@ export class SubscriberSlot {
   #pending: Frame | undefined;
   #inFlight = false;
   #nextDue = -Infinity;
+  /** When the pending frame was offered. */
+  #pendingAt = -Infinity;
   #timer: TimerHandle | undefined;
   #closed = false;
 
@@ -68,6 +77,7 @@ export class SubscriberSlot {
       else this.counters.skipped++;
     }
     this.#pending = frame;
+    this.#pendingAt = this.clock.now();
     this.#pump();
   }
 
@@ -93,9 +103,16 @@ export class SubscriberSlot {
     const frame = this.#pending;
     this.#pending = undefined;
     this.#inFlight = true;
-    // Schedule-based pacing keeps the long-run rate at the cap despite jitter; after a long
-    // pause the schedule restarts from now instead of bursting to catch up.
-    this.#nextDue = (now - this.#nextDue > this.#interval ? now : this.#nextDue) + this.#interval;
+    // Schedule-based pacing keeps the long-run rate at the cap despite jitter (timers fire
+    // late; spacing from the last write would let that lateness pile up); after a long pause
+    // the schedule restarts from now instead of bursting to catch up. A schedule keeps the
+    // phase it started with, though (often the catch-up frame sent on subscribe), so with a
+    // cap equal to the source rate (the default: 30 and 30) every frame waited for a timer,
+    // up to a whole interval (bench/fanout.ts, docs/benchmarks.md). A frame that had to wait
+    // shows the source's frames come before our schedule: move it PHASE_STEP_MS earlier, until
+    // frames arrive on time and go out at once.
+    const waited = this.#nextDue - this.#pendingAt > 0.5;
+    this.#nextDue = (now - this.#nextDue > this.#interval ? now : this.#nextDue) + this.#interval - (waited ? PHASE_STEP_MS : 0);
     this.deliver(frame).then(
       (bytes) => {
         this.counters.sent++;
