@@ -39,6 +39,24 @@ draw();
 document.addEventListener('mousedown', () => { document.body.dataset.clicked = '1'; });
 </script></body></html>`;
 
+/**
+ * seeds/003's WebView snippet, with framehub serving the Socket.IO client instead of a CDN.
+ * The seed loads it as a data: URL; Chromium's Private Network Access rules block a data: page
+ * (public, not secure) from loading anything on 127.0.0.1, so the test serves it from another
+ * origin on 127.0.0.1 instead: still cross-origin to framehub, so CORS is exercised.
+ */
+function webviewPage(framehub: string, session: string): string {
+  return `<script src='${framehub}/socket.io/socket.io.js'></script>`
+    + `<img id='view' style='width:100%;height:100%'/>`
+    + `<script>`
+    + `const socket = io('${framehub}');`
+    + `socket.emit('subscribe', {session_id: '${session}'});`
+    + `socket.on('frame', d => {`
+    + `  document.getElementById('view').src = 'data:image/jpeg;base64,' + d.image;`
+    + `});`
+    + `</script>`;
+}
+
 export interface PageServer {
   /** `http://127.0.0.1:<port>` */
   origin: string;
@@ -47,8 +65,8 @@ export interface PageServer {
 }
 
 /**
- * Pages for sessions to load, on 127.0.0.1: `/` (red, blue after a click), `/animated`,
- * `/redirect?to=<url>` (302).
+ * Pages on 127.0.0.1: `/` (red, blue after a click), `/animated`, `/redirect?to=<url>` (302),
+ * `/webview?framehub=<origin>&session=<id>` (seeds/003's WebView snippet).
  */
 export async function startPageServer(): Promise<PageServer> {
   const server: Server = createServer((req, res) => {
@@ -59,6 +77,10 @@ export async function startPageServer(): Promise<PageServer> {
       return;
     }
     res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
+    if (url.pathname === '/webview') {
+      res.end(webviewPage(url.searchParams.get('framehub') ?? '', url.searchParams.get('session') ?? ''));
+      return;
+    }
     res.end(url.pathname === '/animated' ? ANIMATED_PAGE : COLOUR_PAGE);
   });
   server.listen(0, '127.0.0.1');

@@ -21,6 +21,8 @@ export interface SocketIoDeps {
 /** Events per second a socket may send, and the burst; beyond it events are dropped with an `error`. */
 const EVENTS_PER_SECOND = 60;
 const EVENT_BURST = 120;
+/** Input events of one socket waiting for the page at most: one flooding client cannot fill a shared page's queue. */
+const MAX_PENDING_INPUT = 16;
 
 /**
  * The real Socket.IO server on framehub's HTTP server: seeds/003's session events. It also
@@ -68,6 +70,7 @@ class SessionSocket {
   #quality: number = TIERS.normal.quality;
   #fps: number = TIERS.normal.fps;
   #lastLimitNotice = 0;
+  #pendingInput = 0;
   /** Rejects the write in flight when the socket goes away (engine.io then drops its callbacks). */
   #abortWrite: ((error: Error) => void) | undefined;
 
@@ -202,7 +205,12 @@ class SessionSocket {
       this.#emit(ServerEvent.Error, { message: error.message });
       return;
     }
-    session.input(event).then(
+    if (this.#pendingInput >= MAX_PENDING_INPUT) {
+      this.#emit(ServerEvent.Error, { message: `input:${type} dropped: ${MAX_PENDING_INPUT} of your events are still waiting for the page` });
+      return;
+    }
+    this.#pendingInput++;
+    session.input(event).finally(() => this.#pendingInput--).then(
       () => this.#emit(ServerEvent.InputAcknowledged, { type }),
       (error: unknown) => {
         const message = error instanceof InputError ? error.message : `input:${type} failed: ${(error as Error).message.split('\n')[0]}`;

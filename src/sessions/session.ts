@@ -34,6 +34,11 @@ export class NavigationError extends Error {
   override readonly name = 'NavigationError';
 }
 
+interface QueuedInput {
+  event: InputEvent;
+  done: Promise<void>;
+}
+
 interface OpenPage {
   context: BrowserContext;
   page: Page;
@@ -65,6 +70,7 @@ export class Session {
   #closed = false;
   #inputChain: Promise<unknown> = Promise.resolve();
   #inputPending = 0;
+  #queuedMove: QueuedInput | undefined;
   #shot: { at: number; png: Promise<Buffer> } | undefined;
 
   constructor(
@@ -137,14 +143,29 @@ export class Session {
     return undefined;
   }
 
-  /** Runs input events one after another on the page; a flood beyond the queue cap is refused. */
+  /**
+   * Runs input events one after another on the page; a flood beyond the queue cap is refused.
+   * Pointer moves still waiting in the queue are merged: only where the pointer ends up matters.
+   */
   input(event: InputEvent): Promise<void> {
+    if (event.type === 'move' && this.#queuedMove) {
+      this.#queuedMove.event = event;
+      this.touch();
+      return this.#queuedMove.done;
+    }
     if (this.#inputPending >= MAX_PENDING_INPUT) {
       return Promise.reject(new InputError('the page is busy; input dropped (too many events queued)'));
     }
     this.#inputPending++;
     this.touch();
-    const run = this.#inputChain.then(async () => applyInput((await this.page()).page, event));
+    const queued: QueuedInput = { event, done: Promise.resolve() };
+    // A move merges only into the last queued event: never past a click or key queued after it.
+    this.#queuedMove = event.type === 'move' ? queued : undefined;
+    const run = this.#inputChain.then(async () => {
+      if (this.#queuedMove === queued) this.#queuedMove = undefined;
+      await applyInput((await this.page()).page, queued.event);
+    });
+    queued.done = run;
     this.#inputChain = run.catch(() => {}).finally(() => this.#inputPending--);
     return run;
   }

@@ -1,0 +1,222 @@
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { io as connect, type Socket } from 'socket.io-client';
+import { WebSocket } from 'ws';
+import type { TestServer } from './helpers.js';
+import { launchBrowser, type TestBrowser } from './browser-helpers.js';
+import {
+  BLUE, createLoadedSession, near, pixelAt, RED, startPageServer, startSessionServer, within, type PageServer, type Rgb,
+} from './session-helpers.js';
+
+/** The next `event` whose payload passes `predicate`, within `ms`. */
+function nextEvent<T = any>(socket: Socket, event: string, predicate: (payload: T) => boolean = () => true, ms = 15_000): Promise<T> {
+  let listener: (payload: T) => void;
+  const found = new Promise<T>((resolve) => {
+    listener = (payload: T) => {
+      if (predicate(payload)) resolve(payload);
+    };
+    socket.on(event, listener);
+  });
+  return within(found, ms, `socket.io event ${event}`).finally(() => socket.off(event, listener));
+}
+
+/** Resolves with the first `frame` whose pixel (10, 10) is near `colour`. */
+function frameOfColour(socket: Socket, colour: Rgb, ms = 15_000): Promise<Buffer> {
+  return new Promise<Buffer>((resolve, reject) => {
+    let busy = false;
+    const onFrame = async (data: { image: string }) => {
+      if (busy) return; // latest frame wins here too
+      busy = true;
+      const image = Buffer.from(data.image, 'base64');
+      if (near(await pixelAt(image, 10, 10), colour)) {
+        socket.off('frame', onFrame);
+        resolve(image);
+      }
+      busy = false;
+    };
+    socket.on('frame', onFrame);
+    within(new Promise(() => {}), ms, `a frame of colour ${colour.join(',')}`).catch((error) => {
+      socket.off('frame', onFrame);
+      reject(error);
+    });
+  });
+}
+
+describe('browser sessions over Socket.IO (seeds/003 events)', () => {
+  let pages: PageServer;
+  let server: TestServer;
+  const sockets: Socket[] = [];
+  const open = (options: Parameters<typeof connect>[1] = {}) => {
+    const socket = connect(server.http, { reconnection: false, ...options });
+    sockets.push(socket);
+    return socket;
+  };
+
+  before(async () => {
+    pages = await startPageServer();
+    server = await startSessionServer({ maxSessions: 20, maxSessionsPerIp: 20 });
+  });
+  after(async () => {
+    for (const socket of sockets) socket.disconnect();
+    await server?.close();
+    await pages?.close();
+  });
+
+  it('subscribes, streams frames, clicks, and shows the new colour', async () => {
+    const id = await createLoadedSession(server, `${pages.origin}/`, { session_id: 'sio_click' });
+    const socket = open();
+    const subscribed = nextEvent(socket, 'subscribed');
+    const firstRed = frameOfColour(socket, RED);
+    socket.emit('subscribe', { session_id: id });
+    const confirmation = await subscribed;
+    assert.equal(confirmation.session_id, id);
+    assert.equal(typeof confirmation.fps, 'number');
+    assert.equal(typeof confirmation.quality, 'number');
+    const frame = await nextEvent(socket, 'frame');
+    assert.deepEqual(Object.keys(frame).sort(), ['image', 'size', 'timestamp']);
+    assert.equal(frame.size, Buffer.from(frame.image, 'base64').length);
+    assert.ok(Math.abs(Date.now() - frame.timestamp) < 600_000, `timestamp ${frame.timestamp} is ms since the epoch`);
+    await firstRed;
+
+    const blue = frameOfColour(socket, BLUE);
+    const ack = nextEvent(socket, 'input:acknowledged');
+    socket.emit('input:click', { x: 100, y: 100 });
+    assert.deepEqual(await ack, { type: 'click' });
+    await blue;
+
+    // input:key and input:move are accepted too.
+    const keyAck = nextEvent(socket, 'input:acknowledged', (p) => p.type === 'key');
+    socket.emit('input:key', { key: 'Escape' });
+    await keyAck;
+    const moveAck = nextEvent(socket, 'input:acknowledged', (p) => p.type === 'move');
+    socket.emit('input:move', { x: 3, y: 4 });
+    await moveAck;
+
+    const unsubscribed = nextEvent(socket, 'unsubscribed');
+    socket.emit('unsubscribe');
+    await unsubscribed;
+  });
+
+  it('answers quality:set, fps:set and adaptive:toggle with the seed\'s update events', async () => {
+    await createLoadedSession(server, `${pages.origin}/`, { session_id: 'sio_settings' });
+    const socket = open();
+    const subscribed = nextEvent(socket, 'subscribed');
+    socket.emit('subscribe', { session_id: 'sio_settings' });
+    await subscribed;
+
+    // quality:set switches adaptive mode off for this client (seeds/003).
+    const adaptiveOff = nextEvent(socket, 'adaptive:updated');
+    const quality = nextEvent(socket, 'quality:updated');
+    socket.emit('quality:set', { quality: 40 });
+    assert.deepEqual(await quality, { quality: 40 });
+    assert.deepEqual(await adaptiveOff, { enabled: false });
+    const fps = nextEvent(socket, 'fps:updated');
+    socket.emit('fps:set', { fps: 5 });
+    assert.deepEqual(await fps, { fps: 5 });
+    const adaptiveOn = nextEvent(socket, 'adaptive:updated');
+    socket.emit('adaptive:toggle', { enabled: true });
+    assert.deepEqual(await adaptiveOn, { enabled: true });
+
+    // Manual quality below the capture quality gives a smaller re-encode, built once for all.
+    const low = open();
+    const lowSubscribed = nextEvent(low, 'subscribed');
+    low.emit('quality:set', { quality: 10 });
+    low.emit('subscribe', { session_id: 'sio_settings' });
+    assert.equal((await lowSubscribed).quality, 10);
+    const lowFrame = await nextEvent(low, 'frame');
+    assert.ok(near(await pixelAt(Buffer.from(lowFrame.image, 'base64'), 10, 10), RED, 60));
+  });
+
+  it('answers bad events with error {message} and keeps serving', async () => {
+    const socket = open();
+    const bad: [string, unknown][] = [
+      ['subscribe', {}], ['subscribe', 'x'], ['subscribe', { session_id: 'no_such_session' }],
+      ['input:click', { x: 1, y: 1 }], // not subscribed yet
+      ['quality:set', { quality: 500 }], ['quality:set', { quality: 'high' }], ['fps:set', { fps: 0 }], ['fps:set', {}],
+      ['adaptive:toggle', { enabled: 'yes' }], ['teleport', { to: 'mars' }],
+    ];
+    for (const [event, payload] of bad) {
+      const error = nextEvent(socket, 'error');
+      socket.emit(event, payload);
+      const { message } = await error;
+      assert.equal(typeof message, 'string', `${event} ${JSON.stringify(payload)}`);
+      assert.ok(message.length > 0);
+    }
+
+    await createLoadedSession(server, `${pages.origin}/`, { session_id: 'sio_bad' });
+    const subscribed = nextEvent(socket, 'subscribed');
+    socket.emit('subscribe', { session_id: 'sio_bad' });
+    await subscribed;
+    const badInput: [string, unknown][] = [
+      ['input:click', { x: 'a', y: 1 }], ['input:click', { x: -5, y: 1 }], ['input:click', { x: 1, y: 1e9 }],
+      ['input:click', { x: null, y: 1 }], ['input:scroll', { deltaX: 0, deltaY: 1e12 }], ['input:scroll', 'down'],
+      ['input:text', { text: 'y'.repeat(10_000) }], ['input:text', { text: ['a'] }], ['input:key', { key: '../../etc' }],
+      ['input:key', { key: 'NotAKey' }], ['input:move', {}],
+    ];
+    for (const [event, payload] of badInput) {
+      const error = nextEvent(socket, 'error');
+      socket.emit(event, payload);
+      assert.match((await error).message, /input|key/, `${event} ${JSON.stringify(payload)}`);
+    }
+    // Still subscribed and served.
+    await nextEvent(socket, 'frame', () => true, 15_000).catch(() => undefined);
+    const ack = nextEvent(socket, 'input:acknowledged');
+    socket.emit('input:scroll', { deltaX: 0, deltaY: 10 });
+    assert.deepEqual(await ack, { type: 'scroll' });
+    assert.equal(socket.connected, true);
+  });
+
+  it('rate-limits a flood of input per socket without disturbing another client', async () => {
+    await createLoadedSession(server, `${pages.origin}/`, { session_id: 'sio_flood' });
+    const flood = open({ transports: ['websocket'] });
+    const calm = open({ transports: ['websocket'] });
+    for (const socket of [flood, calm]) {
+      const subscribed = nextEvent(socket, 'subscribed');
+      socket.emit('subscribe', { session_id: 'sio_flood' });
+      await subscribed;
+    }
+    const limited = nextEvent(flood, 'error', (e) => /too many events/.test(e.message));
+    for (let i = 0; i < 400; i++) flood.emit('input:move', { x: i % 300, y: 10 });
+    await limited;
+    const ack = nextEvent(calm, 'input:acknowledged', (p) => p.type === 'click');
+    calm.emit('input:click', { x: 5, y: 5 });
+    await ack;
+    assert.equal(flood.connected, true);
+  });
+
+  it('serves framehub\'s own WebSocket routes and Socket.IO on one server at once', async () => {
+    await createLoadedSession(server, `${pages.origin}/`, { session_id: 'sio_shared' });
+    const socket = open({ transports: ['websocket'] });
+    const subscribed = nextEvent(socket, 'subscribed');
+    socket.emit('subscribe', { session_id: 'sio_shared' });
+    await subscribed;
+    const ws = new WebSocket(`${server.ws}/ws/video_feed?stream=session:sio_shared`);
+    try {
+      const [image] = (await within(once(ws, 'message'), 15_000, 'a video_feed frame')) as [Buffer];
+      assert.ok(near(await pixelAt(image, 10, 10), RED));
+      // A click over Socket.IO shows on the raw WebSocket route: both transports live side by side.
+      const blue = new Promise<void>((resolve) => {
+        ws.on('message', async function wsOnMessage(data: Buffer) {
+          if (near(await pixelAt(data, 10, 10), BLUE)) resolve();
+        });
+      });
+      const ack = nextEvent(socket, 'input:acknowledged');
+      socket.emit('input:click', { x: 50, y: 50 });
+      await ack;
+      await within(blue, 15_000, 'a blue frame on /ws/video_feed');
+    } finally {
+      ws.close();
+    }
+  });
+
+  it('serves /socket.io/socket.io.js for seeds/003\'s WebView page, which then shows the stream', async (t) => {
+    await createLoadedSession(server, `${pages.origin}/`, { session_id: 'webview1' });
+    const browser: TestBrowser = await launchBrowser();
+    t.after(() => browser.close());
+    const { page, errors } = await browser.newPage();
+    await page.goto(`${pages.origin}/webview?framehub=${encodeURIComponent(server.http)}&session=webview1`);
+    await page.waitForFunction(() => (document.getElementById('view') as HTMLImageElement | null)?.naturalWidth === 320, undefined, { timeout: 20_000 })
+      .catch((error: Error) => assert.fail(`${error.message}; page errors: ${errors.join(' | ')}`));
+  });
+});
