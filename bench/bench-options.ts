@@ -1,0 +1,36 @@
+import type { ServerKind } from './server-process.js';
+
+/** Everything a bench run is told from the command line (see `npm run bench -- --help`). */
+export interface BenchOptions {
+  /** @default 100 */
+  clients: number;
+  /** Seconds measured per fan-out run. @default 15 */
+  duration: number;
+  /** Seconds of traffic before measuring. @default 3 */
+  warmup: number;
+  scenario: 'all' | 'fanout' | 'stall';
+  /** @default ['framehub', 'ws', 'tcp'] */
+  servers: ServerKind[];
+  /** Servers the stall scenario runs on. @default ['framehub', 'ws'] */
+  stallServers: ServerKind[];
+  /** Seconds the stall lasts. @default 60 */
+  stallDuration: number;
+  /** Seconds measured before the stall, as its reference. @default 10 */
+  stallBefore: number;
+  /** @default 0.1 */
+  stallFraction: number;
+  /** Source frame rate. @default 30 */
+  fps: number;
+  /** framehub clients' fps cap (WS_FRAME_RATE). @default fps */
+  cap: number;
+  /** @default 65536 */
+  frameBytes: number;
+  /** @default 80 */
+  quality: number;
+  /** Fan-out rounds: every server once a round, rounds one after another. @default 1 */
+  rounds: number;
+  /** Handshakes in flight while connecting. @default 50 */
+  connectConcurrency: number;
+  /** Write the results as JSON here too. */
+  json: string | undefined;
+}

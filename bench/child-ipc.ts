@@ -1,0 +1,81 @@
+/**
+ * The IPC between the bench orchestrator and a server child. The child measures itself
+ * (process.cpuUsage covers every thread of the process: main, libuv pool, libvips) and answers
+ * samples on request, so the parent never guesses from outside.
+ */
+
+/** Stream id the bench clients ask for on framehub's `/ws/video_feed?stream=`. */
+export const BENCH_STREAM = 'bench';
+
+export interface ServerChildOptions {
+  fps: number;
+  /** framehub's per-client fps cap (WS_FRAME_RATE). */
+  cap: number;
+  frameBytes: number;
+  quality: number;
+  maxClients: number;
+}
+
+export interface ChildSample {
+  /** `performance.timeOrigin + performance.now()` in the child. */
+  at: number;
+  /** CPU time of the whole process, microseconds. */
+  cpuUser: number;
+  cpuSystem: number;
+  rss: number;
+  heapUsed: number;
+  external: number;
+  arrayBuffers: number;
+}
+
+export type ParentMessage =
+  | { type: 'sample'; id: number; gc?: boolean }
+  | { type: 'stats'; id: number };
+
+export type ChildMessage =
+  | { type: 'ready'; port: number; frameSizes: number[]; wireBytes: number }
+  | { type: 'sample'; id: number; sample: ChildSample }
+  | { type: 'stats'; id: number; stats: unknown };
+
+export interface ServingChild {
+  port: number;
+  frameSizes: number[];
+  wireBytes: number;
+  /** Server-side counters worth reporting (framehub's stream stats); `undefined` for baselines. */
+  stats?: () => unknown;
+}
+
+/** Reads the options the parent passed as argv[2] (JSON). */
+export function childOptions(): ServerChildOptions {
+  return JSON.parse(process.argv[2] ?? '{}') as ServerChildOptions;
+}
+
+function sample(gc: boolean): ChildSample {
+  // --expose-gc is passed by the parent so memory probes can exclude garbage not yet collected.
+  if (gc) (globalThis as { gc?: () => void }).gc?.();
+  const cpu = process.cpuUsage();
+  const mem = process.memoryUsage();
+  return {
+    at: performance.timeOrigin + performance.now(),
+    cpuUser: cpu.user,
+    cpuSystem: cpu.system,
+    rss: mem.rss,
+    heapUsed: mem.heapUsed,
+    external: mem.external,
+    arrayBuffers: mem.arrayBuffers,
+  };
+}
+
+/** Starts the server with `start`, reports `ready`, then answers probes until the parent goes away. */
+export async function runServerChild(start: (options: ServerChildOptions) => Promise<ServingChild>): Promise<void> {
+  const send = (message: ChildMessage) => process.send?.(message);
+  process.on('disconnect', function parentOnDisconnect() {
+    process.exit(0);
+  });
+  const serving = await start(childOptions());
+  process.on('message', function parentOnMessage(message: ParentMessage) {
+    if (message.type === 'sample') send({ type: 'sample', id: message.id, sample: sample(message.gc === true) });
+    else if (message.type === 'stats') send({ type: 'stats', id: message.id, stats: serving.stats?.() });
+  });
+  send({ type: 'ready', port: serving.port, frameSizes: serving.frameSizes, wireBytes: serving.wireBytes });
+}

@@ -1,0 +1,87 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { ClientSwarm } from './client-swarm.js';
+import { ServerProcess, type ServerKind } from './server-process.js';
+import { ascending, mean, percentile } from './percentiles.js';
+import type { BenchOptions } from './bench-options.js';
+
+export interface FanoutResult {
+  kind: ServerKind;
+  clients: number;
+  seconds: number;
+  /** Payload bytes of one stamped frame. */
+  frameBytes: number;
+  fps: { target: number; p5: number; median: number; min: number };
+  latencyMs: { p50: number; p90: number; p99: number; max: number; samples: number };
+  deliveredBytes: number;
+  /** Delivered payload, MB/s (10^6). */
+  throughput: number;
+  server: { cpuSeconds: number; cpuPercent: number; cpuSecondsPerGB: number; rssIdleMiB: number; rssMeanMiB: number; rssMaxMiB: number };
+  /** CPU of the process running the clients (this one): near 100 % means the clients were the limit. */
+  clientCpuPercent: number;
+  unstamped: number;
+  serverStats?: unknown;
+}
+
+const MiB = 1024 * 1024;
+
+/** Starts a server child, connects the clients, warms up, measures one window, tears down. */
+export async function fanoutRun(kind: ServerKind, options: BenchOptions): Promise<FanoutResult> {
+  const server = await ServerProcess.start(kind, {
+    fps: options.fps, cap: options.cap, frameBytes: options.frameBytes, quality: options.quality, maxClients: options.clients + 16,
+  }, 30_000);
+  const swarm = new ClientSwarm(server.transport, server.url);
+  try {
+    const idle = await server.sample(true);
+    await swarm.connect(options.clients, options.connectConcurrency, 60_000 + options.clients * 50);
+    await swarm.firstFrames(20_000);
+    await sleep(options.warmup * 1000);
+
+    const startFrames = swarm.clients.map((c) => c.frames);
+    const startBytes = swarm.clients.reduce((sum, c) => sum + c.bytes, 0);
+    const clientCpuStart = process.cpuUsage();
+    const start = await server.sample();
+    swarm.record();
+    const rss: number[] = [start.rss];
+    const end = performance.now() + options.duration * 1000;
+    while (performance.now() < end) {
+      await sleep(Math.min(1000, end - performance.now()));
+      rss.push((await server.sample()).rss);
+    }
+    const stop = await server.sample();
+    swarm.recording = false;
+    const clientCpu = process.cpuUsage(clientCpuStart);
+    const seconds = (stop.at - start.at) / 1000;
+    const perClientFps = ascending(swarm.clients.map((c, i) => (c.frames - startFrames[i]!) / seconds));
+    const deliveredBytes = swarm.clients.reduce((sum, c) => sum + c.bytes, 0) - startBytes;
+    const latencies = swarm.latencies.sorted();
+    const cpuSeconds = (stop.cpuUser + stop.cpuSystem - start.cpuUser - start.cpuSystem) / 1e6;
+    const serverStats = kind === 'framehub' ? await server.stats() : undefined;
+    return {
+      kind,
+      clients: options.clients,
+      seconds,
+      frameBytes: server.wireBytes,
+      fps: { target: options.fps, p5: percentile(perClientFps, 5), median: percentile(perClientFps, 50), min: perClientFps[0] ?? NaN },
+      latencyMs: {
+        p50: percentile(latencies, 50), p90: percentile(latencies, 90), p99: percentile(latencies, 99),
+        max: latencies[latencies.length - 1] ?? NaN, samples: latencies.length,
+      },
+      deliveredBytes,
+      throughput: deliveredBytes / seconds / 1e6,
+      server: {
+        cpuSeconds,
+        cpuPercent: (cpuSeconds / seconds) * 100,
+        cpuSecondsPerGB: cpuSeconds / (deliveredBytes / 1e9),
+        rssIdleMiB: idle.rss / MiB,
+        rssMeanMiB: mean(rss) / MiB,
+        rssMaxMiB: Math.max(...rss) / MiB,
+      },
+      clientCpuPercent: ((clientCpu.user + clientCpu.system) / 1e6 / seconds) * 100,
+      unstamped: swarm.unstamped,
+      ...(serverStats !== undefined && { serverStats }),
+    };
+  } finally {
+    swarm.close();
+    await server.stop();
+  }
+}

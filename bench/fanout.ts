@@ -1,0 +1,172 @@
+import { readFileSync, writeFileSync } from 'node:fs';
+import { cpus, totalmem } from 'node:os';
+import { parseArgs } from 'node:util';
+import type { BenchOptions } from './bench-options.js';
+import { fanoutRun, type FanoutResult } from './fanout-run.js';
+import { stallRun, type StallResult } from './stall-run.js';
+import { SERVER_KINDS, type ServerKind } from './server-process.js';
+import { fanoutTable, hubLine, ratioLines, rssSeriesLine, stallTable } from './report.js';
+
+const HELP = `Usage: npm run bench -- [options]
+
+Fan-out benchmark: N clients on framehub's /ws/video_feed receiving 1280x720 JPEG frames of
+about 64 KiB, against (a) a bare ws broadcast loop and (b) plain TCP, same bytes, same clients.
+Servers run in child processes; the clients run in this process.
+
+  --clients <n>            clients per run (default 100)
+  --duration <s>           measured seconds per fan-out run (default 15)
+  --warmup <s>             seconds of traffic before measuring (default 3)
+  --scenario <name>        all | fanout | stall (default all)
+  --servers <list>         fan-out servers, from framehub,ws,tcp (default all three)
+  --stall-servers <list>   stall-scenario servers (default framehub,ws)
+  --stall-duration <s>     how long the stall lasts (default 60)
+  --stall-before <s>       reference window before the stall (default 10)
+  --stall-fraction <x>     share of clients that stop reading (default 0.1)
+  --fps <n>                source frame rate (default 30)
+  --cap <n>                framehub clients' fps cap, WS_FRAME_RATE (default: --fps)
+  --frame-bytes <n>        JPEG size to aim for (default 65536)
+  --quality <n>            JPEG quality of the frames and of the clients' request (default 80)
+  --rounds <n>             fan-out rounds, each running every server once (default 1)
+  --connect-concurrency <n> handshakes in flight while connecting (default 50)
+  --json <file>            also write the results as JSON
+  -h, --help               show this help
+`;
+
+function parseOptions(argv: string[]): BenchOptions {
+  const { values } = parseArgs({
+    args: argv,
+    strict: true,
+    options: {
+      clients: { type: 'string' }, duration: { type: 'string' }, warmup: { type: 'string' },
+      scenario: { type: 'string' }, servers: { type: 'string' }, 'stall-servers': { type: 'string' },
+      'stall-duration': { type: 'string' }, 'stall-before': { type: 'string' }, 'stall-fraction': { type: 'string' },
+      fps: { type: 'string' }, cap: { type: 'string' }, 'frame-bytes': { type: 'string' }, quality: { type: 'string' },
+      rounds: { type: 'string' }, 'connect-concurrency': { type: 'string' }, json: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (values.help) {
+    process.stdout.write(HELP);
+    process.exit(0);
+  }
+  const num = (name: string, raw: string | undefined, fallback: number, min: number, max: number): number => {
+    if (raw === undefined) return fallback;
+    const n = Number(raw);
+    if (!Number.isFinite(n) || n < min || n > max) throw new Error(`--${name} must be a number from ${min} to ${max} (got ${raw})`);
+    return n;
+  };
+  const kinds = (name: string, raw: string | undefined, fallback: ServerKind[]): ServerKind[] => {
+    if (raw === undefined) return fallback;
+    const list = raw.split(',').map((s) => s.trim()).filter(Boolean);
+    for (const kind of list) if (!SERVER_KINDS.includes(kind as ServerKind)) throw new Error(`--${name}: unknown server ${kind} (known: ${SERVER_KINDS.join(', ')})`);
+    return list as ServerKind[];
+  };
+  const scenario = values.scenario ?? 'all';
+  if (scenario !== 'all' && scenario !== 'fanout' && scenario !== 'stall') throw new Error(`--scenario must be all, fanout or stall (got ${scenario})`);
+  return {
+    clients: Math.round(num('clients', values.clients, 100, 1, 10_000)),
+    duration: num('duration', values.duration, 15, 1, 3600),
+    warmup: num('warmup', values.warmup, 3, 0, 600),
+    scenario,
+    servers: kinds('servers', values.servers, [...SERVER_KINDS]),
+    stallServers: kinds('stall-servers', values['stall-servers'], ['framehub', 'ws']),
+    stallDuration: num('stall-duration', values['stall-duration'], 60, 1, 3600),
+    stallBefore: num('stall-before', values['stall-before'], 10, 1, 600),
+    stallFraction: num('stall-fraction', values['stall-fraction'], 0.1, 0.01, 0.5),
+    fps: Math.round(num('fps', values.fps, 30, 1, 60)),
+    cap: Math.round(num('cap', values.cap, num('fps', values.fps, 30, 1, 60), 1, 60)),
+    frameBytes: Math.round(num('frame-bytes', values['frame-bytes'], 65_536, 4096, 4 * 1024 * 1024)),
+    quality: Math.round(num('quality', values.quality, 80, 10, 100)),
+    rounds: Math.round(num('rounds', values.rounds, 1, 1, 20)),
+    connectConcurrency: Math.round(num('connect-concurrency', values['connect-concurrency'], 50, 1, 1000)),
+    json: values.json,
+  };
+}
+
+/** Open-files soft limit of this process (each client is one descriptor here, one in the server). */
+function openFilesLimit(): number {
+  try {
+    const line = readFileSync('/proc/self/limits', 'utf8').split('\n').find((l) => l.startsWith('Max open files'));
+    const soft = line?.split(/\s{2,}/)[1];
+    return soft === undefined || soft === 'unlimited' ? Infinity : Number(soft);
+  } catch {
+    return Infinity;
+  }
+}
+
+const log = (line: string) => process.stderr.write(`${line}\n`);
+
+async function main(): Promise<void> {
+  let options: BenchOptions;
+  try {
+    options = parseOptions(process.argv.slice(2));
+  } catch (error) {
+    process.stderr.write(`bench: ${(error as Error).message}\n\n${HELP}`);
+    process.exit(2);
+  }
+  const limit = openFilesLimit();
+  if (options.clients + 64 > limit) {
+    process.stderr.write(`bench: ${options.clients} clients need more open files than the limit of ${limit}; raise it with \`ulimit -n ${options.clients * 2 + 256}\`\n`);
+    process.exit(2);
+  }
+  // Every phase has its own timeout; this bounds the whole run as well, whatever hangs.
+  const fanoutSeconds = options.scenario === 'stall' ? 0 : options.rounds * options.servers.length * (options.warmup + options.duration + 30);
+  const stallSeconds = options.scenario === 'fanout' ? 0 : options.stallServers.length * (options.warmup + options.stallBefore + options.stallDuration + 30);
+  const watchdog = setTimeout(() => {
+    log(`bench: did not finish within ${fanoutSeconds + stallSeconds + 120} s; giving up`);
+    process.exit(1);
+  }, (fanoutSeconds + stallSeconds + 120 + options.clients * 0.2) * 1000);
+  watchdog.unref();
+
+  const cpu = cpus();
+  console.log(`# framehub fan-out benchmark, ${new Date().toISOString()}`);
+  console.log(`machine: ${cpu.length} x ${cpu[0]?.model ?? 'cpu'}, ${(totalmem() / 2 ** 30).toFixed(1)} GiB, Node ${process.version}, shared with other work`);
+  console.log(`options: ${JSON.stringify({ ...options, json: undefined })}`);
+
+  const fanout: FanoutResult[][] = [];
+  if (options.scenario !== 'stall') {
+    for (let round = 1; round <= options.rounds; round++) {
+      const results: FanoutResult[] = [];
+      for (const kind of options.servers) {
+        log(`fan-out round ${round}: ${kind}, ${options.clients} clients, ${options.duration} s`);
+        results.push(await fanoutRun(kind, options));
+      }
+      fanout.push(results);
+      console.log(`\n## fan-out, round ${round} of ${options.rounds}: ${options.clients} clients, ${options.fps} fps, frames of ${results[0]?.frameBytes ?? 0} bytes\n`);
+      console.log(fanoutTable(results));
+      console.log('');
+      for (const line of ratioLines(results)) console.log(`- ${line}`);
+      for (const r of results) {
+        const hub = hubLine(r);
+        if (hub) console.log(`- ${hub}`);
+        if (r.unstamped > 0) console.log(`- WARNING: ${r.unstamped} messages without a stamp on ${r.kind}`);
+      }
+    }
+  }
+
+  const stall: StallResult[] = [];
+  if (options.scenario !== 'fanout') {
+    for (const kind of options.stallServers) {
+      log(`stall: ${kind}, ${options.clients} clients, ${Math.round(options.stallFraction * 100)} % stalled`);
+      stall.push(await stallRun(kind, options, log));
+    }
+    console.log(`\n## stall: ${Math.round(options.stallFraction * 100)} % of ${options.clients} clients stop reading for ${options.stallDuration} s\n`);
+    console.log(stallTable(stall));
+    console.log('');
+    for (const r of stall) {
+      console.log(`- ${rssSeriesLine(r)}`);
+      const hub = hubLine(r);
+      if (hub) console.log(`- ${hub}`);
+    }
+  }
+
+  if (options.json) writeFileSync(options.json, `${JSON.stringify({ options, fanout, stall }, null, 2)}\n`);
+}
+
+main().then(
+  () => process.exit(0),
+  (error: unknown) => {
+    process.stderr.write(`bench failed: ${(error as Error).stack ?? String(error)}\n`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,52 @@
+import type { FanoutResult } from './fanout-run.js';
+import type { StallResult } from './stall-run.js';
+import { SERVER_LABEL } from './server-process.js';
+
+const f1 = (n: number) => (Number.isFinite(n) ? n.toFixed(1) : '-');
+const f2 = (n: number) => (Number.isFinite(n) ? n.toFixed(2) : '-');
+const kib = (bytes: number) => `${f1(bytes / 1024)} KiB`;
+
+/** A markdown table of fan-out runs, ready to paste into docs/benchmarks.md. */
+export function fanoutTable(results: FanoutResult[]): string {
+  const lines = [
+    '| server | clients | fps/client p5 / median (target) | hub latency p50 / p99 / max ms | delivered MB/s | server CPU % | CPU s per GB | server RSS MiB idle / mean / max | client proc CPU % |',
+    '| --- | --- | --- | --- | --- | --- | --- | --- | --- |',
+  ];
+  for (const r of results) {
+    lines.push(`| ${SERVER_LABEL[r.kind]} | ${r.clients} | ${f1(r.fps.p5)} / ${f1(r.fps.median)} (${r.fps.target}) | ${f2(r.latencyMs.p50)} / ${f2(r.latencyMs.p99)} / ${f1(r.latencyMs.max)} | ${f1(r.throughput)} | ${f1(r.server.cpuPercent)} | ${f2(r.server.cpuSecondsPerGB)} | ${f1(r.server.rssIdleMiB)} / ${f1(r.server.rssMeanMiB)} / ${f1(r.server.rssMaxMiB)} | ${f1(r.clientCpuPercent)} |`);
+  }
+  return lines.join('\n');
+}
+
+/** framehub's CPU per delivered GB divided by each baseline's, from the same round. */
+export function ratioLines(round: FanoutResult[]): string[] {
+  const framehub = round.find((r) => r.kind === 'framehub');
+  if (!framehub) return [];
+  return round
+    .filter((r) => r.kind !== 'framehub')
+    .map((r) => `framehub cost ÷ ${SERVER_LABEL[r.kind]} cost = ${f2(framehub.server.cpuSecondsPerGB / r.server.cpuSecondsPerGB)}x (${f2(framehub.server.cpuSecondsPerGB)} vs ${f2(r.server.cpuSecondsPerGB)} CPU s per delivered GB)`);
+}
+
+/** framehub's own counters after a run: dropped/skipped frames and encodes (0 = pure pass-through). */
+export function hubLine(result: FanoutResult | StallResult): string | undefined {
+  const stats = result.serverStats as { framesIn: number; framesOut: number; framesDropped: number; framesSkipped: number; encodes: number } | undefined;
+  if (!stats) return undefined;
+  return `framehub stream counters: ${stats.framesIn} frames in, ${stats.framesOut} out, ${stats.framesDropped} dropped (client busy), ${stats.framesSkipped} skipped (fps cap), ${stats.encodes} encodes`;
+}
+
+export function stallTable(results: StallResult[]): string {
+  const lines = [
+    '| server | clients (stalled) | readers fps p5 / median before | readers fps p5 / median / min during stall (% of target at p5) | server RSS MiB before / end / max | RSS growth per stalled client | Buffer memory growth per stalled client (after GC) | one frame |',
+    '| --- | --- | --- | --- | --- | --- | --- | --- |',
+  ];
+  for (const r of results) {
+    lines.push(`| ${SERVER_LABEL[r.kind]} | ${r.clients} (${r.stalled}) | ${f1(r.before.p5)} / ${f1(r.before.median)} | ${f1(r.during.p5)} / ${f1(r.during.median)} / ${f1(r.during.min)} (${f1((r.during.p5 / r.target) * 100)} %) | ${f1(r.rssBeforeMiB)} / ${f1(r.rssEndMiB)} / ${f1(r.rssMaxMiB)} | ${kib(r.rssPerStalled)} | ${kib(r.buffersPerStalled)} | ${kib(r.frameBytes)} |`);
+  }
+  return lines.join('\n');
+}
+
+/** RSS through the stall, one figure every `step` seconds. */
+export function rssSeriesLine(result: StallResult, step = 5): string {
+  const points = result.rssSeriesMiB.filter((_, i) => i % step === 0).map((v) => v.toFixed(0));
+  return `${SERVER_LABEL[result.kind]} RSS MiB every ${step} s during the stall: ${points.join(' ')}`;
+}

@@ -1,0 +1,96 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { ClientSwarm } from './client-swarm.js';
+import { ServerProcess, type ServerKind } from './server-process.js';
+import { ascending, mean, percentile } from './percentiles.js';
+import type { BenchOptions } from './bench-options.js';
+import type { ChildSample } from './child-ipc.js';
+
+export interface StallResult {
+  kind: ServerKind;
+  clients: number;
+  stalled: number;
+  frameBytes: number;
+  /** The readers' fps before and during the stall. */
+  before: { p5: number; median: number };
+  during: { p5: number; median: number; min: number; seconds: number };
+  target: number;
+  /** Server RSS once a second through the stall, MiB. */
+  rssSeriesMiB: number[];
+  rssBeforeMiB: number;
+  /** Mean RSS over the last quarter of the stall. */
+  rssEndMiB: number;
+  rssMaxMiB: number;
+  /** (RSS at end − RSS before) ÷ stalled clients, bytes. */
+  rssPerStalled: number;
+  /** The same for Buffer memory (`arrayBuffers`) after a forced GC: the frames pinned by stalled sockets. */
+  buffersPerStalled: number;
+  buffersBeforeMiB: number;
+  buffersEndMiB: number;
+  serverStats?: unknown;
+}
+
+const MiB = 1024 * 1024;
+
+/** Measures the readers for `stallBefore` s, stalls a fraction of clients, watches `stallDuration` s. */
+export async function stallRun(kind: ServerKind, options: BenchOptions, log: (line: string) => void): Promise<StallResult> {
+  const server = await ServerProcess.start(kind, {
+    fps: options.fps, cap: options.cap, frameBytes: options.frameBytes, quality: options.quality, maxClients: options.clients + 16,
+  }, 30_000);
+  const swarm = new ClientSwarm(server.transport, server.url);
+  try {
+    await swarm.connect(options.clients, options.connectConcurrency, 60_000 + options.clients * 50);
+    await swarm.firstFrames(20_000);
+    await sleep(options.warmup * 1000);
+    const stallEvery = Math.max(1, Math.round(1 / options.stallFraction));
+    const toStall = swarm.clients.filter((c) => c.index % stallEvery === stallEvery - 1);
+    const readers = swarm.clients.filter((c) => c.index % stallEvery !== stallEvery - 1);
+
+    const fpsOver = async (seconds: number, each: (sample: ChildSample) => void): Promise<{ fps: number[]; seconds: number }> => {
+      const frames = readers.map((c) => c.frames);
+      const start = await server.sample();
+      each(start);
+      const end = performance.now() + seconds * 1000;
+      while (performance.now() < end) {
+        await sleep(Math.min(1000, end - performance.now()));
+        each(await server.sample());
+      }
+      const stop = await server.sample();
+      const elapsed = (stop.at - start.at) / 1000;
+      return { fps: ascending(readers.map((c, i) => (c.frames - frames[i]!) / elapsed)), seconds: elapsed };
+    };
+
+    const rssBefore: number[] = [];
+    const before = await fpsOver(options.stallBefore, (s) => rssBefore.push(s.rss));
+    const buffersBefore = (await server.sample(true)).arrayBuffers;
+    for (const client of toStall) client.stall();
+    log(`  ${kind}: ${toStall.length} of ${swarm.clients.length} clients stalled; watching ${options.stallDuration} s`);
+    const series: number[] = [];
+    const during = await fpsOver(options.stallDuration, (s) => series.push(s.rss));
+    const buffersEnd = (await server.sample(true)).arrayBuffers;
+    const tail = series.slice(Math.floor(series.length * 0.75));
+    const rssBeforeMean = mean(rssBefore);
+    const rssEnd = mean(tail);
+    const serverStats = kind === 'framehub' ? await server.stats() : undefined;
+    return {
+      kind,
+      clients: swarm.clients.length,
+      stalled: toStall.length,
+      frameBytes: server.wireBytes,
+      before: { p5: percentile(before.fps, 5), median: percentile(before.fps, 50) },
+      during: { p5: percentile(during.fps, 5), median: percentile(during.fps, 50), min: during.fps[0] ?? NaN, seconds: during.seconds },
+      target: options.fps,
+      rssSeriesMiB: series.map((v) => v / MiB),
+      rssBeforeMiB: rssBeforeMean / MiB,
+      rssEndMiB: rssEnd / MiB,
+      rssMaxMiB: Math.max(...series) / MiB,
+      rssPerStalled: (rssEnd - rssBeforeMean) / toStall.length,
+      buffersPerStalled: (buffersEnd - buffersBefore) / toStall.length,
+      buffersBeforeMiB: buffersBefore / MiB,
+      buffersEndMiB: buffersEnd / MiB,
+      ...(serverStats !== undefined && { serverStats }),
+    };
+  } finally {
+    swarm.close();
+    await server.stop();
+  }
+}
