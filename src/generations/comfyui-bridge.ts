@@ -231,13 +231,20 @@ export class ComfyUiBridge extends TypedEmitter<BridgeEvents> {
     this.#options.generations.createJob({ ...described, id: promptId });
   }
 
-  /** Best effort: reads the prompt graph of a running prompt from `/queue` for prompt, seed and size. */
+  /**
+   * Best effort: the prompt graph of a running prompt from `/queue` (or from `/history` when it
+   * already finished) gives the job its prompt, seed and size.
+   */
   async #describe(promptId: string): Promise<Omit<JobInput, 'id'>> {
     const fallback = { prompt: '', workflow: 'comfyui' };
     try {
       const queue = await (await this.#fetch('/queue')).json() as { queue_running?: unknown[]; queue_pending?: unknown[] };
-      const item = [...(queue.queue_running ?? []), ...(queue.queue_pending ?? [])].find((q) => Array.isArray(q) && q[1] === promptId) as unknown[] | undefined;
-      if (!item || typeof item[2] !== 'object' || item[2] === null) return fallback;
+      let item = [...(queue.queue_running ?? []), ...(queue.queue_pending ?? [])].find((q) => Array.isArray(q) && q[1] === promptId) as unknown[] | undefined;
+      if (!item) {
+        const history = await (await this.#fetch(`/history/${encodeURIComponent(promptId)}`)).json() as Record<string, ComfyHistory>;
+        item = history[promptId]?.prompt;
+      }
+      if (!Array.isArray(item) || typeof item[2] !== 'object' || item[2] === null) return fallback;
       return { ...fallback, ...describeGraph(item[2] as Record<string, ComfyNode>) };
     } catch {
       return fallback;
@@ -316,6 +323,7 @@ interface ComfyNode {
 }
 
 interface ComfyHistory {
+  prompt?: unknown[];
   outputs?: Record<string, { images?: unknown[] }>;
   status?: { status_str?: string };
 }
