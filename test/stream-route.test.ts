@@ -137,6 +137,7 @@ describe('WS /stream/:id (seeds/002 JSON protocol)', () => {
     const refusals: [string, string, string, number][] = [
       ['an unknown stream id', '/stream/nope', 'stream_not_found', 4404],
       ['a stream id with bad characters', '/stream/%2e%2e%2Fetc', 'stream_not_found', 4404],
+      ['a long multi-byte stream id (close reason over 123 bytes)', `/stream/${'%E2%82%AC'.repeat(200)}`, 'stream_not_found', 4404],
       ['fps out of range in the query', '/stream/demo?fps=0', 'invalid_query', 4400],
       ['quality that is not a number', '/stream/demo?quality=high', 'invalid_query', 4400],
       ['an unknown format in the query', '/stream/demo?format=tiff', 'invalid_query', 4400],
@@ -151,6 +152,12 @@ describe('WS /stream/:id (seeds/002 JSON protocol)', () => {
         assert.equal((await closing).code, closeCode);
       });
     }
+
+    it('answers a path that is not valid percent-encoding with HTTP 400', async () => {
+      const ws = new WebSocket(`${s.ws}/stream/%E2%82`);
+      const [error] = await new Promise<[Error]>((resolve) => ws.once('error', (e) => resolve([e])));
+      assert.match(error.message, /400/);
+    });
 
     it('answers an unknown WebSocket path with HTTP 404', async () => {
       const ws = new WebSocket(`${s.ws}/nowhere`);

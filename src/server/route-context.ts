@@ -18,7 +18,19 @@ export interface RouteContext {
 /** Sends the error message and closes with `closeCode`. */
 export function refuse(ws: WebSocket, code: string, message: string, closeCode: number): void {
   wsSendQuiet(ws, errorMessage(code, message));
-  ws.close(closeCode, message.slice(0, 120));
+  ws.close(closeCode, closeReason(message));
+}
+
+/**
+ * A close reason may hold at most 123 bytes of UTF-8 (ws throws beyond that); client text can
+ * end up in it, so cut by bytes, never inside a character.
+ */
+export function closeReason(text: string): string {
+  const bytes = Buffer.from(text);
+  if (bytes.length <= 123) return text;
+  let end = 120;
+  while (end > 0 && (bytes[end]! & 0xc0) === 0x80) end--; // back off a continuation byte
+  return `${bytes.subarray(0, end).toString()}…`;
 }
 
 /** Resolves a stream id or refuses the connection with `stream_not_found` / 4404. */
