@@ -245,6 +245,9 @@ export class Stream extends TypedEmitter<StreamEvents> {
     this.#setState('stopping');
     try {
       await this.source.stop();
+    } catch (error) {
+      // A source that fails to stop is treated as stopped; its next start() gets a clean slate.
+      this.emit('notice', { level: 'error', message: `stopping failed: ${(error as Error).message}`, fatal: false });
     } finally {
       this.#latest = undefined;
       if (this.#state === 'stopping') this.#setState('stopped');

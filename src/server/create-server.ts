@@ -52,7 +52,7 @@ export async function createServer(config: Config, options: ServerOptions = {}):
   }
 
   const context: RouteContext = { hub, config, log: app.log };
-  const router = new UpgradeRouter(config.maxPayload);
+  const router = new UpgradeRouter(config.maxPayload, (error) => app.log.error({ err: error }, 'websocket route handler failed'));
   router.add('/stream/:id', streamRoute(context));
   router.add('/ws/video_feed', videoFeedRoute(context));
   const generations = await createGenerationsModule(config, { hub, encoder, logger: app.log });

@@ -21,7 +21,10 @@ export class UpgradeRouter {
   readonly wss: WebSocketServer;
   readonly #routes: Route[] = [];
 
-  constructor(maxPayload: number) {
+  constructor(
+    maxPayload: number,
+    private readonly onHandlerError: (error: unknown) => void = () => {},
+  ) {
     // Compression off: frames are already compressed images, deflate would only burn CPU.
     this.wss = new WebSocketServer({ noServer: true, maxPayload, perMessageDeflate: false, clientTracking: true });
   }
@@ -60,7 +63,13 @@ export class UpgradeRouter {
       this.wss.handleUpgrade(req, socket, head, (ws) => {
         // In noServer mode ws leaves 'connection' to us; the heartbeat listens for it.
         this.wss.emit('connection', ws, req);
-        route.handler(ws, req, url, params);
+        try {
+          route.handler(ws, req, url, params);
+        } catch (error) {
+          // A bug in one handler costs that one connection, never the process.
+          this.onHandlerError(error);
+          ws.close(1011, 'internal error');
+        }
       });
       return;
     }
