@@ -31,6 +31,8 @@ export interface BenchOptions {
   rounds: number;
   /** Handshakes in flight while connecting. @default 50 */
   connectConcurrency: number;
+  /** Write a CPU profile of each server child into this directory. */
+  profile: string | undefined;
   /** Write the results as JSON here too. */
   json: string | undefined;
 }

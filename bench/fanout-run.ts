@@ -28,7 +28,7 @@ const MiB = 1024 * 1024;
 export async function fanoutRun(kind: ServerKind, options: BenchOptions): Promise<FanoutResult> {
   const server = await ServerProcess.start(kind, {
     fps: options.fps, cap: options.cap, frameBytes: options.frameBytes, quality: options.quality, maxClients: options.clients + 16,
-  }, 30_000);
+  }, 30_000, options.profile ? ['--cpu-prof', `--cpu-prof-dir=${options.profile}`] : []);
   const swarm = new ClientSwarm(server.transport, server.url);
   try {
     const idle = await server.sample(true);

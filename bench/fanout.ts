@@ -29,6 +29,7 @@ Servers run in child processes; the clients run in this process.
   --rounds <n>             fan-out rounds, each running every server once (default 1)
   --connect-concurrency <n> handshakes in flight while connecting (default 50)
   --json <file>            also write the results as JSON
+  --profile <dir>          write a CPU profile (.cpuprofile) of each server child into <dir>
   -h, --help               show this help
 `;
 
@@ -41,7 +42,7 @@ function parseOptions(argv: string[]): BenchOptions {
       scenario: { type: 'string' }, servers: { type: 'string' }, 'stall-servers': { type: 'string' },
       'stall-duration': { type: 'string' }, 'stall-before': { type: 'string' }, 'stall-fraction': { type: 'string' },
       fps: { type: 'string' }, cap: { type: 'string' }, 'frame-bytes': { type: 'string' }, quality: { type: 'string' },
-      rounds: { type: 'string' }, 'connect-concurrency': { type: 'string' }, json: { type: 'string' },
+      rounds: { type: 'string' }, 'connect-concurrency': { type: 'string' }, json: { type: 'string' }, profile: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -80,6 +81,7 @@ function parseOptions(argv: string[]): BenchOptions {
     rounds: Math.round(num('rounds', values.rounds, 1, 1, 20)),
     connectConcurrency: Math.round(num('connect-concurrency', values['connect-concurrency'], 50, 1, 1000)),
     json: values.json,
+    profile: values.profile,
   };
 }
 
@@ -121,7 +123,7 @@ async function main(): Promise<void> {
   const cpu = cpus();
   console.log(`# framehub fan-out benchmark, ${new Date().toISOString()}`);
   console.log(`machine: ${cpu.length} x ${cpu[0]?.model ?? 'cpu'}, ${(totalmem() / 2 ** 30).toFixed(1)} GiB, Node ${process.version}, shared with other work`);
-  console.log(`options: ${JSON.stringify({ ...options, json: undefined })}`);
+  console.log(`options: ${JSON.stringify({ ...options, json: undefined, profile: undefined })}`);
 
   const fanout: FanoutResult[][] = [];
   if (options.scenario !== 'stall') {

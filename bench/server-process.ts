@@ -44,10 +44,11 @@ export class ServerProcess {
     });
   }
 
-  static async start(kind: ServerKind, options: ServerChildOptions, timeoutMs: number): Promise<ServerProcess> {
+  /** `execArgv` is added to the child's node flags (e.g. `--cpu-prof`). */
+  static async start(kind: ServerKind, options: ServerChildOptions, timeoutMs: number, execArgv: string[] = []): Promise<ServerProcess> {
     const entry = fileURLToPath(new URL(ENTRY[kind], import.meta.url));
     const child = fork(entry, [JSON.stringify(options)], {
-      execArgv: ['--import', 'tsx', '--expose-gc'],
+      execArgv: ['--import', 'tsx', '--expose-gc', ...execArgv],
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });
     const ready = await new Promise<Extract<ChildMessage, { type: 'ready' }>>((resolve, reject) => {

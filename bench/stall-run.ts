@@ -35,7 +35,7 @@ const MiB = 1024 * 1024;
 export async function stallRun(kind: ServerKind, options: BenchOptions, log: (line: string) => void): Promise<StallResult> {
   const server = await ServerProcess.start(kind, {
     fps: options.fps, cap: options.cap, frameBytes: options.frameBytes, quality: options.quality, maxClients: options.clients + 16,
-  }, 30_000);
+  }, 30_000, options.profile ? ['--cpu-prof', `--cpu-prof-dir=${options.profile}`] : []);
   const swarm = new ClientSwarm(server.transport, server.url);
   try {
     await swarm.connect(options.clients, options.connectConcurrency, 60_000 + options.clients * 50);
