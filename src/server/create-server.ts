@@ -16,6 +16,7 @@ import { streamingRoute } from '../generations/streaming-route.js';
 import { eventsRoute } from '../generations/events-route.js';
 import { registerPublishRoutes } from '../generations/publish-routes.js';
 import { registerGalleryRoutes } from '../generations/gallery-routes.js';
+import { producerRoute } from '../generations/producer-socket.js';
 import { SessionRegistry } from '../sessions/session-registry.js';
 import { registerSessionRoutes } from './session-routes.js';
 import { attachSocketIo } from './socket-io.js';
@@ -58,6 +59,7 @@ export async function createServer(config: Config, options: ServerOptions = {}):
   const generations = await createGenerationsModule(config, { hub, encoder, logger: app.log });
   router.add('/ws/streaming', streamingRoute(context, generations));
   router.add('/ws', eventsRoute(context, generations));
+  router.add('/ws/producer', producerRoute(context, generations, config));
   router.attach(app.server);
   const stopHeartbeat = startHeartbeat(router.wss, config.pingInterval * 1000);
 

@@ -1,0 +1,166 @@
+import type { IncomingMessage } from 'node:http';
+import { WebSocket, type RawData } from 'ws';
+import { CloseCode, ErrorCode } from '../protocols/errors.js';
+import { describe, parseJsonObject } from '../protocols/values.js';
+import { MessageLimiter } from '../server/message-limiter.js';
+import type { RouteContext } from '../server/route-context.js';
+import type { UpgradeHandler } from '../server/upgrade-router.js';
+import { wsSendQuiet } from '../server/ws-send.js';
+import { AuthCloseCode, producerTokenMatches, tokenFromRequest } from './auth.js';
+import { GenerationError, GenerationErrorCode as Code } from './generation-error.js';
+import type { GenerationsModule } from './generations-module.js';
+import { parseFailure, parseImageFields, parseJobIdParam, parseJobInput, parseNotification, parseProgress } from './publish-schema.js';
+
+/** Close code when publishing is off (no PRODUCER_TOKEN). */
+export const PUBLISH_DISABLED_CLOSE = 4403;
+
+type RequestId = string | number | undefined;
+
+interface PendingImage {
+  requestId: RequestId;
+  jobId: string;
+  fields: Record<string, unknown>;
+  size: number;
+  chunks: Buffer[];
+  received: number;
+}
+
+/**
+ * `WS /ws/producer`: the publish API for producers that stream. JSON commands `job.create`,
+ * `job.progress`, `job.fail`, `notification`, `ping`, and `job.image` (a JSON header with
+ * `size`, then that many bytes in binary messages, each within the server's message limit).
+ * Every command may carry a `request_id`, echoed in its `ack` or `error`. Commands are handled
+ * one at a time in arrival order; while one is being stored the socket stops reading, so a
+ * fast producer is slowed down by TCP instead of queueing in the server.
+ */
+export function producerRoute({ log }: RouteContext, module: GenerationsModule, options: { producerToken: string; maxImageSize: number }): UpgradeHandler {
+  const { generations } = module;
+  return function handleProducerSocket(ws: WebSocket, req: IncomingMessage, url: URL) {
+    const fail = (code: string, message: string, closeCode: number) => {
+      wsSendQuiet(ws, JSON.stringify({ type: 'error', error: code, message }));
+      ws.close(closeCode, message.slice(0, 120));
+    };
+    if (!options.producerToken) return fail(Code.PublishDisabled, 'publishing is disabled: no producer token (PRODUCER_TOKEN)', PUBLISH_DISABLED_CLOSE);
+    if (!producerTokenMatches(tokenFromRequest(req, url), options.producerToken)) {
+      return fail(Code.Unauthorized, 'unauthorized: missing or wrong producer token', AuthCloseCode.Unauthorized);
+    }
+
+    const limiter = new MessageLimiter();
+    let pending: PendingImage | undefined;
+    let chain: Promise<void> = Promise.resolve();
+    const answer = (requestId: RequestId, body: Record<string, unknown>) =>
+      wsSendQuiet(ws, JSON.stringify({ type: 'ack', ...(requestId !== undefined && { request_id: requestId }), ...body }));
+    const refuse = (requestId: RequestId, error: GenerationError | { code: string; message: string }) =>
+      wsSendQuiet(ws, JSON.stringify({ type: 'error', ...(requestId !== undefined && { request_id: requestId }), error: error.code, message: error.message }));
+
+    /** Runs commands in order, reading no further input until the current one is done. */
+    const run = (requestId: RequestId, task: () => Promise<Record<string, unknown>> | Record<string, unknown>) => {
+      ws.pause();
+      chain = chain
+        .then(task)
+        .then((body) => answer(requestId, body), (error: unknown) => {
+          if (error instanceof GenerationError) return refuse(requestId, error);
+          log.error({ err: error }, 'producer command failed');
+          refuse(requestId, { code: 'internal_error', message: 'the server could not handle this command' });
+        })
+        .finally(() => {
+          if (ws.readyState === WebSocket.OPEN) ws.resume();
+        });
+    };
+
+    const onBinary = (data: Buffer) => {
+      if (!pending) return refuse(undefined, { code: ErrorCode.UnsupportedMessage, message: 'binary data must follow a job.image header that declares its size' });
+      const image = pending;
+      image.chunks.push(data);
+      image.received += data.length;
+      if (image.received > image.size) {
+        pending = undefined;
+        return refuse(image.requestId, new GenerationError(Code.InvalidBody, `image is longer than the declared size ${image.size}`));
+      }
+      if (image.received < image.size) return;
+      pending = undefined;
+      run(image.requestId, async () => {
+        const { entry, image: stored } = await generations.addImage(image.jobId, Buffer.concat(image.chunks, image.size), parseImageFields(image.fields));
+        return { job_id: image.jobId, event_id: entry.id, image_url: stored.url, imageIdx: stored.imageIdx, imageLength: stored.imageLength };
+      });
+    };
+
+    const onText = (text: string) => {
+      let message: Record<string, unknown>;
+      try {
+        message = parseJsonObject(text);
+      } catch (error) {
+        return refuse(undefined, error as GenerationError);
+      }
+      const { type, request_id: requestId, ...rest } = message;
+      if (requestId !== undefined && typeof requestId !== 'string' && typeof requestId !== 'number') {
+        return refuse(undefined, { code: ErrorCode.InvalidMessage, message: 'request_id must be a string or a number' });
+      }
+      if (pending) {
+        const { size, received } = pending;
+        pending = undefined;
+        return refuse(requestId, new GenerationError(Code.InvalidBody, `image upload interrupted after ${received} of ${size} bytes by a text message`));
+      }
+      const jobId = () => parseJobIdParam(typeof rest['job_id'] === 'string' ? rest['job_id'] : '');
+      const without = (key: string) => Object.fromEntries(Object.entries(rest).filter(([k]) => k !== key));
+      switch (type) {
+        case 'ping':
+          return answer(requestId, { pong: Date.now() });
+        case 'job.create':
+          return run(requestId, () => {
+            const { job, entry } = generations.createJob(parseJobInput(rest));
+            return { job_id: job.id, event_id: entry.id };
+          });
+        case 'job.progress':
+          return run(requestId, () => {
+            const { progress, stage } = parseProgress(without('job_id'));
+            return { job_id: rest['job_id'], event_id: generations.progress(jobId(), progress, stage).id };
+          });
+        case 'job.fail':
+          return run(requestId, () => {
+            const { error, retryAllowed } = parseFailure(without('job_id'));
+            return { job_id: rest['job_id'], event_id: generations.fail(jobId(), error, retryAllowed).id };
+          });
+        case 'notification':
+          return run(requestId, () => {
+            const { severity, message: text, actionUrl } = parseNotification(rest);
+            return { event_id: generations.notify(severity, text, actionUrl).id };
+          });
+        case 'job.image': {
+          try {
+            const id = jobId();
+            const size = rest['size'];
+            if (typeof size !== 'number' || !Number.isInteger(size) || size < 1) throw new GenerationError(Code.InvalidBody, `size must be the image's length in bytes (got ${describe(size)})`);
+            if (size > options.maxImageSize) throw new GenerationError(Code.BodyTooLarge, `image of ${size} bytes is over the limit of ${options.maxImageSize}`);
+            const fields = Object.fromEntries(Object.entries(rest).filter(([k]) => k !== 'job_id' && k !== 'size'));
+            parseImageFields(fields); // refuse bad fields before the bytes are sent
+            pending = { requestId: requestId as RequestId, jobId: id, fields, size, chunks: [], received: 0 };
+          } catch (error) {
+            if (!(error instanceof GenerationError)) throw error;
+            refuse(requestId as RequestId, error);
+          }
+          return;
+        }
+        case undefined:
+          return refuse(requestId as RequestId, { code: ErrorCode.InvalidMessage, message: 'message needs a "type" field' });
+        default:
+          return refuse(requestId as RequestId, { code: ErrorCode.UnknownCommand, message: `unknown type ${describe(type)} (known: job.create, job.progress, job.image, job.fail, notification, ping)` });
+      }
+    };
+
+    ws.on('message', function socketOnMessage(data: RawData, isBinary: boolean) {
+      if (isBinary) return onBinary(toBuffer(data));
+      if (!limiter.take()) return fail(ErrorCode.RateLimited, 'too many messages; slow down', CloseCode.RateLimited);
+      onText(data.toString());
+    });
+    ws.on('error', function socketOnError(error) {
+      log.debug({ err: error }, 'producer socket error');
+    });
+  };
+}
+
+function toBuffer(data: RawData): Buffer {
+  if (Buffer.isBuffer(data)) return data;
+  if (Array.isArray(data)) return Buffer.concat(data);
+  return Buffer.from(data);
+}
