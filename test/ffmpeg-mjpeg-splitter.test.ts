@@ -4,6 +4,7 @@ import { execFile } from 'node:child_process';
 import { MjpegSplitter } from '../src/sources/mjpeg-splitter.js';
 import { FfmpegProcess, describeFfmpegExit } from '../src/sources/ffmpeg-process.js';
 import { qscaleForQuality } from '../src/sources/ffmpeg-source.js';
+import { VideoSource } from '../src/sources/video-source.js';
 import { sniffImage } from '../src/image/sniff.js';
 
 /** Real MJPEG from ffmpeg: `count` testsrc2 frames, concatenated as on the pipe. */
@@ -122,6 +123,29 @@ describe('FfmpegProcess', () => {
     const exit = await proc.stop();
     assert.equal(exit.requested, true);
     assert.equal(await proc.stop(), exit, 'stop() twice is safe');
+  });
+});
+
+/** Pids of this process's ffmpeg children. */
+function ffmpegChildren(): Promise<number[]> {
+  return new Promise((resolve) => {
+    execFile('pgrep', ['-P', String(process.pid), '-x', 'ffmpeg'], (_error, stdout) => resolve(String(stdout).split('\n').filter(Boolean).map(Number)));
+  });
+}
+
+describe('FfmpegSource lifecycle', () => {
+  it('runs one ffmpeg however start() and stop() interleave, and none after stop()', async (t) => {
+    const source = new VideoSource({ fps: 10, quality: 80, input: { lavfi: 'color=c=red:size=64x64:rate=10' } });
+    t.after(() => source.stop());
+    const frame = new Promise((resolve) => source.once('frame', resolve));
+    const first = source.start();
+    const stopped = source.stop();
+    await Promise.all([first, stopped, source.start(), source.start()]);
+    await frame;
+    assert.equal((await ffmpegChildren()).length, 1);
+    assert.equal((await ffmpegChildren())[0], source.pid);
+    await source.stop();
+    assert.deepEqual(await ffmpegChildren(), []);
   });
 });
 

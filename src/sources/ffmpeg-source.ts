@@ -52,6 +52,8 @@ export abstract class FfmpegSource extends Source {
   protected readonly options: FfmpegSourceOptions;
   #process: FfmpegProcess | undefined;
   #running = false;
+  /** Bumped by every start() and stop(), so a start that was overtaken while it awaited does nothing. */
+  #generation = 0;
   #stallTimer: ReturnType<typeof setTimeout> | undefined;
   /** Frame size from ffmpeg's output, read from the first frame's header. */
   #size: { width: number; height: number } | undefined;
@@ -93,10 +95,12 @@ export abstract class FfmpegSource extends Source {
   async start(): Promise<void> {
     if (this.#running) return;
     this.#running = true;
+    const generation = ++this.#generation;
     let input: string[] | undefined;
     try {
       input = await this.inputArgs();
     } catch (error) {
+      if (generation !== this.#generation) return;
       this.#running = false;
       if (error instanceof PermanentSourceError) {
         this.emit('exit', { error, restartable: false });
@@ -104,12 +108,13 @@ export abstract class FfmpegSource extends Source {
       }
       throw error;
     }
-    // stop() may have run while we looked things up.
-    if (this.#running && input) this.#spawn(input);
+    // stop() (and maybe another start()) may have run while we looked things up.
+    if (generation === this.#generation && this.#running && input && !this.#process) this.#spawn(input);
   }
 
   async stop(): Promise<void> {
     this.#running = false;
+    this.#generation++;
     this.#clearStall();
     const process = this.#process;
     this.#process = undefined;
