@@ -143,3 +143,20 @@ export function within<T>(promise: Promise<T>, ms: number, what: string): Promis
   });
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
+
+/** Resolves with the first Socket.IO `frame` whose pixel (10, 10) is near `colour`, within `ms`. */
+export function frameOfColour(socket: { on: Function; off: Function }, colour: Rgb, ms = 15_000): Promise<Buffer> {
+  let onFrame: (data: { image: string }) => Promise<void>;
+  const found = new Promise<Buffer>((resolve) => {
+    let busy = false;
+    onFrame = async (data) => {
+      if (busy) return; // latest frame wins here too
+      busy = true;
+      const image = Buffer.from(data.image, 'base64');
+      if (near(await pixelAt(image, 10, 10), colour)) resolve(image);
+      busy = false;
+    };
+    socket.on('frame', onFrame);
+  });
+  return within(found, ms, `a frame of colour ${colour.join(',')}`).finally(() => socket.off('frame', onFrame));
+}

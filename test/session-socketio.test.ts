@@ -6,7 +6,7 @@ import { WebSocket } from 'ws';
 import type { TestServer } from './helpers.js';
 import { launchBrowser, type TestBrowser } from './browser-helpers.js';
 import {
-  BLUE, createLoadedSession, near, pixelAt, RED, startPageServer, startSessionServer, within, type PageServer, type Rgb,
+  BLUE, createLoadedSession, frameOfColour, near, pixelAt, RED, startPageServer, startSessionServer, within, type PageServer, type Rgb,
 } from './session-helpers.js';
 
 /** The next `event` whose payload passes `predicate`, within `ms`. */
@@ -19,28 +19,6 @@ function nextEvent<T = any>(socket: Socket, event: string, predicate: (payload: 
     socket.on(event, listener);
   });
   return within(found, ms, `socket.io event ${event}`).finally(() => socket.off(event, listener));
-}
-
-/** Resolves with the first `frame` whose pixel (10, 10) is near `colour`. */
-function frameOfColour(socket: Socket, colour: Rgb, ms = 15_000): Promise<Buffer> {
-  return new Promise<Buffer>((resolve, reject) => {
-    let busy = false;
-    const onFrame = async (data: { image: string }) => {
-      if (busy) return; // latest frame wins here too
-      busy = true;
-      const image = Buffer.from(data.image, 'base64');
-      if (near(await pixelAt(image, 10, 10), colour)) {
-        socket.off('frame', onFrame);
-        resolve(image);
-      }
-      busy = false;
-    };
-    socket.on('frame', onFrame);
-    within(new Promise(() => {}), ms, `a frame of colour ${colour.join(',')}`).catch((error) => {
-      socket.off('frame', onFrame);
-      reject(error);
-    });
-  });
 }
 
 describe('browser sessions over Socket.IO (seeds/003 events)', () => {

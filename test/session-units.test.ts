@@ -1,0 +1,147 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { AdaptiveController, TIERS } from '../src/hub/adaptive-controller.js';
+import { Variant } from '../src/hub/variant.js';
+import type { Frame } from '../src/hub/frame.js';
+import { framePacket, parseSessionEvent } from '../src/protocols/socket-io-session.js';
+import { ProtocolError } from '../src/protocols/errors.js';
+import { InputError, MAX_TEXT_LENGTH, parseInput } from '../src/sessions/input.js';
+import { isForbiddenAddress, UrlGuard, UrlRefused } from '../src/sessions/url-guard.js';
+import { FakeClock } from './fake-clock.js';
+
+const MBPS = 1_000_000 / 8; // bytes per second in one megabit per second
+
+/** Feeds deliveries of `bytes` each, written at `mbps`, at `fps`, for `seconds`. */
+async function feed(controller: AdaptiveController, clock: FakeClock, mbps: number, seconds: number, fps = 20, bytes = 20_000) {
+  const changes: string[] = [];
+  for (let i = 0; i < seconds * fps; i++) {
+    await clock.advance(1000 / fps);
+    const tier = controller.record(bytes, (bytes / (mbps * MBPS)) * 1000);
+    if (tier) changes.push(tier.name);
+  }
+  return changes;
+}
+
+describe('AdaptiveController', () => {
+  it('starts at the normal tier and moves to the seeds/003 tier of the delivered bandwidth', async () => {
+    const clock = new FakeClock();
+    const controller = new AdaptiveController({ clock });
+    assert.equal(controller.tier, TIERS.normal);
+    assert.deepEqual(await feed(controller, clock, 50, 5), ['fast']);
+    assert.deepEqual(controller.tier, { name: 'fast', quality: 90, fps: 30 });
+    // Down by the margins, possibly through normal while the window still holds fast samples.
+    assert.ok(['slow', 'normal,slow'].includes((await feed(controller, clock, 1, 5)).join(',')));
+    assert.deepEqual(controller.tier, { name: 'slow', quality: 50, fps: 10 });
+    assert.deepEqual(await feed(controller, clock, 3.5, 5), ['normal']);
+    assert.deepEqual(controller.tier, { name: 'normal', quality: 75, fps: 20 });
+  });
+
+  it('does not flap around a tier edge (hysteresis)', async () => {
+    const clock = new FakeClock();
+    const controller = new AdaptiveController({ clock, initial: 'normal' });
+    // Alternating just above and below 5 Mbps: inside the 20 % margin, so no change.
+    const changes: string[] = [];
+    for (let i = 0; i < 10; i++) changes.push(...await feed(controller, clock, i % 2 ? 5.4 : 4.6, 1));
+    assert.deepEqual(changes, []);
+    assert.equal(controller.tier.name, 'normal');
+  });
+
+  it('keeps a tier at least minDwellMs and needs a few samples first', async () => {
+    const clock = new FakeClock();
+    const controller = new AdaptiveController({ clock, minDwellMs: 3000 });
+    // Fast link from the start: the first change waits for the dwell time.
+    await clock.advance(10);
+    assert.equal(controller.record(20_000, 1), undefined);
+    assert.equal(controller.bandwidth(), undefined);
+    const changes = await feed(controller, clock, 100, 2.5);
+    assert.deepEqual(changes, []);
+    assert.deepEqual(await feed(controller, clock, 100, 1), ['fast']);
+  });
+
+  it('measures what was delivered: fast writes of big frames count as a fast link', async () => {
+    const clock = new FakeClock();
+    const controller = new AdaptiveController({ clock, minDwellMs: 0, initial: 'fast' });
+    for (let i = 0; i < 4; i++) {
+      await clock.advance(100);
+      controller.record(100_000, 10); // 100 kB in 10 ms = 80 Mbps
+    }
+    assert.ok(controller.bandwidth()! > 50_000_000);
+  });
+});
+
+describe('Socket.IO session codec', () => {
+  it('turns seeds/003 events into typed commands', async () => {
+    assert.deepEqual(parseSessionEvent('subscribe', [{ session_id: 'a' }]), { type: 'subscribe', sessionId: 'a' });
+    assert.deepEqual(parseSessionEvent('unsubscribe', []), { type: 'unsubscribe' });
+    assert.deepEqual(parseSessionEvent('quality:set', [{ quality: 75 }]), { type: 'quality', quality: 75 });
+    assert.deepEqual(parseSessionEvent('fps:set', [{ fps: 30 }]), { type: 'fps', fps: 30 });
+    assert.deepEqual(parseSessionEvent('adaptive:toggle', [{ enabled: false }]), { type: 'adaptive', enabled: false });
+    assert.deepEqual(parseSessionEvent('input:click', [{ x: 1, y: 2 }, () => {}]), { type: 'input', input: 'click', payload: { x: 1, y: 2 } });
+    assert.deepEqual(parseSessionEvent('input:key', [{ key: 'Enter' }]), { type: 'input', input: 'key', payload: { key: 'Enter' } });
+  });
+
+  it('refuses anything else with a ProtocolError', async () => {
+    const bad: [string, unknown[]][] = [
+      ['subscribe', []], ['subscribe', [{ session_id: 3 }]], ['quality:set', [{ quality: 9 }]], ['quality:set', [{ quality: 101 }]],
+      ['fps:set', [{ fps: 61 }]], ['fps:set', [{ fps: 2.5 }]], ['adaptive:toggle', [{ enabled: 'true' }]], ['__proto__', [{}]],
+      ['toString', []], ['input:teleport', [{}]],
+    ];
+    for (const [event, args] of bad) assert.throws(() => parseSessionEvent(event, args), ProtocolError, `${event} ${JSON.stringify(args)}`);
+  });
+
+  it('builds the frame packet once per variant', async () => {
+    const frame: Frame = { bytes: Buffer.from([0xff, 0xd8, 0xff, 1, 2, 3]), format: 'jpeg', width: 1, height: 1, seq: 1, capturedAt: 1_700_000_000_123.4 };
+    const variant = new Variant(frame, frame.bytes, 'jpeg', 1, 1, true);
+    const packet = framePacket(variant);
+    assert.equal(framePacket(variant), packet);
+    assert.ok(packet.startsWith('2'));
+    assert.deepEqual(JSON.parse(packet.slice(1)), ['frame', { image: frame.bytes.toString('base64'), timestamp: 1_700_000_000_123, size: 6 }]);
+  });
+});
+
+describe('input validation', () => {
+  const viewport = { width: 320, height: 240 };
+  it('accepts events inside the page', async () => {
+    assert.deepEqual(parseInput('click', { x: 320, y: 0 }, viewport), { type: 'click', x: 320, y: 0, button: 'left' });
+    assert.deepEqual(parseInput('scroll', { deltaX: 0, deltaY: -50 }, viewport), { type: 'scroll', deltaX: 0, deltaY: -50 });
+    assert.deepEqual(parseInput('text', { text: 'x'.repeat(MAX_TEXT_LENGTH) }, viewport).type, 'text');
+    assert.deepEqual(parseInput('key', { key: 'Shift+Tab' }, viewport), { type: 'key', key: 'Shift+Tab' });
+  });
+  it('refuses non-finite, out-of-range and oversized values', async () => {
+    for (const [type, payload] of [
+      ['click', { x: Number.NaN, y: 1 }], ['click', { x: Infinity, y: 1 }], ['click', { x: 321, y: 1 }], ['move', { x: 1, y: -0.5 }],
+      ['scroll', { deltaY: Number.POSITIVE_INFINITY }], ['text', { text: 'x'.repeat(MAX_TEXT_LENGTH + 1) }], ['key', { key: '' }],
+      ['key', { key: 'Control+Alt+Shift+Meta+Control+a' }], ['click', null], ['text', 'hi'],
+    ] as const) {
+      assert.throws(() => parseInput(type, payload, viewport), InputError, `${type} ${JSON.stringify(payload)}`);
+    }
+  });
+});
+
+describe('URL guard', () => {
+  it('knows loopback, private, link-local and unspecified addresses', async () => {
+    for (const address of ['127.0.0.1', '10.0.0.1', '172.16.5.4', '192.168.1.1', '169.254.169.254', '0.0.0.0', '::1', '::', 'fe80::1', 'fd00::1', '::ffff:127.0.0.1', '100.64.0.1']) {
+      assert.equal(isForbiddenAddress(address), true, address);
+    }
+    for (const address of ['93.184.216.34', '8.8.8.8', '2606:4700::1111', '::ffff:8.8.8.8']) assert.equal(isForbiddenAddress(address), false, address);
+  });
+
+  it('checks what a name resolves to, and BROWSER_ALLOW_HOSTS lifts the check', async () => {
+    const dns: Record<string, string[]> = { 'public.test': ['93.184.216.34'], 'sneaky.test': ['93.184.216.34', '10.0.0.7'], 'intranet.test': ['192.168.1.10'] };
+    const resolve = async (host: string) => {
+      const found = dns[host];
+      if (!found) throw new Error('ENOTFOUND');
+      return found;
+    };
+    const guard = new UrlGuard('intranet.test, 127.0.0.1', resolve);
+    assert.equal((await guard.check('https://public.test/a')).hostname, 'public.test');
+    await assert.rejects(guard.check('http://sneaky.test/'), (e: UrlRefused) => e.status === 403 && /10\.0\.0\.7/.test(e.message));
+    await assert.rejects(guard.check('http://nowhere.test/'), (e: UrlRefused) => e.status === 403 && /does not resolve/.test(e.message));
+    await assert.rejects(guard.check('gopher://public.test/'), (e: UrlRefused) => e.status === 400);
+    assert.deepEqual(await guard.admit('intranet.test'), { ok: true, address: '192.168.1.10' });
+    assert.deepEqual(await guard.admit('127.0.0.1'), { ok: true, address: '127.0.0.1' });
+    assert.equal((await guard.admit('127.0.0.2')).ok, false);
+    const open = new UrlGuard('*', resolve);
+    assert.deepEqual(await open.admit('intranet.test'), { ok: true, address: '192.168.1.10' });
+  });
+});
