@@ -1,6 +1,7 @@
 import { before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import { readdir, readFile } from 'node:fs/promises';
 import { MjpegSplitter } from '../src/sources/mjpeg-splitter.js';
 import { FfmpegProcess, describeFfmpegExit } from '../src/sources/ffmpeg-process.js';
 import { qscaleForQuality } from '../src/sources/ffmpeg-source.js';
@@ -126,11 +127,16 @@ describe('FfmpegProcess', () => {
   });
 });
 
-/** Pids of this process's ffmpeg children. */
-function ffmpegChildren(): Promise<number[]> {
-  return new Promise((resolve) => {
-    execFile('pgrep', ['-P', String(process.pid), '-x', 'ffmpeg'], (_error, stdout) => resolve(String(stdout).split('\n').filter(Boolean).map(Number)));
-  });
+/** Pids of this process's ffmpeg children, from /proc (no procps needed). */
+async function ffmpegChildren(): Promise<number[]> {
+  const pids: number[] = [];
+  for (const entry of await readdir('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    const stat = await readFile(`/proc/${entry}/stat`, 'utf8').catch(() => '');
+    const match = /^\d+ \((.*)\) \S+ (\d+)/.exec(stat);
+    if (match && match[1] === 'ffmpeg' && Number(match[2]) === process.pid) pids.push(Number(entry));
+  }
+  return pids;
 }
 
 describe('FfmpegSource lifecycle', () => {

@@ -114,6 +114,25 @@ describe('screen and window capture on X11 (Xvfb, x11grab)', () => {
     assert.ok(colourNear(await meanColour(frameBytes(resized)), 0xff0000));
   });
 
+  it('captures the on-screen part of a window half off screen, pauses while it is off screen, resumes after', async () => {
+    const yellow = await client.createWindow({ x: 40, y: 520, width: 200, height: 100, rgb: 0xffff00, title: 'framehub yellow' });
+    const ws = await openSocket(`${s.ws}/stream/${yellow}?fps=30`);
+    const first = await nextJson(ws, (m) => m.type === 'frame');
+    assert.deepEqual([first.data.width, first.data.height], [200, 100]);
+    await client.configure(yellow, { x: 1200 });
+    const clipped = await frameWhere(ws, (m) => m.data.width === 80);
+    assert.equal(clipped.data.height, 100);
+    assert.ok(colourNear(await meanColour(frameBytes(clipped)), 0xffff00));
+    const paused = nextJson(ws, (m) => m.type === 'status' && /not visible/.test(m.data.message));
+    await client.configure(yellow, { x: 1400 });
+    await paused;
+    await client.configure(yellow, { x: 500 });
+    const back = await frameWhere(ws, (m) => m.data.width === 200);
+    ws.close();
+    assert.ok(colourNear(await meanColour(frameBytes(back)), 0xffff00));
+    await client.destroyWindow(yellow);
+  });
+
   it('ends the stream of a window that closes: error message, then close 4410', async () => {
     const green = await client.createWindow({ x: 300, y: 450, width: 120, height: 80, rgb: 0x00ff00, title: 'framehub green' });
     const ws = await openSocket(`${s.ws}/stream/${green}`);
