@@ -12,6 +12,8 @@ const WEB_FILES: Record<string, string> = {
   '/frame-painter.js': 'frame-painter.js',
   '/viewer-stats.js': 'viewer-stats.js',
   '/view-format.js': 'view-format.js',
+  '/gallery.html': 'gallery.html',
+  '/gallery.js': 'gallery.js',
 };
 const CONTENT_TYPES: Record<string, string> = {
   html: 'text/html; charset=utf-8',

@@ -1,0 +1,34 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { launchBrowser } from './browser-helpers.js';
+import { numberedPng, startGenServer } from './generations-helpers.js';
+
+test('gallery.html lists stored images with prompt, seed and workflow, and adds new ones live (real Chromium)', async (t) => {
+  const srv = await startGenServer();
+  t.after(() => srv.close());
+  const { json: job } = await srv.api('POST', '/api/generations', { prompt: '<b>not bold</b> a harbour', seed: '99', workflow: 'harbour.json' });
+  await srv.publishImage(job.job_id, await numberedPng(1, 32), { imageIdx: 0, imageLength: 3 });
+  await srv.publishImage(job.job_id, await numberedPng(2, 32), { imageIdx: 1, imageLength: 3 });
+
+  const browser = await launchBrowser();
+  t.after(() => browser.close());
+  const { page, errors } = await browser.newPage();
+  await page.goto(`${srv.http}/gallery.html`);
+  await page.waitForFunction(() => document.querySelectorAll('#grid figure').length === 2, undefined, { timeout: 10_000 });
+  await page.waitForFunction(() => document.getElementById('status')?.textContent === 'live', undefined, { timeout: 10_000 });
+
+  await srv.publishImage(job.job_id, await numberedPng(3, 32), { imageIdx: 2, imageLength: 3 });
+  await page.waitForFunction(() => document.querySelectorAll('#grid figure').length === 3, undefined, { timeout: 10_000 });
+
+  const cards = await page.$$eval('#grid figure', (figures) => figures.map((f) => ({
+    prompt: f.querySelector('.prompt')?.textContent,
+    bold: f.querySelector('.prompt b') !== null,
+    meta: f.querySelector('.meta')?.textContent,
+    loaded: (f.querySelector('img') as HTMLImageElement).complete && (f.querySelector('img') as HTMLImageElement).naturalWidth,
+  })));
+  assert.equal(cards[0]!.prompt, '<b>not bold</b> a harbour', 'prompts are text, not HTML');
+  assert.ok(cards.every((c) => !c.bold));
+  assert.match(cards[0]!.meta!, /seed: 99.*workflow: harbour\.json.*size: 32×32/);
+  await page.waitForFunction(() => [...document.querySelectorAll('#grid img')].every((i) => (i as HTMLImageElement).complete && (i as HTMLImageElement).naturalWidth === 32), undefined, { timeout: 10_000 });
+  assert.deepEqual(errors, []);
+});

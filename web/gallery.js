@@ -1,0 +1,108 @@
+// The gallery of generated images: GET /api/images for the list (newest first), then the `/ws`
+// event stream for new ones (image.generation.completed), resuming with ?since= after a drop.
+// Prompts are user text: everything goes in with textContent, never as HTML.
+
+const PAGE = 60;
+const grid = document.getElementById('grid');
+const empty = document.getElementById('empty');
+const more = document.getElementById('more');
+const status = document.getElementById('status');
+const shown = new Set();
+let offset = 0;
+let lastEventId;
+
+/** One card: image, prompt, seed, workflow, size and time. */
+function card(image) {
+  const figure = document.createElement('figure');
+  figure.dataset.url = image.url;
+  const link = document.createElement('a');
+  link.href = image.url;
+  link.target = '_blank';
+  const img = document.createElement('img');
+  img.src = image.url;
+  img.loading = 'lazy';
+  img.alt = image.prompt || 'generated image';
+  link.append(img);
+  const caption = document.createElement('figcaption');
+  const prompt = document.createElement('div');
+  prompt.className = 'prompt';
+  prompt.textContent = image.prompt || '(no prompt)';
+  const meta = document.createElement('div');
+  meta.className = 'meta';
+  const facts = [
+    ['seed', image.seed],
+    ['workflow', image.workflow],
+    ['size', image.width && image.height ? `${image.width}×${image.height}` : ''],
+    ['', image.created_at ? new Date(image.created_at).toLocaleString() : ''],
+  ];
+  for (const [label, value] of facts) {
+    if (!value) continue;
+    const span = document.createElement('span');
+    span.textContent = label ? `${label}: ${value}` : value;
+    meta.append(span);
+  }
+  caption.append(prompt, meta);
+  figure.append(link, caption);
+  return figure;
+}
+
+function add(image, atTop) {
+  if (shown.has(image.url)) return;
+  shown.add(image.url);
+  const element = card(image);
+  if (atTop) grid.prepend(element);
+  else grid.append(element);
+  empty.hidden = shown.size > 0;
+}
+
+async function loadPage() {
+  const response = await fetch(`/api/images?limit=${PAGE}&offset=${offset}`);
+  if (!response.ok) throw new Error(`GET /api/images answered ${response.status}`);
+  const { images, total } = await response.json();
+  for (const image of images) add(image, false);
+  offset += images.length;
+  more.hidden = offset >= total;
+  empty.hidden = shown.size > 0;
+}
+
+/** New images live; `/ws` needs ?token= when the server checks tokens: pass it on from this page's URL. */
+function follow(attempt = 0) {
+  const params = new URLSearchParams();
+  const token = new URLSearchParams(location.search).get('token');
+  if (token) params.set('token', token);
+  if (lastEventId !== undefined) params.set('since', String(lastEventId));
+  const scheme = location.protocol === 'https:' ? 'wss' : 'ws';
+  const ws = new WebSocket(`${scheme}://${location.host}/ws?${params}`);
+  ws.onopen = () => {
+    attempt = 0;
+    status.textContent = 'live';
+  };
+  ws.onmessage = (event) => {
+    let message;
+    try {
+      message = JSON.parse(event.data);
+    } catch {
+      return;
+    }
+    if (typeof message.id === 'number') lastEventId = message.id;
+    if (message.type !== 'image.generation.completed') return;
+    const { image_url: url, metadata = {} } = message.payload;
+    add({ url, prompt: metadata.prompt, seed: metadata.seed, workflow: metadata.workflow, width: metadata.width, height: metadata.height, created_at: message.timestamp }, true);
+  };
+  ws.onclose = (event) => {
+    if (event.code === 4401) {
+      status.textContent = `live updates need a token (${event.reason}); add ?token=… to this page's URL`;
+      return;
+    }
+    const delay = Math.min(1000 * 2 ** attempt, 30000);
+    status.textContent = `reconnecting in ${Math.round(delay / 1000)} s…`;
+    setTimeout(() => follow(attempt + 1), delay);
+  };
+}
+
+more.addEventListener('click', () => void loadPage().catch((error) => (status.textContent = error.message)));
+loadPage()
+  .then(() => follow())
+  .catch((error) => {
+    status.textContent = error.message;
+  });
