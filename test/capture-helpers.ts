@@ -1,6 +1,5 @@
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -37,32 +36,45 @@ export interface XServer {
   stop(): Promise<void>;
 }
 
-/** Starts `Xvfb` on the first free display number from 90 up, black root, and waits until it answers. */
+/**
+ * Starts `Xvfb` on a display number it picks itself (`-displayfd`: no race with other X servers
+ * on the machine), black root, and resolves once it accepts connections.
+ */
 export async function startXvfb(width = 1280, height = 720): Promise<XServer> {
-  for (let n = 90 + Math.floor(Math.random() * 40); n < 400; n++) {
-    if (existsSync(`/tmp/.X11-unix/X${n}`) || existsSync(`/tmp/.X${n}-lock`)) continue;
-    const display = `:${n}`;
-    const child = spawn('Xvfb', [display, '-screen', '0', `${width}x${height}x24`, '-nolisten', 'tcp', '-br', '-noreset'], { stdio: 'ignore' });
-    let exited = false;
-    child.once('exit', () => { exited = true; });
-    try {
-      // Xvfb exits at once when another server grabbed the number first: try the next one.
-      await waitFor(`Xvfb ${display}`, async () => exited || (await run('xdpyinfo', ['-display', display], 2000)).ok, 10_000, 100);
-    } catch (error) {
+  const child = spawn('Xvfb', ['-displayfd', '3', '-screen', '0', `${width}x${height}x24`, '-nolisten', 'tcp', '-br', '-noreset'], {
+    stdio: ['ignore', 'ignore', 'pipe', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr!.on('data', (d) => (stderr += d));
+  const number = await new Promise<string>((resolve, reject) => {
+    let out = '';
+    const timer = setTimeout(() => fail(new Error('Xvfb did not report its display within 10 s')), 10_000);
+    const fail = (error: Error) => {
+      clearTimeout(timer);
       child.kill('SIGKILL');
-      throw error;
-    }
-    if (exited) continue;
-    return {
-      display, width, height, process: child,
-      async stop() {
-        if (child.exitCode !== null || child.signalCode !== null) return;
-        child.kill('SIGTERM');
-        await once(child, 'exit');
-      },
+      reject(error);
     };
-  }
-  throw new Error('no free X display number');
+    // Xvfb writes the display number once it is ready for clients.
+    (child.stdio[3] as NodeJS.ReadableStream).on('data', (d) => {
+      out += d;
+      if (!out.includes('\n')) return;
+      clearTimeout(timer);
+      resolve(out.trim());
+    });
+    child.once('error', fail);
+    child.once('exit', (code) => fail(new Error(`Xvfb exited (${code}): ${stderr.trim().split('\n').slice(-3).join(' | ')}`)));
+  });
+  const display = `:${number}`;
+  // Belt and braces: the display answers a real client before tests use it.
+  await waitFor(`Xvfb ${display}`, async () => (await run('xdpyinfo', ['-display', display], 2000)).ok, 10_000, 100);
+  return {
+    display, width, height, process: child,
+    async stop() {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      child.kill('SIGTERM');
+      await once(child, 'exit');
+    },
+  };
 }
 
 /** A minimal X11 client: enough of the core protocol to create, move, resize and destroy windows. */
