@@ -15,8 +15,14 @@ body{background:rgb(${RED.join(',')})}
 body.clicked{background:rgb(${BLUE.join(',')})}
 </style></head><body>
 <script>
-document.addEventListener('mousedown', () => document.body.classList.toggle('clicked'));
-document.addEventListener('keydown', (e) => { if (e.key === 'b') document.body.classList.add('clicked'); });
+// What reached the page, for tests that check coordinates and keys (read through the session's page).
+window.seen = { clicks: [], keys: [], wheel: [] };
+document.addEventListener('mousedown', (e) => {
+  window.seen.clicks.push([e.clientX, e.clientY, e.button]);
+  document.body.classList.toggle('clicked');
+});
+document.addEventListener('keydown', (e) => window.seen.keys.push(e.key));
+document.addEventListener('wheel', (e) => window.seen.wheel.push([e.deltaX, e.deltaY]));
 </script></body></html>`;
 
 /** A 1280x720 canvas repainting on every animation frame, for frame-rate measurements. */

@@ -12,6 +12,9 @@ const WEB_FILES: Record<string, string> = {
   '/frame-painter.js': 'frame-painter.js',
   '/viewer-stats.js': 'viewer-stats.js',
   '/view-format.js': 'view-format.js',
+  '/session.html': 'session.html',
+  '/session.js': 'session.js',
+  '/session.css': 'session.css',
   '/gallery.html': 'gallery.html',
   '/gallery.js': 'gallery.js',
 };
