@@ -93,6 +93,9 @@ describe('screen and window capture on X11 (Xvfb, x11grab)', () => {
     assert.deepEqual([fb.data.width, fb.data.height], [240, 160]);
     assert.ok(colourNear(await meanColour(frameBytes(fa)), 0xff0000));
     assert.ok(colourNear(await meanColour(frameBytes(fb)), 0x0000ff));
+    // Nobody watches any more: after the idle grace both window streams (and ffmpegs) are gone.
+    const ids = [`0x${red.toString(16)}`, `0x${blue.toString(16)}`];
+    await waitFor('idle window streams to be dropped', () => !s.server.hub.list().some((st) => ids.includes(st.id)), 5000);
   });
 
   it('follows a window that moves, and restarts the capture when it is resized', async () => {
@@ -169,6 +172,21 @@ describe('screen and window capture on X11 (Xvfb, x11grab)', () => {
     ws.close();
     assert.equal(frame.data.width, 1280);
     assert.ok(source.pid !== undefined && source.pid !== pid);
+  });
+
+  it('turns capture on with framehub serve --screen', async (t) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', '-e', `import('./src/cli/main.ts').then((m) => m.main(${JSON.stringify(['serve', '--screen', '--display', x.display, '--port', '0', '--host', '127.0.0.1'])}))`], { cwd: ROOT, env: { ...process.env, DISPLAY: '' } });
+    t.after(() => { child.kill('SIGKILL'); });
+    let out = '';
+    child.stdout.on('data', (d) => (out += d));
+    await waitFor('the serving line', () => /framehub serving .* at http:\/\/[^"\s]+/.test(out), 30_000);
+    const url = /framehub serving .* at (http:\/\/[^"\s]+)/.exec(out)![1]!;
+    const response = await fetch(`${url}/api/windows`);
+    assert.equal(response.status, 200);
+    assert.ok(((await response.json()) as { windows: any[] }).windows.some((w) => w.title === 'framehub blue'));
+    const exited = once(child, 'exit');
+    child.kill('SIGTERM');
+    await exited;
   });
 
   it('prints the window list with framehub windows', async () => {
