@@ -29,7 +29,7 @@ export async function startGenServer(overrides: Partial<Config> = {}): Promise<G
         ...(body !== undefined && typeof body === 'object' && !Buffer.isBuffer(body) && { 'content-type': 'application/json' }),
         ...headers,
       },
-      ...(body !== undefined && { body: Buffer.isBuffer(body) || typeof body === 'string' ? body : JSON.stringify(body) }),
+      ...(body !== undefined && { body: Buffer.isBuffer(body) ? new Uint8Array(body) : typeof body === 'string' ? body : JSON.stringify(body) }),
     });
     const text = await response.text();
     let json: unknown;

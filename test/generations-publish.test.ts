@@ -83,7 +83,7 @@ test('a job published over HTTP (raw and multipart) reaches /ws as started, prog
   form.set('imageIdx', '1');
   form.set('imageLength', '2');
   form.set('params', JSON.stringify({ workflowName: 'sdxl-refiner.json' }));
-  form.set('image', new Blob([await numberedPng(1)], { type: 'image/png' }), 'cube_1.png');
+  form.set('image', new Blob([new Uint8Array(await numberedPng(1))], { type: 'image/png' }), 'cube_1.png');
   const multi = await fetch(`${srv.http}/api/generations/${job.job_id}/images`, { method: 'POST', headers: { authorization: `Bearer ${PRODUCER_TOKEN}` }, body: form });
   assert.equal(multi.status, 201, await multi.clone().text());
   const { json: state } = await srv.api('GET', `/api/generations/${job.job_id}`);
