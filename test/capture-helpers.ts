@@ -189,16 +189,40 @@ export class XClient {
     return id;
   }
 
+  /** The atom for `name` (InternAtom), created if needed. */
+  async internAtom(name: string): Promise<number> {
+    const bytes = Buffer.from(name, 'latin1');
+    const padded = Math.ceil(bytes.length / 4) * 4;
+    const req = Buffer.alloc(8 + padded);
+    req[0] = 16;
+    req.writeUInt16LE(2 + padded / 4, 2);
+    req.writeUInt16LE(bytes.length, 4);
+    bytes.copy(req, 8);
+    const reply = new Promise<Buffer>((resolve) => this.#replies.push(resolve));
+    this.#request(req);
+    return (await reply).readUInt32LE(8);
+  }
+
+  /** Sets `_NET_WM_NAME` (UTF8_STRING), the EWMH title a window manager shows. */
+  async setUtf8Title(id: number, title: string): Promise<void> {
+    const [property, type] = [await this.internAtom('_NET_WM_NAME'), await this.internAtom('UTF8_STRING')];
+    this.#changeProperty(id, property, type, Buffer.from(title, 'utf8'));
+    await this.sync();
+  }
+
   /** Sets WM_NAME (type STRING, Latin-1). */
   setTitle(id: number, title: string): void {
-    const data = Buffer.from(title, 'latin1');
+    this.#changeProperty(id, 39, 31, Buffer.from(title, 'latin1')); // WM_NAME, STRING
+  }
+
+  #changeProperty(id: number, property: number, type: number, data: Buffer): void {
     const padded = Math.ceil(data.length / 4) * 4;
     const req = Buffer.alloc(24 + padded);
     req[0] = 18; // ChangeProperty, mode Replace
     req.writeUInt16LE(6 + padded / 4, 2);
     req.writeUInt32LE(id, 4);
-    req.writeUInt32LE(39, 8); // WM_NAME
-    req.writeUInt32LE(31, 12); // STRING
+    req.writeUInt32LE(property, 8);
+    req.writeUInt32LE(type, 12);
     req[16] = 8;
     req.writeUInt32LE(data.length, 20);
     data.copy(req, 24);

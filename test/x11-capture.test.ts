@@ -69,6 +69,15 @@ describe('screen and window capture on X11 (Xvfb, x11grab)', () => {
     assert.deepEqual(byTitle['framehub blue'], { handle: blue, title: 'framehub blue', x: 700, y: 300, width: 240, height: 160 });
   });
 
+  it('prefers the UTF-8 _NET_WM_NAME title over WM_NAME', async () => {
+    const title = 'Grüße "quoted" \\ 窓';
+    const win = await client.createWindow({ x: 10, y: 10, width: 50, height: 40, rgb: 0x808080, title: 'legacy name' });
+    await client.setUtf8Title(win, title);
+    const { windows } = (await (await fetch(`${s.http}/api/windows`)).json()) as { windows: any[] };
+    await client.destroyWindow(win);
+    assert.equal(windows.find((w) => w.handle === win)?.title, title);
+  });
+
   it('streams the whole desktop as /stream/0: windows where they are, black root elsewhere', async () => {
     const ws = await openSocket(`${s.ws}/stream/0?quality=90`);
     const frame = await nextJson(ws, (m) => m.type === 'frame');
