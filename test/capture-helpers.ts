@@ -322,11 +322,11 @@ export async function tempDir(): Promise<{ path: string; cleanup(): Promise<void
   return { path, cleanup: () => rm(path, { recursive: true, force: true }) };
 }
 
-/** Writes a short test video with ffmpeg's `testsrc2` (H.264 would need libx264; MPEG-4 part 2 is always there). */
-export async function makeTestVideo(path: string, opts: { seconds: number; width: number; height: number; fps: number }): Promise<void> {
+/** Writes a short test video with ffmpeg's `testsrc2` (or another lavfi source) (H.264 would need libx264; MPEG-4 part 2 is always there). */
+export async function makeTestVideo(path: string, opts: { seconds: number; width: number; height: number; fps: number; /** e.g. `color=c=red:` (ends with a separator) */ lavfi?: string }): Promise<void> {
   const result = await run('ffmpeg', [
     '-hide_banner', '-loglevel', 'error', '-y', '-f', 'lavfi',
-    '-i', `testsrc2=size=${opts.width}x${opts.height}:rate=${opts.fps}:duration=${opts.seconds}`,
+    '-i', `${opts.lavfi ?? 'testsrc2='}size=${opts.width}x${opts.height}:rate=${opts.fps}:duration=${opts.seconds}`,
     '-c:v', 'mpeg4', '-q:v', '4', path,
   ], 60_000);
   if (!result.ok) throw new Error(`ffmpeg could not write ${path}`);

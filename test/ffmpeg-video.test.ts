@@ -1,5 +1,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { createReadStream } from 'node:fs';
+import { createServer as createHttpServer, type Server } from 'node:http';
 import { join } from 'node:path';
 import { closed, nextBinary, nextJson, openSocket, startServer, type TestServer } from './helpers.js';
 import { colourNear, makeTestVideo, meanColour, tempDir, waitFor } from './capture-helpers.js';
@@ -11,21 +13,33 @@ import type { Stream } from '../src/hub/stream.js';
 describe('video sources through ffmpeg', () => {
   let s: TestServer;
   let dir: Awaited<ReturnType<typeof tempDir>>;
+  let http: Server;
   before(async () => {
     dir = await tempDir();
     await makeTestVideo(join(dir.path, 'clip.mp4'), { seconds: 2, width: 320, height: 180, fps: 15 });
     await makeTestVideo(join(dir.path, 'short.mp4'), { seconds: 1, width: 160, height: 90, fps: 10 });
+    await makeTestVideo(join(dir.path, 'magenta.ts'), { seconds: 2, width: 160, height: 90, fps: 15, lavfi: 'color=c=0xff00ff:' });
+    // A plain HTTP server handing out an MPEG-TS file: the `url` input, for real.
+    http = createHttpServer((_request, response) => {
+      response.writeHead(200, { 'content-type': 'video/mp2t' });
+      createReadStream(join(dir.path, 'magenta.ts')).pipe(response);
+    });
+    await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
+    const httpPort = (http.address() as { port: number }).port;
     s = await startServer({
       streams: {
         clip: { source: 'video', file: join(dir.path, 'clip.mp4'), fps: 15 },
         once: { source: 'video', file: join(dir.path, 'short.mp4'), loop: false, fps: 10 },
         blue: { source: 'video', lavfi: 'color=c=0x0000ff:size=320x180:rate=15', fps: 15 },
         green: { source: 'video', lavfi: 'color=c=0x00ff00:size=320x180:rate=15', fps: 15, width: 160, height: 90 },
+        net: { source: 'video', url: `http://127.0.0.1:${httpPort}/magenta.ts`, fps: 15 },
       },
     });
   });
   after(async () => {
     await s?.close();
+    http?.closeAllConnections();
+    http?.close();
     await dir?.cleanup();
   });
   const stream = (id: string) => s.server.hub.resolve(id) as Stream;
@@ -66,6 +80,15 @@ describe('video sources through ffmpeg', () => {
     ws.close();
     const mean = await meanColour(frame);
     assert.ok(colourNear(mean, 0x0000ff), `mean colour ${mean} is blue`);
+  });
+
+  it('reads an HTTP URL', async () => {
+    const ws = await openSocket(`${s.ws}/ws/video_feed?stream=net`);
+    const frame = await nextBinary(ws);
+    ws.close();
+    assert.deepEqual([sniffImage(frame)?.width, sniffImage(frame)?.height], [160, 90]);
+    const mean = await meanColour(frame);
+    assert.ok(colourNear(mean, 0xff00ff), `mean colour ${mean} is magenta`);
   });
 
   it('scales to the configured width and height', async () => {
