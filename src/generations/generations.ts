@@ -27,9 +27,9 @@ export interface ImageInput {
   params?: Partial<ImageParams>;
   /** @default the number of images the job had so far */
   imageIdx?: number;
-  /** @default the job's known count, else `imageIdx + 1` */
+  /** @default the count given with an earlier image of the job, else `imageIdx + 1` */
   imageLength?: number;
-  /** Finish the job once every image of `imageLength` arrived (producers); the ComfyUI bridge finishes jobs itself. @default true */
+  /** Finish the job once every image of a given `imageLength` arrived (producers); the ComfyUI bridge finishes jobs itself. @default true */
   autoComplete?: boolean;
 }
 
@@ -94,7 +94,8 @@ export class Generations {
     }
     // Claimed before the first await: a retried upload racing the first is refused, not doubled.
     job.images.add(imageIdx);
-    job.expected = Math.max(job.expected ?? 0, imageLength);
+    // Only a count the producer gave finishes the job; a guessed one would end it after image 0.
+    if (input.imageLength !== undefined) job.expected = Math.max(job.expected ?? 0, input.imageLength);
     const { info: j } = job;
     const params: ImageParams = {
       positivePrompt: j.prompt,
@@ -124,7 +125,7 @@ export class Generations {
     }
     const entry = this.log.append({ kind: 'image', job: j, image });
     void this.store.recordEvent(image, entry.id).catch(() => {});
-    if ((input.autoComplete ?? true) && job.images.size >= imageLength && job.state === 'running') job.state = 'completed';
+    if ((input.autoComplete ?? true) && job.expected !== undefined && job.images.size >= job.expected && job.state === 'running') job.state = 'completed';
     return { entry, image };
   }
 
