@@ -122,6 +122,11 @@ async function session(base: string, url: string, extra: Record<string, unknown>
   return session_id;
 }
 
+async function sessionInfo(base: string, id: string): Promise<{ source_fps: number }> {
+  const { sessions } = await (await fetch(`${base}/api/sessions`)).json() as { sessions: { session_id: string; source_fps: number }[] };
+  return sessions.find((s) => s.session_id === id)!;
+}
+
 /** A Socket.IO viewer with manual q80/30 fps (adaptive off), counting frames. */
 async function viewer(base: string, id: string): Promise<{ socket: Socket; frames: () => number }> {
   const socket = connect(base, { transports: ['websocket'], reconnection: false, forceNew: true });
@@ -169,15 +174,18 @@ async function main(): Promise<void> {
 
     // 1. Delivered fps of an animated 1280x720 page to N Socket.IO viewers.
     const animated = await session(base, `${pages.origin}/animated`);
-    log('\n| viewers | mean delivered fps | min fps | framehub CPU (cores) | Chromium CPU (cores) |');
-    log('| ---: | ---: | ---: | ---: | ---: |');
+    log('\n| viewers | Chromium fps (source) | mean delivered fps | min fps | framehub CPU (cores) | Chromium CPU (cores) |');
+    log('| ---: | ---: | ---: | ---: | ---: | ---: |');
     for (const n of VIEWER_COUNTS) {
       const viewers = await Promise.all(Array.from({ length: n }, () => viewer(base, animated)));
       await new Promise((resolve) => setTimeout(resolve, 1500)); // let the screencast settle
       const start = viewers.map((v) => v.frames());
+      const sourceFps: number[] = [];
+      const sampler = setInterval(() => void sessionInfo(base, animated).then((s) => sourceFps.push(s.source_fps)), 1000);
       const cpu = await measure(root, SECONDS);
+      clearInterval(sampler);
       const fps = viewers.map((v, i) => (v.frames() - start[i]!) / SECONDS);
-      log(`| ${n} | ${(fps.reduce((a, b) => a + b, 0) / n).toFixed(1)} | ${Math.min(...fps).toFixed(1)} | ${cpu.serverCores.toFixed(2)} | ${cpu.chromiumCores.toFixed(2)} |`);
+      log(`| ${n} | ${(sourceFps.reduce((a, b) => a + b, 0) / Math.max(1, sourceFps.length)).toFixed(1)} | ${(fps.reduce((a, b) => a + b, 0) / n).toFixed(1)} | ${Math.min(...fps).toFixed(1)} | ${cpu.serverCores.toFixed(2)} | ${cpu.chromiumCores.toFixed(2)} |`);
       for (const v of viewers) v.socket.disconnect();
     }
     await fetch(`${base}/api/session/${animated}`, { method: 'DELETE' });

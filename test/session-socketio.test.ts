@@ -104,6 +104,11 @@ describe('browser sessions over Socket.IO (seeds/003 events)', () => {
     assert.equal((await lowSubscribed).quality, 10);
     const lowFrame = await nextEvent(low, 'frame');
     assert.ok(near(await pixelAt(Buffer.from(lowFrame.image, 'base64'), 10, 10), RED, 60));
+
+    // Deleting the session tells its viewers.
+    const ended = nextEvent(low, 'error', (e) => /closed/.test(e.message));
+    assert.equal((await fetch(`${server.http}/api/session/sio_settings`, { method: 'DELETE' })).status, 200);
+    assert.match((await ended).message, /session sio_settings was closed \(deleted\)/);
   });
 
   it('answers bad events with error {message} and keeps serving', async () => {

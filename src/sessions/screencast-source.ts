@@ -94,6 +94,13 @@ export class ScreencastSource extends Source {
     this.emit('exit', { error, restartable: true });
   }
 
+  /** The session is closing: subscribers hear it as the end of the stream, not as a crash. */
+  end(error: Error): void {
+    if (!this.#running) return;
+    this.#teardown();
+    this.emit('exit', { error, restartable: false });
+  }
+
   #teardown(): void {
     this.#running = false;
     this.#cdp?.off('Page.screencastFrame', this.#cdpOnFrame);

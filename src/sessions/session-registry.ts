@@ -131,7 +131,7 @@ export class SessionRegistry extends TypedEmitter<RegistryEvents> {
     const session = this.#sessions.get(id);
     if (!session) return false;
     this.#sessions.delete(id);
-    await session.close();
+    await session.close(reason);
     this.emit('session:closed', { id, reason });
     return true;
   }

@@ -199,14 +199,17 @@ export class Session {
       created_at: this.createdAt / 1000,
       last_activity: this.lastActivity / 1000,
       subscribers: this.stream.subscriberCount,
+      /** Frames a second coming out of Chromium now (it paints only on change). */
+      source_fps: Math.round(this.stream.fpsIn * 10) / 10,
       state: this.stream.state,
     };
   }
 
-  /** Closes stream and context; safe to call twice. */
-  async close(): Promise<void> {
+  /** Tells subscribers why, closes stream and context; safe to call twice. */
+  async close(reason = 'deleted'): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    this.source.end(new Error(`session ${this.id} was closed (${reason})`));
     await this.stream.close();
     const open = this.#open;
     this.#open = undefined;
