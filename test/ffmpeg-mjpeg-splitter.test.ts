@@ -6,6 +6,8 @@ import { MjpegSplitter } from '../src/sources/mjpeg-splitter.js';
 import { FfmpegProcess, describeFfmpegExit } from '../src/sources/ffmpeg-process.js';
 import { qscaleForQuality } from '../src/sources/ffmpeg-source.js';
 import { VideoSource } from '../src/sources/video-source.js';
+import type { SourceExit } from '../src/sources/source.js';
+import { createServer as createNetServer, type Socket } from 'node:net';
 import { sniffImage } from '../src/image/sniff.js';
 
 /** Real MJPEG from ffmpeg: `count` testsrc2 frames, concatenated as on the pipe. */
@@ -152,6 +154,29 @@ describe('FfmpegSource lifecycle', () => {
     assert.equal((await ffmpegChildren())[0], source.pid);
     await source.stop();
     assert.deepEqual(await ffmpegChildren(), []);
+  });
+});
+
+describe('FfmpegSource stall watchdog', () => {
+  it('kills an ffmpeg that sends no frame and reports it as a restartable exit', async (t) => {
+    // An HTTP server that accepts and then says nothing: ffmpeg waits for ever on its own.
+    const sockets = new Set<Socket>();
+    const silent = createNetServer((socket) => sockets.add(socket));
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    t.after(() => {
+      for (const socket of sockets) socket.destroy();
+      silent.close();
+    });
+    const port = (silent.address() as { port: number }).port;
+    const source = new VideoSource({ fps: 10, quality: 80, stallTimeoutMs: 500, input: { url: `http://127.0.0.1:${port}/never` } });
+    t.after(() => source.stop());
+    const exit = new Promise<SourceExit>((resolve) => source.once('exit', resolve));
+    await source.start();
+    const pid = source.pid!;
+    const { error, restartable } = await exit;
+    assert.equal(restartable, true);
+    assert.match(error.message, /no frame from ffmpeg for 500 ms/);
+    assert.throws(() => process.kill(pid, 0), /ESRCH/);
   });
 });
 

@@ -24,7 +24,7 @@ export interface FfmpegSourceOptions {
   log?: DebugLog;
   /** ffmpeg binary. @default 'ffmpeg' */
   command?: string;
-  /** An ffmpeg that produced no frame for this long is killed (and restarted). @default 10000 */
+  /** An ffmpeg that produced no frame for this long is killed (and restarted). @default 10000 (15000 for the first frame) */
   stallTimeoutMs?: number;
 }
 
@@ -55,6 +55,9 @@ export abstract class FfmpegSource extends Source {
   /** Bumped by every start() and stop(), so a start that was overtaken while it awaited does nothing. */
   #generation = 0;
   #stallTimer: ReturnType<typeof setTimeout> | undefined;
+  #stallMs = 0;
+  /** The process the stall watchdog killed, so its exit is reported as a stall. */
+  #stalled: FfmpegProcess | undefined;
   /** Frame size from ffmpeg's output, read from the first frame's header. */
   #size: { width: number; height: number } | undefined;
 
@@ -172,7 +175,9 @@ export abstract class FfmpegSource extends Source {
     });
     process.on('exit', (exit) => void this.#onExit(process, exit));
     log?.debug({ pid: process.pid, args: args.join(' ') }, 'ffmpeg started');
-    this.#armStall(process, Math.max(this.options.stallTimeoutMs ?? 10_000, 15_000));
+    // The first frame may take longer (network inputs connect and probe first).
+    this.#clearStall();
+    this.#armStall(process, this.options.stallTimeoutMs ?? 15_000);
   }
 
   #onJpeg(process: FfmpegProcess, bytes: Buffer): void {
@@ -194,18 +199,27 @@ export abstract class FfmpegSource extends Source {
     this.#process = undefined;
     this.#clearStall();
     this.options.log?.debug({ pid: process.pid, code: exit.code, signal: exit.signal }, 'ffmpeg exited');
-    const verdict = await this.classifyExit(exit);
+    let verdict = await this.classifyExit(exit);
     if (!verdict || !this.#running || this.#process) return; // handled, stopped or respawned meanwhile
+    if (this.#stalled === process) verdict = { ...verdict, error: new Error(`no frame from ffmpeg for ${this.#stallMs} ms (${verdict.error.message})`) };
     this.#running = false;
     this.emit('exit', verdict);
   }
 
   #armStall(process: FfmpegProcess, ms: number): void {
+    // Re-armed on every frame: refresh() the running timer rather than making a new one.
+    if (this.#stallTimer !== undefined && this.#stallMs === ms) {
+      this.#stallTimer.refresh();
+      return;
+    }
     this.#clearStall();
+    this.#stallMs = ms;
     this.#stallTimer = setTimeout(() => {
+      this.#stallTimer = undefined;
       if (process !== this.#process) return;
       this.options.log?.debug({ pid: process.pid }, `no frame from ffmpeg for ${ms} ms; killing it`);
       // The exit that follows is unrequested, so it is reported and the stream restarts it.
+      this.#stalled = process;
       process.kill();
     }, ms);
     this.#stallTimer.unref();
