@@ -14,7 +14,7 @@ await runServerChild(async ({ fps, cap, frameBytes, quality, maxClients }) => {
     overrides: {
       port: 0,
       host: '127.0.0.1',
-      logLevel: 'warn',
+      logLevel: 'error',
       maxClients,
       // The clients' fps cap (WS_FRAME_RATE); the default equals the source rate, as in production.
       frameRate: cap,

@@ -48,5 +48,5 @@ export function stallTable(results: StallResult[]): string {
 /** RSS through the stall, one figure every `step` seconds. */
 export function rssSeriesLine(result: StallResult, step = 5): string {
   const points = result.rssSeriesMiB.filter((_, i) => i % step === 0).map((v) => v.toFixed(0));
-  return `${SERVER_LABEL[result.kind]} RSS MiB every ${step} s during the stall: ${points.join(' ')}`;
+  return `${SERVER_LABEL[result.kind]} RSS MiB every ${step} s during the stall: ${points.join(' ')}; kernel TCP queues at the end: ${f1(result.kernelServerSendMiB)} MiB server send + ${f1(result.kernelClientReceiveMiB)} MiB client receive`;
 }

@@ -4,6 +4,7 @@ import { ServerProcess, type ServerKind } from './server-process.js';
 import { ascending, mean, percentile } from './percentiles.js';
 import type { BenchOptions } from './bench-options.js';
 import type { ChildSample } from './child-ipc.js';
+import { kernelQueues } from './kernel-queues.js';
 
 export interface StallResult {
   kind: ServerKind;
@@ -26,6 +27,9 @@ export interface StallResult {
   buffersPerStalled: number;
   buffersBeforeMiB: number;
   buffersEndMiB: number;
+  /** Kernel TCP queues of all connections at the end of the stall (not in any RSS). */
+  kernelServerSendMiB: number;
+  kernelClientReceiveMiB: number;
   serverStats?: unknown;
 }
 
@@ -59,14 +63,27 @@ export async function stallRun(kind: ServerKind, options: BenchOptions, log: (li
       return { fps: ascending(readers.map((c, i) => (c.frames - frames[i]!) / elapsed)), seconds: elapsed };
     };
 
+    // Buffer memory after a forced GC, median of three probes a second apart: the first GCs
+    // after start-up still release set-up garbage, and one probe can catch a write in flight.
+    const settledBuffers = async (): Promise<number> => {
+      const probes: number[] = [];
+      for (let i = 0; i < 3; i++) {
+        if (i > 0) await sleep(1000);
+        probes.push((await server.sample(true)).arrayBuffers);
+      }
+      return percentile(ascending(probes), 50);
+    };
+    await server.sample(true);
+    await server.sample(true);
     const rssBefore: number[] = [];
     const before = await fpsOver(options.stallBefore, (s) => rssBefore.push(s.rss));
-    const buffersBefore = (await server.sample(true)).arrayBuffers;
+    const buffersBefore = await settledBuffers();
     for (const client of toStall) client.stall();
     log(`  ${kind}: ${toStall.length} of ${swarm.clients.length} clients stalled; watching ${options.stallDuration} s`);
     const series: number[] = [];
     const during = await fpsOver(options.stallDuration, (s) => series.push(s.rss));
-    const buffersEnd = (await server.sample(true)).arrayBuffers;
+    const kernel = kernelQueues(server.port);
+    const buffersEnd = await settledBuffers();
     const tail = series.slice(Math.floor(series.length * 0.75));
     const rssBeforeMean = mean(rssBefore);
     const rssEnd = mean(tail);
@@ -87,6 +104,8 @@ export async function stallRun(kind: ServerKind, options: BenchOptions, log: (li
       buffersPerStalled: (buffersEnd - buffersBefore) / toStall.length,
       buffersBeforeMiB: buffersBefore / MiB,
       buffersEndMiB: buffersEnd / MiB,
+      kernelServerSendMiB: kernel.serverSend / MiB,
+      kernelClientReceiveMiB: kernel.clientReceive / MiB,
       ...(serverStats !== undefined && { serverStats }),
     };
   } finally {
