@@ -14,6 +14,9 @@ export type X11WindowOptions = FfmpegSourceOptions & {
   pollMs?: number;
 };
 
+/** Polls may reuse a screen size this old: one process a poll instead of two. */
+const ROOT_MAX_AGE_MS = 5000;
+
 /** The part of a window that is on screen, in the window's own coordinates. */
 interface CaptureRect {
   x: number;
@@ -118,7 +121,7 @@ export class X11WindowSource extends FfmpegSource {
     this.#polling = true;
     try {
       const display = resolveDisplay(this.#display) ?? '';
-      const [window, screen] = await Promise.all([windowGeometry(display, this.windowId), rootGeometry(display)]);
+      const [window, screen] = await Promise.all([windowGeometry(display, this.windowId), rootGeometry(display, ROOT_MAX_AGE_MS)]);
       if (!this.running) return;
       if (!window) {
         await this.fail({ error: new Error(`window ${hexId(this.windowId)} was closed`), restartable: false });

@@ -84,11 +84,22 @@ export async function windowGeometry(display: string, id: number): Promise<Windo
   return geometry;
 }
 
-/** Size of the root window (the whole screen). */
-export async function rootGeometry(display: string): Promise<WindowGeometry> {
-  const result = await runTool('xwininfo', ['-display', display, '-root']);
-  const geometry = result.ok ? parseXwininfo(result.stdout) : undefined;
-  if (!geometry) throw new Error(`cannot read the screen size of ${display}: ${result.stderr.trim() || 'xwininfo failed'}`);
+const rootCache = new Map<string, { at: number; geometry: Promise<WindowGeometry> }>();
+
+/**
+ * Size of the root window (the whole screen). `maxAgeMs` lets pollers share one recent answer:
+ * the screen size almost never changes, and each read is a process.
+ */
+export async function rootGeometry(display: string, maxAgeMs = 0): Promise<WindowGeometry> {
+  const cached = rootCache.get(display);
+  if (cached && performance.now() - cached.at <= maxAgeMs) return cached.geometry;
+  const geometry = runTool('xwininfo', ['-display', display, '-root']).then((result) => {
+    const parsed = result.ok ? parseXwininfo(result.stdout) : undefined;
+    if (!parsed) throw new Error(`cannot read the screen size of ${display}: ${result.stderr.trim() || 'xwininfo failed'}`);
+    return parsed;
+  });
+  rootCache.set(display, { at: performance.now(), geometry });
+  geometry.catch(() => rootCache.delete(display));
   return geometry;
 }
 
