@@ -131,3 +131,25 @@ test('ComfyUI execution errors and interruptions fail the job with retry allowed
     { job_id: 'e2', error: 'interrupted', retry_allowed: true },
   ]);
 });
+
+test('the bridge retries /view, and says so in a notification when an image cannot be fetched at all', async (t) => {
+  const comfy = new FakeComfyUi();
+  await comfy.start();
+  t.after(() => comfy.stop());
+  const connection = once(comfy, 'connection');
+  const srv = await startGenServer({ comfyui: `${comfy.url}/?clientId=retry` });
+  t.after(() => srv.close());
+  const [sid] = await connection as [string];
+  const events = await new Consumer().connect(`${srv.ws}/ws`);
+  t.after(() => events.ws.terminate());
+
+  comfy.queue('r1', sid, {}, [{ filename: 'ok.png', bytes: await numberedPng(1, 8) }]);
+  comfy.viewFailures = 1;
+  comfy.send(sid, 'execution_start', { prompt_id: 'r1', timestamp: Date.now() });
+  comfy.send(sid, 'executed', { node: '9', output: { images: [{ filename: 'ok.png', subfolder: '', type: 'output' }, { filename: 'gone.png', subfolder: '', type: 'output' }] }, prompt_id: 'r1' });
+  await events.until(() => events.messages.some((m) => m.type === 'image.generation.completed'), 'the image fetched on the second try', 10_000);
+  await events.until(() => events.messages.some((m) => m.type === 'system.notification' && m.payload.severity === 'error'), 'a notification about gone.png', 15_000);
+  const note = events.messages.find((m) => m.type === 'system.notification' && m.payload.severity === 'error');
+  assert.match(note.payload.message, /gone\.png.*r1.*404/);
+});
+

@@ -19,6 +19,8 @@ export class FakeComfyUi extends EventEmitter {
   readonly clients = new Map<string, WebSocket>();
   /** Every request path seen, for assertions. */
   readonly requests: string[] = [];
+  /** The next this-many `/view` requests answer 503 (a ComfyUI busy or restarting). */
+  viewFailures = 0;
 
   async start(port = this.port): Promise<void> {
     const server = createServer((req, res) => this.#http(req, res));
@@ -93,6 +95,10 @@ export class FakeComfyUi extends EventEmitter {
     const url = new URL(req.url ?? '/', 'http://x');
     this.requests.push(url.pathname + url.search);
     if (url.pathname === '/view') {
+      if (this.viewFailures > 0) {
+        this.viewFailures--;
+        return void res.writeHead(503).end();
+      }
       const key = `${url.searchParams.get('type')}/${url.searchParams.get('subfolder')}/${url.searchParams.get('filename')}`;
       const file = this.files.get(key);
       if (!file) return void res.writeHead(404).end();

@@ -29,6 +29,8 @@ export interface ComfyUiBridgeOptions {
 /** ComfyUI's binary event types (server.py `BinaryEventTypes`). */
 const PREVIEW_IMAGE = 1;
 const PREVIEW_IMAGE_WITH_METADATA = 4;
+/** Delays before fetching a finished image from `/view` again. */
+const VIEW_RETRIES = [250, 1000, 3000];
 
 interface ComfyImageRef {
   filename: string;
@@ -256,8 +258,19 @@ export class ComfyUiBridge extends TypedEmitter<BridgeEvents> {
     const key = `${ref.type}/${ref.subfolder}/${ref.filename}`;
     if (!bridgeJob || bridgeJob.published.has(key)) return;
     const query = new URLSearchParams({ filename: ref.filename, subfolder: ref.subfolder, type: ref.type });
-    const response = await this.#fetch(`/view?${query}`);
-    const bytes = Buffer.from(await response.arrayBuffer());
+    let bytes: Buffer | undefined;
+    for (let attempt = 0; bytes === undefined; attempt++) {
+      try {
+        bytes = Buffer.from(await (await this.#fetch(`/view?${query}`)).arrayBuffer());
+      } catch (error) {
+        if (attempt >= VIEW_RETRIES.length || this.#state === 'stopped') {
+          // Said out loud: a generated image that never arrives must not go unnoticed.
+          this.#options.generations.notify('error', `could not fetch ${ref.filename} of ComfyUI prompt ${promptId}: ${(error as Error).message}`);
+          throw error;
+        }
+        await new Promise((resolve) => setTimeout(resolve, VIEW_RETRIES[attempt]));
+      }
+    }
     bridgeJob.published.add(key);
     await this.#options.generations.addImage(promptId, bytes, {
       filename: ref.filename,

@@ -49,7 +49,8 @@ export function eventsRoute({ log }: RouteContext, module: GenerationsModule): U
         serve(ws, principal, since);
       },
       (error: unknown) => {
-        if (error instanceof AuthError) return refuse(error.code, error.message, AuthCloseCode.Unauthorized);
+        // An unreachable JWKS is not the client's fault: 1013 tells it to try again later.
+        if (error instanceof AuthError) return refuse(error.code, error.message, error.code === 'auth_unavailable' ? AuthCloseCode.TryAgainLater : AuthCloseCode.Unauthorized);
         log.error({ err: error }, 'token check failed');
         refuse('internal_error', 'token check failed', CloseCode.InternalError);
       },
