@@ -21,7 +21,7 @@ const EDGES = { normal: 2_000_000, fast: 5_000_000 } as const;
 export interface AdaptiveOptions {
   /** @default 'normal' */
   initial?: TierName;
-  /** Deliveries older than this no longer count. @default 3000 */
+  /** Deliveries older than this no longer count (the newest `minSamples` always do). @default 3000 */
   windowMs?: number;
   /** No second change sooner than this after one. @default 3000 */
   minDwellMs?: number;
@@ -114,7 +114,9 @@ export class AdaptiveController {
   #prune(now: number): void {
     const from = now - this.#windowMs;
     let drop = 0;
-    while (drop < this.#samples.length && this.#samples[drop]!.at < from) drop++;
+    // The newest `minSamples` always stay: on a slow link writes complete less often than the
+    // window is long, and those are exactly the samples that must count.
+    while (drop < this.#samples.length - this.#minSamples && this.#samples[drop]!.at < from) drop++;
     if (drop > 0) this.#samples.splice(0, drop);
     // Bounded however fast deliveries come: 60 fps × 3 s is 180.
     if (this.#samples.length > 512) this.#samples.splice(0, this.#samples.length - 512);
