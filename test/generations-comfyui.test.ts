@@ -4,7 +4,7 @@ import { createHash } from 'node:crypto';
 import { once } from 'node:events';
 import sharp from 'sharp';
 import { sniffImage } from '../src/image/sniff.js';
-import { nextBinary, openSocket } from './helpers.js';
+import { nextBinary, nextJson, openSocket } from './helpers.js';
 import { Consumer, numberedPng, startGenServer } from './generations-helpers.js';
 import { FakeComfyUi, pyJson, txt2imgGraph } from './generations-fake-comfyui.js';
 
@@ -29,8 +29,10 @@ test('the ComfyUI bridge republishes prompts as jobs, progress and images, previ
   const events = await new Consumer().connect(`${srv.ws}/ws`);
   const streaming = await new Consumer().connect(`${srv.ws}/ws/streaming`);
   const previews = await openSocket(`${srv.ws}/ws/video_feed?stream=comfyui:previews`);
-  t.after(() => { events.ws.terminate(); streaming.ws.terminate(); previews.terminate(); });
+  const previewJson = await openSocket(`${srv.ws}/stream/comfyui:previews`);
+  t.after(() => { events.ws.terminate(); streaming.ws.terminate(); previews.terminate(); previewJson.terminate(); });
   const firstPreview = nextBinary(previews);
+  const firstJsonFrame = nextJson(previewJson, (m) => m.type === 'frame');
 
   const outputs = [
     { filename: 'ComfyUI_00001_.png', bytes: await numberedPng(11, 64) },
@@ -73,6 +75,9 @@ test('the ComfyUI bridge republishes prompts as jobs, progress and images, previ
 
   const frame = sniffImage(await firstPreview);
   assert.deepEqual([frame?.format, frame?.width, frame?.height], ['jpeg', 48, 32], 'previews reach /ws/video_feed?stream=comfyui:previews');
+  const jsonFrame = await firstJsonFrame;
+  assert.match(jsonFrame.data.data_url, /^data:image\/jpeg;base64,/);
+  assert.deepEqual([jsonFrame.data.width, jsonFrame.data.height], [48, 32], 'previews reach /stream/comfyui:previews');
 
   // p2 finishes while the bridge is cut off, p3 is lost by the restart.
   comfy.queue('p2', sid, txt2imgGraph('a boat', '', 1, 64, 64), [{ filename: 'ComfyUI_00003_.png', bytes: await numberedPng(13, 64) }]);
