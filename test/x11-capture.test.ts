@@ -209,6 +209,39 @@ describe('screen and window capture on X11 (Xvfb, x11grab)', () => {
   });
 });
 
+/**
+ * Starts a framehub with screen capture and a lavfi video stream in a child process with `env`
+ * (so PATH and DISPLAY can lack things), and returns what GET /api/windows and the first
+ * message of /stream/clip said.
+ */
+async function probeInChild(env: NodeJS.ProcessEnv): Promise<{ windows: any; video: any }> {
+  const script = `
+    const { WebSocket } = await import('ws');
+    const { loadConfig } = await import('./src/config/config.ts');
+    const { createServer } = await import('./src/server/create-server.ts');
+    const server = await createServer(loadConfig({ env: process.env, overrides: {
+      port: 0, host: '127.0.0.1', logLevel: 'silent', screen: true,
+      streams: { clip: { source: 'video', lavfi: 'color=c=red:size=64x64:rate=5' } } } }));
+    const { url } = await server.listen();
+    const windows = await (await fetch(url + '/api/windows')).json();
+    const ws = new WebSocket(url.replace('http', 'ws') + '/stream/clip');
+    const video = await new Promise((resolve) => ws.on('message', (data) => resolve(JSON.parse(String(data)))));
+    ws.close();
+    await server.close();
+    process.stdout.write(JSON.stringify({ windows, video }));
+    process.exit(0);`;
+  const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { cwd: ROOT, env });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d) => (stdout += d));
+  child.stderr.on('data', (d) => (stderr += d));
+  const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+  await once(child, 'exit');
+  clearTimeout(timer);
+  assert.ok(stdout, `the child printed nothing; stderr: ${stderr}`);
+  return JSON.parse(stdout);
+}
+
 describe('screen capture where it cannot run', () => {
   it('says capture is off when framehub runs without --screen, and id 0 stays the default stream', async () => {
     const s = await startServer();
@@ -254,28 +287,20 @@ describe('screen capture where it cannot run', () => {
     try {
       // A PATH with the X tools but no ffmpeg.
       for (const tool of ['xwininfo', 'xprop', 'xdpyinfo']) await symlink(`/usr/bin/${tool}`, join(bin.path, tool));
-      const env = { ...process.env, PATH: bin.path, DISPLAY: x.display };
-      const script = `
-        const { loadConfig } = await import('./src/config/config.ts');
-        const { createServer } = await import('./src/server/create-server.ts');
-        const server = await createServer(loadConfig({ env: process.env, overrides: { port: 0, host: '127.0.0.1', logLevel: 'silent', screen: true } }));
-        const { url } = await server.listen();
-        const body = await (await fetch(url + '/api/windows')).text();
-        await server.close();
-        process.stdout.write(body);
-        process.exit(0);`;
-      const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { cwd: ROOT, env });
-      let stdout = '';
-      child.stdout.on('data', (d) => (stdout += d));
-      const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
-      await once(child, 'exit');
-      clearTimeout(timer);
-      const body = JSON.parse(stdout);
-      assert.equal(body.error.missing, 'ffmpeg');
-      assert.match(body.error.message, /ffmpeg is not installed/);
+      const { windows, video } = await probeInChild({ ...process.env, PATH: bin.path, DISPLAY: x.display });
+      assert.equal(windows.error.missing, 'ffmpeg');
+      assert.match(windows.error.message, /ffmpeg is not installed/);
+      assert.equal(video.error.code, 'stream_ended');
+      assert.match(video.error.message, /ffmpeg is not installed/);
     } finally {
       await bin.cleanup();
       await x.stop();
     }
+  });
+
+  it('names the missing display when DISPLAY is not set', async () => {
+    const { windows } = await probeInChild({ ...process.env, DISPLAY: '' });
+    assert.equal(windows.error.missing, 'display');
+    assert.match(windows.error.message, /no X display \(set DISPLAY or --display\)/);
   });
 });
