@@ -110,43 +110,51 @@ export class ComfyUiBridge extends TypedEmitter<BridgeEvents> {
     const wsUrl = `${this.httpBase.replace(/^http/, 'ws')}/ws?clientId=${encodeURIComponent(this.clientId)}`;
     const ws = new WebSocket(wsUrl, { perMessageDeflate: false, maxPayload: 256 * 1024 * 1024 });
     this.#ws = ws;
-    ws.on('open', () => {
-      if (this.#ws !== ws) return;
-      this.#attempt = 0;
-      const again = this.#everConnected;
-      this.#everConnected = true;
-      this.#setState('connected');
-      this.#options.log?.info(`ComfyUI bridge connected to ${this.httpBase}`);
-      this.#options.previews.status(`ComfyUI at ${this.httpBase} connected`);
-      if (again) {
-        this.#options.generations.notify('info', `ComfyUI at ${this.httpBase} is reachable again`);
-        this.#enqueue(() => this.#recover());
-      }
+    const bridge = this;
+    ws.on('open', function comfyOnOpen() {
+      if (bridge.#ws === ws) bridge.#opened();
     });
-    ws.on('message', (data, isBinary) => {
-      if (this.#ws !== ws) return;
-      if (isBinary) this.#onBinary(toBuffer(data));
-      else this.#onText(data.toString());
+    ws.on('message', function comfyOnMessage(data, isBinary) {
+      if (bridge.#ws !== ws) return;
+      if (isBinary) bridge.#onBinary(toBuffer(data));
+      else bridge.#onText(data.toString());
     });
-    ws.on('error', () => {
+    ws.on('error', function comfyOnError() {
       // 'close' follows; the reconnect happens there.
     });
-    ws.on('close', () => {
-      if (this.#ws !== ws) return;
-      this.#ws = undefined;
-      if (this.#state === 'stopped') return;
-      if (this.#state === 'connected') {
-        this.#options.generations.notify('warning', `ComfyUI at ${this.httpBase} disconnected; reconnecting`);
-        this.#options.previews.status(`ComfyUI at ${this.httpBase} disconnected; reconnecting`);
-      }
-      const base = this.#options.reconnectDelayMs ?? 500;
-      const delay = Math.min(base * 2 ** this.#attempt++, this.#options.maxReconnectDelayMs ?? 10_000);
-      this.#setState('waiting');
-      this.#timer = setTimeout(() => {
-        this.#timer = undefined;
-        if (this.#state === 'waiting') this.#connect();
-      }, delay);
+    ws.on('close', function comfyOnClose() {
+      if (bridge.#ws !== ws) return;
+      bridge.#ws = undefined;
+      bridge.#closed();
     });
+  }
+
+  #opened(): void {
+    this.#attempt = 0;
+    const again = this.#everConnected;
+    this.#everConnected = true;
+    this.#setState('connected');
+    this.#options.log?.info(`ComfyUI bridge connected to ${this.httpBase}`);
+    this.#options.previews.status(`ComfyUI at ${this.httpBase} connected`);
+    if (again) {
+      this.#options.generations.notify('info', `ComfyUI at ${this.httpBase} is reachable again`);
+      this.#enqueue(() => this.#recover());
+    }
+  }
+
+  #closed(): void {
+    if (this.#state === 'stopped') return;
+    if (this.#state === 'connected') {
+      this.#options.generations.notify('warning', `ComfyUI at ${this.httpBase} disconnected; reconnecting`);
+      this.#options.previews.status(`ComfyUI at ${this.httpBase} disconnected; reconnecting`);
+    }
+    const base = this.#options.reconnectDelayMs ?? 500;
+    const delay = Math.min(base * 2 ** this.#attempt++, this.#options.maxReconnectDelayMs ?? 10_000);
+    this.#setState('waiting');
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined;
+      if (this.#state === 'waiting') this.#connect();
+    }, delay);
   }
 
   #onBinary(bytes: Buffer): void {
