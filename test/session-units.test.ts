@@ -136,7 +136,7 @@ describe('URL guard', () => {
     const guard = new UrlGuard('intranet.test, 127.0.0.1', resolve);
     assert.equal((await guard.check('https://public.test/a')).hostname, 'public.test');
     await assert.rejects(guard.check('http://sneaky.test/'), (e: UrlRefused) => e.status === 403 && /10\.0\.0\.7/.test(e.message));
-    await assert.rejects(guard.check('http://nowhere.test/'), (e: UrlRefused) => e.status === 403 && /does not resolve/.test(e.message));
+    await assert.rejects(guard.check('http://nowhere.test/'), (e: UrlRefused) => e.status === 502 && /does not resolve/.test(e.message));
     await assert.rejects(guard.check('gopher://public.test/'), (e: UrlRefused) => e.status === 400);
     assert.deepEqual(await guard.admit('intranet.test'), { ok: true, address: '192.168.1.10' });
     assert.deepEqual(await guard.admit('127.0.0.1'), { ok: true, address: '127.0.0.1' });

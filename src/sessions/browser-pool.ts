@@ -69,8 +69,14 @@ export class BrowserPool extends TypedEmitter<BrowserPoolEvents> {
     const launching = this.proxyUrl().then((proxy) => chromium.launch({
       executablePath: this.executablePath,
       headless: true,
-      // Chromium sends localhost and 127.0.0.1 around any proxy unless told otherwise.
-      args: [...CHROMIUM_ARGS, `--proxy-server=${proxy}`, '--proxy-bypass-list=<-loopback>'],
+      args: [
+        ...CHROMIUM_ARGS,
+        `--proxy-server=${proxy}`,
+        // Chromium sends localhost and 127.0.0.1 around any proxy unless told otherwise.
+        '--proxy-bypass-list=<-loopback>',
+        // WebRTC's UDP would go around the proxy (and its address check): no UDP unless proxied.
+        '--force-webrtc-ip-handling-policy=disable_non_proxied_udp',
+      ],
     }));
     this.#browser = launching;
     launching.then(

@@ -6,7 +6,7 @@ export class UrlRefused extends Error {
   override readonly name = 'UrlRefused';
   constructor(
     message: string,
-    readonly status: 400 | 403,
+    readonly status: 400 | 403 | 502,
   ) {
     super(message);
   }
@@ -44,7 +44,7 @@ export function isForbiddenAddress(address: string): boolean {
   return true;
 }
 
-export type Admission = { ok: true; address: string } | { ok: false; reason: string };
+export type Admission = { ok: true; address: string } | { ok: false; reason: string; unresolvable?: true };
 
 export type Resolve = (host: string) => Promise<string[]>;
 
@@ -74,7 +74,7 @@ export class UrlGuard {
     this.#allowed = new Set(hosts.map(stripBrackets));
   }
 
-  /** Parses and checks `raw`; throws `UrlRefused` (400 bad URL or scheme, 403 forbidden host). */
+  /** Parses and checks `raw`; throws `UrlRefused` (400 bad URL or scheme, 403 forbidden host, 502 unknown host). */
   async check(raw: string): Promise<URL> {
     let url: URL;
     try {
@@ -85,8 +85,9 @@ export class UrlGuard {
     if (url.protocol !== 'http:' && url.protocol !== 'https:') {
       throw new UrlRefused(`only http and https URLs may be loaded (got ${url.protocol})`, 400);
     }
-    const reason = await this.forbiddenReason(url.hostname);
-    if (reason !== undefined) throw new UrlRefused(reason, 403);
+    const verdict = await this.admit(url.hostname);
+    // A name that does not resolve is not forbidden, just unreachable: 502 like any failed load.
+    if (!verdict.ok) throw new UrlRefused(verdict.reason, verdict.unresolvable ? 502 : 403);
     return url;
   }
 
@@ -115,12 +116,12 @@ export class UrlGuard {
       addresses = await this.resolve(host);
     } catch {
       // Not cached: DNS failures are often transient.
-      return { ok: false, reason: `${host} does not resolve` };
+      return { ok: false, reason: `${host} does not resolve`, unresolvable: true };
     }
     const bad = allowed ? undefined : addresses.find(isForbiddenAddress);
     const verdict: Admission = bad !== undefined
       ? { ok: false, reason: `${host} resolves to ${bad}, a loopback, private, link-local or unspecified address` }
-      : addresses[0] === undefined ? { ok: false, reason: `${host} does not resolve` } : { ok: true, address: addresses[0] };
+      : addresses[0] === undefined ? { ok: false, reason: `${host} does not resolve`, unresolvable: true } : { ok: true, address: addresses[0] };
     if (this.#cache.size >= CACHE_MAX) this.#cache.clear();
     this.#cache.set(host, { verdict, until: now + CACHE_MS });
     return verdict;
