@@ -13,12 +13,24 @@ import sharp from 'sharp';
  * display's Unix socket), mean colours of captured frames, and ffmpeg-made video files.
  */
 
-/** Resolves when `check` returns true, polling every `everyMs`; rejects after `timeoutMs`. */
+/**
+ * Resolves when `check` returns true, polling every `everyMs`; rejects after `timeoutMs`, also
+ * when a check itself hangs (e.g. waits for a frame that never comes).
+ */
 export async function waitFor(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 10_000, everyMs = 50): Promise<void> {
   const deadline = Date.now() + timeoutMs;
+  const expired = () => new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
   for (;;) {
-    if (await check()) return;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(expired()), Math.max(0, deadline - Date.now()));
+    });
+    try {
+      if (await Promise.race([check(), timeout])) return;
+    } finally {
+      clearTimeout(timer);
+    }
+    if (Date.now() > deadline) throw expired();
     await new Promise((resolve) => setTimeout(resolve, everyMs));
   }
 }

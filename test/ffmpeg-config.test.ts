@@ -8,7 +8,7 @@ import { X11WindowSource } from '../src/sources/x11-window-source.js';
 
 const streams = (s: Record<string, unknown>) => loadConfig({ overrides: { streams: s as never } }).streams;
 
-describe('stream config for ffmpeg sources', () => {
+describe('stream config for ffmpeg sources', { timeout: 120_000 }, () => {
   it('accepts screen, window and video streams and builds their sources', () => {
     const parsed = streams({
       desk: { source: 'screen', fps: 30, display: ':5', mouse: false },

@@ -43,7 +43,7 @@ function chunked(bytes: Buffer, size: (i: number) => number): Buffer[] {
   return out;
 }
 
-describe('MjpegSplitter', () => {
+describe('MjpegSplitter', { timeout: 120_000 }, () => {
   let stream: Buffer;
   let reference: Buffer[];
   before(async () => {
@@ -105,7 +105,7 @@ describe('MjpegSplitter', () => {
   });
 });
 
-describe('FfmpegProcess', () => {
+describe('FfmpegProcess', { timeout: 120_000 }, () => {
   it('reports a failing ffmpeg with its exit code and last stderr lines', async () => {
     const proc = new FfmpegProcess(['-hide_banner', '-i', '/nonexistent/framehub-input.mp4', '-f', 'null', '-']);
     const exit = await proc.exited;
@@ -141,7 +141,7 @@ async function ffmpegChildren(): Promise<number[]> {
   return pids;
 }
 
-describe('FfmpegSource lifecycle', () => {
+describe('FfmpegSource lifecycle', { timeout: 120_000 }, () => {
   it('runs one ffmpeg however start() and stop() interleave, and none after stop()', async (t) => {
     const source = new VideoSource({ fps: 10, quality: 80, input: { lavfi: 'color=c=red:size=64x64:rate=10' } });
     t.after(() => source.stop());
@@ -157,7 +157,7 @@ describe('FfmpegSource lifecycle', () => {
   });
 });
 
-describe('FfmpegSource stall watchdog', () => {
+describe('FfmpegSource stall watchdog', { timeout: 120_000 }, () => {
   it('kills an ffmpeg that sends no frame and reports it as a restartable exit', async (t) => {
     // An HTTP server that accepts and then says nothing: ffmpeg waits for ever on its own.
     const sockets = new Set<Socket>();
@@ -180,7 +180,7 @@ describe('FfmpegSource stall watchdog', () => {
   });
 });
 
-describe('qscaleForQuality', () => {
+describe('qscaleForQuality', { timeout: 120_000 }, () => {
   it('maps libjpeg quality to ffmpeg -q:v by equal mean quantiser step, within 2-31', () => {
     assert.equal(qscaleForQuality(80), 6);
     assert.equal(qscaleForQuality(50), 14);

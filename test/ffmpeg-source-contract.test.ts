@@ -6,15 +6,15 @@ import { X11ScreenSource } from '../src/sources/x11-screen-source.js';
 import { X11WindowSource } from '../src/sources/x11-window-source.js';
 
 /** The shared Source contract, run against every source kind of the capture work (and pattern, as the reference). */
-describe('Source contract: pattern (reference)', () => {
+describe('Source contract: pattern (reference)', { timeout: 120_000 }, () => {
   sourceContract(it, () => new PatternSource({ width: 160, height: 90, fps: 30 }));
 });
 
-describe('Source contract: video (lavfi)', () => {
+describe('Source contract: video (lavfi)', { timeout: 120_000 }, () => {
   sourceContract(it, () => new VideoSource({ fps: 15, quality: 80, input: { lavfi: 'testsrc2=size=160x90:rate=15' } }));
 });
 
-describe('Source contract: X11 screen and window', () => {
+describe('Source contract: X11 screen and window', { timeout: 120_000 }, () => {
   let x: XServer;
   let client: XClient;
   let win = 0;

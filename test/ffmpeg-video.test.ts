@@ -10,7 +10,7 @@ import type { FfmpegSource } from '../src/sources/ffmpeg-source.js';
 import type { Stream } from '../src/hub/stream.js';
 
 /** Video sources end to end: real ffmpeg, files it wrote a moment ago, real sockets. */
-describe('video sources through ffmpeg', () => {
+describe('video sources through ffmpeg', { timeout: 120_000 }, () => {
   let s: TestServer;
   let dir: Awaited<ReturnType<typeof tempDir>>;
   let http: Server;

@@ -40,7 +40,7 @@ async function runCli(args: string[], env: NodeJS.ProcessEnv = process.env): Pro
   return { code, stdout, stderr };
 }
 
-describe('screen and window capture on X11 (Xvfb, x11grab)', () => {
+describe('screen and window capture on X11 (Xvfb, x11grab)', { timeout: 120_000 }, () => {
   let x: XServer;
   let client: XClient;
   let s: TestServer;
@@ -242,7 +242,7 @@ async function probeInChild(env: NodeJS.ProcessEnv): Promise<{ windows: any; vid
   return JSON.parse(stdout);
 }
 
-describe('screen capture where it cannot run', () => {
+describe('screen capture where it cannot run', { timeout: 120_000 }, () => {
   it('says capture is off when framehub runs without --screen, and id 0 stays the default stream', async () => {
     const s = await startServer();
     try {
