@@ -1,3 +1,4 @@
+import { loadavg } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ClientSwarm } from './client-swarm.js';
 import { ServerProcess, type ServerKind } from './server-process.js';
@@ -19,6 +20,8 @@ export interface FanoutResult {
   /** CPU of the process running the clients (this one): near 100 % means the clients were the limit. */
   clientCpuPercent: number;
   unstamped: number;
+  /** 1-minute load average at the end of the window: how busy the shared machine was. */
+  loadAverage: number;
   serverStats?: unknown;
 }
 
@@ -80,6 +83,7 @@ export async function fanoutRun(kind: ServerKind, options: BenchOptions): Promis
       },
       clientCpuPercent: ((clientCpu.user + clientCpu.system) / 1e6 / seconds) * 100,
       unstamped: swarm.unstamped,
+      loadAverage: loadavg()[0]!,
       ...(serverStats !== undefined && { serverStats }),
     };
   } finally {

@@ -27,6 +27,11 @@ export function ratioLines(round: FanoutResult[]): string[] {
     .map((r) => `framehub cost ÷ ${SERVER_LABEL[r.kind]} cost = ${f2(framehub.server.cpuSecondsPerGB / r.server.cpuSecondsPerGB)}x (${f2(framehub.server.cpuSecondsPerGB)} vs ${f2(r.server.cpuSecondsPerGB)} CPU s per delivered GB)`);
 }
 
+/** How busy the machine was: other people's work competes for the same two cores. */
+export function loadLine(results: FanoutResult[]): string {
+  return `1-min load average at the end of each window: ${results.map((r) => `${r.kind} ${r.loadAverage.toFixed(1)}`).join(', ')}`;
+}
+
 /** framehub's own counters after a run: dropped/skipped frames and encodes (0 = pure pass-through). */
 export function hubLine(result: FanoutResult | StallResult): string | undefined {
   const stats = result.serverStats as { framesIn: number; framesOut: number; framesDropped: number; framesSkipped: number; encodes: number } | undefined;
