@@ -182,9 +182,12 @@ test('a consumer that stops reading is closed with 4408 before the log drops its
 
   const again = await new Consumer((m) => m.type === 'image-generated' && received.push(m)).connect(`${srv.ws}/ws/streaming?since=${lastId}`);
   t.after(() => again.ws.terminate());
+  // It replays what it missed (some 37 MB of JSON) before new images come: a consumer that
+  // still lagged by more than 36 when they did would rightly be closed again.
+  await again.until(() => received.length >= published, `the ${published} images published so far`, 60_000);
   const total = published + 5;
   for (; published < total; published++) await srv.publishImage(job.job_id, imageFor(published), { imageIdx: published, imageLength: 100 });
-  await again.until(() => received.length >= total, `all ${total} images`);
+  await again.until(() => received.length >= total, `all ${total} images`, 60_000);
   assert.deepEqual(received.map((m) => m.data.imageIdx), Array.from({ length: total }, (_, i) => i));
 });
 
