@@ -11,12 +11,17 @@ import { FakeClock } from './fake-clock.js';
 
 const MBPS = 1_000_000 / 8; // bytes per second in one megabit per second
 
-/** Feeds deliveries of `bytes` each, written at `mbps`, at `fps`, for `seconds`. */
+/**
+ * Feeds deliveries of `bytes` each over a link of `mbps`, offered at `fps`, for `seconds`:
+ * like a subscriber slot, the next write starts only when the previous one completed.
+ */
 async function feed(controller: AdaptiveController, clock: FakeClock, mbps: number, seconds: number, fps = 20, bytes = 20_000) {
   const changes: string[] = [];
-  for (let i = 0; i < seconds * fps; i++) {
-    await clock.advance(1000 / fps);
-    const tier = controller.record(bytes, (bytes / (mbps * MBPS)) * 1000);
+  const busy = (bytes / (mbps * MBPS)) * 1000;
+  const end = clock.now() + seconds * 1000;
+  while (clock.now() < end) {
+    await clock.advance(Math.max(1000 / fps, busy));
+    const tier = controller.record(bytes, busy);
     if (tier) changes.push(tier.name);
   }
   return changes;
@@ -27,12 +32,12 @@ describe('AdaptiveController', () => {
     const clock = new FakeClock();
     const controller = new AdaptiveController({ clock });
     assert.equal(controller.tier, TIERS.normal);
-    assert.deepEqual(await feed(controller, clock, 50, 5), ['fast']);
+    assert.deepEqual(await feed(controller, clock, 50, 6), ['fast']);
     assert.deepEqual(controller.tier, { name: 'fast', quality: 90, fps: 30 });
     // Down by the margins, possibly through normal while the window still holds fast samples.
     assert.ok(['slow', 'normal,slow'].includes((await feed(controller, clock, 1, 5)).join(',')));
     assert.deepEqual(controller.tier, { name: 'slow', quality: 50, fps: 10 });
-    assert.deepEqual(await feed(controller, clock, 3.5, 5), ['normal']);
+    assert.deepEqual(await feed(controller, clock, 3.5, 7), ['normal']);
     assert.deepEqual(controller.tier, { name: 'normal', quality: 75, fps: 20 });
   });
 
@@ -46,9 +51,9 @@ describe('AdaptiveController', () => {
     assert.equal(controller.tier.name, 'normal');
   });
 
-  it('keeps a tier at least minDwellMs and needs a few samples first', async () => {
+  it('steps up only after upDwellMs and needs a few samples first', async () => {
     const clock = new FakeClock();
-    const controller = new AdaptiveController({ clock, minDwellMs: 3000 });
+    const controller = new AdaptiveController({ clock, upDwellMs: 3000 });
     // Fast link from the start: the first change waits for the dwell time.
     await clock.advance(10);
     assert.equal(controller.record(20_000, 1), undefined);
@@ -58,9 +63,21 @@ describe('AdaptiveController', () => {
     assert.deepEqual(await feed(controller, clock, 100, 1), ['fast']);
   });
 
+  it('counts a long stall among instant writes as a slow link (bursty kernel buffers)', async () => {
+    const clock = new FakeClock();
+    const controller = new AdaptiveController({ clock, initial: 'fast', minDwellMs: 0 });
+    // Twenty instant writes (the socket buffer absorbing them), then one that waits 8 s for it to drain.
+    for (let i = 0; i < 20; i++) {
+      await clock.advance(33);
+      controller.record(50_000, 0.2);
+    }
+    await clock.advance(8000);
+    assert.equal(controller.record(50_000, 8000)?.name, 'slow');
+  });
+
   it('measures what was delivered: fast writes of big frames count as a fast link', async () => {
     const clock = new FakeClock();
-    const controller = new AdaptiveController({ clock, minDwellMs: 0, initial: 'fast' });
+    const controller = new AdaptiveController({ clock, minDwellMs: 0, upDwellMs: 0, initial: 'fast' });
     for (let i = 0; i < 4; i++) {
       await clock.advance(100);
       controller.record(100_000, 10); // 100 kB in 10 ms = 80 Mbps

@@ -23,8 +23,10 @@ export interface AdaptiveOptions {
   initial?: TierName;
   /** Deliveries older than this no longer count (the newest `minSamples` always do). @default 3000 */
   windowMs?: number;
-  /** No second change sooner than this after one. @default 3000 */
+  /** No step down sooner than this after a change. @default 2000 */
   minDwellMs?: number;
+  /** No step up sooner than this after a change: climbing is slower than backing off. @default 5000 */
+  upDwellMs?: number;
   /** A tier edge must be passed by this fraction before switching (hysteresis). @default 0.2 */
   margin?: number;
   /** Deliveries needed in the window before any decision. @default 4 */
@@ -33,26 +35,29 @@ export interface AdaptiveOptions {
 }
 
 interface Sample {
+  /** When the write started and when the transport reported it done. */
+  start: number;
   at: number;
   bytes: number;
-  busyMs: number;
 }
 
 /**
  * Picks a subscriber's quality/fps tier from what its transport actually delivered. Each
  * delivery reports its bytes and how long the write took from start to the transport's
- * completion callback; bandwidth is bytes over write time. While the link keeps up, writes
- * complete at once and the estimate is high; once the socket's buffers fill, every write
- * waits for the link, and the estimate falls to the link's rate. Encoded sizes alone would
- * say nothing about the link.
+ * completion callback. While the link keeps up, writes complete at once and bytes over write
+ * time is high; once the socket's buffers fill, writes wait for the link, the subscriber is
+ * writing most of the time, and bytes over elapsed time is the link's rate. Encoded sizes
+ * alone would say nothing about the link.
  *
- * Hysteresis: the estimate must clear a tier edge by `margin` (20 %) to move, and a tier is
- * kept at least `minDwellMs` after a change, so a link near an edge does not flap.
+ * Hysteresis: the estimate must clear a tier edge by `margin` (20 %) to move, a tier is kept
+ * at least `minDwellMs` after a change, and stepping up waits `upDwellMs`, so a link near an
+ * edge, or one whose completions come in bursts, does not flap.
  */
 export class AdaptiveController {
   readonly #clock: Clock;
   readonly #windowMs: number;
   readonly #minDwellMs: number;
+  readonly #upDwellMs: number;
   readonly #margin: number;
   readonly #minSamples: number;
   #tier: Tier;
@@ -62,7 +67,8 @@ export class AdaptiveController {
   constructor(options: AdaptiveOptions = {}) {
     this.#clock = options.clock ?? systemClock;
     this.#windowMs = options.windowMs ?? 3000;
-    this.#minDwellMs = options.minDwellMs ?? 3000;
+    this.#minDwellMs = options.minDwellMs ?? 2000;
+    this.#upDwellMs = options.upDwellMs ?? 5000;
     this.#margin = options.margin ?? 0.2;
     this.#minSamples = options.minSamples ?? 4;
     this.#tier = TIERS[options.initial ?? 'normal'];
@@ -82,19 +88,26 @@ export class AdaptiveController {
     for (const sample of this.#samples) {
       bytes += sample.bytes;
       // A write that completed "at once" still took some time; 1 ms keeps the ratio finite.
-      busy += Math.max(1, sample.busyMs);
+      busy += Math.max(1, sample.at - sample.start);
     }
-    return (bytes * 8 * 1000) / busy;
+    const span = Math.max(1, now - this.#samples[0]!.start);
+    // Writing most of the time: the client is the bottleneck, and what it took over the whole
+    // span is its rate. Kernel buffers make completions bursty (Linux wakes a writer only when a
+    // third of the send buffer is free), so one long write plus a run of instant ones must
+    // count as slow, not as fast. Idle most of the time: the link kept up, and bytes over write
+    // time says how much more it could take.
+    return busy / span >= 0.5 ? (bytes * 8 * 1000) / span : (bytes * 8 * 1000) / busy;
   }
 
   /** Records one completed write; returns the new tier when this delivery changed it. */
   record(bytes: number, busyMs: number): Tier | undefined {
     const now = this.#clock.now();
-    this.#samples.push({ at: now, bytes, busyMs });
+    this.#samples.push({ start: now - busyMs, at: now, bytes });
     const bps = this.bandwidth(now);
     if (bps === undefined || now - this.#changedAt < this.#minDwellMs) return undefined;
     const target = this.#target(bps);
     if (target === this.#tier.name) return undefined;
+    if (ORDER.indexOf(target) > ORDER.indexOf(this.#tier.name) && now - this.#changedAt < this.#upDwellMs) return undefined;
     this.#tier = TIERS[target];
     this.#changedAt = now;
     // Samples taken under the old tier describe the old load; start measuring afresh.

@@ -61,6 +61,8 @@ export class SessionRegistry extends TypedEmitter<RegistryEvents> {
   readonly #proxy: GuardProxy;
   #proxyUrl: Promise<string> | undefined;
   readonly #sessions = new Map<string, Session>();
+  /** Sessions whose browser page is still opening: not subject to expiry yet. */
+  readonly #starting = new Set<Session>();
   readonly #sweepTimer: ReturnType<typeof setInterval>;
   #closed = false;
 
@@ -116,13 +118,16 @@ export class SessionRegistry extends TypedEmitter<RegistryEvents> {
     });
     // Counted before the browser starts, so concurrent creates cannot overshoot the limits.
     this.#sessions.set(id, session);
+    this.#starting.add(session);
     try {
       await session.page();
     } catch (error) {
+      this.#starting.delete(session);
       await this.delete(id, 'failed');
       throw new SessionError(`could not start a browser page: ${(error as Error).message.split('\n')[0]}`, 503);
     }
     // The timeout runs from when the session is usable, not from when the browser began starting.
+    this.#starting.delete(session);
     session.touch();
     return session;
   }
@@ -160,7 +165,7 @@ export class SessionRegistry extends TypedEmitter<RegistryEvents> {
     const now = Date.now();
     for (const session of this.#sessions.values()) {
       // A subscriber is a keepalive (seeds/003: "frame subscriptions automatically act as keepalive").
-      if (session.stream.subscriberCount > 0) session.touch();
+      if (session.stream.subscriberCount > 0 || this.#starting.has(session)) session.touch();
       else if (now - session.lastActivity >= this.options.timeoutMs) void this.delete(session.id, 'expired');
     }
   }
