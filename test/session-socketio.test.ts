@@ -111,6 +111,27 @@ describe('browser sessions over Socket.IO (seeds/003 events)', () => {
     assert.match((await ended).message, /session sio_settings was closed \(deleted\)/);
   });
 
+  it('encodes a frame once per variant however many sockets want it', async () => {
+    const id = await createLoadedSession(server, `${pages.origin}/animated`, { session_id: 'sio_shared_encode', width: 320, height: 240 });
+    const stream = server.server.sessions.get(id)!.stream;
+    const viewers = Array.from({ length: 6 }, () => open({ transports: ['websocket'] }));
+    for (const [i, socket] of viewers.entries()) {
+      const subscribed = nextEvent(socket, 'subscribed');
+      // Two variants: half the sockets at q40, half at q60 (both below the capture quality).
+      socket.emit('quality:set', { quality: i % 2 ? 40 : 60 });
+      socket.emit('subscribe', { session_id: id });
+      await subscribed;
+    }
+    const before = { encodes: stream.variants.encodes, frames: stream.stats().framesIn };
+    await Promise.all(viewers.map((socket) => nextEvent(socket, 'frame').then(() => nextEvent(socket, 'frame'))));
+    const frames = stream.stats().framesIn - before.frames;
+    const encodes = stream.variants.encodes - before.encodes;
+    assert.ok(frames >= 2, `${frames} frames`);
+    // At most one encode per variant per frame (+1 for a frame in flight at either edge), not one per socket.
+    assert.ok(encodes <= 2 * (frames + 1), `${encodes} encodes for ${frames} frames and 6 sockets`);
+    for (const socket of viewers) socket.disconnect();
+  });
+
   it('answers bad events with error {message} and keeps serving', async () => {
     const socket = open();
     const bad: [string, unknown][] = [
