@@ -160,3 +160,23 @@ test('describeGraph reads prompt, negative prompt, seed and size from an API-for
   });
   assert.deepEqual(describeGraph({}), { prompt: '', negativePrompt: '' });
 });
+
+test('PushSource emits pushed images only while started, with their sniffed format and size', async () => {
+  const { PushSource } = await import('../src/sources/push-source.js');
+  const sharp = (await import('sharp')).default;
+  const source = new PushSource();
+  const frames: { format: string; width: number; height: number }[] = [];
+  source.on('frame', (frame) => frames.push(frame));
+  const jpeg = await sharp({ create: { width: 40, height: 30, channels: 3, background: '#808080' } }).jpeg().toBuffer();
+  assert.equal(source.push(jpeg), true);
+  assert.equal(frames.length, 0, 'nobody watching: dropped');
+  await source.start();
+  await source.start();
+  assert.equal(source.push(jpeg), true);
+  assert.equal(source.push(Buffer.from('nope')), false);
+  assert.deepEqual(frames.map((f) => [f.format, f.width, f.height]), [['jpeg', 40, 30]]);
+  await Promise.all([source.stop(), source.stop()]);
+  source.push(jpeg);
+  assert.equal(frames.length, 1);
+  assert.deepEqual(source.counters, { pushed: 4, emitted: 1, rejected: 1 });
+});
