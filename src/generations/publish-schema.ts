@@ -78,6 +78,7 @@ export function parseJobInput(raw: unknown): JobInput {
   }
   const id = optText(body['job_id'], 'job_id', 128);
   if (id !== undefined && !JOB_ID.test(id)) fail('job_id must be 1-128 letters, digits or "_ . : -"');
+  if (id === 'stats') fail('job_id "stats" is reserved (GET /api/generations/stats)');
   return {
     ...(id !== undefined && { id }),
     prompt,
