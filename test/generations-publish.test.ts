@@ -212,3 +212,19 @@ test('malformed client messages get an error and the connection stays usable, on
   const bad = await new Consumer().connect(`${srv.ws}/ws/streaming?since=-1`);
   assert.equal((await closedWithin(bad.ws)).code, 4400);
 });
+
+test('a /ws connection ends with 4401 when its token expires, and a fresh token resumes with ?since= losing nothing', async (t) => {
+  const srv = await startGenServer({ jwtSecret: JWT_SECRET });
+  t.after(() => srv.close());
+  const shortLived = await hs256({}, 'alice', Math.floor(Date.now() / 1000) + 2);
+  const consumer = await new Consumer().connect(`${srv.ws}/ws?token=${shortLived}`);
+  await srv.api('POST', '/api/notifications', { message: 'one' });
+  await consumer.until(() => consumer.messages.length === 1, 'the first event');
+  const close = await closedWithin(consumer.ws, 5_000);
+  assert.deepEqual(close, { code: 4401, reason: 'unauthorized: token expired' });
+  await srv.api('POST', '/api/notifications', { message: 'two' });
+  const resumed = await new Consumer().connect(`${srv.ws}/ws?token=${await hs256({}, 'alice')}&since=${consumer.messages[0].id}`);
+  t.after(() => resumed.ws.terminate());
+  await resumed.until(() => resumed.messages.length === 1, 'the missed event');
+  assert.equal(resumed.messages[0].payload.message, 'two');
+});

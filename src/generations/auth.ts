@@ -30,6 +30,8 @@ export interface Principal {
   userId: string | undefined;
   /** Sees every user's jobs: the token has scope `generations:all` or `admin`, or role `admin`. */
   all: boolean;
+  /** When the token expires (ms since the epoch); the connection is closed then, so the client comes back with a fresh one. */
+  expiresAt?: number;
 }
 
 export const OPEN_PRINCIPAL: Principal = { userId: undefined, all: true };
@@ -103,7 +105,7 @@ function principalOf(payload: JWTPayload): Principal {
   const rawScope = payload['scope'] ?? payload['scp'];
   const scopes = Array.isArray(rawScope) ? rawScope.map(String) : typeof rawScope === 'string' ? rawScope.split(' ') : [];
   const all = scopes.includes('generations:all') || scopes.includes('admin') || payload['role'] === 'admin';
-  return { userId, all };
+  return { userId, all, ...(typeof payload.exp === 'number' && { expiresAt: payload.exp * 1000 }) };
 }
 
 /** Subprotocol names that announce a token in the next (or same, after a dot) entry. */

@@ -68,6 +68,12 @@ export function eventsRoute({ log }: RouteContext, module: GenerationsModule): U
       onTooSlow: () => module.counters.tooSlow++,
     });
     module.counters.consumers++;
+    // A token is checked once, at connect: end the connection when it expires, so the client
+    // reconnects (with ?since=, losing nothing) and a fresh token.
+    const expiry = principal.expiresAt === undefined ? undefined : setTimeout(() => {
+      wsSendQuiet(ws, errorEnvelope('token_expired', 'unauthorized: token expired', Date.now()));
+      ws.close(AuthCloseCode.Unauthorized, 'unauthorized: token expired');
+    }, Math.min(Math.max(0, principal.expiresAt - Date.now()), 2 ** 31 - 1));
     const limiter = new MessageLimiter();
     ws.on('message', function socketOnMessage(data, isBinary) {
       if (!limiter.take()) {
@@ -87,6 +93,7 @@ export function eventsRoute({ log }: RouteContext, module: GenerationsModule): U
       }
     });
     ws.on('close', function socketOnClose() {
+      clearTimeout(expiry);
       module.counters.consumers--;
       feed.close();
     });
