@@ -130,9 +130,9 @@ await client.connect();
   assert.ok(custom.lines.includes('Workflow: novaAnimeXL.json'));
   assert.ok(custom.lines.includes('Seed: 7419854775631041493'));
   assert.ok(custom.lines.includes('Prompt: a seed-born robot'));
-  // Both saved what they received into ./images.
-  const saved = await readdir(join(dir, 'images')).catch(() => [] as string[]);
-  assert.ok(saved.filter((f) => f.endsWith('.png')).length >= 2, `saved: ${saved.join(', ')}`);
+  // Both save what they receive into ./images (the write finishes after onImage).
+  await waitUntil(async () => (await readdir(join(dir, 'images')).catch(() => [] as string[])).filter((f) => f.endsWith('.png')),
+    (saved) => saved.length >= 2, { what: 'saved PNG files in ./images' });
 });
 
 test('seeds/001: the WebSocketClient Node.js Usage example receives image.generation.completed from /ws with a JWT', async (t) => {
