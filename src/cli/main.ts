@@ -1,3 +1,4 @@
+import { collect } from './collect.js';
 import { serve, SERVE_HELP } from './serve.js';
 import { windows } from './windows.js';
 
@@ -6,6 +7,7 @@ const HELP = `Usage: framehub <command> [options]
 Commands:
   serve      serve image streams over WebSocket (framehub serve --help)
   windows    list the X windows that can be streamed (framehub windows --help)
+  collect    save the images a WebSocket server sends (framehub collect --help)
   help       show this help
 
 ${SERVE_HELP}`;
@@ -18,6 +20,8 @@ export async function main(argv: string[]): Promise<number> {
       return serve(rest);
     case 'windows':
       return windows(rest);
+    case 'collect':
+      return collect(rest);
     case undefined:
     case 'help':
     case '--help':

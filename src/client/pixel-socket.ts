@@ -61,6 +61,10 @@ export interface PixelSocketOptions {
   onSaved?: (path: string, metadata: ImageMetadata) => void;
   /** Called when a reconnect is scheduled. */
   onReconnecting?: (attempt: number, delay: number) => void;
+  /** Called when the reconnect attempts are used up and the client stays disconnected. */
+  onReconnectFailed?: (attempts: number) => void;
+  /** Images it returns false for are dropped: not delivered, saved or counted. */
+  accept?: (metadata: ImageMetadata) => boolean;
   /** Replaces the fixed-delay policy built from `reconnectDelay` and `maxReconnectAttempts`. */
   reconnectPolicy?: ReconnectPolicy;
   getToken?: TokenProvider;
@@ -107,6 +111,7 @@ export class PixelSocket {
     this.#socket.on('close', this.#onClose);
     this.#socket.on('error', this.#onSocketError);
     this.#socket.on('reconnecting', this.#onReconnecting);
+    this.#socket.on('reconnect:failed', this.#onReconnectFailed);
   }
 
   /** Resolves once connected; rejects when the server cannot be reached after the retries. */
@@ -168,6 +173,10 @@ export class PixelSocket {
     this.#call('onReconnecting', () => this.#options.onReconnecting?.(attempt, delay));
   };
 
+  readonly #onReconnectFailed = ({ attempts }: { attempts: number }) => {
+    this.#call('onReconnectFailed', () => this.#options.onReconnectFailed?.(attempts));
+  };
+
   readonly #onMessage = ({ data }: { data: string | Uint8Array }) => {
     const result = decodeMessage(data);
     if (result.eventId !== undefined) this.#socket.rememberEventId(result.eventId);
@@ -177,6 +186,12 @@ export class PixelSocket {
 
   #deliver(image: DecodedImage): void {
     const metadata = toMetadata(image);
+    const accept = this.#options.accept;
+    if (accept) {
+      let accepted = false;
+      this.#call('accept', () => { accepted = accept(metadata); });
+      if (!accepted) return;
+    }
     this.#imagesReceived++;
     this.#bytesReceived += image.bytes.length;
     this.#call('onImage', () => this.#options.onImage?.(image.bytes, metadata));
