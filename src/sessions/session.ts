@@ -1,4 +1,4 @@
-import type { BrowserContext, CDPSession, Page, Response } from 'playwright-core';
+import type { BrowserContext, CDPSession, Page, Request, Response } from 'playwright-core';
 import type { Encoder } from '../hub/encoder.js';
 import { Stream } from '../hub/stream.js';
 import { ScreencastSource } from './screencast-source.js';
@@ -115,14 +115,22 @@ export class Session {
     const url = await this.deps.guard.check(raw);
     this.touch();
     const { page } = await this.page();
+    // Every hop of the main-frame navigation, redirects included, to name a refused one.
+    const hops: string[] = [];
+    const pageOnRequest = (request: Request) => {
+      if (request.isNavigationRequest() && request.frame() === page.mainFrame()) hops.push(request.url());
+    };
+    page.on('request', pageOnRequest);
     let response: Response | null;
     try {
       response = await page.goto(url.href, { waitUntil: 'domcontentloaded', timeout: NAVIGATION_TIMEOUT_MS });
     } catch (error) {
-      // An https redirect to a forbidden host ends as a failed tunnel: find which hop it was.
-      const reason = await this.#refusedHop(url.href, error);
+      // An https redirect to a forbidden host ends as a failed tunnel (the proxy refused CONNECT).
+      const reason = await this.#refusedHop(hops);
       if (reason !== undefined) throw new UrlRefused(`navigation refused after a redirect: ${reason}`, 403);
       throw new NavigationError(`could not load ${url.href}: ${firstLine(error)}`, { cause: error });
+    } finally {
+      page.off('request', pageOnRequest);
     }
     const refused = response?.headers()[REFUSED_HEADER];
     if (refused !== undefined) throw new UrlRefused(`navigation refused after a redirect: ${decodeURIComponent(refused)}`, 403);
@@ -130,8 +138,7 @@ export class Session {
     return this.url;
   }
 
-  async #refusedHop(first: string, error: unknown): Promise<string | undefined> {
-    const urls = [first, ...String((error as Error)?.message ?? '').match(/https?:\/\/[^\s"']+/g) ?? []];
+  async #refusedHop(urls: readonly string[]): Promise<string | undefined> {
     for (const candidate of urls) {
       try {
         const reason = await this.deps.guard.forbiddenReason(new URL(candidate).hostname);
