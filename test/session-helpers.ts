@@ -63,6 +63,8 @@ function webviewPage(framehub: string, session: string): string {
     + `</script>`;
 }
 
+const PIXEL_PNG = Buffer.from('iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8DwHwAFBQIAX8jx0gAAAABJRU5ErkJggg==', 'base64');
+
 export interface PageServer {
   /** `http://127.0.0.1:<port>` */
   origin: string;
@@ -72,7 +74,8 @@ export interface PageServer {
 
 /**
  * Pages on 127.0.0.1: `/` (red, blue after a click), `/animated`, `/redirect?to=<url>` (302),
- * `/webview?framehub=<origin>&session=<id>` (seeds/003's WebView snippet).
+ * `/webview?framehub=<origin>&session=<id>` (seeds/003's WebView snippet), `/pixel.png`,
+ * `/embed?to=<image url>` (sets `window.probe` to `loaded` or `blocked`).
  */
 export async function startPageServer(): Promise<PageServer> {
   const server: Server = createServer((req, res) => {
@@ -82,7 +85,18 @@ export async function startPageServer(): Promise<PageServer> {
       res.end();
       return;
     }
+    if (url.pathname === '/pixel.png') {
+      res.writeHead(200, { 'content-type': 'image/png' });
+      res.end(PIXEL_PNG);
+      return;
+    }
     res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
+    if (url.pathname === '/embed') {
+      // An image from another host: did the page's subresource get through?
+      const to = JSON.stringify(url.searchParams.get('to') ?? '');
+      res.end(`<img id="probe" onload="window.probe='loaded'" onerror="window.probe='blocked'"><script>document.getElementById('probe').src=${to}</script>`);
+      return;
+    }
     if (url.pathname === '/webview') {
       res.end(webviewPage(url.searchParams.get('framehub') ?? '', url.searchParams.get('session') ?? ''));
       return;

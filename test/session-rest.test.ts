@@ -130,6 +130,15 @@ describe('browser sessions over REST and WebSocket', () => {
       // An allowed redirect still works.
       const fine = await load(`${pages.origin}/redirect?to=${encodeURIComponent(`${pages.origin}/`)}`);
       assert.equal(fine.status, 200, JSON.stringify(fine.body));
+
+      // Subresources go through the same check: an allowed page cannot pull from a private host.
+      const remote = (await server.server.sessions.get('guarded')!.page()).page;
+      for (const [host, expected] of [['localhost', 'blocked'], ['127.0.0.1', 'loaded']] as const) {
+        const embedded = await load(`${pages.origin}/embed?to=${encodeURIComponent(`http://${host}:${pages.port}/pixel.png`)}`);
+        assert.equal(embedded.status, 200);
+        await remote.waitForFunction(() => (window as any).probe !== undefined, undefined, { timeout: 10_000 });
+        assert.equal(await remote.evaluate(() => (window as any).probe), expected, host);
+      }
     } finally {
       await fetch(`${server.http}/api/session/guarded`, { method: 'DELETE' });
     }
