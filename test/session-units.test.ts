@@ -7,6 +7,8 @@ import { framePacket, parseSessionEvent } from '../src/protocols/socket-io-sessi
 import { ProtocolError } from '../src/protocols/errors.js';
 import { InputError, MAX_TEXT_LENGTH, parseInput } from '../src/sessions/input.js';
 import { isForbiddenAddress, UrlGuard, UrlRefused } from '../src/sessions/url-guard.js';
+import { GuardProxy } from '../src/sessions/guard-proxy.js';
+import { connect as connectTcp } from 'node:net';
 import { FakeClock } from './fake-clock.js';
 
 const MBPS = 1_000_000 / 8; // bytes per second in one megabit per second
@@ -160,5 +162,33 @@ describe('URL guard', () => {
     assert.equal((await guard.admit('127.0.0.2')).ok, false);
     const open = new UrlGuard('*', resolve);
     assert.deepEqual(await open.admit('intranet.test'), { ok: true, address: '192.168.1.10' });
+  });
+});
+
+describe('guard proxy', () => {
+  /** Sends raw bytes to the proxy, resolves with the status line of the answer. */
+  async function raw(proxyUrl: string, request: string): Promise<string> {
+    const { port } = new URL(proxyUrl);
+    const socket = connectTcp(Number(port), '127.0.0.1');
+    socket.write(request);
+    let text = '';
+    socket.on('data', (chunk) => (text += chunk.toString()));
+    await new Promise((resolve) => socket.on('close', resolve).on('end', resolve));
+    socket.destroy();
+    return text.split('\r\n')[0]!;
+  }
+
+  it('refuses private targets, malformed requests and bad ports without falling over', async (t) => {
+    const proxy = new GuardProxy(new UrlGuard(''));
+    const url = await proxy.listen();
+    t.after(() => proxy.close());
+    assert.match(await raw(url, 'GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'), /^HTTP\/1.1 400/);
+    assert.match(await raw(url, 'GET http://127.0.0.1:1/ HTTP/1.1\r\nHost: 127.0.0.1:1\r\nConnection: close\r\n\r\n'), /^HTTP\/1.1 403/);
+    assert.match(await raw(url, 'GET ftp://example.com/ HTTP/1.1\r\nHost: example.com\r\nConnection: close\r\n\r\n'), /^HTTP\/1.1 400/);
+    assert.match(await raw(url, 'CONNECT localhost:443 HTTP/1.1\r\nHost: localhost:443\r\n\r\n'), /^HTTP\/1.1 403/);
+    assert.match(await raw(url, 'CONNECT 10.0.0.1:99999 HTTP/1.1\r\nHost: x\r\n\r\n'), /^HTTP\/1.1 400/);
+    assert.match(await raw(url, 'CONNECT nonsense HTTP/1.1\r\nHost: x\r\n\r\n'), /^HTTP\/1.1 400/);
+    // Still serving after all that.
+    assert.match(await raw(url, 'CONNECT [::1]:443 HTTP/1.1\r\nHost: x\r\n\r\n'), /^HTTP\/1.1 403/);
   });
 });

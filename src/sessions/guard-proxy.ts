@@ -21,8 +21,13 @@ export class GuardProxy {
   readonly #sockets = new Set<Duplex>();
 
   constructor(private readonly guard: UrlGuard) {
-    this.#server = createServer(this.#onRequest);
-    this.#server.on('connect', this.#onConnect);
+    // The handlers are async; whatever a page makes them do must not become an unhandled rejection.
+    this.#server = createServer((req, res) => {
+      this.#onRequest(req, res).catch(() => res.destroy());
+    });
+    this.#server.on('connect', (req: IncomingMessage, client: Duplex, head: Buffer) => {
+      this.#onConnect(req, client, head).catch(() => client.destroy());
+    });
     this.#server.on('connection', (socket: Socket) => this.#track(socket));
   }
 
@@ -60,6 +65,7 @@ export class GuardProxy {
     if (!verdict.ok) return refuse(res, 403, verdict.reason);
     const headers = { ...req.headers };
     for (const name of HOP_BY_HOP) delete headers[name];
+    if (res.destroyed) return;
     const upstream = httpRequest({
       host: verdict.address,
       port: url.port || 80,
@@ -84,7 +90,7 @@ export class GuardProxy {
     this.#track(client);
     client.on('error', () => {});
     const match = /^(\[[^\]]+\]|[^:]+):(\d{1,5})$/.exec(req.url ?? '');
-    if (!match) return endTunnel(client, 400, 'Bad Request', 'CONNECT needs host:port');
+    if (!match || Number(match[2]) < 1 || Number(match[2]) > 65535) return endTunnel(client, 400, 'Bad Request', 'CONNECT needs host:port');
     const verdict = await this.guard.admit(match[1]!);
     if (!verdict.ok) return endTunnel(client, 403, 'Forbidden', verdict.reason);
     const upstream = connect(Number(match[2]), verdict.address);
