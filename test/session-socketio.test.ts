@@ -71,6 +71,13 @@ describe('browser sessions over Socket.IO (seeds/003 events)', () => {
     socket.emit('input:move', { x: 3, y: 4 });
     await moveAck;
 
+    // The page is static now (Chromium sends nothing new), yet a late subscriber gets the
+    // latest frame at once, showing the page as it is.
+    const late = open();
+    const lateFrame = frameOfColour(late, BLUE, 10_000);
+    late.emit('subscribe', { session_id: id });
+    await lateFrame;
+
     const unsubscribed = nextEvent(socket, 'unsubscribed');
     socket.emit('unsubscribe');
     await unsubscribed;
