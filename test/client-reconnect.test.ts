@@ -196,7 +196,10 @@ describe('heartbeat and dead-peer detection', () => {
     const server = await startShapeServer();
     servers.push(server);
     const clock = new FakeClock();
-    const client = new WebSocketClient(server.url, async () => '', { heartbeatInterval: 1000, clock, reconnectPolicy: new ExponentialBackoff({ random: exact }) });
+    const lines: string[] = [];
+    const client = new WebSocketClient(server.url, async () => '', {
+      heartbeatInterval: 1000, clock, reconnectPolicy: new ExponentialBackoff({ random: exact }), debug: (line) => lines.push(line),
+    });
     client.on('error', () => {});
     const connection = server.nextConnection();
     await client.connect();
@@ -219,6 +222,8 @@ describe('heartbeat and dead-peer detection', () => {
     assert.equal(event.willReconnect, true);
     assert.equal(client.state, 'disconnected');
     await withTimeout(serverSawClose, 5000, 'server-side close');
+    assert.ok(lines.includes('heartbeat sent'), lines.join('\n'));
+    assert.ok(lines.some((l) => /nothing received for 2000 ms: peer presumed dead/.test(l)), lines.join('\n'));
     // ... and it reconnects after the policy's first delay.
     const back = server.nextConnection();
     await clock.advance(1000);

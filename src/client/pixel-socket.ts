@@ -164,10 +164,9 @@ export class PixelSocket {
     this.#call('onDisconnect', () => this.#options.onDisconnect?.(code, reason));
   };
 
-  readonly #onSocketError = ({ error, context }: { error: Error; context: string }) => {
-    // 'handler' errors are our own callbacks throwing, already reported by #call.
-    if (context !== 'handler') this.#reportError(error);
-  };
+  // User callbacks never throw into the core (#call catches them), so a 'handler' error here is
+  // a bug of ours: report it like any other.
+  readonly #onSocketError = ({ error }: { error: Error }) => this.#reportError(error);
 
   readonly #onReconnecting = ({ attempt, delay }: { attempt: number; delay: number }) => {
     this.#call('onReconnecting', () => this.#options.onReconnecting?.(attempt, delay));

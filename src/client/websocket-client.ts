@@ -187,9 +187,8 @@ export class WebSocketClient extends TypedEmitter<EventTypeMap> {
     this.emit('disconnected', { code, reason, willReconnect, timestamp: new Date().toISOString() });
   };
 
-  readonly #onSocketError = ({ error, context }: { error: Error; context: ErrorContext }) => {
-    if (context !== 'handler') this.#emitError(error, context);
-  };
+  // User handlers throw into this emitter, not the core's; a 'handler' error from the core is ours.
+  readonly #onSocketError = ({ error, context }: { error: Error; context: ErrorContext }) => this.#emitError(error, context);
 
   readonly #onMessage = ({ data }: { data: string | Uint8Array }) => {
     const event = parseEvent(data);
