@@ -12,6 +12,7 @@ import { build } from 'esbuild';
 import { startServer, type TestServer } from './helpers.js';
 import { useBrowser } from './browser-helpers.js';
 import { startShapeServer, type ShapeServer } from './client-helpers.js';
+import { numberedPng, startGenServer } from './generations-helpers.js';
 
 const root = new URL('..', import.meta.url).pathname;
 const bundlePath = join(root, 'dist/framehub-client.min.js');
@@ -160,6 +161,43 @@ describe('client bundle in real headless Chromium', () => {
       assert.deepEqual(errors, []);
     } finally {
       await page.close();
+    }
+  });
+
+  it('seeds/001 "Complete React Component" and useLatestImage show a generated image from framehub /ws and /ws/streaming', async () => {
+    const gen = await startGenServer();
+    const { page, errors } = await browser().newPage();
+    try {
+      // Served from framehub's own origin, so the relative image_url of the event resolves.
+      // framehub has no favicon; the browser's automatic request for one is not the client's error.
+      await page.route('**/favicon.ico', (route) => route.fulfill({ status: 204 }));
+      await page.goto(`${gen.http}/healthz`);
+      await page.evaluate(() => { document.body.innerHTML = '<div id="root"></div>'; });
+      await page.addScriptTag({ content: await readFile(join(workDir, 'react-app.js'), 'utf8'), type: 'module' });
+      await page.waitForFunction(() => typeof window.startMonitor === 'function', undefined, { timeout: 10000 });
+      await page.evaluate(({ eventsUrl, streamingUrl }) => window.startMonitor(eventsUrl, streamingUrl),
+        { eventsUrl: `${gen.ws}/ws`, streamingUrl: `${gen.ws}/ws/streaming` });
+      await page.waitForFunction(() => document.getElementById('monitor-status')?.textContent === 'Status: connected'
+        && document.getElementById('image-state')?.textContent === 'connected', undefined, { timeout: 10000 });
+      const created = await gen.api('POST', '/api/generations', { prompt: 'a lighthouse at dusk' });
+      assert.equal(created.status, 201, JSON.stringify(created.json));
+      const png = await numberedPng(5, 24);
+      const published = await gen.publishImage(created.json.job_id, png, { imageIdx: 0, imageLength: 1, filename: 'out_0.png' });
+      assert.equal(published.status, 201, JSON.stringify(published.json));
+      await page.waitForFunction(() => {
+        const generated = document.querySelector('img.generated') as HTMLImageElement | null;
+        const latest = document.getElementById('latest') as HTMLImageElement | null;
+        return document.getElementById('monitor-count')?.textContent === 'Images: 1'
+          && generated !== null && generated.complete && generated.naturalWidth === 24
+          && latest !== null && latest.complete && latest.naturalWidth === 24;
+      }, undefined, { timeout: 15000 });
+      assert.equal(await page.getAttribute('img.generated', 'src'), published.json.image_url);
+      assert.equal(await page.getAttribute('#latest', 'data-format'), 'png');
+      await page.evaluate(() => window.stopApp());
+      assert.deepEqual(errors, []);
+    } finally {
+      await page.close();
+      await gen.close();
     }
   });
 });
