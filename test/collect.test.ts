@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startServer, type TestServer } from './helpers.js';
 import { makeImage, startShapeServer, withTimeout, type ShapeServer } from './client-helpers.js';
+import { numberedPng, startGenServer } from './generations-helpers.js';
 
 /** `framehub collect` as users run it: the real CLI (bin/framehub.js on dist/) in a child process. */
 
@@ -102,6 +103,40 @@ describe('framehub collect', () => {
     assert.equal(code, 0, stderr);
     const files = (await readdir(out)).map((f) => f.split('.').pop()).sort();
     assert.deepEqual(files, ['gif', 'gif', 'png', 'png']);
+  });
+
+  it('saves generated images from framehub /ws/streaming (seeds/000) under their own format, and sends --token', async () => {
+    const gen = await startGenServer();
+    try {
+      const out = join(dir, 'streaming');
+      const run = startCli(['collect', `${gen.ws}/ws/streaming`, '--out', out, '--max', '2', '--token', 'tok-1'], dir);
+      children.push(run.child);
+      await withTimeout((async () => { while (!/connected to /.test(run.stderr())) await new Promise((r) => setTimeout(r, 20)); })(), 15_000, 'collect to connect');
+      const job = await gen.api('POST', '/api/generations', { prompt: 'two foxes' });
+      assert.equal(job.status, 201, JSON.stringify(job.json));
+      for (let i = 0; i < 2; i++) {
+        const published = await gen.publishImage(job.json.job_id, await numberedPng(i, 20), { imageIdx: i, imageLength: 2 });
+        assert.equal(published.status, 201, JSON.stringify(published.json));
+      }
+      const code = await withTimeout(run.exit, 15_000, 'collect to exit');
+      assert.equal(code, 0, run.stderr());
+      const files = await readdir(out);
+      assert.equal(files.length, 2);
+      assert.ok(files.every((f) => f.endsWith('.png')));
+      assert.equal(run.stdout().split('\n').filter((l) => /^saved .* 20x20 png /.test(l)).length, 2, run.stdout());
+    } finally {
+      await gen.close();
+    }
+    // A fresh server: the shared one has queued connections from earlier tests.
+    const tokenServer = await startShapeServer();
+    try {
+      const tokenSeen = tokenServer.nextConnection();
+      const { code } = await runCli(['collect', tokenServer.url, '--token', 'tok-2', '--duration', '0.3', '--no-save'], dir);
+      assert.equal(code, 0);
+      assert.equal((await tokenSeen).url.searchParams.get('token'), 'tok-2');
+    } finally {
+      await tokenServer.close();
+    }
   });
 
   it('exits 1 with a clear message when the server cannot be reached after the retries', async () => {
