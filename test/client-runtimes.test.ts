@@ -58,6 +58,20 @@ describe('the built client in Node 20, Deno and Bun', () => {
     await events?.close();
   });
 
+  it('package exports: framehub/client and framehub/react resolve to dist/ with exactly the documented names', async () => {
+    const client = await import('framehub/client' as string);
+    assert.deepEqual(Object.keys(client).sort(), [
+      'ClientEvent', 'ConnectionStates', 'ExponentialBackoff', 'FixedDelay', 'HEARTBEAT_TIMEOUT_CODE', 'NO_RECONNECT',
+      'PixelSocket', 'ReconnectingSocket', 'SocketEvent', 'WebSocketClient', 'decodeMessage', 'parseEvent',
+    ]);
+    const react = await import('framehub/react' as string);
+    assert.deepEqual(Object.keys(react).sort(), ['useLatestImage', 'useWebSocket']);
+    const pkg = JSON.parse(await readFile(join(root, 'package.json'), 'utf8'));
+    for (const entry of ['./client', './react']) {
+      for (const file of Object.values(pkg.exports[entry]) as string[]) assert.ok(existsSync(join(root, file)), `${entry} → ${file}`);
+    }
+  });
+
   const runtimes: Array<[name: string, command: (config: string) => [string, string[]]]> = [
     ['node', (config) => [process.execPath, [script, config]]],
     ['deno', (config) => [join(root, 'node_modules/.bin/deno'), ['run', '-A', '--no-prompt', script, config]]],
