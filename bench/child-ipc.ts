@@ -72,6 +72,11 @@ export async function runServerChild(start: (options: ServerChildOptions) => Pro
   process.on('disconnect', function parentOnDisconnect() {
     process.exit(0);
   });
+  // Exit normally on SIGTERM (unless the server installs its own close-then-exit), so that
+  // --cpu-prof profiles get written.
+  process.on('SIGTERM', function processOnSigterm() {
+    if (process.listenerCount('SIGTERM') === 1) process.exit(0);
+  });
   const serving = await start(childOptions());
   process.on('message', function parentOnMessage(message: ParentMessage) {
     if (message.type === 'sample') send({ type: 'sample', id: message.id, sample: sample(message.gc === true) });
