@@ -78,7 +78,12 @@ export async function stallRun(kind: ServerKind, options: BenchOptions, log: (li
     const rssBefore: number[] = [];
     const before = await fpsOver(options.stallBefore, (s) => rssBefore.push(s.rss));
     const buffersBefore = await settledBuffers();
-    for (const client of toStall) client.stall();
+    // One every 1.5 frame intervals: stalled together, their sockets would fill up at the same
+    // moment and pin the same frame, hiding what each one costs on its own.
+    for (const client of toStall) {
+      client.stall();
+      await sleep(1500 / options.fps);
+    }
     log(`  ${kind}: ${toStall.length} of ${swarm.clients.length} clients stalled; watching ${options.stallDuration} s`);
     const series: number[] = [];
     const during = await fpsOver(options.stallDuration, (s) => series.push(s.rss));
