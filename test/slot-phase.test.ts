@@ -43,6 +43,29 @@ describe('SubscriberSlot pacing phase', () => {
     }
   });
 
+  it('sends frames of a source at the cap rate as they arrive right after a slow write', async () => {
+    const clock = new FakeClock();
+    const interval = 1000 / 30;
+    const written = new Map<number, number>();
+    // Writes take 1 ms, but frame 20's takes 80 ms, as when the event loop is swamped: the
+    // pacing schedule then restarts out of phase with the source.
+    const slot = new SubscriberSlot((f) => {
+      written.set(f.seq, clock.now());
+      return new Promise((resolve) => clock.setTimeout(() => resolve(f.bytes.length), f.seq === 20 ? 80 : 1));
+    }, 30, clock);
+    const offeredAt = new Map<number, number>();
+    for (let seq = 1; seq <= 40; seq++) {
+      await clock.advance(5 + (seq - 1) * interval - clock.now());
+      offeredAt.set(seq, clock.now());
+      slot.offer(frame(seq, clock.now()));
+    }
+    await clock.advance(100);
+    for (let seq = 23; seq <= 40; seq++) {
+      const delay = written.get(seq)! - offeredAt.get(seq)!;
+      assert.ok(delay < 0.01, `frame ${seq} waited ${delay.toFixed(2)} ms for the cap after the slow write`);
+    }
+  });
+
   it('still holds a faster source to the cap', async () => {
     const clock = new FakeClock();
     const writesAt: number[] = [];
