@@ -22,7 +22,10 @@ describe('web/session.html: create a session, load a URL, drive it', () => {
 
   it('scales mouse coordinates from the shown size to the page and forwards wheel and keys', async () => {
     const { page, errors } = await browser.newPage();
-    await page.goto(`${server.http}/session.html`);
+    // The viewer at / leads to the session page.
+    await page.goto(`${server.http}/`);
+    await page.getByTestId('link-session').click();
+    await page.waitForURL(`${server.http}/session.html`);
     await page.getByTestId('session-id').fill('web1');
     await page.locator('#width').fill('640');
     await page.locator('#height').fill('400');

@@ -107,6 +107,12 @@ describe('web viewer in Chromium', { timeout: 180_000 }, () => {
     assert.equal(await page.isVisible('#stream-custom-id'), false, 'the free-form id field shows only for "Other id…"');
     await page.selectOption('#stream-select', '__custom__');
     assert.equal(await page.isVisible('#stream-custom-id'), true);
+    // The other pages are one click away: the gallery of generated images and browser sessions.
+    for (const [testId, path] of [['link-gallery', '/gallery.html'], ['link-session', '/session.html']]) {
+      const href = await page.getAttribute(`[data-testid=${testId}]`, 'href');
+      assert.equal(href, path);
+      assert.equal((await fetch(new URL(href!, server.http))).status, 200, path);
+    }
     assert.deepEqual(errors, []);
   });
 
