@@ -64,6 +64,10 @@ describe('framehub CLI', () => {
     for (const text of ['--port', '--host', '--config', 'WS_FRAME_RATE', 'WS_QUALITY', 'WS_MAX_CLIENTS', 'WS_PING_INTERVAL', 'SESSION_TIMEOUT']) {
       assert.ok(stdout.includes(text), `help mentions ${text}`);
     }
+    // One column for the options, one for their descriptions, however long a flag is.
+    const lines = stdout.split('\n').filter((line) => /^  -/.test(line));
+    const columns = new Set(lines.map((line) => line.search(/\S {2,}\S/) + line.match(/\S {2,}/)![0].length));
+    assert.equal(columns.size, 1, `descriptions start in one column:\n${lines.join('\n')}`);
   });
 
   it('refuses a bad flag value with a clear message and exit code 2', async () => {

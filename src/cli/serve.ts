@@ -2,16 +2,22 @@ import { parseArgs } from 'node:util';
 import { ConfigError, FIELDS, loadConfig } from '../config/config.js';
 import { createServer } from '../server/create-server.js';
 
+const OPTION_LINES: [string, string][] = [
+  ['--config <file.yaml>', 'read options and streams from a YAML file'],
+  ...Object.values(FIELDS).map((f): [string, string] => [
+    `--${f.boolean ? f.flag! : `${f.flag} <value>`}`,
+    `${f.help}${f.env ? ` [${f.env}]` : ''} (default ${JSON.stringify(f.default)})`,
+  ]),
+  ['-h, --help', 'show this help'],
+];
+const OPTION_WIDTH = Math.max(...OPTION_LINES.map(([option]) => option.length)) + 2;
+
 export const SERVE_HELP = `Usage: framehub serve [options]
 
 Serves every configured stream over HTTP and WebSocket.
 
 Options (flag > environment > YAML file > default):
-  --config <file.yaml>     read options and streams from a YAML file
-${Object.values(FIELDS)
-  .map((f) => `  --${(f.boolean ? f.flag! : `${f.flag} <value>`).padEnd(23)}${f.help}${f.env ? ` [${f.env}]` : ''} (default ${JSON.stringify(f.default)})`)
-  .join('\n')}
-  -h, --help               show this help
+${OPTION_LINES.map(([option, text]) => `  ${option.padEnd(OPTION_WIDTH)}${text}`).join('\n')}
 `;
 
 export async function serve(argv: string[]): Promise<number> {
