@@ -1,6 +1,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { WebSocket } from 'ws';
 import { once } from 'node:events';
 import { symlink } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -158,6 +159,25 @@ describe('screen and window capture on X11 (Xvfb, x11grab)', { timeout: 120_000 
     assert.match(message.error.message, new RegExp(`window 0x${green.toString(16)} was closed`));
     assert.equal((await ended).code, 4410);
     await waitFor('the window stream to be dropped', () => !s.server.hub.list().some((st) => st.id === `0x${green.toString(16)}`), 5000);
+  });
+
+  it('refuses a window stream past --max-window-streams with stream_unavailable and 1013, and opens it once one ends', async (t) => {
+    const limited = await startServer({ screen: true, display: x.display, captureFps: 15, maxWindowStreams: 1 });
+    t.after(() => limited.close());
+    const first = await openSocket(`${limited.ws}/stream/${red}`);
+    await nextJson(first, (m) => m.type === 'frame');
+    const second = new WebSocket(`${limited.ws}/stream/${blue}`);
+    const refused = closed(second);
+    const message = await nextJson(second, (m) => m.type === 'error');
+    assert.equal(message.error.code, 'stream_unavailable');
+    assert.match(message.error.message, /too many window streams \(1 open\)/);
+    assert.equal((await refused).code, 1013);
+    first.close();
+    await waitFor('the first window stream to be dropped', () => limited.server.hub.list().every((st) => st.id !== `0x${red.toString(16)}`), 5000);
+    const again = await openSocket(`${limited.ws}/stream/${blue}`);
+    const frame = await nextJson(again, (m) => m.type === 'frame');
+    again.close();
+    assert.ok(colourNear(await meanColour(frameBytes(frame)), 0x0000ff));
   });
 
   it('answers a window id that does not exist with an error and close 4410', async () => {

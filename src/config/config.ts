@@ -82,6 +82,8 @@ export interface Config {
   display: string;
   /** Frames per second of screen and window capture (CAPTURE_FPS). @default 15 */
   captureFps: number;
+  /** Window streams open at once (each is an ffmpeg process); one more is refused with 1013. @default 32 */
+  maxWindowStreams: number;
   /** Stream served as id `0` until screen capture takes it. @default first stream */
   primaryStream: string;
   /** Bearer token producers send to the publish API and the producer socket (PRODUCER_TOKEN); '' = publishing off. @default '' */
@@ -170,6 +172,7 @@ export const FIELDS: Record<Exclude<keyof Config, 'streams'>, Field> = {
   screen: { env: 'SCREEN', flag: 'screen', parse: bool, default: false, boolean: true, help: 'capture the X screen: /stream/0 = desktop, /stream/<window id>' },
   display: { env: 'DISPLAY', flag: 'display', parse: (raw, origin) => (raw === '' ? '' : str(/^\S+$/, 'an X display like :0')(raw, origin)), default: '', help: 'X display for screen capture' },
   captureFps: { env: 'CAPTURE_FPS', flag: 'capture-fps', parse: int(1, 60), default: 15, help: 'fps of screen and window capture' },
+  maxWindowStreams: { env: 'MAX_WINDOW_STREAMS', flag: 'max-window-streams', parse: int(1, 1000), default: 32, help: 'window streams at once (one ffmpeg each)' },
   primaryStream: { env: 'PRIMARY_STREAM', flag: 'primary-stream', parse: str(/^[A-Za-z0-9_.:-]{1,128}$/, 'a stream id'), default: '', help: 'stream served as id 0' },
   producerToken: { env: 'PRODUCER_TOKEN', flag: 'producer-token', parse: (raw, origin) => (raw === '' ? '' : str(/^\S{8,}$/, 'at least 8 characters without spaces')(raw, origin)), default: '', help: 'bearer token of image producers (unset = publishing off)' },
   jwtSecret: { env: 'JWT_SECRET', flag: 'jwt-secret', parse: (raw, origin) => (raw === '' ? '' : str(/^.{16,}$/, 'at least 16 characters')(raw, origin)), default: '', help: 'HS256 secret of /ws tokens (unset and no JWKS = /ws open)' },

@@ -1,7 +1,16 @@
 import type { Stream, StreamStats } from './stream.js';
 
-/** Finds or creates a stream for an id the static table does not hold (e.g. a window id). */
+/**
+ * Finds or creates a stream for an id the static table does not hold (e.g. a window id).
+ * `undefined` means the id is not this resolver's; a resolver that owns the id but cannot open
+ * a stream for it now throws a StreamUnavailableError.
+ */
 export type StreamResolver = (id: string) => Stream | undefined;
+
+/** The id is valid, but its stream cannot be opened now (a limit is reached); try again later. */
+export class StreamUnavailableError extends Error {
+  override readonly name = 'StreamUnavailableError';
+}
 
 /** Stream ids: letters, digits and `_ . : -`, up to 128 characters. */
 export const STREAM_ID = /^[A-Za-z0-9_.:-]{1,128}$/;
@@ -39,7 +48,7 @@ export class Hub {
     return this.primaryId;
   }
 
-  /** The stream for a client-supplied id, or `undefined`. */
+  /** The stream for a client-supplied id, or `undefined`; throws StreamUnavailableError (see StreamResolver). */
   resolve(id: string): Stream | undefined {
     if (!STREAM_ID.test(id)) return undefined;
     const key = id === '0' ? this.primaryId : id;

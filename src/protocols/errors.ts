@@ -6,6 +6,7 @@ export const ErrorCode = {
   InvalidOptions: 'invalid_options',
   InvalidQuery: 'invalid_query',
   StreamNotFound: 'stream_not_found',
+  StreamUnavailable: 'stream_unavailable',
   UnsupportedMessage: 'unsupported_message',
   NoFrame: 'no_frame',
   EncodeFailed: 'encode_failed',
@@ -23,6 +24,8 @@ export const CloseCode = {
   MessageTooBig: 1009,
   PolicyViolation: 1008,
   InternalError: 1011,
+  /** The stream exists but cannot be opened now (a limit is reached). */
+  TryAgainLater: 1013,
   /** The connection URL's query string is invalid. */
   BadRequest: 4400,
   /** The stream id names no stream. */

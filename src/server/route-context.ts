@@ -1,7 +1,7 @@
 import type { FastifyBaseLogger } from 'fastify';
 import type { WebSocket } from 'ws';
 import type { Config } from '../config/config.js';
-import type { Hub } from '../hub/hub.js';
+import { StreamUnavailableError, type Hub } from '../hub/hub.js';
 import type { Stream, StreamNotice } from '../hub/stream.js';
 import { CloseCode, ErrorCode, ProtocolError } from '../protocols/errors.js';
 import { errorMessage, statusMessage } from '../protocols/stream-json.js';
@@ -33,9 +33,19 @@ export function closeReason(text: string): string {
   return `${bytes.subarray(0, end).toString()}…`;
 }
 
-/** Resolves a stream id or refuses the connection with `stream_not_found` / 4404. */
+/**
+ * Resolves a stream id or refuses the connection: `stream_not_found` / 4404 for an id nothing
+ * owns, `stream_unavailable` / 1013 for one that cannot be opened now.
+ */
 export function resolveStreamOrRefuse(ws: WebSocket, hub: Hub, id: string): Stream | undefined {
-  const stream = hub.resolve(id);
+  let stream: Stream | undefined;
+  try {
+    stream = hub.resolve(id);
+  } catch (error) {
+    if (!(error instanceof StreamUnavailableError)) throw error;
+    refuse(ws, ErrorCode.StreamUnavailable, error.message, CloseCode.TryAgainLater);
+    return undefined;
+  }
   if (!stream) refuse(ws, ErrorCode.StreamNotFound, `no stream with id ${JSON.stringify(id.slice(0, 128))}`, CloseCode.NotFound);
   return stream;
 }

@@ -1,14 +1,11 @@
 import type { FastifyBaseLogger } from 'fastify';
 import type { Config } from '../config/config.js';
-import type { Hub } from '../hub/hub.js';
+import { StreamUnavailableError, type Hub } from '../hub/hub.js';
 import { Stream } from '../hub/stream.js';
 import type { Encoder } from '../hub/encoder.js';
 import { X11ScreenSource } from '../sources/x11-screen-source.js';
 import { X11WindowSource } from '../sources/x11-window-source.js';
 import { hexId, parseWindowId } from '../sources/x11-windows.js';
-
-/** Window streams at once; each is an ffmpeg process, and ids come from clients. */
-const MAX_WINDOW_STREAMS = 32;
 
 export interface ScreenCaptureParts {
   hub: Hub;
@@ -45,7 +42,10 @@ export function installScreenCapture({ hub, config, encoder, log }: ScreenCaptur
     if (windowId === undefined) return undefined;
     const known = windows.get(windowId);
     if (known) return known;
-    if (windows.size >= MAX_WINDOW_STREAMS) return undefined;
+    // Each window stream is an ffmpeg process and the ids come from clients: bounded.
+    if (windows.size >= config.maxWindowStreams) {
+      throw new StreamUnavailableError(`too many window streams (${config.maxWindowStreams} open); try again when one ends`);
+    }
     const streamId = hexId(windowId);
     const source = new X11WindowSource({
       windowId, fps: config.captureFps, quality: config.quality, log: sourceLog(streamId), ...(display && { display }),
