@@ -55,6 +55,20 @@ describe('VariantCache', () => {
     assert.equal(bigBox, variant, 'a box larger than the frame changes nothing');
   });
 
+  it('peek hands out a ready variant synchronously: a pass-through at once, an encode once it finished', async () => {
+    const encoder = countingEncoder();
+    const cache = new VariantCache(encoder, () => '');
+    const frame = await jpegFrame();
+    const source = cache.peek(frame, { format: 'jpeg', quality: 80 });
+    assert.equal(source?.bytes, frame.bytes, 'pass-through is ready without awaiting anything');
+    assert.equal(await cache.get(frame, { format: 'jpeg', quality: 80 }), source);
+    const webp = { format: 'webp', quality: 50 } as const;
+    assert.equal(cache.peek(frame, webp), undefined, 'not ready while it encodes');
+    const encoded = await cache.get(frame, webp);
+    assert.equal(cache.peek(frame, webp), encoded, 'ready once encoded, the same object');
+    assert.equal(encoder.calls, 1, 'peek never encodes twice');
+  });
+
   it('re-encodes for another quality, format, size or the OSD, each once', async () => {
     const encoder = countingEncoder();
     const cache = new VariantCache(encoder, () => 'DEMO 12:00:00 30 FPS');

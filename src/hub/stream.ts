@@ -128,15 +128,12 @@ export class Stream extends TypedEmitter<StreamEvents> {
     return this.#inMeter.rate();
   }
 
+  readonly #recordSent = (): void => this.#outMeter.record();
+
   /** Adds a subscriber; it receives the latest frame at once (a static page still shows something). */
   subscribe(options: SubscribeOptions): Subscription {
-    const deliver: Deliver = async (frame) => {
-      const bytes = await options.deliver(frame);
-      this.#outMeter.record();
-      return bytes;
-    };
     const subscriber: Subscriber = {
-      slot: new SubscriberSlot(deliver, options.fps, this.#clock, options.onDeliverError),
+      slot: new SubscriberSlot(options.deliver, options.fps, this.#clock, options.onDeliverError, this.#recordSent),
       onNotice: options.onNotice,
     };
     this.#subscribers.add(subscriber);

@@ -59,6 +59,8 @@ export class SubscriberSlot {
     fps: number,
     private readonly clock: Clock = systemClock,
     private readonly onError: (error: unknown) => void = () => {},
+    /** Called after each completed write (the stream counts its outgoing fps with it). */
+    private readonly onSent: () => void = () => {},
   ) {
     this.#interval = 1000 / fps;
   }
@@ -127,19 +129,32 @@ export class SubscriberSlot {
     // frames arrive on time and go out at once.
     const waited = this.#nextDue - this.#pendingAt > 0.5;
     this.#nextDue = (now - this.#nextDue > this.#interval ? now : this.#nextDue) + this.#interval - (waited ? PHASE_STEP_MS : 0);
-    this.deliver(frame).then(
-      (bytes) => {
-        this.counters.sent++;
-        this.counters.bytes += bytes;
-      },
-      (error: unknown) => {
-        this.counters.failed++;
-        this.onError(error);
-      },
-    ).finally(() => {
-      this.#inFlight = false;
-      this.#pump();
-    });
+    let delivery: Promise<number>;
+    try {
+      delivery = this.deliver(frame);
+    } catch (error) {
+      delivery = Promise.reject(error); // a Deliver that throws instead of rejecting
+    }
+    // Bound handlers, not closures: this runs once per frame per client.
+    delivery.then(this.#delivered, this.#failed);
+  }
+
+  readonly #delivered = (bytes: number): void => {
+    this.counters.sent++;
+    this.counters.bytes += bytes;
+    this.onSent();
+    this.#writeDone();
+  };
+
+  readonly #failed = (error: unknown): void => {
+    this.counters.failed++;
+    this.onError(error);
+    this.#writeDone();
+  };
+
+  #writeDone(): void {
+    this.#inFlight = false;
+    this.#pump();
   }
 
   /** Whether the last RATE_WINDOW offers came, on average, no faster than the cap. */

@@ -47,7 +47,7 @@ export class Variant {
  */
 export class VariantCache {
   /** Keyed weakly by frame: variants die with the frame they were made from. */
-  readonly #byFrame = new WeakMap<Frame, Map<string, Promise<Variant>>>();
+  readonly #byFrame = new WeakMap<Frame, Map<string, VariantEntry>>();
   /** Encodes actually run, for stats and tests. */
   encodes = 0;
 
@@ -58,6 +58,19 @@ export class VariantCache {
   ) {}
 
   get(frame: Frame, spec: VariantSpec): Promise<Variant> {
+    return this.#entry(frame, spec).promise;
+  }
+
+  /**
+   * The variant if it is ready now (pass-through, or an encode that finished), else
+   * `undefined`: lets the per-client delivery path skip a promise round trip for the common
+   * case of a variant another client already asked for.
+   */
+  peek(frame: Frame, spec: VariantSpec): Variant | undefined {
+    return this.#entry(frame, spec).ready;
+  }
+
+  #entry(frame: Frame, spec: VariantSpec): VariantEntry {
     const size = targetSize(frame.width, frame.height, spec);
     const resized = size.width !== frame.width || size.height !== frame.height;
     const osd = spec.osd === true;
@@ -66,14 +79,19 @@ export class VariantCache {
     const key = passthrough ? 'source' : `${spec.format}:${spec.quality}:${size.width}x${size.height}:${osd ? 'osd' : ''}`;
     let variants = this.#byFrame.get(frame);
     if (!variants) this.#byFrame.set(frame, (variants = new Map()));
-    let variant = variants.get(key);
-    if (!variant) {
-      variant = passthrough
-        ? Promise.resolve(new Variant(frame, frame.bytes, frame.format, frame.width, frame.height, true))
-        : this.#encode(frame, spec, osd);
-      variants.set(key, variant);
+    let entry = variants.get(key);
+    if (!entry) {
+      if (passthrough) {
+        const ready = new Variant(frame, frame.bytes, frame.format, frame.width, frame.height, true);
+        entry = { promise: Promise.resolve(ready), ready };
+      } else {
+        const encoding: VariantEntry = { promise: this.#encode(frame, spec, osd), ready: undefined };
+        encoding.promise.then((variant) => { encoding.ready = variant; }, () => {});
+        entry = encoding;
+      }
+      variants.set(key, entry);
     }
-    return variant;
+    return entry;
   }
 
   async #encode(frame: Frame, spec: VariantSpec, osd: boolean): Promise<Variant> {
@@ -81,4 +99,10 @@ export class VariantCache {
     const out = await this.encoder.encode(frame, spec, osd ? this.osdText(frame) : undefined);
     return new Variant(frame, out.bytes, spec.format, out.width, out.height, false);
   }
+}
+
+interface VariantEntry {
+  readonly promise: Promise<Variant>;
+  /** Set once the variant exists. */
+  ready: Variant | undefined;
 }

@@ -21,9 +21,11 @@ export function streamRoute({ hub, config, log }: RouteContext): UpgradeHandler 
     const connectedAt = Date.now();
     const subscription = stream.subscribe({
       fps: options.fps,
-      deliver: async (frame) => {
-        const variant = await stream.variants.get(frame, { format: options.format, quality: options.quality });
-        return wsSend(ws, frameMessage(variant), false);
+      deliver: (frame) => {
+        const spec = { format: options.format, quality: options.quality };
+        const ready = stream.variants.peek(frame, spec);
+        if (ready) return wsSend(ws, frameMessage(ready), false);
+        return stream.variants.get(frame, spec).then((variant) => wsSend(ws, frameMessage(variant), false));
       },
       onNotice: noticeRelay(ws),
       onDeliverError: (error) => log.debug({ err: error, stream: stream.id }, 'frame delivery failed'),

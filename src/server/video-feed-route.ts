@@ -23,14 +23,17 @@ export function videoFeedRoute({ hub, config, log }: RouteContext): UpgradeHandl
     clients.add(ws);
     const subscription = stream.subscribe({
       fps: options.fps,
-      deliver: async (frame) => {
-        const variant = await stream.variants.get(frame, {
+      deliver: (frame) => {
+        const spec = {
           format: options.format,
           quality: options.quality,
           osd: options.osd,
           ...(options.resize && { maxWidth: options.resize.width, maxHeight: options.resize.height }),
-        });
-        return wsSend(ws, variant.bytes, true);
+        };
+        // Every client but the first finds the variant ready: no extra promise on that path.
+        const ready = stream.variants.peek(frame, spec);
+        if (ready) return wsSend(ws, ready.bytes, true);
+        return stream.variants.get(frame, spec).then((variant) => wsSend(ws, variant.bytes, true));
       },
       onNotice: noticeRelay(ws),
       onDeliverError: (error) => log.debug({ err: error, stream: stream.id }, 'frame delivery failed'),
