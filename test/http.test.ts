@@ -1,6 +1,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { collectJson, nextJson, openSocket, startServer, type TestServer } from './helpers.js';
+import { readFile } from 'node:fs/promises';
+import { collectJson, nextBinary, nextJson, openSocket, startServer, type TestServer } from './helpers.js';
 
 describe('HTTP routes', () => {
   let s: TestServer;
@@ -61,6 +62,30 @@ describe('HTTP routes', () => {
     const response = await fetch(`${s.http}/`);
     assert.equal(response.status, 200);
     assert.match(response.headers.get('content-type') ?? '', /text\/html/);
+  });
+
+  it('serves the client library\'s browser bundle at /framehub-client.min.js, the built file byte for byte', async () => {
+    const response = await fetch(`${s.http}/framehub-client.min.js`);
+    assert.equal(response.status, 200);
+    assert.match(response.headers.get('content-type') ?? '', /text\/javascript/);
+    const built = await readFile(new URL('../dist/framehub-client.min.js', import.meta.url));
+    assert.ok(Buffer.from(await response.arrayBuffer()).equals(built));
+  });
+
+  it('GET /metrics: per-stream subscribers and frame counters in the Prometheus text format', async () => {
+    const ws = await openSocket(`${s.ws}/ws/video_feed?stream=demo`);
+    await nextBinary(ws);
+    await nextBinary(ws);
+    const response = await fetch(`${s.http}/metrics`);
+    ws.close();
+    assert.equal(response.status, 200);
+    assert.match(response.headers.get('content-type') ?? '', /text\/plain/);
+    const text = await response.text();
+    assert.match(text, /^framehub_stream_subscribers\{stream="demo"\} 1$/m);
+    const out = Number(/^framehub_stream_frames_out_total\{stream="demo"\} (\d+)$/m.exec(text)?.[1]);
+    assert.ok(out >= 2, `frames out ${out}`);
+    assert.match(text, /^framehub_process_cpu_seconds_total [\d.e+-]+$/m);
+    assert.ok(Number(/^framehub_process_resident_memory_bytes (\d+)$/m.exec(text)?.[1]) > 1e6, 'resident memory');
   });
 
   it('answers unknown routes with 404 JSON', async () => {

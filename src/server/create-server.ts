@@ -8,6 +8,7 @@ import { CloseCode } from '../protocols/errors.js';
 import { UpgradeRouter } from './upgrade-router.js';
 import { startHeartbeat } from './heartbeat.js';
 import { registerHttpRoutes } from './http-routes.js';
+import { registerMetricsRoute } from './metrics-route.js';
 import { streamRoute } from './stream-route.js';
 import { videoFeedRoute } from './video-feed-route.js';
 import type { RouteContext } from './route-context.js';
@@ -64,6 +65,7 @@ export async function createServer(config: Config, options: ServerOptions = {}):
   const stopHeartbeat = startHeartbeat(router.wss, config.pingInterval * 1000);
 
   registerHttpRoutes(app, hub);
+  registerMetricsRoute(app, hub);
   registerPublishRoutes(app, generations, config);
   registerGalleryRoutes(app, generations.store);
   installScreenCapture({ hub, config, encoder, log: app.log });
@@ -73,7 +75,7 @@ export async function createServer(config: Config, options: ServerOptions = {}):
     maxSessions: config.maxSessions,
     maxSessionsPerIp: config.maxSessionsPerIp,
     timeoutMs: config.sessionTimeout * 1000,
-    chromePath: process.env['CHROME_PATH'] ?? config.chromePath,
+    chromePath: config.chromePath,
     browserAllowHosts: config.browserAllowHosts,
     encoder,
     idleGraceMs: config.idleGrace * 1000,

@@ -18,13 +18,16 @@ const WEB_FILES: Record<string, string> = {
   '/gallery.html': 'gallery.html',
   '/gallery.js': 'gallery.js',
 };
+const DIST_DIR = fileURLToPath(new URL('../../dist/', import.meta.url));
+/** The browser build of framehub/client, for pages that import it from framehub itself. */
+const CLIENT_BUNDLE = 'framehub-client.min.js';
 const CONTENT_TYPES: Record<string, string> = {
   html: 'text/html; charset=utf-8',
   js: 'text/javascript; charset=utf-8',
   css: 'text/css; charset=utf-8',
 };
 
-/** `GET /healthz`, `GET /api/streams` and the web viewer's files. */
+/** `GET /healthz`, `GET /api/streams`, the web viewer's files and the client library's browser bundle. */
 export function registerHttpRoutes(app: FastifyInstance, hub: Hub): void {
   const startedAt = Date.now();
 
@@ -47,4 +50,11 @@ export function registerHttpRoutes(app: FastifyInstance, hub: Hub): void {
       return reply.type(CONTENT_TYPES[file.split('.').pop()!]!).header('cache-control', 'no-cache').send(body);
     });
   }
+
+  app.get(`/${CLIENT_BUNDLE}`, async (_request, reply) => {
+    // Built by `npm run build` (npm start and npm test run it); a source checkout may lack it.
+    const body = await readFile(DIST_DIR + CLIENT_BUNDLE).catch(() => undefined);
+    if (!body) return reply.code(404).send({ error: { code: 'not_built', message: `${CLIENT_BUNDLE} is not built: run npm run build` } });
+    return reply.type(CONTENT_TYPES['js']!).header('cache-control', 'no-cache').header('access-control-allow-origin', '*').send(body);
+  });
 }
