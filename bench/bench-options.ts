@@ -29,6 +29,8 @@ export interface BenchOptions {
   quality: number;
   /** Fan-out rounds: every server once a round, rounds one after another. @default 1 */
   rounds: number;
+  /** The WebSocket clients: bench/raw-ws-client.ts (`raw`) or the `ws` library's (`ws`). @default 'raw' */
+  client: 'ws' | 'raw';
   /** Handshakes in flight while connecting. @default 50 */
   connectConcurrency: number;
   /** Write a CPU profile of each server child into this directory. */

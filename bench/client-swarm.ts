@@ -1,8 +1,10 @@
 import { connect as tcpConnect, type Socket } from 'node:net';
 import { WebSocket } from 'ws';
 import { readStamp, STAMP_END } from './frame-stamp.js';
+import { openRawWebSocket, readBuffer } from './raw-ws-client.js';
 
-export type Transport = 'ws' | 'tcp';
+/** `ws`: the `ws` library's client; `raw`: bench/raw-ws-client.ts; `tcp`: length-prefixed frames. */
+export type Transport = 'ws' | 'raw' | 'tcp';
 
 /** One receiving client's counters; `frames`/`bytes` count payloads (image bytes), not framing. */
 export interface BenchClient {
@@ -76,7 +78,8 @@ export class ClientSwarm {
         const index = next++;
         const left = deadline - Date.now();
         if (left <= 0) throw new Error(`connecting ${count} clients took longer than ${timeoutMs} ms (${this.clients.length} open)`);
-        this.clients.push(await (this.transport === 'ws' ? this.#openWs(index, left) : this.#openTcp(index, left)));
+        const open = this.transport === 'ws' ? this.#openWs : this.transport === 'raw' ? this.#openRawWs : this.#openTcp;
+        this.clients.push(await open.call(this, index, left));
       }
     };
     await Promise.all(Array.from({ length: Math.min(concurrency, count) }, worker));
@@ -118,45 +121,59 @@ export class ClientSwarm {
     });
   }
 
+  async #openRawWs(index: number, timeoutMs: number): Promise<BenchClient> {
+    const client: BenchClient = {
+      index, frames: 0, bytes: 0, stalled: false,
+      stall: () => { client.stalled = true; socket.pause(); },
+      close: () => socket.destroy(),
+    };
+    const socket = await openRawWebSocket(this.url, STAMP_END, timeoutMs, (head, size) => this.#received(client, head, size));
+    return client;
+  }
+
   #openTcp(index: number, timeoutMs: number): Promise<BenchClient> {
     const { hostname, port } = new URL(this.url);
-    return new Promise((resolve, reject) => {
-      const socket: Socket = tcpConnect({ host: hostname, port: Number(port), noDelay: true });
-      socket.setTimeout(timeoutMs, () => socket.destroy(new Error('tcp connect timeout')));
-      const client: BenchClient = {
-        index, frames: 0, bytes: 0, stalled: false,
-        stall: () => { client.stalled = true; socket.pause(); },
-        close: () => socket.destroy(),
-      };
-      // Length-prefixed frames; only the prefix and the stamp are copied, the rest is counted.
-      const head = Buffer.alloc(4 + STAMP_END);
-      let headFill = 0;
-      let inBody = false;
-      let remaining = 0;
-      let size = 0;
-      socket.on('data', (chunk: Buffer) => {
-        let offset = 0;
-        while (offset < chunk.length) {
-          if (!inBody) {
-            const take = Math.min(head.length - headFill, chunk.length - offset);
-            chunk.copy(head, headFill, offset, offset + take);
-            headFill += take;
-            offset += take;
-            if (headFill < head.length) break;
-            size = head.readUInt32BE(0);
-            remaining = size - STAMP_END;
-            headFill = 0;
-            inBody = true;
-          }
-          const take = Math.min(remaining, chunk.length - offset);
+    // Length-prefixed frames; only the prefix and the stamp are copied, the rest is counted.
+    const head = Buffer.alloc(4 + STAMP_END);
+    let headFill = 0;
+    let inBody = false;
+    let remaining = 0;
+    let size = 0;
+    const client: BenchClient = {
+      index, frames: 0, bytes: 0, stalled: false,
+      stall: () => { client.stalled = true; socket.pause(); },
+      close: () => socket.destroy(),
+    };
+    const onChunk = (chunk: Uint8Array, length: number): void => {
+      let offset = 0;
+      while (offset < length) {
+        if (!inBody) {
+          const take = Math.min(head.length - headFill, length - offset);
+          head.set(chunk.subarray(offset, offset + take), headFill);
+          headFill += take;
           offset += take;
-          remaining -= take;
-          if (remaining === 0) {
-            inBody = false;
-            this.#received(client, head.subarray(4), size);
-          }
+          if (headFill < head.length) break;
+          size = head.readUInt32BE(0);
+          remaining = size - STAMP_END;
+          headFill = 0;
+          inBody = true;
         }
-      });
+        const take = Math.min(remaining, length - offset);
+        offset += take;
+        remaining -= take;
+        if (remaining === 0) {
+          inBody = false;
+          this.#received(client, head.subarray(4), size);
+        }
+      }
+    };
+    // The same shared read buffer as the raw WebSocket clients: equal client cost per byte.
+    const socket: Socket = tcpConnect({
+      host: hostname, port: Number(port), noDelay: true,
+      onread: { buffer: readBuffer, callback: (bytes, buffer) => { onChunk(buffer, bytes); return true; } },
+    });
+    return new Promise((resolve, reject) => {
+      socket.setTimeout(timeoutMs, () => socket.destroy(new Error('tcp connect timeout')));
       socket.once('connect', () => {
         socket.setTimeout(0);
         resolve(client);

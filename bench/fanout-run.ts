@@ -32,7 +32,7 @@ export async function fanoutRun(kind: ServerKind, options: BenchOptions): Promis
   const server = await ServerProcess.start(kind, {
     fps: options.fps, cap: options.cap, frameBytes: options.frameBytes, quality: options.quality, maxClients: options.clients + 16,
   }, 30_000, options.profile ? ['--cpu-prof', `--cpu-prof-dir=${options.profile}`] : []);
-  const swarm = new ClientSwarm(server.transport, server.url);
+  const swarm = new ClientSwarm(server.transport(options.client), server.url);
   try {
     // Twice: the first GC after start-up leaves set-up buffers (the grain images) to the second.
     await server.sample(true);

@@ -27,6 +27,8 @@ Servers run in child processes; the clients run in this process.
   --frame-bytes <n>        JPEG size to aim for (default 65536)
   --quality <n>            JPEG quality of the frames and of the clients' request (default 80)
   --rounds <n>             fan-out rounds, each running every server once (default 1)
+  --client <raw|ws>        WebSocket clients: a minimal RFC 6455 reader that copies only the
+                           stamp (raw, default, as cheap as the TCP clients) or the ws library
   --connect-concurrency <n> handshakes in flight while connecting (default 50)
   --json <file>            also write the results as JSON
   --profile <dir>          write a CPU profile (.cpuprofile) of each server child into <dir>
@@ -42,7 +44,7 @@ function parseOptions(argv: string[]): BenchOptions {
       scenario: { type: 'string' }, servers: { type: 'string' }, 'stall-servers': { type: 'string' },
       'stall-duration': { type: 'string' }, 'stall-before': { type: 'string' }, 'stall-fraction': { type: 'string' },
       fps: { type: 'string' }, cap: { type: 'string' }, 'frame-bytes': { type: 'string' }, quality: { type: 'string' },
-      rounds: { type: 'string' }, 'connect-concurrency': { type: 'string' }, json: { type: 'string' }, profile: { type: 'string' },
+      rounds: { type: 'string' }, client: { type: 'string' }, 'connect-concurrency': { type: 'string' }, json: { type: 'string' }, profile: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -64,7 +66,10 @@ function parseOptions(argv: string[]): BenchOptions {
   };
   const scenario = values.scenario ?? 'all';
   if (scenario !== 'all' && scenario !== 'fanout' && scenario !== 'stall') throw new Error(`--scenario must be all, fanout or stall (got ${scenario})`);
+  const client = values.client ?? 'raw';
+  if (client !== 'raw' && client !== 'ws') throw new Error(`--client must be raw or ws (got ${client})`);
   return {
+    client,
     clients: Math.round(num('clients', values.clients, 100, 1, 10_000)),
     duration: num('duration', values.duration, 15, 1, 3600),
     warmup: num('warmup', values.warmup, 3, 0, 600),

@@ -74,8 +74,9 @@ export class ServerProcess {
     return this.child.pid ?? 0;
   }
 
-  get transport(): Transport {
-    return this.kind === 'tcp' ? 'tcp' : 'ws';
+  /** The TCP baseline speaks its own framing; the WebSocket servers are read by `client`. */
+  transport(client: 'ws' | 'raw'): Transport {
+    return this.kind === 'tcp' ? 'tcp' : client;
   }
 
   /** Where clients connect: framehub's seeds/004 route on the bench stream, or the baseline's port. */

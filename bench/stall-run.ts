@@ -40,7 +40,7 @@ export async function stallRun(kind: ServerKind, options: BenchOptions, log: (li
   const server = await ServerProcess.start(kind, {
     fps: options.fps, cap: options.cap, frameBytes: options.frameBytes, quality: options.quality, maxClients: options.clients + 16,
   }, 30_000, options.profile ? ['--cpu-prof', `--cpu-prof-dir=${options.profile}`] : []);
-  const swarm = new ClientSwarm(server.transport, server.url);
+  const swarm = new ClientSwarm(server.transport(options.client), server.url);
   try {
     await swarm.connect(options.clients, options.connectConcurrency, 60_000 + options.clients * 50);
     await swarm.firstFrames(20_000);

@@ -1,4 +1,4 @@
-import { chromium, type Browser, type BrowserContext, type BrowserContextOptions } from 'playwright-core';
+import type { Browser, BrowserContext, BrowserContextOptions } from 'playwright-core';
 import { TypedEmitter } from '../util/typed-emitter.js';
 
 /** The flags every framehub Chromium runs with: headless, no sandbox (containers), nothing phoning home. */
@@ -66,7 +66,10 @@ export class BrowserPool extends TypedEmitter<BrowserPoolEvents> {
   #launch(): Promise<Browser> {
     if (this.#closed) return Promise.reject(new Error('browser pool is closed'));
     if (this.#browser) return this.#browser;
-    const launching = this.proxyUrl().then((proxy) => chromium.launch({
+    // playwright-core is loaded on the first launch, not with the server: it is over half of
+    // an idle framehub's heap (~27 of ~40 MiB), which every major GC of a server that never
+    // opens a browser session would otherwise mark again (docs/benchmarks.md).
+    const launching = Promise.all([this.proxyUrl(), import('playwright-core')]).then(([proxy, { chromium }]) => chromium.launch({
       executablePath: this.executablePath,
       headless: true,
       args: [
