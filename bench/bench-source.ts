@@ -27,6 +27,12 @@ const HEIGHT = 720;
  * Frames are labelled with the quality clients ask for, so framehub's variant passes the bytes
  * through: the benchmark measures fan-out, not encoding. The same class feeds the baselines.
  */
+/**
+ * Wall time spent inside `emit('frame')`, summed: every server delivers synchronously from its
+ * frame listener, so this is how long its fan-out to all clients took (ms).
+ */
+export const fanoutTime = { ms: 0, frames: 0 };
+
 export class BenchSource extends Source {
   readonly kind = 'bench';
   readonly options: BenchSourceOptions;
@@ -84,7 +90,10 @@ export class BenchSource extends Source {
     const picture = this.#pictures[seq % this.#pictures.length]!;
     const capturedAt = preciseNow();
     const bytes = stampJpeg(picture, capturedAt, seq);
+    const start = performance.now();
     this.emit('frame', { bytes, format: 'jpeg', width: WIDTH, height: HEIGHT, capturedAt, quality: this.options.quality });
+    fanoutTime.ms += performance.now() - start;
+    fanoutTime.frames++;
   }
 }
 

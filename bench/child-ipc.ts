@@ -1,3 +1,4 @@
+import { fanoutTime } from './bench-source.js';
 /**
  * The IPC between the bench orchestrator and a server child. The child measures itself
  * (process.cpuUsage covers every thread of the process: main, libuv pool, libvips) and answers
@@ -22,6 +23,10 @@ export interface ChildSample {
   /** CPU time of the whole process, microseconds. */
   cpuUser: number;
   cpuSystem: number;
+  /** Times the process slept waiting (voluntary context switches) since it started. */
+  sleeps: number;
+  /** The bench source's `fanoutTime.ms` so far. */
+  fanoutMs: number;
   rss: number;
   heapUsed: number;
   external: number;
@@ -59,6 +64,8 @@ function sample(gc: boolean): ChildSample {
     at: performance.timeOrigin + performance.now(),
     cpuUser: cpu.user,
     cpuSystem: cpu.system,
+    sleeps: process.resourceUsage().voluntaryContextSwitches,
+    fanoutMs: fanoutTime.ms,
     rss: mem.rss,
     heapUsed: mem.heapUsed,
     external: mem.external,

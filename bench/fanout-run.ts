@@ -19,6 +19,17 @@ export interface FanoutResult {
   server: { cpuSeconds: number; cpuPercent: number; cpuSecondsPerGB: number; rssIdleMiB: number; rssMeanMiB: number; rssMaxMiB: number };
   /** CPU of the process running the clients (this one): near 100 % means the clients were the limit. */
   clientCpuPercent: number;
+  /**
+   * Wall time of the server's synchronous fan-out of one frame to every client (inside the
+   * source's emit), ms: how long the last client waits for the server to reach it.
+   */
+  fanoutMsPerFrame: number;
+  /**
+   * Times the client process went to sleep per source frame (voluntary context switches): it
+   * read everything there was and waited. Each sleep is a wake-up the server pays for inside
+   * `writev` on this 2-vCPU VM, so a slower fan-out costs the server more kernel time too.
+   */
+  clientSleepsPerFrame: number;
   unstamped: number;
   /** 1-minute load average at the end of the window: how busy the shared machine was. */
   loadAverage: number;
@@ -44,6 +55,7 @@ export async function fanoutRun(kind: ServerKind, options: BenchOptions): Promis
     const startFrames = swarm.clients.map((c) => c.frames);
     const startBytes = swarm.clients.reduce((sum, c) => sum + c.bytes, 0);
     const clientCpuStart = process.cpuUsage();
+    const clientSleepsStart = process.resourceUsage().voluntaryContextSwitches;
     const start = await server.sample();
     swarm.record();
     const rss: number[] = [start.rss];
@@ -54,8 +66,10 @@ export async function fanoutRun(kind: ServerKind, options: BenchOptions): Promis
     }
     const stop = await server.sample();
     swarm.recording = false;
-    const clientCpu = process.cpuUsage(clientCpuStart);
     const seconds = (stop.at - start.at) / 1000;
+    const clientCpu = process.cpuUsage(clientCpuStart);
+    const clientSleeps = process.resourceUsage().voluntaryContextSwitches - clientSleepsStart;
+    const sourceFrames = seconds * options.fps;
     const perClientFps = ascending(swarm.clients.map((c, i) => (c.frames - startFrames[i]!) / seconds));
     const deliveredBytes = swarm.clients.reduce((sum, c) => sum + c.bytes, 0) - startBytes;
     const latencies = swarm.latencies.sorted();
@@ -82,6 +96,8 @@ export async function fanoutRun(kind: ServerKind, options: BenchOptions): Promis
         rssMaxMiB: Math.max(...rss) / MiB,
       },
       clientCpuPercent: ((clientCpu.user + clientCpu.system) / 1e6 / seconds) * 100,
+      fanoutMsPerFrame: (stop.fanoutMs - start.fanoutMs) / sourceFrames,
+      clientSleepsPerFrame: clientSleeps / sourceFrames,
       unstamped: swarm.unstamped,
       loadAverage: loadavg()[0]!,
       ...(serverStats !== undefined && { serverStats }),

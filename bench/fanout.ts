@@ -5,7 +5,7 @@ import type { BenchOptions } from './bench-options.js';
 import { fanoutRun, type FanoutResult } from './fanout-run.js';
 import { stallRun, type StallResult } from './stall-run.js';
 import { SERVER_KINDS, type ServerKind } from './server-process.js';
-import { fanoutTable, hubLine, loadLine, ratioLines, rssSeriesLine, stallTable } from './report.js';
+import { fanoutTable, fanoutTimingLine, hubLine, loadLine, ratioLines, rssSeriesLine, stallTable } from './report.js';
 
 const HELP = `Usage: npm run bench -- [options]
 
@@ -143,6 +143,7 @@ async function main(): Promise<void> {
       console.log(fanoutTable(results));
       console.log('');
       for (const line of ratioLines(results)) console.log(`- ${line}`);
+      console.log(`- ${fanoutTimingLine(results)}`);
       console.log(`- ${loadLine(results)}`);
       for (const r of results) {
         const hub = hubLine(r);

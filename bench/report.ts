@@ -27,6 +27,11 @@ export function ratioLines(round: FanoutResult[]): string[] {
     .map((r) => `framehub cost ÷ ${SERVER_LABEL[r.kind]} cost = ${f2(framehub.server.cpuSecondsPerGB / r.server.cpuSecondsPerGB)}x (${f2(framehub.server.cpuSecondsPerGB)} vs ${f2(r.server.cpuSecondsPerGB)} CPU s per delivered GB)`);
 }
 
+/** Per server: its fan-out time per frame and how often the client process slept per frame. */
+export function fanoutTimingLine(results: FanoutResult[]): string {
+  return `fan-out ms per frame / client-process sleeps per frame: ${results.map((r) => `${r.kind} ${f2(r.fanoutMsPerFrame)} / ${r.clientSleepsPerFrame.toFixed(1)}`).join(', ')}`;
+}
+
 /** How busy the machine was: other people's work competes for the same two cores. */
 export function loadLine(results: FanoutResult[]): string {
   return `1-min load average at the end of each window: ${results.map((r) => `${r.kind} ${r.loadAverage.toFixed(1)}`).join(', ')}`;
