@@ -35,6 +35,13 @@ export interface BenchOptions {
   connectConcurrency: number;
   /** Write a CPU profile of each server child into this directory. */
   profile: string | undefined;
+  /** Extra Node/V8 flags for every server child, e.g. `--trace-gc` (the same for each server). */
+  nodeFlags: string[];
   /** Write the results as JSON here too. */
   json: string | undefined;
+}
+
+/** The Node flags a server child gets beyond its defaults: profiling and `--node-flags`. */
+export function serverNodeFlags(options: BenchOptions): string[] {
+  return [...(options.profile ? ['--cpu-prof', `--cpu-prof-dir=${options.profile}`] : []), ...options.nodeFlags];
 }

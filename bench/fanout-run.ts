@@ -3,7 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { ClientSwarm } from './client-swarm.js';
 import { ServerProcess, type ServerKind } from './server-process.js';
 import { ascending, mean, percentile } from './percentiles.js';
-import type { BenchOptions } from './bench-options.js';
+import { serverNodeFlags, type BenchOptions } from './bench-options.js';
 
 export interface FanoutResult {
   kind: ServerKind;
@@ -42,7 +42,7 @@ const MiB = 1024 * 1024;
 export async function fanoutRun(kind: ServerKind, options: BenchOptions): Promise<FanoutResult> {
   const server = await ServerProcess.start(kind, {
     fps: options.fps, cap: options.cap, frameBytes: options.frameBytes, quality: options.quality, maxClients: options.clients + 16,
-  }, 30_000, options.profile ? ['--cpu-prof', `--cpu-prof-dir=${options.profile}`] : []);
+  }, 30_000, serverNodeFlags(options));
   const swarm = new ClientSwarm(server.transport(options.client), server.url);
   try {
     // Twice: the first GC after start-up leaves set-up buffers (the grain images) to the second.

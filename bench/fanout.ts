@@ -32,6 +32,8 @@ Servers run in child processes; the clients run in this process.
   --connect-concurrency <n> handshakes in flight while connecting (default 50)
   --json <file>            also write the results as JSON
   --profile <dir>          write a CPU profile (.cpuprofile) of each server child into <dir>
+  --node-flags=<flags>     extra Node/V8 flags for every server child, space-separated,
+                           e.g. --node-flags="--trace-gc --single-threaded-gc"
   -h, --help               show this help
 `;
 
@@ -44,7 +46,7 @@ function parseOptions(argv: string[]): BenchOptions {
       scenario: { type: 'string' }, servers: { type: 'string' }, 'stall-servers': { type: 'string' },
       'stall-duration': { type: 'string' }, 'stall-before': { type: 'string' }, 'stall-fraction': { type: 'string' },
       fps: { type: 'string' }, cap: { type: 'string' }, 'frame-bytes': { type: 'string' }, quality: { type: 'string' },
-      rounds: { type: 'string' }, client: { type: 'string' }, 'connect-concurrency': { type: 'string' }, json: { type: 'string' }, profile: { type: 'string' },
+      rounds: { type: 'string' }, client: { type: 'string' }, 'connect-concurrency': { type: 'string' }, json: { type: 'string' }, profile: { type: 'string' }, 'node-flags': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -69,6 +71,7 @@ function parseOptions(argv: string[]): BenchOptions {
   const client = values.client ?? 'raw';
   if (client !== 'raw' && client !== 'ws') throw new Error(`--client must be raw or ws (got ${client})`);
   return {
+    nodeFlags: (values['node-flags'] ?? '').split(/\s+/).filter(Boolean),
     client,
     clients: Math.round(num('clients', values.clients, 100, 1, 10_000)),
     duration: num('duration', values.duration, 15, 1, 3600),

@@ -2,7 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { ClientSwarm } from './client-swarm.js';
 import { ServerProcess, type ServerKind } from './server-process.js';
 import { ascending, mean, percentile } from './percentiles.js';
-import type { BenchOptions } from './bench-options.js';
+import { serverNodeFlags, type BenchOptions } from './bench-options.js';
 import type { ChildSample } from './child-ipc.js';
 import { kernelQueues } from './kernel-queues.js';
 
@@ -39,7 +39,7 @@ const MiB = 1024 * 1024;
 export async function stallRun(kind: ServerKind, options: BenchOptions, log: (line: string) => void): Promise<StallResult> {
   const server = await ServerProcess.start(kind, {
     fps: options.fps, cap: options.cap, frameBytes: options.frameBytes, quality: options.quality, maxClients: options.clients + 16,
-  }, 30_000, options.profile ? ['--cpu-prof', `--cpu-prof-dir=${options.profile}`] : []);
+  }, 30_000, serverNodeFlags(options));
   const swarm = new ClientSwarm(server.transport(options.client), server.url);
   try {
     await swarm.connect(options.clients, options.connectConcurrency, 60_000 + options.clients * 50);
