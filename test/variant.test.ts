@@ -123,6 +123,34 @@ describe('VariantCache', () => {
     assert.equal(b, 1);
   });
 
+  it('keeps the variants of the newest three frames only, however long the stream runs', async () => {
+    const encoder = countingEncoder();
+    const cache = new VariantCache(encoder, () => '');
+    const spec = { format: 'png', quality: 80 } as const;
+    const frames = await Promise.all([1, 2, 3, 4, 5].map((seq) => jpegFrame(seq)));
+    for (const f of frames) await cache.get(f, spec);
+    assert.equal(encoder.calls, 5);
+    await Promise.all(frames.slice(2).map((f) => cache.get(f, spec)));
+    assert.equal(encoder.calls, 5, 'frames 3-5 are still cached');
+    await cache.get(frames[0]!, spec);
+    assert.equal(encoder.calls, 6, 'frame 1 was let go (a WeakMap would have kept it while the test holds it)');
+  });
+
+  it('does not let an old frame push a newer one out', async () => {
+    const encoder = countingEncoder();
+    const cache = new VariantCache(encoder, () => '');
+    const spec = { format: 'png', quality: 80 } as const;
+    const frames = await Promise.all([1, 2, 3, 4].map((seq) => jpegFrame(seq)));
+    for (const f of frames.slice(1)) await cache.get(f, spec);
+    await cache.get(frames[0]!, spec); // older than all three kept: served, not kept
+    assert.equal(encoder.calls, 4);
+    await Promise.all(frames.slice(1).map((f) => cache.get(f, spec)));
+    assert.equal(encoder.calls, 4, 'frames 2-4 are all still cached');
+    cache.clear();
+    await cache.get(frames[3]!, spec);
+    assert.equal(encoder.calls, 5, 'clear() forgets everything');
+  });
+
   it('keeps variants of different frames apart', async () => {
     const encoder = countingEncoder();
     const cache = new VariantCache(encoder, () => '');

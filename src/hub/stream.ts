@@ -247,6 +247,7 @@ export class Stream extends TypedEmitter<StreamEvents> {
       this.emit('notice', { level: 'error', message: `stopping failed: ${(error as Error).message}`, fatal: false });
     } finally {
       this.#latest = undefined;
+      this.variants.clear();
       if (this.#state === 'stopping') this.#setState('stopped');
       // Someone subscribed while the source was stopping: start it again.
       if (this.state === 'stopped' && this.#subscribers.size > 0) void this.#start();
@@ -304,6 +305,7 @@ export class Stream extends TypedEmitter<StreamEvents> {
     if (!restartable) {
       this.#setState('ended');
       this.#latest = undefined;
+      this.variants.clear();
       this.#notify({ level: 'error', message: error.message, fatal: true });
       return;
     }

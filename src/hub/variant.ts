@@ -42,12 +42,24 @@ export class Variant {
 }
 
 /**
+ * How many of a stream's newest frames keep their variants. Subscribers ask for the stream's
+ * latest frame (a slot's pending frame is always the newest it was offered); the others cover
+ * an encode or a screenshot that started just before the next frame came.
+ */
+const RECENT_FRAMES = 3;
+
+/**
  * Computes each `(frame, spec)` variant at most once, however many subscribers and protocols
  * ask, and hands back the source's bytes when they already match the spec.
  */
 export class VariantCache {
-  /** Keyed weakly by frame: variants die with the frame they were made from. */
-  readonly #byFrame = new WeakMap<Frame, Map<string, VariantEntry>>();
+  /**
+   * The newest frames' variants, newest (highest seq) first. Not a WeakMap keyed by frame:
+   * V8 keeps ephemeron tables in the old generation, and one entry per frame made a server
+   * under load run a full mark-compact every ~4 s, about a third of its fan-out overhead
+   * (docs/benchmarks.md).
+   */
+  readonly #recent: FrameVariants[] = [];
   /** Encodes actually run, for stats and tests. */
   encodes = 0;
 
@@ -77,8 +89,7 @@ export class VariantCache {
     const passthrough = !resized && !osd && spec.format === frame.format && spec.quality === frame.quality;
     // Normalised key: specs that produce the same bytes share one entry.
     const key = passthrough ? 'source' : `${spec.format}:${spec.quality}:${size.width}x${size.height}:${osd ? 'osd' : ''}`;
-    let variants = this.#byFrame.get(frame);
-    if (!variants) this.#byFrame.set(frame, (variants = new Map()));
+    const variants = this.#variantsOf(frame);
     let entry = variants.get(key);
     if (!entry) {
       if (passthrough) {
@@ -94,11 +105,37 @@ export class VariantCache {
     return entry;
   }
 
+  /** Forgets every variant (the stream stopped: its frames are gone). */
+  clear(): void {
+    this.#recent.length = 0;
+  }
+
+  #variantsOf(frame: Frame): Map<string, VariantEntry> {
+    let at = 0;
+    for (; at < this.#recent.length; at++) {
+      const recent = this.#recent[at]!;
+      if (recent.frame === frame) return recent.variants;
+      if (recent.frame.seq < frame.seq) break;
+    }
+    // Kept in seq order; a frame older than every kept one while the list is full is served
+    // but not kept (it may cost a second encode if asked for again, never a stale variant).
+    const variants = new Map<string, VariantEntry>();
+    this.#recent.splice(at, 0, { frame, variants });
+    if (this.#recent.length > RECENT_FRAMES) this.#recent.length = RECENT_FRAMES;
+    return variants;
+  }
+
   async #encode(frame: Frame, spec: VariantSpec, osd: boolean): Promise<Variant> {
     this.encodes++;
     const out = await this.encoder.encode(frame, spec, osd ? this.osdText(frame) : undefined);
     return new Variant(frame, out.bytes, spec.format, out.width, out.height, false);
   }
+}
+
+interface FrameVariants {
+  readonly frame: Frame;
+  /** By normalised spec key. */
+  readonly variants: Map<string, VariantEntry>;
 }
 
 interface VariantEntry {
