@@ -56,8 +56,8 @@ export class VariantCache {
   /**
    * The newest frames' variants, newest (highest seq) first. Not a WeakMap keyed by frame:
    * V8 keeps ephemeron tables in the old generation, and one entry per frame made a server
-   * under load run a full mark-compact every ~4 s, about a third of its fan-out overhead
-   * (docs/benchmarks.md).
+   * under load run a full mark-compact every ~4 s, a measurable part of its fan-out cost
+   * (docs/benchmarks.md, "The variant cache without a WeakMap").
    */
   readonly #recent: FrameVariants[] = [];
   /** Encodes actually run, for stats and tests. */
