@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { SubscriberSlot } from '../src/hub/subscriber-slot.js';
+import { deliverFromPromise, SubscriberSlot } from '../src/hub/subscriber-slot.js';
 import type { Frame } from '../src/hub/frame.js';
 import { FakeClock } from './fake-clock.js';
 
@@ -18,10 +18,10 @@ describe('SubscriberSlot pacing phase', () => {
     for (const offset of [3, 12, 20, 31]) {
       const clock = new FakeClock();
       const written = new Map<number, number>();
-      const slot = new SubscriberSlot(async (f) => {
+      const slot = new SubscriberSlot(deliverFromPromise(async (f) => {
         written.set(f.seq, clock.now());
         return f.bytes.length;
-      }, 30, clock);
+      }), 30, clock);
       const interval = 1000 / 30;
       // The catch-up frame on subscribe, then a 30 fps source `offset` ms out of phase,
       // its timer late by 0-1.5 ms as real timers are.
@@ -49,9 +49,9 @@ describe('SubscriberSlot pacing phase', () => {
     const written = new Map<number, number>();
     // Writes take 1 ms, but frame 20's takes 80 ms, as when the event loop is swamped: the
     // pacing schedule then restarts out of phase with the source.
-    const slot = new SubscriberSlot((f) => {
+    const slot = new SubscriberSlot((f, done) => {
       written.set(f.seq, clock.now());
-      return new Promise((resolve) => clock.setTimeout(() => resolve(f.bytes.length), f.seq === 20 ? 80 : 1));
+      clock.setTimeout(() => done(undefined, f.bytes.length), f.seq === 20 ? 80 : 1);
     }, 30, clock);
     const offeredAt = new Map<number, number>();
     for (let seq = 1; seq <= 40; seq++) {
@@ -69,10 +69,10 @@ describe('SubscriberSlot pacing phase', () => {
   it('still holds a faster source to the cap', async () => {
     const clock = new FakeClock();
     const writesAt: number[] = [];
-    const slot = new SubscriberSlot(async (f) => {
+    const slot = new SubscriberSlot(deliverFromPromise(async (f) => {
       writesAt.push(clock.now());
       return f.bytes.length;
-    }, 30, clock);
+    }), 30, clock);
     // 120 fps for ten seconds into a 30 fps client.
     for (let seq = 1; seq <= 1200; seq++) {
       slot.offer(frame(seq, clock.now()));

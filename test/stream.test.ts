@@ -4,6 +4,7 @@ import { Stream, type StreamNotice } from '../src/hub/stream.js';
 import { Source } from '../src/sources/source.js';
 import { SharpEncoder } from '../src/hub/encoder.js';
 import type { Frame } from '../src/hub/frame.js';
+import type { Deliver } from '../src/hub/subscriber-slot.js';
 import { FakeClock } from './fake-clock.js';
 
 /** A source driven by the test: it emits exactly the frames the test pushes. */
@@ -40,9 +41,9 @@ function setup(options: { idleGraceMs?: number } = {}) {
   const notices: StreamNotice[] = [];
   const subscribe = () => stream.subscribe({
     fps: 1000,
-    deliver: async (f) => {
+    deliver: (f, done) => {
       received.push(f);
-      return f.bytes.length;
+      done(undefined, f.bytes.length);
     },
     onNotice: (n) => notices.push(n),
   });
@@ -185,7 +186,7 @@ describe('Stream lifecycle races', () => {
     }
     const source = new SlowStopSource();
     const stream = new Stream('s', source, new SharpEncoder(), { clock, idleGraceMs: 10 });
-    const deliver = async () => 0;
+    const deliver: Deliver = (_f, done) => done(undefined, 0);
     stream.subscribe({ fps: 10, deliver }).close();
     await clock.advance(10);
     assert.equal(stream.state, 'stopping');
@@ -200,7 +201,7 @@ describe('Stream lifecycle races', () => {
     const clock = new FakeClock();
     const source = new ManualSource();
     const stream = new Stream('s', source, new SharpEncoder(), { clock });
-    stream.subscribe({ fps: 10, deliver: async () => 0 });
+    stream.subscribe({ fps: 10, deliver: (_f, done) => done(undefined, 0) });
     await clock.advance(0);
     const raw = { data: Buffer.alloc(3), width: 1, height: 1, channels: 3 as const };
     source.emit('frame', { bytes: Buffer.alloc(1), format: 'jpeg', width: 1, height: 1, capturedAt: 1, raw });

@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { SubscriberSlot } from '../src/hub/subscriber-slot.js';
+import { deliverFromPromise, SubscriberSlot, type Deliver, type DeliveryDone } from '../src/hub/subscriber-slot.js';
 import type { Frame } from '../src/hub/frame.js';
 import { FakeClock, flushMicrotasks } from './fake-clock.js';
 
@@ -11,9 +11,9 @@ function frame(seq: number): Frame {
 /** A transport whose writes complete only when the test says so. */
 function manualTransport() {
   const writes: { frame: Frame; complete: () => void; fail: (e: Error) => void }[] = [];
-  const deliver = (f: Frame) => new Promise<number>((resolve, reject) => {
-    writes.push({ frame: f, complete: () => resolve(f.bytes.length), fail: reject });
-  });
+  const deliver: Deliver = (f, done) => {
+    writes.push({ frame: f, complete: () => done(undefined, f.bytes.length), fail: (e) => done(e, 0) });
+  };
   return { writes, deliver };
 }
 
@@ -76,10 +76,10 @@ describe('SubscriberSlot', () => {
   it('caps the rate at the client fps', async () => {
     const clock = new FakeClock();
     const writesAt: number[] = [];
-    const slot = new SubscriberSlot(async (f) => {
+    const slot = new SubscriberSlot(deliverFromPromise(async (f) => {
       writesAt.push(clock.now());
       return f.bytes.length;
-    }, 10, clock);
+    }), 10, clock);
     // A 60 fps source for two seconds into a 10 fps client.
     for (let seq = 1; seq <= 120; seq++) {
       slot.offer(frame(seq));
@@ -134,6 +134,40 @@ describe('SubscriberSlot', () => {
     assert.equal(errors.length, 1);
     slot.offer(frame(2));
     assert.equal(t.writes.length, 2);
+  });
+
+  it('ignores a done that comes when no write is in flight', async () => {
+    const clock = new FakeClock();
+    const dones: DeliveryDone[] = [];
+    const slot = new SubscriberSlot((_f, done) => {
+      dones.push(done);
+    }, 1000, clock);
+    slot.offer(frame(1));
+    dones[0]!(undefined, 100);
+    dones[0]!(undefined, 100); // a transport completing frame 1 again
+    assert.equal(slot.counters.sent, 1);
+    assert.equal(slot.counters.bytes, 100);
+    slot.close();
+    dones[0]!(undefined, 100); // or completing after the client left
+    assert.equal(slot.counters.sent, 1);
+  });
+
+  it('counts a Deliver that throws as a failed write and carries on', async () => {
+    const clock = new FakeClock();
+    const errors: unknown[] = [];
+    let calls = 0;
+    const slot = new SubscriberSlot((f, done) => {
+      calls++;
+      if (f.seq === 1) throw new Error('encoder exploded');
+      done(undefined, f.bytes.length);
+    }, 1000, clock, (e) => errors.push(e));
+    slot.offer(frame(1));
+    assert.equal(slot.counters.failed, 1);
+    assert.equal((errors[0] as Error).message, 'encoder exploded');
+    await clock.advance(1);
+    slot.offer(frame(2));
+    assert.equal(calls, 2);
+    assert.equal(slot.counters.sent, 1);
   });
 
   it('ignores frames after close', async () => {

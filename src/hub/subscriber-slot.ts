@@ -1,8 +1,28 @@
 import type { Frame } from './frame.js';
 import { systemClock, type Clock, type TimerHandle } from '../util/clock.js';
 
-/** Writes one frame to one client; resolves with the bytes written once the transport has taken them. */
-export type Deliver = (frame: Frame) => Promise<number>;
+/** Ends one delivery: `error` if it failed, else `undefined` and the bytes the transport took. */
+export type DeliveryDone = (error: Error | undefined, bytes: number) => void;
+
+/**
+ * Writes one frame to one client and calls `done` exactly once, when the transport has taken
+ * the bytes (its write callback) or the write failed. A callback, not a promise: this runs
+ * once per frame per client, and the slot's `done` is bound once, so a delivery allocates
+ * nothing of its own (docs/benchmarks.md, "Callback delivery").
+ */
+export type Deliver = (frame: Frame, done: DeliveryDone) => void;
+
+/** A `Deliver` from a promise-returning writer, for paths that await anyway (Socket.IO). */
+export function deliverFromPromise(write: (frame: Frame) => Promise<number>): Deliver {
+  return (frame, done) => {
+    write(frame).then((bytes) => done(undefined, bytes), (error: unknown) => done(toError(error), 0));
+  };
+}
+
+/** What a rejection or a throw carried, as an Error (the slot counts and reports Errors). */
+export function toError(error: unknown): Error {
+  return error instanceof Error ? error : new Error(String(error));
+}
 
 export interface SlotCounters {
   /** Frames fully written. */
@@ -129,33 +149,29 @@ export class SubscriberSlot {
     // frames arrive on time and go out at once.
     const waited = this.#nextDue - this.#pendingAt > 0.5;
     this.#nextDue = (now - this.#nextDue > this.#interval ? now : this.#nextDue) + this.#interval - (waited ? PHASE_STEP_MS : 0);
-    let delivery: Promise<number>;
     try {
-      delivery = this.deliver(frame);
+      this.deliver(frame, this.#done);
     } catch (error) {
-      delivery = Promise.reject(error); // a Deliver that throws instead of rejecting
+      this.#done(toError(error), 0); // a Deliver that throws instead of calling `done`
     }
-    // Bound handlers, not closures: this runs once per frame per client.
-    delivery.then(this.#delivered, this.#failed);
   }
 
-  readonly #delivered = (bytes: number): void => {
-    this.counters.sent++;
-    this.counters.bytes += bytes;
-    this.onSent();
-    this.#writeDone();
-  };
-
-  readonly #failed = (error: unknown): void => {
-    this.counters.failed++;
-    this.onError(error);
-    this.#writeDone();
-  };
-
-  #writeDone(): void {
+  /** Bound once: ends every delivery of this slot. */
+  readonly #done: DeliveryDone = (error, bytes) => {
+    // Bound once, so it cannot tell writes apart: a `done` with no write in flight (a repeat,
+    // or after close) is ignored; the Deliver contract is one `done` per write.
+    if (!this.#inFlight) return;
+    if (error) {
+      this.counters.failed++;
+      this.onError(error);
+    } else {
+      this.counters.sent++;
+      this.counters.bytes += bytes;
+      this.onSent();
+    }
     this.#inFlight = false;
     this.#pump();
-  }
+  };
 
   /** Whether the last RATE_WINDOW offers came, on average, no faster than the cap. */
   #sourceWithinCap(): boolean {

@@ -3,6 +3,7 @@ import type { FastifyBaseLogger } from 'fastify';
 import { Server as SocketIoServer, type Socket } from 'socket.io';
 import type { Frame } from '../hub/frame.js';
 import type { StreamNotice, Subscription } from '../hub/stream.js';
+import { deliverFromPromise } from '../hub/subscriber-slot.js';
 import { AdaptiveController, TIERS, type Tier } from '../hub/adaptive-controller.js';
 import { ProtocolError } from '../protocols/errors.js';
 import { framePacket, parseSessionEvent, ServerEvent, type SessionCommand } from '../protocols/socket-io-session.js';
@@ -147,7 +148,7 @@ class SessionSocket {
     const stream = session.stream;
     this.#subscription = stream.subscribe({
       fps: this.#fps,
-      deliver: (frame) => this.#deliver(session, frame),
+      deliver: deliverFromPromise((frame) => this.#deliver(session, frame)),
       onNotice: this.#relayNotice,
       onDeliverError: (error) => this.deps.log.debug({ err: error, session: session.id }, 'socket.io frame delivery failed'),
     });

@@ -5,7 +5,8 @@ import {
 } from '../protocols/stream-json.js';
 import type { UpgradeHandler } from './upgrade-router.js';
 import { noticeRelay, onClientMessages, parseQueryOrRefuse, resolveStreamOrRefuse, type RouteContext } from './route-context.js';
-import { wsSend, wsSendQuiet } from './ws-send.js';
+import { toError } from '../hub/subscriber-slot.js';
+import { WsFrameWriter, wsSend, wsSendQuiet } from './ws-send.js';
 
 const SCREENSHOT_WAIT_MS = 5000;
 
@@ -19,13 +20,14 @@ export function streamRoute({ hub, config, log }: RouteContext): UpgradeHandler 
     if (!stream) return;
 
     const connectedAt = Date.now();
+    const writer = new WsFrameWriter(ws);
     const subscription = stream.subscribe({
       fps: options.fps,
-      deliver: (frame) => {
+      deliver: (frame, done) => {
         const spec = { format: options.format, quality: options.quality };
         const ready = stream.variants.peek(frame, spec);
-        if (ready) return wsSend(ws, frameMessage(ready), false);
-        return stream.variants.get(frame, spec).then((variant) => wsSend(ws, frameMessage(variant), false));
+        if (ready) return writer.send(frameMessage(ready), false, done);
+        stream.variants.get(frame, spec).then((variant) => writer.send(frameMessage(variant), false, done), (error: unknown) => done(toError(error), 0));
       },
       onNotice: noticeRelay(ws),
       onDeliverError: (error) => log.debug({ err: error, stream: stream.id }, 'frame delivery failed'),

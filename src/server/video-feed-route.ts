@@ -3,7 +3,8 @@ import { CloseCode } from '../protocols/errors.js';
 import { parseVideoFeedCommand, parseVideoFeedQuery, type VideoFeedOptions } from '../protocols/video-feed.js';
 import type { UpgradeHandler } from './upgrade-router.js';
 import { noticeRelay, onClientMessages, parseQueryOrRefuse, resolveStreamOrRefuse, type RouteContext } from './route-context.js';
-import { wsSend } from './ws-send.js';
+import { toError } from '../hub/subscriber-slot.js';
+import { WsFrameWriter } from './ws-send.js';
 
 /** `WS /ws/video_feed[?stream=id]`: seeds/004's one binary image per message, JSON commands. */
 export function videoFeedRoute({ hub, config, log }: RouteContext): UpgradeHandler {
@@ -21,9 +22,10 @@ export function videoFeedRoute({ hub, config, log }: RouteContext): UpgradeHandl
     if (!stream) return;
 
     clients.add(ws);
+    const writer = new WsFrameWriter(ws);
     const subscription = stream.subscribe({
       fps: options.fps,
-      deliver: (frame) => {
+      deliver: (frame, done) => {
         const spec = {
           format: options.format,
           quality: options.quality,
@@ -32,8 +34,8 @@ export function videoFeedRoute({ hub, config, log }: RouteContext): UpgradeHandl
         };
         // Every client but the first finds the variant ready: no extra promise on that path.
         const ready = stream.variants.peek(frame, spec);
-        if (ready) return wsSend(ws, ready.bytes, true);
-        return stream.variants.get(frame, spec).then((variant) => wsSend(ws, variant.bytes, true));
+        if (ready) return writer.send(ready.bytes, true, done);
+        stream.variants.get(frame, spec).then((variant) => writer.send(variant.bytes, true, done), (error: unknown) => done(toError(error), 0));
       },
       onNotice: noticeRelay(ws),
       onDeliverError: (error) => log.debug({ err: error, stream: stream.id }, 'frame delivery failed'),

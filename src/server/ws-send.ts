@@ -1,4 +1,33 @@
 import { WebSocket } from 'ws';
+import type { DeliveryDone } from '../hub/subscriber-slot.js';
+
+const BINARY = { binary: true };
+const TEXT = { binary: false };
+
+/**
+ * One client's frame writes. Its subscriber slot has at most one write in flight, so one
+ * bound write callback serves them all: a frame costs this client no closure and no promise.
+ * A Buffer sent with `binary: false` goes out as a text frame without being re-encoded.
+ */
+export class WsFrameWriter {
+  #done: DeliveryDone | undefined;
+  #bytes = 0;
+
+  constructor(private readonly ws: WebSocket) {}
+
+  send(data: Buffer | string, binary: boolean, done: DeliveryDone): void {
+    if (this.ws.readyState !== WebSocket.OPEN) return done(new Error('socket is not open'), 0);
+    this.#done = done;
+    this.#bytes = typeof data === 'string' ? Buffer.byteLength(data) : data.length;
+    this.ws.send(data, binary ? BINARY : TEXT, this.#written);
+  }
+
+  readonly #written = (error?: Error): void => {
+    const done = this.#done;
+    this.#done = undefined;
+    done?.(error, this.#bytes);
+  };
+}
 
 /**
  * Sends and resolves with the byte count once `ws` has handed the data to the socket (its
