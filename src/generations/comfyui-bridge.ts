@@ -4,6 +4,7 @@ import type { PushSource } from '../sources/push-source.js';
 import { TypedEmitter } from '../util/typed-emitter.js';
 import { GenerationError } from './generation-error.js';
 import type { Generations, JobInput } from './generations.js';
+import { toError } from '../util/errors.js';
 
 export type BridgeState = 'idle' | 'connecting' | 'connected' | 'waiting' | 'stopped';
 
@@ -187,7 +188,7 @@ export class ComfyUiBridge extends TypedEmitter<BridgeEvents> {
 
   #enqueue(task: () => Promise<void>): void {
     this.#chain = this.#chain.then(task).catch((error: unknown) => {
-      this.emit('error', error instanceof Error ? error : new Error(String(error)));
+      this.emit('error', toError(error));
     });
   }
 

@@ -1,5 +1,6 @@
 import type { Frame } from './frame.js';
 import { systemClock, type Clock, type TimerHandle } from '../util/clock.js';
+import { toError } from '../util/errors.js';
 
 /** Ends one delivery: `error` if it failed, else `undefined` and the bytes the transport took. */
 export type DeliveryDone = (error: Error | undefined, bytes: number) => void;
@@ -17,11 +18,6 @@ export function deliverFromPromise(write: (frame: Frame) => Promise<number>): De
   return (frame, done) => {
     write(frame).then((bytes) => done(undefined, bytes), (error: unknown) => done(toError(error), 0));
   };
-}
-
-/** What a rejection or a throw carried, as an Error (the slot counts and reports Errors). */
-export function toError(error: unknown): Error {
-  return error instanceof Error ? error : new Error(String(error));
 }
 
 export interface SlotCounters {

@@ -5,7 +5,6 @@ import {
 } from '../protocols/stream-json.js';
 import type { UpgradeHandler } from './upgrade-router.js';
 import { noticeRelay, onClientMessages, parseQueryOrRefuse, resolveStreamOrRefuse, type RouteContext } from './route-context.js';
-import { toError } from '../hub/subscriber-slot.js';
 import { WsFrameWriter, wsSend, wsSendQuiet } from './ws-send.js';
 
 const SCREENSHOT_WAIT_MS = 5000;
@@ -27,7 +26,7 @@ export function streamRoute({ hub, config, log }: RouteContext): UpgradeHandler 
         const spec = { format: options.format, quality: options.quality };
         const ready = stream.variants.peek(frame, spec);
         if (ready) return writer.send(frameMessage(ready), false, done);
-        stream.variants.get(frame, spec).then((variant) => writer.send(frameMessage(variant), false, done), (error: unknown) => done(toError(error), 0));
+        writer.sendWhenReady(stream.variants.get(frame, spec).then((variant) => frameMessage(variant)), false, done);
       },
       onNotice: noticeRelay(ws),
       onDeliverError: (error) => log.debug({ err: error, stream: stream.id }, 'frame delivery failed'),

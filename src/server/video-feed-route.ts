@@ -3,7 +3,6 @@ import { CloseCode } from '../protocols/errors.js';
 import { parseVideoFeedCommand, parseVideoFeedQuery, type VideoFeedOptions } from '../protocols/video-feed.js';
 import type { UpgradeHandler } from './upgrade-router.js';
 import { noticeRelay, onClientMessages, parseQueryOrRefuse, resolveStreamOrRefuse, type RouteContext } from './route-context.js';
-import { toError } from '../hub/subscriber-slot.js';
 import { WsFrameWriter } from './ws-send.js';
 
 /** `WS /ws/video_feed[?stream=id]`: seeds/004's one binary image per message, JSON commands. */
@@ -35,7 +34,7 @@ export function videoFeedRoute({ hub, config, log }: RouteContext): UpgradeHandl
         // Every client but the first finds the variant ready: no extra promise on that path.
         const ready = stream.variants.peek(frame, spec);
         if (ready) return writer.send(ready.bytes, true, done);
-        stream.variants.get(frame, spec).then((variant) => writer.send(variant.bytes, true, done), (error: unknown) => done(toError(error), 0));
+        writer.sendWhenReady(stream.variants.get(frame, spec).then((variant) => variant.bytes), true, done);
       },
       onNotice: noticeRelay(ws),
       onDeliverError: (error) => log.debug({ err: error, stream: stream.id }, 'frame delivery failed'),

@@ -1,5 +1,6 @@
 import { WebSocket } from 'ws';
 import type { DeliveryDone } from '../hub/subscriber-slot.js';
+import { toError } from '../util/errors.js';
 
 const BINARY = { binary: true };
 const TEXT = { binary: false };
@@ -20,6 +21,11 @@ export class WsFrameWriter {
     this.#done = done;
     this.#bytes = typeof data === 'string' ? Buffer.byteLength(data) : data.length;
     this.ws.send(data, binary ? BINARY : TEXT, this.#written);
+  }
+
+  /** Sends what `data` resolves to (an encode still running); a rejection ends the delivery as failed. */
+  sendWhenReady(data: Promise<Buffer | string>, binary: boolean, done: DeliveryDone): void {
+    data.then((ready) => this.send(ready, binary, done), (error: unknown) => done(toError(error), 0));
   }
 
   readonly #written = (error?: Error): void => {
