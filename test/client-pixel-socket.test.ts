@@ -272,7 +272,9 @@ describe('image saver', () => {
       assert.equal(new Set(paths).size, 3);
       const contents = await Promise.all(paths.map((p) => readFile(p)));
       assert.deepEqual(contents.map((c) => c[0]), [1, 2, 3]);
-      assert.match(paths[0]!, /20261122-045301-123-000001\.png$/);
+      // a's first save and b's first save race for the same name; whichever loses takes the suffix.
+      const names = paths.map((p) => p.slice(p.lastIndexOf('/') + 1)).sort();
+      assert.deepEqual(names, ['20261122-045301-123-000001-1.png', '20261122-045301-123-000001.png', '20261122-045301-123-000002.png']);
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
