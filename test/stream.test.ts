@@ -101,6 +101,29 @@ describe('Stream', () => {
     assert.equal(stats.bytesOut, 16);
   });
 
+  it('lets a subscriber leave in the middle of a fan-out: it gets nothing more, the others get the frame', async () => {
+    const { source, stream, clock } = setup();
+    const got: string[] = [];
+    const subscription = (name: string, onFrame?: () => void) => stream.subscribe({
+      fps: 1000,
+      deliver: (f, done) => {
+        got.push(`${name}${f.seq}`);
+        onFrame?.();
+        done(undefined, f.bytes.length);
+      },
+    });
+    const late = { close: () => {} };
+    subscription('a', () => late.close());
+    late.close = subscription('b').close;
+    subscription('c');
+    await clock.advance(0);
+    source.push(1);
+    await clock.advance(1);
+    source.push(2);
+    assert.deepEqual(got, ['a1', 'c1', 'a2', 'c2']);
+    assert.equal(stream.stats().subscribers, 2);
+  });
+
   it('gives a new subscriber the latest frame at once', async () => {
     const { source, subscribe, clock, received } = setup();
     subscribe();

@@ -2,6 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import sharp from 'sharp';
 import { VariantCache } from '../src/hub/variant.js';
+import { sharedSpec } from '../src/hub/variant-spec.js';
 import { SharpEncoder, type Encoder } from '../src/hub/encoder.js';
 import type { Frame } from '../src/hub/frame.js';
 import { sniffImage } from '../src/image/sniff.js';
@@ -160,5 +161,38 @@ describe('VariantCache', () => {
     assert.equal(v1.frame.seq, 1);
     assert.equal(v2.frame.seq, 2);
     assert.equal(encoder.calls, 2);
+  });
+
+  it('peek answers a shared spec for the frame it was asked about, never for a newer frame or another spec', async () => {
+    const cache = new VariantCache(countingEncoder(), () => '');
+    const [f1, f2] = [await jpegFrame(1), await jpegFrame(2)];
+    const png = sharedSpec({ format: 'png', quality: 80 });
+    const source = sharedSpec({ format: 'jpeg', quality: 80 });
+    assert.equal(cache.peek(f1, source)?.bytes, f1.bytes);
+    assert.equal(cache.peek(f1, source)?.bytes, f1.bytes, 'the same frame and spec again');
+    assert.equal(cache.peek(f2, source)?.bytes, f2.bytes, 'a newer frame with the same spec');
+    assert.equal(cache.peek(f2, png), undefined, 'another spec whose encode has not run');
+    const encoded = await cache.get(f2, png);
+    assert.equal(cache.peek(f2, png), encoded);
+    assert.equal(cache.peek(f1, source)?.bytes, f1.bytes, 'back to an older frame');
+    cache.clear();
+    assert.equal(cache.peek(f2, png), undefined, 'clear() forgets the last answer too');
+  });
+});
+
+describe('sharedSpec', () => {
+  it('hands out one frozen object per distinct spec', () => {
+    const a = sharedSpec({ format: 'jpeg', quality: 70, maxWidth: 640, maxHeight: 360 });
+    assert.equal(sharedSpec({ format: 'jpeg', quality: 70, maxWidth: 640, maxHeight: 360, osd: false }), a);
+    assert.ok(Object.isFrozen(a));
+    assert.deepEqual({ ...a }, { format: 'jpeg', quality: 70, osd: false, maxWidth: 640, maxHeight: 360 });
+    for (const other of [
+      { format: 'webp', quality: 70, maxWidth: 640, maxHeight: 360 },
+      { format: 'jpeg', quality: 71, maxWidth: 640, maxHeight: 360 },
+      { format: 'jpeg', quality: 70, maxWidth: 640 },
+      { format: 'jpeg', quality: 70, maxWidth: 640, maxHeight: 360, osd: true },
+    ] as const) {
+      assert.notEqual(sharedSpec(other), a, JSON.stringify(other));
+    }
   });
 });

@@ -1,5 +1,5 @@
 import type { Frame } from './frame.js';
-import { SubscriberSlot, type Deliver, type SlotCounters } from './subscriber-slot.js';
+import { SubscriberSlot, type Deliver, type FrameSink, type SlotCounters } from './subscriber-slot.js';
 import { VariantCache } from './variant.js';
 import type { Encoder } from './encoder.js';
 import type { Source, SourceExit, SourceFrame } from '../sources/source.js';
@@ -36,7 +36,8 @@ export interface StreamOptions {
 
 export interface SubscribeOptions {
   fps: number;
-  deliver: Deliver;
+  /** The client's transport: an object (what the WebSocket routes pass) or a function. */
+  deliver: FrameSink | Deliver;
   onNotice?: (notice: StreamNotice) => void;
   onDeliverError?: (error: unknown) => void;
 }
@@ -63,11 +64,6 @@ export interface StreamStats {
   latest?: { seq: number; format: string; width: number; height: number; capturedAt: number; size: number };
 }
 
-interface Subscriber {
-  slot: SubscriberSlot;
-  onNotice: ((notice: StreamNotice) => void) | undefined;
-}
-
 /**
  * One source, many subscribers, the latest frame and the counters. The stream does no
  * per-client work on a frame: it hands the same `Frame` to every subscriber's slot.
@@ -78,7 +74,12 @@ export class Stream extends TypedEmitter<StreamEvents> {
   #latest: Frame | undefined;
   #seq = 0;
   #state: SourceState = 'stopped';
-  readonly #subscribers = new Set<Subscriber>();
+  /**
+   * The subscribers' slots, a new array on every subscribe and leave, so a frame's fan-out
+   * walks a plain array that nothing changes under it.
+   */
+  #slots: readonly SubscriberSlot[] = [];
+  readonly #noticeHandlers = new Map<SubscriberSlot, (notice: StreamNotice) => void>();
   readonly #inMeter: RateMeter;
   readonly #outMeter: RateMeter;
   readonly #clock: Clock;
@@ -120,7 +121,7 @@ export class Stream extends TypedEmitter<StreamEvents> {
   }
 
   get subscriberCount(): number {
-    return this.#subscribers.size;
+    return this.#slots.length;
   }
 
   /** Measured frames per second coming from the source. */
@@ -132,29 +133,29 @@ export class Stream extends TypedEmitter<StreamEvents> {
 
   /** Adds a subscriber; it receives the latest frame at once (a static page still shows something). */
   subscribe(options: SubscribeOptions): Subscription {
-    const subscriber: Subscriber = {
-      slot: new SubscriberSlot(options.deliver, options.fps, this.#clock, options.onDeliverError, this.#recordSent),
-      onNotice: options.onNotice,
-    };
-    this.#subscribers.add(subscriber);
+    const slot = new SubscriberSlot(options.deliver, options.fps, this.#clock, options.onDeliverError, this.#recordSent);
+    this.#slots = [...this.#slots, slot];
+    if (options.onNotice) this.#noticeHandlers.set(slot, options.onNotice);
     this.#cancelIdle();
     if (this.#state === 'stopped') void this.#start();
     if (this.#state === 'ended') {
-      subscriber.onNotice?.({ level: 'error', message: `stream ${this.id} has ended`, fatal: true });
+      options.onNotice?.({ level: 'error', message: `stream ${this.id} has ended`, fatal: true });
     } else if (this.#latest) {
-      subscriber.slot.offer(this.#latest);
+      slot.offer(this.#latest);
     }
     let closed = false;
     return {
-      slot: subscriber.slot,
-      setFps: (fps) => subscriber.slot.setFps(fps),
+      slot,
+      setFps: (fps) => slot.setFps(fps),
       close: () => {
         if (closed) return;
         closed = true;
-        subscriber.slot.close();
-        this.#subscribers.delete(subscriber);
-        for (const key of ['sent', 'dropped', 'skipped', 'bytes', 'failed'] as const) this.#departed[key] += subscriber.slot.counters[key];
-        if (this.#subscribers.size === 0) this.#scheduleIdle();
+        slot.close();
+        this.#slots = this.#slots.filter((s) => s !== slot);
+        this.#noticeHandlers.delete(slot);
+        const counters = slot.counters;
+        for (const key of ['sent', 'dropped', 'skipped', 'bytes', 'failed'] as const) this.#departed[key] += counters[key];
+        if (this.#slots.length === 0) this.#scheduleIdle();
       },
     };
   }
@@ -183,15 +184,16 @@ export class Stream extends TypedEmitter<StreamEvents> {
 
   stats(): StreamStats {
     const totals = { ...this.#departed };
-    for (const { slot } of this.#subscribers) {
-      for (const key of ['sent', 'dropped', 'skipped', 'bytes', 'failed'] as const) totals[key] += slot.counters[key];
+    for (const slot of this.#slots) {
+      const counters = slot.counters;
+      for (const key of ['sent', 'dropped', 'skipped', 'bytes', 'failed'] as const) totals[key] += counters[key];
     }
     const latest = this.#latest;
     return {
       id: this.id,
       kind: this.source.kind,
       state: this.#state,
-      subscribers: this.#subscribers.size,
+      subscribers: this.#slots.length,
       framesIn: this.#seq,
       fpsIn: this.#inMeter.rate(),
       fpsOut: this.#outMeter.rate(),
@@ -211,8 +213,9 @@ export class Stream extends TypedEmitter<StreamEvents> {
     this.#cancelIdle();
     if (this.#restartTimer !== undefined) this.#clock.clearTimeout(this.#restartTimer);
     this.#restartTimer = undefined;
-    for (const { slot } of this.#subscribers) slot.close();
-    this.#subscribers.clear();
+    for (const slot of this.#slots) slot.close();
+    this.#slots = [];
+    this.#noticeHandlers.clear();
     await this.#stop();
   }
 
@@ -230,7 +233,7 @@ export class Stream extends TypedEmitter<StreamEvents> {
       // A subscriber may have left, or close() run, while the source was starting.
       if (this.#state !== 'starting') return;
       this.#setState('running');
-      if (this.#subscribers.size === 0) this.#scheduleIdle();
+      if (this.#slots.length === 0) this.#scheduleIdle();
     } catch (error) {
       if (this.#state !== 'starting') return;
       this.#sourceOnExit({ error: error as Error, restartable: true });
@@ -250,7 +253,7 @@ export class Stream extends TypedEmitter<StreamEvents> {
       this.variants.clear();
       if (this.#state === 'stopping') this.#setState('stopped');
       // Someone subscribed while the source was stopping: start it again.
-      if (this.state === 'stopped' && this.#subscribers.size > 0) void this.#start();
+      if (this.state === 'stopped' && this.#slots.length > 0) void this.#start();
     }
   }
 
@@ -258,7 +261,7 @@ export class Stream extends TypedEmitter<StreamEvents> {
     this.#cancelIdle();
     this.#idleTimer = this.#clock.setTimeout(() => {
       this.#idleTimer = undefined;
-      if (this.#subscribers.size === 0) {
+      if (this.#slots.length === 0) {
         if (this.#restartTimer !== undefined) this.#clock.clearTimeout(this.#restartTimer);
         this.#restartTimer = undefined;
         void this.#stop();
@@ -274,9 +277,9 @@ export class Stream extends TypedEmitter<StreamEvents> {
 
   #notify(notice: StreamNotice): void {
     this.emit('notice', notice);
-    for (const { onNotice } of this.#subscribers) {
+    for (const onNotice of [...this.#noticeHandlers.values()]) {
       try {
-        onNotice?.(notice);
+        onNotice(notice);
       } catch {
         // A subscriber's notice handler failing must not keep the others from hearing it.
       }
@@ -291,9 +294,12 @@ export class Stream extends TypedEmitter<StreamEvents> {
     if (this.#latest?.raw) (this.#latest as { raw?: Frame['raw'] }).raw = undefined;
     this.#latest = frame;
     this.#restartAttempt = 0;
-    this.#inMeter.record();
+    // One clock read for the whole fan-out, not one per subscriber.
+    const now = this.#clock.now();
+    this.#inMeter.record(now);
     this.emit('frame', frame);
-    for (const { slot } of this.#subscribers) slot.offer(frame);
+    const slots = this.#slots;
+    for (let i = 0; i < slots.length; i++) slots[i]!.offer(frame, now);
   };
 
   readonly #sourceOnStatus = (message: string): void => {
@@ -315,7 +321,7 @@ export class Stream extends TypedEmitter<StreamEvents> {
     this.#restartTimer = this.#clock.setTimeout(() => {
       this.#restartTimer = undefined;
       if (this.#state !== 'restarting') return;
-      if (this.#subscribers.size === 0) {
+      if (this.#slots.length === 0) {
         this.#setState('stopped');
         return;
       }

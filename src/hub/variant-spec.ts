@@ -1,15 +1,44 @@
 import type { ImageFormat } from '../image/sniff.js';
 
-/** What a subscriber wants a frame as. Two subscribers with equal specs share the same bytes. */
+/**
+ * What a subscriber wants a frame as. Two subscribers with equal specs share the same bytes.
+ * Not changed once handed to a VariantCache: it may remember the last spec object it served.
+ */
 export interface VariantSpec {
-  format: ImageFormat;
+  readonly format: ImageFormat;
   /** 1-100. */
-  quality: number;
+  readonly quality: number;
   /** Fit inside this box, keeping the aspect ratio; never enlarges. */
-  maxWidth?: number;
-  maxHeight?: number;
+  readonly maxWidth?: number;
+  readonly maxHeight?: number;
   /** Overlay stream name, time and measured fps (seeds/004's `current_osd_frame`). */
-  osd?: boolean;
+  readonly osd?: boolean;
+}
+
+/** Distinct specs kept by `sharedSpec`; beyond it, specs are copied but not shared. */
+const SHARED_SPECS_MAX = 1024;
+const sharedSpecs = new Map<string, VariantSpec>();
+
+/**
+ * One frozen object per distinct spec, shared by every subscriber that asks for it: clients
+ * with equal options then pass the same object, and a VariantCache answers them all from its
+ * last hit by identity, with no per-client lookup (docs/benchmarks.md, "Fewer objects per
+ * delivery"). Build it when a client's options change, not per frame.
+ */
+export function sharedSpec(spec: VariantSpec): VariantSpec {
+  const key = `${spec.format}:${spec.quality}:${spec.maxWidth ?? ''}x${spec.maxHeight ?? ''}:${spec.osd === true ? 'osd' : ''}`;
+  let shared = sharedSpecs.get(key);
+  if (!shared) {
+    shared = Object.freeze({
+      format: spec.format,
+      quality: spec.quality,
+      osd: spec.osd === true,
+      ...(spec.maxWidth !== undefined && { maxWidth: spec.maxWidth }),
+      ...(spec.maxHeight !== undefined && { maxHeight: spec.maxHeight }),
+    });
+    if (sharedSpecs.size < SHARED_SPECS_MAX) sharedSpecs.set(key, shared);
+  }
+  return shared;
 }
 
 /** Output size of `spec` applied to a `width`x`height` frame. */

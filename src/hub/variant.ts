@@ -62,6 +62,10 @@ export class VariantCache {
   readonly #recent: FrameVariants[] = [];
   /** Encodes actually run, for stats and tests. */
   encodes = 0;
+  /** The last variant `peek` found, by frame and spec object. */
+  #hitFrame: Frame | undefined;
+  #hitSpec: VariantSpec | undefined;
+  #hitVariant: Variant | undefined;
 
   constructor(
     private readonly encoder: Encoder,
@@ -79,7 +83,16 @@ export class VariantCache {
    * case of a variant another client already asked for.
    */
   peek(frame: Frame, spec: VariantSpec): Variant | undefined {
-    return this.#entry(frame, spec).ready;
+    // Subscribers with equal options share one spec object (sharedSpec), so during a fan-out
+    // every client after the first is answered here, by identity.
+    if (frame === this.#hitFrame && spec === this.#hitSpec) return this.#hitVariant;
+    const ready = this.#entry(frame, spec).ready;
+    if (ready) {
+      this.#hitFrame = frame;
+      this.#hitSpec = spec;
+      this.#hitVariant = ready;
+    }
+    return ready;
   }
 
   #entry(frame: Frame, spec: VariantSpec): VariantEntry {
@@ -108,6 +121,7 @@ export class VariantCache {
   /** Forgets every variant (the stream stopped: its frames are gone). */
   clear(): void {
     this.#recent.length = 0;
+    this.#hitFrame = this.#hitSpec = this.#hitVariant = undefined;
   }
 
   #variantsOf(frame: Frame): Map<string, VariantEntry> {

@@ -1,4 +1,8 @@
 import type { WebSocket } from 'ws';
+import type { Frame } from '../hub/frame.js';
+import type { DeliveryDone, FrameSink } from '../hub/subscriber-slot.js';
+import type { VariantCache } from '../hub/variant.js';
+import { sharedSpec, type VariantSpec } from '../hub/variant-spec.js';
 import { ErrorCode } from '../protocols/errors.js';
 import {
   errorMessage, frameMessage, parseStreamJsonCommand, parseStreamJsonQuery, statsMessage, type StreamJsonOptions,
@@ -19,15 +23,10 @@ export function streamRoute({ hub, config, log }: RouteContext): UpgradeHandler 
     if (!stream) return;
 
     const connectedAt = Date.now();
-    const writer = new WsFrameWriter(ws);
+    const client = new StreamJsonClient(ws, stream.variants, options);
     const subscription = stream.subscribe({
       fps: options.fps,
-      deliver: (frame, done) => {
-        const spec = { format: options.format, quality: options.quality };
-        const ready = stream.variants.peek(frame, spec);
-        if (ready) return writer.send(frameMessage(ready), false, done);
-        writer.sendWhenReady(stream.variants.get(frame, spec).then((variant) => frameMessage(variant)), false, done);
-      },
+      deliver: client,
       onNotice: noticeRelay(ws),
       onDeliverError: (error) => log.debug({ err: error, stream: stream.id }, 'frame delivery failed'),
     });
@@ -74,7 +73,7 @@ export function streamRoute({ hub, config, log }: RouteContext): UpgradeHandler 
         void takeScreenshot();
         return;
       }
-      Object.assign(options, command.options);
+      client.update(command.options);
       if (command.options.fps !== undefined) subscription.setFps(command.options.fps);
     });
 
@@ -83,4 +82,25 @@ export function streamRoute({ hub, config, log }: RouteContext): UpgradeHandler 
       subscription.close();
     });
   };
+}
+
+/** One client's frames as seeds/002 JSON text messages, built once per variant (frameMessage). */
+class StreamJsonClient extends WsFrameWriter implements FrameSink {
+  #spec: VariantSpec;
+
+  constructor(ws: WebSocket, private readonly variants: VariantCache, private readonly options: StreamJsonOptions) {
+    super(ws);
+    this.#spec = sharedSpec({ format: options.format, quality: options.quality });
+  }
+
+  update(changes: Partial<StreamJsonOptions>): void {
+    Object.assign(this.options, changes);
+    this.#spec = sharedSpec({ format: this.options.format, quality: this.options.quality });
+  }
+
+  deliver(frame: Frame, done: DeliveryDone): void {
+    const ready = this.variants.peek(frame, this.#spec);
+    if (ready) return this.send(frameMessage(ready), false, done);
+    this.sendWhenReady(this.variants.get(frame, this.#spec).then((variant) => frameMessage(variant)), false, done);
+  }
 }

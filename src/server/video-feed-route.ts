@@ -1,4 +1,8 @@
 import type { WebSocket } from 'ws';
+import type { Frame } from '../hub/frame.js';
+import type { DeliveryDone, FrameSink } from '../hub/subscriber-slot.js';
+import type { VariantCache } from '../hub/variant.js';
+import { sharedSpec, type VariantSpec } from '../hub/variant-spec.js';
 import { CloseCode } from '../protocols/errors.js';
 import { parseVideoFeedCommand, parseVideoFeedQuery, type VideoFeedOptions } from '../protocols/video-feed.js';
 import type { UpgradeHandler } from './upgrade-router.js';
@@ -21,33 +25,18 @@ export function videoFeedRoute({ hub, config, log }: RouteContext): UpgradeHandl
     if (!stream) return;
 
     clients.add(ws);
-    const writer = new WsFrameWriter(ws);
+    const client = new VideoFeedClient(ws, stream.variants, options);
     const subscription = stream.subscribe({
       fps: options.fps,
-      deliver: (frame, done) => {
-        const spec = {
-          format: options.format,
-          quality: options.quality,
-          osd: options.osd,
-          ...(options.resize && { maxWidth: options.resize.width, maxHeight: options.resize.height }),
-        };
-        // Every client but the first finds the variant ready: no extra promise on that path.
-        const ready = stream.variants.peek(frame, spec);
-        if (ready) return writer.send(ready.bytes, true, done);
-        writer.sendWhenReady(stream.variants.get(frame, spec).then((variant) => variant.bytes), true, done);
-      },
+      deliver: client,
       onNotice: noticeRelay(ws),
       onDeliverError: (error) => log.debug({ err: error, stream: stream.id }, 'frame delivery failed'),
     });
 
     onClientMessages(ws, log, (text) => {
       const command = parseVideoFeedCommand(text);
-      if (command.type === 'set_quality') {
-        options.quality = command.quality;
-        return;
-      }
-      Object.assign(options, command.changes);
-      if (command.changes.fps !== undefined) subscription.setFps(command.changes.fps);
+      client.update(command.type === 'set_quality' ? { quality: command.quality } : command.changes);
+      if (command.type === 'config' && command.changes.fps !== undefined) subscription.setFps(command.changes.fps);
     });
 
     ws.on('close', function socketOnClose() {
@@ -55,4 +44,33 @@ export function videoFeedRoute({ hub, config, log }: RouteContext): UpgradeHandl
       subscription.close();
     });
   };
+}
+
+/**
+ * One client's frames: the variant its options select, written as binary messages. The spec
+ * is built when the options change, not per frame, and shared with every client that asked
+ * for the same (sharedSpec), so all but the first client of a frame find the bytes at once.
+ */
+class VideoFeedClient extends WsFrameWriter implements FrameSink {
+  #spec: VariantSpec;
+
+  constructor(ws: WebSocket, private readonly variants: VariantCache, private readonly options: VideoFeedOptions) {
+    super(ws);
+    this.#spec = specOf(options);
+  }
+
+  update(changes: Partial<VideoFeedOptions>): void {
+    Object.assign(this.options, changes);
+    this.#spec = specOf(this.options);
+  }
+
+  deliver(frame: Frame, done: DeliveryDone): void {
+    const ready = this.variants.peek(frame, this.#spec);
+    if (ready) return this.send(ready.bytes, true, done);
+    this.sendWhenReady(this.variants.get(frame, this.#spec).then((variant) => variant.bytes), true, done);
+  }
+}
+
+function specOf({ format, quality, osd, resize }: VideoFeedOptions): VariantSpec {
+  return sharedSpec({ format, quality, osd, ...(resize && { maxWidth: resize.width, maxHeight: resize.height }) });
 }
