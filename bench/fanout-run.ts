@@ -20,8 +20,8 @@ export interface FanoutResult {
   /** CPU of the process running the clients (this one): near 100 % means the clients were the limit. */
   clientCpuPercent: number;
   /**
-   * Wall time of the server's synchronous fan-out of one frame to every client (inside the
-   * source's emit), ms: how long the last client waits for the server to reach it.
+   * Wall time of the server's fan-out of one frame to every client (the source's emit and the
+   * writes it queued, bench-source.ts), ms: how long the last client waits for the server to reach it.
    */
   fanoutMsPerFrame: number;
   /**

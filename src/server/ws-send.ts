@@ -9,18 +9,27 @@ const TEXT = { binary: false };
  * One client's frame writes. Its subscriber slot has at most one write in flight, so one
  * bound write callback serves them all: a frame costs this client no closure and no promise.
  * A Buffer sent with `binary: false` goes out as a text frame without being re-encoded.
+ *
+ * A write waits for the end of the current task (one microtask for all writers), then all go
+ * out back to back: a frame's fan-out first runs every subscriber's slot and variant lookup,
+ * then makes its socket writes in one run, as a bare broadcast loop does. Interleaved, the
+ * per-client work between two writes let the readers drain and go to sleep, and each write
+ * paid for more wake-ups (docs/benchmarks.md, "Writes after the fan-out").
  */
 export class WsFrameWriter {
+  #data: Buffer | string | undefined;
+  #binary = true;
   #done: DeliveryDone | undefined;
   #bytes = 0;
 
   constructor(private readonly ws: WebSocket) {}
 
   send(data: Buffer | string, binary: boolean, done: DeliveryDone): void {
-    if (this.ws.readyState !== WebSocket.OPEN) return done(new Error('socket is not open'), 0);
+    // The socket's state is checked when the write is made, so queueing does not touch it.
+    this.#data = data;
+    this.#binary = binary;
     this.#done = done;
-    this.#bytes = typeof data === 'string' ? Buffer.byteLength(data) : data.length;
-    this.ws.send(data, binary ? BINARY : TEXT, this.#written);
+    if (queued.push(this) === 1) queueMicrotask(WsFrameWriter.#flushQueued);
   }
 
   /** Sends what `data` resolves to (an encode still running); a rejection ends the delivery as failed. */
@@ -28,12 +37,29 @@ export class WsFrameWriter {
     data.then((ready) => this.send(ready, binary, done), (error: unknown) => done(toError(error), 0));
   }
 
-  readonly #written = (error?: Error): void => {
+  static #flushQueued(this: void): void {
+    // Writers queued by a write callback during this run go out in the next microtask.
+    const writers = queued.splice(0);
+    for (let i = 0; i < writers.length; i++) writers[i]!.#write();
+  }
+
+  #write(): void {
+    const data = this.#data!;
+    this.#data = undefined;
+    if (this.ws.readyState !== WebSocket.OPEN) return this.#written(new Error('socket is not open'));
+    this.#bytes = typeof data === 'string' ? Buffer.byteLength(data) : data.length;
+    this.ws.send(data, this.#binary ? BINARY : TEXT, this.#written);
+  }
+
+  readonly #written = (error?: Error | null): void => {
     const done = this.#done;
     this.#done = undefined;
-    done?.(error, this.#bytes);
+    done?.(error ?? undefined, this.#bytes); // the stream passes null on success
   };
 }
+
+/** Writers with a frame to send at the end of the current task. */
+const queued: WsFrameWriter[] = [];
 
 /**
  * Sends and resolves with the byte count once `ws` has handed the data to the socket (its
