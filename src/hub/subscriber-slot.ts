@@ -137,14 +137,22 @@ export class SubscriberSlot {
       if (this.#inFlight) this.#dropped++;
       else this.#skipped++;
     }
-    this.#pending = frame;
-    this.#pendingAt = now;
     // The first gap is left out: it follows the catch-up frame sent on subscribe, at any phase.
     const gap = now - this.#lastOfferAt;
     const offers = this.#offers++;
     if (offers === 2) this.#meanGap = gap;
     else if (offers > 2) this.#meanGap += (gap - this.#meanGap) / RATE_WINDOW;
     this.#lastOfferAt = now;
+    if (!this.#inFlight && this.#timer === undefined && this.#dueIn(now) <= 0.5) {
+      // Goes out now without being stored: the slot outlives many frames (old generation),
+      // the frame is new, and V8 records every such store for its next scavenge, which cost
+      // a measurable share of the fan-out (docs/benchmarks.md, "Writes after the fan-out").
+      if (this.#pending !== undefined) this.#pending = undefined;
+      this.#send(frame, now, now);
+      return;
+    }
+    this.#pending = frame;
+    this.#pendingAt = now;
     this.#pump(now);
   }
 
@@ -154,11 +162,17 @@ export class SubscriberSlot {
     this.#clearTimer();
   }
 
+  /** Milliseconds until the cap lets the next write start (0 or less: now). */
+  #dueIn(now: number): number {
+    return this.#sourceWithinCap() ? 0 : this.#nextDue - now;
+  }
+
+  /** Starts writing the pending frame if nothing is in flight and the cap allows. */
   #pump(now: number): void {
     if (this.#closed || this.#inFlight || this.#pending === undefined || this.#timer !== undefined) return;
     // Half a millisecond of tolerance: timers fire late, never early, and a frame due in
     // 0.3 ms is not worth a timer.
-    const wait = this.#sourceWithinCap() ? 0 : this.#nextDue - now;
+    const wait = this.#dueIn(now);
     if (wait > 0.5) {
       this.#timer = this.clock.setTimeout(() => {
         this.#timer = undefined;
@@ -168,6 +182,10 @@ export class SubscriberSlot {
     }
     const frame = this.#pending;
     this.#pending = undefined;
+    this.#send(frame, this.#pendingAt, now);
+  }
+
+  #send(frame: Frame, offeredAt: number, now: number): void {
     this.#inFlight = true;
     // Schedule-based pacing keeps the long-run rate at the cap despite jitter (timers fire
     // late; spacing from the last write would let that lateness pile up); after a long pause
@@ -177,7 +195,7 @@ export class SubscriberSlot {
     // up to a whole interval (bench/fanout.ts, docs/benchmarks.md). A frame that had to wait
     // shows the source's frames come before our schedule: move it PHASE_STEP_MS earlier, until
     // frames arrive on time and go out at once.
-    const waited = this.#nextDue - this.#pendingAt > 0.5;
+    const waited = this.#nextDue - offeredAt > 0.5;
     this.#nextDue = (now - this.#nextDue > this.#interval ? now : this.#nextDue) + this.#interval - (waited ? PHASE_STEP_MS : 0);
     try {
       this.#sink.deliver(frame, this.#done);

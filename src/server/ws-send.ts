@@ -17,7 +17,6 @@ const TEXT = { binary: false };
  * paid for more wake-ups (docs/benchmarks.md, "Writes after the fan-out").
  */
 export class WsFrameWriter {
-  #data: Buffer | string | undefined;
   #binary = true;
   #done: DeliveryDone | undefined;
   #bytes = 0;
@@ -26,10 +25,10 @@ export class WsFrameWriter {
 
   send(data: Buffer | string, binary: boolean, done: DeliveryDone): void {
     // The socket's state is checked when the write is made, so queueing does not touch it.
-    this.#data = data;
     this.#binary = binary;
     this.#done = done;
-    if (queued.push(this) === 1) queueMicrotask(WsFrameWriter.#flushQueued);
+    // The data waits in the queue, not in this long-lived object (see SubscriberSlot.offer).
+    if (queued.push(this, data) === 2) queueMicrotask(WsFrameWriter.#flushQueued);
   }
 
   /** Sends what `data` resolves to (an encode still running); a rejection ends the delivery as failed. */
@@ -38,14 +37,13 @@ export class WsFrameWriter {
   }
 
   static #flushQueued(this: void): void {
-    // Writers queued by a write callback during this run go out in the next microtask.
-    const writers = queued.splice(0);
-    for (let i = 0; i < writers.length; i++) writers[i]!.#write();
+    // A fresh queue for writers queued by a write callback during this run (the next microtask).
+    const batch = queued;
+    queued = [];
+    for (let i = 0; i < batch.length; i += 2) (batch[i] as WsFrameWriter).#write(batch[i + 1] as Buffer | string);
   }
 
-  #write(): void {
-    const data = this.#data!;
-    this.#data = undefined;
+  #write(data: Buffer | string): void {
     if (this.ws.readyState !== WebSocket.OPEN) return this.#written(new Error('socket is not open'));
     this.#bytes = typeof data === 'string' ? Buffer.byteLength(data) : data.length;
     this.ws.send(data, this.#binary ? BINARY : TEXT, this.#written);
@@ -58,8 +56,8 @@ export class WsFrameWriter {
   };
 }
 
-/** Writers with a frame to send at the end of the current task. */
-const queued: WsFrameWriter[] = [];
+/** Writers with a frame to send at the end of the current task, each followed by its data. */
+let queued: (WsFrameWriter | Buffer | string)[] = [];
 
 /**
  * Sends and resolves with the byte count once `ws` has handed the data to the socket (its
