@@ -2,7 +2,8 @@
 export { createServer, type FramehubServer, type ServerOptions } from './server/create-server.js';
 export { loadConfig, ConfigError, type Config, type StreamConfig } from './config/config.js';
 export { Hub, type StreamResolver } from './hub/hub.js';
-export { Stream, type StreamStats, type StreamNotice, type Subscription } from './hub/stream.js';
+export { Stream, type StreamStats, type StreamNotice, type SubscribeOptions, type Subscription } from './hub/stream.js';
+export type { Deliver, DeliveryDone, FrameSink } from './hub/subscriber-slot.js';
 export type { Frame } from './hub/frame.js';
 export type { VariantSpec } from './hub/variant-spec.js';
 export type { Encoder, EncodedImage } from './hub/encoder.js';
