@@ -44,10 +44,10 @@ describe('WsFrameWriter', () => {
 
   it('ends the delivery with an error when the socket closed before the write was made', async () => {
     const { server } = await pair();
-    let result: [Error | undefined, number] | undefined;
-    new WsFrameWriter(server).send(Buffer.from('late'), true, (error, bytes) => { result = [error, bytes]; });
+    const result = new Promise<Error | undefined>((resolve) => {
+      new WsFrameWriter(server).send(Buffer.from('late'), true, (error) => resolve(error));
+    });
     server.terminate();
-    await new Promise<void>((resolve) => setImmediate(resolve));
-    assert.match(result?.[0]?.message ?? '', /socket is not open/);
+    assert.match((await result)?.message ?? '', /socket is not open/);
   });
 });
