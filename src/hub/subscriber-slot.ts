@@ -146,7 +146,8 @@ export class SubscriberSlot {
     if (!this.#inFlight && this.#timer === undefined && this.#dueIn(now) <= 0.5) {
       // Goes out now without being stored: the slot outlives many frames (old generation),
       // the frame is new, and V8 records every such store for its next scavenge, which cost
-      // a measurable share of the fan-out (docs/benchmarks.md, "Writes after the fan-out").
+      // a measurable share of the fan-out (docs/benchmarks.md, "No new object stored into an
+      // old one per delivery").
       if (this.#pending !== undefined) this.#pending = undefined;
       this.#send(frame, now, now);
       return;
