@@ -14,7 +14,14 @@ import { numberedPng, startGenServer } from './generations-helpers.js';
 const root = new URL('..', import.meta.url).pathname;
 const bin = join(root, 'bin/framehub.js');
 
-interface Run { child: ChildProcess; stdout: () => string; stderr: () => string; exit: Promise<number | null> }
+interface Run {
+  child: ChildProcess;
+  stdout: () => string;
+  stderr: () => string;
+  /** Resolves once stderr so far matches `pattern` (checked on each chunk the child writes). */
+  stderrMatch: (pattern: RegExp) => Promise<void>;
+  exit: Promise<number | null>;
+}
 
 function startCli(args: string[], cwd: string): Run {
   const child = spawn(process.execPath, [bin, ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -23,7 +30,15 @@ function startCli(args: string[], cwd: string): Run {
   child.stdout!.on('data', (d) => { stdout += d; });
   child.stderr!.on('data', (d) => { stderr += d; });
   const exit = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
-  return { child, stdout: () => stdout, stderr: () => stderr, exit };
+  const stderrMatch = (pattern: RegExp) => new Promise<void>((resolve) => {
+    if (pattern.test(stderr)) return resolve();
+    child.stderr!.on('data', function onData() {
+      if (!pattern.test(stderr)) return;
+      child.stderr!.off('data', onData);
+      resolve();
+    });
+  });
+  return { child, stdout: () => stdout, stderr: () => stderr, stderrMatch, exit };
 }
 
 async function runCli(args: string[], cwd: string, ms = 30_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
@@ -111,7 +126,7 @@ describe('framehub collect', () => {
       const out = join(dir, 'streaming');
       const run = startCli(['collect', `${gen.ws}/ws/streaming`, '--out', out, '--max', '2', '--token', 'tok-1'], dir);
       children.push(run.child);
-      await withTimeout((async () => { while (!/connected to /.test(run.stderr())) await new Promise((r) => setTimeout(r, 20)); })(), 15_000, 'collect to connect');
+      await withTimeout(run.stderrMatch(/connected to /), 15_000, 'collect to connect');
       const job = await gen.api('POST', '/api/generations', { prompt: 'two foxes' });
       assert.equal(job.status, 201, JSON.stringify(job.json));
       for (let i = 0; i < 2; i++) {
