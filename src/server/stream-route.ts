@@ -1,17 +1,21 @@
 import type { WebSocket } from 'ws';
-import type { Frame } from '../hub/frame.js';
-import type { DeliveryDone, FrameSink } from '../hub/subscriber-slot.js';
-import type { VariantCache } from '../hub/variant.js';
-import { sharedSpec, type VariantSpec } from '../hub/variant-spec.js';
 import { ErrorCode } from '../protocols/errors.js';
 import {
   errorMessage, frameMessage, parseStreamJsonCommand, parseStreamJsonQuery, statsMessage, type StreamJsonOptions,
 } from '../protocols/stream-json.js';
 import type { UpgradeHandler } from './upgrade-router.js';
 import { noticeRelay, onClientMessages, parseQueryOrRefuse, resolveStreamOrRefuse, type RouteContext } from './route-context.js';
-import { WsFrameWriter, wsSend, wsSendQuiet } from './ws-send.js';
+import { VariantSink, type VariantWire } from './variant-sink.js';
+import { wsSend, wsSendQuiet } from './ws-send.js';
 
 const SCREENSHOT_WAIT_MS = 5000;
+
+/** seeds/002 JSON text messages, built once per variant (frameMessage). */
+const STREAM_JSON_WIRE: VariantWire<StreamJsonOptions> = {
+  spec: ({ format, quality }) => ({ format, quality }),
+  message: (variant) => frameMessage(variant),
+  binary: false,
+};
 
 /** `WS /stream/:id?fps=&quality=&format=`: seeds/002's JSON frames, stats every second, commands. */
 export function streamRoute({ hub, config, log }: RouteContext): UpgradeHandler {
@@ -23,7 +27,7 @@ export function streamRoute({ hub, config, log }: RouteContext): UpgradeHandler 
     if (!stream) return;
 
     const connectedAt = Date.now();
-    const client = new StreamJsonClient(ws, stream.variants, options);
+    const client = new VariantSink(ws, stream.variants, options, STREAM_JSON_WIRE);
     const subscription = stream.subscribe({
       fps: options.fps,
       deliver: client,
@@ -82,25 +86,4 @@ export function streamRoute({ hub, config, log }: RouteContext): UpgradeHandler 
       subscription.close();
     });
   };
-}
-
-/** One client's frames as seeds/002 JSON text messages, built once per variant (frameMessage). */
-class StreamJsonClient extends WsFrameWriter implements FrameSink {
-  #spec: VariantSpec;
-
-  constructor(ws: WebSocket, private readonly variants: VariantCache, private readonly options: StreamJsonOptions) {
-    super(ws);
-    this.#spec = sharedSpec({ format: options.format, quality: options.quality });
-  }
-
-  update(changes: Partial<StreamJsonOptions>): void {
-    Object.assign(this.options, changes);
-    this.#spec = sharedSpec({ format: this.options.format, quality: this.options.quality });
-  }
-
-  deliver(frame: Frame, done: DeliveryDone): void {
-    const ready = this.variants.peek(frame, this.#spec);
-    if (ready) return this.send(frameMessage(ready), false, done);
-    this.sendWhenReady(this.variants.get(frame, this.#spec).then((variant) => frameMessage(variant)), false, done);
-  }
 }

@@ -1,13 +1,16 @@
 import type { WebSocket } from 'ws';
-import type { Frame } from '../hub/frame.js';
-import type { DeliveryDone, FrameSink } from '../hub/subscriber-slot.js';
-import type { VariantCache } from '../hub/variant.js';
-import { sharedSpec, type VariantSpec } from '../hub/variant-spec.js';
 import { CloseCode } from '../protocols/errors.js';
 import { parseVideoFeedCommand, parseVideoFeedQuery, type VideoFeedOptions } from '../protocols/video-feed.js';
 import type { UpgradeHandler } from './upgrade-router.js';
 import { noticeRelay, onClientMessages, parseQueryOrRefuse, resolveStreamOrRefuse, type RouteContext } from './route-context.js';
-import { WsFrameWriter } from './ws-send.js';
+import { VariantSink, type VariantWire } from './variant-sink.js';
+
+/** seeds/004: the image bytes, one binary message per frame. */
+const VIDEO_FEED_WIRE: VariantWire<VideoFeedOptions> = {
+  spec: ({ format, quality, osd, resize }) => ({ format, quality, osd, ...(resize && { maxWidth: resize.width, maxHeight: resize.height }) }),
+  message: (variant) => variant.bytes,
+  binary: true,
+};
 
 /** `WS /ws/video_feed[?stream=id]`: seeds/004's one binary image per message, JSON commands. */
 export function videoFeedRoute({ hub, config, log }: RouteContext): UpgradeHandler {
@@ -25,7 +28,7 @@ export function videoFeedRoute({ hub, config, log }: RouteContext): UpgradeHandl
     if (!stream) return;
 
     clients.add(ws);
-    const client = new VideoFeedClient(ws, stream.variants, options);
+    const client = new VariantSink(ws, stream.variants, options, VIDEO_FEED_WIRE);
     const subscription = stream.subscribe({
       fps: options.fps,
       deliver: client,
@@ -44,33 +47,4 @@ export function videoFeedRoute({ hub, config, log }: RouteContext): UpgradeHandl
       subscription.close();
     });
   };
-}
-
-/**
- * One client's frames: the variant its options select, written as binary messages. The spec
- * is built when the options change, not per frame, and shared with every client that asked
- * for the same (sharedSpec), so all but the first client of a frame find the bytes at once.
- */
-class VideoFeedClient extends WsFrameWriter implements FrameSink {
-  #spec: VariantSpec;
-
-  constructor(ws: WebSocket, private readonly variants: VariantCache, private readonly options: VideoFeedOptions) {
-    super(ws);
-    this.#spec = specOf(options);
-  }
-
-  update(changes: Partial<VideoFeedOptions>): void {
-    Object.assign(this.options, changes);
-    this.#spec = specOf(this.options);
-  }
-
-  deliver(frame: Frame, done: DeliveryDone): void {
-    const ready = this.variants.peek(frame, this.#spec);
-    if (ready) return this.send(ready.bytes, true, done);
-    this.sendWhenReady(this.variants.get(frame, this.#spec).then((variant) => variant.bytes), true, done);
-  }
-}
-
-function specOf({ format, quality, osd, resize }: VideoFeedOptions): VariantSpec {
-  return sharedSpec({ format, quality, osd, ...(resize && { maxWidth: resize.width, maxHeight: resize.height }) });
 }
