@@ -101,6 +101,28 @@ describe('Stream', () => {
     assert.equal(stats.bytesOut, 16);
   });
 
+  it('measures fps out over the last second, with no ceiling on the rate', async () => {
+    const { source, stream, subscribe, clock } = setup();
+    // 300 clients at 30 fps: 9000 deliveries a second, more than a ring of event times held.
+    for (let i = 0; i < 300; i++) subscribe();
+    await clock.advance(0);
+    for (let n = 1; n <= 60; n++) {
+      source.push(n);
+      await clock.advance(1000 / 30);
+    }
+    // Clear of the window's edge: the frames of the last second are the 29 pushed after 1010 ms.
+    await clock.advance(10);
+    assert.equal(stream.stats().fpsOut, 29 * 300);
+    // A frame every two seconds: its deliveries count for the second after it, then nothing.
+    await clock.advance(2000);
+    assert.equal(stream.stats().fpsOut, 0);
+    source.push(61);
+    await clock.advance(500);
+    assert.equal(stream.stats().fpsOut, 300);
+    await clock.advance(600);
+    assert.equal(stream.stats().fpsOut, 0);
+  });
+
   it('lets a subscriber leave in the middle of a fan-out: it gets nothing more, the others get the frame', async () => {
     const { source, stream, clock } = setup();
     const got: string[] = [];

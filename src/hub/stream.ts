@@ -4,6 +4,7 @@ import { VariantCache } from './variant.js';
 import type { Encoder } from './encoder.js';
 import type { Source, SourceExit, SourceFrame } from '../sources/source.js';
 import { RateMeter } from '../util/rate-meter.js';
+import { CountRate } from '../util/count-rate.js';
 import { systemClock, type Clock, type TimerHandle } from '../util/clock.js';
 import { TypedEmitter } from '../util/typed-emitter.js';
 
@@ -81,7 +82,9 @@ export class Stream extends TypedEmitter<StreamEvents> {
   #slots: readonly SubscriberSlot[] = [];
   readonly #noticeHandlers = new Map<SubscriberSlot, (notice: StreamNotice) => void>();
   readonly #inMeter: RateMeter;
-  readonly #outMeter: RateMeter;
+  /** Deliveries completed since the stream was made, and their rate (sampled once per frame). */
+  #delivered = 0;
+  readonly #outRate: CountRate;
   readonly #clock: Clock;
   readonly #idleGraceMs: number;
   readonly #restartDelayMs: number;
@@ -105,7 +108,7 @@ export class Stream extends TypedEmitter<StreamEvents> {
     this.#restartDelayMs = options.restartDelayMs ?? 500;
     this.#maxRestartDelayMs = options.maxRestartDelayMs ?? 10_000;
     this.#inMeter = new RateMeter(1000, 256, this.#clock);
-    this.#outMeter = new RateMeter(1000, 8192, this.#clock);
+    this.#outRate = new CountRate(1000, 256, this.#clock);
     this.variants = new VariantCache(encoder, (frame) => this.osdText(frame));
     source.on('frame', this.#sourceOnFrame);
     source.on('status', this.#sourceOnStatus);
@@ -129,7 +132,10 @@ export class Stream extends TypedEmitter<StreamEvents> {
     return this.#inMeter.rate();
   }
 
-  readonly #recordSent = (): void => this.#outMeter.record();
+  /** Per completed delivery: one increment, no clock read (see CountRate). */
+  readonly #recordSent = (): void => {
+    this.#delivered++;
+  };
 
   /** Adds a subscriber; it receives the latest frame at once (a static page still shows something). */
   subscribe(options: SubscribeOptions): Subscription {
@@ -196,7 +202,7 @@ export class Stream extends TypedEmitter<StreamEvents> {
       subscribers: this.#slots.length,
       framesIn: this.#seq,
       fpsIn: this.#inMeter.rate(),
-      fpsOut: this.#outMeter.rate(),
+      fpsOut: this.#outRate.rate(this.#delivered),
       framesOut: totals.sent,
       bytesOut: totals.bytes,
       framesDropped: totals.dropped,
@@ -297,6 +303,7 @@ export class Stream extends TypedEmitter<StreamEvents> {
     // One clock read for the whole fan-out, not one per subscriber.
     const now = this.#clock.now();
     this.#inMeter.record(now);
+    this.#outRate.sample(this.#delivered, now);
     this.emit('frame', frame);
     const slots = this.#slots;
     for (let i = 0; i < slots.length; i++) slots[i]!.offer(frame, now);
