@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import type { ServerKind } from './server-process.js';
 
 /** Everything a bench run is told from the command line (see `npm run bench -- --help`). */
@@ -6,7 +7,10 @@ export interface BenchOptions {
   clients: number;
   /** Seconds measured per fan-out run. @default 15 */
   duration: number;
-  /** Seconds of traffic before measuring. @default 3 */
+  /**
+   * Seconds of traffic before measuring. @default 15: past the full collections V8's memory
+   * reducer makes once, 10–16 s after start-up (docs/benchmarks.md, "Where the spread came from").
+   */
   warmup: number;
   scenario: 'all' | 'fanout' | 'stall';
   /** @default ['framehub', 'ws', 'tcp'] */
@@ -41,7 +45,23 @@ export interface BenchOptions {
   json: string | undefined;
 }
 
-/** The Node flags a server child gets beyond its defaults: profiling and `--node-flags`. */
+/**
+ * The Node flags `npm start` runs framehub with (package.json's `start` script), so the bench
+ * measures framehub as it is started; every server child gets them, the baselines too, so
+ * all run on the same V8 configuration.
+ */
+export function startScriptFlags(): string[] {
+  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { scripts: { start: string } };
+  const words = pkg.scripts.start.split(/\s+/);
+  const flags: string[] = [];
+  for (const word of words.slice(words.indexOf('node') + 1)) {
+    if (!word.startsWith('--')) break;
+    flags.push(word);
+  }
+  return flags;
+}
+
+/** The Node flags a server child gets beyond its defaults: `npm start`'s, profiling and `--node-flags`. */
 export function serverNodeFlags(options: BenchOptions): string[] {
-  return [...(options.profile ? ['--cpu-prof', `--cpu-prof-dir=${options.profile}`] : []), ...options.nodeFlags];
+  return [...startScriptFlags(), ...(options.profile ? ['--cpu-prof', `--cpu-prof-dir=${options.profile}`] : []), ...options.nodeFlags];
 }

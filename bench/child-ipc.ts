@@ -1,3 +1,4 @@
+import { PerformanceObserver, constants } from 'node:perf_hooks';
 import { fanoutTime } from './bench-source.js';
 /**
  * The IPC between the bench orchestrator and a server child. The child measures itself
@@ -27,6 +28,9 @@ export interface ChildSample {
   sleeps: number;
   /** The bench source's `fanoutTime.ms` so far. */
   fanoutMs: number;
+  /** Time the main thread spent in V8's garbage collector so far, ms: young-generation and full. */
+  gcMinorMs: number;
+  gcMajorMs: number;
   rss: number;
   heapUsed: number;
   external: number;
@@ -55,6 +59,22 @@ export function childOptions(): ServerChildOptions {
   return JSON.parse(process.argv[2] ?? '{}') as ServerChildOptions;
 }
 
+/**
+ * GC pauses, summed from perf_hooks' `gc` entries: a process with a larger heap (framehub's
+ * Fastify, socket.io, pino, sharp) can pay more per collection than a bare loop for the same
+ * garbage, which is a fixed cost per second rather than per delivery.
+ */
+const gcTime = { minor: 0, major: 0 };
+function observeGc(): void {
+  new PerformanceObserver(function gcOnEntries(list) {
+    for (const entry of list.getEntries()) {
+      const kind = ((entry as { detail?: unknown }).detail as { kind?: number } | undefined)?.kind;
+      if (kind === constants.NODE_PERFORMANCE_GC_MINOR) gcTime.minor += entry.duration;
+      else gcTime.major += entry.duration;
+    }
+  }).observe({ entryTypes: ['gc'] });
+}
+
 function sample(gc: boolean): ChildSample {
   // --expose-gc is passed by the parent so memory probes can exclude garbage not yet collected.
   if (gc) (globalThis as { gc?: () => void }).gc?.();
@@ -66,6 +86,8 @@ function sample(gc: boolean): ChildSample {
     cpuSystem: cpu.system,
     sleeps: process.resourceUsage().voluntaryContextSwitches,
     fanoutMs: fanoutTime.ms,
+    gcMinorMs: gcTime.minor,
+    gcMajorMs: gcTime.major,
     rss: mem.rss,
     heapUsed: mem.heapUsed,
     external: mem.external,
@@ -84,6 +106,7 @@ export async function runServerChild(start: (options: ServerChildOptions) => Pro
   process.on('SIGTERM', function processOnSigterm() {
     if (process.listenerCount('SIGTERM') === 1) process.exit(0);
   });
+  observeGc();
   const serving = await start(childOptions());
   process.on('message', function parentOnMessage(message: ParentMessage) {
     if (message.type === 'sample') send({ type: 'sample', id: message.id, sample: sample(message.gc === true) });

@@ -16,7 +16,7 @@ export interface FanoutResult {
   deliveredBytes: number;
   /** Delivered payload, MB/s (10^6). */
   throughput: number;
-  server: { cpuSeconds: number; cpuPercent: number; cpuSecondsPerGB: number; rssIdleMiB: number; rssMeanMiB: number; rssMaxMiB: number };
+  server: { cpuSeconds: number; cpuPercent: number; userPercent: number; systemPercent: number; cpuSecondsPerGB: number; rssIdleMiB: number; rssMeanMiB: number; rssMaxMiB: number };
   /** CPU of the process running the clients (this one): near 100 % means the clients were the limit. */
   clientCpuPercent: number;
   /**
@@ -30,6 +30,10 @@ export interface FanoutResult {
    * `writev` on this 2-vCPU VM, so a slower fan-out costs the server more kernel time too.
    */
   clientSleepsPerFrame: number;
+  /** Server GC time in the window, ms per second: young-generation (scavenges) and full collections. */
+  gcMsPerSecond: { minor: number; major: number };
+  /** Server CPU while connected to no one, before the clients came (% of a core): the fixed cost. */
+  idleCpuPercent: number;
   unstamped: number;
   /** 1-minute load average at the end of the window: how busy the shared machine was. */
   loadAverage: number;
@@ -37,6 +41,8 @@ export interface FanoutResult {
 }
 
 const MiB = 1024 * 1024;
+/** How long the server's idle CPU is sampled before the clients connect. */
+const IDLE_MS = 2000;
 
 /** Starts a server child, connects the clients, warms up, measures one window, tears down. */
 export async function fanoutRun(kind: ServerKind, options: BenchOptions): Promise<FanoutResult> {
@@ -48,6 +54,9 @@ export async function fanoutRun(kind: ServerKind, options: BenchOptions): Promis
     // Twice: the first GC after start-up leaves set-up buffers (the grain images) to the second.
     await server.sample(true);
     const idle = await server.sample(true);
+    await sleep(IDLE_MS);
+    const idleEnd = await server.sample();
+    const idleCpuPercent = ((idleEnd.cpuUser + idleEnd.cpuSystem - idle.cpuUser - idle.cpuSystem) / 1e3 / (idleEnd.at - idle.at)) * 100;
     await swarm.connect(options.clients, options.connectConcurrency, 60_000 + options.clients * 50);
     await swarm.firstFrames(20_000);
     await sleep(options.warmup * 1000);
@@ -56,6 +65,11 @@ export async function fanoutRun(kind: ServerKind, options: BenchOptions): Promis
     const startBytes = swarm.clients.reduce((sum, c) => sum + c.bytes, 0);
     const clientCpuStart = process.cpuUsage();
     const clientSleepsStart = process.resourceUsage().voluntaryContextSwitches;
+    // A full collection before the window: what connecting 100 clients left in the old
+    // generation is collected now, not at whatever moment V8's memory reducer picks, which
+    // fell inside the window in some runs and not in others (docs/benchmarks.md, "Where the
+    // spread between runs came from"). The window measures the steady state of the fan-out.
+    await server.sample(true);
     const start = await server.sample();
     swarm.record();
     const rss: number[] = [start.rss];
@@ -90,6 +104,8 @@ export async function fanoutRun(kind: ServerKind, options: BenchOptions): Promis
       server: {
         cpuSeconds,
         cpuPercent: (cpuSeconds / seconds) * 100,
+        userPercent: ((stop.cpuUser - start.cpuUser) / 1e6 / seconds) * 100,
+        systemPercent: ((stop.cpuSystem - start.cpuSystem) / 1e6 / seconds) * 100,
         cpuSecondsPerGB: cpuSeconds / (deliveredBytes / 1e9),
         rssIdleMiB: idle.rss / MiB,
         rssMeanMiB: mean(rss) / MiB,
@@ -98,6 +114,8 @@ export async function fanoutRun(kind: ServerKind, options: BenchOptions): Promis
       clientCpuPercent: ((clientCpu.user + clientCpu.system) / 1e6 / seconds) * 100,
       fanoutMsPerFrame: (stop.fanoutMs - start.fanoutMs) / sourceFrames,
       clientSleepsPerFrame: clientSleeps / sourceFrames,
+      gcMsPerSecond: { minor: (stop.gcMinorMs - start.gcMinorMs) / seconds, major: (stop.gcMajorMs - start.gcMajorMs) / seconds },
+      idleCpuPercent,
       unstamped: swarm.unstamped,
       loadAverage: loadavg()[0]!,
       ...(serverStats !== undefined && { serverStats }),

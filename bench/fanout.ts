@@ -5,7 +5,7 @@ import type { BenchOptions } from './bench-options.js';
 import { fanoutRun, type FanoutResult } from './fanout-run.js';
 import { stallRun, type StallResult } from './stall-run.js';
 import { SERVER_KINDS, type ServerKind } from './server-process.js';
-import { fanoutTable, fanoutTimingLine, hubLine, loadLine, ratioLines, rssSeriesLine, stallTable } from './report.js';
+import { fanoutTable, fanoutTimingLine, hubLine, loadLine, overheadLine, ratioLines, rssSeriesLine, stallTable } from './report.js';
 
 const HELP = `Usage: npm run bench -- [options]
 
@@ -15,7 +15,7 @@ Servers run in child processes; the clients run in this process.
 
   --clients <n>            clients per run (default 100)
   --duration <s>           measured seconds per fan-out run (default 15)
-  --warmup <s>             seconds of traffic before measuring (default 3)
+  --warmup <s>             seconds of traffic before measuring (default 15)
   --scenario <name>        all | fanout | stall (default all)
   --servers <list>         fan-out servers, from framehub,ws,tcp (default all three)
   --stall-servers <list>   stall-scenario servers (default framehub,ws)
@@ -75,7 +75,7 @@ function parseOptions(argv: string[]): BenchOptions {
     client,
     clients: Math.round(num('clients', values.clients, 100, 1, 10_000)),
     duration: num('duration', values.duration, 15, 1, 3600),
-    warmup: num('warmup', values.warmup, 3, 0, 600),
+    warmup: num('warmup', values.warmup, 15, 0, 600),
     scenario,
     servers: kinds('servers', values.servers, [...SERVER_KINDS]),
     stallServers: kinds('stall-servers', values['stall-servers'], ['framehub', 'ws']),
@@ -147,6 +147,7 @@ async function main(): Promise<void> {
       console.log('');
       for (const line of ratioLines(results)) console.log(`- ${line}`);
       console.log(`- ${fanoutTimingLine(results)}`);
+      console.log(`- ${overheadLine(results)}`);
       console.log(`- ${loadLine(results)}`);
       for (const r of results) {
         const hub = hubLine(r);

@@ -32,6 +32,12 @@ export function fanoutTimingLine(results: FanoutResult[]): string {
   return `fan-out ms per frame / client-process sleeps per frame: ${results.map((r) => `${r.kind} ${f2(r.fanoutMsPerFrame)} / ${r.clientSleepsPerFrame.toFixed(1)}`).join(', ')}`;
 }
 
+/** Per server: its CPU split into user and kernel time, CPU with no clients (its fixed cost) and GC time in the window. */
+export function overheadLine(results: FanoutResult[]): string {
+  const one = (r: FanoutResult) => `${r.kind} ${f1(r.server.userPercent)} + ${f1(r.server.systemPercent)} / ${f2(r.idleCpuPercent)} / ${f2(r.gcMsPerSecond.minor)} + ${f2(r.gcMsPerSecond.major)}`;
+  return `server CPU % user + system / idle CPU % / GC ms per s (young + full): ${results.map(one).join(', ')}`;
+}
+
 /** How busy the machine was: other people's work competes for the same two cores. */
 export function loadLine(results: FanoutResult[]): string {
   return `1-min load average at the end of each window: ${results.map((r) => `${r.kind} ${r.loadAverage.toFixed(1)}`).join(', ')}`;
