@@ -31,7 +31,7 @@ export interface BenchOptions {
   frameBytes: number;
   /** @default 80 */
   quality: number;
-  /** Fan-out rounds: every server once a round, rounds one after another. @default 1 */
+  /** Fan-out rounds: every server once a round, rounds one after another, summed up by their median. @default 5 */
   rounds: number;
   /** The WebSocket clients: bench/raw-ws-client.ts (`raw`) or the `ws` library's (`ws`). @default 'raw' */
   client: 'ws' | 'raw';

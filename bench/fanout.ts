@@ -5,7 +5,7 @@ import type { BenchOptions } from './bench-options.js';
 import { fanoutRun, type FanoutResult } from './fanout-run.js';
 import { stallRun, type StallResult } from './stall-run.js';
 import { SERVER_KINDS, type ServerKind } from './server-process.js';
-import { fanoutTable, fanoutTimingLine, hubLine, loadLine, overheadLine, ratioLines, rssSeriesLine, stallTable } from './report.js';
+import { fanoutTable, fanoutTimingLine, hubLine, loadLine, overheadLine, ratioLines, roundsSummary, rssSeriesLine, stallTable } from './report.js';
 
 const HELP = `Usage: npm run bench -- [options]
 
@@ -26,7 +26,8 @@ Servers run in child processes; the clients run in this process.
   --cap <n>                framehub clients' fps cap, WS_FRAME_RATE (default: --fps)
   --frame-bytes <n>        JPEG size to aim for (default 65536)
   --quality <n>            JPEG quality of the frames and of the clients' request (default 80)
-  --rounds <n>             fan-out rounds, each running every server once (default 1)
+  --rounds <n>             fan-out rounds, each running every server once, summed up by
+                           their median (default 5)
   --client <raw|ws>        WebSocket clients: a minimal RFC 6455 reader that copies only the
                            stamp (raw, default, as cheap as the TCP clients) or the ws library
   --connect-concurrency <n> handshakes in flight while connecting (default 50)
@@ -86,7 +87,7 @@ function parseOptions(argv: string[]): BenchOptions {
     cap: Math.round(num('cap', values.cap, num('fps', values.fps, 30, 1, 60), 1, 60)),
     frameBytes: Math.round(num('frame-bytes', values['frame-bytes'], 65_536, 4096, 4 * 1024 * 1024)),
     quality: Math.round(num('quality', values.quality, 80, 10, 100)),
-    rounds: Math.round(num('rounds', values.rounds, 1, 1, 20)),
+    rounds: Math.round(num('rounds', values.rounds, 5, 1, 20)),
     connectConcurrency: Math.round(num('connect-concurrency', values['connect-concurrency'], 50, 1, 1000)),
     json: values.json,
     profile: values.profile,
@@ -155,6 +156,12 @@ async function main(): Promise<void> {
         if (r.unstamped > 0) console.log(`- WARNING: ${r.unstamped} messages without a stamp on ${r.kind}`);
       }
     }
+  }
+
+  const summary = roundsSummary(fanout);
+  if (summary.length > 0) {
+    console.log(`\n## fan-out over ${fanout.length} rounds: ${options.clients} clients (the median round is the figure to quote)\n`);
+    for (const line of summary) console.log(`- ${line}`);
   }
 
   const stall: StallResult[] = [];

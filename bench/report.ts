@@ -1,6 +1,7 @@
 import type { FanoutResult } from './fanout-run.js';
 import type { StallResult } from './stall-run.js';
 import { SERVER_LABEL } from './server-process.js';
+import { ascending, mean, percentile } from './percentiles.js';
 
 const f1 = (n: number) => (Number.isFinite(n) ? n.toFixed(1) : '-');
 const f2 = (n: number) => (Number.isFinite(n) ? n.toFixed(2) : '-');
@@ -25,6 +26,33 @@ export function ratioLines(round: FanoutResult[]): string[] {
   return round
     .filter((r) => r.kind !== 'framehub')
     .map((r) => `framehub cost ÷ ${SERVER_LABEL[r.kind]} cost = ${f2(framehub.server.cpuSecondsPerGB / r.server.cpuSecondsPerGB)}x (${f2(framehub.server.cpuSecondsPerGB)} vs ${f2(r.server.cpuSecondsPerGB)} CPU s per delivered GB)`);
+}
+
+/**
+ * Across rounds: framehub's cost ratio to each baseline and every server's p99, as the median
+ * round, the mean and the range. One round's ratio scatters by ±0.1x on this shared machine
+ * (docs/benchmarks.md), so the median of several is the figure to quote, not any one round.
+ */
+export function roundsSummary(rounds: FanoutResult[][]): string[] {
+  if (rounds.length < 2) return [];
+  const lines: string[] = [];
+  const kinds = rounds[0]!.map((r) => r.kind);
+  for (const kind of kinds.filter((k) => k !== 'framehub')) {
+    const ratios = ascending(rounds.flatMap((round) => {
+      const framehub = round.find((r) => r.kind === 'framehub');
+      const baseline = round.find((r) => r.kind === kind);
+      return framehub && baseline ? [framehub.server.cpuSecondsPerGB / baseline.server.cpuSecondsPerGB] : [];
+    }));
+    if (ratios.length === 0) continue;
+    const within = ratios.filter((x) => x <= 1.1).length;
+    lines.push(`framehub cost ÷ ${SERVER_LABEL[kind]} cost: median ${f2(percentile(ratios, 50))}x, mean ${f2(mean(ratios))}x, ${f2(ratios[0]!)}x–${f2(ratios[ratios.length - 1]!)}x; ${within} of ${ratios.length} rounds ≤ 1.1x`);
+  }
+  for (const kind of kinds) {
+    const p99 = ascending(rounds.flatMap((round) => round.filter((r) => r.kind === kind).map((r) => r.latencyMs.p99)));
+    const within = p99.filter((x) => x <= 5).length;
+    lines.push(`${SERVER_LABEL[kind]} hub latency p99: median ${f2(percentile(p99, 50))} ms, ${f2(p99[0]!)}–${f2(p99[p99.length - 1]!)} ms; ${within} of ${p99.length} rounds ≤ 5 ms`);
+  }
+  return lines;
 }
 
 /** Per server: its fan-out time per frame and how often the client process slept per frame. */
