@@ -101,7 +101,7 @@ describe('Stream', () => {
     assert.equal(stats.bytesOut, 16);
   });
 
-  it('measures fps out over the last second, with no ceiling on the rate', async () => {
+  it('measures fps in and out over the last second, with no ceiling on the rate', async () => {
     const { source, stream, subscribe, clock } = setup();
     // 300 clients at 30 fps: 9000 deliveries a second, more than a ring of event times held.
     for (let i = 0; i < 300; i++) subscribe();
@@ -113,12 +113,14 @@ describe('Stream', () => {
     // Clear of the window's edge: the frames of the last second are the 29 pushed after 1010 ms.
     await clock.advance(10);
     assert.equal(stream.stats().fpsOut, 29 * 300);
+    assert.equal(stream.stats().fpsIn, 29);
     // A frame every two seconds: its deliveries count for the second after it, then nothing.
     await clock.advance(2000);
     assert.equal(stream.stats().fpsOut, 0);
     source.push(61);
     await clock.advance(500);
     assert.equal(stream.stats().fpsOut, 300);
+    assert.equal(stream.stats().fpsIn, 1);
     await clock.advance(600);
     assert.equal(stream.stats().fpsOut, 0);
   });

@@ -1,40 +1,25 @@
-import { systemClock, type Clock } from './clock.js';
+import { CountRate } from './count-rate.js';
+import type { Clock } from './clock.js';
 
 /**
- * Events per second over a sliding window. Keeps a small ring of timestamps, so reading the
- * rate costs nothing per event beyond one store.
+ * Events per second over a sliding window, for callers that see each event: a `CountRate`
+ * sampled once per event, before counting it, so the rate is the events since the oldest
+ * one inside the window.
  */
 export class RateMeter {
-  readonly #times: Float64Array;
-  #next = 0;
-  #count = 0;
+  readonly #counts: CountRate;
+  #events = 0;
 
-  constructor(
-    private readonly windowMs = 1000,
-    capacity = 256,
-    private readonly clock: Clock = systemClock,
-  ) {
-    this.#times = new Float64Array(capacity);
+  constructor(windowMs = 1000, capacity = 256, clock?: Clock) {
+    this.#counts = new CountRate(windowMs, capacity, clock);
   }
 
-  record(at = this.clock.now()): void {
-    this.#times[this.#next] = at;
-    this.#next = (this.#next + 1) % this.#times.length;
-    if (this.#count < this.#times.length) this.#count++;
+  record(at?: number): void {
+    this.#counts.sample(this.#events++, at);
   }
 
   /** Events per second over the last window. */
-  rate(now = this.clock.now()): number {
-    const from = now - this.windowMs;
-    let n = 0;
-    for (let i = 0; i < this.#count; i++) {
-      if (this.#times[i]! > from) n++;
-    }
-    return (n * 1000) / this.windowMs;
-  }
-
-  reset(): void {
-    this.#count = 0;
-    this.#next = 0;
+  rate(now?: number): number {
+    return this.#counts.rate(this.#events, now);
   }
 }
