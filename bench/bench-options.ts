@@ -9,7 +9,7 @@ export interface BenchOptions {
   duration: number;
   /**
    * Seconds of traffic before measuring. @default 15: past the full collections V8's memory
-   * reducer makes once, 10–16 s after start-up (docs/benchmarks.md, "Where the spread came from").
+   * reducer makes once, 10–16 s after start-up (docs/benchmarks.md, change 12).
    */
   warmup: number;
   scenario: 'all' | 'fanout' | 'stall';

@@ -65,10 +65,10 @@ export async function fanoutRun(kind: ServerKind, options: BenchOptions): Promis
     const startBytes = swarm.clients.reduce((sum, c) => sum + c.bytes, 0);
     const clientCpuStart = process.cpuUsage();
     const clientSleepsStart = process.resourceUsage().voluntaryContextSwitches;
-    // A full collection before the window: what connecting 100 clients left in the old
-    // generation is collected now, not at whatever moment V8's memory reducer picks, which
-    // fell inside the window in some runs and not in others (docs/benchmarks.md, "Where the
-    // spread between runs came from"). The window measures the steady state of the fan-out.
+    // A full collection before the window: what connecting the clients left in the old
+    // generation is collected now rather than inside the window. The warm-up (15 s by
+    // default) has already outlasted the full collections V8's memory reducer makes once
+    // after start-up (docs/benchmarks.md, change 12). So the window measures the steady state.
     await server.sample(true);
     const start = await server.sample();
     swarm.record();
