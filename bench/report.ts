@@ -1,7 +1,7 @@
 import type { FanoutResult } from './fanout-run.js';
 import type { StallResult } from './stall-run.js';
 import { SERVER_LABEL } from './server-process.js';
-import { ascending, mean, percentile } from './percentiles.js';
+import { ascending, mean, median } from './percentiles.js';
 
 const f1 = (n: number) => (Number.isFinite(n) ? n.toFixed(1) : '-');
 const f2 = (n: number) => (Number.isFinite(n) ? n.toFixed(2) : '-');
@@ -45,12 +45,12 @@ export function roundsSummary(rounds: FanoutResult[][]): string[] {
     }));
     if (ratios.length === 0) continue;
     const within = ratios.filter((x) => x <= 1.1).length;
-    lines.push(`framehub cost ÷ ${SERVER_LABEL[kind]} cost: median ${f2(percentile(ratios, 50))}x, mean ${f2(mean(ratios))}x, ${f2(ratios[0]!)}x–${f2(ratios[ratios.length - 1]!)}x; ${within} of ${ratios.length} rounds ≤ 1.1x`);
+    lines.push(`framehub cost ÷ ${SERVER_LABEL[kind]} cost: median ${f2(median(ratios))}x, mean ${f2(mean(ratios))}x, ${f2(ratios[0]!)}x–${f2(ratios[ratios.length - 1]!)}x; ${within} of ${ratios.length} rounds ≤ 1.1x`);
   }
   for (const kind of kinds) {
     const p99 = ascending(rounds.flatMap((round) => round.filter((r) => r.kind === kind).map((r) => r.latencyMs.p99)));
     const within = p99.filter((x) => x <= 5).length;
-    lines.push(`${SERVER_LABEL[kind]} hub latency p99: median ${f2(percentile(p99, 50))} ms, ${f2(p99[0]!)}–${f2(p99[p99.length - 1]!)} ms; ${within} of ${p99.length} rounds ≤ 5 ms`);
+    lines.push(`${SERVER_LABEL[kind]} hub latency p99: median ${f2(median(p99))} ms, ${f2(p99[0]!)}–${f2(p99[p99.length - 1]!)} ms; ${within} of ${p99.length} rounds ≤ 5 ms`);
   }
   return lines;
 }
