@@ -1,4 +1,4 @@
-import { execFileSync, fork, type ChildProcess } from 'node:child_process';
+import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { BENCH_STREAM, type ChildMessage, type ChildSample, type ParentMessage, type ServerChildOptions } from './child-ipc.js';
 import type { Transport } from './client-swarm.js';
@@ -67,10 +67,6 @@ export class ServerProcess {
         reject(new Error(`${kind} server exited before it was ready (${signal ?? code})`));
       });
     });
-    if (process.env.BENCH_PIN) {
-      execFileSync('taskset', ['-a', '-p', '-c', '1', String(child.pid)], { stdio: 'ignore' });
-      execFileSync('taskset', ['-a', '-p', '-c', '0', String(process.pid)], { stdio: 'ignore' });
-    }
     return new ServerProcess(kind, child, ready.port, ready.frameSizes, ready.wireBytes);
   }
 
