@@ -1,10 +1,12 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import type { Socket } from 'node:net';
 import { WebSocket, WebSocketServer } from 'ws';
 import { WsFrameWriter } from '../src/server/ws-send.js';
+import { wsFrame } from '../src/server/ws-frame.js';
 
 /** Server-side sockets of real connections on 127.0.0.1, with their clients' received messages. */
-describe('WsFrameWriter', () => {
+describe('WsFrameWriter and wsFrame', () => {
   let wss: WebSocketServer;
   const clients: WebSocket[] = [];
   before(async () => {
@@ -16,38 +18,79 @@ describe('WsFrameWriter', () => {
     await new Promise<void>((resolve) => wss.close(() => resolve()));
   });
 
-  async function pair(): Promise<{ server: WebSocket; received: Promise<Buffer> }> {
-    const accepted = new Promise<WebSocket>((resolve) => wss.once('connection', resolve));
+  interface Pair { server: WebSocket; socket: Socket; client: WebSocket; messages: { data: Buffer; binary: boolean }[]; next(): Promise<void> }
+
+  async function pair(): Promise<Pair> {
+    const accepted = new Promise<[WebSocket, Socket]>((resolve) => wss.once('connection', (ws, req) => resolve([ws, req.socket])));
     const address = wss.address() as { port: number };
     const client = new WebSocket(`ws://127.0.0.1:${address.port}`);
     clients.push(client);
-    const received = new Promise<Buffer>((resolve) => client.once('message', (data) => resolve(data as Buffer)));
+    const messages: Pair['messages'] = [];
+    let wake = () => {};
+    client.on('message', (data, binary) => {
+      messages.push({ data: data as Buffer, binary });
+      wake();
+    });
     await new Promise<void>((resolve, reject) => { client.once('open', resolve); client.once('error', reject); });
-    return { server: await accepted, received };
+    const [server, socket] = await accepted;
+    return { server, socket, client, messages, next: () => new Promise<void>((resolve) => (wake = resolve)) };
   }
 
   it('makes the writes of one fan-out after it, back to back, and reports each when the socket took it', async () => {
     const [a, b] = [await pair(), await pair()];
     const order: string[] = [];
-    for (const [name, { server }] of [['a', a], ['b', b]] as const) {
-      const send = server.send.bind(server);
-      server.send = ((...args: Parameters<typeof send>) => { order.push(`send ${name}`); send(...args); }) as typeof server.send;
+    for (const [name, { socket }] of [['a', a], ['b', b]] as const) {
+      const write = socket.write.bind(socket) as (...args: unknown[]) => boolean;
+      socket.write = ((...args: unknown[]) => { order.push(`write ${name}`); return write(...args); }) as typeof socket.write;
     }
     const done: [string, Error | undefined, number][] = [];
-    new WsFrameWriter(a.server).send(Buffer.from('frame a'), true, (error, bytes) => done.push(['a', error, bytes]));
-    new WsFrameWriter(b.server).send('frame b', false, (error, bytes) => done.push(['b', error, bytes]));
+    const arrived = Promise.all([a.next(), b.next()]);
+    new WsFrameWriter(a.server, a.socket).send(wsFrame(Buffer.from('frame a'), true), (error, bytes) => done.push(['a', error, bytes]));
+    new WsFrameWriter(b.server, b.socket).send(wsFrame(Buffer.from('frame b'), false), (error, bytes) => done.push(['b', error, bytes]));
     order.push('fan-out over');
-    assert.deepEqual(await Promise.all([a.received, b.received]).then((m) => m.map(String)), ['frame a', 'frame b']);
-    assert.deepEqual(order, ['fan-out over', 'send a', 'send b']);
-    assert.deepEqual(done, [['a', undefined, 7], ['b', undefined, 7]]);
+    await arrived;
+    assert.deepEqual([a.messages, b.messages].map((m) => m.map(({ data, binary }) => [String(data), binary])), [[['frame a', true]], [['frame b', false]]]);
+    assert.deepEqual(order, ['fan-out over', 'write a', 'write b']);
+    // The bytes the socket took: the 7-byte payload and its 2-byte header.
+    assert.deepEqual(done, [['a', undefined, 9], ['b', undefined, 9]]);
   });
 
   it('ends the delivery with an error when the socket closed before the write was made', async () => {
-    const { server } = await pair();
+    const { server, socket } = await pair();
     const result = new Promise<Error | undefined>((resolve) => {
-      new WsFrameWriter(server).send(Buffer.from('late'), true, (error) => resolve(error));
+      new WsFrameWriter(server, socket).send(wsFrame(Buffer.from('late'), true), (error) => resolve(error));
     });
     server.terminate();
     assert.match((await result)?.message ?? '', /socket is not open/);
+  });
+
+  it('writes nothing after the closing handshake started', async () => {
+    const { server, socket, client } = await pair();
+    const closed = new Promise<number>((resolve) => client.once('close', (code) => resolve(code)));
+    const result = new Promise<Error | undefined>((resolve) => {
+      new WsFrameWriter(server, socket).send(wsFrame(Buffer.from('after close'), true), (error) => resolve(error));
+    });
+    server.close(1000);
+    assert.match((await result)?.message ?? '', /socket is not open/);
+    assert.equal(await closed, 1000);
+  });
+
+  it('frames every payload length a client reads back whole: 7-bit, 16-bit and 64-bit lengths, binary and text', async () => {
+    const p = await pair();
+    const lengths = [0, 125, 126, 65_535, 65_536, 200_000];
+    for (const [i, length] of lengths.entries()) {
+      const payload = Buffer.alloc(length, i % 2 === 0 ? 0x61 : 0x62);
+      const arrived = p.next();
+      p.socket.write(wsFrame(payload, i % 2 === 0));
+      await arrived;
+      const got = p.messages.at(-1)!;
+      assert.equal(got.binary, i % 2 === 0, `length ${length}`);
+      assert.ok(Buffer.from(got.data).equals(payload), `length ${length}`);
+    }
+    // The connection is still in step: a message through ws's own sender after them arrives too.
+    const arrived = p.next();
+    p.server.send('after');
+    await arrived;
+    assert.equal(String(p.messages.at(-1)!.data), 'after');
   });
 });

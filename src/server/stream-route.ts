@@ -15,11 +15,12 @@ const STREAM_JSON_WIRE: VariantWire<StreamJsonOptions> = {
   spec: ({ format, quality }) => ({ format, quality }),
   message: (variant) => frameMessage(variant),
   binary: false,
+  frameKey: 'ws-frame:stream-json',
 };
 
 /** `WS /stream/:id?fps=&quality=&format=`: seeds/002's JSON frames, stats every second, commands. */
 export function streamRoute({ hub, config, log }: RouteContext): UpgradeHandler {
-  return function handleStreamSocket(ws: WebSocket, _req, url, params) {
+  return function handleStreamSocket(ws: WebSocket, req, url, params) {
     const options = parseQueryOrRefuse<StreamJsonOptions>(ws, () =>
       parseStreamJsonQuery(url.searchParams, { fps: 10, quality: config.quality, format: 'jpeg' }));
     if (!options) return;
@@ -27,7 +28,7 @@ export function streamRoute({ hub, config, log }: RouteContext): UpgradeHandler 
     if (!stream) return;
 
     const connectedAt = Date.now();
-    const client = new VariantSink(ws, stream.variants, options, STREAM_JSON_WIRE);
+    const client = new VariantSink(ws, req.socket, stream.variants, options, STREAM_JSON_WIRE);
     const subscription = stream.subscribe({
       fps: options.fps,
       deliver: client,

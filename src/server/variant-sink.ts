@@ -1,17 +1,29 @@
+import type { Duplex } from 'node:stream';
 import type { WebSocket } from 'ws';
 import type { Frame } from '../hub/frame.js';
 import type { DeliveryDone, FrameSink } from '../hub/subscriber-slot.js';
 import type { Variant, VariantCache } from '../hub/variant.js';
 import { sharedSpec, type VariantSpec } from '../hub/variant-spec.js';
+import { wsFrame } from './ws-frame.js';
 import { WsFrameWriter } from './ws-send.js';
 
 /** How a route turns its client's options into a spec, and a variant into a WebSocket message. */
 export interface VariantWire<O> {
   spec(options: O): VariantSpec;
-  /** The message for `variant`; memoised on the variant where it is built (built once per variant). */
+  /** The message for `variant`. */
   message(variant: Variant): Buffer | string;
   /** Binary or text WebSocket messages. */
   binary: boolean;
+  /** The key its WebSocket frames are memoised under on each variant, one per wire. */
+  frameKey: string;
+}
+
+/** `variant`'s message as one whole WebSocket frame, built once per variant and wire. */
+function framed<O>(wire: VariantWire<O>, variant: Variant): Buffer {
+  return variant.memo(wire.frameKey, (v) => {
+    const message = wire.message(v);
+    return wsFrame(typeof message === 'string' ? Buffer.from(message) : message, wire.binary);
+  });
 }
 
 /**
@@ -25,12 +37,14 @@ export class VariantSink<O extends object> extends WsFrameWriter implements Fram
 
   constructor(
     ws: WebSocket,
+    /** The connection's socket (the upgrade request's `socket`), where the frames are written. */
+    socket: Duplex,
     private readonly variants: VariantCache,
     /** The client's options; `update` changes them in place, so the route sees the changes too. */
     private readonly options: O,
     private readonly wire: VariantWire<O>,
   ) {
-    super(ws);
+    super(ws, socket);
     this.#spec = sharedSpec(wire.spec(options));
   }
 
@@ -42,7 +56,7 @@ export class VariantSink<O extends object> extends WsFrameWriter implements Fram
   deliver(frame: Frame, done: DeliveryDone): void {
     const { variants, wire } = this;
     const ready = variants.peek(frame, this.#spec);
-    if (ready) return this.send(wire.message(ready), wire.binary, done);
-    this.sendWhenReady(variants.get(frame, this.#spec).then(wire.message), wire.binary, done);
+    if (ready) return this.send(framed(wire, ready), done);
+    this.sendWhenReady(variants.get(frame, this.#spec).then((variant) => framed(wire, variant)), done);
   }
 }

@@ -10,12 +10,13 @@ const VIDEO_FEED_WIRE: VariantWire<VideoFeedOptions> = {
   spec: ({ format, quality, osd, resize }) => ({ format, quality, osd, ...(resize && { maxWidth: resize.width, maxHeight: resize.height }) }),
   message: (variant) => variant.bytes,
   binary: true,
+  frameKey: 'ws-frame:video-feed',
 };
 
 /** `WS /ws/video_feed[?stream=id]`: seeds/004's one binary image per message, JSON commands. */
 export function videoFeedRoute({ hub, config, log }: RouteContext): UpgradeHandler {
   const clients = new Set<WebSocket>();
-  return function handleVideoFeedSocket(ws: WebSocket, _req, url) {
+  return function handleVideoFeedSocket(ws: WebSocket, req, url) {
     if (clients.size >= config.maxClients) {
       ws.close(CloseCode.PolicyViolation, 'Too many clients');
       return;
@@ -28,7 +29,7 @@ export function videoFeedRoute({ hub, config, log }: RouteContext): UpgradeHandl
     if (!stream) return;
 
     clients.add(ws);
-    const client = new VariantSink(ws, stream.variants, options, VIDEO_FEED_WIRE);
+    const client = new VariantSink(ws, req.socket, stream.variants, options, VIDEO_FEED_WIRE);
     const subscription = stream.subscribe({
       fps: options.fps,
       deliver: client,
