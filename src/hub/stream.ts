@@ -82,7 +82,10 @@ export class Stream extends TypedEmitter<StreamEvents> {
   #slots: readonly SubscriberSlot[] = [];
   readonly #noticeHandlers = new Map<SubscriberSlot, (notice: StreamNotice) => void>();
   readonly #inMeter: RateMeter;
-  /** Deliveries completed since the stream was made, and their rate (sampled once per frame). */
+  /**
+   * Deliveries completed since the stream was made (framesOut: the slots' `sent`, departed
+   * subscribers' included), and their rate, sampled once per frame.
+   */
   #delivered = 0;
   readonly #outRate: CountRate;
   readonly #clock: Clock;
@@ -203,7 +206,7 @@ export class Stream extends TypedEmitter<StreamEvents> {
       framesIn: this.#seq,
       fpsIn: this.#inMeter.rate(),
       fpsOut: this.#outRate.rate(this.#delivered),
-      framesOut: totals.sent,
+      framesOut: this.#delivered,
       bytesOut: totals.bytes,
       framesDropped: totals.dropped,
       framesSkipped: totals.skipped,
