@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { PerformanceObserver, constants } from 'node:perf_hooks';
 import { fanoutTime } from './bench-source.js';
 /**
@@ -31,6 +32,12 @@ export interface ChildSample {
   /** Time the main thread spent in V8's garbage collector so far, ms: young-generation and full. */
   gcMinorMs: number;
   gcMajorMs: number;
+  /**
+   * Write-family system calls the process made so far (`syscw` in /proc/self/io; NaN where
+   * there is none). A whole frame accepted by the kernel is one call; a frame the kernel takes
+   * in pieces, as a full send buffer drains, is several.
+   */
+  writeCalls: number;
   rss: number;
   heapUsed: number;
   external: number;
@@ -88,11 +95,20 @@ function sample(gc: boolean): ChildSample {
     fanoutMs: fanoutTime.ms,
     gcMinorMs: gcTime.minor,
     gcMajorMs: gcTime.major,
+    writeCalls: writeCalls(),
     rss: mem.rss,
     heapUsed: mem.heapUsed,
     external: mem.external,
     arrayBuffers: mem.arrayBuffers,
   };
+}
+
+function writeCalls(): number {
+  try {
+    return Number(/^syscw: (\d+)$/m.exec(readFileSync('/proc/self/io', 'utf8'))?.[1] ?? NaN);
+  } catch {
+    return NaN;
+  }
 }
 
 /** Starts the server with `start`, reports `ready`, then answers probes until the parent goes away. */

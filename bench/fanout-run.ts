@@ -30,6 +30,12 @@ export interface FanoutResult {
    * `writev` on this 2-vCPU VM, so a slower fan-out costs the server more kernel time too.
    */
   clientSleepsPerFrame: number;
+  /**
+   * The server's write system calls per frame delivered (1 when every frame goes to the kernel
+   * in one call): above 1 when clients fall behind and frames go out in pieces as their
+   * send buffers drain, each piece a system call and a wake-up.
+   */
+  serverWritesPerDelivery: number;
   /** Server GC time in the window, ms per second: young-generation (scavenges) and full collections. */
   gcMsPerSecond: { minor: number; major: number };
   /** Server CPU while connected to no one, before the clients came (% of a core): the fixed cost. */
@@ -114,6 +120,7 @@ export async function fanoutRun(kind: ServerKind, options: BenchOptions): Promis
       clientCpuPercent: ((clientCpu.user + clientCpu.system) / 1e6 / seconds) * 100,
       fanoutMsPerFrame: (stop.fanoutMs - start.fanoutMs) / sourceFrames,
       clientSleepsPerFrame: clientSleeps / sourceFrames,
+      serverWritesPerDelivery: (stop.writeCalls - start.writeCalls) / (deliveredBytes / server.wireBytes),
       gcMsPerSecond: { minor: (stop.gcMinorMs - start.gcMinorMs) / seconds, major: (stop.gcMajorMs - start.gcMajorMs) / seconds },
       idleCpuPercent,
       unstamped: swarm.unstamped,

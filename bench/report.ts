@@ -55,9 +55,10 @@ export function roundsSummary(rounds: FanoutResult[][]): string[] {
   return lines;
 }
 
-/** Per server: its fan-out time per frame and how often the client process slept per frame. */
+/** Per server: its fan-out time per frame, how often the client process slept per frame, and its write calls per delivery. */
 export function fanoutTimingLine(results: FanoutResult[]): string {
-  return `fan-out ms per frame / client-process sleeps per frame: ${results.map((r) => `${r.kind} ${f2(r.fanoutMsPerFrame)} / ${r.clientSleepsPerFrame.toFixed(1)}`).join(', ')}`;
+  const one = (r: FanoutResult) => `${r.kind} ${f2(r.fanoutMsPerFrame)} / ${r.clientSleepsPerFrame.toFixed(1)} / ${f2(r.serverWritesPerDelivery)}`;
+  return `fan-out ms per frame / client-process sleeps per frame / server write calls per delivered frame: ${results.map(one).join(', ')}`;
 }
 
 /** Per server: its CPU split into user and kernel time, CPU with no clients (its fixed cost) and GC time in the window. */
