@@ -31,9 +31,10 @@ export interface FanoutResult {
    */
   clientSleepsPerFrame: number;
   /**
-   * The server's write system calls per frame delivered (1 when every frame goes to the kernel
-   * in one call): above 1 when clients fall behind and frames go out in pieces as their
-   * send buffers drain, each piece a system call and a wake-up.
+   * The server's write system calls per frame delivered: 1 when every frame goes to the kernel
+   * in one call, above 1 when frames go out in pieces as full send buffers drain (each piece a
+   * system call and a wake-up). It stayed 1.0 at 1000 clients even in rounds where the clients
+   * fell behind (docs/benchmarks.md, 2026-11-30 night).
    */
   serverWritesPerDelivery: number;
   /** Server GC time in the window, ms per second: young-generation (scavenges) and full collections. */
