@@ -75,7 +75,7 @@ describe('WsFrameWriter and wsFrame', () => {
     assert.equal(await closed, 1000);
   });
 
-  it('frames every payload length a client reads back whole: 7-bit, 16-bit and 64-bit lengths, binary and text', async () => {
+  it('frames every payload length a client reads back whole: 7-bit, 16-bit and 64-bit lengths, binary and text, Buffers and strings', async () => {
     const p = await pair();
     const lengths = [0, 125, 126, 65_535, 65_536, 200_000];
     for (const [i, length] of lengths.entries()) {
@@ -86,6 +86,15 @@ describe('WsFrameWriter and wsFrame', () => {
       const got = p.messages.at(-1)!;
       assert.equal(got.binary, i % 2 === 0, `length ${length}`);
       assert.ok(Buffer.from(got.data).equals(payload), `length ${length}`);
+    }
+    // Text given as a string is encoded into the frame, its length counted in bytes, not characters.
+    for (const text of ['', 'plain', 'é'.repeat(100), '€'.repeat(30_000)]) {
+      const arrived = p.next();
+      p.socket.write(wsFrame(text, false));
+      await arrived;
+      const got = p.messages.at(-1)!;
+      assert.equal(got.binary, false);
+      assert.equal(Buffer.from(got.data).toString('utf8'), text, `${Buffer.byteLength(text)} bytes of text`);
     }
     // The connection is still in step: a message through ws's own sender after them arrives too.
     const arrived = p.next();

@@ -20,10 +20,7 @@ export interface VariantWire<O> {
 
 /** `variant`'s message as one whole WebSocket frame, built once per variant and wire. */
 function framed<O>(wire: VariantWire<O>, variant: Variant): Buffer {
-  return variant.memo(wire.frameKey, (v) => {
-    const message = wire.message(v);
-    return wsFrame(typeof message === 'string' ? Buffer.from(message) : message, wire.binary);
-  });
+  return variant.memo(wire.frameKey, (v) => wsFrame(wire.message(v), wire.binary));
 }
 
 /**

@@ -7,8 +7,9 @@
  * its fan-out of 100 writes ~15 % shorter and its p99 latency ~0.5 ms lower
  * (docs/benchmarks.md, change 13).
  */
-export function wsFrame(payload: Buffer, binary: boolean): Buffer {
-  const length = payload.length;
+export function wsFrame(payload: Buffer | string, binary: boolean): Buffer {
+  // A string (a text route's JSON) is encoded straight into the frame: no intermediate Buffer.
+  const length = typeof payload === 'string' ? Buffer.byteLength(payload) : payload.length;
   const headerLength = length < 126 ? 2 : length < 0x10000 ? 4 : 10;
   const frame = Buffer.allocUnsafe(headerLength + length);
   frame[0] = 0x80 | (binary ? 0x2 : 0x1);
@@ -21,6 +22,7 @@ export function wsFrame(payload: Buffer, binary: boolean): Buffer {
     frame[1] = 127;
     frame.writeBigUInt64BE(BigInt(length), 2);
   }
-  payload.copy(frame, headerLength);
+  if (typeof payload === 'string') frame.write(payload, headerLength);
+  else payload.copy(frame, headerLength);
   return frame;
 }
