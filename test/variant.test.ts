@@ -196,3 +196,24 @@ describe('sharedSpec', () => {
     }
   });
 });
+
+describe('Variant release', () => {
+  it('disposes memoised values when the cache evicts the frame or is cleared, and builds them afresh if asked again', async () => {
+    const cache = new VariantCache(countingEncoder(), () => '');
+    const spec = sharedSpec({ format: 'jpeg', quality: 80 });
+    const frames = await Promise.all([1, 2, 3, 4].map((seq) => jpegFrame(seq)));
+    const disposed: number[] = [];
+    const memoOf = (seq: number) => cache.peek(frames[seq - 1]!, spec)!.memo('k', () => ({ seq }), (value) => disposed.push(value.seq));
+    const variant1 = cache.peek(frames[0]!, spec)!;
+    const first = memoOf(1);
+    assert.equal(memoOf(1), first, 'memoised');
+    memoOf(2);
+    memoOf(3);
+    assert.deepEqual(disposed, [], 'three frames are kept');
+    memoOf(4);
+    assert.deepEqual(disposed, [1], 'the fourth frame evicts the first');
+    assert.notEqual(variant1.memo('k', () => ({ seq: 1 })), first, 'a released variant builds its values afresh');
+    cache.clear();
+    assert.deepEqual(disposed.sort(), [1, 2, 3, 4], 'clear() disposes every kept frame once');
+  });
+});

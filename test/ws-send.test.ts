@@ -4,6 +4,7 @@ import type { Socket } from 'node:net';
 import { WebSocket, WebSocketServer } from 'ws';
 import { WsFrameWriter } from '../src/server/ws-send.js';
 import { wsFrame } from '../src/server/ws-frame.js';
+import { FramePool, SharedFrame } from '../src/server/shared-frame.js';
 
 /** Server-side sockets of real connections on 127.0.0.1, with their clients' received messages. */
 describe('WsFrameWriter and wsFrame', () => {
@@ -45,8 +46,8 @@ describe('WsFrameWriter and wsFrame', () => {
     }
     const done: [string, Error | undefined, number][] = [];
     const arrived = Promise.all([a.next(), b.next()]);
-    new WsFrameWriter(a.server, a.socket).send(wsFrame(Buffer.from('frame a'), true), (error, bytes) => done.push(['a', error, bytes]));
-    new WsFrameWriter(b.server, b.socket).send(wsFrame(Buffer.from('frame b'), false), (error, bytes) => done.push(['b', error, bytes]));
+    new WsFrameWriter(a.server, a.socket).send(new SharedFrame(wsFrame(Buffer.from('frame a'), true)), (error, bytes) => done.push(['a', error, bytes]));
+    new WsFrameWriter(b.server, b.socket).send(new SharedFrame(wsFrame(Buffer.from('frame b'), false)), (error, bytes) => done.push(['b', error, bytes]));
     order.push('fan-out over');
     await arrived;
     assert.deepEqual([a.messages, b.messages].map((m) => m.map(({ data, binary }) => [String(data), binary])), [[['frame a', true]], [['frame b', false]]]);
@@ -58,7 +59,7 @@ describe('WsFrameWriter and wsFrame', () => {
   it('ends the delivery with an error when the socket closed before the write was made', async () => {
     const { server, socket } = await pair();
     const result = new Promise<Error | undefined>((resolve) => {
-      new WsFrameWriter(server, socket).send(wsFrame(Buffer.from('late'), true), (error) => resolve(error));
+      new WsFrameWriter(server, socket).send(new SharedFrame(wsFrame(Buffer.from('late'), true)), (error) => resolve(error));
     });
     server.terminate();
     assert.match((await result)?.message ?? '', /socket is not open/);
@@ -68,7 +69,7 @@ describe('WsFrameWriter and wsFrame', () => {
     const { server, socket, client } = await pair();
     const closed = new Promise<number>((resolve) => client.once('close', (code) => resolve(code)));
     const result = new Promise<Error | undefined>((resolve) => {
-      new WsFrameWriter(server, socket).send(wsFrame(Buffer.from('after close'), true), (error) => resolve(error));
+      new WsFrameWriter(server, socket).send(new SharedFrame(wsFrame(Buffer.from('after close'), true)), (error) => resolve(error));
     });
     server.close(1000);
     assert.match((await result)?.message ?? '', /socket is not open/);
@@ -101,5 +102,49 @@ describe('WsFrameWriter and wsFrame', () => {
     p.server.send('after');
     await arrived;
     assert.equal(String(p.messages.at(-1)!.data), 'after');
+  });
+
+  it('holds a pooled frame while a write to a client that stopped reading is pending, then gives its memory back', async () => {
+    const p = await pair();
+    const pool = new FramePool();
+    const filler = Buffer.alloc(1 << 20, 0x7a);
+    // The client stops reading; writes through ws fill the kernel's queues until the socket buffers.
+    (p.client as unknown as { _socket: Socket })._socket.pause();
+    while (p.socket.writableLength === 0) p.server.send(filler);
+    const payload = Buffer.alloc(100_000, 0x41);
+    const frame = pool.frame(payload, true);
+    const result = new Promise<[Error | undefined, number]>((resolve) => {
+      new WsFrameWriter(p.server, p.socket).send(frame, (error, bytes) => resolve([error, bytes]));
+    });
+    await new Promise<void>((resolve) => queueMicrotask(resolve)); // the writer's flush
+    frame.retire(); // the variant let go of it: only the pending write holds it now
+    assert.equal(frame.returned, false, 'not returned while the write holds it');
+    const other = pool.frame(Buffer.alloc(100_000, 0x42), true);
+    assert.notEqual(other.bytes.buffer, frame.bytes.buffer, 'a new frame does not get memory a write still holds');
+    // The client reads again: the pending write completes and the memory returns.
+    const received = new Promise<Buffer>((resolve) => {
+      p.client.on('message', (data) => { if ((data as Buffer).length === payload.length) resolve(data as Buffer); });
+    });
+    (p.client as unknown as { _socket: Socket })._socket.resume();
+    assert.deepEqual(await result, [undefined, payload.length + 10]);
+    assert.equal(frame.returned, true);
+    assert.ok((await received).equals(payload), 'the client got the frame as it was written');
+    const next = pool.frame(Buffer.alloc(99_000, 0x43), true);
+    assert.equal(next.bytes.buffer, frame.bytes.buffer, 'the next frame of about that size reuses the memory');
+  });
+
+  it('releases a frame the kernel took at once, so a retired frame goes back before its write callback', async () => {
+    const p = await pair();
+    const pool = new FramePool();
+    const frame = pool.frame(Buffer.alloc(50_000, 0x44), true);
+    const arrived = p.next();
+    const written = new Promise<void>((resolve) => new WsFrameWriter(p.server, p.socket).send(frame, () => resolve()));
+    frame.retire();
+    assert.equal(frame.returned, false, 'held from send() on, before the write is made');
+    await new Promise<void>((resolve) => queueMicrotask(resolve)); // the writer's flush
+    assert.equal(frame.returned, true, 'an idle socket takes 50 KB at once');
+    await written;
+    await arrived;
+    assert.equal(p.messages.at(-1)!.data.length, 50_000);
   });
 });

@@ -9,6 +9,8 @@ import { MIME_TYPES, type ImageFormat } from '../image/sniff.js';
  */
 export class Variant {
   readonly #memo = new Map<string, unknown>();
+  /** Disposers of memoised values that hold something to give back (pooled memory). */
+  #disposers: (() => void)[] | undefined;
 
   constructor(
     readonly frame: Frame,
@@ -24,12 +26,28 @@ export class Variant {
     return MIME_TYPES[this.format];
   }
 
-  /** Builds a derived value once; later calls (any client, any protocol) get the same one. */
-  memo<T>(key: string, build: (variant: Variant) => T): T {
+  /**
+   * Builds a derived value once; later calls (any client, any protocol) get the same one.
+   * `dispose` runs when the variant cache lets the variant go (`release`).
+   */
+  memo<T>(key: string, build: (variant: Variant) => T, dispose?: (value: T) => void): T {
     if (this.#memo.has(key)) return this.#memo.get(key) as T;
     const value = build(this);
     this.#memo.set(key, value);
+    if (dispose) (this.#disposers ??= []).push(() => dispose(value));
     return value;
+  }
+
+  /**
+   * The variant cache no longer hands this variant out: disposes the memoised values and
+   * forgets them. Someone still holding the variant (an encode that finished late) builds
+   * them afresh if it asks again, and those are not disposed.
+   */
+  release(): void {
+    const disposers = this.#disposers;
+    this.#disposers = undefined;
+    this.#memo.clear();
+    if (disposers) for (const dispose of disposers) dispose();
   }
 
   base64(): string {
@@ -120,7 +138,7 @@ export class VariantCache {
 
   /** Forgets every variant (the stream stopped: its frames are gone). */
   clear(): void {
-    this.#recent.length = 0;
+    for (const recent of this.#recent.splice(0)) releaseAll(recent);
     this.#hitFrame = this.#hitSpec = this.#hitVariant = undefined;
   }
 
@@ -135,7 +153,13 @@ export class VariantCache {
     // but not kept (it may cost a second encode if asked for again, never a stale variant).
     const variants = new Map<string, VariantEntry>();
     this.#recent.splice(at, 0, { frame, variants });
-    if (this.#recent.length > RECENT_FRAMES) this.#recent.length = RECENT_FRAMES;
+    if (this.#recent.length > RECENT_FRAMES) {
+      for (const evicted of this.#recent.splice(RECENT_FRAMES)) {
+        // The last answer of `peek` must not outlive the variant it points to.
+        if (evicted.frame === this.#hitFrame) this.#hitFrame = this.#hitSpec = this.#hitVariant = undefined;
+        releaseAll(evicted);
+      }
+    }
     return variants;
   }
 
@@ -144,6 +168,14 @@ export class VariantCache {
     const out = await this.encoder.encode(frame, spec, osd ? this.osdText(frame) : undefined);
     return new Variant(frame, out.bytes, spec.format, out.width, out.height, false);
   }
+}
+
+/**
+ * Releases a frame's finished variants. One still encoding is left alone: whoever awaits it
+ * gets it, and what is memoised on it is never disposed (so never pooled, only collected).
+ */
+function releaseAll({ variants }: FrameVariants): void {
+  for (const entry of variants.values()) entry.ready?.release();
 }
 
 interface FrameVariants {

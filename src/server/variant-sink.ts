@@ -4,8 +4,9 @@ import type { Frame } from '../hub/frame.js';
 import type { DeliveryDone, FrameSink } from '../hub/subscriber-slot.js';
 import type { Variant, VariantCache } from '../hub/variant.js';
 import { sharedSpec, type VariantSpec } from '../hub/variant-spec.js';
-import { wsFrame } from './ws-frame.js';
+import { FramePool, type SharedFrame } from './shared-frame.js';
 import { WsFrameWriter } from './ws-send.js';
+import { toError } from '../util/errors.js';
 
 /** How a route turns its client's options into a spec, and a variant into a WebSocket message. */
 export interface VariantWire<O> {
@@ -18,9 +19,19 @@ export interface VariantWire<O> {
   frameKey: string;
 }
 
-/** `variant`'s message as one whole WebSocket frame, built once per variant and wire. */
-function framed<O>(wire: VariantWire<O>, variant: Variant): Buffer {
-  return variant.memo(wire.frameKey, (v) => wsFrame(wire.message(v), wire.binary));
+/** Memory for the frames of every stream, reused from frame to frame (shared-frame.ts). */
+const pool = new FramePool();
+
+/**
+ * `variant`'s message as one whole WebSocket frame, built once per variant and wire, retired
+ * when the variant cache lets the variant go.
+ */
+function framed<O>(wire: VariantWire<O>, variant: Variant): SharedFrame {
+  return variant.memo(wire.frameKey, (v) => pool.frame(wire.message(v), wire.binary), retire);
+}
+
+function retire(frame: SharedFrame): void {
+  frame.retire();
 }
 
 /**
@@ -54,6 +65,10 @@ export class VariantSink<O extends object> extends WsFrameWriter implements Fram
     const { variants, wire } = this;
     const ready = variants.peek(frame, this.#spec);
     if (ready) return this.send(framed(wire, ready), done);
-    this.sendWhenReady(variants.get(frame, this.#spec).then((variant) => framed(wire, variant)), done);
+    // framed() and send() in one callback: the frame is held before anything can retire it.
+    variants.get(frame, this.#spec).then(
+      (variant) => this.send(framed(wire, variant), done),
+      (error: unknown) => done(toError(error), 0),
+    );
   }
 }

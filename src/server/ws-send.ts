@@ -1,7 +1,7 @@
 import type { Duplex } from 'node:stream';
 import { WebSocket } from 'ws';
 import type { DeliveryDone } from '../hub/subscriber-slot.js';
-import { toError } from '../util/errors.js';
+import type { SharedFrame } from './shared-frame.js';
 
 /**
  * One client's frame writes: whole WebSocket frames (wsFrame, built once per variant) written
@@ -21,6 +21,8 @@ import { toError } from '../util/errors.js';
 export class WsFrameWriter {
   #done: DeliveryDone | undefined;
   #bytes = 0;
+  /** The frame of a write the kernel did not take at once, held until the write completes. */
+  #held: SharedFrame | undefined;
 
   constructor(
     private readonly ws: WebSocket,
@@ -28,33 +30,48 @@ export class WsFrameWriter {
     private readonly socket: Duplex,
   ) {}
 
-  /** Queues one whole WebSocket frame (wsFrame); `done` ends the delivery. */
-  send(frame: Buffer, done: DeliveryDone): void {
+  /**
+   * Queues one whole WebSocket frame; `done` ends the delivery. The frame is held from here
+   * until the kernel has the bytes, so its memory is not reused under a write. Call it in the
+   * same task that got the frame from its variant: a frame retired in between (its variant
+   * evicted) may already be back in the pool.
+   */
+  send(frame: SharedFrame, done: DeliveryDone): void {
+    frame.hold();
     // The socket's state is checked when the write is made, so queueing does not touch it.
     this.#done = done;
     // The data waits in the queue, not in this long-lived object (see SubscriberSlot.offer).
     if (queued.push(this, frame) === 2) queueMicrotask(WsFrameWriter.#flushQueued);
   }
 
-  /** Sends what `frame` resolves to (an encode still running); a rejection ends the delivery as failed. */
-  sendWhenReady(frame: Promise<Buffer>, done: DeliveryDone): void {
-    frame.then((ready) => this.send(ready, done), (error: unknown) => done(toError(error), 0));
-  }
-
   static #flushQueued(this: void): void {
     // A fresh queue for writers queued by a write callback during this run (the next microtask).
     const batch = queued;
     queued = [];
-    for (let i = 0; i < batch.length; i += 2) (batch[i] as WsFrameWriter).#write(batch[i + 1] as Buffer);
+    for (let i = 0; i < batch.length; i += 2) (batch[i] as WsFrameWriter).#write(batch[i + 1] as SharedFrame);
   }
 
-  #write(frame: Buffer): void {
-    if (this.ws.readyState !== WebSocket.OPEN) return this.#written(new Error('socket is not open'));
-    this.#bytes = frame.length;
-    this.socket.write(frame, this.#written);
+  #write(frame: SharedFrame): void {
+    if (this.ws.readyState !== WebSocket.OPEN) {
+      frame.release();
+      return this.#written(new Error('socket is not open'));
+    }
+    this.#bytes = frame.bytes.length;
+    this.socket.write(frame.bytes, this.#written);
+    // Nothing left in the stream's buffer: the kernel took the whole frame during the call, and
+    // nothing refers to the bytes any more. Else the stream (or the write queued behind one of
+    // ws's own messages) refers to them until the write callback. A slot has one write in
+    // flight, so one field holds it.
+    if (this.socket.writableLength === 0) frame.release();
+    else this.#held = frame;
   }
 
   readonly #written = (error?: Error | null): void => {
+    const held = this.#held;
+    if (held !== undefined) {
+      this.#held = undefined;
+      held.release();
+    }
     const done = this.#done;
     this.#done = undefined;
     done?.(error ?? undefined, this.#bytes); // the stream passes null on success
@@ -62,7 +79,7 @@ export class WsFrameWriter {
 }
 
 /** Writers with a frame to send at the end of the current task, each followed by its frame. */
-let queued: (WsFrameWriter | Buffer)[] = [];
+let queued: (WsFrameWriter | SharedFrame)[] = [];
 
 /**
  * Sends and resolves with the byte count once `ws` has handed the data to the socket (its

@@ -1,0 +1,45 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { FramePool } from '../src/server/shared-frame.js';
+import { wsFrame } from '../src/server/ws-frame.js';
+
+describe('FramePool and SharedFrame', () => {
+  it('builds the same bytes as wsFrame, for Buffers and strings', () => {
+    const pool = new FramePool();
+    for (const payload of [Buffer.alloc(70_000, 1), 'é'.repeat(20_000), Buffer.from('small')]) {
+      assert.ok(pool.frame(payload, typeof payload !== 'string').bytes.equals(wsFrame(payload, typeof payload !== 'string')));
+    }
+  });
+
+  it('gives memory back once, when the frame is retired and the last hold released', () => {
+    const pool = new FramePool();
+    const frame = pool.frame(Buffer.alloc(40_000), true);
+    frame.hold();
+    frame.hold();
+    frame.retire();
+    frame.release();
+    assert.equal(pool.freeCount, 0, 'one hold left');
+    frame.release();
+    assert.equal(pool.freeCount, 1);
+    frame.retire();
+    frame.hold();
+    frame.release();
+    assert.equal(pool.freeCount, 1, 'never twice: two frames would share the memory');
+  });
+
+  it('does not pool small frames, nor hand a small frame a buffer over twice its size', () => {
+    const pool = new FramePool();
+    const small = pool.frame(Buffer.alloc(1000), true);
+    small.retire();
+    assert.equal(pool.freeCount, 0);
+    const big = pool.frame(Buffer.alloc(200_000), true);
+    big.retire();
+    assert.equal(pool.freeCount, 1);
+    const medium = pool.frame(Buffer.alloc(40_000), true);
+    assert.notEqual(medium.bytes.buffer, big.bytes.buffer);
+    assert.equal(pool.freeCount, 1, 'the large buffer stays for a large frame');
+    const large = pool.frame(Buffer.alloc(190_000), true);
+    assert.equal(large.bytes.buffer, big.bytes.buffer);
+    assert.equal(pool.freeCount, 0);
+  });
+});
