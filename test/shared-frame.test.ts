@@ -27,10 +27,13 @@ describe('FramePool and SharedFrame', () => {
     assert.equal(pool.freeCount, 1, 'never twice: two frames would share the memory');
   });
 
-  it('does not pool small frames, nor hand a small frame a buffer over twice its size', () => {
+  it('does not pool small or huge frames, nor hand a small frame a buffer over twice its size', () => {
     const pool = new FramePool();
     const small = pool.frame(Buffer.alloc(1000), true);
     small.retire();
+    assert.equal(pool.freeCount, 0);
+    const huge = pool.frame(Buffer.alloc(5 * 1024 * 1024), true);
+    huge.retire();
     assert.equal(pool.freeCount, 0);
     const big = pool.frame(Buffer.alloc(200_000), true);
     big.retire();
@@ -41,5 +44,18 @@ describe('FramePool and SharedFrame', () => {
     const large = pool.frame(Buffer.alloc(190_000), true);
     assert.equal(large.bytes.buffer, big.bytes.buffer);
     assert.equal(pool.freeCount, 0);
+  });
+
+  it('keeps at most 8 free buffers and 16 MiB, preferring larger ones when full', () => {
+    const pool = new FramePool();
+    const frames = Array.from({ length: 10 }, (_, i) => pool.frame(Buffer.alloc(20_000 + i * 1000), true));
+    for (const frame of frames) frame.retire();
+    assert.equal(pool.freeCount, 8);
+    const bigFrames = Array.from({ length: 6 }, () => pool.frame(Buffer.alloc(3_500_000), true));
+    for (const frame of bigFrames) frame.retire();
+    // Each big buffer replaced a small one while the bytes stayed under 16 MiB (4 x ~3.9 MB).
+    assert.equal(pool.freeCount, 8);
+    const reused = Array.from({ length: 6 }, () => pool.frame(Buffer.alloc(3_500_000), true));
+    assert.equal(reused.filter((f) => bigFrames.some((b) => b.bytes.buffer === f.bytes.buffer)).length, 4);
   });
 });

@@ -55,21 +55,29 @@ export class SharedFrame {
 
 /** Frames smaller than this are not pooled: they cost the heap little, and a pool slot as much. */
 const MIN_POOLED = 16 * 1024;
-/** Free buffers kept: a stream has a few frames' variants alive (RECENT_FRAMES) plus slow writes. */
+/** Nor larger ones: a few of them kept idle would be a lot of memory. */
+const MAX_POOLED = 4 * 1024 * 1024;
+/**
+ * Free buffers kept, and their bytes at most. One stream's variant has about four frames in
+ * circulation at a time (three kept by the variant cache, one being built); the byte bound
+ * is what an idle server keeps after its streams stopped.
+ */
 const MAX_FREE = 8;
+const MAX_FREE_BYTES = 16 * 1024 * 1024;
 
 /**
  * Free memory for frames: a few buffers, handed out to frames of up to their size. Bounded in
- * count; a frame that finds nothing large enough gets new memory, rounded up so that the next,
- * slightly larger frame of the same stream still fits.
+ * count and bytes; a frame that finds nothing large enough gets new memory, rounded up so that
+ * the next, slightly larger frame of the same stream still fits.
  */
 export class FramePool {
   readonly #free: Buffer[] = [];
+  #freeBytes = 0;
 
   /** The whole frame for `payload`, in pooled memory when it is large enough to be worth it. */
   frame(payload: Buffer | string, binary: boolean): SharedFrame {
     const length = frameLength(payload);
-    if (length < MIN_POOLED) {
+    if (length < MIN_POOLED || length > MAX_POOLED) {
       const bytes = Buffer.allocUnsafe(length);
       writeFrame(bytes, payload, binary);
       return new SharedFrame(bytes);
@@ -81,14 +89,18 @@ export class FramePool {
   }
 
   put(memory: Buffer): void {
-    if (this.#free.length < MAX_FREE) {
-      this.#free.push(memory);
-      return;
-    }
     // Full: a larger buffer replaces the smallest, so frames that grew still find memory.
-    let smallest = 0;
-    for (let i = 1; i < this.#free.length; i++) if (this.#free[i]!.length < this.#free[smallest]!.length) smallest = i;
-    if (this.#free[smallest]!.length < memory.length) this.#free[smallest] = memory;
+    let drop = -1;
+    if (this.#free.length === MAX_FREE) {
+      drop = 0;
+      for (let i = 1; i < this.#free.length; i++) if (this.#free[i]!.length < this.#free[drop]!.length) drop = i;
+      if (this.#free[drop]!.length >= memory.length) return;
+    }
+    const bytes = this.#freeBytes - (drop >= 0 ? this.#free[drop]!.length : 0) + memory.length;
+    if (bytes > MAX_FREE_BYTES) return;
+    if (drop >= 0) this.#free.splice(drop, 1);
+    this.#free.push(memory);
+    this.#freeBytes = bytes;
   }
 
   get freeCount(): number {
@@ -103,7 +115,11 @@ export class FramePool {
       const size = this.#free[i]!.length;
       if (size >= length && size <= 2 * length && (best < 0 || size < this.#free[best]!.length)) best = i;
     }
-    if (best >= 0) return this.#free.splice(best, 1)[0]!;
+    if (best >= 0) {
+      const memory = this.#free.splice(best, 1)[0]!;
+      this.#freeBytes -= memory.length;
+      return memory;
+    }
     // Not from Node's shared slab: this memory is handed from frame to frame.
     return Buffer.allocUnsafeSlow(Math.ceil((length * 1.125) / 4096) * 4096);
   }
