@@ -46,16 +46,22 @@ describe('FramePool and SharedFrame', () => {
     assert.equal(pool.freeCount, 0);
   });
 
-  it('keeps at most 8 free buffers and 16 MiB, preferring larger ones when full', () => {
+  it('keeps at most 4 free buffers and 8 MiB, preferring larger ones when full', () => {
     const pool = new FramePool();
-    const frames = Array.from({ length: 10 }, (_, i) => pool.frame(Buffer.alloc(20_000 + i * 1000), true));
+    const frames = Array.from({ length: 6 }, (_, i) => pool.frame(Buffer.alloc(20_000 + i * 1000), true));
     for (const frame of frames) frame.retire();
-    assert.equal(pool.freeCount, 8);
-    const bigFrames = Array.from({ length: 6 }, () => pool.frame(Buffer.alloc(3_500_000), true));
+    assert.equal(pool.freeCount, 4);
+    const bigFrames = Array.from({ length: 4 }, () => pool.frame(Buffer.alloc(3_000_000), true));
     for (const frame of bigFrames) frame.retire();
-    // Each big buffer replaced a small one while the bytes stayed under 16 MiB (4 x ~3.9 MB).
-    assert.equal(pool.freeCount, 8);
-    const reused = Array.from({ length: 6 }, () => pool.frame(Buffer.alloc(3_500_000), true));
-    assert.equal(reused.filter((f) => bigFrames.some((b) => b.bytes.buffer === f.bytes.buffer)).length, 4);
+    // Each big buffer replaced a small one while the bytes stayed within 8 MiB (2 x ~3.1 MB).
+    assert.equal(pool.freeCount, 4);
+    const reused = Array.from({ length: 4 }, () => pool.frame(Buffer.alloc(3_000_000), true));
+    assert.equal(reused.filter((f) => bigFrames.some((b) => b.bytes.buffer === f.bytes.buffer)).length, 2);
+  });
+
+  it('gives new memory only a few percent more than the frame: a stalled client holds all of it', () => {
+    const frame = new FramePool().frame(Buffer.alloc(65_605), true);
+    const held = (frame.bytes.buffer as ArrayBuffer).byteLength;
+    assert.ok(held >= frame.bytes.length && held <= frame.bytes.length * 1.05, `${held} bytes for a ${frame.bytes.length}-byte frame`);
   });
 });

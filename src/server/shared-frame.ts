@@ -58,12 +58,18 @@ const MIN_POOLED = 16 * 1024;
 /** Nor larger ones: a few of them kept idle would be a lot of memory. */
 const MAX_POOLED = 4 * 1024 * 1024;
 /**
- * Free buffers kept, and their bytes at most. One stream's variant has about four frames in
- * circulation at a time (three kept by the variant cache, one being built); the byte bound
- * is what an idle server keeps after its streams stopped.
+ * Free buffers kept, and their bytes at most. A stream's variant has three or four frames in
+ * circulation (the variant cache keeps three) and needs a free one when the next frame comes;
+ * the byte bound is what an idle server keeps after its streams stopped.
  */
-const MAX_FREE = 8;
-const MAX_FREE_BYTES = 16 * 1024 * 1024;
+const MAX_FREE = 4;
+const MAX_FREE_BYTES = 8 * 1024 * 1024;
+/**
+ * New memory is this much larger than the frame (3 %, then whole KiB: under 5 % in all for a
+ * frame of 64 KiB), so the next frames of a stream, a little larger or smaller, fit. Little,
+ * because a client that stopped reading holds the whole buffer (docs/benchmarks.md, change 15).
+ */
+const SLACK = 1 / 32;
 
 /**
  * Free memory for frames: a few buffers, handed out to frames of up to their size. Bounded in
@@ -121,6 +127,6 @@ export class FramePool {
       return memory;
     }
     // Not from Node's shared slab: this memory is handed from frame to frame.
-    return Buffer.allocUnsafeSlow(Math.ceil((length * 1.125) / 4096) * 4096);
+    return Buffer.allocUnsafeSlow(Math.ceil((length * (1 + SLACK)) / 1024) * 1024);
   }
 }
