@@ -1,4 +1,4 @@
-import { frameLength, writeFrame } from './ws-frame.js';
+import { frameLength, writeFrame, wsFrame } from './ws-frame.js';
 
 /**
  * One whole WebSocket frame (ws-frame.ts) shared by every client's write of one variant, in
@@ -83,11 +83,7 @@ export class FramePool {
   /** The whole frame for `payload`, in pooled memory when it is large enough to be worth it. */
   frame(payload: Buffer | string, binary: boolean): SharedFrame {
     const length = frameLength(payload);
-    if (length < MIN_POOLED || length > MAX_POOLED) {
-      const bytes = Buffer.allocUnsafe(length);
-      writeFrame(bytes, payload, binary);
-      return new SharedFrame(bytes);
-    }
+    if (length < MIN_POOLED || length > MAX_POOLED) return new SharedFrame(wsFrame(payload, binary));
     const memory = this.#take(length);
     const bytes = memory.subarray(0, length);
     writeFrame(bytes, payload, binary);

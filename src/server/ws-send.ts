@@ -4,7 +4,7 @@ import type { DeliveryDone } from '../hub/subscriber-slot.js';
 import type { SharedFrame } from './shared-frame.js';
 
 /**
- * One client's frame writes: whole WebSocket frames (wsFrame, built once per variant) written
+ * One client's frame writes: whole WebSocket frames (SharedFrame, built once per variant) written
  * to the client's socket, beside `ws`, which keeps the socket for everything else (reading,
  * pings, close). A frame is written only while the WebSocket is open, so nothing follows a
  * close frame, and always whole, so it never splits one of `ws`'s messages (permessage-deflate
