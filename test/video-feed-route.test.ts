@@ -17,6 +17,7 @@ describe('WS /ws/video_feed (seeds/004 binary protocol)', () => {
   before(async () => {
     s = await startServer({
       maxClients: 4,
+      maxClientsPerIp: 4, // every test client is 127.0.0.1; the per-address share has its own test (hardening)
       pingInterval: 0.2,
       streams: {
         demo: { source: 'pattern', width: 320, height: 180, fps: 30 },

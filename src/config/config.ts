@@ -60,6 +60,12 @@ export interface Config {
   quality: number;
   /** Concurrent `/ws/video_feed` clients (WS_MAX_CLIENTS). @default 10 */
   maxClients: number;
+  /** `/ws/video_feed` clients one address may hold; 0 = half of maxClients, rounded up (WS_MAX_CLIENTS_PER_IP). @default 0 */
+  maxClientsPerIp: number;
+  /** WebSocket and Socket.IO connections at once, over every route (MAX_CONNECTIONS). @default 4096 */
+  maxConnections: number;
+  /** WebSocket and Socket.IO connections at once from one client address (MAX_CONNECTIONS_PER_IP). @default 64 */
+  maxConnectionsPerIp: number;
   /** Seconds between protocol pings; a peer that missed one is dropped (WS_PING_INTERVAL). @default 30 */
   pingInterval: number;
   /** Seconds an unused browser session lives (SESSION_TIMEOUT). @default 300 */
@@ -161,6 +167,9 @@ export const FIELDS: Record<Exclude<keyof Config, 'streams'>, Field> = {
   frameRate: { env: 'WS_FRAME_RATE', flag: 'frame-rate', parse: int(1, 60), default: 30, help: 'default fps of /ws/video_feed' },
   quality: { env: 'WS_QUALITY', flag: 'quality', parse: int(10, 100), default: 80, help: 'default image quality' },
   maxClients: { env: 'WS_MAX_CLIENTS', flag: 'max-clients', parse: int(1, 100_000), default: 10, help: 'concurrent /ws/video_feed clients' },
+  maxClientsPerIp: { env: 'WS_MAX_CLIENTS_PER_IP', flag: 'max-clients-per-ip', parse: int(0, 100_000), default: 0, help: '/ws/video_feed clients per address (0 = half of maxClients)' },
+  maxConnections: { env: 'MAX_CONNECTIONS', flag: 'max-connections', parse: int(1, 1_000_000), default: 4096, help: 'WebSocket and Socket.IO connections at once' },
+  maxConnectionsPerIp: { env: 'MAX_CONNECTIONS_PER_IP', flag: 'max-connections-per-ip', parse: int(1, 1_000_000), default: 64, help: 'WebSocket and Socket.IO connections per client address' },
   pingInterval: { env: 'WS_PING_INTERVAL', flag: 'ping-interval', parse: num(0.05, 3600), default: 30, help: 'seconds between WebSocket pings' },
   sessionTimeout: { env: 'SESSION_TIMEOUT', flag: 'session-timeout', parse: int(1, 86_400), default: 300, help: 'seconds an idle browser session lives' },
   maxSessions: { env: 'MAX_SESSIONS', flag: 'max-sessions', parse: int(0, 1000), default: 10, help: 'browser sessions at once, overall' },

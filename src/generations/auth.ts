@@ -79,24 +79,32 @@ async function verifyWith(token: string | undefined, key: Parameters<typeof jwtV
   return principalOf(payload);
 }
 
+/**
+ * jose's error as an AuthError with a message of framehub's own: jose's messages quote the
+ * token's header (a `crit` parameter's name, say), which is the client's text and may be of
+ * any length; it stays in `cause` for the log.
+ */
 function authErrorFrom(error: unknown): AuthError {
   const code = (error as { code?: string }).code;
   switch (code) {
     case 'ERR_JWT_EXPIRED':
       return new AuthError('token_expired', 'unauthorized: token expired', { cause: error });
     case 'ERR_JOSE_ALG_NOT_ALLOWED':
-      return new AuthError('token_invalid', `unauthorized: token algorithm not allowed (${(error as Error).message})`, { cause: error });
+      return new AuthError('token_invalid', 'unauthorized: token algorithm not allowed', { cause: error });
     case 'ERR_JWS_SIGNATURE_VERIFICATION_FAILED':
       return new AuthError('token_invalid', 'unauthorized: token signature does not verify', { cause: error });
-    case 'ERR_JWT_CLAIM_VALIDATION_FAILED':
-      return new AuthError('token_not_yet_valid', `unauthorized: ${(error as Error).message}`, { cause: error });
+    case 'ERR_JWT_CLAIM_VALIDATION_FAILED': {
+      // jose names the claim from its own short list (nbf, iat, iss, aud, ...): not client text.
+      const claim = String((error as { claim?: unknown }).claim ?? '').replace(/[^a-z_]/gi, '').slice(0, 16);
+      return new AuthError('token_not_yet_valid', `unauthorized: token claim ${claim || '(unknown)'} check failed`, { cause: error });
+    }
     case 'ERR_JWKS_NO_MATCHING_KEY':
       return new AuthError('token_invalid', 'unauthorized: no key in the JWKS matches the token', { cause: error });
     case 'ERR_JWKS_TIMEOUT':
     case 'ERR_JOSE_GENERIC':
-      return new AuthError('auth_unavailable', `unauthorized: could not fetch the JWKS (${(error as Error).message})`, { cause: error });
+      return new AuthError('auth_unavailable', 'unauthorized: could not fetch the JWKS; try again later', { cause: error });
     default:
-      return new AuthError('token_invalid', `unauthorized: invalid token (${(error as Error).message})`, { cause: error });
+      return new AuthError('token_invalid', 'unauthorized: invalid token', { cause: error });
   }
 }
 

@@ -1,5 +1,6 @@
 import { WebSocket } from 'ws';
 import { wsSend } from '../server/ws-send.js';
+import { closeSocket } from '../server/ws-close.js';
 import type { EventLog, LogEntry } from './event-log.js';
 
 /** Close code for a consumer that fell so far behind that the replay log would drop events it has not received. */
@@ -71,7 +72,7 @@ export class EventFeed<T> {
     if (entry.id - this.#cursor > this.options.maxLag) {
       this.close();
       this.options.onTooSlow?.();
-      this.ws.close(TOO_SLOW_CLOSE, `consumer too slow; reconnect with ?since=<last id received>`);
+      closeSocket(this.ws, TOO_SLOW_CLOSE, `consumer too slow; reconnect with ?since=<last id received>`);
       return;
     }
     void this.#pump();

@@ -6,6 +6,7 @@ import { MessageLimiter } from '../server/message-limiter.js';
 import type { RouteContext } from '../server/route-context.js';
 import type { UpgradeHandler } from '../server/upgrade-router.js';
 import { wsSendQuiet } from '../server/ws-send.js';
+import { closeSocket } from '../server/ws-close.js';
 import { AuthCloseCode, AuthError, OPEN_PRINCIPAL, tokenFromRequest, type Principal } from './auth.js';
 import { EventFeed } from './event-feed.js';
 import type { GenerationEntry } from './generations.js';
@@ -27,25 +28,23 @@ export function eventsRoute({ log }: RouteContext, module: GenerationsModule): U
   return function handleEventsSocket(ws: WebSocket, req, url) {
     const refuse = (code: string, message: string, closeCode: number) => {
       wsSendQuiet(ws, errorEnvelope(code, message, Date.now()));
-      ws.close(closeCode, message.slice(0, 120));
+      closeSocket(ws, closeCode, message);
     };
     let since: number | undefined;
     try {
       since = parseSinceQuery(url.searchParams);
     } catch (error) {
-      refuse((error as ProtocolError).code, (error as Error).message, CloseCode.BadRequest);
+      if (error instanceof ProtocolError) refuse(error.code, error.message, CloseCode.BadRequest);
+      else refuse(ErrorCode.InvalidQuery, 'the query string could not be read', CloseCode.BadRequest);
       return;
     }
     // "Live from now" means from the upgrade, not from when the (maybe remote) key check ends.
     since ??= module.log.lastId;
-    ws.on('error', function socketOnError(error) {
-      log.debug({ err: error }, 'websocket error');
-    });
     const verify = module.verifier ? module.verifier.verify(tokenFromRequest(req, url)) : Promise.resolve(OPEN_PRINCIPAL);
     verify.then(
       (principal) => {
         if (ws.readyState !== WebSocket.OPEN) return;
-        if (module.closing) return ws.close(CloseCode.GoingAway, 'server shutting down');
+        if (module.closing) return closeSocket(ws, CloseCode.GoingAway, 'server shutting down');
         serve(ws, principal, since);
       },
       (error: unknown) => {
@@ -72,13 +71,13 @@ export function eventsRoute({ log }: RouteContext, module: GenerationsModule): U
     // reconnects (with ?since=, losing nothing) and a fresh token.
     const expiry = principal.expiresAt === undefined ? undefined : setTimeout(() => {
       wsSendQuiet(ws, errorEnvelope('token_expired', 'unauthorized: token expired', Date.now()));
-      ws.close(AuthCloseCode.Unauthorized, 'unauthorized: token expired');
+      closeSocket(ws, AuthCloseCode.Unauthorized, 'unauthorized: token expired');
     }, Math.min(Math.max(0, principal.expiresAt - Date.now()), 2 ** 31 - 1));
     const limiter = new MessageLimiter();
     ws.on('message', function socketOnMessage(data, isBinary) {
       if (!limiter.take()) {
         wsSendQuiet(ws, errorEnvelope(ErrorCode.RateLimited, 'too many messages; slow down', Date.now()));
-        ws.close(CloseCode.RateLimited, 'too many messages; slow down');
+        closeSocket(ws, CloseCode.RateLimited, 'too many messages; slow down');
         return;
       }
       if (isBinary) {
@@ -88,8 +87,9 @@ export function eventsRoute({ log }: RouteContext, module: GenerationsModule): U
       try {
         wsSendQuiet(ws, heartbeatAnswer(parseEnvelopeCommand(data.toString()), Date.now()));
       } catch (error) {
-        if (!(error instanceof ProtocolError)) throw error;
-        wsSendQuiet(ws, errorEnvelope(error.code, error.message, Date.now()));
+        if (error instanceof ProtocolError) return wsSendQuiet(ws, errorEnvelope(error.code, error.message, Date.now()));
+        log.error({ err: error }, 'events command failed');
+        wsSendQuiet(ws, errorEnvelope(ErrorCode.InternalError, 'the server could not handle this message', Date.now()));
       }
     });
     ws.on('close', function socketOnClose() {

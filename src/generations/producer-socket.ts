@@ -6,6 +6,7 @@ import { MessageLimiter } from '../server/message-limiter.js';
 import type { RouteContext } from '../server/route-context.js';
 import type { UpgradeHandler } from '../server/upgrade-router.js';
 import { wsSendQuiet } from '../server/ws-send.js';
+import { closeSocket } from '../server/ws-close.js';
 import { AuthCloseCode, producerTokenMatches, tokenFromRequest } from './auth.js';
 import { GenerationError, GenerationErrorCode as Code } from './generation-error.js';
 import type { GenerationsModule } from './generations-module.js';
@@ -38,7 +39,7 @@ export function producerRoute({ log }: RouteContext, module: GenerationsModule, 
   return function handleProducerSocket(ws: WebSocket, req: IncomingMessage, url: URL) {
     const fail = (code: string, message: string, closeCode: number) => {
       wsSendQuiet(ws, JSON.stringify({ type: 'error', error: code, message }));
-      ws.close(closeCode, message.slice(0, 120));
+      closeSocket(ws, closeCode, message);
     };
     if (!options.producerToken) return fail(Code.PublishDisabled, 'publishing is disabled: no producer token (PRODUCER_TOKEN)', PUBLISH_DISABLED_CLOSE);
     if (!producerTokenMatches(tokenFromRequest(req, url), options.producerToken)) {
@@ -136,8 +137,9 @@ export function producerRoute({ log }: RouteContext, module: GenerationsModule, 
             parseImageFields(fields); // refuse bad fields before the bytes are sent
             pending = { requestId: requestId as RequestId, jobId: id, fields, size, chunks: [], received: 0 };
           } catch (error) {
-            if (!(error instanceof GenerationError)) throw error;
-            refuse(requestId as RequestId, error);
+            if (error instanceof GenerationError) return refuse(requestId as RequestId, error);
+            log.error({ err: error }, 'producer job.image header failed');
+            refuse(requestId as RequestId, { code: ErrorCode.InternalError, message: 'the server could not handle this command' });
           }
           return;
         }
@@ -149,12 +151,15 @@ export function producerRoute({ log }: RouteContext, module: GenerationsModule, 
     };
 
     ws.on('message', function socketOnMessage(data: RawData, isBinary: boolean) {
-      if (isBinary) return onBinary(toBuffer(data));
-      if (!limiter.take()) return fail(ErrorCode.RateLimited, 'too many messages; slow down', CloseCode.RateLimited);
-      onText(data.toString());
-    });
-    ws.on('error', function socketOnError(error) {
-      log.debug({ err: error }, 'producer socket error');
+      // A listener must not throw (the process would end): a bug costs this message an error answer.
+      try {
+        if (isBinary) return onBinary(toBuffer(data));
+        if (!limiter.take()) return fail(ErrorCode.RateLimited, 'too many messages; slow down', CloseCode.RateLimited);
+        onText(data.toString());
+      } catch (error) {
+        log.error({ err: error }, 'producer message failed');
+        refuse(undefined, { code: ErrorCode.InternalError, message: 'the server could not handle this message' });
+      }
     });
   };
 }

@@ -131,6 +131,17 @@ function readRaw(request: FastifyRequest): { bytes: Buffer; fields: Record<strin
 
 /** multipart/form-data: one file field `image`, the other fields as text. */
 async function readMultipart(request: FastifyRequest): Promise<{ bytes: Buffer; fields: Record<string, unknown> }> {
+  try {
+    return await readParts(request);
+  } catch (error) {
+    // busboy's parse errors (no boundary, a truncated part) carry no status; they are the body's fault.
+    const status = (error as { statusCode?: number }).statusCode;
+    if (error instanceof GenerationError || (status !== undefined && status < 500)) throw error;
+    throw new GenerationError(Code.InvalidBody, 'the multipart body could not be read (missing or wrong boundary, or a truncated part)', { cause: error });
+  }
+}
+
+async function readParts(request: FastifyRequest): Promise<{ bytes: Buffer; fields: Record<string, unknown> }> {
   let bytes: Buffer | undefined;
   const fields: Record<string, unknown> = {};
   for await (const part of request.parts()) {

@@ -5,6 +5,7 @@ import { parseSinceQuery } from '../protocols/replay-query.js';
 import type { UpgradeHandler } from '../server/upgrade-router.js';
 import { onClientMessages, parseQueryOrRefuse, type RouteContext } from '../server/route-context.js';
 import { wsSendQuiet } from '../server/ws-send.js';
+import { closeSocket } from '../server/ws-close.js';
 import { EventFeed } from './event-feed.js';
 import type { GenerationsModule } from './generations-module.js';
 
@@ -40,6 +41,6 @@ export function streamingRoute({ log }: RouteContext, module: GenerationsModule)
       module.counters.consumers--;
       feed.close();
     });
-    if (module.closing) ws.close(CloseCode.GoingAway, 'server shutting down');
+    if (module.closing) closeSocket(ws, CloseCode.GoingAway, 'server shutting down');
   };
 }

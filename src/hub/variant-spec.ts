@@ -26,7 +26,9 @@ const sharedSpecs = new Map<string, VariantSpec>();
  * delivery"). Build it when a client's options change, not per frame.
  */
 export function sharedSpec(spec: VariantSpec): VariantSpec {
-  const key = `${spec.format}:${spec.quality}:${spec.maxWidth ?? ''}x${spec.maxHeight ?? ''}:${spec.osd === true ? 'osd' : ''}`;
+  // PNG and GIF are lossless: clients asking for them at any quality share one spec.
+  const lossless = spec.format === 'png' || spec.format === 'gif';
+  const key = `${spec.format}:${lossless ? '' : spec.quality}:${spec.maxWidth ?? ''}x${spec.maxHeight ?? ''}:${spec.osd === true ? 'osd' : ''}`;
   let shared = sharedSpecs.get(key);
   if (!shared) {
     shared = Object.freeze({

@@ -85,11 +85,39 @@ export class VariantCache {
   #hitSpec: VariantSpec | undefined;
   #hitVariant: Variant | undefined;
 
+  /** Distinct specs subscribers hold now (`claim`), by key, with how many hold each. */
+  readonly #claimed = new Map<string, number>();
+
   constructor(
     private readonly encoder: Encoder,
     /** Overlay text for `osd` variants, read when the variant is encoded. */
     private readonly osdText: (frame: Frame) => string,
   ) {}
+
+  /**
+   * Registers a subscriber's spec; the returned function gives it back. A stream encodes each
+   * distinct spec once per frame, so distinct specs are bounded: past MAX_VARIANTS a new spec is
+   * refused with a VariantLimitError (the client keeps what it had and may ask for one in use).
+   */
+  claim(spec: VariantSpec): () => void {
+    const key = specKey(spec);
+    const holders = this.#claimed.get(key) ?? 0;
+    if (holders === 0 && this.#claimed.size >= MAX_VARIANTS) throw new VariantLimitError(MAX_VARIANTS);
+    this.#claimed.set(key, holders + 1);
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      const left = this.#claimed.get(key)! - 1;
+      if (left === 0) this.#claimed.delete(key);
+      else this.#claimed.set(key, left);
+    };
+  }
+
+  /** Distinct specs subscribers hold now. */
+  get claimedSpecs(): number {
+    return this.#claimed.size;
+  }
 
   get(frame: Frame, spec: VariantSpec): Promise<Variant> {
     return this.#entry(frame, spec).promise;
@@ -117,9 +145,10 @@ export class VariantCache {
     const size = targetSize(frame.width, frame.height, spec);
     const resized = size.width !== frame.width || size.height !== frame.height;
     const osd = spec.osd === true;
-    const passthrough = !resized && !osd && spec.format === frame.format && spec.quality === frame.quality;
+    const quality = effectiveQuality(spec);
+    const passthrough = !resized && !osd && spec.format === frame.format && (quality === undefined || quality === frame.quality);
     // Normalised key: specs that produce the same bytes share one entry.
-    const key = passthrough ? 'source' : `${spec.format}:${spec.quality}:${size.width}x${size.height}:${osd ? 'osd' : ''}`;
+    const key = passthrough ? 'source' : `${spec.format}:${quality ?? ''}:${size.width}x${size.height}:${osd ? 'osd' : ''}`;
     const variants = this.#variantsOf(frame);
     let entry = variants.get(key);
     if (!entry) {
@@ -168,6 +197,27 @@ export class VariantCache {
     const out = await this.encoder.encode(frame, spec, osd ? this.osdText(frame) : undefined);
     return new Variant(frame, out.bytes, spec.format, out.width, out.height, false);
   }
+}
+
+/** Distinct specs a stream's subscribers may hold at once (see `VariantCache.claim`). */
+export const MAX_VARIANTS = 16;
+
+/** A subscriber asked for a new spec while its stream already serves MAX_VARIANTS. */
+export class VariantLimitError extends Error {
+  override readonly name = 'VariantLimitError';
+  constructor(readonly max: number) {
+    super(`this stream already serves ${max} different formats, qualities and sizes; ask for one in use`);
+  }
+}
+
+/** The quality that changes the bytes, or `undefined` for lossless formats, where it changes nothing. */
+export function effectiveQuality(spec: VariantSpec): number | undefined {
+  return spec.format === 'png' || spec.format === 'gif' ? undefined : spec.quality;
+}
+
+/** Specs that give the same bytes on every frame have the same key. */
+function specKey(spec: VariantSpec): string {
+  return `${spec.format}:${effectiveQuality(spec) ?? ''}:${spec.maxWidth ?? ''}x${spec.maxHeight ?? ''}:${spec.osd === true ? 'osd' : ''}`;
 }
 
 /**

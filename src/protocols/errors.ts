@@ -13,6 +13,10 @@ export const ErrorCode = {
   SourceError: 'source_error',
   StreamEnded: 'stream_ended',
   RateLimited: 'rate_limited',
+  /** A bug on the server's side; the connection goes on (or closes with 1011 when it cannot). */
+  InternalError: 'internal_error',
+  /** The stream already serves as many distinct variants as it may; ask for one in use. */
+  TooManyVariants: 'too_many_variants',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 

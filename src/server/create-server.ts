@@ -6,6 +6,9 @@ import { SharpEncoder, type Encoder } from '../hub/encoder.js';
 import { createSource } from '../sources/create-source.js';
 import { CloseCode } from '../protocols/errors.js';
 import { UpgradeRouter } from './upgrade-router.js';
+import { ConnectionCaps } from './connection-caps.js';
+import { registerJsonBodyParser } from './json-body.js';
+import { closeSocket } from './ws-close.js';
 import { startHeartbeat } from './heartbeat.js';
 import { registerHttpRoutes } from './http-routes.js';
 import { registerMetricsRoute } from './metrics-route.js';
@@ -40,9 +43,19 @@ export interface ServerOptions {
   encoder?: Encoder;
 }
 
+/** Longest an HTTP request or WebSocket handshake may take to send its headers. */
+const HANDSHAKE_TIMEOUT_MS = 10_000;
+
 /** The composition root: builds the parts and wires them together, nothing more. */
 export async function createServer(config: Config, options: ServerOptions = {}): Promise<FramehubServer> {
-  const app = Fastify({ logger: { level: config.logLevel }, forceCloseConnections: true });
+  const app = Fastify({
+    logger: { level: config.logLevel },
+    forceCloseConnections: true,
+    // A request (an upgrade too) whose headers have not all arrived in 10 s is dropped; Node
+    // checks every second instead of its default 30.
+    http: { headersTimeout: HANDSHAKE_TIMEOUT_MS, connectionsCheckingInterval: 1000 },
+  });
+  registerJsonBodyParser(app);
   const encoder = options.encoder ?? new SharpEncoder();
 
   const hub = new Hub(config.primaryStream);
@@ -54,7 +67,8 @@ export async function createServer(config: Config, options: ServerOptions = {}):
   }
 
   const context: RouteContext = { hub, config, log: app.log };
-  const router = new UpgradeRouter(config.maxPayload, (error) => app.log.error({ err: error }, 'websocket route handler failed'));
+  const caps = new ConnectionCaps(config.maxConnections, config.maxConnectionsPerIp);
+  const router = new UpgradeRouter({ maxPayload: config.maxPayload, caps, log: app.log });
   router.add('/stream/:id', streamRoute(context));
   router.add('/ws/video_feed', videoFeedRoute(context));
   const generations = await createGenerationsModule(config, { hub, encoder, logger: app.log });
@@ -83,7 +97,7 @@ export async function createServer(config: Config, options: ServerOptions = {}):
   });
   hub.addResolver(sessions.resolveStream);
   registerSessionRoutes(app, sessions, { quality: config.quality, fps: 30, width: 1280, height: 720 });
-  const io = attachSocketIo(app.server, { registry: sessions, log: app.log, maxPayload: config.maxPayload });
+  const io = attachSocketIo(app.server, { registry: sessions, log: app.log, maxPayload: config.maxPayload, caps });
   await app.ready();
 
   let closing: Promise<void> | undefined;
@@ -103,7 +117,7 @@ export async function createServer(config: Config, options: ServerOptions = {}):
       closing ??= (async () => {
         stopHeartbeat();
         await generations.close();
-        for (const ws of router.wss.clients) ws.close(CloseCode.GoingAway, 'server shutting down');
+        for (const ws of router.wss.clients) closeSocket(ws, CloseCode.GoingAway, 'server shutting down');
         await hub.close();
         // Not io.close(): that would close the HTTP server under Fastify.
         io.disconnectSockets(true);

@@ -2,11 +2,13 @@ import type { FastifyBaseLogger } from 'fastify';
 import type { WebSocket } from 'ws';
 import type { Config } from '../config/config.js';
 import { StreamUnavailableError, type Hub } from '../hub/hub.js';
+import { VariantLimitError } from '../hub/variant.js';
 import type { Stream, StreamNotice } from '../hub/stream.js';
 import { CloseCode, ErrorCode, ProtocolError } from '../protocols/errors.js';
 import { errorMessage, statusMessage } from '../protocols/stream-json.js';
 import { MessageLimiter } from './message-limiter.js';
 import { wsSendQuiet } from './ws-send.js';
+import { closeSocket } from './ws-close.js';
 
 /** What every route handler gets from the composition root. */
 export interface RouteContext {
@@ -18,19 +20,7 @@ export interface RouteContext {
 /** Sends the error message and closes with `closeCode`. */
 export function refuse(ws: WebSocket, code: string, message: string, closeCode: number): void {
   wsSendQuiet(ws, errorMessage(code, message));
-  ws.close(closeCode, closeReason(message));
-}
-
-/**
- * A close reason may hold at most 123 bytes of UTF-8 (ws throws beyond that); client text can
- * end up in it, so cut by bytes, never inside a character.
- */
-export function closeReason(text: string): string {
-  const bytes = Buffer.from(text);
-  if (bytes.length <= 123) return text;
-  let end = 120;
-  while (end > 0 && (bytes[end]! & 0xc0) === 0x80) end--; // back off a continuation byte
-  return `${bytes.subarray(0, end).toString()}…`;
+  closeSocket(ws, closeCode, message);
 }
 
 /**
@@ -42,8 +32,8 @@ export function resolveStreamOrRefuse(ws: WebSocket, hub: Hub, id: string): Stre
   try {
     stream = hub.resolve(id);
   } catch (error) {
-    if (!(error instanceof StreamUnavailableError)) throw error;
-    refuse(ws, ErrorCode.StreamUnavailable, error.message, CloseCode.TryAgainLater);
+    if (error instanceof StreamUnavailableError) refuse(ws, ErrorCode.StreamUnavailable, error.message, CloseCode.TryAgainLater);
+    else refuse(ws, ErrorCode.InternalError, 'the stream could not be opened', CloseCode.InternalError);
     return undefined;
   }
   if (!stream) refuse(ws, ErrorCode.StreamNotFound, `no stream with id ${JSON.stringify(id.slice(0, 128))}`, CloseCode.NotFound);
@@ -82,13 +72,9 @@ export function onClientMessages(ws: WebSocket, log: FastifyBaseLogger, onComman
         wsSendQuiet(ws, errorMessage(error.code, error.message));
       } else {
         log.error({ err: error }, 'command handler failed');
-        wsSendQuiet(ws, errorMessage('internal_error', 'the server could not handle this message'));
+        wsSendQuiet(ws, errorMessage(ErrorCode.InternalError, 'the server could not handle this message'));
       }
     }
-  });
-  ws.on('error', function socketOnError(error) {
-    // ws emits protocol violations here (e.g. 1009 over maxPayload) and closes by itself.
-    log.debug({ err: error }, 'websocket error');
   });
 }
 
@@ -97,8 +83,23 @@ export function parseQueryOrRefuse<T>(ws: WebSocket, parse: () => T): T | undefi
   try {
     return parse();
   } catch (error) {
-    if (!(error instanceof ProtocolError)) throw error;
-    refuse(ws, error.code, error.message, CloseCode.BadRequest);
+    // Anything but a ProtocolError is a bug in a parser; the client still gets a defined answer.
+    if (error instanceof ProtocolError) refuse(ws, error.code, error.message, CloseCode.BadRequest);
+    else refuse(ws, ErrorCode.InvalidQuery, 'the query string could not be read', CloseCode.BadRequest);
+    return undefined;
+  }
+}
+
+/**
+ * Builds a client's sink, or refuses the connection with `too_many_variants` / 1013 when its
+ * options would add a variant past the stream's bound.
+ */
+export function newSinkOrRefuse<T>(ws: WebSocket, build: () => T): T | undefined {
+  try {
+    return build();
+  } catch (error) {
+    if (!(error instanceof VariantLimitError)) throw error;
+    refuse(ws, ErrorCode.TooManyVariants, error.message, CloseCode.TryAgainLater);
     return undefined;
   }
 }

@@ -6,17 +6,28 @@ import type { StreamNotice, Subscription } from '../hub/stream.js';
 import { deliverFromPromise } from '../hub/subscriber-slot.js';
 import { AdaptiveController, TIERS, type Tier } from '../hub/adaptive-controller.js';
 import { ProtocolError } from '../protocols/errors.js';
+import { MAX_VARIANTS, VariantLimitError } from '../hub/variant.js';
 import { framePacket, parseSessionEvent, ServerEvent, type SessionCommand } from '../protocols/socket-io-session.js';
 import { InputError, parseInput } from '../sessions/input.js';
 import type { Session } from '../sessions/session.js';
 import type { SessionRegistry } from '../sessions/session-registry.js';
 import { MessageLimiter } from './message-limiter.js';
+import { ConnectionCaps } from './connection-caps.js';
+
+/** The engine.io connection under a Socket.IO client: what the caps count. */
+interface EngineConnection {
+  request: { socket: { remoteAddress?: string } };
+  close(): void;
+  once(event: 'close', listener: () => void): void;
+}
 
 export interface SocketIoDeps {
   registry: SessionRegistry;
   log: FastifyBaseLogger;
   /** Largest message a client may send, bytes. */
   maxPayload: number;
+  /** The connection caps every WebSocket route shares. */
+  caps: ConnectionCaps;
 }
 
 /** Events per second a socket may send, and the burst; beyond it events are dropped with an `error`. */
@@ -41,9 +52,20 @@ export function attachSocketIo(server: HttpServer, deps: SocketIoDeps): SocketIo
     // WebView pages are often data: or file: URLs (origin "null") or on another host.
     cors: { origin: '*' },
     maxHttpBufferSize: deps.maxPayload,
+    // Past a cap, engine.io answers the handshake 403 with this message (connect_error on the client).
+    allowRequest: function allowRequest(req, callback) {
+      const refusal = deps.caps.check(req.socket.remoteAddress ?? '');
+      callback(refusal && ConnectionCaps.describe(refusal, deps.caps), refusal === undefined);
+    },
     // Frames are JPEG already; deflating them costs CPU for nothing.
     perMessageDeflate: false,
     httpCompression: false,
+  });
+  io.engine.on('connection', function engineOnConnection(connection: EngineConnection) {
+    const taken = deps.caps.take(connection.request.socket.remoteAddress ?? '');
+    // allowRequest checked the caps a moment ago; a race of handshakes may still pass one too many.
+    if (typeof taken === 'string') return connection.close();
+    connection.once('close', taken.release);
   });
   io.on('connection', function ioOnConnection(socket) {
     new SessionSocket(socket, deps);
@@ -72,6 +94,8 @@ class SessionSocket {
   #fps: number = TIERS.normal.fps;
   #lastLimitNotice = 0;
   #pendingInput = 0;
+  /** Gives the held quality back to the session stream's bound on distinct variants. */
+  #unclaim: (() => void) | undefined;
   /** Rejects the write in flight when the socket goes away (engine.io then drops its callbacks). */
   #abortWrite: ((error: Error) => void) | undefined;
 
@@ -84,6 +108,10 @@ class SessionSocket {
   }
 
   readonly #socketOnAny = (event: string, ...args: unknown[]): void => {
+    // socket.io dispatches an event on the tick after its packet arrived: an invalid packet
+    // in the same read may have disconnected the socket in between, and a subscription made
+    // now would never be closed.
+    if (this.socket.disconnected) return;
     if (!this.#limiter.take()) {
       const now = Date.now();
       // One notice a second: answering every event of a flood would feed it.
@@ -93,15 +121,18 @@ class SessionSocket {
       }
       return;
     }
-    let command: SessionCommand;
+    // A listener that throws ends the process (socket.io rethrows on a later tick): every
+    // failure becomes an `error` event to this client.
     try {
-      command = parseSessionEvent(event, args);
+      this.#handle(parseSessionEvent(event, args));
     } catch (error) {
-      if (!(error instanceof ProtocolError)) throw error;
-      this.#emit(ServerEvent.Error, { message: error.message });
-      return;
+      if (error instanceof ProtocolError) {
+        this.#emit(ServerEvent.Error, { message: error.message });
+      } else {
+        this.deps.log.error({ err: error, event: String(event).slice(0, 64) }, 'socket.io event handler failed');
+        this.#emit(ServerEvent.Error, { message: 'the server could not handle this event' });
+      }
     }
-    this.#handle(command);
   };
 
   readonly #socketOnDisconnect = (): void => {
@@ -116,6 +147,9 @@ class SessionSocket {
         this.#unsubscribe();
         return this.#emit(ServerEvent.Unsubscribed, {});
       case 'quality':
+        if (!this.#claimQuality(command.quality)) {
+          return this.#emit(ServerEvent.Error, { message: `quality:set ${command.quality} refused: ${new VariantLimitError(MAX_VARIANTS).message}` });
+        }
         this.#manual();
         this.#quality = command.quality;
         return this.#emit(ServerEvent.QualityUpdated, { quality: this.#quality });
@@ -143,8 +177,13 @@ class SessionSocket {
       return;
     }
     this.#unsubscribe();
-    session.touch();
     this.#session = session;
+    if (!this.#claimQuality(this.#quality)) {
+      this.#session = undefined;
+      this.#emit(ServerEvent.Error, { message: `subscribe refused: ${new VariantLimitError(MAX_VARIANTS).message}` });
+      return;
+    }
+    session.touch();
     const stream = session.stream;
     this.#subscription = stream.subscribe({
       fps: this.#fps,
@@ -155,7 +194,27 @@ class SessionSocket {
     this.#emit(ServerEvent.Subscribed, { session_id: session.id, fps: this.#fps, quality: this.#quality });
   }
 
+  /**
+   * Holds `quality` against the subscribed session's bound on distinct variants, giving back
+   * the quality held before; `false` (and nothing changed) when the bound refuses it.
+   */
+  #claimQuality(quality: number): boolean {
+    if (!this.#session) return true;
+    let unclaim: () => void;
+    try {
+      unclaim = this.#session.stream.variants.claim({ format: 'jpeg', quality });
+    } catch (error) {
+      if (error instanceof VariantLimitError) return false;
+      throw error;
+    }
+    this.#unclaim?.();
+    this.#unclaim = unclaim;
+    return true;
+  }
+
   #unsubscribe(): void {
+    this.#unclaim?.();
+    this.#unclaim = undefined;
     this.#subscription?.close();
     this.#subscription = undefined;
     this.#session = undefined;
@@ -202,8 +261,7 @@ class SessionSocket {
     try {
       event = parseInput(type, payload, session.options);
     } catch (error) {
-      if (!(error instanceof InputError)) throw error;
-      this.#emit(ServerEvent.Error, { message: error.message });
+      this.#emit(ServerEvent.Error, { message: error instanceof InputError ? error.message : `input:${type} could not be read` });
       return;
     }
     if (this.#pendingInput >= MAX_PENDING_INPUT) {
@@ -228,7 +286,8 @@ class SessionSocket {
   }
 
   #applyTier(tier: Tier): void {
-    this.#quality = tier.quality;
+    // Past the stream's bound on variants the tier's fps still applies; its quality does not.
+    if (this.#claimQuality(tier.quality)) this.#quality = tier.quality;
     this.#setFps(tier.fps);
   }
 

@@ -4,7 +4,7 @@ import {
   errorMessage, frameMessage, parseStreamJsonCommand, parseStreamJsonQuery, statsMessage, type StreamJsonOptions,
 } from '../protocols/stream-json.js';
 import type { UpgradeHandler } from './upgrade-router.js';
-import { noticeRelay, onClientMessages, parseQueryOrRefuse, resolveStreamOrRefuse, type RouteContext } from './route-context.js';
+import { newSinkOrRefuse, noticeRelay, onClientMessages, parseQueryOrRefuse, resolveStreamOrRefuse, type RouteContext } from './route-context.js';
 import { VariantSink, type VariantWire } from './variant-sink.js';
 import { wsSend, wsSendQuiet } from './ws-send.js';
 
@@ -28,7 +28,8 @@ export function streamRoute({ hub, config, log }: RouteContext): UpgradeHandler 
     if (!stream) return;
 
     const connectedAt = Date.now();
-    const client = new VariantSink(ws, req.socket, stream.variants, options, STREAM_JSON_WIRE);
+    const client = newSinkOrRefuse(ws, () => new VariantSink(ws, req.socket, stream.variants, options, STREAM_JSON_WIRE));
+    if (!client) return;
     const subscription = stream.subscribe({
       fps: options.fps,
       deliver: client,
@@ -85,6 +86,7 @@ export function streamRoute({ hub, config, log }: RouteContext): UpgradeHandler 
     ws.on('close', function socketOnClose() {
       clearInterval(statsTimer);
       subscription.close();
+      client.close();
     });
   };
 }

@@ -2,7 +2,8 @@ import type { Duplex } from 'node:stream';
 import type { WebSocket } from 'ws';
 import type { Frame } from '../hub/frame.js';
 import type { DeliveryDone, FrameSink } from '../hub/subscriber-slot.js';
-import type { Variant, VariantCache } from '../hub/variant.js';
+import { VariantLimitError, type Variant, type VariantCache } from '../hub/variant.js';
+import { ErrorCode, ProtocolError } from '../protocols/errors.js';
 import { sharedSpec, type VariantSpec } from '../hub/variant-spec.js';
 import { FramePool, type SharedFrame } from './shared-frame.js';
 import { WsFrameWriter } from './ws-send.js';
@@ -42,6 +43,8 @@ function retire(frame: SharedFrame): void {
  */
 export class VariantSink<O extends object> extends WsFrameWriter implements FrameSink {
   #spec: VariantSpec;
+  /** Gives the spec back to the stream's bound on distinct variants. */
+  #unclaim: () => void;
 
   constructor(
     ws: WebSocket,
@@ -54,11 +57,28 @@ export class VariantSink<O extends object> extends WsFrameWriter implements Fram
   ) {
     super(ws, socket);
     this.#spec = sharedSpec(wire.spec(options));
+    this.#unclaim = variants.claim(this.#spec); // throws VariantLimitError past the bound
   }
 
+  /** Applies changed options, or throws a ProtocolError and changes nothing. */
   update(changes: Partial<O>): void {
+    const spec = sharedSpec(this.wire.spec({ ...this.options, ...changes }));
+    let unclaim: () => void;
+    try {
+      unclaim = this.variants.claim(spec);
+    } catch (error) {
+      if (error instanceof VariantLimitError) throw new ProtocolError(ErrorCode.TooManyVariants, error.message);
+      throw error;
+    }
+    this.#unclaim();
+    this.#unclaim = unclaim;
+    this.#spec = spec;
     Object.assign(this.options, changes);
-    this.#spec = sharedSpec(this.wire.spec(this.options));
+  }
+
+  /** The client left: its spec no longer counts against the stream's bound. */
+  close(): void {
+    this.#unclaim();
   }
 
   deliver(frame: Frame, done: DeliveryDone): void {

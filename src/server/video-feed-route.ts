@@ -2,8 +2,10 @@ import type { WebSocket } from 'ws';
 import { CloseCode } from '../protocols/errors.js';
 import { parseVideoFeedCommand, parseVideoFeedQuery, type VideoFeedOptions } from '../protocols/video-feed.js';
 import type { UpgradeHandler } from './upgrade-router.js';
-import { noticeRelay, onClientMessages, parseQueryOrRefuse, resolveStreamOrRefuse, type RouteContext } from './route-context.js';
+import { newSinkOrRefuse, noticeRelay, onClientMessages, parseQueryOrRefuse, resolveStreamOrRefuse, type RouteContext } from './route-context.js';
 import { VariantSink, type VariantWire } from './variant-sink.js';
+import { ConnectionCaps } from './connection-caps.js';
+import { closeSocket } from './ws-close.js';
 
 /** seeds/004: the image bytes, one binary message per frame. */
 const VIDEO_FEED_WIRE: VariantWire<VideoFeedOptions> = {
@@ -15,12 +17,17 @@ const VIDEO_FEED_WIRE: VariantWire<VideoFeedOptions> = {
 
 /** `WS /ws/video_feed[?stream=id]`: seeds/004's one binary image per message, JSON commands. */
 export function videoFeedRoute({ hub, config, log }: RouteContext): UpgradeHandler {
-  const clients = new Set<WebSocket>();
+  // WS_MAX_CLIENTS is the seed's cap; one address may hold only a share of it, so a few idle
+  // sockets from one place cannot lock every other viewer out.
+  const clients = new ConnectionCaps(config.maxClients, config.maxClientsPerIp || Math.ceil(config.maxClients / 2));
   return function handleVideoFeedSocket(ws: WebSocket, req, url) {
-    if (clients.size >= config.maxClients) {
-      ws.close(CloseCode.PolicyViolation, 'Too many clients');
+    const taken = clients.take(req.socket.remoteAddress ?? '');
+    if (typeof taken === 'string') {
+      // seeds/004's answer, word for word, for either cap.
+      closeSocket(ws, CloseCode.PolicyViolation, 'Too many clients');
       return;
     }
+    ws.once('close', taken.release);
     const options = parseQueryOrRefuse<VideoFeedOptions>(ws, () => parseVideoFeedQuery(url.searchParams, {
       fps: config.frameRate, quality: config.quality, format: 'jpeg', osd: false, resize: null,
     }));
@@ -28,8 +35,8 @@ export function videoFeedRoute({ hub, config, log }: RouteContext): UpgradeHandl
     const stream = resolveStreamOrRefuse(ws, hub, options.stream ?? '0');
     if (!stream) return;
 
-    clients.add(ws);
-    const client = new VariantSink(ws, req.socket, stream.variants, options, VIDEO_FEED_WIRE);
+    const client = newSinkOrRefuse(ws, () => new VariantSink(ws, req.socket, stream.variants, options, VIDEO_FEED_WIRE));
+    if (!client) return;
     const subscription = stream.subscribe({
       fps: options.fps,
       deliver: client,
@@ -44,8 +51,8 @@ export function videoFeedRoute({ hub, config, log }: RouteContext): UpgradeHandl
     });
 
     ws.on('close', function socketOnClose() {
-      clients.delete(ws);
       subscription.close();
+      client.close();
     });
   };
 }
