@@ -264,7 +264,7 @@ describe('connection caps', () => {
     for (const transports of [['polling'], ['websocket']]) {
       const socket: IoSocket = ioClient(s.http, { transports, reconnection: false });
       socket.on('connect', () => assert.fail(`connected over ${transports[0]} past the cap`));
-      await once(socket, 'connect_error');
+      await new Promise((resolve) => socket.once('connect_error', resolve));
       socket.close();
     }
     for (const ws of held) ws.close();
