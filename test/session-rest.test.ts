@@ -122,7 +122,7 @@ describe('browser sessions over REST and WebSocket', () => {
       ]) {
         const refused = await load(url);
         assert.equal(refused.status, 403, `${url}: ${JSON.stringify(refused.body)}`);
-        assert.match(refused.body.error, /loopback, private, link-local or unspecified/);
+        assert.match(refused.body.error, /loopback, private, link-local, unspecified/);
       }
       const redirected = await load(`${pages.origin}/redirect?to=${encodeURIComponent(`http://localhost:${pages.port}/`)}`);
       assert.equal(redirected.status, 403, JSON.stringify(redirected.body));

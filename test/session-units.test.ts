@@ -6,7 +6,8 @@ import type { Frame } from '../src/hub/frame.js';
 import { framePacket, parseSessionEvent } from '../src/protocols/socket-io-session.js';
 import { ProtocolError } from '../src/protocols/errors.js';
 import { InputError, MAX_TEXT_LENGTH, parseInput } from '../src/sessions/input.js';
-import { isForbiddenAddress, UrlGuard, UrlRefused } from '../src/sessions/url-guard.js';
+import { networkInterfaces } from 'node:os';
+import { isForbiddenAddress, isOwnAddress, UrlGuard, UrlRefused } from '../src/sessions/url-guard.js';
 import { GuardProxy } from '../src/sessions/guard-proxy.js';
 import { connect as connectTcp } from 'node:net';
 import { FakeClock } from './fake-clock.js';
@@ -145,6 +146,29 @@ describe('URL guard', () => {
     for (const address of ['93.184.216.34', '8.8.8.8', '2606:4700::1111', '::ffff:8.8.8.8']) assert.equal(isForbiddenAddress(address), false, address);
   });
 
+  it('judges IPv6 forms that carry an IPv4 address by the address they carry, and allows only public unicast', () => {
+    const forbidden = [
+      '::ffff:7f00:1', '::127.0.0.1', '::a00:1', // IPv4-mapped (hex) and IPv4-compatible
+      '64:ff9b::7f00:1', '64:ff9b::10.0.0.1', '64:ff9b::a9fe:a9fe', // NAT64 to loopback, private, metadata
+      '2002:7f00:1::1', '2002:c0a8:101::', // 6to4 carrying 127.0.0.1 and 192.168.1.1
+      '2001:0:7f00:1:0:0:f5ff:fffe', // Teredo: server 127.0.0.1
+      '2001:0:808:808:0:0:f5ff:fffe', // Teredo: client 10.0.0.1 (inverted), server 8.8.8.8
+      'fec0::1', 'fe80::1%eth0', '2001:db8::1', '100::1', '64:ff9b:1::1', 'ff02::1', '192.0.2.1', '203.0.113.9',
+    ];
+    for (const address of forbidden) assert.equal(isForbiddenAddress(address), true, address);
+    for (const address of ['64:ff9b::808:808', '2002:808:808::1', '2001:0:808:808:0:0:f7f7:f7f7', '2a00:1450:4001:80b::200e']) {
+      assert.equal(isForbiddenAddress(address), false, address);
+    }
+  });
+
+  it("refuses this host's own interface addresses, and says nothing of what a name resolves to", async () => {
+    const own = Object.values(networkInterfaces()).flat().map((entry) => entry!.address);
+    assert.ok(own.length > 0);
+    for (const address of own) assert.equal(isOwnAddress(address), true, address);
+    const guard = new UrlGuard('', async () => [own.find((a) => !a.startsWith('127.') && a !== '::1') ?? own[0]!]);
+    await assert.rejects(guard.check('http://me.test/'), (e: UrlRefused) => e.status === 403 && !own.some((a) => e.message.includes(a)));
+  });
+
   it('checks what a name resolves to, and BROWSER_ALLOW_HOSTS lifts the check', async () => {
     const dns: Record<string, string[]> = { 'public.test': ['93.184.216.34'], 'sneaky.test': ['93.184.216.34', '10.0.0.7'], 'intranet.test': ['192.168.1.10'] };
     const resolve = async (host: string) => {
@@ -154,7 +178,7 @@ describe('URL guard', () => {
     };
     const guard = new UrlGuard('intranet.test, 127.0.0.1', resolve);
     assert.equal((await guard.check('https://public.test/a')).hostname, 'public.test');
-    await assert.rejects(guard.check('http://sneaky.test/'), (e: UrlRefused) => e.status === 403 && /10\.0\.0\.7/.test(e.message));
+    await assert.rejects(guard.check('http://sneaky.test/'), (e: UrlRefused) => e.status === 403 && /sneaky\.test resolves to a loopback/.test(e.message) && !e.message.includes('10.0.0.7'));
     await assert.rejects(guard.check('http://nowhere.test/'), (e: UrlRefused) => e.status === 502 && /does not resolve/.test(e.message));
     await assert.rejects(guard.check('gopher://public.test/'), (e: UrlRefused) => e.status === 400);
     assert.deepEqual(await guard.admit('intranet.test'), { ok: true, address: '192.168.1.10' });
