@@ -53,8 +53,11 @@ describe('a browser session loading a hostile site', () => {
     );
 
     // A page whose body breaks off: the load ends at once, not after the 20 s navigation timeout.
+    // Chromium leaves such a document "loading" for good; the load answers 502 as soon as the body breaks.
     const truncated = await timedLoad('hostile', upstream.url('/truncated-html'));
     assert.ok(truncated.ms < 5000, `load of a truncated page took ${Math.round(truncated.ms)} ms (${truncated.status})`);
+    assert.equal(truncated.status, 502, JSON.stringify(truncated.body));
+    assert.match(truncated.body.error, /ERR_CONTENT_LENGTH_MISMATCH \(the site broke off its answer\)/);
 
     // The same browser, the same session, a good page: rendered and served as a frame.
     const ok = await timedLoad('hostile', upstream.url('/ok'));
