@@ -13,6 +13,7 @@ import { createServer, type Server, type Socket } from 'node:net';
  * | `/status-101` | `101 Switching Protocols` nobody asked for |
  * | `/status-600` | `HTTP/1.1 600 Beyond` |
  * | `/status-999` | `HTTP/1.1 999 Way Beyond` |
+ * | `/interim-then-ok` | `100 Continue` and `103 Early Hints`, then a well-formed `200` with body `hi` |
  * | `/status-text-control` | `HTTP/1.1 200 O\x01K` (a control character in the reason phrase) |
  * | `/status-line-garbage` | `HTTP/1.1 2x0 Hm` |
  * | `/header-name-invalid` | a header named `Bad Name` (a space in a name) |
@@ -28,6 +29,7 @@ import { createServer, type Server, type Socket } from 'node:net';
  * | `/truncated` | `Content-Length: 1000000`, 1,000 bytes of body, then a clean close (FIN) |
  * | `/truncated-html` | the same for an HTML document (what a browser page load sees) |
  * | `/truncated-chunked` | a chunked body that closes before its last chunk |
+ * | `/stall-mid-body` | `Content-Length: 1000`, 10 bytes of body, then silence with the connection open |
  * | `/endless` | a chunked body that never ends (16 KiB chunks, as fast as the reader takes them) |
  * | `/bad-chunk` | a chunked body whose second chunk size is `zz` |
  * | `/chunk-overflow` | a chunked body whose chunk size is `ffffffffffffffffff` |
@@ -59,10 +61,10 @@ export interface HostileUpstream {
 
 /** Every behaviour, by path (see the table on `HostileUpstream`). */
 export const HOSTILE_PATHS = [
-  '/ok', '/status-099', '/status-101', '/status-600', '/status-999', '/status-text-control', '/status-line-garbage',
+  '/ok', '/status-099', '/status-101', '/status-600', '/status-999', '/interim-then-ok', '/status-text-control', '/status-line-garbage',
   '/header-name-invalid', '/header-name-control', '/header-value-control', '/header-value-del', '/header-reserved',
   '/content-length-duplicate', '/content-length-and-chunked', '/content-length-invalid', '/huge-headers', '/huge-header-count',
-  '/truncated', '/truncated-html', '/truncated-chunked', '/endless', '/bad-chunk', '/chunk-overflow',
+  '/truncated', '/truncated-html', '/truncated-chunked', '/stall-mid-body', '/endless', '/bad-chunk', '/chunk-overflow',
   '/silent', '/reset', '/reset-mid-body', '/echo-headers', '/page-of-hostile-images',
 ] as const;
 
@@ -70,7 +72,7 @@ export type HostilePath = (typeof HOSTILE_PATHS)[number];
 
 /** Paths whose misbehaviour is over at once (no endless body, no silence): safe to embed in a page. */
 export const FAST_FAILING_PATHS: readonly HostilePath[] = HOSTILE_PATHS.filter(
-  (p) => !['/ok', '/endless', '/silent', '/echo-headers', '/page-of-hostile-images'].includes(p),
+  (p) => !['/ok', '/interim-then-ok', '/stall-mid-body', '/endless', '/silent', '/echo-headers', '/page-of-hostile-images'].includes(p),
 );
 
 const OK_PAGE = '<!doctype html><html><head><meta charset="utf-8"><title>ok</title><style>html,body{margin:0;height:100%;background:rgb(20,160,20)}</style></head><body></body></html>';
@@ -103,6 +105,11 @@ const BEHAVIOURS: Record<HostilePath, Behaviour> = {
   '/status-101': raw('HTTP/1.1 101 Switching Protocols\r\nUpgrade: nonsense\r\nConnection: Upgrade\r\n\r\n', 'junk after the switch'),
   '/status-600': raw('HTTP/1.1 600 Beyond\r\nContent-Length: 2\r\nConnection: close\r\n\r\n', 'hi'),
   '/status-999': raw('HTTP/1.1 999 Way Beyond\r\nContent-Length: 2\r\nConnection: close\r\n\r\n', 'hi'),
+  '/interim-then-ok': raw(
+    'HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload\r\n\r\n'
+    + 'HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 2\r\nConnection: close\r\n\r\n',
+    'hi',
+  ),
   '/status-text-control': raw('HTTP/1.1 200 O\x01K\r\nContent-Length: 2\r\nConnection: close\r\n\r\n', 'hi'),
   '/status-line-garbage': raw('HTTP/1.1 2x0 Hm\r\nContent-Length: 2\r\n\r\n', 'hi'),
   '/header-name-invalid': raw('HTTP/1.1 200 OK\r\nBad Name: x\r\nContent-Length: 2\r\n\r\n', 'hi'),
@@ -126,6 +133,9 @@ const BEHAVIOURS: Record<HostilePath, Behaviour> = {
     `<!doctype html><html><head><title>truncated</title></head><body><p>${'half a page '.repeat(80)}`,
   ),
   '/truncated-chunked': raw('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n', '5\r\nhello\r\n5\r\nwor'),
+  '/stall-mid-body': (socket) => {
+    socket.write('HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: 1000\r\n\r\n0123456789');
+  },
   '/endless': endless,
   '/bad-chunk': raw('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n', '5\r\nhello\r\nzz\r\nworld\r\n0\r\n\r\n'),
   '/chunk-overflow': raw('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n', 'ffffffffffffffffff\r\nhello\r\n0\r\n\r\n'),

@@ -24,13 +24,15 @@ describe('a browser session loading a hostile site', () => {
     await upstream?.close();
   });
 
-  async function timedLoad(id: string, url: string): Promise<{ status: number; body: any; ms: number }> {
-    const started = performance.now();
-    const answer = await within(postJson(`${server.http}/api/session/${id}/load`, { url }), 25_000, `load ${url}`);
-    return { ...answer, ms: performance.now() - started };
-  }
+  it('survives status 099, bad images and a truncated page, and loads the next page', async (t) => {
+    async function timedLoad(id: string, url: string): Promise<{ status: number; body: any; ms: number }> {
+      const started = performance.now();
+      const answer = await within(postJson(`${server.http}/api/session/${id}/load`, { url }), 25_000, `load ${url}`);
+      const ms = performance.now() - started;
+      t.diagnostic(`load ${new URL(url).pathname}: ${answer.status} after ${Math.round(ms)} ms`);
+      return { ...answer, ms };
+    }
 
-  it('survives status 099, bad images and a truncated page, and loads the next page', async () => {
     const created = await postJson(`${server.http}/api/session/create`, { session_id: 'hostile', width: 320, height: 240 });
     assert.equal(created.status, 201, JSON.stringify(created.body));
     const session = server.server.sessions.get('hostile')!;
