@@ -237,13 +237,19 @@ function faultOf(error: Error & { code?: string }): UpstreamFault {
 /** The proxy's own 502/504: a short plain sentence, its fault in a header the site cannot forge. */
 function answerFault(res: ServerResponse, fault: UpstreamFault): void {
   if (res.destroyed) return;
+  if (res.headersSent) return void res.destroy();
   const body = `framehub guard proxy: ${faultDescription(fault)}\n`;
-  res.writeHead(faultStatus(fault), {
-    'content-type': 'text/plain; charset=utf-8',
-    'content-length': Buffer.byteLength(body),
-    [UPSTREAM_ERROR_HEADER]: fault,
-  });
-  res.end(body);
+  try {
+    res.writeHead(faultStatus(fault), {
+      'content-type': 'text/plain; charset=utf-8',
+      'content-length': Buffer.byteLength(body),
+      [UPSTREAM_ERROR_HEADER]: fault,
+    });
+    res.end(body);
+  } catch {
+    // Called from listeners, which must not throw: a page that cannot be told is cut instead.
+    res.destroy();
+  }
 }
 
 function refuse(res: ServerResponse, status: number, reason: string): void {
