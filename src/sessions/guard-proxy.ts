@@ -55,12 +55,12 @@ export class GuardProxy {
     this.#connectTimeoutMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
     // Its own agent: the process-wide one is shared with framehub's other clients, and close() ends this one.
     this.#agent = new Agent({ keepAlive: true, timeout: FREE_SOCKET_TIMEOUT_MS });
-    // The handlers are async; whatever a page makes them do must not become an unhandled rejection.
-    this.#server = createServer(function proxyOnRequest(this: void, req, res) {
-      onRequest(req, res).catch(() => res.destroy());
-    });
     const onRequest = this.#onRequest;
     const onConnect = this.#onConnect;
+    // The handlers are async; whatever a page makes them do must not become an unhandled rejection.
+    this.#server = createServer(function proxyOnRequest(req, res) {
+      onRequest(req, res).catch(() => res.destroy());
+    });
     this.#server.on('connect', function proxyOnConnect(req: IncomingMessage, client: Duplex, head: Buffer) {
       onConnect(req, client, head).catch(() => client.destroy());
     });
