@@ -121,9 +121,26 @@ export class Session {
       if (request.isNavigationRequest() && request.frame() === page.mainFrame()) hops.push(request.url());
     };
     page.on('request', pageOnRequest);
+    // A document whose body breaks off after its head (the guard proxy cuts it at once) leaves
+    // Chromium "loading" for good: no DOMContentLoaded, so goto would wait out its timeout.
+    let pageOnRequestFailed: (request: Request) => void = () => {};
+    const brokenOff = new Promise<never>((_, reject) => {
+      pageOnRequestFailed = (request: Request) => {
+        if (!request.isNavigationRequest() || request.frame() !== page.mainFrame()) return;
+        const failure = request.failure()?.errorText ?? 'failed';
+        if (failure === 'net::ERR_ABORTED') return; // replaced by another navigation, not broken
+        void request.response().then((head) => {
+          if (head) reject(new Error(`${failure} (the site broke off its answer)`));
+        }, () => {});
+      };
+    });
+    brokenOff.catch(() => {}); // may reject after goto won: heard by nobody, harmless
+    page.on('requestfailed', pageOnRequestFailed);
+    const navigation = page.goto(url.href, { waitUntil: 'domcontentloaded', timeout: NAVIGATION_TIMEOUT_MS });
+    navigation.catch(() => {}); // when brokenOff wins, goto's own timeout comes later, unheard
     let response: Response | null;
     try {
-      response = await page.goto(url.href, { waitUntil: 'domcontentloaded', timeout: NAVIGATION_TIMEOUT_MS });
+      response = await Promise.race([navigation, brokenOff]);
     } catch (error) {
       // An https redirect to a forbidden host ends as a failed tunnel (the proxy refused CONNECT).
       const reason = await this.#refusedHop(hops);
@@ -131,6 +148,7 @@ export class Session {
       throw new NavigationError(`could not load ${url.href}: ${firstLine(error)}`, { cause: error });
     } finally {
       page.off('request', pageOnRequest);
+      page.off('requestfailed', pageOnRequestFailed);
     }
     const refused = response?.headers()[REFUSED_HEADER];
     if (refused !== undefined) throw new UrlRefused(`navigation refused after a redirect: ${decodeURIComponent(refused)}`, 403);
