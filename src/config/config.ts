@@ -66,6 +66,8 @@ export interface Config {
   maxConnections: number;
   /** WebSocket and Socket.IO connections at once from one client address (MAX_CONNECTIONS_PER_IP). @default 64 */
   maxConnectionsPerIp: number;
+  /** Comma list of the names clients reach framehub by; other `Host` headers are refused (PUBLIC_HOSTS). @default '' */
+  publicHosts: string;
   /** Seconds between protocol pings; a peer that missed one is dropped (WS_PING_INTERVAL). @default 30 */
   pingInterval: number;
   /** Seconds an unused browser session lives (SESSION_TIMEOUT). @default 300 */
@@ -170,6 +172,7 @@ export const FIELDS: Record<Exclude<keyof Config, 'streams'>, Field> = {
   maxClientsPerIp: { env: 'WS_MAX_CLIENTS_PER_IP', flag: 'max-clients-per-ip', parse: int(0, 100_000), default: 0, help: '/ws/video_feed clients per address (0 = half of maxClients)' },
   maxConnections: { env: 'MAX_CONNECTIONS', flag: 'max-connections', parse: int(1, 1_000_000), default: 4096, help: 'WebSocket and Socket.IO connections at once' },
   maxConnectionsPerIp: { env: 'MAX_CONNECTIONS_PER_IP', flag: 'max-connections-per-ip', parse: int(1, 1_000_000), default: 64, help: 'WebSocket and Socket.IO connections per client address' },
+  publicHosts: { env: 'PUBLIC_HOSTS', flag: 'public-hosts', parse: (raw, origin) => (raw === '' ? '' : str(/^[A-Za-z0-9.:\[\],\- ]+$/, 'a comma list of host names')(raw, origin)), default: '', help: 'names clients use to reach framehub; other Host headers are refused (unset: loopback names only when bound to loopback)' },
   pingInterval: { env: 'WS_PING_INTERVAL', flag: 'ping-interval', parse: num(0.05, 3600), default: 30, help: 'seconds between WebSocket pings' },
   sessionTimeout: { env: 'SESSION_TIMEOUT', flag: 'session-timeout', parse: int(1, 86_400), default: 300, help: 'seconds an idle browser session lives' },
   maxSessions: { env: 'MAX_SESSIONS', flag: 'max-sessions', parse: int(0, 1000), default: 10, help: 'browser sessions at once, overall' },

@@ -8,6 +8,7 @@ import { CloseCode } from '../protocols/errors.js';
 import { UpgradeRouter } from './upgrade-router.js';
 import { ConnectionCaps } from './connection-caps.js';
 import { registerJsonBodyParser } from './json-body.js';
+import { hostCheck, hostGuard } from './host-check.js';
 import { closeSocket } from './ws-close.js';
 import { startHeartbeat } from './heartbeat.js';
 import { registerHttpRoutes } from './http-routes.js';
@@ -56,6 +57,8 @@ export async function createServer(config: Config, options: ServerOptions = {}):
     http: { headersTimeout: HANDSHAKE_TIMEOUT_MS, connectionsCheckingInterval: 1000 },
   });
   registerJsonBodyParser(app);
+  const allowHost = hostCheck(config);
+  if (allowHost) app.addHook('onRequest', hostGuard(allowHost));
   const encoder = options.encoder ?? new SharpEncoder();
 
   const hub = new Hub(config.primaryStream);
@@ -68,7 +71,7 @@ export async function createServer(config: Config, options: ServerOptions = {}):
 
   const context: RouteContext = { hub, config, log: app.log };
   const caps = new ConnectionCaps(config.maxConnections, config.maxConnectionsPerIp);
-  const router = new UpgradeRouter({ maxPayload: config.maxPayload, caps, log: app.log });
+  const router = new UpgradeRouter({ maxPayload: config.maxPayload, caps, log: app.log, ...(allowHost && { allowHost }) });
   router.add('/stream/:id', streamRoute(context));
   router.add('/ws/video_feed', videoFeedRoute(context));
   const generations = await createGenerationsModule(config, { hub, encoder, logger: app.log });
@@ -97,7 +100,7 @@ export async function createServer(config: Config, options: ServerOptions = {}):
   });
   hub.addResolver(sessions.resolveStream);
   registerSessionRoutes(app, sessions, { quality: config.quality, fps: 30, width: 1280, height: 720 });
-  const io = attachSocketIo(app.server, { registry: sessions, log: app.log, maxPayload: config.maxPayload, caps });
+  const io = attachSocketIo(app.server, { registry: sessions, log: app.log, maxPayload: config.maxPayload, caps, ...(allowHost && { allowHost }) });
   await app.ready();
 
   let closing: Promise<void> | undefined;

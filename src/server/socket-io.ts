@@ -13,6 +13,7 @@ import type { Session } from '../sessions/session.js';
 import type { SessionRegistry } from '../sessions/session-registry.js';
 import { MessageLimiter } from './message-limiter.js';
 import { ConnectionCaps } from './connection-caps.js';
+import { HOST_REFUSED } from './host-check.js';
 
 /** The engine.io connection under a Socket.IO client: what the caps count. */
 interface EngineConnection {
@@ -28,6 +29,8 @@ export interface SocketIoDeps {
   maxPayload: number;
   /** The connection caps every WebSocket route shares. */
   caps: ConnectionCaps;
+  /** Refuses a handshake whose Host header it does not accept (DNS rebinding); unset = all. */
+  allowHost?: (host: string | undefined) => boolean;
 }
 
 /** Events per second a socket may send, and the burst; beyond it events are dropped with an `error`. */
@@ -54,6 +57,7 @@ export function attachSocketIo(server: HttpServer, deps: SocketIoDeps): SocketIo
     maxHttpBufferSize: deps.maxPayload,
     // Past a cap, engine.io answers the handshake 403 with this message (connect_error on the client).
     allowRequest: function allowRequest(req, callback) {
+      if (deps.allowHost && !deps.allowHost(req.headers.host)) return callback(HOST_REFUSED, false);
       const refusal = deps.caps.check(req.socket.remoteAddress ?? '');
       callback(refusal && ConnectionCaps.describe(refusal, deps.caps), refusal === undefined);
     },

@@ -11,6 +11,8 @@ export interface UpgradeRouterOptions {
   maxPayload: number;
   /** Shared with Socket.IO: one count of connections per address over every route. */
   caps: ConnectionCaps;
+  /** Refuses an upgrade whose Host header it does not accept (DNS rebinding); unset = all. */
+  allowHost?: (host: string | undefined) => boolean;
   /** A handler threw, or a socket failed: logged, never rethrown. */
   log: { error(context: object, message: string): void; debug(context: object, message: string): void };
 }
@@ -67,7 +69,8 @@ export class UpgradeRouter {
   readonly #serverOnUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
     socket.on('error', this.#rawSocketOnError);
     const target = req.url ?? '';
-    if (target.startsWith(ENGINE_IO_PATH)) return; // Socket.IO's engine answers it
+    if (target.startsWith(ENGINE_IO_PATH)) return; // Socket.IO's engine answers it (its allowRequest checks Host)
+    if (this.options.allowHost && !this.options.allowHost(req.headers.host)) return reject(socket, 403, 'Forbidden');
     const segments = pathSegments(target);
     if (!segments) return reject(socket, 400, 'Bad Request');
     for (const route of this.#routes) {
