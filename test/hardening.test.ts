@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { WebSocket } from 'ws';
 import { io as ioClient, type Socket as IoSocket } from 'socket.io-client';
+import { SignJWT } from 'jose';
 import { closed, nextJson, openSocket, startServer, type TestServer } from './helpers.js';
 import { JWT_SECRET, startGenServer, type GenServer } from './generations-helpers.js';
 import { clientFrame, rawConnection, receivedText, upgradeRequest } from './raw-socket.js';
@@ -136,6 +137,16 @@ describe('deeply nested JSON', () => {
     await stillServes(s);
   });
 
+  it('answers a JSON null session body 400 and long path ids their route\'s own 404', async () => {
+    const created = await fetch(`${s.http}/api/session/create`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: 'null' });
+    assert.equal(created.status, 400);
+    const long = 'x'.repeat(2000);
+    const image = await fetch(`${s.http}/images/${long}`);
+    assert.equal(image.status, 404);
+    assert.equal((await image.json()).error, 'image_not_found');
+    assert.equal((await fetch(`${s.http}/api/session/${long}/frame`)).status, 404);
+  });
+
   it('answers multipart uploads with a missing or wrong boundary with a 4xx', async () => {
     const { job_id: jobId } = (await s.api('POST', '/api/generations', { prompt: 'p' })).json;
     for (const type of ['multipart/form-data', 'multipart/form-data; boundary=nothere']) {
@@ -173,6 +184,25 @@ describe('close reasons', () => {
     assert.equal(code, 4401);
     assert.ok(Buffer.byteLength(reason) <= 123);
     await stillServes(s);
+  });
+
+  it('answers a message sent at open while the token is being checked', async () => {
+    const token = await new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject('u').setExpirationTime('5m').sign(new TextEncoder().encode(JWT_SECRET));
+    const ws = new WebSocket(`${s.ws}/ws?token=${token}`);
+    const pong = nextJson(ws, (m) => m.type === 'pong');
+    ws.on('open', () => ws.send('{"type":"ping"}'));
+    await pong;
+    ws.close();
+  });
+
+  it('calls a token whose exp is not a number token_invalid', async () => {
+    const b64 = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url');
+    const token = await new SignJWT({ exp: 'soon' } as never).setProtectedHeader({ alg: 'HS256' }).setSubject('u').sign(new TextEncoder().encode(JWT_SECRET)).catch(() => `${b64({ alg: 'HS256' })}.${b64({ exp: 'soon' })}.x`);
+    const ws = new WebSocket(`${s.ws}/ws?token=${token}`);
+    const error = nextJson(ws, (m) => m.type === 'error' || m.type === 'system.error');
+    const message = await error;
+    assert.equal(message.payload.code, 'token_invalid');
+    assert.equal((await closed(ws)).code, 4401);
   });
 
   it('refuses a non-ASCII ?since= on /ws with 4400, not 1011', async () => {

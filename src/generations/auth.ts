@@ -95,8 +95,10 @@ function authErrorFrom(error: unknown): AuthError {
       return new AuthError('token_invalid', 'unauthorized: token signature does not verify', { cause: error });
     case 'ERR_JWT_CLAIM_VALIDATION_FAILED': {
       // jose names the claim from its own short list (nbf, iat, iss, aud, ...): not client text.
-      const claim = String((error as { claim?: unknown }).claim ?? '').replace(/[^a-z_]/gi, '').slice(0, 16);
-      return new AuthError('token_not_yet_valid', `unauthorized: token claim ${claim || '(unknown)'} check failed`, { cause: error });
+      const { claim, reason } = error as { claim?: unknown; reason?: unknown };
+      const name = String(claim ?? '').replace(/[^a-z_]/gi, '').slice(0, 16) || '(unknown)';
+      if (claim === 'nbf' && reason === 'check_failed') return new AuthError('token_not_yet_valid', 'unauthorized: token not yet valid (nbf)', { cause: error });
+      return new AuthError('token_invalid', `unauthorized: token claim ${name} is invalid`, { cause: error });
     }
     case 'ERR_JWKS_NO_MATCHING_KEY':
       return new AuthError('token_invalid', 'unauthorized: no key in the JWKS matches the token', { cause: error });

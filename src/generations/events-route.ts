@@ -40,14 +40,20 @@ export function eventsRoute({ log }: RouteContext, module: GenerationsModule): U
     }
     // "Live from now" means from the upgrade, not from when the (maybe remote) key check ends.
     since ??= module.log.lastId;
+    // Nothing is read until the token check ends: a message sent at `open` waits in the
+    // socket (TCP holds it back) instead of arriving before anyone listens.
+    ws.pause();
     const verify = module.verifier ? module.verifier.verify(tokenFromRequest(req, url)) : Promise.resolve(OPEN_PRINCIPAL);
     verify.then(
       (principal) => {
-        if (ws.readyState !== WebSocket.OPEN) return;
-        if (module.closing) return closeSocket(ws, CloseCode.GoingAway, 'server shutting down');
+        if (ws.readyState !== WebSocket.OPEN || module.closing) {
+          ws.resume(); // a closing handshake needs the peer's close frame read
+          return closeSocket(ws, CloseCode.GoingAway, 'server shutting down');
+        }
         serve(ws, principal, since);
       },
       (error: unknown) => {
+        ws.resume(); // a closing handshake needs the peer's close frame read
         // An unreachable JWKS is not the client's fault: 1013 tells it to try again later.
         if (error instanceof AuthError) return refuse(error.code, error.message, error.code === 'auth_unavailable' ? AuthCloseCode.TryAgainLater : AuthCloseCode.Unauthorized);
         log.error({ err: error }, 'token check failed');
@@ -97,5 +103,6 @@ export function eventsRoute({ log }: RouteContext, module: GenerationsModule): U
       module.counters.consumers--;
       feed.close();
     });
+    ws.resume(); // the listeners are in place: read what waited during the token check
   }
 }

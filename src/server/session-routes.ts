@@ -36,7 +36,8 @@ function routes(app: FastifyInstance, registry: SessionRegistry, defaults: Sessi
   const inputLimiters = new WeakMap<Session, MessageLimiter>();
 
   app.post('/api/session/create', async (request, reply) => {
-    const body = objectBody(request.body ?? {});
+    // No body means all defaults; a JSON `null` is a body, and not an object.
+    const body = objectBody(request.body === undefined ? {} : request.body);
     const id = body['session_id'];
     if (id !== undefined && typeof id !== 'string') throw new SessionError(`session_id must be a string (got ${describe(id)})`, 400);
     const session = await registry.create({
