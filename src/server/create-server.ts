@@ -54,7 +54,7 @@ export async function createServer(config: Config, options: ServerOptions = {}):
     forceCloseConnections: true,
     // Long ids reach the routes, which answer them their own 400/404 (Fastify's default of 100
     // characters answered 414 in a shape no route documents); Node's 16 KiB header limit still holds.
-    maxParamLength: 16 * 1024,
+    routerOptions: { maxParamLength: 16 * 1024 },
     // A request (an upgrade too) whose headers have not all arrived in 10 s is dropped; Node
     // checks every second instead of its default 30.
     http: { headersTimeout: HANDSHAKE_TIMEOUT_MS, connectionsCheckingInterval: 1000 },
