@@ -5,6 +5,9 @@ import { memorySample, startSoakServer, streamUrl, subscribers, type MemorySampl
 import { probeProcess } from './soak-probe.js';
 import { ViewerSet } from './soak-viewers.js';
 
+/** V8 frees dead ArrayBuffers' memory on a concurrent sweeper after a GC: right after gc() `external` is stale. */
+const GC_SWEEP_MS = 2000;
+
 export interface ChurnRound {
   round: number;
   /** Seconds to connect every viewer and see a frame on each. */
@@ -15,7 +18,7 @@ export interface ChurnRound {
   drainSeconds: number;
   /** `settle` seconds later. */
   settled: MemorySample;
-  /** Then, after a forced full GC. */
+  /** Then, after a forced full GC (and GC_SWEEP_MS): what is retained. */
   afterGc: MemorySample;
 }
 
@@ -50,10 +53,13 @@ export async function churnRun(options: SoakOptions, log: (line: string) => void
       const drainSeconds = (performance.now() - drainStart) / 1000;
       await sleep(options.settle * 1000);
       const settled = await memorySample(server, startedAt);
-      const afterGc = await memorySample(server, startedAt, true);
+      // A full GC, then a moment for V8's concurrent sweeping to free the dead Buffers' memory.
+      await server.sample(true);
+      await sleep(GC_SWEEP_MS);
+      const afterGc = await memorySample(server, startedAt);
       rounds.push({ round, connectSeconds, peak, drainSeconds, settled, afterGc });
       const mib = (n: number) => (n / 2 ** 20).toFixed(1);
-      log(`churn round ${round}: connected in ${connectSeconds.toFixed(1)} s, peak RSS ${mib(peak.rss)} MiB fds ${peak.fds}; settled RSS ${mib(settled.rss)} MiB (anon ${mib(settled.rssAnon)}), heap ${mib(settled.heapUsed)}/${mib(settled.heapTotal)} MiB, external ${mib(settled.external)} MiB, fds ${settled.fds}; after GC RSS ${mib(afterGc.rss)} heap ${mib(afterGc.heapUsed)}/${mib(afterGc.heapTotal)}`);
+      log(`churn round ${round}: connected in ${connectSeconds.toFixed(1)} s, peak RSS ${mib(peak.rss)} MiB fds ${peak.fds}; settled RSS ${mib(settled.rss)} MiB (anon ${mib(settled.rssAnon)}), heap ${mib(settled.heapUsed)}/${mib(settled.heapTotal)} MiB, external ${mib(settled.external)} MiB, fds ${settled.fds}; after GC RSS ${mib(afterGc.rss)} heap ${mib(afterGc.heapUsed)}/${mib(afterGc.heapTotal)} Buffers ${mib(afterGc.arrayBuffers)}`);
     }
     return { options, idle, rounds, lost: viewers.lost, lostReasons: Object.fromEntries(viewers.lostReasons) };
   } finally {

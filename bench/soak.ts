@@ -102,22 +102,25 @@ export function churnReport(r: ChurnResult): string[] {
     '',
     `idle server before round 1 (after GC): RSS ${mib(r.idle.rss)} MiB (anon ${mib(r.idle.rssAnon)}), heap ${mib(r.idle.heapUsed)} / ${mib(r.idle.heapTotal)} MiB, external ${mib(r.idle.external)} MiB, fds ${r.idle.fds}`,
     '',
-    '| round | connect s | peak RSS MiB / fds | drain s | settled RSS MiB | RssAnon MiB | heap used / total MiB | external (Buffers) MiB | fds | after GC: RSS MiB / heap used / total MiB |',
+    '| round | connect s | peak RSS MiB / fds | drain s | settled RSS MiB | RssAnon MiB | heap used / total MiB | external (Buffers) MiB | fds | after GC: RSS MiB / heap used / total / Buffers MiB |',
     '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
   ];
   for (const round of r.rounds) {
     const { peak, settled: s, afterGc: g } = round;
-    lines.push(`| ${round.round} | ${f1(round.connectSeconds)} | ${mib(peak.rss)} / ${peak.fds} | ${f1(round.drainSeconds)} | ${mib(s.rss)} | ${mib(s.rssAnon)} | ${mib(s.heapUsed)} / ${mib(s.heapTotal)} | ${mib(s.external)} (${mib(s.arrayBuffers)}) | ${s.fds} | ${mib(g.rss)} / ${mib(g.heapUsed)} / ${mib(g.heapTotal)} |`);
+    lines.push(`| ${round.round} | ${f1(round.connectSeconds)} | ${mib(peak.rss)} / ${peak.fds} | ${f1(round.drainSeconds)} | ${mib(s.rss)} | ${mib(s.rssAnon)} | ${mib(s.heapUsed)} / ${mib(s.heapTotal)} | ${mib(s.external)} (${mib(s.arrayBuffers)}) | ${s.fds} | ${mib(g.rss)} / ${mib(g.heapUsed)} / ${mib(g.heapTotal)} / ${mib(g.arrayBuffers)} |`);
   }
   const first = r.rounds[0];
   if (first) {
     const later = r.rounds.slice(1).map((round) => round.settled.rss);
     const within = later.every((v) => Math.abs(v - first.settled.rss) <= first.settled.rss * 0.1);
+    const laterGc = r.rounds.slice(1).map((round) => round.afterGc.rss);
+    const withinGc = laterGc.every((v) => Math.abs(v - first.afterGc.rss) <= first.afterGc.rss * 0.1);
     const last = r.rounds.at(-1)!;
     lines.push(
       '',
       `- settled RSS after round 1 (the warm-up) ${mib(first.settled.rss)} MiB; rounds 2–${r.rounds.length}: ${later.length ? `${mib(Math.min(...later))}–${mib(Math.max(...later))} MiB (${pct(Math.min(...later), first.settled.rss)} … ${pct(Math.max(...later), first.settled.rss)}): ${within ? 'within' : 'NOT within'} ±10 %` : 'none'}`,
-      `- RSS after round ${last.round} − idle: ${mib(last.settled.rss - r.idle.rss)} MiB (heap used ${mib(last.afterGc.heapUsed - r.idle.heapUsed)}, heap total ${mib(last.afterGc.heapTotal - r.idle.heapTotal)}, external ${mib(last.afterGc.external - r.idle.external)} MiB, after GC)`,
+      `- after a forced GC: round 1 ${mib(first.afterGc.rss)} MiB; rounds 2–${r.rounds.length}: ${laterGc.length ? `${mib(Math.min(...laterGc))}–${mib(Math.max(...laterGc))} MiB (${pct(Math.min(...laterGc), first.afterGc.rss)} … ${pct(Math.max(...laterGc), first.afterGc.rss)}): ${withinGc ? 'within' : 'NOT within'} ±10 %` : 'none'}; heap used ${r.rounds.map((round) => mib(round.afterGc.heapUsed)).join(', ')} MiB`,
+      `- RSS after round ${last.round} − idle: ${mib(last.settled.rss - r.idle.rss)} MiB (after GC: heap used ${mib(last.afterGc.heapUsed - r.idle.heapUsed)}, heap total ${mib(last.afterGc.heapTotal - r.idle.heapTotal)}, Buffers ${mib(last.afterGc.arrayBuffers - r.idle.arrayBuffers)} MiB; the rest is memory malloc keeps)`,
       `- fds: ${r.idle.fds} idle, ${r.rounds.map((round) => round.settled.fds).join(', ')} after each round`,
       `- viewers the server disconnected: ${r.lost}${r.lost > 0 ? ` (${JSON.stringify(r.lostReasons)})` : ''}`,
     );
