@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ServerProcess } from './server-process.js';
 import type { SoakOptions } from './soak-options.js';
-import { memorySample, startSoakServer, streamUrl, subscribers, type MemorySample } from './soak-server.js';
+import { connectTimeoutMs, memorySample, startSoakServer, streamUrl, subscribers, type MemorySample } from './soak-server.js';
 import { probeProcess } from './soak-probe.js';
 import { ViewerSet } from './soak-viewers.js';
 
@@ -43,7 +43,7 @@ export async function churnRun(options: SoakOptions, log: (line: string) => void
     const rounds: ChurnRound[] = [];
     for (let round = 1; round <= options.rounds; round++) {
       const connectStart = performance.now();
-      await viewers.connect(options.clients, options.connectConcurrency, 60_000 + options.clients * 50);
+      await viewers.connect(options.clients, options.connectConcurrency, connectTimeoutMs(options.clients));
       await viewers.firstFrames(30_000);
       const connectSeconds = (performance.now() - connectStart) / 1000;
       const peak = await memorySample(server, startedAt);

@@ -2,7 +2,7 @@ import { loadavg } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ascending, median, percentile } from './percentiles.js';
 import type { SoakOptions } from './soak-options.js';
-import { memorySample, startSoakServer, streamUrl, type MemorySample } from './soak-server.js';
+import { connectTimeoutMs, memorySample, startSoakServer, streamUrl, type MemorySample } from './soak-server.js';
 import { ViewerSet } from './soak-viewers.js';
 
 /** One soak sample: the server's memory and descriptors, and the viewers' fps since the previous sample. */
@@ -41,7 +41,7 @@ export async function soakRun(options: SoakOptions, log: (line: string) => void)
     await memorySample(server, startedAt, true);
     const idle = await memorySample(server, startedAt, true);
     log(`soak: ${options.clients} viewers connecting`);
-    await viewers.connect(options.clients, options.connectConcurrency, 60_000 + options.clients * 50);
+    await viewers.connect(options.clients, options.connectConcurrency, connectTimeoutMs(options.clients));
     await viewers.firstFrames(30_000);
     const connectSeconds = (performance.now() - startedAt) / 1000;
     log(`soak: connected in ${connectSeconds.toFixed(1)} s; warm-up ${options.warmup} s, then ${options.duration} s`);

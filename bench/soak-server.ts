@@ -29,6 +29,15 @@ export async function startSoakServer(options: SoakOptions): Promise<ServerProce
   }, 30_000, [...startScriptFlags(), ...options.nodeFlags]);
 }
 
+/**
+ * How long connecting `clients` viewers may take: a minute plus 250 ms a viewer. Generous on
+ * purpose: on this shared 2-core machine, with the viewers already connected each taking
+ * frames, a busy afternoon slowed handshakes to about 10 a second.
+ */
+export function connectTimeoutMs(clients: number): number {
+  return 60_000 + clients * 250;
+}
+
 /** The bench stream on `WS /stream/:id`, JPEG passed through at the source's quality. */
 export function streamUrl(server: ServerProcess, options: SoakOptions): string {
   return `ws://127.0.0.1:${server.port}/stream/${BENCH_STREAM}?fps=${options.cap}&quality=${options.quality}&format=jpeg`;

@@ -3,6 +3,7 @@ import { cpus, totalmem } from 'node:os';
 import { parseSoakOptions, SOAK_HELP, type SoakOptions } from './soak-options.js';
 import { soakRun, type SoakResult } from './soak-run.js';
 import { churnRun, type ChurnResult } from './soak-churn.js';
+import { connectTimeoutMs } from './soak-server.js';
 
 /**
  * `npm run bench -- --scenario soak|churn` (issue 13, point 7): framehub's RSS, heap,
@@ -24,7 +25,7 @@ export async function soakCommand(argv: string[]): Promise<void> {
   }
   const log = (line: string) => process.stderr.write(`${line}\n`);
   // Bounds the whole run whatever hangs: every phase, plus connecting, plus a margin.
-  const connectSeconds = 60 + options.clients * 0.05;
+  const connectSeconds = connectTimeoutMs(options.clients) / 1000;
   const seconds = options.scenario === 'soak'
     ? options.warmup + options.duration + connectSeconds
     : options.rounds * (connectSeconds + 30 + 30 + options.settle);
