@@ -20,7 +20,11 @@ export interface SoakOptions {
   leave: LeaveMode;
   /** Source frame rate. @default 30 */
   fps: number;
-  /** Each viewer's `?fps=` (the route's own default is 10). @default 10 */
+  /**
+   * Each viewer's `?fps=`. @default 10 for soak (the route's own default), 1 for churn: a churn
+   * viewer only needs its first frame (sent on subscribe), and on the shared 2-core machine
+   * 2000 viewers at 10 fps slowed handshakes to a few a second, ten minutes a round.
+   */
   cap: number;
   /** Source JPEG size. @default 65536 */
   frameBytes: number;
@@ -52,7 +56,8 @@ one bench stream: 1280x720 JPEGs passed through, base64 in JSON, built once per 
   --leave <close|drop|mixed> churn: viewers send a close frame, drop the TCP connection, or
                             half each (default mixed)
   --fps <n>                 source frame rate (default 30)
-  --cap <n>                 each viewer's ?fps= (default 10, the route's default)
+  --cap <n>                 each viewer's ?fps= (default 10, the route's default, for soak;
+                            1 for churn, whose viewers need only their first frame)
   --frame-bytes <n>         source JPEG size (default 65536)
   --quality <n>             JPEG quality, of the source and the viewers' ?quality= (default 80)
   --connect-concurrency <n> handshakes in flight (default 50)
@@ -97,7 +102,7 @@ export function parseSoakOptions(argv: string[]): SoakOptions | 'help' {
     settle: num('settle', values.settle, 10, 0, 600),
     leave: leave as LeaveMode,
     fps: Math.round(num('fps', values.fps, 30, 1, 60)),
-    cap: Math.round(num('cap', values.cap, 10, 1, 60)),
+    cap: Math.round(num('cap', values.cap, scenario === 'soak' ? 10 : 1, 1, 60)),
     frameBytes: Math.round(num('frame-bytes', values['frame-bytes'], 65_536, 4096, 4 * 1024 * 1024)),
     quality: Math.round(num('quality', values.quality, 80, 10, 100)),
     connectConcurrency: Math.round(num('connect-concurrency', values['connect-concurrency'], 50, 1, 1000)),
