@@ -4,6 +4,7 @@ import { parseSoakOptions, SOAK_HELP, type SoakOptions } from './soak-options.js
 import { soakRun, type SoakResult } from './soak-run.js';
 import { churnRun, type ChurnResult } from './soak-churn.js';
 import { connectTimeoutMs } from './soak-server.js';
+import { ascending, median } from './percentiles.js';
 
 /**
  * `npm run bench -- --scenario soak|churn` (issue 13, point 7): framehub's RSS, heap,
@@ -66,6 +67,16 @@ export function soakReport(r: SoakResult): string[] {
   const end = measured.at(-1) ?? reference;
   const within = measured.every((s) => Math.abs(s.rss - reference.rss) <= reference.rss * 0.1);
   const fds = measured.map((s) => s.fds);
+  // One sample may sit on a peak or a trough of the GC's sawtooth (tens of MiB, a minute
+  // apart under load): the median of the warm-up's last minute and of each measured minute
+  // compare the levels rather than the phases.
+  const warm = r.samples.filter((s) => s.phase === 'warmup' && s.t > reference.t - 60).map((s) => s.rss);
+  const warmMedian = median(ascending(warm));
+  const minutes: number[] = [];
+  for (let from = 0; from < measured.length; from += Math.max(1, Math.round(60 / options.sampleEvery))) {
+    minutes.push(median(ascending(measured.slice(from, from + Math.max(1, Math.round(60 / options.sampleEvery))).map((s) => s.rss))));
+  }
+  const minutesWithin = minutes.every((v) => Math.abs(v - warmMedian) <= warmMedian * 0.1);
   const every = Math.max(1, Math.round(60 / options.sampleEvery));
   const lines = [
     `## soak: ${options.clients} viewers on WS /stream/bench (?fps=${options.cap}), ${options.warmup} s warm-up + ${options.duration} s, source ${options.fps} fps, JPEG ${options.frameBytes} bytes`,
@@ -87,6 +98,7 @@ export function soakReport(r: SoakResult): string[] {
   lines.push(
     '',
     `- RSS after warm-up ${mib(reference.rss)} MiB; over the ${options.duration} s: ${mib(low)}–${mib(high)} MiB (${pct(low, reference.rss)} … ${pct(high, reference.rss)}), at the end ${mib(end.rss)} MiB (${pct(end.rss, reference.rss)}): ${within ? 'within' : 'NOT within'} ±10 %`,
+    `- RSS median of the warm-up's last minute ${mib(warmMedian)} MiB; median of each measured minute: ${minutes.map(mib).join(', ')} MiB (${pct(Math.min(...minutes), warmMedian)} … ${pct(Math.max(...minutes), warmMedian)}): ${minutesWithin ? 'within' : 'NOT within'} ±10 %`,
     `- after a forced GC: heap used ${mib(r.referenceGc.heapUsed)} → ${mib(r.endGc.heapUsed)} MiB, external ${mib(r.referenceGc.external)} → ${mib(r.endGc.external)} MiB, RSS ${mib(r.referenceGc.rss)} → ${mib(r.endGc.rss)} MiB (after warm-up → end)`,
     `- fds: ${reference.fds} after warm-up, ${Math.min(...fds)}–${Math.max(...fds)} while measured, ${end.fds} at the end`,
     `- fps per viewer, each ${options.sampleEvery} s window: median ${f1(Math.min(...fpsMedians))}–${f1(Math.max(...fpsMedians))}, lowest single viewer ${f1(Math.min(...fpsMins))}; over the whole ${options.duration} s: median ${f1(r.overall.median)}, p5 ${f1(r.overall.p5)}, min ${f1(r.overall.min)} (asked ${options.cap})`,
