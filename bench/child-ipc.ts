@@ -39,6 +39,8 @@ export interface ChildSample {
    */
   writeCalls: number;
   rss: number;
+  /** V8's heap: what it holds (`heapUsed`) and the pages it has (`heapTotal`, freed ones included). */
+  heapTotal: number;
   heapUsed: number;
   external: number;
   arrayBuffers: number;
@@ -97,6 +99,7 @@ function sample(gc: boolean): ChildSample {
     gcMajorMs: gcTime.major,
     writeCalls: writeCalls(),
     rss: mem.rss,
+    heapTotal: mem.heapTotal,
     heapUsed: mem.heapUsed,
     external: mem.external,
     arrayBuffers: mem.arrayBuffers,

@@ -3,6 +3,7 @@ import { cpus, totalmem } from 'node:os';
 import { parseArgs } from 'node:util';
 import type { BenchOptions } from './bench-options.js';
 import { fanoutRun, type FanoutResult } from './fanout-run.js';
+import { soakCommand } from './soak.js';
 import { stallRun, type StallResult } from './stall-run.js';
 import { SERVER_KINDS, type ServerKind } from './server-process.js';
 import { fanoutTable, fanoutTimingLine, hubLine, loadLine, overheadLine, ratioLines, roundsSummary, rssSeriesLine, stallTable } from './report.js';
@@ -16,7 +17,8 @@ Servers run in child processes; the clients run in this process.
   --clients <n>            clients per run (default 100)
   --duration <s>           measured seconds per fan-out run (default 15)
   --warmup <s>             seconds of traffic before measuring (default 15)
-  --scenario <name>        all | fanout | stall (default all)
+  --scenario <name>        all | fanout | stall (default all); soak | churn (framehub's memory
+                           over time on /stream, their own flags: --scenario soak --help)
   --servers <list>         fan-out servers, from framehub,ws,tcp (default all three)
   --stall-servers <list>   stall-scenario servers (default framehub,ws)
   --stall-duration <s>     how long the stall lasts (default 60)
@@ -108,6 +110,8 @@ function openFilesLimit(): number {
 const log = (line: string) => process.stderr.write(`${line}\n`);
 
 async function main(): Promise<void> {
+  const { values: { scenario } } = parseArgs({ args: process.argv.slice(2), strict: false, options: { scenario: { type: 'string' } } });
+  if (scenario === 'soak' || scenario === 'churn') return soakCommand(process.argv.slice(2));
   let options: BenchOptions;
   try {
     options = parseOptions(process.argv.slice(2));

@@ -11,6 +11,9 @@ import { BENCH_STREAM, runServerChild } from './child-ipc.js';
  */
 await runServerChild(async ({ fps, cap, frameBytes, quality, maxClients }) => {
   const config = loadConfig({
+    // Every bench client comes from 127.0.0.1: framehub's per-address and overall connection
+    // caps must let all of them in (a margin for the ones still closing from a previous round).
+    env: { MAX_CONNECTIONS_PER_IP: String(maxClients + 64), MAX_CONNECTIONS: String(maxClients + 64) },
     overrides: {
       port: 0,
       host: '127.0.0.1',

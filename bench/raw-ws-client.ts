@@ -21,6 +21,8 @@ export function openRawWebSocket(
   headBytes: number,
   timeoutMs: number,
   onMessage: (head: Buffer, size: number) => void,
+  /** The messages passed to `onMessage`: binary (0x2, the frames of /ws/video_feed) or text (0x1, /stream's JSON). */
+  opcode: 0x1 | 0x2 = 0x2,
 ): Promise<Socket> {
   const { hostname, port, pathname, search } = new URL(url);
   const key = randomBytes(16).toString('base64');
@@ -42,7 +44,7 @@ export function openRawWebSocket(
         return;
       }
       socket.setTimeout(0);
-      reader = new FrameReader(socket, headBytes, onMessage);
+      reader = new FrameReader(socket, headBytes, onMessage, opcode);
       const rest = response.subarray(end + 4);
       if (rest.length > 0) reader.push(rest);
       resolve(socket);
@@ -98,6 +100,7 @@ class FrameReader {
     readonly socket: Socket,
     headBytes: number,
     readonly onMessage: (head: Buffer, size: number) => void,
+    readonly opcode: number,
   ) {
     this.#head = Buffer.alloc(headBytes);
   }
@@ -161,7 +164,7 @@ class FrameReader {
     else if (this.#opcode === OP_CLOSE) {
       this.#send(OP_CLOSE, this.#control.subarray(0, Math.min(2, this.#controlFill)));
       this.socket.end();
-    } else if (this.#fin && this.#messageOpcode === 0x2) {
+    } else if (this.#fin && this.#messageOpcode === this.opcode) {
       this.onMessage(this.#head.subarray(0, this.#headFill), this.#messageSize);
     }
   }
