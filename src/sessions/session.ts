@@ -48,6 +48,8 @@ interface OpenPage {
 const NAVIGATION_TIMEOUT_MS = 20_000;
 /** Input events queued on one page at most; more means the client floods faster than the page reacts. */
 const MAX_PENDING_INPUT = 64;
+/** Longest a screenshot may take before the request fails (a 502 from the REST route). */
+const SCREENSHOT_TIMEOUT_MS = 10_000;
 /** Concurrent PNG requests within this window share one screenshot. */
 const SCREENSHOT_REUSE_MS = 100;
 
@@ -130,7 +132,7 @@ export class Session {
         const failure = request.failure()?.errorText ?? 'failed';
         if (failure === 'net::ERR_ABORTED') return; // replaced by another navigation, not broken
         void request.response().then((head) => {
-          if (head) reject(new Error(`${failure} (the site broke off its answer)`));
+          if (head) reject(new BrokenOffError(`${failure} (the site broke off its answer)`));
         }, () => {});
       };
     });
@@ -142,6 +144,9 @@ export class Session {
     try {
       response = await Promise.race([navigation, brokenOff]);
     } catch (error) {
+      // A document whose body broke off is committed but never painted: every screenshot of it
+      // (Playwright's and CDP's own) waits for good. Leave it for a blank page.
+      if (error instanceof BrokenOffError) await leaveForBlank(page);
       // An https redirect to a forbidden host ends as a failed tunnel (the proxy refused CONNECT).
       const reason = await this.#refusedHop(hops);
       if (reason !== undefined) throw new UrlRefused(`navigation refused after a redirect: ${reason}`, 403);
@@ -204,7 +209,8 @@ export class Session {
     }
     const now = Date.now();
     if (!this.#shot || now - this.#shot.at > SCREENSHOT_REUSE_MS) {
-      const png = this.page().then(({ page }) => page.screenshot({ type: 'png' }));
+      // Bounded: a page that never finishes loading would hold the request for Playwright's 30 s.
+      const png = this.page().then(({ page }) => page.screenshot({ type: 'png', timeout: SCREENSHOT_TIMEOUT_MS }));
       this.#shot = { at: now, png };
       png.catch(() => {
         this.#shot = undefined;
@@ -286,4 +292,14 @@ export class Session {
 
 function firstLine(error: unknown): string {
   return String((error as Error)?.message ?? error).split('\n')[0]!;
+}
+
+/** The main document's body broke off after its head. */
+class BrokenOffError extends Error {
+  override readonly name = 'BrokenOffError';
+}
+
+/** Navigates to about:blank, bounded; a page that cannot even do that is left as it is. */
+async function leaveForBlank(page: Page): Promise<void> {
+  await page.goto('about:blank', { timeout: 5000 }).catch(() => {});
 }
