@@ -4,6 +4,7 @@ import { parseArgs } from 'node:util';
 import type { BenchOptions } from './bench-options.js';
 import { fanoutRun, type FanoutResult } from './fanout-run.js';
 import { stallRun, type StallResult } from './stall-run.js';
+import { runKillBench } from './kill.js';
 import { SERVER_KINDS, type ServerKind } from './server-process.js';
 import { fanoutTable, fanoutTimingLine, hubLine, loadLine, overheadLine, ratioLines, roundsSummary, rssSeriesLine, stallTable } from './report.js';
 
@@ -16,7 +17,8 @@ Servers run in child processes; the clients run in this process.
   --clients <n>            clients per run (default 100)
   --duration <s>           measured seconds per fan-out run (default 15)
   --warmup <s>             seconds of traffic before measuring (default 15)
-  --scenario <name>        all | fanout | stall (default all)
+  --scenario <name>        all | fanout | stall | kill (default all; kill has its own options,
+                           see --scenario kill --help)
   --servers <list>         fan-out servers, from framehub,ws,tcp (default all three)
   --stall-servers <list>   stall-scenario servers (default framehub,ws)
   --stall-duration <s>     how long the stall lasts (default 60)
@@ -107,7 +109,16 @@ function openFilesLimit(): number {
 
 const log = (line: string) => process.stderr.write(`${line}\n`);
 
+/** The `--scenario` given, before the fan-out options are parsed (the kill scenario has its own). */
+function scenarioOf(argv: string[]): string | undefined {
+  const at = argv.findIndex((arg) => arg === '--scenario' || arg.startsWith('--scenario='));
+  if (at < 0) return undefined;
+  return argv[at]!.includes('=') ? argv[at]!.slice('--scenario='.length) : argv[at + 1];
+}
+
 async function main(): Promise<void> {
+  const argv = process.argv.slice(2);
+  if (scenarioOf(argv) === 'kill') return runKillBench(argv);
   let options: BenchOptions;
   try {
     options = parseOptions(process.argv.slice(2));
