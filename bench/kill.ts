@@ -6,6 +6,7 @@
 // viewers speak to it over real sockets on 127.0.0.1 all the same.
 //
 //   npm run bench -- --scenario kill [--ffmpeg-kills 100] [--chromium-kills 20] [--viewers 3]
+import { cpus, loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import { WebSocket, type RawData } from 'ws';
 import { io as connect, type Socket } from 'socket.io-client';
@@ -25,7 +26,9 @@ went without a frame: from the kill to the first frame of the restarted source a
   --chromium-kills <n>   Chromium kills, alternating page crash (CDP Page.crash) and SIGKILL of
                          the browser process (default 20)
   --viewers <n>          viewers per stream and per session (default 3)
-  --settle <ms>          frames must flow this long before the next kill (default 300)
+  --settle <ms>          frames must flow this long before the next ffmpeg kill (default 300)
+  --chromium-settle <ms> and before the next Chromium kill (default 3000: the pool warms its
+                         standby browser and spare pages again 1 s after a kill)
   --timeout <s>          a kill not recovered within this is a failure (default 15)
   -h, --help             show this help
 `;
@@ -35,6 +38,7 @@ interface KillOptions {
   chromiumKills: number;
   viewers: number;
   settleMs: number;
+  chromiumSettleMs: number;
   timeoutMs: number;
 }
 
@@ -44,7 +48,7 @@ function parseKillOptions(argv: string[]): KillOptions {
     strict: true,
     options: {
       scenario: { type: 'string' }, 'ffmpeg-kills': { type: 'string' }, 'chromium-kills': { type: 'string' },
-      viewers: { type: 'string' }, settle: { type: 'string' }, timeout: { type: 'string' }, help: { type: 'boolean', short: 'h' },
+      viewers: { type: 'string' }, settle: { type: 'string' }, 'chromium-settle': { type: 'string' }, timeout: { type: 'string' }, help: { type: 'boolean', short: 'h' },
     },
   });
   if (values.help) {
@@ -62,6 +66,7 @@ function parseKillOptions(argv: string[]): KillOptions {
     chromiumKills: num('chromium-kills', values['chromium-kills'], 20, 0, 1000),
     viewers: num('viewers', values.viewers, 3, 1, 100),
     settleMs: num('settle', values.settle, 300, 0, 60_000),
+    chromiumSettleMs: num('chromium-settle', values['chromium-settle'], 3000, 0, 60_000),
     timeoutMs: num('timeout', values.timeout, 15, 1, 600) * 1000,
   };
 }
@@ -79,7 +84,7 @@ interface Viewer {
 
 /** A viewer of `/stream/<id>` (seeds/002 JSON); a frame's mark is its frame_number. */
 async function streamViewer(origin: string, id: string): Promise<Viewer> {
-  const ws = new WebSocket(`${origin}/stream/${id}?fps=30&quality=80`);
+  const ws = new WebSocket(`${origin}/stream/${id}?fps=15&quality=70`);
   let waiters: { after: (mark: number) => boolean; resolve: (at: number) => void }[] = [];
   let closing = false;
   const viewer: Viewer = {
@@ -233,7 +238,7 @@ async function killChromium(server: FramehubServer, viewersOf: Map<string, Viewe
   for (let i = 0; i < options.chromiumKills; i++) {
     const all = ids.flatMap((id) => viewersOf.get(id)!);
     await flowing(all, () => Date.now(), options.timeoutMs).catch(() => {});
-    await new Promise((resolve) => setTimeout(resolve, options.settleMs));
+    await new Promise((resolve) => setTimeout(resolve, options.chromiumSettleMs));
     const pageCrash = i % 2 === 0;
     const victims = pageCrash ? [ids[(i / 2) % ids.length]!] : ids;
     // Chromium stamps frames with the time it composited them: a frame stamped after its stream
@@ -270,7 +275,7 @@ export async function runKillBench(argv: string[]): Promise<void> {
     process.exit(2);
   }
   // Every kill has its own timeout; this bounds the whole run as well, whatever hangs.
-  const boundMs = (options.ffmpegKills + options.chromiumKills) * (options.timeoutMs + options.settleMs + 1000) + 120_000;
+  const boundMs = (options.ffmpegKills + options.chromiumKills) * (options.timeoutMs + Math.max(options.settleMs, options.chromiumSettleMs) + 1000) + 120_000;
   const watchdog = setTimeout(() => {
     log(`bench: the kill scenario did not finish within ${Math.round(boundMs / 1000)} s; giving up`);
     process.exit(1);
@@ -285,8 +290,8 @@ export async function runKillBench(argv: string[]): Promise<void> {
       logLevel: 'silent',
       browserAllowHosts: '127.0.0.1',
       streams: {
-        cam1: { source: 'video', lavfi: 'testsrc2=size=640x360:rate=30', fps: 30, quality: 70 },
-        cam2: { source: 'video', lavfi: 'testsrc2=size=640x360:rate=30', fps: 30, quality: 70 },
+        cam1: { source: 'video', lavfi: 'testsrc2=size=640x360:rate=15', fps: 15, quality: 70 },
+        cam2: { source: 'video', lavfi: 'testsrc2=size=640x360:rate=15', fps: 15, quality: 70 },
       },
     },
   });
@@ -298,18 +303,29 @@ export async function runKillBench(argv: string[]): Promise<void> {
   const ffmpegViewers = new Map<string, Viewer[]>();
   const sessionViewers = new Map<string, Viewer[]>();
   const notices = new Map<string, number>();
+  let disconnects = 0;
   try {
     for (const id of ['cam1', 'cam2']) {
       const list = await Promise.all(Array.from({ length: options.viewers }, () => streamViewer(ws, id)));
       ffmpegViewers.set(id, list);
       viewers.push(...list);
     }
+    const started = performance.now();
+    const results: KindResult[] = [];
+    if (options.ffmpegKills > 0) results.push(await killFfmpeg(server, ffmpegViewers, options));
+    for (const [id, list] of ffmpegViewers) {
+      notices.set(id, list.reduce((n, v) => n + v.notices, 0));
+      disconnects += list.reduce((n, v) => n + v.disconnects, 0);
+      // Their streams stop: the Chromium kills are measured without this process also serving them.
+      for (const viewer of list) viewer.close();
+    }
     if (options.chromiumKills > 0) {
+      // Sessions open only now, so their Chromium does not load the machine during the ffmpeg kills.
       // One static page (a single paint: the first frame after the restart is all there is) and
       // one animated page.
       for (const [id, path] of [['static', '/'], ['animated', '/animated']] as const) {
         const created = await fetch(`${http}/api/session/create`, {
-          method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ session_id: id, width: 640, height: 360, fps: 30 }),
+          method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ session_id: id, width: 640, height: 360, fps: 10 }),
         });
         if (created.status !== 201) throw new Error(`session create: ${created.status} ${await created.text()}`);
         const loaded = await fetch(`${http}/api/session/${id}/load`, {
@@ -320,14 +336,13 @@ export async function runKillBench(argv: string[]): Promise<void> {
         sessionViewers.set(id, list);
         viewers.push(...list);
       }
+      results.push(...await killChromium(server, sessionViewers, options));
     }
-
-    const started = performance.now();
-    const results: KindResult[] = [];
-    if (options.ffmpegKills > 0) results.push(await killFfmpeg(server, ffmpegViewers, options));
-    if (options.chromiumKills > 0) results.push(...await killChromium(server, sessionViewers, options));
     const seconds = (performance.now() - started) / 1000;
-    for (const [id, list] of [...ffmpegViewers, ...sessionViewers]) notices.set(id, list.reduce((n, v) => n + v.notices, 0));
+    for (const [id, list] of sessionViewers) {
+      notices.set(id, list.reduce((n, v) => n + v.notices, 0));
+      disconnects += list.reduce((n, v) => n + v.disconnects, 0);
+    }
 
     console.log(`# framehub kill loop, ${new Date().toISOString()}`);
     console.log(`options: ${JSON.stringify(options)}; ${seconds.toFixed(0)} s\n`);
@@ -335,9 +350,8 @@ export async function runKillBench(argv: string[]): Promise<void> {
     console.log('| kill | recovered | median | p95 | max | not recovered |');
     console.log('| --- | ---: | ---: | ---: | ---: | ---: |');
     for (const result of results) console.log(summary(result));
-    const disconnects = viewers.reduce((n, v) => n + v.disconnects, 0);
     console.log('');
-    console.log(`- viewers: ${viewers.length}, disconnected during the run: ${disconnects}`);
+    console.log(`- viewers: ${viewers.length}, disconnected during the run: ${disconnects}; load average at the end: ${loadavg().map((l) => l.toFixed(1)).join(', ')} (${cpus().length} cores)`);
     console.log(`- notices (status/error messages) received: ${[...notices].map(([id, n]) => `${id} ${n}`).join(', ')}`);
     if (disconnects > 0 || results.some((r) => r.failures > 0)) process.exitCode = 1;
   } finally {

@@ -118,6 +118,7 @@ export class SessionRegistry extends TypedEmitter<RegistryEvents> {
     });
     // Counted before the browser starts, so concurrent creates cannot overshoot the limits.
     this.#sessions.set(id, session);
+    this.pool.setDemand(this.#sessions.size);
     this.#starting.add(session);
     try {
       await session.page();
@@ -136,6 +137,7 @@ export class SessionRegistry extends TypedEmitter<RegistryEvents> {
     const session = this.#sessions.get(id);
     if (!session) return false;
     this.#sessions.delete(id);
+    this.pool.setDemand(this.#sessions.size);
     await session.close(reason);
     this.emit('session:closed', { id, reason });
     return true;

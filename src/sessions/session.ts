@@ -46,6 +46,8 @@ interface OpenPage {
 }
 
 const NAVIGATION_TIMEOUT_MS = 20_000;
+/** A live page runs `1` within this, even on a loaded machine. */
+const PAGE_PROBE_MS = 2000;
 /** Input events queued on one page at most; more means the client floods faster than the page reacts. */
 const MAX_PENDING_INPUT = 64;
 /** Concurrent PNG requests within this window share one screenshot. */
@@ -80,7 +82,7 @@ export class Session {
     this.id = options.id;
     this.options = options;
     this.source = new ScreencastSource(
-      { cdp: async () => (await this.page()).cdp },
+      { cdp: async () => (await this.page()).cdp, responsive: () => this.#responsive() },
       { quality: options.quality, fps: options.fps, maxWidth: options.width, maxHeight: options.height },
     );
     this.stream = new Stream(`session:${options.id}`, this.source, deps.encoder, { idleGraceMs: deps.idleGraceMs, label: options.id });
@@ -224,12 +226,8 @@ export class Session {
   }
 
   async #openPage(): Promise<OpenPage> {
-    const context = await this.deps.pool.newContext({
-      viewport: { width: this.options.width, height: this.options.height },
-      deviceScaleFactor: 1,
-    });
+    const { context, page } = await this.deps.pool.newPage({ width: this.options.width, height: this.options.height });
     try {
-      const page = await context.newPage();
       const cdp = await context.newCDPSession(page);
       const open: OpenPage = { context, page, cdp };
       page.on('crash', () => this.#lost(open, new Error('the browser page crashed')));
@@ -248,6 +246,26 @@ export class Session {
       await context.close().catch(() => {});
       throw error;
     }
+  }
+
+  /**
+   * The screencast watchdog's question after a silence: is the page alive (a static page paints
+   * nothing), or stuck? A page that does not run a trivial script within PAGE_PROBE_MS is stuck:
+   * if the browser does not answer either, the pool kills it (its sessions recover on the
+   * standby); otherwise the page is replaced as after a crash.
+   */
+  async #responsive(): Promise<boolean> {
+    const current = this.#open;
+    const open = await current?.catch(() => undefined);
+    if (!open || this.#closed) return true; // no page to judge: the stream's restart is under way
+    const answered = await Promise.race([
+      open.cdp.send('Runtime.evaluate', { expression: '1', returnByValue: true }).then(() => true, () => false),
+      new Promise<false>((resolve) => setTimeout(resolve, PAGE_PROBE_MS, false).unref()),
+    ]);
+    if (answered || this.#open !== current) return true;
+    if (!(await this.deps.pool.probe())) return false; // the browser was stuck and is killed: recovery follows
+    this.#lost(open, new Error(`the browser page stopped responding (no answer within ${PAGE_PROBE_MS} ms)`));
+    return false;
   }
 
   #lost(open: OpenPage, error: Error): void {
