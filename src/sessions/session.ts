@@ -66,6 +66,8 @@ export class Session {
   readonly source: ScreencastSource;
   readonly createdAt = Date.now();
   lastActivity = Date.now();
+  /** When the session's maximum lifetime ends it (ms since the epoch), if it has one. */
+  endsAt: number | undefined;
   /** The last URL loaded or navigated to in the main frame; reloaded after a crash. */
   url = 'about:blank';
   #open: Promise<OpenPage> | undefined;
@@ -207,6 +209,8 @@ export class Session {
       fps: this.options.fps,
       created_at: this.createdAt / 1000,
       last_activity: this.lastActivity / 1000,
+      /** When the maximum lifetime closes the session, keepalive or not (seconds since the epoch). */
+      ends_at: this.endsAt === undefined ? null : this.endsAt / 1000,
       subscribers: this.stream.subscriberCount,
       /** Frames a second coming out of Chromium now (it paints only on change). */
       source_fps: Math.round(this.stream.fpsIn * 10) / 10,
