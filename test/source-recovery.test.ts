@@ -3,6 +3,7 @@
 // notice, get frames of the new source within the bound and are never disconnected.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { readdirSync, readFileSync } from 'node:fs';
 import { WebSocket } from 'ws';
 import { io as connect, type Socket } from 'socket.io-client';
 import { nextJson, openSocket, startServer, type TestServer } from './helpers.js';
@@ -34,6 +35,33 @@ function alive(pid: number): boolean {
 /** SIGKILL for a process a failed test may have left stopped. */
 function reap(pid: number | undefined): void {
   if (pid !== undefined && alive(pid)) process.kill(pid, 'SIGKILL');
+}
+
+/** Chromium's renderer processes below the browser process `browser`. */
+function rendererPids(browser: number): number[] {
+  const out: number[] = [];
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const cmdline = readFileSync(`/proc/${name}/cmdline`, 'utf8');
+      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      // Renderers are forked by Chromium's zygote, itself a child of the browser.
+      if (cmdline.includes('--type=renderer') && (ppid === browser || parentOf(ppid) === browser || parentOf(parentOf(ppid)) === browser)) out.push(Number(name));
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return out;
+}
+
+function parentOf(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+  } catch {
+    return -1;
+  }
 }
 
 function nextEvent<T = any>(socket: Socket, event: string, predicate: (payload: T) => boolean = () => true, ms = 20_000): Promise<T> {
@@ -198,6 +226,24 @@ describe('browser sessions die, streams do not', () => {
     await recover(() => process.kill(pid, 'SIGKILL'), /browser closed; restarting now/, 3000);
     assert.equal(await pool.pid(), standby, 'the standby is the browser now');
     assert.equal(server.server.sessions.get(id)!.url, `${pages.origin}/`, 'the page was loaded again');
+  });
+
+  it('finds a SIGSTOPped page (renderer) through its watchdog, kills it and delivers again on the same browser', async () => {
+    const pool = server.server.sessions.pool;
+    const browser = (await pool.pid())!;
+    const renderers = rendererPids(browser);
+    assert.ok(renderers.length > 0, 'the browser has renderers');
+    try {
+      // Every renderer of the browser is stopped (the session's, and the spare pages'): the page
+      // does not answer, the browser does; stopped renderers are killed and the page replaced.
+      await recover(() => {
+        for (const pid of renderers) process.kill(pid, 'SIGSTOP');
+      }, /page (crashed|stopped responding); restarting now/, 15_000);
+      assert.equal(await pool.pid(), browser, 'the same browser');
+      await waitFor('the stopped renderers to be gone', () => renderers.every((pid) => !alive(pid)));
+    } finally {
+      for (const pid of renderers) reap(pid);
+    }
   });
 
   it('finds a SIGSTOPped Chromium through its watchdog, kills it and delivers again', async () => {

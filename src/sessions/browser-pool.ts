@@ -1,3 +1,4 @@
+import { readdirSync, readFileSync } from 'node:fs';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { TypedEmitter } from '../util/typed-emitter.js';
 
@@ -141,6 +142,27 @@ export class BrowserPool extends TypedEmitter<BrowserPoolEvents> {
     return false;
   }
 
+  /**
+   * SIGKILLs the active browser's processes that are stopped (SIGSTOP, state `T` in /proc):
+   * closing a stuck page's context would leave its renderer behind, stopped, for ever. Linux
+   * only (where framehub's Chromium runs); elsewhere nothing is found. Resolves with the count.
+   */
+  async killStopped(): Promise<number> {
+    const root = await this.#active?.pid;
+    if (root === undefined) return 0;
+    let killed = 0;
+    for (const pid of descendants(root)) {
+      if (processState(pid) !== 'T') continue;
+      try {
+        process.kill(pid, 'SIGKILL');
+        killed++;
+      } catch {
+        // gone meanwhile
+      }
+    }
+    return killed;
+  }
+
   /** Closes the browsers; safe to call twice. */
   async close(): Promise<void> {
     this.#closed = true;
@@ -236,10 +258,17 @@ export class BrowserPool extends TypedEmitter<BrowserPoolEvents> {
   }
 
   #spareOn(slot: BrowserSlot): Promise<PoolPage | undefined> {
-    const spare = slot.browser.then(async (browser) => {
+    const spare: Promise<PoolPage | undefined> = slot.browser.then(async (browser) => {
       const context = await browser.newContext({ viewport: { width: 1280, height: 720 }, deviceScaleFactor: 1 });
       try {
-        return { context, page: await context.newPage() };
+        const page = await context.newPage();
+        page.once('crash', function spareOnCrash() {
+          // A spare whose renderer died is no use to anybody: drop it (the next warm replaces it).
+          const at = slot.spares.indexOf(spare);
+          if (at >= 0) slot.spares.splice(at, 1);
+          void context.close().catch(() => {});
+        });
+        return { context, page };
       } catch (error) {
         await context.close().catch(() => {});
         throw error;
@@ -279,6 +308,47 @@ export class BrowserPool extends TypedEmitter<BrowserPoolEvents> {
       () => this.#retire(slot),
     );
     return slot;
+  }
+}
+
+/** The processes below `root` (Chromium's renderers, GPU and utility processes), from /proc. */
+function descendants(root: number): number[] {
+  const children = new Map<number, number[]>();
+  let names: string[];
+  try {
+    names = readdirSync('/proc');
+  } catch {
+    return [];
+  }
+  for (const name of names) {
+    if (!/^\d+$/.test(name)) continue;
+    const stat = readStat(Number(name));
+    if (!stat) continue;
+    const list = children.get(stat.ppid) ?? [];
+    list.push(Number(name));
+    children.set(stat.ppid, list);
+  }
+  const out: number[] = [];
+  for (let queue = [root]; queue.length > 0;) {
+    const next = children.get(queue.pop()!) ?? [];
+    out.push(...next);
+    queue.push(...next);
+  }
+  return out;
+}
+
+function processState(pid: number): string | undefined {
+  return readStat(pid)?.state;
+}
+
+function readStat(pid: number): { state: string; ppid: number } | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // The command name may hold spaces and parentheses: the fields start after the last ')'.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return { state: fields[0]!, ppid: Number(fields[1]) };
+  } catch {
+    return undefined;
   }
 }
 

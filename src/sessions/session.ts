@@ -268,6 +268,8 @@ export class Session {
     ]);
     if (answered || this.#open !== current) return true;
     if (!(await this.deps.pool.probe())) return false; // the browser was stuck and is killed: recovery follows
+    // A stopped renderer would outlive its closed context; killed, it is a crash (same recovery).
+    await this.deps.pool.killStopped();
     this.#lost(open, new Error(`the browser page stopped responding (no answer within ${PAGE_PROBE_MS} ms)`));
     return false;
   }
