@@ -46,6 +46,8 @@ interface OpenPage {
 }
 
 const NAVIGATION_TIMEOUT_MS = 20_000;
+/** Opening a page (a renderer start, the reload of the last URL: 20 s at most) takes less than this. */
+const OPEN_TIMEOUT_MS = 30_000;
 /** A live page runs `1` within this, even on a loaded machine. */
 const PAGE_PROBE_MS = 2000;
 /** Input events queued on one page at most; more means the client floods faster than the page reacts. */
@@ -102,13 +104,37 @@ export class Session {
   page(): Promise<OpenPage> {
     if (this.#closed) return Promise.reject(new Error(`session ${this.id} is closed`));
     if (!this.#open) {
-      const opening = this.#openPage();
+      const opening = this.#openBounded();
       this.#open = opening;
       opening.catch(() => {
         if (this.#open === opening) this.#open = undefined;
       });
     }
     return this.#open;
+  }
+
+  /**
+   * Opens a page, giving up after OPEN_TIMEOUT_MS: a browser stopped while it was opening one
+   * would otherwise hold the stream in `starting` for ever (the screencast watchdog runs only
+   * once a page is there). The pool is asked whether the browser answers (a stuck one is killed);
+   * a page that still arrives later is closed.
+   */
+  #openBounded(): Promise<OpenPage> {
+    const opening = this.#openPage();
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        void this.deps.pool.probe();
+        reject(new Error(`the browser did not open a page within ${OPEN_TIMEOUT_MS / 1000} s`));
+      }, OPEN_TIMEOUT_MS);
+      timer.unref();
+    });
+    const bounded = Promise.race([opening, deadline]).finally(() => clearTimeout(timer));
+    opening.then((open) => {
+      if (this.#open !== bounded) void open.context.close().catch(() => {});
+    }, () => {});
+    bounded.catch(() => {}); // the caller of page() hears it; this copy must not be unhandled
+    return bounded;
   }
 
   /**
