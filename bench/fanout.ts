@@ -5,6 +5,7 @@ import type { BenchOptions } from './bench-options.js';
 import { fanoutRun, type FanoutResult } from './fanout-run.js';
 import { soakCommand } from './soak.js';
 import { stallRun, type StallResult } from './stall-run.js';
+import { runKillBench } from './kill.js';
 import { SERVER_KINDS, type ServerKind } from './server-process.js';
 import { fanoutTable, fanoutTimingLine, hubLine, loadLine, overheadLine, ratioLines, roundsSummary, rssSeriesLine, stallTable } from './report.js';
 
@@ -17,8 +18,9 @@ Servers run in child processes; the clients run in this process.
   --clients <n>            clients per run (default 100)
   --duration <s>           measured seconds per fan-out run (default 15)
   --warmup <s>             seconds of traffic before measuring (default 15)
-  --scenario <name>        all | fanout | stall (default all); soak | churn (framehub's memory
-                           over time on /stream, their own flags: --scenario soak --help)
+  --scenario <name>        all | fanout | stall (default all); kill (sources killed in a loop),
+                           soak | churn (framehub's memory over time on /stream); each of those
+                           three has its own flags: --scenario kill --help
   --servers <list>         fan-out servers, from framehub,ws,tcp (default all three)
   --stall-servers <list>   stall-scenario servers (default framehub,ws)
   --stall-duration <s>     how long the stall lasts (default 60)
@@ -109,9 +111,18 @@ function openFilesLimit(): number {
 
 const log = (line: string) => process.stderr.write(`${line}\n`);
 
+/** The `--scenario` given, before the fan-out options are parsed (the kill scenario has its own). */
+function scenarioOf(argv: string[]): string | undefined {
+  const at = argv.findIndex((arg) => arg === '--scenario' || arg.startsWith('--scenario='));
+  if (at < 0) return undefined;
+  return argv[at]!.includes('=') ? argv[at]!.slice('--scenario='.length) : argv[at + 1];
+}
+
 async function main(): Promise<void> {
-  const { values: { scenario } } = parseArgs({ args: process.argv.slice(2), strict: false, options: { scenario: { type: 'string' } } });
-  if (scenario === 'soak' || scenario === 'churn') return soakCommand(process.argv.slice(2));
+  const argv = process.argv.slice(2);
+  const scenario = scenarioOf(argv);
+  if (scenario === 'kill') return runKillBench(argv);
+  if (scenario === 'soak' || scenario === 'churn') return soakCommand(argv);
   let options: BenchOptions;
   try {
     options = parseOptions(process.argv.slice(2));

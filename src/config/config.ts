@@ -72,6 +72,8 @@ export interface Config {
   pingInterval: number;
   /** Seconds an unused browser session lives (SESSION_TIMEOUT). @default 300 */
   sessionTimeout: number;
+  /** Seconds a browser session lives at most, watched or not (SESSION_MAX_LIFETIME); 0 = no limit. @default 14400 */
+  sessionMaxLifetime: number;
   /** Browser sessions at once, overall (MAX_SESSIONS). @default 10 */
   maxSessions: number;
   /** Browser sessions at once per client IP (MAX_SESSIONS_PER_IP). @default 3 */
@@ -175,6 +177,7 @@ export const FIELDS: Record<Exclude<keyof Config, 'streams'>, Field> = {
   publicHosts: { env: 'PUBLIC_HOSTS', flag: 'public-hosts', parse: (raw, origin) => (raw === '' ? '' : str(/^[A-Za-z0-9.:\[\],\- ]+$/, 'a comma list of host names')(raw, origin)), default: '', help: 'names clients use to reach framehub; other Host headers are refused (unset: loopback names only when bound to loopback)' },
   pingInterval: { env: 'WS_PING_INTERVAL', flag: 'ping-interval', parse: num(0.05, 3600), default: 30, help: 'seconds between WebSocket pings' },
   sessionTimeout: { env: 'SESSION_TIMEOUT', flag: 'session-timeout', parse: int(1, 86_400), default: 300, help: 'seconds an idle browser session lives' },
+  sessionMaxLifetime: { env: 'SESSION_MAX_LIFETIME', flag: 'session-max-lifetime', parse: int(0, 604_800), default: 14_400, help: 'seconds a browser session lives at most, watched or not (0 = no limit)' },
   maxSessions: { env: 'MAX_SESSIONS', flag: 'max-sessions', parse: int(0, 1000), default: 10, help: 'browser sessions at once, overall' },
   maxSessionsPerIp: { env: 'MAX_SESSIONS_PER_IP', flag: 'max-sessions-per-ip', parse: int(0, 1000), default: 3, help: 'browser sessions at once per client IP' },
   browserAllowHosts: { env: 'BROWSER_ALLOW_HOSTS', flag: 'browser-allow-hosts', parse: (raw, origin) => (raw === '' ? '' : str(/^[A-Za-z0-9.:*,\[\] -]+$/, 'a comma list of hosts or *')(raw, origin)), default: '', help: 'hosts sessions may load despite private addresses (* = all)' },

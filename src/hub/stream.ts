@@ -27,7 +27,12 @@ export interface StreamEvents {
 export interface StreamOptions {
   /** Source is stopped this long after the last subscriber left. @default 5000 */
   idleGraceMs?: number;
-  /** Restart backoff after the source dies: first delay, doubled up to the cap. @default 500, 10000 */
+  /**
+   * Restart after the source dies. A source that had delivered frames since it started is
+   * restarted at once, but never sooner than `restartDelayMs` after its previous start (a source
+   * that dies right after each start restarts at most twice a second). Each further death
+   * without a frame in between waits `restartDelayMs` × 2^n, up to the cap. @default 500, 10000
+   */
   restartDelayMs?: number;
   maxRestartDelayMs?: number;
   clock?: Clock;
@@ -94,7 +99,10 @@ export class Stream extends TypedEmitter<StreamEvents> {
   readonly #maxRestartDelayMs: number;
   #idleTimer: TimerHandle | undefined;
   #restartTimer: TimerHandle | undefined;
+  /** Deaths since the last frame: 0 means the source was delivering when it died. */
   #restartAttempt = 0;
+  /** Clock time of the last start, for the minimum spacing between starts. */
+  #startedAt = -Infinity;
   // Totals of subscribers that have left, so stream counters never go backwards.
   readonly #departed: SlotCounters = { sent: 0, dropped: 0, skipped: 0, bytes: 0, failed: 0 };
 
@@ -237,6 +245,7 @@ export class Stream extends TypedEmitter<StreamEvents> {
 
   async #start(): Promise<void> {
     this.#setState('starting');
+    this.#startedAt = this.#clock.now();
     try {
       await this.source.start();
       // A subscriber may have left, or close() run, while the source was starting.
@@ -325,9 +334,14 @@ export class Stream extends TypedEmitter<StreamEvents> {
       this.#notify({ level: 'error', message: error.message, fatal: true });
       return;
     }
-    const delay = Math.min(this.#restartDelayMs * 2 ** this.#restartAttempt++, this.#maxRestartDelayMs);
+    // Viewers wait for the restart: a source that was delivering comes back at once (issue 13:
+    // frames again within 2 s of a kill); one that keeps dying without a frame backs off.
+    const attempt = this.#restartAttempt++;
+    const backoff = attempt === 0 ? 0 : Math.min(this.#restartDelayMs * 2 ** attempt, this.#maxRestartDelayMs);
+    const spacing = this.#startedAt + this.#restartDelayMs - this.#clock.now();
+    const delay = Math.max(0, Math.ceil(Math.max(backoff, spacing)));
     this.#setState('restarting');
-    this.#notify({ level: 'error', message: `${error.message}; restarting in ${delay} ms`, fatal: false });
+    this.#notify({ level: 'error', message: `${error.message}; ${delay === 0 ? 'restarting now' : `restarting in ${delay} ms`}`, fatal: false });
     this.#restartTimer = this.#clock.setTimeout(() => {
       this.#restartTimer = undefined;
       if (this.#state !== 'restarting') return;

@@ -1,4 +1,5 @@
-import type { Browser, BrowserContext, BrowserContextOptions } from 'playwright-core';
+import { readdirSync, readFileSync } from 'node:fs';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { TypedEmitter } from '../util/typed-emitter.js';
 
 /** The flags every framehub Chromium runs with: headless, no sandbox (containers), nothing phoning home. */
@@ -12,64 +13,280 @@ export interface BrowserPoolEvents {
   disconnected: { error: Error };
 }
 
+export interface BrowserPoolOptions {
+  /**
+   * Keep a second Chromium running, with a page ready, while any session is open: when the
+   * browser dies, the standby takes over at once instead of sessions waiting for a launch
+   * (0.6 s on an idle machine, 3 s and more on a loaded one). @default true
+   */
+  standby?: boolean;
+  /** Wait this long after a launch or a take before warming the next standby or spare page. @default 1000 */
+  warmDelayMs?: number;
+}
+
+/** A new page in its own context (cookies, storage, cache apart from every other session). */
+export interface PoolPage {
+  context: BrowserContext;
+  page: Page;
+}
+
+/** One Chromium process and the page it keeps warm for the next session that needs one. */
+interface BrowserSlot {
+  browser: Promise<Browser>;
+  /** Pid of the browser process, read once at launch: a stopped browser cannot be asked for it. */
+  pid: Promise<number | undefined>;
+  /** Contexts with a blank page, their renderer already started: taking one skips ~0.7-3 s. */
+  spares: Promise<PoolPage | undefined>[];
+  retired: boolean;
+}
+
 /**
- * One Chromium process shared by every session; each session gets its own context (cookies,
- * storage, cache apart). Launched on first use, relaunched on the next use after it died.
+ * Pages the standby keeps warm: one per open session up to this, so that when the browser dies
+ * the sessions on it (the default cap is 10) mostly find a page ready. Each is a renderer at
+ * about:blank, ~20-30 MiB.
+ */
+const STANDBY_PAGES = 3;
+
+/** Chromium answers a browser-level command within this, or it is considered stuck. */
+const PROBE_TIMEOUT_MS = 1500;
+
+/**
+ * One Chromium process shared by every session; each session gets its own context. Launched on
+ * first use. While sessions are open it keeps a page warm (a spare context whose renderer is
+ * already running) and a standby Chromium, so a crashed page or a killed browser is back within
+ * a second or two: see docs/sessions.md, "Crashes".
  */
 export class BrowserPool extends TypedEmitter<BrowserPoolEvents> {
-  #browser: Promise<Browser> | undefined;
+  #active: BrowserSlot | undefined;
+  #standby: BrowserSlot | undefined;
   #closed = false;
+  /** Open sessions (told by the registry): warm spares and the standby exist only while > 0. */
+  #demand = 0;
+  #warmTimer: ReturnType<typeof setTimeout> | undefined;
+  readonly #standbyOn: boolean;
+  readonly #warmDelayMs: number;
 
   constructor(
     private readonly executablePath: string,
     /** Every connection of the browser goes through this proxy (the URL guard); started on first launch. */
     private readonly proxyUrl: () => Promise<string>,
+    options: BrowserPoolOptions = {},
   ) {
     super();
+    this.#standbyOn = options.standby ?? true;
+    this.#warmDelayMs = options.warmDelayMs ?? 1000;
   }
 
-  async newContext(options: BrowserContextOptions): Promise<BrowserContext> {
-    const launching = this.#launch();
-    const browser = await launching;
-    try {
-      return await browser.newContext(options);
-    } catch (error) {
-      // Contexts learn of a dead browser before the browser's own 'disconnected' arrives:
-      // drop it and try once on a fresh one.
-      if (browser.isConnected() && !/has been closed/.test((error as Error).message)) throw error;
-      if (this.#browser === launching) this.#browser = undefined;
-      return (await this.#launch()).newContext(options);
+  /** A fresh page of `width`×`height` CSS pixels in a context of its own. */
+  async newPage(viewport: { width: number; height: number }): Promise<PoolPage> {
+    for (let attempt = 0; ; attempt++) {
+      const slot = this.#activeSlot();
+      try {
+        const taken = await this.#takeSpare(slot, viewport);
+        return taken ?? await this.#freshPage(slot, viewport);
+      } catch (error) {
+        // Contexts learn of a dead browser before the browser's own 'disconnected' arrives:
+        // retire it and try once on the next one.
+        const browser = await slot.browser.catch(() => undefined);
+        if (attempt > 0 || (browser?.isConnected() && !/has been closed|Target closed/.test((error as Error).message))) throw error;
+        this.#retire(slot);
+      }
     }
+  }
+
+  /** How many sessions are open: what the pool keeps warm follows it (nothing when 0). */
+  setDemand(sessions: number): void {
+    if (sessions === this.#demand) return;
+    this.#demand = sessions;
+    this.#scheduleWarm();
   }
 
   /** Pid of the browser process, or `undefined` when none runs. For tests and diagnostics. */
   async pid(): Promise<number | undefined> {
-    if (!this.#browser) return undefined;
-    const browser = await this.#browser;
-    const cdp = await browser.newBrowserCDPSession();
+    return this.#active?.pid;
+  }
+
+  /** Pid of the standby browser, when one is running. */
+  async standbyPid(): Promise<number | undefined> {
+    return this.#standby?.pid;
+  }
+
+  /**
+   * Whether the browser answers a browser-level command; one that does not (stopped, hung) is
+   * killed with SIGKILL, so its sessions recover on the standby. Resolves `true` when it answered.
+   */
+  async probe(): Promise<boolean> {
+    const slot = this.#active;
+    if (!slot) return true;
+    const browser = await slot.browser.catch(() => undefined);
+    if (!browser || !browser.isConnected()) return false;
+    const answered = await withTimeout((async () => {
+      const cdp = await browser.newBrowserCDPSession();
+      try {
+        await cdp.send('Browser.getVersion');
+      } finally {
+        void cdp.detach().catch(() => {});
+      }
+      return true;
+    })().catch(() => false), PROBE_TIMEOUT_MS, false);
+    if (answered || slot.retired || this.#active !== slot) return answered;
+    const pid = await slot.pid;
+    if (pid !== undefined) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // gone already
+      }
+    }
+    this.#retire(slot);
+    return false;
+  }
+
+  /**
+   * SIGKILLs the active browser's processes that are stopped (SIGSTOP, state `T` in /proc):
+   * closing a stuck page's context would leave its renderer behind, stopped, for ever. Linux
+   * only (where framehub's Chromium runs); elsewhere nothing is found. Resolves with the count.
+   */
+  async killStopped(): Promise<number> {
+    const root = await this.#active?.pid;
+    if (root === undefined) return 0;
+    let killed = 0;
+    for (const pid of descendants(root)) {
+      if (processState(pid) !== 'T') continue;
+      try {
+        process.kill(pid, 'SIGKILL');
+        killed++;
+      } catch {
+        // gone meanwhile
+      }
+    }
+    return killed;
+  }
+
+  /** Closes the browsers; safe to call twice. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    if (this.#warmTimer !== undefined) clearTimeout(this.#warmTimer);
+    this.#warmTimer = undefined;
+    const slots = [this.#active, this.#standby];
+    this.#active = undefined;
+    this.#standby = undefined;
+    await Promise.all(slots.map((slot) => slot && closeSlot(slot)));
+  }
+
+  #activeSlot(): BrowserSlot {
+    if (this.#closed) throw new Error('browser pool is closed');
+    if (!this.#active) {
+      // The standby is promoted only by #retire; a pool without a running browser launches one.
+      this.#active = this.#launch();
+      this.#scheduleWarm();
+    }
+    return this.#active;
+  }
+
+  async #takeSpare(slot: BrowserSlot, viewport: { width: number; height: number }): Promise<PoolPage | undefined> {
+    const spare = slot.spares.shift();
+    const ready = await spare?.catch(() => undefined);
+    if (!ready || ready.page.isClosed()) return undefined;
     try {
-      const { processInfo } = await cdp.send('SystemInfo.getProcessInfo');
-      return processInfo.find((p) => p.type === 'browser')?.id;
-    } finally {
-      await cdp.detach().catch(() => {});
+      await ready.page.setViewportSize(viewport);
+      this.#scheduleWarm();
+      return ready;
+    } catch {
+      await ready.context.close().catch(() => {});
+      return undefined;
     }
   }
 
-  /** Closes the browser; safe to call twice. */
-  async close(): Promise<void> {
-    this.#closed = true;
-    const browser = this.#browser;
-    this.#browser = undefined;
-    if (browser) await (await browser.catch(() => undefined))?.close().catch(() => {});
+  async #freshPage(slot: BrowserSlot, viewport: { width: number; height: number }): Promise<PoolPage> {
+    const browser = await slot.browser;
+    const context = await browser.newContext({ viewport, deviceScaleFactor: 1 });
+    try {
+      return { context, page: await context.newPage() };
+    } catch (error) {
+      await context.close().catch(() => {});
+      throw error;
+    }
   }
 
-  #launch(): Promise<Browser> {
-    if (this.#closed) return Promise.reject(new Error('browser pool is closed'));
-    if (this.#browser) return this.#browser;
+  /** The browser is gone (or stuck and killed): its sessions move to the standby, if one is ready. */
+  #retire(slot: BrowserSlot): void {
+    if (slot.retired) return;
+    slot.retired = true;
+    if (this.#active === slot) {
+      this.#active = this.#standby;
+      this.#standby = undefined;
+    } else if (this.#standby === slot) {
+      this.#standby = undefined;
+    }
+    void closeSlot(slot);
+    this.#scheduleWarm();
+  }
+
+  /**
+   * Warms what sessions will need next: a spare page on the active browser and a standby browser
+   * with a spare page of its own, or, with no session open, drops the standby. Delayed so the
+   * warming does not compete for CPU with a session that is recovering right now.
+   */
+  #scheduleWarm(): void {
+    if (this.#closed || this.#warmTimer !== undefined) return;
+    this.#warmTimer = setTimeout(() => {
+      this.#warmTimer = undefined;
+      this.#warm();
+    }, this.#warmDelayMs);
+    this.#warmTimer.unref();
+  }
+
+  #warm(): void {
+    if (this.#closed) return;
+    if (this.#demand === 0) {
+      // No session: nothing kept warm. The active browser stays, as before.
+      const standby = this.#standby;
+      this.#standby = undefined;
+      if (standby) void closeSlot(standby);
+      const spares = this.#active?.spares.splice(0) ?? [];
+      for (const spare of spares) void spare.then((warm) => warm?.context.close(), () => {}).catch(() => {});
+      return;
+    }
+    const active = this.#active;
+    if (active && active.spares.length === 0) active.spares.push(this.#spareOn(active));
+    if (this.#standbyOn) {
+      this.#standby ??= this.#launch();
+      const standby = this.#standby;
+      while (standby.spares.length < Math.min(this.#demand, STANDBY_PAGES)) standby.spares.push(this.#spareOn(standby));
+    }
+  }
+
+  #spareOn(slot: BrowserSlot): Promise<PoolPage | undefined> {
+    const spare: Promise<PoolPage | undefined> = slot.browser.then(async (browser) => {
+      const context = await browser.newContext({ viewport: { width: 1280, height: 720 }, deviceScaleFactor: 1 });
+      try {
+        const page = await context.newPage();
+        page.once('crash', function spareOnCrash() {
+          // A spare whose renderer died is no use to anybody: drop it (the next warm replaces it).
+          const at = slot.spares.indexOf(spare);
+          if (at >= 0) slot.spares.splice(at, 1);
+          void context.close().catch(() => {});
+        });
+        return { context, page };
+      } catch (error) {
+        await context.close().catch(() => {});
+        throw error;
+      }
+    });
+    spare.then(undefined, () => {
+      // A spare that could not be made is simply not there; the next take makes a fresh page.
+      const at = slot.spares.indexOf(spare);
+      if (at >= 0) slot.spares.splice(at, 1);
+    });
+    return spare;
+  }
+
+  #launch(): BrowserSlot {
     // playwright-core is loaded on the first launch, not with the server: it is over half of
     // an idle framehub's heap (~27 of ~40 MiB), which every major GC of a server that never
     // opens a browser session would otherwise mark again (docs/benchmarks.md).
-    const launching = Promise.all([this.proxyUrl(), import('playwright-core')]).then(([proxy, { chromium }]) => chromium.launch({
+    const browser = Promise.all([this.proxyUrl(), import('playwright-core')]).then(([proxy, { chromium }]) => chromium.launch({
       executablePath: this.executablePath,
       headless: true,
       args: [
@@ -81,18 +298,96 @@ export class BrowserPool extends TypedEmitter<BrowserPoolEvents> {
         '--force-webrtc-ip-handling-policy=disable_non_proxied_udp',
       ],
     }));
-    this.#browser = launching;
-    launching.then(
-      (browser) => browser.on('disconnected', () => {
-        if (this.#browser !== launching) return;
-        this.#browser = undefined;
-        if (!this.#closed) this.emit('disconnected', { error: new Error('the browser process exited') });
+    const slot: BrowserSlot = { browser, pid: browser.then(browserPid, () => undefined), spares: [], retired: false };
+    browser.then(
+      (launched) => launched.on('disconnected', () => {
+        const wasActive = this.#active === slot;
+        this.#retire(slot);
+        if (wasActive && !this.#closed) this.emit('disconnected', { error: new Error('the browser process exited') });
       }),
-      () => {
-        // Next use tries again.
-        if (this.#browser === launching) this.#browser = undefined;
-      },
+      () => this.#retire(slot),
     );
-    return launching;
+    return slot;
   }
+}
+
+/** The processes below `root` (Chromium's renderers, GPU and utility processes), from /proc. */
+function descendants(root: number): number[] {
+  const children = new Map<number, number[]>();
+  let names: string[];
+  try {
+    names = readdirSync('/proc');
+  } catch {
+    return [];
+  }
+  for (const name of names) {
+    if (!/^\d+$/.test(name)) continue;
+    const stat = readStat(Number(name));
+    if (!stat) continue;
+    const list = children.get(stat.ppid) ?? [];
+    list.push(Number(name));
+    children.set(stat.ppid, list);
+  }
+  const out: number[] = [];
+  for (let queue = [root]; queue.length > 0;) {
+    const next = children.get(queue.pop()!) ?? [];
+    out.push(...next);
+    queue.push(...next);
+  }
+  return out;
+}
+
+function processState(pid: number): string | undefined {
+  return readStat(pid)?.state;
+}
+
+function readStat(pid: number): { state: string; ppid: number } | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // The command name may hold spaces and parentheses: the fields start after the last ')'.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return { state: fields[0]!, ppid: Number(fields[1]) };
+  } catch {
+    return undefined;
+  }
+}
+
+async function browserPid(browser: Browser): Promise<number | undefined> {
+  const cdp = await browser.newBrowserCDPSession();
+  try {
+    const { processInfo } = await cdp.send('SystemInfo.getProcessInfo');
+    return processInfo.find((p) => p.type === 'browser')?.id;
+  } catch {
+    return undefined;
+  } finally {
+    await cdp.detach().catch(() => {});
+  }
+}
+
+async function closeSlot(slot: BrowserSlot): Promise<void> {
+  slot.retired = true;
+  const browser = await slot.browser.catch(() => undefined);
+  if (!browser) return;
+  // A stuck browser would not answer close(): it has been SIGKILLed by then, or close() is bounded.
+  await withTimeout(browser.close().catch(() => {}), 5000, undefined);
+  if (browser.isConnected()) {
+    const pid = await slot.pid;
+    if (pid !== undefined) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // gone already
+      }
+    }
+  }
+}
+
+function withTimeout<T>(promise: Promise<T>, ms: number, fallback: T): Promise<T> {
+  let timer: ReturnType<typeof setTimeout>;
+  return Promise.race([
+    promise,
+    new Promise<T>((resolve) => {
+      timer = setTimeout(() => resolve(fallback), ms);
+    }),
+  ]).finally(() => clearTimeout(timer));
 }

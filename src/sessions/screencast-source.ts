@@ -6,6 +6,11 @@ import { sniffImage } from '../image/sniff.js';
 export interface ScreencastTarget {
   /** A CDP session on the current page; waits while the page is being (re)created. */
   cdp(): Promise<CDPSession>;
+  /**
+   * Asked by the watchdog after a silence: `true` when the page is alive (just not painting),
+   * `false` when it was stuck (the target then replaces it and fails this source).
+   */
+  responsive(): Promise<boolean>;
 }
 
 /** The part of CDP's `Page.screencastFrame` event used here. */
@@ -22,6 +27,8 @@ export interface ScreencastOptions {
   fps: number;
   maxWidth: number;
   maxHeight: number;
+  /** Silence after which the watchdog checks the page. @default max(2000, 4 frame intervals) */
+  watchdogMs?: number;
 }
 
 /**
@@ -41,6 +48,8 @@ export class ScreencastSource extends Source {
   #timer: ReturnType<typeof setTimeout> | undefined;
   /** Set by `fail()`; the next successful start reports that the page is back. */
   #recovering = false;
+  #watchdog: ReturnType<typeof setTimeout> | undefined;
+  readonly #watchdogMs: number;
 
   constructor(
     private readonly target: ScreencastTarget,
@@ -48,6 +57,10 @@ export class ScreencastSource extends Source {
   ) {
     super();
     this.#interval = 1000 / options.fps;
+    // Chromium paints only on change, so silence alone proves nothing: after this long without a
+    // frame the watchdog asks the page whether it is alive (a cheap script run), and only a page
+    // that does not answer is replaced. Four frame intervals, at least 2 s.
+    this.#watchdogMs = options.watchdogMs ?? Math.max(2000, Math.ceil(4 * this.#interval));
   }
 
   async start(): Promise<void> {
@@ -71,6 +84,7 @@ export class ScreencastSource extends Source {
       this.#teardown();
       throw error;
     }
+    this.#armWatchdog();
     if (this.#recovering) {
       this.#recovering = false;
       this.emit('status', 'browser page is back');
@@ -101,8 +115,34 @@ export class ScreencastSource extends Source {
     this.emit('exit', { error, restartable: false });
   }
 
+  #armWatchdog(): void {
+    if (this.#watchdog !== undefined) {
+      this.#watchdog.refresh();
+      return;
+    }
+    this.#watchdog = setTimeout(this.#watchdogOnSilence, this.#watchdogMs);
+    this.#watchdog.unref();
+  }
+
+  readonly #watchdogOnSilence = (): void => {
+    this.#watchdog = undefined;
+    if (!this.#running) return;
+    const cdp = this.#cdp;
+    this.target.responsive().then(
+      (alive) => {
+        // Re-armed only for the page it checked; a failed page is replaced and restarted.
+        if (alive && this.#running && this.#cdp === cdp) this.#armWatchdog();
+      },
+      () => {
+        if (this.#running && this.#cdp === cdp) this.#armWatchdog();
+      },
+    );
+  };
+
   #teardown(): void {
     this.#running = false;
+    if (this.#watchdog !== undefined) clearTimeout(this.#watchdog);
+    this.#watchdog = undefined;
     this.#cdp?.off('Page.screencastFrame', this.#cdpOnFrame);
     this.#cdp = undefined;
     this.#held = undefined;
@@ -113,6 +153,7 @@ export class ScreencastSource extends Source {
   readonly #cdpOnFrame = (event: ScreencastFrameEvent): void => {
     const cdp = this.#cdp;
     if (!cdp) return;
+    this.#armWatchdog();
     cdp.send('Page.screencastFrameAck', { sessionId: event.sessionId }).catch(() => {});
     // Pace to the session's fps, latest frame wins, and the last frame of a burst is always
     // passed on (after a click on a static page it is the only one showing the change).

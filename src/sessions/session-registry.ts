@@ -19,6 +19,11 @@ export interface RegistryOptions {
   maxSessionsPerIp: number;
   /** A session with neither keepalive nor subscriber for this long is closed. */
   timeoutMs: number;
+  /**
+   * A session is closed this long after it was created, watched or not (SESSION_MAX_LIFETIME);
+   * 0 = no limit. @default DEFAULT_MAX_LIFETIME_MS
+   */
+  maxLifetimeMs?: number;
   chromePath: string;
   browserAllowHosts: string;
   encoder: Encoder;
@@ -26,7 +31,14 @@ export interface RegistryOptions {
   onBackgroundError: (error: unknown) => void;
 }
 
-export type CloseReason = 'deleted' | 'expired' | 'shutdown' | 'failed';
+export type CloseReason = 'deleted' | 'expired' | 'lifetime' | 'shutdown' | 'failed';
+
+/**
+ * 4 h: a working day's kiosk or dashboard reconnects at most twice, while a page that leaks
+ * (memory, timers, a runaway tab some site opened) is reset a few times a day whatever it does.
+ * Keepalives and subscribers do not extend it.
+ */
+export const DEFAULT_MAX_LIFETIME_MS = 4 * 3600_000;
 
 export interface RegistryEvents {
   'session:closed': { id: string; reason: CloseReason };
@@ -64,6 +76,9 @@ export class SessionRegistry extends TypedEmitter<RegistryEvents> {
   /** Sessions whose browser page is still opening: not subject to expiry yet. */
   readonly #starting = new Set<Session>();
   readonly #sweepTimer: ReturnType<typeof setInterval>;
+  /** Each session's end of life, cancelled when it closes earlier. */
+  readonly #lifetimeTimers = new Map<Session, ReturnType<typeof setTimeout>>();
+  readonly #maxLifetimeMs: number;
   #closed = false;
 
   constructor(private readonly options: RegistryOptions) {
@@ -71,6 +86,7 @@ export class SessionRegistry extends TypedEmitter<RegistryEvents> {
     this.guard = new UrlGuard(options.browserAllowHosts);
     this.#proxy = new GuardProxy(this.guard);
     this.pool = new BrowserPool(options.chromePath, () => this.#proxyListening());
+    this.#maxLifetimeMs = options.maxLifetimeMs ?? DEFAULT_MAX_LIFETIME_MS;
     // Often enough that a session outlives its timeout by at most a quarter of it (and ≤ 5 s).
     const every = Math.min(5000, Math.max(250, options.timeoutMs / 4));
     this.#sweepTimer = setInterval(() => this.#sweep(), every);
@@ -118,6 +134,7 @@ export class SessionRegistry extends TypedEmitter<RegistryEvents> {
     });
     // Counted before the browser starts, so concurrent creates cannot overshoot the limits.
     this.#sessions.set(id, session);
+    this.pool.setDemand(this.#sessions.size);
     this.#starting.add(session);
     try {
       await session.page();
@@ -129,6 +146,14 @@ export class SessionRegistry extends TypedEmitter<RegistryEvents> {
     // The timeout runs from when the session is usable, not from when the browser began starting.
     this.#starting.delete(session);
     session.touch();
+    if (this.#maxLifetimeMs > 0 && this.#sessions.get(id) === session) {
+      session.endsAt = Date.now() + this.#maxLifetimeMs;
+      const timer = setTimeout(() => {
+        if (this.#sessions.get(id) === session) void this.delete(id, 'lifetime');
+      }, this.#maxLifetimeMs);
+      timer.unref();
+      this.#lifetimeTimers.set(session, timer);
+    }
     return session;
   }
 
@@ -136,7 +161,11 @@ export class SessionRegistry extends TypedEmitter<RegistryEvents> {
     const session = this.#sessions.get(id);
     if (!session) return false;
     this.#sessions.delete(id);
-    await session.close(reason);
+    this.pool.setDemand(this.#sessions.size);
+    clearTimeout(this.#lifetimeTimers.get(session));
+    this.#lifetimeTimers.delete(session);
+    // Viewers hear this sentence (the stream's fatal notice), as for an idle expiry.
+    await session.close(reason === 'lifetime' ? `it reached its maximum lifetime of ${duration(this.#maxLifetimeMs)}` : reason);
     this.emit('session:closed', { id, reason });
     return true;
   }
@@ -169,4 +198,12 @@ export class SessionRegistry extends TypedEmitter<RegistryEvents> {
       else if (now - session.lastActivity >= this.options.timeoutMs) void this.delete(session.id, 'expired');
     }
   }
+}
+
+/** `4 h`, `90 min`, `5 s`: a lifetime as a person would say it. */
+function duration(ms: number): string {
+  const seconds = Math.round(ms / 1000);
+  if (seconds % 3600 === 0) return `${seconds / 3600} h`;
+  if (seconds % 60 === 0) return `${seconds / 60} min`;
+  return `${seconds} s`;
 }

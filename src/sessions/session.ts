@@ -46,6 +46,10 @@ interface OpenPage {
 }
 
 const NAVIGATION_TIMEOUT_MS = 20_000;
+/** Opening a page (a renderer start, the reload of the last URL: 20 s at most) takes less than this. */
+const OPEN_TIMEOUT_MS = 30_000;
+/** A live page runs `1` within this, even on a loaded machine. */
+const PAGE_PROBE_MS = 2000;
 /** Input events queued on one page at most; more means the client floods faster than the page reacts. */
 const MAX_PENDING_INPUT = 64;
 /** Longest a screenshot may take before the request fails (a 502 from the REST route). */
@@ -66,6 +70,8 @@ export class Session {
   readonly source: ScreencastSource;
   readonly createdAt = Date.now();
   lastActivity = Date.now();
+  /** When the session's maximum lifetime ends it (ms since the epoch), if it has one. */
+  endsAt: number | undefined;
   /** The last URL loaded or navigated to in the main frame; reloaded after a crash. */
   url = 'about:blank';
   #open: Promise<OpenPage> | undefined;
@@ -82,7 +88,7 @@ export class Session {
     this.id = options.id;
     this.options = options;
     this.source = new ScreencastSource(
-      { cdp: async () => (await this.page()).cdp },
+      { cdp: async () => (await this.page()).cdp, responsive: () => this.#responsive() },
       { quality: options.quality, fps: options.fps, maxWidth: options.width, maxHeight: options.height },
     );
     this.stream = new Stream(`session:${options.id}`, this.source, deps.encoder, { idleGraceMs: deps.idleGraceMs, label: options.id });
@@ -100,13 +106,37 @@ export class Session {
   page(): Promise<OpenPage> {
     if (this.#closed) return Promise.reject(new Error(`session ${this.id} is closed`));
     if (!this.#open) {
-      const opening = this.#openPage();
+      const opening = this.#openBounded();
       this.#open = opening;
       opening.catch(() => {
         if (this.#open === opening) this.#open = undefined;
       });
     }
     return this.#open;
+  }
+
+  /**
+   * Opens a page, giving up after OPEN_TIMEOUT_MS: a browser stopped while it was opening one
+   * would otherwise hold the stream in `starting` for ever (the screencast watchdog runs only
+   * once a page is there). The pool is asked whether the browser answers (a stuck one is killed);
+   * a page that still arrives later is closed.
+   */
+  #openBounded(): Promise<OpenPage> {
+    const opening = this.#openPage();
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        void this.deps.pool.probe();
+        reject(new Error(`the browser did not open a page within ${OPEN_TIMEOUT_MS / 1000} s`));
+      }, OPEN_TIMEOUT_MS);
+      timer.unref();
+    });
+    const bounded = Promise.race([opening, deadline]).finally(() => clearTimeout(timer));
+    opening.then((open) => {
+      if (this.#open !== bounded) void open.context.close().catch(() => {});
+    }, () => {});
+    bounded.catch(() => {}); // the caller of page() hears it; this copy must not be unhandled
+    return bounded;
   }
 
   /**
@@ -229,6 +259,8 @@ export class Session {
       fps: this.options.fps,
       created_at: this.createdAt / 1000,
       last_activity: this.lastActivity / 1000,
+      /** When the maximum lifetime closes the session, keepalive or not (seconds since the epoch). */
+      ends_at: this.endsAt === undefined ? null : this.endsAt / 1000,
       subscribers: this.stream.subscriberCount,
       /** Frames a second coming out of Chromium now (it paints only on change). */
       source_fps: Math.round(this.stream.fpsIn * 10) / 10,
@@ -248,12 +280,8 @@ export class Session {
   }
 
   async #openPage(): Promise<OpenPage> {
-    const context = await this.deps.pool.newContext({
-      viewport: { width: this.options.width, height: this.options.height },
-      deviceScaleFactor: 1,
-    });
+    const { context, page } = await this.deps.pool.newPage({ width: this.options.width, height: this.options.height });
     try {
-      const page = await context.newPage();
       const cdp = await context.newCDPSession(page);
       const open: OpenPage = { context, page, cdp };
       page.on('crash', () => this.#lost(open, new Error('the browser page crashed')));
@@ -272,6 +300,28 @@ export class Session {
       await context.close().catch(() => {});
       throw error;
     }
+  }
+
+  /**
+   * The screencast watchdog's question after a silence: is the page alive (a static page paints
+   * nothing), or stuck? A page that does not run a trivial script within PAGE_PROBE_MS is stuck:
+   * if the browser does not answer either, the pool kills it (its sessions recover on the
+   * standby); otherwise the page is replaced as after a crash.
+   */
+  async #responsive(): Promise<boolean> {
+    const current = this.#open;
+    const open = await current?.catch(() => undefined);
+    if (!open || this.#closed) return true; // no page to judge: the stream's restart is under way
+    const answered = await Promise.race([
+      open.cdp.send('Runtime.evaluate', { expression: '1', returnByValue: true }).then(() => true, () => false),
+      new Promise<false>((resolve) => setTimeout(resolve, PAGE_PROBE_MS, false).unref()),
+    ]);
+    if (answered || this.#open !== current) return true;
+    if (!(await this.deps.pool.probe())) return false; // the browser was stuck and is killed: recovery follows
+    // A stopped renderer would outlive its closed context; killed, it is a crash (same recovery).
+    await this.deps.pool.killStopped();
+    this.#lost(open, new Error(`the browser page stopped responding (no answer within ${PAGE_PROBE_MS} ms)`));
+    return false;
   }
 
   #lost(open: OpenPage, error: Error): void {

@@ -24,8 +24,14 @@ export interface FfmpegSourceOptions {
   log?: DebugLog;
   /** ffmpeg binary. @default 'ffmpeg' */
   command?: string;
-  /** An ffmpeg that produced no frame for this long is killed (and restarted). @default 10000 (15000 for the first frame) */
+  /**
+   * Frame watchdog: an ffmpeg that produced no frame for this long is killed with SIGKILL (which
+   * also ends a stopped one) and its exit reported, so the stream restarts it.
+   * @default max(2000, 4 frame intervals) (see `FfmpegSource.watchdogMs`)
+   */
   stallTimeoutMs?: number;
+  /** The watchdog's allowance for the first frame of a new ffmpeg. @default stallTimeoutMs if set, else 5000 (15000 for network inputs) */
+  firstFrameTimeoutMs?: number;
 }
 
 /**
@@ -87,6 +93,22 @@ export abstract class FfmpegSource extends Source {
   /** What an exit nobody asked for means; `undefined` when the subclass handled it itself. Default: try again. */
   protected async classifyExit(exit: FfmpegExit): Promise<SourceExit | undefined> {
     return { error: new Error(describeFfmpegExit(exit)), restartable: exit.spawnError === undefined || (exit.spawnError as NodeJS.ErrnoException).code !== 'ENOENT' };
+  }
+
+  /**
+   * How long a running ffmpeg may go without a frame. Every ffmpeg source here writes frames at
+   * a constant rate (`-r`), whatever it captures: x11grab grabs an unchanging desktop or window
+   * at its full framerate, a file or lavfi graph is paced by `-re`. So silence means a stuck
+   * process (SIGSTOP, a hung device or network read), never a quiet picture: four frame
+   * intervals, and no less than 2 s so a loaded machine's scheduling hiccup does not count.
+   */
+  protected watchdogMs(): number {
+    return this.options.stallTimeoutMs ?? Math.max(2000, Math.ceil(4000 / this.fps));
+  }
+
+  /** How long a new ffmpeg may take to its first frame (opening and probing the input). */
+  protected firstFrameMs(): number {
+    return this.options.firstFrameTimeoutMs ?? this.options.stallTimeoutMs ?? Math.max(5000, this.watchdogMs());
   }
 
   /** Output filters (scaling), `-vf` value or undefined. */
@@ -177,7 +199,7 @@ export abstract class FfmpegSource extends Source {
     log?.debug({ pid: process.pid, args: args.join(' ') }, 'ffmpeg started');
     // The first frame may take longer (network inputs connect and probe first).
     this.#clearStall();
-    this.#armStall(process, this.options.stallTimeoutMs ?? 15_000);
+    this.#armStall(process, this.firstFrameMs());
   }
 
   #onJpeg(process: FfmpegProcess, bytes: Buffer): void {
@@ -187,7 +209,7 @@ export abstract class FfmpegSource extends Source {
       if (!info?.width || !info.height) return;
       this.#size = { width: info.width, height: info.height };
     }
-    this.#armStall(process, this.options.stallTimeoutMs ?? 10_000);
+    this.#armStall(process, this.watchdogMs());
     this.emit('frame', {
       bytes, format: 'jpeg', width: this.#size.width, height: this.#size.height,
       capturedAt: preciseNow(), quality: this.quality, meta: { source: this.kind },

@@ -41,6 +41,18 @@ export class VideoSource extends FfmpegSource {
     return ['-re', '-f', 'lavfi', '-i', input.lavfi];
   }
 
+  protected override firstFrameMs(): number {
+    // A network input connects and probes first; a camera that answers slowly is not stuck.
+    if ('url' in this.input) return this.options.firstFrameTimeoutMs ?? this.options.stallTimeoutMs ?? Math.max(15_000, this.watchdogMs());
+    return super.firstFrameMs();
+  }
+
+  protected override watchdogMs(): number {
+    // A network stream may pause for a moment without anything being wrong with ffmpeg.
+    if ('url' in this.input) return this.options.stallTimeoutMs ?? Math.max(5000, Math.ceil(4000 / this.fps));
+    return super.watchdogMs();
+  }
+
   protected override async classifyExit(exit: FfmpegExit): Promise<SourceExit | undefined> {
     // A file played once ends cleanly: that is the end of the stream, not a crash.
     if ('file' in this.input && !this.input.loop && exit.code === 0 && !exit.signal) {
