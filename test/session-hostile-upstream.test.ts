@@ -63,7 +63,7 @@ describe('a browser session loading a hostile site', () => {
 
     // After a body broken off mid-chunk, the session still answers for its picture at once
     // (Chromium's "loading for good" document made screenshots wait 30 s).
-    for (const path of ['/bad-chunk', '/chunk-overflow', '/truncated-chunked']) {
+    for (const path of ['/bad-chunk', '/chunk-overflow', '/truncated-chunked'] as const) {
       await timedLoad('hostile', upstream.url(path));
       const started = performance.now();
       const picture = await within(fetch(`${server.http}/api/session/hostile/frame/data`), 10_000, `the frame after ${path}`);

@@ -11,6 +11,7 @@ import { loadConfig } from '../src/config/config.js';
 import { SharpEncoder } from '../src/hub/encoder.js';
 import { DEFAULT_MAX_LIFETIME_MS, SessionRegistry } from '../src/sessions/session-registry.js';
 import { attachSocketIo } from '../src/server/socket-io.js';
+import { ConnectionCaps } from '../src/server/connection-caps.js';
 import { within } from './session-helpers.js';
 
 const quiet = { debug() {}, info() {}, warn() {}, error() {}, trace() {}, fatal() {}, child: () => quiet } as unknown as FastifyBaseLogger;
@@ -29,7 +30,7 @@ describe('session maximum lifetime', () => {
       onBackgroundError: () => {},
     });
     http = createServer();
-    attachSocketIo(http, { registry, log: quiet, maxPayload: 65_536 });
+    attachSocketIo(http, { registry, log: quiet, maxPayload: 65_536, caps: new ConnectionCaps(100, 100) });
     http.listen(0, '127.0.0.1');
     await once(http, 'listening');
     const address = http.address();

@@ -95,6 +95,7 @@ export async function createServer(config: Config, options: ServerOptions = {}):
     maxSessions: config.maxSessions,
     maxSessionsPerIp: config.maxSessionsPerIp,
     timeoutMs: config.sessionTimeout * 1000,
+    maxLifetimeMs: config.sessionMaxLifetime * 1000,
     chromePath: config.chromePath,
     browserAllowHosts: config.browserAllowHosts,
     encoder,
