@@ -93,6 +93,7 @@ for (const signal of ['SIGTERM', 'SIGINT'] as const) {
 
     // The signal arrives while the producer is publishing.
     const stop = await signalAndWait(server, signal);
+    t.diagnostic(`${signal}: exit code ${stop.code} after ${Math.round(stop.ms)} ms`);
     assert.equal(stop.code, 0, `exit code 0 (got ${stop.code ?? stop.signal}):\n${server.output().slice(-2000)}`);
     assert.ok(stop.ms < 5_000, `exited after ${Math.round(stop.ms)} ms`);
     assert.match(server.output(), new RegExp(`${signal}: shutting down`));

@@ -108,6 +108,10 @@ test('images answered 201 or acked survive kill -9; after a restart ?since= repl
   }
   images0.ws.close();
   events.ws.close();
+
+  // The job came back from the journal: a retried upload of an image it has is refused, not doubled.
+  const retry = await api(second, 'POST', `/api/generations/crash-1/images?imageIdx=${total - 1}&imageLength=${total}`, images[total - 1]);
+  assert.deepEqual([retry.status, retry.json.error], [409, 'duplicate_image']);
 });
 
 test('a torn last line in the journal (kill -9 mid-write) is skipped on start, never fatal; ids go on after the last whole event', async (t) => {

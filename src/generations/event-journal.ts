@@ -179,7 +179,8 @@ export class EventJournal<T> {
     const file = this.#file ?? (await this.#reopen());
     try {
       await file.appendFile(data);
-      await file.datasync();
+      // The two syncs are independent; both must be done before anyone hears of the batch.
+      await Promise.all([file.datasync(), syncDir && syncDirectory(this.#dir)]);
     } catch (error) {
       // Cut a partial line off, so the next batch does not start in the middle of it.
       await file.truncate(this.#size).catch(() => {});
@@ -187,7 +188,6 @@ export class EventJournal<T> {
     }
     this.#size += data.length;
     this.#lines += entries.length;
-    if (syncDir) await syncDirectory(this.#dir);
   }
 
   /** Replaces the file by a header and the live entries: temp file, sync, rename, sync the directory. */

@@ -52,6 +52,7 @@ export async function createGenerationsModule(config: Config, deps: { hub: Hub; 
   });
   await journal.start();
   const generations = new Generations(log, store, { writer: journal });
+  for (const entry of [...log.newest()].reverse()) generations.restore(entry);
   const verifier = createTokenVerifier({ jwtSecret: config.jwtSecret, jwksUrl: config.jwksUrl });
   if (!verifier) logger.warn('/ws is open: set JWT_SECRET or JWKS_URL to require tokens');
   if (!config.producerToken) logger.info('publishing is off: set PRODUCER_TOKEN to accept images from producers');

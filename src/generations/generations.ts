@@ -178,6 +178,26 @@ export class Generations {
     return { entry, image };
   }
 
+  /**
+   * Rebuilds a job's state from an event read back after a restart, so a producer can go on
+   * with a job it started before: the job, its progress, the image indexes already stored
+   * (a retried upload still gets 409) and a failure. Whether the producer gave `imageLength`
+   * is not in the event, so a restored job stays running until it fails or times out of the
+   * registry, and counts its images from the restart on.
+   */
+  restore({ event }: GenerationEntry): void {
+    if (event.kind === 'notification') return;
+    if (event.kind === 'started') {
+      if (!this.jobs.has(event.job.id)) this.jobs.add(event.job);
+      return;
+    }
+    const job = this.jobs.get(event.job.id);
+    if (!job) return;
+    if (event.kind === 'progress') job.progress = event.progress;
+    else if (event.kind === 'image') job.images.add(event.image.imageIdx);
+    else job.state = 'failed';
+  }
+
   /** Marks a running job done without an event (the ComfyUI bridge, on `execution_success`). */
   complete(jobId: string): void {
     const job = this.jobs.get(jobId);
