@@ -139,12 +139,14 @@ test('a shutdown that hangs (Chromium stopped with SIGSTOP) ends at the 10 s dea
     if (second) {
       server.child.kill('SIGTERM');
       const { code } = await server.exited;
+      t.diagnostic(`second SIGTERM: exit code ${code} after ${Math.round(performance.now() - started)} ms`);
       assert.equal(code, 128 + 15, 'a second SIGTERM exits at once with 143');
       assert.ok(performance.now() - started < 5_000);
       assert.match(server.output(), /SIGTERM during shutdown: exiting without waiting/);
     } else {
       const { code } = await server.exited;
       const ms = performance.now() - started;
+      t.diagnostic(`hung shutdown: exit code ${code} after ${Math.round(ms)} ms`);
       assert.equal(code, 1);
       assert.ok(ms >= 9_500 && ms < 12_000, `exited after ${Math.round(ms)} ms`);
       assert.match(server.output(), /shutdown did not finish within 10 s/);
