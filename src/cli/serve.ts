@@ -79,9 +79,10 @@ export async function serve(argv: string[]): Promise<number> {
   } catch (error) {
     log.error({ err: error }, 'shutdown failed');
     return 1;
+  } finally {
+    // Unref'd, not cleared: the process exits as soon as the event loop is empty.
+    deadline.unref();
   }
-  // Unref'd, not cleared: a clean stop exits as soon as the event loop is empty.
-  deadline.unref();
   log.info('shut down cleanly');
   return 0;
 }

@@ -50,11 +50,11 @@ export class EventJournal<T> {
   readonly #log: EventLog<T>;
   readonly #onCompactError: (error: unknown) => void;
   #file: FileHandle | undefined;
-  /** Bytes of the file known good: a failed write is cut back to here. */
-  #size = 0;
   /** Lines in the file, header included. */
   #lines = 0;
   #queue: Pending<T>[] = [];
+  /** A write failed part-way: the file may end in a partial line, so it is rewritten from the log first. */
+  #damaged = false;
   #writing: Promise<void> | undefined;
   #closed = false;
 
@@ -162,8 +162,14 @@ export class EventJournal<T> {
           for (const p of batch) p.reject(error);
           continue;
         }
-        for (const entry of entries) this.#log.add(entry);
-        for (const [i, p] of batch.entries()) p.resolve(entries[i]!);
+        for (const [i, p] of batch.entries()) {
+          // One at a time: a consumer's listener that throws must not leave the others waiting forever.
+          try {
+            p.resolve(this.#log.add(entries[i]!));
+          } catch (error) {
+            p.reject(error);
+          }
+        }
         if (this.#lines > this.#log.size + this.#slack) {
           // Past this point the entries are in the log: a failed compaction leaves the file long, not wrong.
           await this.#compact().catch(this.#onCompactError);
@@ -176,17 +182,21 @@ export class EventJournal<T> {
 
   async #write(entries: LogEntry<T>[], syncDir: boolean): Promise<void> {
     const data = Buffer.from(entries.map((e) => JSON.stringify(e) + '\n').join(''));
+    if (this.#damaged) {
+      await this.#compact();
+      this.#damaged = false;
+    }
     const file = this.#file ?? (await this.#reopen());
     try {
       await file.appendFile(data);
       // The two syncs are independent; both must be done before anyone hears of the batch.
       await Promise.all([file.datasync(), syncDir && syncDirectory(this.#dir)]);
     } catch (error) {
-      // Cut a partial line off, so the next batch does not start in the middle of it.
-      await file.truncate(this.#size).catch(() => {});
+      // The batch may be partly in the file: a later line must not start in the middle of it,
+      // and its events were never acknowledged. The next write rewrites the file from the log.
+      this.#damaged = true;
       throw error;
     }
-    this.#size += data.length;
     this.#lines += entries.length;
   }
 
@@ -208,7 +218,6 @@ export class EventJournal<T> {
     await syncDirectory(this.#dir);
     await this.#file?.close().catch(() => {});
     this.#file = undefined;
-    this.#size = data.length;
     this.#lines = live.length + 1;
     await this.#reopen();
   }
@@ -216,9 +225,8 @@ export class EventJournal<T> {
   async #reopen(): Promise<FileHandle> {
     await mkdir(this.#dir, { recursive: true });
     this.#file = await open(this.path, 'a');
-    this.#size = (await this.#file.stat()).size;
     // A new file: its name must be durable before the first entry is acknowledged.
-    if (this.#size === 0) await syncDirectory(this.#dir);
+    if ((await this.#file.stat()).size === 0) await syncDirectory(this.#dir);
     return this.#file;
   }
 }

@@ -182,8 +182,8 @@ export class Generations {
    * Rebuilds a job's state from an event read back after a restart, so a producer can go on
    * with a job it started before: the job, its progress, the image indexes already stored
    * (a retried upload still gets 409) and a failure. Whether the producer gave `imageLength`
-   * is not in the event, so a restored job stays running until it fails or times out of the
-   * registry, and counts its images from the restart on.
+   * is not in the event, so a restored job stays running until it fails or the registry
+   * evicts it.
    */
   restore({ event }: GenerationEntry): void {
     if (event.kind === 'notification') return;
