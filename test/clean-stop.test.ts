@@ -74,6 +74,8 @@ for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     await once(stream.ws, 'message'); // the source is running
     const streaming = await openWs(`${server.ws}/ws/streaming`);
     const events = await openWs(`${server.ws}/ws`);
+    const videoFeed = await openWs(`${server.ws}/ws/video_feed`);
+    const producer = await openWs(`${server.ws}/ws/producer?token=${PRODUCER_TOKEN}`);
     const socketIo = connectIo(server.http, { reconnection: false, transports: ['websocket'] });
     t.after(() => socketIo.close());
     await new Promise<void>((resolve) => socketIo.once('connect', resolve));
@@ -98,7 +100,11 @@ for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     assert.ok(stop.ms < 5_000, `exited after ${Math.round(stop.ms)} ms`);
     assert.match(server.output(), new RegExp(`${signal}: shutting down`));
     assert.match(server.output(), /shut down cleanly/);
-    assert.deepEqual(await Promise.all([stream.closed, streaming.closed, events.closed]), [1001, 1001, 1001], '/stream/0, /ws/streaming and /ws closed with 1001');
+    assert.deepEqual(
+      await Promise.all([stream.closed, streaming.closed, events.closed, videoFeed.closed, producer.closed]),
+      [1001, 1001, 1001, 1001, 1001],
+      '/stream/0, /ws/streaming, /ws, /ws/video_feed and /ws/producer closed with 1001',
+    );
     assert.equal(await ioDisconnected, 'io server disconnect');
     assert.deepEqual(chromium.filter(alive), [], 'Chromium and its helpers are gone');
 
