@@ -56,18 +56,25 @@ export async function serve(argv: string[]): Promise<number> {
   const { url } = await server.listen();
   const log = server.app.log;
   log.info(`framehub serving ${Object.keys(config.streams).join(', ')} at ${url}`);
+  // One listener for the whole life of the process: removing a signal's last listener resets it
+  // to the default action (exit without cleanup), so a second signal arriving in that gap
+  // would kill the process mid-shutdown.
   const signal = await new Promise<NodeJS.Signals>((resolve) => {
-    process.once('SIGINT', resolve);
-    process.once('SIGTERM', resolve);
+    let first: NodeJS.Signals | undefined;
+    const onSignal = function processOnSignal(received: NodeJS.Signals): void {
+      if (first === undefined) {
+        first = received;
+        resolve(received);
+        return;
+      }
+      // A second signal during the shutdown: the operator means it, exit without waiting.
+      log.warn(`${received} during shutdown: exiting without waiting`);
+      process.exit(128 + constants.signals[received]);
+    };
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
   });
   log.info(`${signal}: shutting down (clients closed with 1001, publishes under way finished; a second signal exits at once)`);
-  // From here a second signal ends the process without waiting: the operator means it.
-  const forceExitOnSignal = (second: NodeJS.Signals) => {
-    log.warn(`${second} during shutdown: exiting without waiting`);
-    process.exit(128 + constants.signals[second]);
-  };
-  process.on('SIGINT', forceExitOnSignal);
-  process.on('SIGTERM', forceExitOnSignal);
   // The deadline also covers anything left running after close() (a handle that keeps the event
   // loop alive): the process is gone SHUTDOWN_DEADLINE_MS after the signal, whatever happens.
   const deadline = setTimeout(function shutdownDeadline() {
