@@ -36,6 +36,8 @@ export class ImageStore {
   readonly #maxImages: number;
   readonly #now: () => number;
   readonly #index = new Map<string, IndexEntry>();
+  /** Names being written: taken, but not listed or served until the file is complete. */
+  readonly #writing = new Set<string>();
   #made = false;
 
   constructor(options: ImageStoreOptions) {
@@ -87,10 +89,10 @@ export class ImageStore {
     }
     const base = `${meta.jobId.replace(/[^A-Za-z0-9_-]/g, '_').slice(0, 64)}-${meta.imageIdx}`;
     let name = `${base}.${EXTENSIONS[format]}`;
-    for (let n = 2; this.#index.has(name); n++) name = `${base}-${n}.${EXTENSIONS[format]}`;
+    for (let n = 2; this.#index.has(name) || this.#writing.has(name); n++) name = `${base}-${n}.${EXTENSIONS[format]}`;
     const image: IndexEntry = { ...meta, name, url: this.urlPrefix + name, size: bytes.length, createdAt: this.#now() };
     // Reserve the name before the first await so two concurrent saves cannot pick the same one.
-    this.#index.set(name, image);
+    this.#writing.add(name);
     const path = join(this.dir, name);
     try {
       const part = await open(path + PART, 'w');
@@ -102,10 +104,12 @@ export class ImageStore {
       }
       await rename(path + PART, path);
     } catch (error) {
-      this.#index.delete(name);
       await rm(path + PART, { force: true }).catch(() => {});
       throw error;
+    } finally {
+      this.#writing.delete(name);
     }
+    this.#index.set(name, image);
     return image;
   }
 
