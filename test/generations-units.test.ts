@@ -58,7 +58,7 @@ test('image-generated messages are built once per event and shared, and rebuilt 
   const store = new ImageStore({ dir, retentionMs: 0 });
   const log = new EventLog<GenerationEvent>({ maxEntries: 100, maxAgeMs: 0 });
   const generations = new Generations(log, store);
-  const { job } = generations.createJob({ prompt: 'p' });
+  const { job } = await generations.createJob({ prompt: 'p' });
   const a = await generations.addImage(job.id, await numberedPng(1, 64));
   const b = await generations.addImage(job.id, await numberedPng(2, 64));
   const size = (await new WireMessages(store).imageGenerated(a.entry)!).length;
@@ -73,7 +73,7 @@ test('image-generated messages are built once per event and shared, and rebuilt 
   assert.equal(wire.imageBuilds, 3, 'evicted, so rebuilt');
   assert.deepEqual(again, first[0]);
   assert.equal(wire.envelope(a.entry), wire.envelope(a.entry));
-  assert.equal(wire.imageGenerated(generations.notify('info', 'x')), undefined);
+  assert.equal(wire.imageGenerated(await generations.notify('info', 'x')), undefined);
 });
 
 test('imageGeneratedMessage splices base64 into valid JSON in the seed field order', () => {

@@ -1,6 +1,10 @@
+import { constants } from 'node:os';
 import { parseArgs } from 'node:util';
 import { ConfigError, FIELDS, loadConfig } from '../config/config.js';
 import { createServer } from '../server/create-server.js';
+
+/** After SIGTERM/SIGINT the process exits within this time, cleanly or not. */
+export const SHUTDOWN_DEADLINE_MS = 10_000;
 
 const OPTION_LINES: [string, string][] = [
   ['--config <file.yaml>', 'read options and streams from a YAML file'],
@@ -50,12 +54,42 @@ export async function serve(argv: string[]): Promise<number> {
   }
   const server = await createServer(config);
   const { url } = await server.listen();
-  server.app.log.info(`framehub serving ${Object.keys(config.streams).join(', ')} at ${url}`);
-  await new Promise<void>((resolve) => {
-    const stop = () => resolve();
-    process.once('SIGINT', stop);
-    process.once('SIGTERM', stop);
+  const log = server.app.log;
+  log.info(`framehub serving ${Object.keys(config.streams).join(', ')} at ${url}`);
+  // One listener for the whole life of the process: removing a signal's last listener resets it
+  // to the default action (exit without cleanup), so a second signal arriving in that gap
+  // would kill the process mid-shutdown.
+  const signal = await new Promise<NodeJS.Signals>((resolve) => {
+    let first: NodeJS.Signals | undefined;
+    const onSignal = function processOnSignal(received: NodeJS.Signals): void {
+      if (first === undefined) {
+        first = received;
+        resolve(received);
+        return;
+      }
+      // A second signal during the shutdown: the operator means it, exit without waiting.
+      log.warn(`${received} during shutdown: exiting without waiting`);
+      process.exit(128 + constants.signals[received]);
+    };
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
   });
-  await server.close();
+  log.info(`${signal}: shutting down (clients closed with 1001, publishes under way finished; a second signal exits at once)`);
+  // The deadline also covers anything left running after close() (a handle that keeps the event
+  // loop alive): the process is gone SHUTDOWN_DEADLINE_MS after the signal, whatever happens.
+  const deadline = setTimeout(function shutdownDeadline() {
+    log.error(`shutdown did not finish within ${SHUTDOWN_DEADLINE_MS / 1000} s: exiting with code 1`);
+    process.exit(1);
+  }, SHUTDOWN_DEADLINE_MS);
+  try {
+    await server.close();
+  } catch (error) {
+    log.error({ err: error }, 'shutdown failed');
+    return 1;
+  } finally {
+    // Unref'd, not cleared: the process exits as soon as the event loop is empty.
+    deadline.unref();
+  }
+  log.info('shut down cleanly');
   return 0;
 }

@@ -106,7 +106,7 @@ export interface Config {
   replaySize: number;
   /** Seconds a generation event stays replayable (REPLAY_AGE, 0 = no limit). @default 3600 */
   replayAge: number;
-  /** Directory of generated images (IMAGE_DIR). @default './data/images' */
+  /** Data directory: generated images and the replay log's journal `events.jsonl` (IMAGE_DIR). @default './data/images' */
   imageDir: string;
   /** Hours generated images are kept (IMAGE_RETENTION, 0 = forever). @default 168 */
   imageRetention: number;
@@ -194,7 +194,7 @@ export const FIELDS: Record<Exclude<keyof Config, 'streams'>, Field> = {
   jwksUrl: { env: 'JWKS_URL', flag: 'jwks-url', parse: (raw, origin) => (raw === '' ? '' : str(/^https?:\/\/\S+$/, 'an http(s) URL')(raw, origin)), default: '', help: 'JWKS URL of /ws tokens' },
   replaySize: { env: 'REPLAY_SIZE', flag: 'replay-size', parse: int(10, 1_000_000), default: 1000, help: 'generation events kept for ?since= replays' },
   replayAge: { env: 'REPLAY_AGE', flag: 'replay-age', parse: int(0, 30 * 86_400), default: 3600, help: 'seconds a generation event stays replayable (0 = no limit)' },
-  imageDir: { env: 'IMAGE_DIR', flag: 'image-dir', parse: str(), default: './data/images', help: 'directory of generated images' },
+  imageDir: { env: 'IMAGE_DIR', flag: 'image-dir', parse: str(), default: './data/images', help: 'data directory: generated images and the replay log (events.jsonl)' },
   imageRetention: { env: 'IMAGE_RETENTION', flag: 'image-retention', parse: num(0, 87_600), default: 168, help: 'hours generated images are kept (0 = forever)' },
   maxImageSize: { env: 'MAX_IMAGE_SIZE', flag: 'max-image-size', parse: int(1024, 512 * 1024 * 1024), default: 32 * 1024 * 1024, help: 'largest published image, bytes' },
   comfyui: { env: 'COMFYUI_URL', flag: 'comfyui', parse: (raw, origin) => (raw === '' ? '' : str(/^https?:\/\/\S+$/, 'an http(s) URL like http://127.0.0.1:8188')(raw, origin)), default: '', help: 'ComfyUI server to bridge' },

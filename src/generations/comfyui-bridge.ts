@@ -2,7 +2,8 @@ import { randomUUID } from 'node:crypto';
 import { WebSocket, type RawData } from 'ws';
 import type { PushSource } from '../sources/push-source.js';
 import { TypedEmitter } from '../util/typed-emitter.js';
-import { GenerationError } from './generation-error.js';
+import type { Severity } from '../protocols/event-envelope.js';
+import { GenerationError, GenerationErrorCode } from './generation-error.js';
 import type { Generations, JobInput } from './generations.js';
 import { toError } from '../util/errors.js';
 
@@ -138,7 +139,7 @@ export class ComfyUiBridge extends TypedEmitter<BridgeEvents> {
     this.#options.log?.info(`ComfyUI bridge connected to ${this.httpBase}`);
     this.#options.previews.status(`ComfyUI at ${this.httpBase} connected`);
     if (again) {
-      this.#options.generations.notify('info', `ComfyUI at ${this.httpBase} is reachable again`);
+      this.#notify('info', `ComfyUI at ${this.httpBase} is reachable again`);
       this.#enqueue(() => this.#recover());
     }
   }
@@ -146,7 +147,7 @@ export class ComfyUiBridge extends TypedEmitter<BridgeEvents> {
   #closed(): void {
     if (this.#state === 'stopped') return;
     if (this.#state === 'connected') {
-      this.#options.generations.notify('warning', `ComfyUI at ${this.httpBase} disconnected; reconnecting`);
+      this.#notify('warning', `ComfyUI at ${this.httpBase} disconnected; reconnecting`);
       this.#options.previews.status(`ComfyUI at ${this.httpBase} disconnected; reconnecting`);
     }
     const base = this.#options.reconnectDelayMs ?? 500;
@@ -203,7 +204,7 @@ export class ComfyUiBridge extends TypedEmitter<BridgeEvents> {
         const value = Number(data['value']);
         const max = Number(data['max']);
         if (!(max > 0) || !Number.isFinite(value)) return;
-        this.#ignoreFinished(() => generations.progress(promptId, Math.min(100, Math.round((value / max) * 100)), `sampling ${value}/${max}`));
+        await this.#ignoreFinished(() => generations.progress(promptId, Math.min(100, Math.round((value / max) * 100)), `sampling ${value}/${max}`));
         return;
       }
       case 'executing': {
@@ -211,7 +212,7 @@ export class ComfyUiBridge extends TypedEmitter<BridgeEvents> {
         if (data['node'] === null) return this.#finish(promptId);
         await this.#ensureJob(promptId);
         const job = generations.jobs.get(promptId);
-        this.#ignoreFinished(() => generations.progress(promptId, job?.progress ?? 0, `executing node ${String(data['node'])}`));
+        await this.#ignoreFinished(() => generations.progress(promptId, job?.progress ?? 0, `executing node ${String(data['node'])}`));
         return;
       }
       case 'executed': {
@@ -224,11 +225,11 @@ export class ComfyUiBridge extends TypedEmitter<BridgeEvents> {
       case 'execution_success':
         return this.#finish(promptId);
       case 'execution_error':
-        this.#ignoreFinished(() => generations.fail(promptId, `${String(data['node_type'] ?? 'node')}: ${String(data['exception_message'] ?? 'execution error').trim()}`, true));
+        await this.#ignoreFinished(() => generations.fail(promptId, `${String(data['node_type'] ?? 'node')}: ${String(data['exception_message'] ?? 'execution error').trim()}`, true));
         this.#jobs.delete(promptId);
         return;
       case 'execution_interrupted':
-        this.#ignoreFinished(() => generations.fail(promptId, 'interrupted', true));
+        await this.#ignoreFinished(() => generations.fail(promptId, 'interrupted', true));
         this.#jobs.delete(promptId);
         return;
     }
@@ -239,7 +240,7 @@ export class ComfyUiBridge extends TypedEmitter<BridgeEvents> {
     this.#jobs.set(promptId, { published: new Set() });
     if (this.#options.generations.jobs.has(promptId)) return;
     const described = await this.#describe(promptId);
-    this.#options.generations.createJob({ ...described, id: promptId });
+    await this.#options.generations.createJob({ ...described, id: promptId });
   }
 
   /**
@@ -274,7 +275,7 @@ export class ComfyUiBridge extends TypedEmitter<BridgeEvents> {
       } catch (error) {
         if (attempt >= VIEW_RETRIES.length || this.#state === 'stopped') {
           // Said out loud: a generated image that never arrives must not go unnoticed.
-          this.#options.generations.notify('error', `could not fetch ${ref.filename} of ComfyUI prompt ${promptId}: ${(error as Error).message}`);
+          this.#notify('error', `could not fetch ${ref.filename} of ComfyUI prompt ${promptId}: ${(error as Error).message}`);
           throw error;
         }
         await new Promise((resolve) => setTimeout(resolve, VIEW_RETRIES[attempt]));
@@ -309,7 +310,7 @@ export class ComfyUiBridge extends TypedEmitter<BridgeEvents> {
           for (const image of (node.images ?? []).filter(isImageRef)) await this.#publishImage(promptId, image);
         }
         if (entry.status?.status_str === 'error') {
-          this.#ignoreFinished(() => this.#options.generations.fail(promptId, 'execution error (reported by /history after a reconnect)', true));
+          await this.#ignoreFinished(() => this.#options.generations.fail(promptId, 'execution error (reported by /history after a reconnect)', true));
           this.#jobs.delete(promptId);
         } else this.#finish(promptId);
         continue;
@@ -317,7 +318,7 @@ export class ComfyUiBridge extends TypedEmitter<BridgeEvents> {
       const queue = await (await this.#fetch('/queue')).json() as { queue_running?: unknown[]; queue_pending?: unknown[] };
       const queued = [...(queue.queue_running ?? []), ...(queue.queue_pending ?? [])].some((q) => Array.isArray(q) && q[1] === promptId);
       if (!queued) {
-        this.#ignoreFinished(() => this.#options.generations.fail(promptId, 'ComfyUI lost the job (it restarted?)', true));
+        await this.#ignoreFinished(() => this.#options.generations.fail(promptId, 'ComfyUI lost the job (it restarted?)', true));
         this.#jobs.delete(promptId);
       }
     }
@@ -330,12 +331,19 @@ export class ComfyUiBridge extends TypedEmitter<BridgeEvents> {
   }
 
   /** A job already finished (or forgotten) is not worth an error: ComfyUI repeats itself at times. */
-  #ignoreFinished(publish: () => void): void {
+  async #ignoreFinished(publish: () => Promise<unknown>): Promise<void> {
     try {
-      publish();
+      await publish();
     } catch (error) {
       if (!(error instanceof GenerationError)) throw error;
     }
+  }
+
+  /** A notification from a place that cannot wait for it; a failure is reported as an `error` event. */
+  #notify(severity: Severity, message: string): void {
+    this.#options.generations.notify(severity, message).catch((error: unknown) => {
+      if (!(error instanceof GenerationError && error.code === GenerationErrorCode.ShuttingDown)) this.emit('error', toError(error));
+    });
   }
 }
 

@@ -63,7 +63,21 @@ export class EventLog<T> extends TypedEmitter<EventLogEvents<T>> {
   }
 
   append(event: T): LogEntry<T> {
-    const entry: LogEntry<T> = { id: ++this.#lastId, at: this.#now(), event };
+    return this.add(this.entry(event));
+  }
+
+  /** The entry `append(event)` would add now (the next id, the current time), without adding it. */
+  entry(event: T): LogEntry<T> {
+    return { id: this.#lastId + 1, at: this.#now(), event };
+  }
+
+  /**
+   * Adds an entry made elsewhere: by `entry()` before it was written to disk, or read back from
+   * disk after a restart. Its id must be the next one, so the log keeps having no holes.
+   */
+  add(entry: LogEntry<T>): LogEntry<T> {
+    if (entry.id !== this.#lastId + 1) throw new RangeError(`event id ${entry.id} does not follow ${this.#lastId}`);
+    this.#lastId = entry.id;
     this.#entries.push(entry);
     if (this.size > this.maxEntries) this.#head++;
     this.#evictExpired();

@@ -12,6 +12,7 @@ export const GenerationErrorCode = {
   JobFinished: 'job_finished',
   DuplicateImage: 'duplicate_image',
   StoreFailed: 'store_failed',
+  ShuttingDown: 'shutting_down',
 } as const;
 export type GenerationErrorCode = (typeof GenerationErrorCode)[keyof typeof GenerationErrorCode];
 
@@ -28,6 +29,7 @@ const STATUS: Record<GenerationErrorCode, number> = {
   job_finished: 409,
   duplicate_image: 409,
   store_failed: 500,
+  shutting_down: 503,
 };
 
 /** A refused publish: `code` goes on the wire, `status` is its HTTP status. */

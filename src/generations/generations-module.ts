@@ -1,4 +1,4 @@
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import type { FastifyBaseLogger } from 'fastify';
 import type { Config } from '../config/config.js';
 import type { Encoder } from '../hub/encoder.js';
@@ -7,13 +7,16 @@ import { Stream } from '../hub/stream.js';
 import { PushSource } from '../sources/push-source.js';
 import { createTokenVerifier, type TokenVerifier } from './auth.js';
 import { ComfyUiBridge } from './comfyui-bridge.js';
-import { EventLog } from './event-log.js';
+import { EventJournal } from './event-journal.js';
+import { EventLog, type LogEntry } from './event-log.js';
 import type { GenerationEvent } from './generation-event.js';
-import { Generations } from './generations.js';
+import { Generations, type GenerationEntry } from './generations.js';
 import { ImageStore } from './image-store.js';
 import { WireMessages } from './wire-messages.js';
 
 export const COMFYUI_PREVIEWS = 'comfyui:previews';
+/** The replay log's file, in the image directory (see docs/generations.md, "Durability"). */
+export const EVENT_JOURNAL = 'events.jsonl';
 
 /** The generation parts the routes share. */
 export interface GenerationsModule {
@@ -29,6 +32,7 @@ export interface GenerationsModule {
   readonly closing: boolean;
   /** Consumers connected now, and closed for lagging since start (4408). */
   readonly counters: { consumers: number; tooSlow: number };
+  /** Stops the bridge, refuses new publishes, waits for those under way to be on disk. */
   close(): Promise<void>;
 }
 
@@ -38,11 +42,17 @@ export interface GenerationsModule {
  */
 export async function createGenerationsModule(config: Config, deps: { hub: Hub; encoder: Encoder; logger: FastifyBaseLogger }): Promise<GenerationsModule> {
   const { logger } = deps;
-  const store = new ImageStore({ dir: resolve(config.imageDir), retentionMs: config.imageRetention * 3_600_000 });
-  // Ids continue after the newest one on disk, so a client's ?since= from before a restart stays meaningful.
-  const lastId = await store.load();
-  const log = new EventLog<GenerationEvent>({ maxEntries: config.replaySize, maxAgeMs: config.replayAge * 1000, lastId });
-  const generations = new Generations(log, store);
+  const dir = resolve(config.imageDir);
+  const store = new ImageStore({ dir, retentionMs: config.imageRetention * 3_600_000 });
+  const log = await loadLog(config, store, logger);
+  const journal = new EventJournal<GenerationEvent>(log, {
+    path: join(dir, EVENT_JOURNAL),
+    slack: config.replaySize + 64,
+    onCompactError: (error) => logger.warn({ err: error }, 'could not compact the event journal'),
+  });
+  await journal.start();
+  const generations = new Generations(log, store, { writer: journal });
+  for (const entry of [...log.newest()].reverse()) generations.restore(entry);
   const verifier = createTokenVerifier({ jwtSecret: config.jwtSecret, jwksUrl: config.jwksUrl });
   if (!verifier) logger.warn('/ws is open: set JWT_SECRET or JWKS_URL to require tokens');
   if (!config.producerToken) logger.info('publishing is off: set PRODUCER_TOKEN to accept images from producers');
@@ -83,6 +93,40 @@ export async function createGenerationsModule(config: Config, deps: { hub: Hub; 
       closing = true;
       clearInterval(pruneTimer);
       await bridge?.stop();
+      await generations.close();
+      await journal.close();
     },
   };
+}
+
+/**
+ * The replay log as the journal left it: its live entries (image events pointing at the store's
+ * own records), ids continuing after the newest one the journal or a sidecar knows, so a
+ * client's `?since=` from before a restart stays meaningful and no id is used twice.
+ */
+async function loadLog(config: Config, store: ImageStore, logger: FastifyBaseLogger): Promise<EventLog<GenerationEvent>> {
+  const newestSidecarId = await store.load();
+  const saved = await EventJournal.read<GenerationEvent>(join(resolve(config.imageDir), EVENT_JOURNAL));
+  if (saved.skipped > 0) logger.warn(`event journal: skipped ${saved.skipped} unreadable line(s) (a write cut short by a crash)`);
+  // Sidecars newer than the journal mean it is older than the images (deleted, restored from a
+  // backup), a header past the last entry that entries are missing: replay nothing then, but
+  // continue after the newest id either knows.
+  const entries = newestSidecarId > saved.lastId || (saved.entries.at(-1)?.id ?? saved.lastId) < saved.lastId ? [] : saved.entries;
+  const lastId = Math.max(newestSidecarId, saved.lastId);
+  const log = new EventLog<GenerationEvent>({
+    maxEntries: config.replaySize,
+    maxAgeMs: config.replayAge * 1000,
+    lastId: entries.length > 0 ? entries[0]!.id - 1 : lastId,
+  });
+  for (const entry of entries) log.add(await withStoredImage(entry, store));
+  if (entries.length > 0) logger.info(`event journal: ${entries.length} event(s) restored, ids continue after ${log.lastId}`);
+  return log;
+}
+
+/** An image event read back from disk, pointing at the store's record (which `store.read` requires). */
+async function withStoredImage(entry: LogEntry<GenerationEvent>, store: ImageStore): Promise<GenerationEntry> {
+  const { event } = entry;
+  if (event.kind !== 'image') return entry;
+  const image = await store.adopt(event.image, entry.id);
+  return image ? { ...entry, event: { ...event, image } } : entry;
 }

@@ -36,6 +36,14 @@ export interface ImageInput {
 export type GenerationEntry = LogEntry<GenerationEvent>;
 
 /**
+ * Where events go to get their id: the in-memory log by default, or the event journal, which
+ * writes and syncs each event to disk before it enters the log (see event-journal.ts).
+ */
+export interface EventWriter {
+  append(event: GenerationEvent, options?: { syncDir?: boolean }): Promise<GenerationEntry>;
+}
+
+/**
  * The one place generation events are made: jobs, their images (stored on disk before the
  * event goes out, so `image_url` always resolves) and notifications, appended to the replay
  * log that both consumer routes read. The publish API, the producer socket and the ComfyUI
@@ -47,15 +55,30 @@ export class Generations {
   constructor(
     readonly log: EventLog<GenerationEvent>,
     readonly store: ImageStore,
-    options: { maxJobs?: number; now?: () => number } = {},
+    options: { maxJobs?: number; now?: () => number; writer?: EventWriter } = {},
   ) {
     this.jobs = new JobRegistry(options.maxJobs);
     this.#now = options.now ?? Date.now;
+    this.#writer = options.writer ?? { append: async (event) => log.append(event) };
   }
 
   readonly #now: () => number;
+  readonly #writer: EventWriter;
+  /** Changes under way (an image being stored, an event being written): `close()` waits for them. */
+  readonly #inflight = new Set<Promise<unknown>>();
+  #closing = false;
 
-  createJob(input: JobInput): { job: JobInfo; entry: GenerationEntry } {
+  /**
+   * Refuses new changes (503 `shutting_down`) and resolves once every change already under way
+   * is on disk and announced, so a producer that got its answer lost nothing.
+   */
+  async close(): Promise<void> {
+    this.#closing = true;
+    while (this.#inflight.size > 0) await Promise.allSettled([...this.#inflight]);
+  }
+
+  async createJob(input: JobInput): Promise<{ job: JobInfo; entry: GenerationEntry }> {
+    this.#checkOpen();
     const id = input.id ?? randomUUID();
     if (this.jobs.has(id)) throw new GenerationError(Code.JobExists, `job ${id} already exists`);
     const job: JobInfo = {
@@ -70,17 +93,34 @@ export class Generations {
       createdAt: this.#now(),
     };
     this.jobs.add(job);
-    return { job, entry: this.log.append({ kind: 'started', job }) };
+    return this.#track((async () => {
+      try {
+        return { job, entry: await this.#append({ kind: 'started', job }) };
+      } catch (error) {
+        // Not announced: a retry with the same id must not get 409.
+        this.jobs.delete(id);
+        throw error;
+      }
+    })());
   }
 
-  progress(jobId: string, progress: number, stage: string): GenerationEntry {
+  async progress(jobId: string, progress: number, stage: string): Promise<GenerationEntry> {
+    this.#checkOpen();
     const job = this.#running(jobId);
     job.progress = progress;
-    return this.log.append({ kind: 'progress', job: job.info, progress, stage });
+    return this.#track(this.#append({ kind: 'progress', job: job.info, progress, stage }));
   }
 
-  /** Stores the image, then announces it. Refuses bytes that are not PNG, JPEG, WebP or GIF. */
+  /**
+   * Stores the image, then announces it; resolves once both are on disk. Refuses bytes that are
+   * not PNG, JPEG, WebP or GIF.
+   */
   async addImage(jobId: string, bytes: Buffer, input: ImageInput = {}): Promise<{ entry: GenerationEntry; image: StoredImage }> {
+    this.#checkOpen();
+    return this.#track(this.#addImage(jobId, bytes, input));
+  }
+
+  async #addImage(jobId: string, bytes: Buffer, input: ImageInput): Promise<{ entry: GenerationEntry; image: StoredImage }> {
     const job = this.#running(jobId);
     const info = sniffImage(bytes);
     if (!info) throw new GenerationError(Code.NotAnImage, 'the body is not a PNG, JPEG, WebP or GIF image');
@@ -123,10 +163,39 @@ export class Generations {
       job.images.delete(imageIdx);
       throw new GenerationError(Code.StoreFailed, `could not store the image: ${(error as Error).message}`, { cause: error });
     }
-    const entry = this.log.append({ kind: 'image', job: j, image });
-    void this.store.recordEvent(image, entry.id).catch(() => {});
+    let entry: GenerationEntry;
+    try {
+      // syncDir: the image's rename above becomes durable with the same sync as its event.
+      entry = await this.#append({ kind: 'image', job: j, image }, { syncDir: true });
+    } catch (error) {
+      job.images.delete(imageIdx);
+      await this.store.remove(image).catch(() => {});
+      throw error;
+    }
+    // The sidecar is for the gallery after a restart; the journal entry already holds the same.
+    void this.#track(this.store.recordEvent(image, entry.id).catch(() => {}));
     if ((input.autoComplete ?? true) && job.expected !== undefined && job.images.size >= job.expected && job.state === 'running') job.state = 'completed';
     return { entry, image };
+  }
+
+  /**
+   * Rebuilds a job's state from an event read back after a restart, so a producer can go on
+   * with a job it started before: the job, its progress, the image indexes already stored
+   * (a retried upload still gets 409) and a failure. Whether the producer gave `imageLength`
+   * is not in the event, so a restored job stays running until it fails or the registry
+   * evicts it.
+   */
+  restore({ event }: GenerationEntry): void {
+    if (event.kind === 'notification') return;
+    if (event.kind === 'started') {
+      if (!this.jobs.has(event.job.id)) this.jobs.add(event.job);
+      return;
+    }
+    const job = this.jobs.get(event.job.id);
+    if (!job) return;
+    if (event.kind === 'progress') job.progress = event.progress;
+    else if (event.kind === 'image') job.images.add(event.image.imageIdx);
+    else job.state = 'failed';
   }
 
   /** Marks a running job done without an event (the ComfyUI bridge, on `execution_success`). */
@@ -135,14 +204,38 @@ export class Generations {
     if (job?.state === 'running') job.state = 'completed';
   }
 
-  fail(jobId: string, error: string, retryAllowed: boolean): GenerationEntry {
+  async fail(jobId: string, error: string, retryAllowed: boolean): Promise<GenerationEntry> {
+    this.#checkOpen();
     const job = this.#running(jobId);
     job.state = 'failed';
-    return this.log.append({ kind: 'failed', job: job.info, error, retryAllowed });
+    return this.#track(this.#append({ kind: 'failed', job: job.info, error, retryAllowed }).catch((cause: unknown) => {
+      job.state = 'running';
+      throw cause;
+    }));
   }
 
-  notify(severity: Severity, message: string, actionUrl?: string): GenerationEntry {
-    return this.log.append({ kind: 'notification', severity, message, actionUrl });
+  async notify(severity: Severity, message: string, actionUrl?: string): Promise<GenerationEntry> {
+    this.#checkOpen();
+    return this.#track(this.#append({ kind: 'notification', severity, message, actionUrl }));
+  }
+
+  #checkOpen(): void {
+    if (this.#closing) throw new GenerationError(Code.ShuttingDown, 'the server is shutting down; publish again once it is back');
+  }
+
+  async #append(event: GenerationEvent, options?: { syncDir?: boolean }): Promise<GenerationEntry> {
+    try {
+      return await this.#writer.append(event, options);
+    } catch (error) {
+      throw new GenerationError(Code.StoreFailed, `could not record the event: ${(error as Error).message}`, { cause: error });
+    }
+  }
+
+  #track<R>(operation: Promise<R>): Promise<R> {
+    this.#inflight.add(operation);
+    const settle = () => this.#inflight.delete(operation);
+    operation.then(settle, settle);
+    return operation;
   }
 
   #running(jobId: string): Job {

@@ -1,4 +1,4 @@
-import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ImageFormat } from '../image/sniff.js';
 import type { StoredImage } from './generation-event.js';
@@ -22,6 +22,8 @@ interface IndexEntry extends StoredImage {
 
 const EXTENSIONS: Record<ImageFormat, string> = { png: 'png', jpeg: 'jpg', webp: 'webp', gif: 'gif' };
 const SIDE = '.json';
+/** An image being written; renamed to its name once its bytes are synced. */
+const PART = '.part';
 
 /**
  * Generated images on disk, one file each plus a `<file>.json` sidecar holding its metadata,
@@ -34,6 +36,8 @@ export class ImageStore {
   readonly #maxImages: number;
   readonly #now: () => number;
   readonly #index = new Map<string, IndexEntry>();
+  /** Names being written: taken, but not listed or served until the file is complete. */
+  readonly #writing = new Set<string>();
   #made = false;
 
   constructor(options: ImageStoreOptions) {
@@ -55,6 +59,8 @@ export class ImageStore {
     }
     const entries: IndexEntry[] = [];
     for (const name of names) {
+      // Left by a crash mid-write: never acknowledged, never announced.
+      if (name.endsWith(PART)) await rm(join(this.dir, name), { force: true });
       if (!name.endsWith(SIDE)) continue;
       try {
         const entry = JSON.parse(await readFile(join(this.dir, name), 'utf8')) as IndexEntry;
@@ -70,7 +76,12 @@ export class ImageStore {
     return entries.reduce((max, e) => Math.max(max, e.eventId ?? 0), 0);
   }
 
-  /** Writes the image; the sidecar follows with `recordEvent` once the event has its id. */
+  /**
+   * Writes the image durably under its name: bytes to a temp file, fsync, rename. The rename
+   * itself becomes durable with the directory sync of the event journal's write that announces
+   * the image. The sidecar follows with `recordEvent` once the event has its id; until then
+   * (and after a crash before it) the journal's entry is the image's record, see `adopt`.
+   */
   async save(bytes: Buffer, format: ImageFormat, meta: Omit<StoredImage, 'name' | 'url' | 'size' | 'createdAt'>): Promise<StoredImage> {
     if (!this.#made) {
       await mkdir(this.dir, { recursive: true });
@@ -78,17 +89,52 @@ export class ImageStore {
     }
     const base = `${meta.jobId.replace(/[^A-Za-z0-9_-]/g, '_').slice(0, 64)}-${meta.imageIdx}`;
     let name = `${base}.${EXTENSIONS[format]}`;
-    for (let n = 2; this.#index.has(name); n++) name = `${base}-${n}.${EXTENSIONS[format]}`;
+    for (let n = 2; this.#index.has(name) || this.#writing.has(name); n++) name = `${base}-${n}.${EXTENSIONS[format]}`;
     const image: IndexEntry = { ...meta, name, url: this.urlPrefix + name, size: bytes.length, createdAt: this.#now() };
     // Reserve the name before the first await so two concurrent saves cannot pick the same one.
-    this.#index.set(name, image);
+    this.#writing.add(name);
+    const path = join(this.dir, name);
     try {
-      await writeFile(join(this.dir, name), bytes);
+      const part = await open(path + PART, 'w');
+      try {
+        await part.writeFile(bytes);
+        await part.sync();
+      } finally {
+        await part.close();
+      }
+      await rename(path + PART, path);
     } catch (error) {
-      this.#index.delete(name);
+      await rm(path + PART, { force: true }).catch(() => {});
       throw error;
+    } finally {
+      this.#writing.delete(name);
     }
+    this.#index.set(name, image);
     return image;
+  }
+
+  /**
+   * The store's own record of an image announced by a journal entry read back after a restart.
+   * An image whose sidecar was not written yet when the server died is taken into the index
+   * (and its sidecar written) if its file is there; `undefined` when the file is gone.
+   */
+  async adopt(image: StoredImage, eventId: number): Promise<StoredImage | undefined> {
+    const known = this.#index.get(image.name);
+    if (known) return known;
+    if (image.name.includes('/') || image.name.startsWith('.')) return undefined;
+    try {
+      await stat(join(this.dir, image.name));
+    } catch {
+      return undefined;
+    }
+    const entry: IndexEntry = { ...image, url: this.urlPrefix + image.name, eventId };
+    // Kept oldest first, as load() sorts it: pruning deletes from the front.
+    const all = [...this.#index.values(), entry].sort((a, b) => a.createdAt - b.createdAt || (a.eventId ?? 0) - (b.eventId ?? 0));
+    this.#index.clear();
+    for (const e of all) this.#index.set(e.name, e);
+    this.#made = true;
+    await writeFile(join(this.dir, image.name + SIDE), JSON.stringify(entry));
+    return entry;
   }
 
   /** Persists the metadata with the event id; failure only costs id continuity after a restart. */
@@ -98,6 +144,13 @@ export class ImageStore {
     entry.eventId = eventId;
     await writeFile(join(this.dir, image.name + SIDE), JSON.stringify(entry));
     await this.prune();
+  }
+
+  /** Deletes an image that was stored but could not be announced. */
+  async remove(image: StoredImage): Promise<void> {
+    if (this.#index.get(image.name) !== image) return;
+    this.#index.delete(image.name);
+    await rm(join(this.dir, image.name), { force: true });
   }
 
   get(name: string): StoredImage | undefined {

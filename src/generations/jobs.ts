@@ -36,6 +36,10 @@ export class JobRegistry {
     return job;
   }
 
+  delete(id: string): void {
+    this.#jobs.delete(id);
+  }
+
   get size(): number {
     return this.#jobs.size;
   }

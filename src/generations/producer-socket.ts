@@ -108,24 +108,24 @@ export function producerRoute({ log }: RouteContext, module: GenerationsModule, 
         case 'ping':
           return answer(requestId, { pong: Date.now() });
         case 'job.create':
-          return run(requestId, () => {
-            const { job, entry } = generations.createJob(parseJobInput(rest));
+          return run(requestId, async () => {
+            const { job, entry } = await generations.createJob(parseJobInput(rest));
             return { job_id: job.id, event_id: entry.id };
           });
         case 'job.progress':
-          return run(requestId, () => {
+          return run(requestId, async () => {
             const { progress, stage } = parseProgress(without('job_id'));
-            return { job_id: rest['job_id'], event_id: generations.progress(jobId(), progress, stage).id };
+            return { job_id: rest['job_id'], event_id: (await generations.progress(jobId(), progress, stage)).id };
           });
         case 'job.fail':
-          return run(requestId, () => {
+          return run(requestId, async () => {
             const { error, retryAllowed } = parseFailure(without('job_id'));
-            return { job_id: rest['job_id'], event_id: generations.fail(jobId(), error, retryAllowed).id };
+            return { job_id: rest['job_id'], event_id: (await generations.fail(jobId(), error, retryAllowed)).id };
           });
         case 'notification':
-          return run(requestId, () => {
+          return run(requestId, async () => {
             const { severity, message: text, actionUrl } = parseNotification(rest);
-            return { event_id: generations.notify(severity, text, actionUrl).id };
+            return { event_id: (await generations.notify(severity, text, actionUrl)).id };
           });
         case 'job.image': {
           try {

@@ -54,7 +54,7 @@ export function registerPublishRoutes(app: FastifyInstance, module: GenerationsM
     const json = { bodyLimit: JSON_BODY_LIMIT };
 
     scope.post('/api/generations', json, async (request, reply) => {
-      const { job, entry } = generations.createJob(parseJobInput(jsonBody(request)));
+      const { job, entry } = await generations.createJob(parseJobInput(jsonBody(request)));
       return reply.status(201).send({ job_id: job.id, event_id: entry.id, status: 'running' });
     });
 
@@ -83,7 +83,7 @@ export function registerPublishRoutes(app: FastifyInstance, module: GenerationsM
 
     scope.post<{ Params: { id: string } }>('/api/generations/:id/progress', json, async (request) => {
       const { progress, stage } = parseProgress(jsonBody(request));
-      const entry = generations.progress(parseJobIdParam(request.params.id), progress, stage);
+      const entry = await generations.progress(parseJobIdParam(request.params.id), progress, stage);
       return { job_id: request.params.id, event_id: entry.id };
     });
 
@@ -96,13 +96,13 @@ export function registerPublishRoutes(app: FastifyInstance, module: GenerationsM
 
     scope.post<{ Params: { id: string } }>('/api/generations/:id/fail', json, async (request) => {
       const { error, retryAllowed } = parseFailure(jsonBody(request));
-      const entry = generations.fail(parseJobIdParam(request.params.id), error, retryAllowed);
+      const entry = await generations.fail(parseJobIdParam(request.params.id), error, retryAllowed);
       return { job_id: request.params.id, event_id: entry.id };
     });
 
     scope.post('/api/notifications', json, async (request, reply) => {
       const { severity, message, actionUrl } = parseNotification(jsonBody(request));
-      const entry = generations.notify(severity, message, actionUrl);
+      const entry = await generations.notify(severity, message, actionUrl);
       return reply.status(201).send({ event_id: entry.id });
     });
   });

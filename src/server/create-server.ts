@@ -1,4 +1,5 @@
 import Fastify, { type FastifyInstance } from 'fastify';
+import type { WebSocketServer } from 'ws';
 import type { Config } from '../config/config.js';
 import { Hub } from '../hub/hub.js';
 import { Stream } from '../hub/stream.js';
@@ -38,6 +39,14 @@ export interface FramehubServer {
   listen(): Promise<{ host: string; port: number; url: string }>;
   /** Closes every client, stops every source, closes the HTTP server. Safe to call twice. */
   close(): Promise<void>;
+}
+
+/** Resolves once every client has answered its close frame, or after `ms` (a stalled peer may never answer). */
+function closeHandshakes(wss: WebSocketServer, ms: number): Promise<void> {
+  const open = [...wss.clients].map((ws) => new Promise<void>((resolve) => ws.once('close', () => resolve())));
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)));
+  return Promise.race([Promise.all(open).then(() => undefined), late]).finally(() => clearTimeout(timer));
 }
 
 export interface ServerOptions {
@@ -122,7 +131,10 @@ export async function createServer(config: Config, options: ServerOptions = {}):
     },
     close() {
       closing ??= (async () => {
+        // Stop accepting first; app.close() below closes the rest (and ignores the second close).
+        app.server.close();
         stopHeartbeat();
+        // Publishes under way finish (on disk, answered, sent to consumers) before anyone is closed.
         await generations.close();
         for (const ws of router.wss.clients) closeSocket(ws, CloseCode.GoingAway, 'server shutting down');
         await hub.close();
@@ -130,6 +142,7 @@ export async function createServer(config: Config, options: ServerOptions = {}):
         io.disconnectSockets(true);
         io.engine.close();
         await sessions.close();
+        await closeHandshakes(router.wss, 2_000);
         for (const ws of router.wss.clients) ws.terminate();
         router.wss.close();
         await app.close();

@@ -289,6 +289,10 @@ export class BrowserPool extends TypedEmitter<BrowserPoolEvents> {
     const browser = Promise.all([this.proxyUrl(), import('playwright-core')]).then(([proxy, { chromium }]) => chromium.launch({
       executablePath: this.executablePath,
       headless: true,
+      // framehub's own SIGINT/SIGTERM handling closes the browser as part of its shutdown;
+      // Playwright's would race it and exit with 130 before pending publishes are on disk.
+      handleSIGINT: false,
+      handleSIGTERM: false,
       args: [
         ...CHROMIUM_ARGS,
         `--proxy-server=${proxy}`,
