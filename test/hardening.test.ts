@@ -140,6 +140,8 @@ describe('deeply nested JSON', () => {
   it('answers a JSON null session body 400 and long path ids their route\'s own 404', async () => {
     const created = await fetch(`${s.http}/api/session/create`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: 'null' });
     assert.equal(created.status, 400);
+    const text = await fetch(`${s.http}/api/session/create`, { method: 'POST', headers: { 'content-type': 'text/plain' }, body: '{}' });
+    assert.equal(text.status, 415);
     const long = 'x'.repeat(2000);
     const image = await fetch(`${s.http}/images/${long}`);
     assert.equal(image.status, 404);

@@ -28,6 +28,8 @@ const REST_INPUT_PER_SECOND = 30;
 export function registerSessionRoutes(root: FastifyInstance, registry: SessionRegistry, defaults: SessionRouteDefaults): void {
   // A plugin scope, so the error handler below answers for these routes only.
   void root.register(async function sessionRoutes(app) {
+    // JSON bodies only: a text/plain body is refused 415 like every other type, not parsed as a string.
+    app.removeContentTypeParser('text/plain');
     routes(app, registry, defaults);
   });
 }
