@@ -134,13 +134,14 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzResult> {
       await Promise.all(hanging);
     }
     const seconds = (performance.now() - startedAt) / 1000;
+    const viewerClosed = viewer.closed;
     viewer.close();
     finished = true;
     const figures: RunFigures = {
       seed: options.seed, messages: oracle.messages, seconds, violations: oracle.violationCount,
       viewerFps: viewer.measuredFps, viewerKept: viewer.kept, rssBefore, rssAfter: await main.rss(), serverErrorLines: 0, notes,
     };
-    await finalChecks(ctx, viewer, pids);
+    await finalChecks(ctx, viewer, viewerClosed, pids);
     figures.serverErrorLines = main.errorLines + auth.errorLines;
     const report = formatReport(oracle, figures);
     return { passed: oracle.passed, oracle, figures, report };
@@ -167,14 +168,14 @@ async function createSession(main: ServerUnderTest, notes: string[]): Promise<st
 }
 
 /** The oracle's checks of the process as a whole, after the last message. */
-async function finalChecks(ctx: FuzzContext, viewer: Viewer, pids: number[]): Promise<void> {
+async function finalChecks(ctx: FuzzContext, viewer: Viewer, closedDuringRun: Viewer['closed'], pids: number[]): Promise<void> {
   const { oracle, main, auth } = ctx;
   for (const [server, pid] of [[main, pids[0]], [auth, pids[1]]] as const) {
     oracle.check(`${server.name}: same process alive`, server.alive && server.pid === pid, `pid ${pid}${server.alive ? '' : ' exited'}`);
     oracle.check(`${server.name}: GET / answers 200`, server.alive && (await server.answersHttp()), server.http);
   }
-  oracle.check('viewer on /stream/0 kept >= 95 % of its fps', viewer.kept >= 0.95 && !viewer.closed,
-    `${viewer.measuredFps.toFixed(2)} of ${VIEWER_FPS} fps over ${viewer.seconds.toFixed(1)} s (${(viewer.kept * 100).toFixed(1)} %)${viewer.closed ? `; closed ${viewer.closed.code} ${viewer.closed.reason}` : ''}`);
+  oracle.check('viewer on /stream/0 kept >= 95 % of its fps', viewer.kept >= 0.95 && !closedDuringRun,
+    `${viewer.measuredFps.toFixed(2)} of ${VIEWER_FPS} fps over ${viewer.seconds.toFixed(1)} s (${(viewer.kept * 100).toFixed(1)} %)${closedDuringRun ? `; closed during the run: ${closedDuringRun.code} ${closedDuringRun.reason}` : ''}`);
   if (!main.alive) return;
   const fresh = await Viewer.open(main.ws, VIEWER_FPS).catch(() => undefined);
   const gotFrame = fresh ? await fresh.firstFrame(5000).then(() => true, () => false) : false;

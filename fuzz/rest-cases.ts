@@ -1,5 +1,5 @@
 import { target, type FuzzContext } from './context.js';
-import { anyValue, badInt, deepValue, invalidJson, notAnObject, protoKeys, weirdString, weirdStringJson } from './hostile-values.js';
+import { anyValue, badInt, badProgress, deepValue, invalidJson, jsonDepth, MAX_JSON_DEPTH, notAnObject, protoKeys, weirdString, weirdStringJson } from './hostile-values.js';
 import type { Sent } from './oracle.js';
 import type { Prng } from './prng.js';
 import type { ServerUnderTest } from './server-under-test.js';
@@ -40,7 +40,8 @@ function badJsonBody(r: Prng): { kind: string; body: string; invalidJson: boolea
     case 0: return { kind: 'invalid-json', body: invalidJson(r), invalidJson: true };
     case 1: return { kind: 'deep-nested', body: r.chance(0.5) ? deepValue(r) : `{"url":${deepValue(r)}}`, invalidJson: false };
     case 2: return { kind: 'not-an-object', body: notAnObject(r), invalidJson: false };
-    default: return { kind: 'proto-keys', body: protoKeys(r), invalidJson: false };
+    // With a bad width too: a body with only unknown keys would be a valid session create.
+    default: return { kind: 'proto-keys', body: `{"width":1,${protoKeys(r).slice(1)}`, invalidJson: false };
   }
 }
 
@@ -101,7 +102,7 @@ function plainRequest(r: Prng): RestRequest {
     case 2: return { route: 'GET /metrics', family: 'plain', kind: 'query-junk', method: 'GET', path: `/metrics?${junk()}`, headers: { accept: weirdString(r).replace(/[^\x20-\x7e]/g, '') || '*/*' }, expect: ['200'] };
     case 3: return { route: 'GET /api/windows', family: 'plain', kind: 'no-screen', method: 'GET', path: `/api/windows?${junk()}`, headers: {}, expect: ['503'] };
     case 4: {
-      const [limit, offset] = [r.pick(['0', '1001', '-1', '1.5', 'abc', '%C3%A9', '1e3', '', '١٠', '9'.repeat(400)]), r.pick(['-1', 'x', '0.5', '%00'])];
+      const [limit, offset] = [r.pick(['0', '1001', '-1', '1.5', 'abc', '%C3%A9', '1e4', '', '١٠', '9'.repeat(400)]), r.pick(['-1', 'x', '0.5', '%00'])];
       return { route: 'GET /api/images', family: 'gallery', kind: 'bad-query', method: 'GET', path: r.chance(0.5) ? `/api/images?limit=${limit}` : `/api/images?offset=${offset}`, headers: {}, expect: ['400 invalid_query'] };
     }
     case 5: {
@@ -122,16 +123,18 @@ function publishRequest(ctx: FuzzContext, r: Prng, jobId: string): RestRequest {
   switch (r.int(11)) {
     case 0: {
       const bad = badJsonBody(r);
-      return { ...base, route: 'POST /api/generations', kind: bad.kind, method: 'POST', path: '/api/generations', headers: json, body: bad.body, expect: [bad.invalidJson ? '400 invalid_json' : '400 invalid_body'] };
+      // Prototype keys are refused by Fastify's JSON parser (invalid_json) or by the schema (invalid_body): both documented 400s.
+      const expect = bad.invalidJson ? ['400 invalid_json'] : bad.kind === 'proto-keys' ? ['400 invalid_body', '400 invalid_json'] : ['400 invalid_body'];
+      return { ...base, route: 'POST /api/generations', kind: bad.kind, method: 'POST', path: '/api/generations', headers: json, body: bad.body, expect };
     }
     case 1: return { ...base, route: 'POST /api/generations', kind: 'bad-field', method: 'POST', path: '/api/generations', headers: json,
-      body: r.pick([`{"prompt":${r.pick(['1', 'null', '[]', deepValue(r)])}}`, `{"prompt":"x","width":${badInt(r, 1, 16384)}}`, `{"prompt":"x","size":${weirdStringJson(r)}}`, `{"prompt":"x","seed":${r.pick(['1e308', '"1e3"', '-0.5', `"${'9'.repeat(41)}"`])}}`, `{"prompt":"x",${protoKeys(r).slice(1)}`, `{"prompt":"x","job_id":${weirdStringJson(r)}}`]),
-      expect: ['400 invalid_body'] };
+      body: r.pick([`{"prompt":${r.pick(['1', 'null', '[]', deepValue(r)])}}`, `{"prompt":"x","width":${badInt(r, 1, 16384).replace(/^null$/, '0')}}`, `{"prompt":"x","size":${weirdStringJson(r)}}`, `{"prompt":"x","seed":${r.pick(['1e308', '"1e3"', '-0.5', `"${'9'.repeat(41)}"`])}}`, `{"prompt":"x",${protoKeys(r).slice(1)}`, `{"prompt":"x","job_id":${weirdStringJson(r)}}`]),
+      expect: ['400 invalid_body', '400 invalid_json'] };
     case 2: return { ...base, route: 'POST /api/generations', kind: 'no-token', method: 'POST', path: '/api/generations', headers: { ...JSON_TYPE, ...(r.chance(0.5) && { authorization: `Bearer ${weirdString(r).replace(/[^\x20-\x7e]/g, 'x')}` }) }, body: '{"prompt":"x"}', expect: ['401 unauthorized'] };
     case 3: return { ...base, route: 'POST /api/generations', kind: 'publish-off', method: 'POST', path: '/api/generations', headers: json, body: '{"prompt":"x"}', expect: ['403 publish_disabled'], server: ctx.auth };
     case 4: return { ...base, route: 'POST /api/generations', kind: 'wrong-content-type', method: 'POST', path: '/api/generations', headers: { ...auth, 'content-type': r.pick(['text/plain', 'application/xml', 'image/png']) }, body: '{"prompt":"x"}', expect: ['415 unsupported_media_type'] };
     case 5: return { ...base, route: 'POST /api/generations', kind: 'over-64KiB', method: 'POST', path: '/api/generations', headers: json, body: `{"prompt":"${'x'.repeat(70_000)}"}`, expect: ['413 body_too_large'] };
-    case 6: return { ...base, route: 'POST /api/generations/:id/progress', kind: 'bad-body', method: 'POST', path: `/api/generations/${jobId}/progress`, headers: json, body: `{"progress":${badInt(r, 0, 100)},"stage":${anyValue(r)}}`, expect: ['400 invalid_body'] };
+    case 6: return { ...base, route: 'POST /api/generations/:id/progress', kind: 'bad-body', method: 'POST', path: `/api/generations/${jobId}/progress`, headers: json, body: `{"progress":${r.chance(0.2) ? deepValue(r) : badProgress(r)},"stage":${anyValue(r)}}`, expect: ['400 invalid_body'] };
     case 7: return { ...base, route: 'POST /api/generations/:id/progress', kind: 'unknown-job', method: 'POST', path: `/api/generations/${r.chance(0.5) ? enc(weirdString(r).slice(0, 200)) : `missing-${r.int(1e6)}`}/progress`, headers: json, body: '{"progress":5}', expect: ['404 job_not_found', '400 invalid_body'] };
     case 8: {
       const boundary = r.pick(['', 'boundary=', 'boundary=zzz', `boundary=${'b'.repeat(100)}`, 'boundary="unterminated']);
@@ -183,6 +186,10 @@ export async function restCase(ctx: FuzzContext, r: Prng, caseIndex: number): Pr
   for (let i = 1; i <= count && ctx.budgetLeft() && !ctx.stopped; i++) {
     const request = r.weighted<() => RestRequest>([[3, () => sessionRequest(ctx, r)], [3, () => plainRequest(r)], [4, () => publishRequest(ctx, r, jobId)]])();
     const server = request.server ?? ctx.main;
+    // Too deep is refused before anything else is looked at (after the token, which comes first).
+    if (request.family === 'publish' && typeof request.body === 'string' && request.expect.every((e) => e.startsWith('400')) && /json/.test(request.headers['content-type'] ?? '') && jsonDepth(request.body) > MAX_JSON_DEPTH) {
+      request.expect = ['400 invalid_json'];
+    }
     const sent: Sent = { target: target('rest', request.route), kind: request.kind, caseIndex, index: i, data: `${request.method} ${request.path}\n${typeof request.body === 'string' ? request.body : request.body ? `<${request.body.length} bytes>` : ''}` };
     const res = await send(server, request.method, request.path, request.headers, request.method === 'GET' || request.method === 'DELETE' || request.method === 'OPTIONS' ? undefined : request.body);
     const got = res ? await label(request.family, res) : 'no-answer';

@@ -1,6 +1,6 @@
 import { target, type FuzzContext } from './context.js';
 import { badTokens, validToken } from './jwt.js';
-import { weirdString } from './hostile-values.js';
+import { jsonDepth, MAX_JSON_DEPTH, weirdString } from './hostile-values.js';
 import type { Sent } from './oracle.js';
 import type { Prng } from './prng.js';
 import type { ServerUnderTest } from './server-under-test.js';
@@ -24,6 +24,15 @@ const PATHS: Record<WsRoute, string> = {
 };
 
 function messageFor(route: WsRoute, r: Prng, tag: string): WsMessage {
+  const message = hostileMessage(route, r, tag);
+  // Too deep is refused before anything else is looked at.
+  if (typeof message.data === 'string' && !message.binary && jsonDepth(message.data) > MAX_JSON_DEPTH && message.kind !== 'oversize') {
+    return { ...message, expect: ['error:invalid_json'], then: undefined };
+  }
+  return message;
+}
+
+function hostileMessage(route: WsRoute, r: Prng, tag: string): WsMessage {
   if (r.chance(0.03)) return oversize(r);
   switch (route) {
     case 'stream': return streamMessage(r);
@@ -76,8 +85,15 @@ export async function wsEpisode(ctx: FuzzContext, r: Prng, caseIndex: number): P
       // Silence is the answer: a probe with a certain answer must be answered first.
       conversation.send(PROBE.data, false);
       const got = await conversation.next(ANSWER_MS);
-      ctx.oracle.record(sent, got === 'error:invalid_json' ? 'none' : got, allowed);
-      if (got.startsWith('close:')) break;
+      if (got === PROBE.expect[0]) {
+        ctx.oracle.record(sent, 'none', allowed);
+        continue;
+      }
+      ctx.oracle.record(sent, got, allowed);
+      if (got.startsWith('close:') || got === 'timeout') break;
+      const probe = await conversation.next(ANSWER_MS);
+      if (probe !== PROBE.expect[0]) ctx.oracle.record({ ...sent, kind: 'probe', data: PROBE.data }, probe, PROBE.expect);
+      if (probe.startsWith('close:')) break;
       continue;
     }
     const got = await conversation.next(ANSWER_MS);

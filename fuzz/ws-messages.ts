@@ -1,4 +1,4 @@
-import { anyValue, badInt, deepValue, invalidJson, notAnObject, protoKeys, weirdString, weirdStringJson } from './hostile-values.js';
+import { anyValue, badInt, badProgress, deepValue, invalidJson, notAnObject, protoKeys, weirdString, weirdStringJson } from './hostile-values.js';
 import type { Prng } from './prng.js';
 
 /**
@@ -63,7 +63,8 @@ export function streamMessage(r: Prng): WsMessage {
     case 3: return text('unknown-option', `{"command":"update_options","options":${protoKeys(r)}}`, ['error:invalid_options']);
     case 4: return text('wrong-shape', `{"command":"update_options","options":${r.pick(['[]', 'null', '"fps"', '1', deepJsonArray(r)])}}`, ['error:invalid_options']);
     case 5: return binary(r, ['error:unsupported_message']);
-    case 6: return text('valid', `{"command":"update_options","options":{"fps":${r.range(1, 60)},"quality":${r.range(10, 100)}}}`, ['none']);
+    // A valid change may still find the stream at its bound on distinct variants.
+    case 6: return text('valid', `{"command":"update_options","options":{"fps":${r.range(1, 60)},"quality":${r.range(10, 100)}}}`, ['none', 'error:too_many_variants']);
     case 7: return text('unknown-option', `{"command":"update_options","options":{${JSON.stringify(weirdString(r))}:1}}`, ['error:invalid_options']);
     default: return text('screenshot', '{"command":"take_screenshot"}', ['reply:screenshot', 'error:no_frame']);
   }
@@ -93,8 +94,8 @@ export function videoFeedMessage(r: Prng): WsMessage {
     }
     case 4: return text('unknown-option', `{"type":"config",${protoKeys(r).slice(1)}`, ['error:invalid_options']);
     case 5: return binary(r, ['error:unsupported_message']);
-    case 6: return text('valid', `{"type":"config","quality":${r.range(10, 100)},"resize":[${r.range(16, 400)},${r.range(16, 300)}]}`, ['none']);
-    default: return text('valid', `{"type":"command","action":"set_quality","value":${r.range(10, 100)}}`, ['none']);
+    case 6: return text('valid', `{"type":"config","quality":${r.range(10, 100)},"resize":[${r.range(16, 400)},${r.range(16, 300)}]}`, ['none', 'error:too_many_variants']);
+    default: return text('valid', `{"type":"command","action":"set_quality","value":${r.range(10, 100)}}`, ['none', 'error:too_many_variants']);
   }
 }
 
@@ -144,7 +145,7 @@ export function producerMessage(r: Prng, tag: string): WsMessage {
     case 3: return text('bad-body', `{"type":"job.create","prompt":${r.pick(['1', 'null', '[]', deepValue(r), `"${'p'.repeat(20_001)}"`])}}`, ['error:invalid_body']);
     case 4: return text('unknown-field', `{"type":"job.create","prompt":"x",${protoKeys(r).slice(1)}`, ['error:invalid_body']);
     case 5: return text('valid', `{"type":"job.create","prompt":${weirdStringJson(r)},"job_id":"fuzz-${tag}","seed":"${'9'.repeat(r.range(1, 40))}"}`, ['reply:ack']);
-    case 6: return text('bad-body', `{"type":"job.progress","job_id":${missingJob},"progress":${badInt(r, 0, 100)}}`, ['error:invalid_body']);
+    case 6: return text('bad-body', `{"type":"job.progress","job_id":${missingJob},"progress":${badProgress(r)}}`, ['error:invalid_body']);
     case 7: return text('unknown-job', `{"type":"job.progress","job_id":${missingJob},"progress":${r.range(0, 100)}}`, ['error:job_not_found']);
     case 8: return text('bad-body', `{"type":"notification","severity":${r.pick(['"fatal"', weirdStringJson(r), deepValue(r)])},"message":"m"}`, ['error:invalid_body']);
     case 9: return text('bad-size', `{"type":"job.image","job_id":${missingJob},"size":${r.pick(['0', '-1', '1.5', '"10"', 'null', '1e308', deepValue(r)])}}`, ['error:invalid_body', 'error:body_too_large']);
