@@ -1,4 +1,5 @@
 import { existsSync } from 'node:fs';
+import { availableParallelism, loadavg } from 'node:os';
 import type { FuzzContext } from './context.js';
 import { FUZZ_HELP, parseFuzzArgs, UsageError, type FuzzOptions } from './fuzz-options.js';
 import { Oracle } from './oracle.js';
@@ -74,6 +75,7 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzResult> {
     viewer = await Viewer.open(main.ws, VIEWER_FPS);
     await viewer.firstFrame(10_000);
     const rssBefore = await main.rss();
+    const framesInBefore = await framesIn(main);
     const pids = [main.pid, auth.pid];
     const startedAt = performance.now();
 
@@ -134,6 +136,9 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzResult> {
       await Promise.all(hanging);
     }
     const seconds = (performance.now() - startedAt) / 1000;
+    const sourceFps = ((await framesIn(main)) - framesInBefore) / seconds;
+    // The viewer's fps is only as good as the machine: say what the source itself made, and the load.
+    notes.push(`the demo source made ${sourceFps.toFixed(2)} fps over the run (configured ${VIEWER_FPS}); load average ${loadavg().map((n) => n.toFixed(1)).join(' ')} on ${availableParallelism()} CPUs`);
     const viewerClosed = viewer.closed;
     viewer.close();
     finished = true;
@@ -198,6 +203,12 @@ async function subscribersGone(ctx: FuzzContext): Promise<[boolean, string]> {
     await new Promise((resolve) => setTimeout(resolve, 200)); // subscriber counts have no event over HTTP: poll
   }
   return [false, `still subscribed after 5 s: ${last}`];
+}
+
+/** Frames the primary stream's source has made since it started (0 when the server does not answer). */
+async function framesIn(server: ServerUnderTest): Promise<number> {
+  const body = await fetch(`${server.http}/api/streams`).then((res) => res.json() as Promise<{ primary: string; streams: { id: string; framesIn: number }[] }>).catch(() => undefined);
+  return body?.streams.find((s) => s.id === body.primary)?.framesIn ?? 0;
 }
 
 /** `npm run fuzz -- …`: exit 0 on pass, 1 on a violation, 2 on bad arguments. */

@@ -13,6 +13,8 @@ export interface Sent {
   /** The message's index within its case. */
   index: number;
   data: string | Buffer;
+  /** Where it went when the target does not say it all (the connection URL, the server). */
+  where?: string;
 }
 
 export interface Violation {
@@ -24,6 +26,7 @@ export interface Violation {
   expected: string;
   bytes: string;
   length: number;
+  where: string | undefined;
 }
 
 export interface Row {
@@ -93,7 +96,7 @@ export class Oracle {
     if (this.violations.length >= MAX_KEPT) return;
     this.violations.push({
       target: sent.target, kind: sent.kind, caseIndex: sent.caseIndex, index: sent.index, got, expected,
-      bytes: preview(sent.data), length: typeof sent.data === 'string' ? Buffer.byteLength(sent.data) : sent.data.length,
+      bytes: preview(sent.data), length: typeof sent.data === 'string' ? Buffer.byteLength(sent.data) : sent.data.length, where: sent.where,
     });
   }
 }

@@ -35,7 +35,7 @@ export function formatReport(oracle: Oracle, figures: RunFigures): string {
       const repeat = seen.has(key);
       seen.add(key);
       if (repeat) continue;
-      lines.push(`  ${v.target} [${v.kind}] case ${v.caseIndex} msg ${v.index}: got ${v.got}, expected ${v.expected}`);
+      lines.push(`  ${v.target} [${v.kind}] case ${v.caseIndex} msg ${v.index}: got ${v.got}, expected ${v.expected}${v.where ? ` (${v.where})` : ''}`);
       lines.push(`    bytes (${v.length}): ${v.bytes}`);
     }
     lines.push(`  (${seen.size} distinct route/kind/answer combinations)`, '');

@@ -67,7 +67,8 @@ export async function wsEpisode(ctx: FuzzContext, r: Prng, caseIndex: number): P
   const url = chosen.url.startsWith('ws://') ? chosen.url : `${chosen.server.ws}${chosen.url}`;
   const conversation = WsConversation.open(url, route, { ...(chosen.headers && { headers: chosen.headers }), ...(chosen.protocols && { protocols: chosen.protocols }) });
   const name = target('ws', PATHS[route]);
-  const openSent: Sent = { target: name, kind: 'open', caseIndex, index: 0, data: url };
+  const where = `${chosen.server.name} ${url.replace(/token=[^&]*/, 'token=…')}${chosen.headers ? ' +Authorization' : ''}${chosen.protocols ? ' +bearer subprotocol' : ''}`;
+  const openSent: Sent = { target: name, kind: 'open', caseIndex, index: 0, data: url, where };
   const opened = await conversation.opened(ANSWER_MS);
   if (opened !== 'open') {
     ctx.oracle.record(openSent, opened, CAP_REFUSALS);
@@ -77,7 +78,7 @@ export async function wsEpisode(ctx: FuzzContext, r: Prng, caseIndex: number): P
   const count = r.range(1, 40);
   for (let i = 1; i <= count && ctx.budgetLeft() && !ctx.stopped; i++) {
     const message = messageFor(route, r, `${caseIndex}-${i}`);
-    const sent: Sent = { target: name, kind: message.kind, caseIndex, index: i, data: message.data };
+    const sent: Sent = { target: name, kind: message.kind, caseIndex, index: i, data: message.data, where };
     conversation.send(message.data, message.binary);
     if (message.then) conversation.send(message.then, true);
     const allowed = i === 1 ? [...message.expect, ...CAP_REFUSALS] : message.expect;
@@ -113,7 +114,7 @@ export async function wsEpisode(ctx: FuzzContext, r: Prng, caseIndex: number): P
 export async function wsRefusedOpen(ctx: FuzzContext, r: Prng, caseIndex: number): Promise<void> {
   const { server, path, expect, route, protocols, headers } = refusedOpen(ctx, r);
   const conversation = WsConversation.open(`${server.ws}${path}`, route, { ...(protocols && { protocols }), ...(headers && { headers }) });
-  const sent: Sent = { target: target('ws', PATHS[route]), kind: 'refused-open', caseIndex, index: 0, data: path };
+  const sent: Sent = { target: target('ws', PATHS[route]), kind: 'refused-open', caseIndex, index: 0, data: path, where: `${server.name}${headers ? ' +Authorization' : ''}${protocols ? ' +bearer subprotocol' : ''}` };
   const first = await conversation.next(ANSWER_MS);
   const got = first.startsWith('error:') ? `${first}>${await conversation.next(ANSWER_MS)}` : first;
   if (ctx.oracle.record(sent, got, [...expect, ...CAP_REFUSALS]) && conversation.closeReason && Buffer.byteLength(conversation.closeReason) > 123) {
