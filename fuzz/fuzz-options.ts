@@ -10,8 +10,6 @@ export interface FuzzOptions {
   onlyCase: number | undefined;
   /** Create a browser session (Chromium) for Socket.IO subscribe, session REST and the hostile upstream. */
   session: boolean;
-  /** Print the summary table (tests turn it off and read the result). */
-  print: boolean;
 }
 
 export const FUZZ_HELP = `Usage: npm run fuzz -- [--seed N] [--messages N] [--concurrency N] [--case N] [--no-session]
@@ -21,7 +19,7 @@ every route; exit 0 when every answer is the README's and the server survived, 1
 
   --seed N          PRNG seed (default 1); the same seed sends the same messages
   --messages N      messages to send in all (default 10000)
-  --concurrency N   cases at once (default 8)
+  --concurrency N   cases at once (default 16)
   --case N          replay only case N of the seed (from a violation's reproducer)
   --no-session      no browser session (no Chromium): Socket.IO subscribe and the upstream lane skip it
 `;
@@ -32,7 +30,7 @@ export function parseFuzzArgs(argv: string[]): FuzzOptions {
     options: {
       seed: { type: 'string', default: '1' },
       messages: { type: 'string', default: '10000' },
-      concurrency: { type: 'string', default: '8' },
+      concurrency: { type: 'string', default: '16' },
       case: { type: 'string' },
       'no-session': { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
@@ -51,7 +49,6 @@ export function parseFuzzArgs(argv: string[]): FuzzOptions {
     concurrency: int('concurrency', values.concurrency, 1),
     onlyCase: values.case === undefined ? undefined : int('case', values.case, 0),
     session: !values['no-session'],
-    print: true,
   };
 }
 

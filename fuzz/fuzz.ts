@@ -95,10 +95,13 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzResult> {
       });
     }
 
+    /** Seconds spent per kind of case, for the summary: where the run's time goes. */
+    const busy = new Map<string, { cases: number; seconds: number }>();
     const runCase = async (caseIndex: number) => {
       const r = Prng.forCase(options.seed, caseIndex);
       const runner = r.weighted(CASES);
       inFlight.set(caseIndex, runner.name);
+      const began = performance.now();
       try {
         await runner(ctx, r, caseIndex);
       } catch (error) {
@@ -106,6 +109,10 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzResult> {
         oracle.check(`case ${caseIndex} (${runner.name})`, false, `the fuzzer itself threw: ${(error as Error).stack}`);
       } finally {
         inFlight.delete(caseIndex);
+        const entry = busy.get(runner.name) ?? { cases: 0, seconds: 0 };
+        entry.cases++;
+        entry.seconds += (performance.now() - began) / 1000;
+        busy.set(runner.name, entry);
       }
     };
 
@@ -136,6 +143,7 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzResult> {
       await Promise.all(hanging);
     }
     const seconds = (performance.now() - startedAt) / 1000;
+    notes.push(`case time: ${[...busy.entries()].map(([name, { cases, seconds: s }]) => `${name} ${cases}× ${(s / cases).toFixed(2)} s`).join(', ')}`);
     const sourceFps = ((await framesIn(main)) - framesInBefore) / seconds;
     // The viewer's fps is only as good as the machine: say what the source itself made, and the load.
     notes.push(`the demo source made ${sourceFps.toFixed(2)} fps over the run (configured ${VIEWER_FPS}); load average ${loadavg().map((n) => n.toFixed(1)).join(' ')} on ${availableParallelism()} CPUs`);
