@@ -168,6 +168,8 @@ export async function halfFrameCase(ctx: FuzzContext, r: Prng, caseIndex: number
 }
 
 interface OddUpgrade {
+  /** The summary's name for it; the path itself when not given. */
+  kind?: string;
   path: string;
   expect: string[];
   headers?: string[];
@@ -186,19 +188,19 @@ function oddUpgrade(r: Prng): OddUpgrade {
     () => ({ path: '/ws%2Fstreaming', expect: unknown }),
     () => ({ path: '/WS/STREAMING', expect: unknown }),
     () => ({ path: '/ws//streaming', expect: unknown }),
-    () => ({ path: `/${encodeURIComponent(Buffer.from(weirdString(r).slice(0, 100)).toString())}`, expect: unknown }),
+    () => ({ kind: '/<non-ascii, control characters>', path: `/${encodeURIComponent(Buffer.from(weirdString(r).slice(0, 100)).toString())}`, expect: unknown }),
     () => ({ path: '/stream/%ZZ', expect: ['http:400'] }),
     () => ({ path: '/stream/%C0%AF', expect: ['http:400', 'http:101'] }),
-    () => ({ path: `/nope/${r.int(1000)}`, expect: unknown }),
+    () => ({ kind: '/nope/<n>', path: `/nope/${r.int(1000)}`, expect: unknown }),
     () => ({ path: '/api/streams', expect: unknown }),
     () => ({ path: '/', expect: unknown }),
     () => ({ path: '/socket.io', expect: unknown }),
-    () => ({ path: '/ws/streaming', headers: ['Sec-WebSocket-Version: 8'], expect: ['http:400', 'http:426'] }),
-    () => ({ path: '/ws/streaming', request: 'GET /ws/streaming HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n\r\n', expect: ['http:400'] }),
-    () => ({ path: '/ws/streaming', request: 'GET /ws/streaming HTTP/1.1\r\nHost: x\r\nUpgrade: h2c\r\nConnection: Upgrade\r\n\r\n', expect: ['http:400', 'http:404', 'http:426'] }),
+    () => ({ kind: 'Sec-WebSocket-Version: 8', path: '/ws/streaming', headers: ['Sec-WebSocket-Version: 8'], expect: ['http:400', 'http:426'] }),
+    () => ({ kind: 'no Sec-WebSocket-Key', path: '/ws/streaming', request: 'GET /ws/streaming HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n\r\n', expect: ['http:400'] }),
+    () => ({ kind: 'Upgrade: h2c', path: '/ws/streaming', request: 'GET /ws/streaming HTTP/1.1\r\nHost: x\r\nUpgrade: h2c\r\nConnection: Upgrade\r\n\r\n', expect: ['http:400', 'http:404', 'http:426'] }),
     () => ({ path: '*', request: 'GET * HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n', expect: unknown }),
     () => ({ path: 'http://evil/ws/streaming', expect: [...unknown, 'http:101'] }),
-    () => ({ path: '/ws/streaming\u0000', request: 'GET /ws/stre\u0000aming HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n', expect: unknown }),
+    () => ({ kind: 'NUL in the path', path: '/ws/streaming\u0000', request: 'GET /ws/stre\u0000aming HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n', expect: unknown }),
   ])();
 }
 
@@ -207,7 +209,7 @@ export async function oddUpgradeCase(ctx: FuzzContext, r: Prng, caseIndex: numbe
   const odd = oddUpgrade(r);
   const request = odd.request ?? upgradeRequest(odd.path, odd.headers);
   const server = r.chance(0.8) ? ctx.main : ctx.auth;
-  const sent: Sent = { target: target('upgrade', 'odd-path'), kind: odd.path.slice(0, 60), caseIndex, index: 0, data: request };
+  const sent: Sent = { target: target('upgrade', 'odd-path'), kind: odd.kind ?? odd.path.slice(0, 60), caseIndex, index: 0, data: request };
   const conn = await rawRequest(server.port, request, PROMPT_MS);
   if (conn.status === 0) {
     ctx.oracle.record(sent, conn.socket.destroyed ? 'closed-without-answer' : 'hanging', odd.expect);
