@@ -94,7 +94,7 @@ function frameAttack(r: Prng): FrameAttack {
 async function upgraded(ctx: FuzzContext, server: ServerUnderTest, path: string, sent: Sent): Promise<RawConnection | undefined> {
   const conn = await rawRequest(server.port, upgradeRequest(path), 10_000);
   if (conn.status === 101) return conn;
-  ctx.oracle.record(sent, conn.status === 0 ? 'no-answer' : `http:${conn.status}`, ['http:101', 'http:503']);
+  ctx.oracle.record(sent, conn.status === 0 ? 'no-answer' : `http:${conn.status}`, ['http:101']);
   conn.destroy();
   return undefined;
 }

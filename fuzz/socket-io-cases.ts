@@ -4,7 +4,7 @@ import { target, type FuzzContext } from './context.js';
 import { deepJson, deepValue, invalidJson, weirdString } from './hostile-values.js';
 import type { Sent } from './oracle.js';
 import type { Prng } from './prng.js';
-import { ANSWER_MS, CAP_REFUSALS } from './ws-cases.js';
+import { ANSWER_MS } from './ws-cases.js';
 
 /**
  * Socket.IO: seeds/003's events with hostile payloads through the real client
@@ -143,7 +143,7 @@ export async function socketIoEpisode(ctx: FuzzContext, r: Prng, caseIndex: numb
     });
   });
   if (connected !== 'connect') {
-    ctx.oracle.record({ target: name, kind: 'connect', caseIndex, index: 0, data: '' }, connected, [...CAP_REFUSALS, 'connect']);
+    ctx.oracle.record({ target: name, kind: 'connect', caseIndex, index: 0, data: '' }, connected, ['connect']);
     socket.disconnect();
     return;
   }
@@ -268,13 +268,13 @@ export async function engineIoEpisode(ctx: FuzzContext, r: Prng, caseIndex: numb
     ws.once('close', () => resolve());
   });
   if (ws.readyState !== WebSocket.OPEN) {
-    ctx.oracle.record(connectSent, await next(ANSWER_MS), ['connected', ...CAP_REFUSALS]);
+    ctx.oracle.record(connectSent, await next(ANSWER_MS), ['connected']);
     return;
   }
   ws.send('40');
   const connected = await next(ANSWER_MS);
   if (connected !== 'connected') {
-    ctx.oracle.record(connectSent, connected, ['connected', ...CAP_REFUSALS]);
+    ctx.oracle.record(connectSent, connected, ['connected']);
     ws.terminate();
     return;
   }
