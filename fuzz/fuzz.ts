@@ -4,6 +4,7 @@ import type { FuzzContext } from './context.js';
 import { FUZZ_HELP, parseFuzzArgs, UsageError, type FuzzOptions } from './fuzz-options.js';
 import { Oracle } from './oracle.js';
 import { Prng } from './prng.js';
+import { socketIoBurstCase, wsBurstCase } from './burst-cases.js';
 import { afterRefusalCase, halfFrameCase, oddUpgradeCase, rawFrameCase, unfinishedHandshakeCase } from './raw-cases.js';
 import { formatReport, type RunFigures } from './report.js';
 import { restCase } from './rest-cases.js';
@@ -27,6 +28,8 @@ const CASES: readonly (readonly [number, CaseRunner])[] = [
   [6, engineIoEpisode],
   [25, restCase],
   [0.3, unfinishedHandshakeCase],
+  [0.5, wsBurstCase],
+  [0.5, socketIoBurstCase],
 ];
 
 /** Unfinished handshakes wait up to 12 s each: they run beside the others, at most this many at once. */
@@ -154,7 +157,7 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzResult> {
       seed: options.seed, messages: oracle.messages, seconds, violations: oracle.violationCount,
       viewerFps: viewer.measuredFps, viewerKept: viewer.kept, rssBefore, rssAfter: await main.rss(), serverErrorLines: 0, notes,
     };
-    await finalChecks(ctx, viewer, viewerClosed, pids);
+    await finalChecks(ctx, viewer, viewerClosed, pids, notes);
     figures.serverErrorLines = main.errorLines + auth.errorLines;
     const report = formatReport(oracle, figures);
     return { passed: oracle.passed, oracle, figures, report };
@@ -181,14 +184,17 @@ async function createSession(main: ServerUnderTest, notes: string[]): Promise<st
 }
 
 /** The oracle's checks of the process as a whole, after the last message. */
-async function finalChecks(ctx: FuzzContext, viewer: Viewer, closedDuringRun: Viewer['closed'], pids: number[]): Promise<void> {
+async function finalChecks(ctx: FuzzContext, viewer: Viewer, closedDuringRun: Viewer['closed'], pids: number[], notes: string[]): Promise<void> {
   const { oracle, main, auth } = ctx;
   for (const [server, pid] of [[main, pids[0]], [auth, pids[1]]] as const) {
     oracle.check(`${server.name}: same process alive`, server.alive && server.pid === pid, `pid ${pid}${server.alive ? '' : ' exited'}`);
     oracle.check(`${server.name}: GET / answers 200`, server.alive && (await server.answersHttp()), server.http);
   }
-  oracle.check('viewer on /stream/0 kept >= 95 % of its fps', viewer.kept >= 0.95 && !closedDuringRun,
-    `${viewer.measuredFps.toFixed(2)} of ${VIEWER_FPS} fps over ${viewer.seconds.toFixed(1)} s (${(viewer.kept * 100).toFixed(1)} %)${closedDuringRun ? `; closed during the run: ${closedDuringRun.code} ${closedDuringRun.reason}` : ''}`);
+  const fpsDetail = `${viewer.measuredFps.toFixed(2)} of ${VIEWER_FPS} fps over ${viewer.seconds.toFixed(1)} s (${(viewer.kept * 100).toFixed(1)} %)`;
+  if (closedDuringRun) oracle.check('viewer on /stream/0 stayed connected', false, `closed during the run: ${closedDuringRun.code} ${closedDuringRun.reason}`);
+  // A frame more or less decides a second-long replay (--case): the share means something over 10 s and more.
+  if (viewer.seconds >= 10) oracle.check('viewer on /stream/0 kept >= 95 % of its fps', viewer.kept >= 0.95, fpsDetail);
+  else notes.push(`viewer's fps not judged over a run of ${viewer.seconds.toFixed(1)} s: ${fpsDetail}`);
   if (!main.alive) return;
   const fresh = await Viewer.open(main.ws, VIEWER_FPS).catch(() => undefined);
   const gotFrame = fresh ? await fresh.firstFrame(5000).then(() => true, () => false) : false;
