@@ -136,7 +136,7 @@ export async function afterRefusalCase(ctx: FuzzContext, r: Prng, caseIndex: num
     ['bad-opcode-after-refusal', () => encodeFrame({ opcode: r.pick([3, 7, 11, 15]), payload: Buffer.from('x') })],
     ['huge-length-after-refusal', () => encodeFrame({ opcode: 2, payload: Buffer.alloc(0), declaredLength: 2 ** 60 })],
   ]);
-  const name = target('raw', path.split('?')[0]!);
+  const name = target('raw', path.split('?')[0]!.replace(/^\/stream\/does-not-exist-\d+$/, '/stream/<unknown>'));
   const refusedSent: Sent = { target: name, kind: 'refused-open', caseIndex, index: 0, data: path };
   const conn = await upgraded(ctx, server, path, refusedSent);
   if (!conn) return;

@@ -128,7 +128,7 @@ function publishRequest(ctx: FuzzContext, r: Prng, jobId: string): RestRequest {
       return { ...base, route: 'POST /api/generations', kind: bad.kind, method: 'POST', path: '/api/generations', headers: json, body: bad.body, expect };
     }
     case 1: return { ...base, route: 'POST /api/generations', kind: 'bad-field', method: 'POST', path: '/api/generations', headers: json,
-      body: r.pick([`{"prompt":${r.pick(['1', 'null', '[]', deepValue(r)])}}`, `{"prompt":"x","width":${badInt(r, 1, 16384).replace(/^null$/, '0')}}`, `{"prompt":"x","size":${weirdStringJson(r)}}`, `{"prompt":"x","seed":${r.pick(['1e308', '"1e3"', '-0.5', `"${'9'.repeat(41)}"`])}}`, `{"prompt":"x",${protoKeys(r).slice(1)}`, `{"prompt":"x","job_id":${weirdStringJson(r)}}`]),
+      body: r.pick([`{"prompt":${r.pick(['1', 'null', '[]', deepValue(r)])}}`, `{"prompt":"x","width":${badInt(r, 1, 16384).replace(/^null$/, '0')}}`, `{"prompt":"x","size":${weirdStringJson(r)}}`, `{"prompt":"x","seed":${r.pick(['1e308', '"1e3"', '-0.5', `"${'9'.repeat(41)}"`])}}`, `{"prompt":"x",${protoKeys(r).slice(1)}`, `{"prompt":"x","job_id":${JSON.stringify(`${weirdString(r)}!`)}}`]), // "!" is never in a job id
       expect: ['400 invalid_body', '400 invalid_json'] };
     case 2: return { ...base, route: 'POST /api/generations', kind: 'no-token', method: 'POST', path: '/api/generations', headers: { ...JSON_TYPE, ...(r.chance(0.5) && { authorization: `Bearer ${weirdString(r).replace(/[^\x20-\x7e]/g, 'x')}` }) }, body: '{"prompt":"x"}', expect: ['401 unauthorized'] };
     case 3: return { ...base, route: 'POST /api/generations', kind: 'publish-off', method: 'POST', path: '/api/generations', headers: json, body: '{"prompt":"x"}', expect: ['403 publish_disabled'], server: ctx.auth };
@@ -144,7 +144,7 @@ function publishRequest(ctx: FuzzContext, r: Prng, jobId: string): RestRequest {
     case 9: return { ...base, route: 'POST /api/generations/:id/images', kind: 'not-an-image', method: 'POST', path: `/api/generations/${jobId}/images?filename=${enc(weirdString(r).slice(0, 100))}&imageIdx=${r.pick(['0', '-1', 'x', '1e308'])}`, headers: { ...auth, 'content-type': 'image/png' }, body: r.bytes(r.range(0, 3000)),
       expect: jobId.startsWith('missing-') ? ['404 job_not_found', '400 invalid_body'] : ['415 not_an_image', '400 invalid_body'] };
     default: return { ...base, route: 'POST /api/notifications', kind: 'bad-body', method: 'POST', path: '/api/notifications', headers: json,
-      body: r.pick([`{"severity":${weirdStringJson(r)},"message":"m"}`, `{"severity":"info","message":${r.pick(['null', '1', deepValue(r)])}}`, `{"severity":"info","message":"m","action_url":${anyValue(r)}}`, badJsonBody(r).body]),
+      body: r.pick([`{"severity":${weirdStringJson(r)},"message":"m"}`, `{"severity":"info","message":${r.pick(['null', '1', deepValue(r)])}}`, `{"severity":"info","message":"m","action_url":${r.pick(['1', 'true', '[]', '{}', deepValue(r), '1e308'])}}`, badJsonBody(r).body]),
       expect: ['400 invalid_body', '400 invalid_json'] };
   }
 }
@@ -189,6 +189,10 @@ export async function restCase(ctx: FuzzContext, r: Prng, caseIndex: number): Pr
     // Too deep is refused before anything else is looked at (after the token, which comes first).
     if (request.family === 'publish' && typeof request.body === 'string' && request.expect.every((e) => e.startsWith('400')) && /json/.test(request.headers['content-type'] ?? '') && jsonDepth(request.body) > MAX_JSON_DEPTH) {
       request.expect = ['400 invalid_json'];
+    }
+    // Over the JSON limit (64 KiB) the length decides first.
+    if (request.family === 'publish' && typeof request.body === 'string' && Buffer.byteLength(request.body) > 64 * 1024 && request.expect.every((e) => e.startsWith('400'))) {
+      request.expect = ['413 body_too_large'];
     }
     // Fastify's JSON parser refuses prototype keys (`__proto__`, `constructor`) as invalid JSON, before the schema sees them.
     if (request.family === 'publish' && typeof request.body === 'string' && request.expect.includes('400 invalid_body') && /"(__proto__|constructor)"\s*:/.test(request.body)) {

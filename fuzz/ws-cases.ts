@@ -143,16 +143,23 @@ interface RefusedOpen {
   headers?: Record<string, string>;
 }
 
-const BAD_QUERY_VALUES = ['0', '101', '-1', 'high', '1e3', '%C3%A9', '%F0%9F%98%80', '%00', '10&fps=20', '%E2%80%AE', ''];
+/** Never a valid value of `fps`, `quality`, `format` or `osd`; `REPEAT` gives the parameter twice. */
+const BAD_QUERY_VALUES = ['0', '101', '-1', 'high', '1e3', '%C3%A9', '%F0%9F%98%80', '%00', 'REPEAT', '%E2%80%AE', ''];
+
+function badQuery(r: Prng, names: readonly string[]): string {
+  const name = r.pick(names);
+  const value = r.pick(BAD_QUERY_VALUES);
+  return value === 'REPEAT' ? `${name}=10&${name}=20` : `${name}=${value}`;
+}
 const BAD_SINCE = ['-1', 'abc', '1e3', '%C3%A9%C3%A9%C3%A9', `${'%C3%BC'.repeat(60)}`, '1&since=2', '1234567890123456', '%00', '', '0x10', '%EF%BC%91'];
 
 function refusedOpen(ctx: FuzzContext, r: Prng): RefusedOpen {
   const enc = (s: string) => encodeURIComponent(Buffer.from(s).toString()); // lone surrogates become U+FFFD
   switch (r.int(9)) {
     case 0: return { server: ctx.main, route: 'stream', path: `/stream/${enc(r.chance(0.5) ? weirdString(r).slice(0, 300) : `does-not-exist-${r.int(1000)}`)}`, expect: ['error:stream_not_found>close:4404'] };
-    case 1: return { server: ctx.main, route: 'stream', path: `/stream/0?${r.pick(['fps', 'quality', 'format'])}=${r.pick(BAD_QUERY_VALUES)}`, expect: ['error:invalid_query>close:4400'] };
+    case 1: return { server: ctx.main, route: 'stream', path: `/stream/0?${badQuery(r, ['fps', 'quality', 'format'])}`, expect: ['error:invalid_query>close:4400'] };
     case 2: return { server: ctx.main, route: 'video_feed', path: `/ws/video_feed?stream=${enc(weirdString(r).slice(0, 200))}`, expect: ['error:stream_not_found>close:4404', 'close:1008'] };
-    case 3: return { server: ctx.main, route: 'video_feed', path: `/ws/video_feed?${r.pick(['fps', 'quality', 'format', 'osd'])}=${r.pick(BAD_QUERY_VALUES)}`, expect: ['error:invalid_query>close:4400', 'close:1008'] };
+    case 3: return { server: ctx.main, route: 'video_feed', path: `/ws/video_feed?${badQuery(r, ['fps', 'quality', 'format', 'osd'])}`, expect: ['error:invalid_query>close:4400', 'close:1008'] };
     case 4: return { server: r.chance(0.5) ? ctx.main : ctx.auth, route: 'streaming', path: `/ws/streaming?since=${r.pick(BAD_SINCE)}`, expect: ['error:invalid_query>close:4400'] };
     case 5: return { server: ctx.main, route: 'ws', path: `/ws?since=${r.pick(BAD_SINCE)}`, expect: ['error:invalid_query>close:4400'] };
     case 6: {
