@@ -17,7 +17,7 @@ export interface FuzzContext {
   budgetLeft(): boolean;
   /** Set when a server process died: every case stops. */
   stopped: boolean;
-  /** `http://127.0.0.1:<port>` of the hostile upstream, when test/hostile-upstream.ts exists. */
+  /** The hostile upstream (test/hostile-upstream.ts), when there is a browser session to load it. */
   upstream: { url(path: string): string; paths: readonly string[] } | undefined;
 }
 

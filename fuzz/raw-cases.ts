@@ -196,11 +196,15 @@ function oddUpgrade(r: Prng): OddUpgrade {
     () => ({ path: '/', expect: unknown }),
     () => ({ path: '/socket.io', expect: unknown }),
     () => ({ kind: 'Sec-WebSocket-Version: 8', path: '/ws/streaming', headers: ['Sec-WebSocket-Version: 8'], expect: ['http:400', 'http:426'] }),
-    () => ({ kind: 'no Sec-WebSocket-Key', path: '/ws/streaming', request: 'GET /ws/streaming HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n\r\n', expect: ['http:400'] }),
-    () => ({ kind: 'Upgrade: h2c', path: '/ws/streaming', request: 'GET /ws/streaming HTTP/1.1\r\nHost: x\r\nUpgrade: h2c\r\nConnection: Upgrade\r\n\r\n', expect: ['http:400', 'http:404', 'http:426'] }),
-    () => ({ path: '*', request: 'GET * HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n', expect: unknown }),
+    () => ({ kind: 'no Sec-WebSocket-Key', path: '/ws/streaming', request: 'GET /ws/streaming HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n\r\n', expect: ['http:400'] }),
+    () => ({ kind: 'Upgrade: h2c', path: '/ws/streaming', request: 'GET /ws/streaming HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: h2c\r\nConnection: Upgrade\r\n\r\n', expect: ['http:400', 'http:404', 'http:426'] }),
+    () => ({ path: '*', request: 'GET * HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n', expect: unknown }),
     () => ({ path: 'http://evil/ws/streaming', expect: [...unknown, 'http:101'] }),
-    () => ({ kind: 'NUL in the path', path: '/ws/streaming\u0000', request: 'GET /ws/stre\u0000aming HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n', expect: unknown }),
+    // DNS rebinding: a name that is not loopback (framehub listens on 127.0.0.1 without PUBLIC_HOSTS).
+    () => ({ kind: 'foreign Host', path: '/ws/streaming', request: upgradeRequest('/ws/streaming').replace('Host: 127.0.0.1', `Host: ${r.pick(['evil.example', '127.0.0.1.evil.example', 'localhost.evil.example:80', 'xn--e1a.example'])}`), expect: ['http:403'] }),
+    () => ({ kind: 'foreign Host (GET)', path: '/api/streams', request: 'GET /api/streams HTTP/1.1\r\nHost: evil.example\r\nConnection: close\r\n\r\n', expect: ['http:403'] }),
+    () => ({ kind: 'loopback Host', path: '/ws/streaming', request: upgradeRequest('/ws/streaming').replace('Host: 127.0.0.1', `Host: ${r.pick(['localhost', '[::1]:80', 'LOCALHOST', 'a.localhost', '127.1.2.3'])}`), expect: ['http:101'] }),
+    () => ({ kind: 'NUL in the path', path: '/ws/streaming\u0000', request: 'GET /ws/stre\u0000aming HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n', expect: unknown }),
   ])();
 }
 

@@ -1,13 +1,11 @@
-import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import { HOSTILE_PATHS, startHostileUpstream, type HostilePath } from '../test/hostile-upstream.js';
 import { target, type FuzzContext } from './context.js';
 import type { Prng } from './prng.js';
 
 /**
  * A hostile upstream behind a browser session: the session loads pages from a server that
- * misbehaves on purpose (bad status lines, bad headers, truncated and endless bodies, huge
- * headers). The server is test/hostile-upstream.ts (branch `proxy`); until it is on this
- * branch, this lane is skipped and the summary says so.
+ * misbehaves on purpose (test/hostile-upstream.ts: bad status lines, bad headers, truncated,
+ * stalled and endless bodies, huge headers, resets), through framehub's guard proxy.
  */
 
 export interface Upstream {
@@ -16,20 +14,9 @@ export interface Upstream {
   close(): Promise<void>;
 }
 
-interface HostileUpstreamModule {
-  startHostileUpstream(): Promise<{ url(path: string): string; close(): Promise<void> }>;
-  HOSTILE_PATHS: readonly string[];
-}
-
-const MODULE = new URL('../test/hostile-upstream.ts', import.meta.url);
-
-/** HOOK (issue 13 point 4): starts test/hostile-upstream.ts when it exists; `undefined` otherwise. */
-export async function startUpstream(): Promise<Upstream | undefined> {
-  if (!existsSync(fileURLToPath(MODULE))) return undefined;
-  const module = (await import(MODULE.href)) as HostileUpstreamModule;
-  if (typeof module.startHostileUpstream !== 'function') return undefined;
-  const upstream = await module.startHostileUpstream();
-  return { url: (path) => upstream.url(path), paths: module.HOSTILE_PATHS, close: () => upstream.close() };
+export async function startUpstream(): Promise<Upstream> {
+  const upstream = await startHostileUpstream();
+  return { url: (path) => upstream.url(path as HostilePath), paths: HOSTILE_PATHS, close: () => upstream.close() };
 }
 
 /** How long a page load may take: the session's navigation timeout plus the answer's way back. */
