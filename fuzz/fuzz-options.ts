@@ -10,6 +10,8 @@ export interface FuzzOptions {
   onlyCase: number | undefined;
   /** Create a browser session (Chromium) for Socket.IO subscribe, session REST and the hostile upstream. */
   session: boolean;
+  /** Called every 10 s with the messages sent and violations so far (the CLI prints it on stderr). */
+  onProgress?: (messages: number, violations: number, seconds: number) => void;
 }
 
 export const FUZZ_HELP = `Usage: npm run fuzz -- [--seed N] [--messages N] [--concurrency N] [--case N] [--no-session]

@@ -148,7 +148,12 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzResult> {
           }
         }
       };
-      await Promise.all([...Array.from({ length: options.concurrency }, worker), upstreamLane()]);
+      const progress = setInterval(() => options.onProgress?.(oracle.messages, oracle.violationCount, (performance.now() - startedAt) / 1000), 10_000);
+      try {
+        await Promise.all([...Array.from({ length: options.concurrency }, worker), upstreamLane()]);
+      } finally {
+        clearInterval(progress);
+      }
       await Promise.all(hanging);
     }
     const seconds = (performance.now() - startedAt) / 1000;
@@ -241,7 +246,10 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(`${error.message ? `fuzz: ${error.message}\n\n` : ''}${FUZZ_HELP}`);
     return error.message ? 2 : 0;
   }
-  const result = await runFuzz(options);
+  const result = await runFuzz({
+    ...options,
+    onProgress: (messages, violations, seconds) => process.stderr.write(`fuzz: ${messages} messages, ${violations} violations, ${seconds.toFixed(0)} s\n`),
+  });
   process.stdout.write(`${result.report}\n`);
   return result.passed ? 0 : 1;
 }
