@@ -170,6 +170,7 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzResult> {
     };
     await finalChecks(ctx, viewer, viewerClosed, pids, notes);
     figures.serverErrorLines = main.errorLines + auth.errorLines;
+    for (const server of [main, auth]) for (const message of server.errorMessages) notes.push(`${server.name} logged an error: ${message}`);
     const report = formatReport(oracle, figures);
     return { passed: oracle.passed, oracle, figures, report };
   } finally {

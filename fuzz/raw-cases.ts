@@ -7,8 +7,12 @@ import { weirdString } from './hostile-values.js';
 
 /** An HTTP answer to an upgrade must come within this; "promptly" in the issue's words. */
 const PROMPT_MS = 3000;
-/** A handshake that never finishes must be dropped by then (the issue asks for 10 s). */
+/** An upgrade not answered by then is hanging, not late. */
+const LATE_MS = 15_000;
+/** A handshake that never finishes must be dropped by then (the issue asks for 10 s; Node checks every second). */
 const HANDSHAKE_DROP_MS = 12_000;
+/** How long the fuzzer watches an unfinished handshake that outlived HANDSHAKE_DROP_MS, to tell late from never. */
+const HANDSHAKE_WATCH_MS = 30_000;
 
 const OPEN_PATHS = ['/stream/0', '/ws/video_feed', '/ws/streaming', '/ws'];
 
@@ -214,9 +218,17 @@ export async function oddUpgradeCase(ctx: FuzzContext, r: Prng, caseIndex: numbe
   const request = odd.request ?? upgradeRequest(odd.path, odd.headers);
   const server = r.chance(0.8) ? ctx.main : ctx.auth;
   const sent: Sent = { target: target('upgrade', 'odd-path'), kind: odd.kind ?? odd.path.slice(0, 60), caseIndex, index: 0, data: request };
-  const conn = await rawRequest(server.port, request, PROMPT_MS);
+  const began = performance.now();
+  const conn = await rawRequest(server.port, request, LATE_MS);
+  const seconds = (performance.now() - began) / 1000;
   if (conn.status === 0) {
-    ctx.oracle.record(sent, conn.socket.destroyed ? 'closed-without-answer' : 'hanging', odd.expect);
+    ctx.oracle.record(sent, conn.socket.destroyed ? 'closed-without-answer' : `hanging (${LATE_MS / 1000} s)`, odd.expect);
+    conn.destroy();
+    return;
+  }
+  if (seconds * 1000 > PROMPT_MS) {
+    // Answered, but not promptly: on a starved machine that may be the load; the label says how late.
+    ctx.oracle.record(sent, `http:${conn.status} after ${seconds.toFixed(1)} s`, odd.expect);
     conn.destroy();
     return;
   }
@@ -237,8 +249,11 @@ export async function unfinishedHandshakeCase(ctx: FuzzContext, r: Prng, caseInd
   const path = r.pick(['/ws/streaming', '/stream/0', '/socket.io/?EIO=4&transport=websocket', '/nope']);
   const partial = upgradeRequest(path).slice(0, r.range(10, 60));
   const sent: Sent = { target: target('upgrade', 'unfinished-handshake'), kind: path.split('?')[0]!, caseIndex, index: 0, data: partial };
+  const began = performance.now();
   const conn = await rawRequest(ctx.main.port, partial, 100);
-  const ended = await conn.ended(HANDSHAKE_DROP_MS);
-  ctx.oracle.record(sent, ended ? 'dropped' : `open-after-${HANDSHAKE_DROP_MS / 1000}s`, ['dropped']);
+  const ended = await conn.ended(HANDSHAKE_WATCH_MS);
+  const seconds = (performance.now() - began) / 1000;
+  const got = !ended ? `open after ${HANDSHAKE_WATCH_MS / 1000} s` : seconds * 1000 <= HANDSHAKE_DROP_MS ? 'dropped' : `dropped after ${seconds.toFixed(1)} s`;
+  ctx.oracle.record(sent, got, ['dropped']);
   conn.destroy();
 }

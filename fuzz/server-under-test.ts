@@ -25,6 +25,8 @@ export class ServerUnderTest {
   readonly #output: string[] = [];
   /** Log lines at level error (50) or fatal (60): things the server itself found wrong. */
   errorLines = 0;
+  /** The first distinct error messages (`msg` and the error's message), for the summary. */
+  readonly errorMessages = new Set<string>();
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 
   private constructor(
@@ -38,7 +40,10 @@ export class ServerUnderTest {
     const keep = (chunk: Buffer) => {
       for (const line of chunk.toString().split('\n')) {
         if (!line) continue;
-        if (/"level":(50|60)/.test(line)) this.errorLines++;
+        if (/"level":(50|60)/.test(line)) {
+          this.errorLines++;
+          if (this.errorMessages.size < 10) this.errorMessages.add(errorSummary(line));
+        }
         this.#output.push(line.slice(0, 2000));
         if (this.#output.length > 200) this.#output.shift();
       }
@@ -116,6 +121,16 @@ export class ServerUnderTest {
       clearTimeout(timer);
     }
     await rm(this.dir, { recursive: true, force: true });
+  }
+}
+
+/** `msg: err.message` of a pino JSON line, or the line's start. */
+function errorSummary(line: string): string {
+  try {
+    const entry = JSON.parse(line) as { msg?: string; err?: { message?: string } };
+    return `${entry.msg ?? ''}: ${entry.err?.message ?? ''}`.slice(0, 200);
+  } catch {
+    return line.slice(0, 200);
   }
 }
 

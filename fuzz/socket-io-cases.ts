@@ -6,6 +6,9 @@ import type { Sent } from './oracle.js';
 import type { Prng } from './prng.js';
 import { ANSWER_MS } from './ws-cases.js';
 
+/** How long an input may wait for a page that is busy (loading a hostile upstream). */
+const INPUT_MS = 30_000;
+
 /**
  * Socket.IO: seeds/003's events with hostile payloads through the real client
  * (socket.io-client), and engine.io packets no client would write, over a raw WebSocket.
@@ -155,8 +158,12 @@ export async function socketIoEpisode(ctx: FuzzContext, r: Prng, caseIndex: numb
     conversation.tierNoise = state.subscribed && state.adaptive;
     const sent: Sent = { target: name, kind: event.kind, caseIndex, index: i, data: safePreview(event) };
     socket.emit(event.event, ...event.args);
+    const adaptiveBefore = state.adaptive;
     if (event.kind === 'input') {
-      ctx.oracle.record(sent, await conversation.next(ANSWER_MS), event.expect);
+      // An input waits for the page; a session busy loading a hostile page answers late.
+      const got = await conversation.next(INPUT_MS);
+      ctx.oracle.record(sent, got, event.expect);
+      if (got === 'timeout') break; // a late answer would be taken for the next event's
     } else {
       // Some events have two answers in order (adaptive:updated, then quality:updated).
       const seen: string[] = [];
@@ -166,8 +173,12 @@ export async function socketIoEpisode(ctx: FuzzContext, r: Prng, caseIndex: numb
         if (got !== expected) break;
       }
       // A valid quality or subscribe may meet the session stream's bound on distinct variants: an `error`.
-      const refusedByBound = event.event === 'quality:set' || event.event === 'subscribe' ? [[...event.expect.slice(0, -1), 'error'].join('>')] : [];
-      ctx.oracle.record(sent, seen.join('>'), [event.expect.join('>'), ...refusedByBound]);
+      // quality:set checks the bound before it turns adaptive mode off: refused, it answers `error` alone.
+      const refusedByBound = event.event === 'quality:set' || event.event === 'subscribe' ? ['error'] : [];
+      const got = seen.join('>');
+      ctx.oracle.record(sent, got, [event.expect.join('>'), ...refusedByBound]);
+      if (got === 'error' && event.event === 'quality:set') state.adaptive = adaptiveBefore;
+      if (seen.includes('timeout')) break; // a late answer would be taken for the next event's
     }
     if (!socket.connected) break;
   }
