@@ -14,6 +14,9 @@ const INPUT_MS = 30_000;
  * (socket.io-client), and engine.io packets no client would write, over a raw WebSocket.
  */
 
+/** Stream notices relayed to subscribers (src/hub/stream.ts): a source restarting, a stream ended. */
+const RELAYED_NOTICE = /restarting in \d+ ms$|has ended$|^stopping failed: /;
+
 const SERVER_EVENTS = ['subscribed', 'unsubscribed', 'quality:updated', 'fps:updated', 'adaptive:updated', 'input:acknowledged', 'error'];
 
 /** Answers of one Socket.IO client as labels, frames and status notes left out. */
@@ -25,8 +28,10 @@ class SocketIoConversation {
 
   constructor(readonly socket: Socket) {
     for (const event of SERVER_EVENTS) {
-      socket.on(event, () => {
+      socket.on(event, (payload: { message?: unknown } | undefined) => {
         if (this.tierNoise && (event === 'quality:updated' || event === 'fps:updated')) return;
+        // The session stream's own failures are relayed as `error` too (README: "also sends error"): not an answer.
+        if (event === 'error' && typeof payload?.message === 'string' && RELAYED_NOTICE.test(payload.message)) return;
         this.#push(event === 'error' ? 'error' : `reply:${event}`);
       });
     }
