@@ -25,6 +25,8 @@ class SocketIoConversation {
   #waiter: (() => void) | undefined;
   /** While subscribed with adaptive mode on, tier changes send quality/fps updates nobody asked for. */
   tierNoise = false;
+  /** The last `error` event's message, shown beside a violation. */
+  lastError = '';
 
   constructor(readonly socket: Socket) {
     for (const event of SERVER_EVENTS) {
@@ -32,6 +34,7 @@ class SocketIoConversation {
         if (this.tierNoise && (event === 'quality:updated' || event === 'fps:updated')) return;
         // The session stream's own failures are relayed as `error` too (README: "also sends error"): not an answer.
         if (event === 'error' && typeof payload?.message === 'string' && RELAYED_NOTICE.test(payload.message)) return;
+        if (event === 'error') this.lastError = String(payload?.message).slice(0, 160);
         this.#push(event === 'error' ? 'error' : `reply:${event}`);
       });
     }
@@ -181,7 +184,9 @@ export async function socketIoEpisode(ctx: FuzzContext, r: Prng, caseIndex: numb
       // quality:set checks the bound before it turns adaptive mode off: refused, it answers `error` alone.
       const refusedByBound = event.event === 'quality:set' || event.event === 'subscribe' ? ['error'] : [];
       const got = seen.join('>');
-      ctx.oracle.record(sent, got, [event.expect.join('>'), ...refusedByBound]);
+      const allowed = [event.expect.join('>'), ...refusedByBound];
+      if (!allowed.includes(got) && seen.includes('error')) sent.where = `error message: ${conversation.lastError}`;
+      ctx.oracle.record(sent, got, allowed);
       if (got === 'error' && event.event === 'quality:set') state.adaptive = adaptiveBefore;
       if (seen.includes('timeout')) break; // a late answer would be taken for the next event's
     }
