@@ -10,6 +10,11 @@ export interface FuzzOptions {
   onlyCase: number | undefined;
   /** Create a browser session (Chromium) for Socket.IO subscribe, session REST and the hostile upstream. */
   session: boolean;
+  /**
+   * What the watching viewer's fps is judged against: the stream's configured fps (the default,
+   * the issue's bar), or the frames its source actually made (the suite's run on a shared machine).
+   */
+  fpsBaseline?: 'configured' | 'source';
   /** Called every 10 s with the messages sent and violations so far (the CLI prints it on stderr). */
   onProgress?: (messages: number, violations: number, seconds: number) => void;
 }

@@ -168,7 +168,7 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzResult> {
       seed: options.seed, messages: oracle.messages, seconds, violations: oracle.violationCount,
       viewerFps: viewer.measuredFps, viewerKept: viewer.kept, rssBefore, rssAfter: await main.rss(), serverErrorLines: 0, notes,
     };
-    await finalChecks(ctx, viewer, viewerClosed, pids, notes);
+    await finalChecks(ctx, viewer, viewerClosed, pids, notes, { baseline: options.fpsBaseline ?? 'configured', sourceFps });
     figures.serverErrorLines = main.errorLines + auth.errorLines;
     for (const server of [main, auth]) for (const message of server.errorMessages) notes.push(`${server.name} logged an error: ${message}`);
     const report = formatReport(oracle, figures);
@@ -196,7 +196,10 @@ async function createSession(main: ServerUnderTest, notes: string[]): Promise<st
 }
 
 /** The oracle's checks of the process as a whole, after the last message. */
-async function finalChecks(ctx: FuzzContext, viewer: Viewer, closedDuringRun: Viewer['closed'], pids: number[], notes: string[]): Promise<void> {
+async function finalChecks(
+  ctx: FuzzContext, viewer: Viewer, closedDuringRun: Viewer['closed'], pids: number[], notes: string[],
+  fps: { baseline: 'configured' | 'source'; sourceFps: number },
+): Promise<void> {
   const { oracle, main, auth } = ctx;
   for (const [server, pid] of [[main, pids[0]], [auth, pids[1]]] as const) {
     oracle.check(`${server.name}: same process alive`, server.alive && server.pid === pid, `pid ${pid}${server.alive ? '' : ' exited'}`);
@@ -205,8 +208,16 @@ async function finalChecks(ctx: FuzzContext, viewer: Viewer, closedDuringRun: Vi
   const fpsDetail = `${viewer.measuredFps.toFixed(2)} of ${VIEWER_FPS} fps over ${viewer.seconds.toFixed(1)} s (${(viewer.kept * 100).toFixed(1)} %)`;
   if (closedDuringRun) oracle.check('viewer on /stream/0 stayed connected', false, `closed during the run: ${closedDuringRun.code} ${closedDuringRun.reason}`);
   // A frame more or less decides a second-long replay (--case): the share means something over 10 s and more.
-  if (viewer.seconds >= 10) oracle.check('viewer on /stream/0 kept >= 95 % of its fps', viewer.kept >= 0.95, fpsDetail);
-  else notes.push(`viewer's fps not judged over a run of ${viewer.seconds.toFixed(1)} s: ${fpsDetail}`);
+  if (viewer.seconds >= 10 && fps.baseline === 'configured') {
+    oracle.check('viewer on /stream/0 kept >= 95 % of its fps', viewer.kept >= 0.95, fpsDetail);
+  } else if (viewer.seconds >= 10) {
+    // Judged against what the source made: on a machine whose cores the fuzzer, both servers
+    // and Chromium share, the source's own rate measures the machine; what reached the viewer
+    // of it measures framehub. A source starved below 60 % still fails the run.
+    const delivered = fps.sourceFps > 0 ? viewer.measuredFps / fps.sourceFps : 0;
+    oracle.check('viewer on /stream/0 got >= 95 % of the frames the source made', delivered >= 0.95, `${fpsDetail}; the source made ${fps.sourceFps.toFixed(2)} fps (${(delivered * 100).toFixed(1)} % delivered)`);
+    oracle.check('the source kept >= 60 % of its configured fps', fps.sourceFps >= 0.6 * VIEWER_FPS, `${fps.sourceFps.toFixed(2)} of ${VIEWER_FPS} fps`);
+  } else notes.push(`viewer's fps not judged over a run of ${viewer.seconds.toFixed(1)} s: ${fpsDetail}`);
   if (!main.alive) return;
   const fresh = await Viewer.open(main.ws, VIEWER_FPS).catch(() => undefined);
   const gotFrame = fresh ? await fresh.firstFrame(5000).then(() => true, () => false) : false;
