@@ -1,0 +1,217 @@
+import { target, type FuzzContext } from './context.js';
+import { anyValue, badInt, badProgress, deepValue, invalidJson, jsonDepth, MAX_JSON_DEPTH, notAnObject, protoKeys, weirdString, weirdStringJson } from './hostile-values.js';
+import type { Sent } from './oracle.js';
+import type { Prng } from './prng.js';
+import type { ServerUnderTest } from './server-under-test.js';
+
+/**
+ * The HTTP routes: sessions, streams, metrics, windows, the gallery and the publish API, with
+ * hostile bodies, queries, paths and content types. Every answer is a status the README
+ * documents for the route, in the route's error shape; never a 500.
+ */
+
+type Family = 'session' | 'publish' | 'gallery' | 'plain';
+
+interface RestRequest {
+  route: string;
+  kind: string;
+  family: Family;
+  method: string;
+  path: string;
+  headers: Record<string, string>;
+  body?: string | Buffer;
+  /** Labels: `<status>` (sessions, plain) or `<status> <code>` (publish, gallery errors). */
+  expect: string[];
+  server?: ServerUnderTest;
+}
+
+const JSON_TYPE = { 'content-type': 'application/json' };
+/** A tiny valid PNG (1x1), for images that must be stored. */
+const PNG_1X1 = Buffer.from('iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==', 'base64');
+
+/** Percent-encodes text, lone surrogates included (as U+FFFD, which is what goes on the wire anyway). */
+function enc(text: string): string {
+  return encodeURIComponent(Buffer.from(text).toString());
+}
+
+/** A JSON body no route accepts: invalid, deep, the wrong shape. */
+function badJsonBody(r: Prng): { kind: string; body: string; invalidJson: boolean } {
+  switch (r.int(4)) {
+    case 0: return { kind: 'invalid-json', body: invalidJson(r), invalidJson: true };
+    case 1: return { kind: 'deep-nested', body: r.chance(0.5) ? deepValue(r) : `{"url":${deepValue(r)}}`, invalidJson: false };
+    case 2: return { kind: 'not-an-object', body: notAnObject(r), invalidJson: false };
+    // With a bad width too: a body with only unknown keys would be a valid session create.
+    default: return { kind: 'proto-keys', body: `{"width":1,${protoKeys(r).slice(1)}`, invalidJson: false };
+  }
+}
+
+function sessionRequest(ctx: FuzzContext, r: Prng): RestRequest {
+  const base = { route: '', family: 'session' as const, headers: JSON_TYPE };
+  const unknownId = r.chance(0.5) ? enc(weirdString(r).slice(0, 200)) : `missing-${r.int(10_000)}`;
+  switch (r.int(8)) {
+    case 0: {
+      const bad = badJsonBody(r);
+      // An empty body with a JSON content type is Fastify's 400 too.
+      return { ...base, route: 'POST /api/session/create', kind: bad.kind, method: 'POST', path: '/api/session/create', body: bad.body, expect: bad.body.trim() === '' ? ['400'] : ['400'] };
+    }
+    case 1: {
+      const field = r.pick([['width', 200, 3840], ['height', 200, 2160], ['quality', 10, 100], ['fps', 1, 60]] as const);
+      const body = `{"session_id":${r.chance(0.3) ? weirdStringJson(r) : `"fuzz-${r.int(1e6)}"`},"${field[0]}":${badInt(r, field[1], field[2])}}`;
+      return { ...base, route: 'POST /api/session/create', kind: 'bad-field', method: 'POST', path: '/api/session/create', body, expect: ['400', '429'] };
+    }
+    case 2: {
+      const real = ctx.sessionId && r.chance(0.5);
+      const id = real ? ctx.sessionId! : unknownId;
+      const body = r.pick([
+        () => `{"url":${r.pick(['"javascript:alert(1)"', '"file:///etc/passwd"', '"ftp://example.com/"', '"data:text/html,x"', '"http://[::1"', '"//example.com"', weirdStringJson(r), '1e308', 'null', '[]'])}}`,
+        () => `{"url":"http://example.com/${'a'.repeat(8200)}"}`,
+        () => badJsonBody(r).body,
+      ])();
+      return { ...base, route: 'POST /api/session/:id/load', kind: real ? 'bad-url' : 'unknown-session', method: 'POST', path: `/api/session/${id}/load`, body, expect: real ? ['400'] : ['404', '400'] };
+    }
+    case 3: {
+      const real = ctx.sessionId && r.chance(0.5);
+      const id = real ? ctx.sessionId! : unknownId;
+      const body = r.pick([
+        () => `{"type":${r.pick(['"tap"', weirdStringJson(r), 'null', deepValue(r)])}}`,
+        () => `{"type":"click","x":${badInt(r, 0, 199)},"y":5}`,
+        () => `{"type":"scroll","deltaX":${r.pick(['10001', '-1e308', '"x"'])},"deltaY":0}`,
+        () => `{"type":"text","text":"${'é'.repeat(501)}"}`,
+        () => badJsonBody(r).body,
+      ])();
+      return { ...base, route: 'POST /api/session/:id/input', kind: real ? 'bad-input' : 'unknown-session', method: 'POST', path: `/api/session/${id}/input`, body, expect: real ? ['400', '429'] : ['404', '400'] };
+    }
+    case 4: {
+      const what = r.pick(['frame', 'frame/data', 'viewer', 'keepalive']);
+      return { ...base, route: `${what === 'keepalive' ? 'POST' : 'GET'} /api/session/:id/${what}`, kind: 'unknown-session', method: what === 'keepalive' ? 'POST' : 'GET', path: `/api/session/${unknownId}/${what}`, headers: {}, expect: ['404'] };
+    }
+    case 5: return { ...base, route: 'DELETE /api/session/:id', kind: 'unknown-session', method: 'DELETE', path: `/api/session/${unknownId}`, headers: {}, expect: ['404'] };
+    case 6: return { ...base, route: 'GET /api/sessions', kind: 'query-junk', method: 'GET', path: `/api/sessions?${enc(weirdString(r))}=${enc(weirdString(r))}`, headers: {}, expect: ['200'] };
+    default: {
+      // README: a body whose Content-Type is not application/json is 415 on the session routes.
+      const type = r.pick(['text/plain', 'application/x-www-form-urlencoded', 'application/json; charset=utf-16', 'multipart/form-data', 'application/xml']);
+      const expect = type.startsWith('application/json') ? ['400', '415'] : ['415'];
+      return { ...base, route: 'POST /api/session/create', kind: 'wrong-content-type', method: 'POST', path: '/api/session/create', headers: { 'content-type': type }, body: `{"width":${badInt(r, 200, 3840)}}`, expect };
+    }
+  }
+}
+
+function plainRequest(r: Prng): RestRequest {
+  const junk = () => `${enc(weirdString(r).slice(0, 300))}=${enc(weirdString(r).slice(0, 300))}`;
+  switch (r.int(7)) {
+    case 0: return { route: 'GET /api/streams', family: 'plain', kind: 'query-junk', method: 'GET', path: `/api/streams?${junk()}`, headers: {}, expect: ['200'] };
+    case 1: return { route: 'GET /healthz', family: 'plain', kind: 'query-junk', method: 'GET', path: `/healthz?${junk()}`, headers: {}, expect: ['200'] };
+    case 2: return { route: 'GET /metrics', family: 'plain', kind: 'query-junk', method: 'GET', path: `/metrics?${junk()}`, headers: { accept: weirdString(r).replace(/[^\x20-\x7e]/g, '') || '*/*' }, expect: ['200'] };
+    case 3: return { route: 'GET /api/windows', family: 'plain', kind: 'no-screen', method: 'GET', path: `/api/windows?${junk()}`, headers: {}, expect: ['503'] };
+    case 4: {
+      const [limit, offset] = [r.pick(['0', '1001', '-1', '1.5', 'abc', '%C3%A9', '1e4', '', '١٠', '9'.repeat(400)]), r.pick(['-1', 'x', '0.5', '%00'])];
+      return { route: 'GET /api/images', family: 'gallery', kind: 'bad-query', method: 'GET', path: r.chance(0.5) ? `/api/images?limit=${limit}` : `/api/images?offset=${offset}`, headers: {}, expect: ['400 invalid_query'] };
+    }
+    case 5: {
+      const name = r.pick(['..%2F..%2Fetc%2Fpasswd', '%2e%2e%2f%2e%2e%2fpackage.json', enc(weirdString(r).slice(0, 300)), 'nope.png', '.', '%00.png', 'a'.repeat(2000)]);
+      return { route: 'GET /images/:name', family: 'gallery', kind: 'unknown-image', method: 'GET', path: `/images/${name}`, headers: {}, expect: ['404 image_not_found'] };
+    }
+    default: {
+      const path = r.pick(['/nope', '/api/nope', `/${enc(weirdString(r).slice(0, 100))}`, '/images/', '/api/session/', '/%ZZ', '/api/%ZZ']);
+      return { route: 'unknown path', family: 'plain', kind: 'unknown-path', method: r.pick(['GET', 'POST', 'PUT', 'PATCH', 'OPTIONS', 'DELETE']), path, headers: {}, expect: path.includes('%ZZ') ? ['400', '404'] : ['404', '204'] };
+    }
+  }
+}
+
+function publishRequest(ctx: FuzzContext, r: Prng, jobId: string): RestRequest {
+  const auth = { authorization: `Bearer ${ctx.producerToken}` };
+  const json = { ...auth, ...JSON_TYPE };
+  const base = { family: 'publish' as const };
+  switch (r.int(11)) {
+    case 0: {
+      const bad = badJsonBody(r);
+      // Prototype keys are refused by Fastify's JSON parser (invalid_json) or by the schema (invalid_body): both documented 400s.
+      const expect = bad.invalidJson ? ['400 invalid_json'] : bad.kind === 'proto-keys' ? ['400 invalid_body', '400 invalid_json'] : ['400 invalid_body'];
+      return { ...base, route: 'POST /api/generations', kind: bad.kind, method: 'POST', path: '/api/generations', headers: json, body: bad.body, expect };
+    }
+    case 1: return { ...base, route: 'POST /api/generations', kind: 'bad-field', method: 'POST', path: '/api/generations', headers: json,
+      body: r.pick([`{"prompt":${r.pick(['1', 'null', '[]', deepValue(r)])}}`, `{"prompt":"x","width":${badInt(r, 1, 16384).replace(/^null$/, '0')}}`, `{"prompt":"x","size":${weirdStringJson(r)}}`, `{"prompt":"x","seed":${r.pick(['1e308', '"1e3"', '-0.5', `"${'9'.repeat(41)}"`])}}`, `{"prompt":"x",${protoKeys(r).slice(1)}`, `{"prompt":"x","job_id":${JSON.stringify(`${weirdString(r)}!`)}}`]), // "!" is never in a job id
+      expect: ['400 invalid_body', '400 invalid_json'] };
+    case 2: return { ...base, route: 'POST /api/generations', kind: 'no-token', method: 'POST', path: '/api/generations', headers: { ...JSON_TYPE, ...(r.chance(0.5) && { authorization: `Bearer ${weirdString(r).replace(/[^\x20-\x7e]/g, 'x')}` }) }, body: '{"prompt":"x"}', expect: ['401 unauthorized'] };
+    case 3: return { ...base, route: 'POST /api/generations', kind: 'publish-off', method: 'POST', path: '/api/generations', headers: json, body: '{"prompt":"x"}', expect: ['403 publish_disabled'], server: ctx.auth };
+    case 4: return { ...base, route: 'POST /api/generations', kind: 'wrong-content-type', method: 'POST', path: '/api/generations', headers: { ...auth, 'content-type': r.pick(['text/plain', 'application/xml', 'image/png']) }, body: '{"prompt":"x"}', expect: ['415 unsupported_media_type'] };
+    case 5: return { ...base, route: 'POST /api/generations', kind: 'over-64KiB', method: 'POST', path: '/api/generations', headers: json, body: `{"prompt":"${'x'.repeat(70_000)}"}`, expect: ['413 body_too_large'] };
+    case 6: return { ...base, route: 'POST /api/generations/:id/progress', kind: 'bad-body', method: 'POST', path: `/api/generations/${jobId}/progress`, headers: json, body: `{"progress":${r.chance(0.2) ? deepValue(r) : badProgress(r)},"stage":${anyValue(r)}}`, expect: ['400 invalid_body'] };
+    case 7: return { ...base, route: 'POST /api/generations/:id/progress', kind: 'unknown-job', method: 'POST', path: `/api/generations/${r.chance(0.5) ? enc(weirdString(r).slice(0, 200)) : `missing-${r.int(1e6)}`}/progress`, headers: json, body: '{"progress":5}', expect: ['404 job_not_found', '400 invalid_body'] };
+    case 8: {
+      const boundary = r.pick(['', 'boundary=', 'boundary=zzz', `boundary=${'b'.repeat(100)}`, 'boundary="unterminated']);
+      const body = r.pick([`--xyz\r\nContent-Disposition: form-data; name="image"; filename="a.png"\r\nContent-Type: image/png\r\n\r\n${'x'.repeat(100)}\r\n--xyz--\r\n`, '--zzz\r\n\r\n', 'garbage', '']);
+      return { ...base, route: 'POST /api/generations/:id/images', kind: 'multipart-bad-boundary', method: 'POST', path: `/api/generations/${jobId}/images`, headers: { ...auth, 'content-type': `multipart/form-data; ${boundary}`.trim() }, body, expect: ['400 invalid_body', '415 unsupported_media_type'] };
+    }
+    case 9: return { ...base, route: 'POST /api/generations/:id/images', kind: 'not-an-image', method: 'POST', path: `/api/generations/${jobId}/images?filename=${enc(weirdString(r).slice(0, 100))}&imageIdx=${r.pick(['0', '-1', 'x', '1e308'])}`, headers: { ...auth, 'content-type': 'image/png' }, body: r.bytes(r.range(0, 3000)),
+      expect: jobId.startsWith('missing-') ? ['404 job_not_found', '400 invalid_body'] : ['415 not_an_image', '400 invalid_body'] };
+    default: return { ...base, route: 'POST /api/notifications', kind: 'bad-body', method: 'POST', path: '/api/notifications', headers: json,
+      body: r.pick([`{"severity":${weirdStringJson(r)},"message":"m"}`, `{"severity":"info","message":${r.pick(['null', '1', deepValue(r)])}}`, `{"severity":"info","message":"m","action_url":${r.pick(['1', 'true', '[]', '{}', deepValue(r), '1e308'])}}`, badJsonBody(r).body]),
+      expect: ['400 invalid_body', '400 invalid_json'] };
+  }
+}
+
+async function label(family: Family, res: Response): Promise<string> {
+  const text = await res.text();
+  if (res.status < 400) return String(res.status);
+  let body: any;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    return `${res.status}${family === 'plain' ? '' : ' not-json'}`;
+  }
+  if (family === 'session') return body?.success === false && typeof body.error === 'string' ? String(res.status) : `${res.status} unshaped`;
+  if (family === 'plain') return String(res.status);
+  const code = typeof body?.error === 'string' ? body.error : body?.error?.code;
+  return `${res.status} ${code}`;
+}
+
+/**
+ * A few requests in a row (one job created for the publish routes to act on): each answer's
+ * status and error code must be among those the README lists for the route.
+ */
+export async function restCase(ctx: FuzzContext, r: Prng, caseIndex: number): Promise<void> {
+  let jobId = `missing-${caseIndex}`;
+  if (r.chance(0.3)) {
+    // A real job, so /progress, /images, /fail reach their checks beyond "no such job".
+    const res = await send(ctx.main, 'POST', '/api/generations', { authorization: `Bearer ${ctx.producerToken}`, ...JSON_TYPE }, `{"prompt":"fuzz","job_id":"fuzz-rest-${ctx.seed}-${caseIndex}"}`);
+    const sent: Sent = { target: target('rest', 'POST /api/generations'), kind: 'valid', caseIndex, index: 0, data: '{"prompt":"fuzz"}' };
+    const got = res ? await label('publish', res) : 'no-answer';
+    ctx.oracle.record(sent, got, ['201']);
+    if (got === '201') jobId = `fuzz-rest-${ctx.seed}-${caseIndex}`;
+    if (got === '201' && r.chance(0.3)) {
+      const image = await send(ctx.main, 'POST', `/api/generations/${jobId}/images?filename=a.png`, { authorization: `Bearer ${ctx.producerToken}`, 'content-type': 'image/png' }, PNG_1X1);
+      ctx.oracle.record({ ...sent, target: target('rest', 'POST /api/generations/:id/images'), data: PNG_1X1 }, image ? await label('publish', image) : 'no-answer', ['201']);
+    }
+  }
+  const count = r.range(1, 8);
+  for (let i = 1; i <= count && ctx.budgetLeft() && !ctx.stopped; i++) {
+    const request = r.weighted<() => RestRequest>([[3, () => sessionRequest(ctx, r)], [3, () => plainRequest(r)], [4, () => publishRequest(ctx, r, jobId)]])();
+    const server = request.server ?? ctx.main;
+    // Too deep is refused before anything else is looked at (after the token, which comes first).
+    if (request.family === 'publish' && typeof request.body === 'string' && request.expect.every((e) => e.startsWith('400')) && /json/.test(request.headers['content-type'] ?? '') && jsonDepth(request.body) > MAX_JSON_DEPTH) {
+      request.expect = ['400 invalid_json'];
+    }
+    // Over the JSON limit (64 KiB) the length decides first.
+    if (request.family === 'publish' && typeof request.body === 'string' && Buffer.byteLength(request.body) > 64 * 1024 && request.expect.every((e) => e.startsWith('400'))) {
+      request.expect = ['413 body_too_large'];
+    }
+    // Fastify's JSON parser refuses prototype keys (`__proto__`, `constructor`) as invalid JSON, before the schema sees them.
+    if (request.family === 'publish' && typeof request.body === 'string' && request.expect.includes('400 invalid_body') && /"(__proto__|constructor)"\s*:/.test(request.body)) {
+      request.expect = [...request.expect, '400 invalid_json'];
+    }
+    const sent: Sent = { target: target('rest', request.route), kind: request.kind, caseIndex, index: i, where: `${server.name}, ${JSON.stringify(request.headers).slice(0, 120)}`, data: `${request.method} ${request.path}\n${typeof request.body === 'string' ? request.body : request.body ? `<${request.body.length} bytes>` : ''}` };
+    const res = await send(server, request.method, request.path, request.headers, request.method === 'GET' || request.method === 'DELETE' || request.method === 'OPTIONS' ? undefined : request.body);
+    const got = res ? await label(request.family, res) : 'no-answer';
+    ctx.oracle.record(sent, got, request.expect);
+  }
+}
+
+async function send(server: ServerUnderTest, method: string, path: string, headers: Record<string, string>, body: string | Buffer | undefined): Promise<Response | undefined> {
+  try {
+    const payload = typeof body === 'string' || body === undefined ? body : new Uint8Array(body);
+    return await fetch(`${server.http}${path}`, { method, headers, ...(payload !== undefined && { body: payload }), signal: AbortSignal.timeout(15_000) });
+  } catch {
+    return undefined;
+  }
+}

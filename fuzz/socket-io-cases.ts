@@ -1,0 +1,331 @@
+import { io, type Socket } from 'socket.io-client';
+import { WebSocket, type RawData } from 'ws';
+import { target, type FuzzContext } from './context.js';
+import { deepJson, deepValue, invalidJson, weirdString } from './hostile-values.js';
+import type { Sent } from './oracle.js';
+import type { Prng } from './prng.js';
+import { ANSWER_MS } from './ws-cases.js';
+
+/** How long an input may wait for a page that is busy (loading a hostile upstream). */
+const INPUT_MS = 30_000;
+
+/**
+ * Socket.IO: seeds/003's events with hostile payloads through the real client
+ * (socket.io-client), and engine.io packets no client would write, over a raw WebSocket.
+ */
+
+/** Stream notices relayed to subscribers (src/hub/stream.ts): a source restarting, a stream ended. */
+const RELAYED_NOTICE = /restarting in \d+ ms$|has ended$|^stopping failed: /;
+
+const SERVER_EVENTS = ['subscribed', 'unsubscribed', 'quality:updated', 'fps:updated', 'adaptive:updated', 'input:acknowledged', 'error'];
+
+/** Answers of one Socket.IO client as labels, frames and status notes left out. */
+class SocketIoConversation {
+  readonly answers: string[] = [];
+  #waiter: (() => void) | undefined;
+  /** While subscribed with adaptive mode on, tier changes send quality/fps updates nobody asked for. */
+  tierNoise = false;
+  /** The last `error` event's message, shown beside a violation. */
+  lastError = '';
+
+  constructor(readonly socket: Socket) {
+    for (const event of SERVER_EVENTS) {
+      socket.on(event, (payload: { message?: unknown } | undefined) => {
+        if (this.tierNoise && (event === 'quality:updated' || event === 'fps:updated')) return;
+        // The session stream's own failures are relayed as `error` too (README: "also sends error"): not an answer.
+        if (event === 'error' && typeof payload?.message === 'string' && RELAYED_NOTICE.test(payload.message)) return;
+        if (event === 'error') this.lastError = String(payload?.message).slice(0, 160);
+        this.#push(event === 'error' ? 'error' : `reply:${event}`);
+      });
+    }
+    socket.on('disconnect', (reason) => this.#push(`disconnect:${reason}`));
+    socket.on('connect_error', (error) => this.#push(`connect_error:${error.message}`));
+  }
+
+  #push(label: string): void {
+    this.answers.push(label);
+    const waiter = this.#waiter;
+    this.#waiter = undefined;
+    waiter?.();
+  }
+
+  async next(ms: number): Promise<string> {
+    const deadline = Date.now() + ms;
+    while (this.answers.length === 0) {
+      const left = deadline - Date.now();
+      if (left <= 0) return 'timeout';
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, left);
+        this.#waiter = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+    }
+    return this.answers.shift()!;
+  }
+}
+
+interface SioEvent {
+  kind: string;
+  event: string;
+  args: unknown[];
+  /** Labels in the order they must arrive. */
+  expect: string[];
+}
+
+function hostilePayload(r: Prng): unknown {
+  return r.pick<() => unknown>([
+    () => undefined,
+    () => null,
+    () => 1e308,
+    () => -0,
+    () => 'NaN',
+    () => [],
+    () => weirdString(r),
+    () => JSON.parse('{"__proto__":{"polluted":true},"constructor":{"prototype":{"x":1}}}'),
+    () => ({ session_id: { toString: 'x' } }),
+    () => Buffer.from('binary attachment'),
+    () => JSON.parse(deepJson(r, r.range(500, 1500))), // socket.io-client's encoder recurses; the deepest go raw
+  ])();
+}
+
+/** Tracks what the server's answers depend on: adaptive mode and the subscription. */
+interface SioState {
+  adaptive: boolean;
+  subscribed: boolean;
+}
+
+function sioEvent(ctx: FuzzContext, r: Prng, state: SioState): SioEvent {
+  const bad = (kind: string, event: string, args: unknown[]): SioEvent => ({ kind, event, args, expect: ['error'] });
+  const manual = (event: string, updated: string, args: unknown[]): SioEvent => {
+    const expect = [...(state.adaptive ? ['reply:adaptive:updated'] : []), `reply:${updated}`];
+    state.adaptive = false;
+    return { kind: 'valid', event, args, expect };
+  };
+  switch (r.int(14)) {
+    case 0: return bad('bad-subscribe', 'subscribe', [hostilePayload(r)]);
+    case 1: return bad('bad-subscribe', 'subscribe', [{ session_id: r.chance(0.5) ? weirdString(r) : `missing-${r.int(1000)}` }]);
+    case 2:
+      if (ctx.sessionId && r.chance(0.5)) {
+        state.subscribed = true;
+        return { kind: 'subscribe', event: 'subscribe', args: [{ session_id: ctx.sessionId }], expect: ['reply:subscribed'] };
+      }
+      return bad('bad-subscribe', 'subscribe', [{ session_id: '' }]);
+    case 3:
+      state.subscribed = false;
+      return { kind: 'valid', event: 'unsubscribe', args: r.chance(0.5) ? [hostilePayload(r)] : [], expect: ['reply:unsubscribed'] };
+    case 4: return bad('bad-option', 'quality:set', [{ quality: r.pick([9, 101, 1e308, -0, 'high', null, [], { __proto__: null }, 50.5]) }]);
+    case 5: return bad('bad-option', 'fps:set', [{ fps: r.pick([0, 61, 1e308, -1, 'NaN', true, '١٠']) }]);
+    case 6: return manual('quality:set', 'quality:updated', [{ quality: r.range(10, 100) }]);
+    case 7: return manual('fps:set', 'fps:updated', [{ fps: r.range(1, 60) }]);
+    case 8: return bad('bad-option', 'adaptive:toggle', [{ enabled: r.pick(['true', 1, null, 'false', [], weirdString(r)]) }]);
+    case 9: {
+      const enabled = r.chance(0.5);
+      state.adaptive = enabled;
+      return { kind: 'valid', event: 'adaptive:toggle', args: [{ enabled }], expect: ['reply:adaptive:updated'] };
+    }
+    case 10: {
+      const name = r.pick(['input:click', 'input:scroll', 'input:text', 'input:key', 'input:move']);
+      const payload = r.pick<unknown>([{ x: 1e308, y: -0 }, { text: 'é'.repeat(501) }, { key: weirdString(r) }, { deltaX: 1e6, deltaY: 'x' }, hostilePayload(r), { x: 10, y: 10 }]);
+      // Before subscribe always an error; after, a bad payload is an error and a good one is acknowledged.
+      return { kind: 'input', event: name, args: [payload], expect: state.subscribed ? ['error', 'reply:input:acknowledged'] : ['error'] };
+    }
+    case 11: return bad('unknown-event', r.pick(['__proto__', 'constructor', 'hasOwnProperty', weirdString(r).slice(0, 200), 'input:', 'subscribe ', 'frame']), [hostilePayload(r)]);
+    case 12: return bad('many-args', 'subscribe', [1, 2, 3, { session_id: 5 }]);
+    default: return bad('bad-subscribe', 'subscribe', [{ session_id: ['a'] }]);
+  }
+}
+
+/** A Socket.IO client (the real one) sending up to 30 hostile events, each awaited. */
+export async function socketIoEpisode(ctx: FuzzContext, r: Prng, caseIndex: number): Promise<void> {
+  const socket = io(ctx.main.http, { transports: ['websocket'], forceNew: true, reconnection: false, timeout: ANSWER_MS });
+  const conversation = new SocketIoConversation(socket);
+  const name = target('socket.io', 'events');
+  const connected = await new Promise<string>((resolve) => {
+    const timer = setTimeout(() => resolve('timeout'), ANSWER_MS);
+    socket.once('connect', () => {
+      clearTimeout(timer);
+      resolve('connect');
+    });
+    socket.once('connect_error', (error) => {
+      clearTimeout(timer);
+      resolve(`connect_error:${error.message}`);
+    });
+  });
+  if (connected !== 'connect') {
+    ctx.oracle.record({ target: name, kind: 'connect', caseIndex, index: 0, data: '' }, connected, ['connect']);
+    socket.disconnect();
+    return;
+  }
+  conversation.answers.length = 0;
+  const state: SioState = { adaptive: true, subscribed: false };
+  const count = r.range(1, 30);
+  for (let i = 1; i <= count && ctx.budgetLeft() && !ctx.stopped; i++) {
+    const event = sioEvent(ctx, r, state);
+    conversation.tierNoise = state.subscribed && state.adaptive;
+    const sent: Sent = { target: name, kind: event.kind, caseIndex, index: i, data: safePreview(event) };
+    socket.emit(event.event, ...event.args);
+    const adaptiveBefore = state.adaptive;
+    if (event.kind === 'input') {
+      // An input waits for the page; a session busy loading a hostile page answers late.
+      const got = await conversation.next(INPUT_MS);
+      ctx.oracle.record(sent, got, event.expect);
+      if (got === 'timeout') break; // a late answer would be taken for the next event's
+    } else {
+      // Some events have two answers in order (adaptive:updated, then quality:updated).
+      const seen: string[] = [];
+      for (const expected of event.expect) {
+        const got = await conversation.next(ANSWER_MS);
+        seen.push(got);
+        if (got !== expected) break;
+      }
+      // A valid quality or subscribe may meet the session stream's bound on distinct variants: an `error`.
+      // quality:set checks the bound before it turns adaptive mode off: refused, it answers `error` alone.
+      const refusedByBound = event.event === 'quality:set' || event.event === 'subscribe' ? ['error'] : [];
+      const got = seen.join('>');
+      const allowed = [event.expect.join('>'), ...refusedByBound];
+      if (!allowed.includes(got) && seen.includes('error')) sent.where = `error message: ${conversation.lastError}`;
+      ctx.oracle.record(sent, got, allowed);
+      if (got === 'error' && event.event === 'quality:set') state.adaptive = adaptiveBefore;
+      if (seen.includes('timeout')) break; // a late answer would be taken for the next event's
+    }
+    if (!socket.connected) break;
+  }
+  socket.disconnect();
+}
+
+function safePreview(event: SioEvent): string {
+  try {
+    return `${event.event} ${JSON.stringify(event.args)}`;
+  } catch {
+    return `${event.event} <unprintable>`;
+  }
+}
+
+/** What the server wrote on a raw engine.io connection, as labels. */
+function engineLabel(data: RawData, isBinary: boolean): string | undefined {
+  if (isBinary) return 'binary';
+  const text = data.toString();
+  if (text === '2') return undefined; // the server's ping
+  if (text === '3') return 'pong';
+  if (text.startsWith('0{')) return undefined; // the engine.io open packet
+  if (text.startsWith('40')) return 'connected';
+  if (text.startsWith('44')) return 'connect_error';
+  if (text.startsWith('42["frame"') || text.startsWith('42["status"')) return undefined;
+  const event = /^42\["([^"]*)"/.exec(text);
+  if (event) return event[1] === 'error' ? 'error' : `reply:${event[1]}`;
+  return `packet:${text.slice(0, 3)}`;
+}
+
+interface EnginePacket {
+  kind: string;
+  data: string | Buffer;
+  expect: string[];
+}
+
+/** Closes of engine.io when a packet does not parse: it ends the transport (no code, or 1000). */
+const ENGINE_CLOSES = ['close:1000', 'close:1005'];
+
+function enginePacket(ctx: FuzzContext, r: Prng): EnginePacket {
+  switch (r.int(12)) {
+    case 0: return { kind: 'deep-subscribe', data: `42["subscribe",${deepValue(r)}]`, expect: ['error'] };
+    case 1: return { kind: 'deep-event-args', data: `42["${r.pick(['quality:set', 'input:click', 'adaptive:toggle', 'nope'])}",{"x":${deepValue(r)}}]`, expect: ['error'] };
+    case 2: {
+      // socket.io-parser reads an EVENT with no payload at all as an event without a name: an `error` event, not a parse error.
+      const text = invalidJson(r);
+      return { kind: 'invalid-json', data: `42${text}`, expect: text.trim() === '' ? ['error'] : ENGINE_CLOSES };
+    }
+    case 3: return { kind: 'bad-packet-type', data: `4${r.pick(['7', '8', '9', 'x', '', '-'])}${r.pick(['', '[]', '{"a":1}'])}`, expect: ENGINE_CLOSES };
+    case 4: return { kind: 'bad-engine-type', data: r.pick(['9hello', '', '7', 'x', ' ', '\u0000']), expect: ENGINE_CLOSES };
+    case 5: {
+      // socket.io-parser takes a number as an event name (an unknown event: `error`); anything else but a string ends the connection.
+      const name = r.pick(['1e308', '-0', 'null', '{}', '[]', 'true', deepJson(r, 6000)]);
+      return { kind: 'non-string-event', data: `42[${name},{}]`, expect: /^-?\d/.test(name) ? ['error'] : ENGINE_CLOSES };
+    }
+    case 6: return { kind: 'binary', data: r.bytes(r.range(1, 1000)), expect: ENGINE_CLOSES };
+    case 7: return { kind: 'proto-event', data: `42["${r.pick(['__proto__', 'constructor', 'toString'])}",{"__proto__":{"polluted":true}}]`, expect: ['error'] };
+    case 8: return { kind: 'oversize', data: `42["subscribe","${'x'.repeat(70_000 + r.int(100_000))}"]`, expect: ['close:1009'] };
+    case 9: return { kind: 'ack-id-overflow', data: `42${'9'.repeat(r.range(20, 400))}["subscribe",{}]`, expect: ['error', ...ENGINE_CLOSES] };
+    case 10: return { kind: 'extreme-numbers', data: `42["fps:set",{"fps":${r.pick(['1e308', '-0', '123456789012345678901234567890', '-1e-400'])}}]`, expect: ['error'] };
+    default: return ctx.sessionId
+      ? { kind: 'subscribe-then-invalid', data: `42["subscribe",{"session_id":${JSON.stringify(ctx.sessionId)}}]`, expect: ['reply:subscribed'] }
+      : { kind: 'non-ascii-event', data: `42["${weirdString(r).replace(/["\\]/g, '').slice(0, 300)}",{}]`, expect: ['error'] };
+  }
+}
+
+/**
+ * Engine.io packets over a raw WebSocket to `/socket.io/?EIO=4&transport=websocket`: invalid
+ * packets must close only that connection (and free what it held), deep ones get `error`.
+ */
+export async function engineIoEpisode(ctx: FuzzContext, r: Prng, caseIndex: number): Promise<void> {
+  const name = target('engine.io', 'raw');
+  const ws = new WebSocket(`${ctx.main.ws}/socket.io/?EIO=4&transport=websocket`, { perMessageDeflate: false });
+  const answers: string[] = [];
+  let wake: (() => void) | undefined;
+  const push = (label: string) => {
+    answers.push(label);
+    wake?.();
+  };
+  ws.on('error', function engineOnError() {
+    // The close that follows is the answer.
+  });
+  ws.on('message', (data, isBinary) => {
+    const label = engineLabel(data, isBinary);
+    if (label) push(label);
+  });
+  ws.on('close', (code) => push(`close:${code}`));
+  const next = async (ms: number) => {
+    const deadline = Date.now() + ms;
+    while (answers.length === 0) {
+      const left = deadline - Date.now();
+      if (left <= 0) return 'timeout';
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, left);
+        wake = () => {
+          clearTimeout(timer);
+          wake = undefined;
+          resolve();
+        };
+      });
+    }
+    return answers.shift()!;
+  };
+  const connectSent: Sent = { target: name, kind: 'connect', caseIndex, index: 0, data: '40' };
+  await new Promise<void>((resolve) => {
+    ws.once('open', () => resolve());
+    ws.once('close', () => resolve());
+  });
+  if (ws.readyState !== WebSocket.OPEN) {
+    ctx.oracle.record(connectSent, await next(ANSWER_MS), ['connected']);
+    return;
+  }
+  ws.send('40');
+  const connected = await next(ANSWER_MS);
+  if (connected !== 'connected') {
+    ctx.oracle.record(connectSent, connected, ['connected']);
+    ws.terminate();
+    return;
+  }
+  const count = r.range(1, 12);
+  for (let i = 1; i <= count && ctx.budgetLeft() && !ctx.stopped; i++) {
+    const packet = enginePacket(ctx, r);
+    const sent: Sent = { target: name, kind: packet.kind, caseIndex, index: i, data: packet.data };
+    ws.send(packet.data, { binary: typeof packet.data !== 'string' });
+    if (packet.kind === 'subscribe-then-invalid') {
+      // At once, before the answer: the subscription must not outlive the connection.
+      ws.send('42["subscribe"');
+    }
+    const got = await next(ANSWER_MS);
+    if (packet.kind === 'subscribe-then-invalid') {
+      // The invalid packet may end the connection before the answer to subscribe is written.
+      ctx.oracle.record(sent, got, [...packet.expect, ...ENGINE_CLOSES]);
+      const closeSent: Sent = { target: name, kind: 'invalid-after-subscribe', caseIndex, index: i, data: '42["subscribe"' };
+      ctx.oracle.record(closeSent, got.startsWith('close:') ? got : await next(ANSWER_MS), ENGINE_CLOSES);
+      break;
+    }
+    ctx.oracle.record(sent, got, packet.expect);
+    if (got.startsWith('close:') || ws.readyState !== WebSocket.OPEN) break;
+  }
+  ws.terminate();
+}
