@@ -3,18 +3,7 @@ import assert from 'node:assert/strict';
 import type { Socket as NetSocket } from 'node:net';
 import { io as connect, type Socket } from 'socket.io-client';
 import type { TestServer } from './helpers.js';
-import { createLoadedSession, startPageServer, startSessionServer, within, type PageServer } from './session-helpers.js';
-
-function nextEvent<T = any>(socket: Socket, event: string, predicate: (payload: T) => boolean = () => true, ms = 15_000): Promise<T> {
-  let listener: (payload: T) => void;
-  const found = new Promise<T>((resolve) => {
-    listener = (payload: T) => {
-      if (predicate(payload)) resolve(payload);
-    };
-    socket.on(event, listener);
-  });
-  return within(found, ms, `socket.io event ${event}`).finally(() => socket.off(event, listener));
-}
+import { createLoadedSession, startPageServer, startSessionServer, within, type PageServer, nextEvent } from './session-helpers.js';
 
 describe('adaptive quality over a real Socket.IO connection', () => {
   let pages: PageServer;

@@ -2,18 +2,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { io as connect, type Socket } from 'socket.io-client';
 import type { TestServer } from './helpers.js';
-import { BLUE, createLoadedSession, frameOfColour, postJson, startPageServer, startSessionServer, within, type PageServer } from './session-helpers.js';
-
-function nextEvent<T = any>(socket: Socket, event: string, predicate: (payload: T) => boolean = () => true, ms = 20_000): Promise<T> {
-  let listener: (payload: T) => void;
-  const found = new Promise<T>((resolve) => {
-    listener = (payload: T) => {
-      if (predicate(payload)) resolve(payload);
-    };
-    socket.on(event, listener);
-  });
-  return within(found, ms, `socket.io event ${event}`).finally(() => socket.off(event, listener));
-}
+import { BLUE, createLoadedSession, frameOfColour, postJson, startPageServer, startSessionServer, within, type PageServer, nextEvent } from './session-helpers.js';
 
 describe('browser session crash recovery', () => {
   let pages: PageServer;

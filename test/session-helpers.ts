@@ -180,3 +180,15 @@ export function frameOfColour(socket: { on: Function; off: Function }, colour: R
   });
   return within(found, ms, `a frame of colour ${colour.join(',')}`).finally(() => socket.off('frame', onFrame));
 }
+
+/** Resolves with the next Socket.IO `event` whose payload matches `predicate`, within `ms`. */
+export function nextEvent<T = any>(socket: { on: Function; off: Function }, event: string, predicate: (payload: T) => boolean = () => true, ms = 20_000): Promise<T> {
+  let listener: (payload: T) => void;
+  const found = new Promise<T>((resolve) => {
+    listener = (payload: T) => {
+      if (predicate(payload)) resolve(payload);
+    };
+    socket.on(event, listener);
+  });
+  return within(found, ms, `socket.io event ${event}`).finally(() => socket.off(event, listener));
+}

@@ -7,20 +7,10 @@ import type { TestServer } from './helpers.js';
 import { launchBrowser, type TestBrowser } from './browser-helpers.js';
 import {
   BLUE, createLoadedSession, frameOfColour, near, pixelAt, RED, startPageServer, startSessionServer, within, type PageServer, type Rgb,
+  nextEvent,
 } from './session-helpers.js';
 
 /** The next `event` whose payload passes `predicate`, within `ms`. */
-function nextEvent<T = any>(socket: Socket, event: string, predicate: (payload: T) => boolean = () => true, ms = 15_000): Promise<T> {
-  let listener: (payload: T) => void;
-  const found = new Promise<T>((resolve) => {
-    listener = (payload: T) => {
-      if (predicate(payload)) resolve(payload);
-    };
-    socket.on(event, listener);
-  });
-  return within(found, ms, `socket.io event ${event}`).finally(() => socket.off(event, listener));
-}
-
 describe('browser sessions over Socket.IO (seeds/003 events)', () => {
   let pages: PageServer;
   let server: TestServer;

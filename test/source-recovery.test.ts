@@ -7,7 +7,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { WebSocket } from 'ws';
 import { io as connect, type Socket } from 'socket.io-client';
 import { nextJson, openSocket, startServer, type TestServer } from './helpers.js';
-import { createLoadedSession, startPageServer, startSessionServer, within, type PageServer } from './session-helpers.js';
+import { createLoadedSession, startPageServer, startSessionServer, within, type PageServer, nextEvent } from './session-helpers.js';
 import { startXvfb, waitFor, type XServer } from './capture-helpers.js';
 import type { Stream } from '../src/hub/stream.js';
 import type { FfmpegSource } from '../src/sources/ffmpeg-source.js';
@@ -62,17 +62,6 @@ function parentOf(pid: number): number {
   } catch {
     return -1;
   }
-}
-
-function nextEvent<T = any>(socket: Socket, event: string, predicate: (payload: T) => boolean = () => true, ms = 20_000): Promise<T> {
-  let listener: (payload: T) => void;
-  const found = new Promise<T>((resolve) => {
-    listener = (payload: T) => {
-      if (predicate(payload)) resolve(payload);
-    };
-    socket.on(event, listener);
-  });
-  return within(found, ms, `socket.io event ${event}`).finally(() => socket.off(event, listener));
 }
 
 describe('ffmpeg sources die, streams do not', () => {
