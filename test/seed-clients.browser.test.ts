@@ -136,7 +136,10 @@ async function openPage(t: TestContext, newPage: () => Promise<TestPage>, url: s
 /** Draws the seeds/002 page's `<img>` into a scratch canvas and reports what it shows. */
 async function imageInk(page: Page): Promise<{ src: string; width: number; height: number; colours: number }> {
   return page.evaluate(`(async () => {
-    const img = document.getElementById('stream-image');
+    // A copy of the current frame: the page replaces the <img>'s src with every frame, and a
+    // decode() under way when that happens rejects (EncodingError).
+    const img = new Image();
+    img.src = document.getElementById('stream-image').src;
     await img.decode();
     const canvas = document.createElement('canvas');
     canvas.width = img.naturalWidth;
