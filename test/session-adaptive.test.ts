@@ -44,8 +44,8 @@ describe('adaptive quality over a real Socket.IO connection', () => {
     // A slow link: the client reads 12 KiB every 100 ms (~1 Mbps). Once the socket buffers are
     // full, each server write completes only as fast as the client reads.
     const tcp = (socket.io.engine.transport as unknown as { ws: { _socket: NetSocket } }).ws._socket;
-    const down = nextEvent(socket, 'quality:updated', (p) => p.quality === 50, 60_000);
-    const slowFps = nextEvent(socket, 'fps:updated', (p) => p.fps === 10, 60_000);
+    const down = nextEvent(socket, 'quality:updated', (p) => p.quality === 50, 150_000);
+    const slowFps = nextEvent(socket, 'fps:updated', (p) => p.fps === 10, 150_000);
     tcp.pause();
     // read() on a paused socket still emits 'data' to the WebSocket parser, 12 KiB at a time.
     const throttle = setInterval(() => tcp.read(12 * 1024), 100);
