@@ -118,6 +118,8 @@ function routes(app: FastifyInstance, registry: SessionRegistry, defaults: Sessi
     const status = error instanceof SessionError || error instanceof UrlRefused ? error.status
       : error instanceof InputError ? 400
       : error instanceof NavigationError ? 502
+      // A screenshot of a page that would not render in time (session.ts bounds it).
+      : error.name === 'TimeoutError' ? 504
       : error.statusCode !== undefined && error.statusCode < 500 ? error.statusCode // e.g. malformed JSON body
       : 500;
     if (status >= 500) request.log.error({ err: error }, 'session request failed');
