@@ -15,6 +15,9 @@ import { MessageLimiter } from './message-limiter.js';
 import { ConnectionCaps } from './connection-caps.js';
 import { HOST_REFUSED } from './host-check.js';
 
+/** Where Socket.IO's engine answers (and claims upgrades, see upgrade-router.ts). */
+export const SOCKET_IO_PATH = '/socket.io/';
+
 /** The engine.io connection under a Socket.IO client: what the caps count. */
 interface EngineConnection {
   request: { socket: { remoteAddress?: string } };
@@ -49,7 +52,7 @@ const MAX_PENDING_INPUT = 16;
  */
 export function attachSocketIo(server: HttpServer, deps: SocketIoDeps): SocketIoServer {
   const io = new SocketIoServer(server, {
-    path: '/socket.io/',
+    path: SOCKET_IO_PATH,
     serveClient: true,
     destroyUpgrade: false,
     // WebView pages are often data: or file: URLs (origin "null") or on another host.

@@ -4,6 +4,7 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import { CloseCode } from '../protocols/errors.js';
 import { ConnectionCaps } from './connection-caps.js';
 import { closeSocket } from './ws-close.js';
+import { SOCKET_IO_PATH } from './socket-io.js';
 
 export type UpgradeHandler = (ws: WebSocket, req: IncomingMessage, url: URL, params: Record<string, string>) => void;
 
@@ -24,12 +25,6 @@ interface Route {
   handler: UpgradeHandler;
 }
 
-/**
- * engine.io claims every upgrade whose raw request target starts with its path, without
- * normalising it (`check()` in engine.io's `attach`). This router decides on the same raw
- * target, so each upgrade has exactly one owner: never two `101`s, never none.
- */
-const ENGINE_IO_PATH = '/socket.io/';
 
 /**
  * Routes WebSocket upgrades by path to handlers, all on one `ws` server in noServer mode, so
@@ -69,7 +64,10 @@ export class UpgradeRouter {
   readonly #serverOnUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
     socket.on('error', this.#rawSocketOnError);
     const target = req.url ?? '';
-    if (target.startsWith(ENGINE_IO_PATH)) return; // Socket.IO's engine answers it (its allowRequest checks Host)
+    // engine.io claims every upgrade whose raw target starts with its path, without normalising
+    // it (`check()` in its `attach`); deciding on the same raw target gives each upgrade exactly
+    // one owner: never two 101s, never none. Its allowRequest checks Host and the caps.
+    if (target.startsWith(SOCKET_IO_PATH)) return;
     if (this.options.allowHost && !this.options.allowHost(req.headers.host)) return reject(socket, 403, 'Forbidden');
     const segments = pathSegments(target);
     if (!segments) return reject(socket, 400, 'Bad Request');
