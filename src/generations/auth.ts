@@ -2,14 +2,6 @@ import { timingSafeEqual, createHash } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { createRemoteJWKSet, decodeProtectedHeader, jwtVerify, type JWTPayload } from 'jose';
 
-/** Close codes of the token-checked WebSocket routes. */
-export const AuthCloseCode = {
-  /** Token missing, malformed, expired, badly signed or `alg: none`. */
-  Unauthorized: 4401,
-  /** The JWKS could not be fetched: not the token's fault, try again later (RFC 6455 1013). */
-  TryAgainLater: 1013,
-} as const;
-
 export type AuthFailure = 'token_missing' | 'token_invalid' | 'token_expired' | 'token_alg_none' | 'token_not_yet_valid' | 'auth_unavailable';
 
 /** Why a token was refused; `code` goes into the error message, `message` into the close reason. */

@@ -1,10 +1,8 @@
 import { WebSocket } from 'ws';
+import { CloseCode } from '../protocols/close-codes.js';
 import { wsSend } from '../server/ws-send.js';
 import { closeSocket } from '../server/ws-close.js';
 import type { EventLog, LogEntry } from './event-log.js';
-
-/** Close code for a consumer that fell so far behind that the replay log would drop events it has not received. */
-export const TOO_SLOW_CLOSE = 4408;
 
 export interface EventFeedOptions<T> {
   /** Last id the client received (`?since=`); `undefined` = live from now. */
@@ -72,7 +70,7 @@ export class EventFeed<T> {
     if (entry.id - this.#cursor > this.options.maxLag) {
       this.close();
       this.options.onTooSlow?.();
-      closeSocket(this.ws, TOO_SLOW_CLOSE, `consumer too slow; reconnect with ?since=<last id received>`);
+      closeSocket(this.ws, CloseCode.TooSlow, `consumer too slow; reconnect with ?since=<last id received>`);
       return;
     }
     void this.#pump();

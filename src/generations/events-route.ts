@@ -7,7 +7,7 @@ import type { RouteContext } from '../server/route-context.js';
 import type { UpgradeHandler } from '../server/upgrade-router.js';
 import { wsSendQuiet } from '../server/ws-send.js';
 import { closeSocket } from '../server/ws-close.js';
-import { AuthCloseCode, AuthError, OPEN_PRINCIPAL, tokenFromRequest, type Principal } from './auth.js';
+import { AuthError, OPEN_PRINCIPAL, tokenFromRequest, type Principal } from './auth.js';
 import { EventFeed } from './event-feed.js';
 import type { GenerationEntry } from './generations.js';
 import type { GenerationsModule } from './generations-module.js';
@@ -55,7 +55,7 @@ export function eventsRoute({ log }: RouteContext, module: GenerationsModule): U
       (error: unknown) => {
         ws.resume(); // a closing handshake needs the peer's close frame read
         // An unreachable JWKS is not the client's fault: 1013 tells it to try again later.
-        if (error instanceof AuthError) return refuse(error.code, error.message, error.code === 'auth_unavailable' ? AuthCloseCode.TryAgainLater : AuthCloseCode.Unauthorized);
+        if (error instanceof AuthError) return refuse(error.code, error.message, error.code === 'auth_unavailable' ? CloseCode.TryAgainLater : CloseCode.Unauthorized);
         log.error({ err: error }, 'token check failed');
         refuse('internal_error', 'token check failed', CloseCode.InternalError);
       },
@@ -77,7 +77,7 @@ export function eventsRoute({ log }: RouteContext, module: GenerationsModule): U
     // reconnects (with ?since=, losing nothing) and a fresh token.
     const expiry = principal.expiresAt === undefined ? undefined : setTimeout(() => {
       wsSendQuiet(ws, errorEnvelope('token_expired', 'unauthorized: token expired', Date.now()));
-      closeSocket(ws, AuthCloseCode.Unauthorized, 'unauthorized: token expired');
+      closeSocket(ws, CloseCode.Unauthorized, 'unauthorized: token expired');
     }, Math.min(Math.max(0, principal.expiresAt - Date.now()), 2 ** 31 - 1));
     const limiter = new MessageLimiter();
     ws.on('message', function socketOnMessage(data, isBinary) {

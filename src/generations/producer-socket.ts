@@ -7,13 +7,10 @@ import type { RouteContext } from '../server/route-context.js';
 import type { UpgradeHandler } from '../server/upgrade-router.js';
 import { wsSendQuiet } from '../server/ws-send.js';
 import { closeSocket } from '../server/ws-close.js';
-import { AuthCloseCode, producerTokenMatches, tokenFromRequest } from './auth.js';
+import { producerTokenMatches, tokenFromRequest } from './auth.js';
 import { GenerationError, GenerationErrorCode as Code } from './generation-error.js';
 import type { GenerationsModule } from './generations-module.js';
 import { parseFailure, parseImageFields, parseJobIdParam, parseJobInput, parseNotification, parseProgress } from './publish-schema.js';
-
-/** Close code when publishing is off (no PRODUCER_TOKEN). */
-export const PUBLISH_DISABLED_CLOSE = 4403;
 
 type RequestId = string | number | undefined;
 
@@ -41,9 +38,9 @@ export function producerRoute({ log }: RouteContext, module: GenerationsModule, 
       wsSendQuiet(ws, JSON.stringify({ type: 'error', error: code, message }));
       closeSocket(ws, closeCode, message);
     };
-    if (!options.producerToken) return fail(Code.PublishDisabled, 'publishing is disabled: no producer token (PRODUCER_TOKEN)', PUBLISH_DISABLED_CLOSE);
+    if (!options.producerToken) return fail(Code.PublishDisabled, 'publishing is disabled: no producer token (PRODUCER_TOKEN)', CloseCode.Forbidden);
     if (!producerTokenMatches(tokenFromRequest(req, url), options.producerToken)) {
-      return fail(Code.Unauthorized, 'unauthorized: missing or wrong producer token', AuthCloseCode.Unauthorized);
+      return fail(Code.Unauthorized, 'unauthorized: missing or wrong producer token', CloseCode.Unauthorized);
     }
 
     const limiter = new MessageLimiter();

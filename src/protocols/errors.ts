@@ -20,25 +20,7 @@ export const ErrorCode = {
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
-/** WebSocket close codes framehub uses, with the reason sent beside them. */
-export const CloseCode = {
-  Normal: 1000,
-  GoingAway: 1001,
-  /** ws closes with this itself when a message exceeds `maxPayload`. */
-  MessageTooBig: 1009,
-  PolicyViolation: 1008,
-  InternalError: 1011,
-  /** The stream exists but cannot be opened now (a limit is reached). */
-  TryAgainLater: 1013,
-  /** The connection URL's query string is invalid. */
-  BadRequest: 4400,
-  /** The stream id names no stream. */
-  NotFound: 4404,
-  /** The stream ended for good (e.g. its window closed). */
-  StreamEnded: 4410,
-  /** The client sent too many messages too fast. */
-  RateLimited: 4429,
-} as const;
+export { CloseCode } from './close-codes.js';
 
 /** A client did something the protocol does not allow; `code` goes on the wire. */
 export class ProtocolError extends Error {
