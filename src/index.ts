@@ -4,7 +4,7 @@ export { loadConfig, ConfigError, type Config, type StreamConfig } from './confi
 export { Hub, type StreamResolver } from './hub/hub.js';
 export { Stream, type StreamStats, type StreamNotice, type SubscribeOptions, type Subscription } from './hub/stream.js';
 export type { Deliver, DeliveryDone, FrameSink } from './hub/subscriber-slot.js';
-export type { Frame } from './hub/frame.js';
+export type { Frame } from './sources/frame.js';
 export type { VariantSpec } from './hub/variant-spec.js';
 export type { Encoder, EncodedImage } from './hub/encoder.js';
 export { Source, type SourceEvents, type SourceFrame } from './sources/source.js';

@@ -2,7 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { AdaptiveController, TIERS } from '../src/hub/adaptive-controller.js';
 import { Variant } from '../src/hub/variant.js';
-import type { Frame } from '../src/hub/frame.js';
+import type { Frame } from '../src/sources/frame.js';
 import { framePacket, parseSessionEvent } from '../src/protocols/socket-io-session.js';
 import { ProtocolError } from '../src/protocols/errors.js';
 import { InputError, MAX_TEXT_LENGTH, parseInput } from '../src/sessions/input.js';

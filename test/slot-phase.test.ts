@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { deliverFromPromise, SubscriberSlot } from '../src/hub/subscriber-slot.js';
-import type { Frame } from '../src/hub/frame.js';
+import type { Frame } from '../src/sources/frame.js';
 import { FakeClock } from './fake-clock.js';
 
 function frame(seq: number, at: number): Frame {

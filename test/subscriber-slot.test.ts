@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { deliverFromPromise, SubscriberSlot, type Deliver, type DeliveryDone } from '../src/hub/subscriber-slot.js';
-import type { Frame } from '../src/hub/frame.js';
+import type { Frame } from '../src/sources/frame.js';
 import { FakeClock, flushMicrotasks } from './fake-clock.js';
 
 function frame(seq: number): Frame {

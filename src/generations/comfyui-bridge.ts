@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { WebSocket, type RawData } from 'ws';
 import type { PushSource } from '../sources/push-source.js';
 import { TypedEmitter } from '../util/typed-emitter.js';
-import type { Severity } from '../protocols/event-envelope.js';
+import type { Severity } from '../wire/envelope.js';
 import { GenerationError, GenerationErrorCode } from './generation-error.js';
 import type { Generations, JobInput } from './generations.js';
 import { toError } from '../util/errors.js';

@@ -1,4 +1,4 @@
-import type { Frame } from './frame.js';
+import type { Frame } from '../sources/frame.js';
 import type { Encoder } from './encoder.js';
 import { targetSize, type VariantSpec } from './variant-spec.js';
 import { MIME_TYPES, type ImageFormat } from '../image/sniff.js';

@@ -20,7 +20,7 @@ export const ErrorCode = {
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
-export { CloseCode } from './close-codes.js';
+export { CloseCode } from '../wire/close-codes.js';
 
 /** A client did something the protocol does not allow; `code` goes on the wire. */
 export class ProtocolError extends Error {

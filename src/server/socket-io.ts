@@ -1,7 +1,7 @@
 import type { Server as HttpServer } from 'node:http';
 import type { FastifyBaseLogger } from 'fastify';
 import { Server as SocketIoServer, type Socket } from 'socket.io';
-import type { Frame } from '../hub/frame.js';
+import type { Frame } from '../sources/frame.js';
 import type { StreamNotice, Subscription } from '../hub/stream.js';
 import { deliverFromPromise } from '../hub/subscriber-slot.js';
 import { AdaptiveController, TIERS, type Tier } from '../hub/adaptive-controller.js';

@@ -1,6 +1,6 @@
 import type { Duplex } from 'node:stream';
 import type { WebSocket } from 'ws';
-import type { Frame } from '../hub/frame.js';
+import type { Frame } from '../sources/frame.js';
 import type { DeliveryDone, FrameSink } from '../hub/subscriber-slot.js';
 import { VariantLimitError, type Variant, type VariantCache } from '../hub/variant.js';
 import { ErrorCode, ProtocolError } from '../protocols/errors.js';

@@ -2,14 +2,14 @@ import { WebSocket } from 'ws';
 import { CloseCode, ErrorCode, ProtocolError } from '../protocols/errors.js';
 import { errorEnvelope, heartbeatAnswer, parseEnvelopeCommand, replayGapEnvelope } from '../protocols/event-envelope.js';
 import { parseSinceQuery } from '../protocols/replay-query.js';
-import { MessageLimiter } from '../server/message-limiter.js';
-import type { RouteContext } from '../server/route-context.js';
-import type { UpgradeHandler } from '../server/upgrade-router.js';
-import { wsSendQuiet } from '../server/ws-send.js';
-import { closeSocket } from '../server/ws-close.js';
+import { MessageLimiter } from './message-limiter.js';
+import type { RouteContext } from './route-context.js';
+import type { UpgradeHandler } from './upgrade-router.js';
+import { wsSendQuiet } from './ws-send.js';
+import { closeSocket } from './ws-close.js';
 import { AuthError, OPEN_PRINCIPAL, tokenFromRequest, type Principal } from './auth.js';
 import { EventFeed } from './event-feed.js';
-import type { GenerationEntry } from './generations.js';
+import type { GenerationEntry } from '../generations/generations.js';
 import type { GenerationsModule } from './generations-module.js';
 
 /** Notifications go to everyone; a job's events to its user, to tokens that may see all, and to all when the job has no user. */

@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
-import type { StoredImage } from './generation-event.js';
-import type { ImageStore } from './image-store.js';
+import type { StoredImage } from '../generations/generation-event.js';
+import type { ImageStore } from '../generations/image-store.js';
 
 /** One gallery item: what the gallery page shows beside the image. */
 function describeImage(image: StoredImage) {

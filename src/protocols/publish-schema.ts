@@ -1,8 +1,8 @@
-import type { Severity } from '../protocols/event-envelope.js';
-import { describe } from '../protocols/values.js';
-import type { ImageParams } from './generation-event.js';
-import { GenerationError, GenerationErrorCode } from './generation-error.js';
-import type { ImageInput, JobInput } from './generations.js';
+import type { Severity } from '../wire/envelope.js';
+import { describe } from './values.js';
+import type { ImageParams } from '../generations/generation-event.js';
+import { GenerationError, GenerationErrorCode } from '../generations/generation-error.js';
+import type { ImageInput, JobInput } from '../generations/generations.js';
 
 /**
  * Validation of everything producers send, shared by the HTTP publish API and the producer

@@ -2,15 +2,15 @@ import type { IncomingMessage } from 'node:http';
 import { WebSocket, type RawData } from 'ws';
 import { CloseCode, ErrorCode } from '../protocols/errors.js';
 import { describe, parseJsonObject } from '../protocols/values.js';
-import { MessageLimiter } from '../server/message-limiter.js';
-import type { RouteContext } from '../server/route-context.js';
-import type { UpgradeHandler } from '../server/upgrade-router.js';
-import { wsSendQuiet } from '../server/ws-send.js';
-import { closeSocket } from '../server/ws-close.js';
+import { MessageLimiter } from './message-limiter.js';
+import type { RouteContext } from './route-context.js';
+import type { UpgradeHandler } from './upgrade-router.js';
+import { wsSendQuiet } from './ws-send.js';
+import { closeSocket } from './ws-close.js';
 import { producerTokenMatches, tokenFromRequest } from './auth.js';
-import { GenerationError, GenerationErrorCode as Code } from './generation-error.js';
+import { GenerationError, GenerationErrorCode as Code } from '../generations/generation-error.js';
 import type { GenerationsModule } from './generations-module.js';
-import { parseFailure, parseImageFields, parseJobIdParam, parseJobInput, parseNotification, parseProgress } from './publish-schema.js';
+import { parseFailure, parseImageFields, parseJobIdParam, parseJobInput, parseNotification, parseProgress } from '../protocols/publish-schema.js';
 
 type RequestId = string | number | undefined;
 

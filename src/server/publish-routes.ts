@@ -1,9 +1,9 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import multipart from '@fastify/multipart';
 import { bearerToken, producerTokenMatches } from './auth.js';
-import { GenerationError, GenerationErrorCode as Code } from './generation-error.js';
+import { GenerationError, GenerationErrorCode as Code } from '../generations/generation-error.js';
 import type { GenerationsModule } from './generations-module.js';
-import { parseFailure, parseImageFields, parseJobIdParam, parseJobInput, parseNotification, parseProgress } from './publish-schema.js';
+import { parseFailure, parseImageFields, parseJobIdParam, parseJobInput, parseNotification, parseProgress } from '../protocols/publish-schema.js';
 
 const JSON_BODY_LIMIT = 64 * 1024;
 
