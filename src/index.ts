@@ -14,4 +14,5 @@ export { X11ScreenSource, type X11ScreenOptions } from './sources/x11-screen-sou
 export { X11WindowSource, type X11WindowOptions } from './sources/x11-window-source.js';
 export { listWindows, type WindowInfo } from './sources/x11-windows.js';
 export { sniffImage, type ImageFormat, type ImageInfo } from './image/sniff.js';
-export { ErrorCode, CloseCode } from './protocols/errors.js';
+export { ErrorCode, FramehubError } from './wire/errors.js';
+export { CloseCode } from './wire/close-codes.js';

@@ -4,7 +4,7 @@ import { AdaptiveController, TIERS } from '../src/hub/adaptive-controller.js';
 import { Variant } from '../src/hub/variant.js';
 import type { Frame } from '../src/sources/frame.js';
 import { framePacket, parseSessionEvent } from '../src/protocols/socket-io-session.js';
-import { ProtocolError } from '../src/protocols/errors.js';
+import { ProtocolError } from '../src/protocols/protocol-error.js';
 import { InputError, MAX_TEXT_LENGTH, parseInput } from '../src/sessions/input.js';
 import { networkInterfaces } from 'node:os';
 import { isForbiddenAddress, isOwnAddress, UrlGuard, UrlRefused } from '../src/sessions/url-guard.js';

@@ -1,7 +1,8 @@
 import type { Severity } from '../wire/envelope.js';
 import { describe } from './values.js';
 import type { ImageParams } from '../generations/generation-event.js';
-import { GenerationError, GenerationErrorCode } from '../generations/generation-error.js';
+import { GenerationError } from '../generations/generation-error.js';
+import { ErrorCode } from '../wire/errors.js';
 import type { ImageInput, JobInput } from '../generations/generations.js';
 
 /**
@@ -14,7 +15,7 @@ const JOB_ID = /^[A-Za-z0-9_.:-]{1,128}$/;
 const MAX_TEXT = 20_000;
 
 function fail(message: string): never {
-  throw new GenerationError(GenerationErrorCode.InvalidBody, message);
+  throw new GenerationError(ErrorCode.InvalidBody, message);
 }
 
 function object(raw: unknown, what: string): Record<string, unknown> {
@@ -171,6 +172,6 @@ export function parseImageFields(fields: Record<string, unknown>): ImageInput {
 }
 
 export function parseJobIdParam(raw: string): string {
-  if (!JOB_ID.test(raw)) throw new GenerationError(GenerationErrorCode.JobNotFound, `no job with id ${describe(raw)}`);
+  if (!JOB_ID.test(raw)) throw new GenerationError(ErrorCode.JobNotFound, `no job with id ${describe(raw)}`);
   return raw;
 }

@@ -5,10 +5,11 @@ import { Hub } from '../hub/hub.js';
 import { Stream } from '../hub/stream.js';
 import { SharpEncoder, type Encoder } from '../hub/encoder.js';
 import { createSource } from '../sources/create-source.js';
-import { CloseCode } from '../protocols/errors.js';
+import { CloseCode } from '../wire/close-codes.js';
 import { UpgradeRouter } from './upgrade-router.js';
 import { ConnectionCaps } from './connection-caps.js';
 import { registerJsonBodyParser } from './json-body.js';
+import { answerErrors } from './route-errors.js';
 import { hostCheck, hostGuard } from './host-check.js';
 import { closeSocket } from './ws-close.js';
 import { startHeartbeat } from './heartbeat.js';
@@ -69,6 +70,8 @@ export async function createServer(config: Config, options: ServerOptions = {}):
     http: { headersTimeout: HANDSHAKE_TIMEOUT_MS, connectionsCheckingInterval: 1000 },
   });
   registerJsonBodyParser(app);
+  // Routes outside a scope of their own answer errors as `{error: <code>, message}`.
+  answerErrors(app, 'request', (refusal) => ({ error: refusal.code, message: refusal.message }));
   const allowHost = hostCheck(config);
   if (allowHost) app.addHook('onRequest', hostGuard(allowHost));
   const encoder = options.encoder ?? new SharpEncoder();

@@ -1,5 +1,5 @@
 import type { WebSocket } from 'ws';
-import { CloseCode } from '../protocols/errors.js';
+import { CloseCode } from '../wire/close-codes.js';
 import { parseStreamingCommand, pongMessage, streamingGapMessage, streamingErrorMessage, subscribedMessage } from '../protocols/image-generated.js';
 import { parseSinceQuery } from '../protocols/replay-query.js';
 import type { UpgradeHandler } from './upgrade-router.js';
