@@ -53,9 +53,10 @@ export async function spawnServer(args: string[], env: Record<string, string> = 
       });
     });
   };
-  await printed(/framehub serving .* at http:\/\/\S+?:\d+/, 60_000);
-  const [, port] = /framehub serving .* at http:\/\/\S+?:(\d+)/.exec(out)!;
-  return { child, http: `http://127.0.0.1:${port}`, ws: `ws://127.0.0.1:${port}`, output: () => out, printed, exited };
+  await printed(/framehub serving .* at https?:\/\/\S+?:\d+/, 60_000);
+  const [, scheme, port] = /framehub serving .* at (https?):\/\/\S+?:(\d+)/.exec(out)!;
+  const secure = scheme === 'https';
+  return { child, http: `${scheme}://127.0.0.1:${port}`, ws: `${secure ? 'wss' : 'ws'}://127.0.0.1:${port}`, output: () => out, printed, exited };
 }
 
 /** Sends `signal` and resolves with how the process ended and how long it took. */

@@ -10,6 +10,7 @@ import { UpgradeRouter } from './upgrade-router.js';
 import { ConnectionCaps } from './connection-caps.js';
 import { registerJsonBodyParser } from './json-body.js';
 import { answerErrors } from './route-errors.js';
+import { createNodeServer, reloadTls } from './node-server.js';
 import { hostCheck, hostGuard } from './host-check.js';
 import { closeSocket } from './ws-close.js';
 import { startHeartbeat } from './heartbeat.js';
@@ -38,6 +39,8 @@ export interface FramehubServer {
   readonly sessions: SessionRegistry;
   /** Starts listening; resolves with the address actually bound (port 0 picks a free one). */
   listen(): Promise<{ host: string; port: number; url: string }>;
+  /** Loads TLS_CERT/TLS_KEY again for new connections (SIGHUP); false when TLS is off. */
+  reloadTls(): Promise<boolean>;
   /** Closes every client, stops every source, closes the HTTP server. Safe to call twice. */
   close(): Promise<void>;
 }
@@ -54,9 +57,6 @@ export interface ServerOptions {
   encoder?: Encoder;
 }
 
-/** Longest an HTTP request or WebSocket handshake may take to send its headers. */
-const HANDSHAKE_TIMEOUT_MS = 10_000;
-
 /** The composition root: builds the parts and wires them together, nothing more. */
 export async function createServer(config: Config, options: ServerOptions = {}): Promise<FramehubServer> {
   const app = Fastify({
@@ -65,9 +65,7 @@ export async function createServer(config: Config, options: ServerOptions = {}):
     // Long ids reach the routes, which answer them their own 400/404 (Fastify's default of 100
     // characters answered 414 in a shape no route documents); Node's 16 KiB header limit still holds.
     routerOptions: { maxParamLength: 16 * 1024 },
-    // A request (an upgrade too) whose headers have not all arrived in 10 s is dropped; Node
-    // checks every second instead of its default 30.
-    http: { headersTimeout: HANDSHAKE_TIMEOUT_MS, connectionsCheckingInterval: 1000 },
+    serverFactory: (handler) => createNodeServer(config, handler),
   });
   registerJsonBodyParser(app);
   // Routes outside a scope of their own answer errors as `{error: <code>, message}`.
@@ -130,8 +128,9 @@ export async function createServer(config: Config, options: ServerOptions = {}):
       const address = app.server.address();
       const port = typeof address === 'object' && address ? address.port : config.port;
       const host = config.host === '0.0.0.0' ? 'localhost' : config.host;
-      return { host: config.host, port, url: `http://${host}:${port}` };
+      return { host: config.host, port, url: `${config.tlsCert ? 'https' : 'http'}://${host}:${port}` };
     },
+    reloadTls: () => reloadTls(app.server, config),
     close() {
       closing ??= (async () => {
         // Stop accepting first; app.close() below closes the rest (and ignores the second close).
