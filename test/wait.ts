@@ -42,7 +42,8 @@ export function nextEvent(emitter: Listenable, event: string, predicate: (payloa
 
 /**
  * Polls `read` until `accept` holds and resolves with that value. For state that has no event
- * to wait for (a process table, a server counter, a file); where an event exists, wait for it.
+ * to wait for (a process table, a server counter, a file); where an event exists, wait for it,
+ * and inside a browser page use `page.waitForFunction`.
  * Rejects after `timeoutMs` with the last value, also when a read itself hangs.
  */
 export async function waitUntil<T>(
