@@ -107,6 +107,8 @@ export async function createServer(config: Config, options: ServerOptions = {}):
     timeoutMs: config.sessionTimeout * 1000,
     maxLifetimeMs: config.sessionMaxLifetime * 1000,
     chromePath: config.chromePath,
+    browserUser: config.browserUser,
+    onWarning: (message) => app.log.warn(message),
     browserAllowHosts: config.browserAllowHosts,
     encoder,
     idleGraceMs: config.idleGrace * 1000,

@@ -1,12 +1,28 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { TypedEmitter } from '../util/typed-emitter.js';
+import type { BrowserLaunch } from './browser-user.js';
 
-/** The flags every framehub Chromium runs with: headless, no sandbox (containers), nothing phoning home. */
+/** The flags every framehub Chromium runs with: headless, nothing phoning home (the sandbox is decided in browser-user.ts). */
 export const CHROMIUM_ARGS = [
-  '--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update',
+  '--headless', '--disable-gpu', '--disable-background-networking', '--disable-component-update',
   '--disable-sync', '--no-first-run', '--disable-crash-reporter',
+  // A page's script heap is capped, so one page cannot take the machine's memory.
+  '--js-flags=--max-old-space-size=512',
 ];
+
+/**
+ * Every session's context: downloads refused (a page could otherwise fill the disk in a loop),
+ * and popups closed as they open (see `containPopups`).
+ */
+const CONTEXT_OPTIONS = { deviceScaleFactor: 1, acceptDownloads: false } as const;
+
+/** Closes every page a context opens after its first: a session shows one page, and a popup nobody sees may not run on. */
+function containPopups(context: BrowserContext, main: Page): void {
+  context.on('page', function contextOnPage(page) {
+    if (page !== main) void page.close().catch(() => {});
+  });
+}
 
 export interface BrowserPoolEvents {
   /** The browser process went away without `close()` (crash, killed). Every context is gone. */
@@ -66,8 +82,11 @@ export class BrowserPool extends TypedEmitter<BrowserPoolEvents> {
   readonly #standbyOn: boolean;
   readonly #warmDelayMs: number;
 
+  /** How the browser runs (user, sandbox, environment): decided once, at the first launch. */
+  #launchPlan: Promise<BrowserLaunch> | undefined;
+
   constructor(
-    private readonly executablePath: string,
+    private readonly launchPlan: () => Promise<BrowserLaunch>,
     /** Every connection of the browser goes through this proxy (the URL guard); started on first launch. */
     private readonly proxyUrl: () => Promise<string>,
     options: BrowserPoolOptions = {},
@@ -75,6 +94,10 @@ export class BrowserPool extends TypedEmitter<BrowserPoolEvents> {
     super();
     this.#standbyOn = options.standby ?? true;
     this.#warmDelayMs = options.warmDelayMs ?? 1000;
+  }
+
+  #plan(): Promise<BrowserLaunch> {
+    return (this.#launchPlan ??= this.launchPlan());
   }
 
   /** A fresh page of `width`×`height` CSS pixels in a context of its own. */
@@ -200,9 +223,11 @@ export class BrowserPool extends TypedEmitter<BrowserPoolEvents> {
 
   async #freshPage(slot: BrowserSlot, viewport: { width: number; height: number }): Promise<PoolPage> {
     const browser = await slot.browser;
-    const context = await browser.newContext({ viewport, deviceScaleFactor: 1 });
+    const context = await browser.newContext({ ...CONTEXT_OPTIONS, viewport });
     try {
-      return { context, page: await context.newPage() };
+      const page = await context.newPage();
+      containPopups(context, page);
+      return { context, page };
     } catch (error) {
       await context.close().catch(() => {});
       throw error;
@@ -259,9 +284,10 @@ export class BrowserPool extends TypedEmitter<BrowserPoolEvents> {
 
   #spareOn(slot: BrowserSlot): Promise<PoolPage | undefined> {
     const spare: Promise<PoolPage | undefined> = slot.browser.then(async (browser) => {
-      const context = await browser.newContext({ viewport: { width: 1280, height: 720 }, deviceScaleFactor: 1 });
+      const context = await browser.newContext({ ...CONTEXT_OPTIONS, viewport: { width: 1280, height: 720 } });
       try {
         const page = await context.newPage();
+        containPopups(context, page);
         page.once('crash', function spareOnCrash() {
           // A spare whose renderer died is no use to anybody: drop it (the next warm replaces it).
           const at = slot.spares.indexOf(spare);
@@ -286,8 +312,10 @@ export class BrowserPool extends TypedEmitter<BrowserPoolEvents> {
     // playwright-core is loaded on the first launch, not with the server: it is over half of
     // an idle framehub's heap (~27 of ~40 MiB), which every major GC of a server that never
     // opens a browser session would otherwise mark again (docs/benchmarks.md).
-    const browser = Promise.all([this.proxyUrl(), import('playwright-core')]).then(([proxy, { chromium }]) => chromium.launch({
-      executablePath: this.executablePath,
+    const browser = Promise.all([this.proxyUrl(), this.#plan(), import('playwright-core')]).then(([proxy, plan, { chromium }]) => chromium.launch({
+      executablePath: plan.executablePath,
+      chromiumSandbox: plan.sandbox,
+      env: plan.env,
       headless: true,
       // framehub's own SIGINT/SIGTERM handling closes the browser as part of its shutdown;
       // Playwright's would race it and exit with 130 before pending publishes are on disk.

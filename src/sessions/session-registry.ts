@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import type { Encoder } from '../hub/encoder.js';
 import type { Stream } from '../hub/stream.js';
 import { TypedEmitter } from '../util/typed-emitter.js';
+import { browserLaunch } from './browser-user.js';
 import { BrowserPool } from './browser-pool.js';
 import { GuardProxy } from './guard-proxy.js';
 import { Session, type SessionOptions } from './session.js';
@@ -26,6 +27,10 @@ export interface RegistryOptions {
    */
   maxLifetimeMs?: number;
   chromePath: string;
+  /** User Chromium runs as when framehub runs as root (created if missing). @default 'framehub-browser' */
+  browserUser?: string;
+  /** Something an operator should know (the browser runs without its sandbox). */
+  onWarning?: (message: string) => void;
   browserAllowHosts: string;
   encoder: Encoder;
   idleGraceMs: number;
@@ -80,7 +85,10 @@ export class SessionRegistry extends TypedEmitter<RegistryEvents> {
     super();
     this.guard = new UrlGuard(options.browserAllowHosts);
     this.#proxy = new GuardProxy(this.guard);
-    this.pool = new BrowserPool(options.chromePath, () => this.#proxyListening());
+    this.pool = new BrowserPool(
+      () => browserLaunch(options.chromePath, options.browserUser ?? 'framehub-browser', options.onWarning ?? (() => {})),
+      () => this.#proxyListening(),
+    );
     this.#maxLifetimeMs = options.maxLifetimeMs ?? DEFAULT_MAX_LIFETIME_MS;
     // Often enough that a session outlives its timeout by at most a quarter of it (and ≤ 5 s).
     const every = Math.min(5000, Math.max(250, options.timeoutMs / 4));
