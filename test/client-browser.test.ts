@@ -48,7 +48,6 @@ describe('client bundle in real headless Chromium', () => {
       bundle: true, format: 'esm', platform: 'browser', logLevel: 'warning',
       define: { 'process.env.NODE_ENV': '"production"' },
     });
-    framehub = await startServer();
     events = await startShapeServer();
     pages = await startPageServer({
       '/': { body: '<!doctype html><meta charset="utf-8"><title>client test</title><div id="root"></div>', type: 'text/html' },
@@ -57,6 +56,8 @@ describe('client bundle in real headless Chromium', () => {
       '/react-app.js': { path: join(workDir, 'react-app.js'), type: 'text/javascript' },
       '/favicon.ico': { body: '', type: 'image/x-icon' },
     });
+    // The test page is on another origin: ALLOWED_ORIGINS lets it use framehub.
+    framehub = await startServer({ allowedOrigins: pages.url });
   });
   after(async () => {
     await framehub?.close();

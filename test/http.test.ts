@@ -27,7 +27,8 @@ describe('HTTP routes', () => {
     const ws = await openSocket(`${s.ws}/stream/demo?fps=30`);
     await collectJson(ws, 2, (m) => m.type === 'stats');
     const response = await fetch(`${s.http}/api/streams`);
-    assert.equal(response.headers.get('access-control-allow-origin'), '*');
+    // No CORS header for a request without Origin; pages on other origins need ALLOWED_ORIGINS (test/origin-check).
+    assert.equal(response.headers.get('access-control-allow-origin'), null);
     const [demo] = (await response.json()).streams;
     ws.close();
     assert.equal(demo.subscribers, 1);

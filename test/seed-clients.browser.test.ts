@@ -110,13 +110,13 @@ function videoFeedPage(host: string): string {
 }
 
 /** Serves the two pages from their own origin (another port), as a seed page would be. */
-async function servePages(framehubHost: string): Promise<{ server: Server; origin: string }> {
-  const pages: Record<string, string> = {
-    '/seed-002.html': jsonStreamPage(framehubHost),
-    '/seed-004.html': videoFeedPage(framehubHost),
+async function servePages(framehubHost: () => string): Promise<{ server: Server; origin: string }> {
+  const pages: Record<string, () => string> = {
+    '/seed-002.html': () => jsonStreamPage(framehubHost()),
+    '/seed-004.html': () => videoFeedPage(framehubHost()),
   };
   const server = createHttpServer(function pagesOnRequest(request, response) {
-    const body = pages[request.url ?? ''];
+    const body = pages[request.url ?? '']?.();
     response.writeHead(body ? 200 : 404, { 'content-type': 'text/html; charset=utf-8' });
     response.end(body ?? 'not found');
   });
@@ -156,8 +156,10 @@ describe('seed pages in Chromium against framehub', { timeout: 120_000 }, () => 
   let pages: { server: Server; origin: string };
 
   before(async () => {
-    framehub = await startServer();
-    pages = await servePages(`127.0.0.1:${framehub.port}`);
+    pages = await servePages(() => `127.0.0.1:${framehub.port}`);
+    // The pages live on another origin, as a seed's page would: framehub lets them in because
+    // ALLOWED_ORIGINS names that origin (a page on an unlisted origin is refused, test/origin-check).
+    framehub = await startServer({ allowedOrigins: pages.origin });
   });
   after(async () => {
     pages?.server.close();

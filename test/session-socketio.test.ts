@@ -22,7 +22,8 @@ describe('browser sessions over Socket.IO (seeds/003 events)', () => {
 
   before(async () => {
     pages = await startPageServer();
-    server = await startSessionServer({ maxSessions: 20, maxSessionsPerIp: 20 });
+    // seeds/003's WebView page is served from the page server's origin: ALLOWED_ORIGINS lets it in.
+    server = await startSessionServer({ maxSessions: 20, maxSessionsPerIp: 20, allowedOrigins: pages.origin });
   });
   after(async () => {
     for (const socket of sockets) socket.disconnect();

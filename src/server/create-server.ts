@@ -11,7 +11,7 @@ import { ConnectionCaps } from './connection-caps.js';
 import { registerJsonBodyParser } from './json-body.js';
 import { answerErrors } from './route-errors.js';
 import { createNodeServer, reloadTls } from './node-server.js';
-import { hostCheck, hostGuard } from './host-check.js';
+import { gateHook, requestGate } from './request-gate.js';
 import { closeSocket } from './ws-close.js';
 import { startHeartbeat } from './heartbeat.js';
 import { registerHttpRoutes } from './http-routes.js';
@@ -70,8 +70,8 @@ export async function createServer(config: Config, options: ServerOptions = {}):
   registerJsonBodyParser(app);
   // Routes outside a scope of their own answer errors as `{error: <code>, message}`.
   answerErrors(app, 'request', (refusal) => ({ error: refusal.code, message: refusal.message }));
-  const allowHost = hostCheck(config);
-  if (allowHost) app.addHook('onRequest', hostGuard(allowHost));
+  const gate = requestGate(config);
+  app.addHook('onRequest', gateHook(gate, config));
   const encoder = options.encoder ?? new SharpEncoder();
 
   const hub = new Hub(config.primaryStream);
@@ -84,7 +84,7 @@ export async function createServer(config: Config, options: ServerOptions = {}):
 
   const context: RouteContext = { hub, config, log: app.log };
   const caps = new ConnectionCaps(config.maxConnections, config.maxConnectionsPerIp);
-  const router = new UpgradeRouter({ maxPayload: config.maxPayload, caps, log: app.log, ...(allowHost && { allowHost }) });
+  const router = new UpgradeRouter({ maxPayload: config.maxPayload, caps, log: app.log, gate });
   router.add('/stream/:id', streamRoute(context));
   router.add('/ws/video_feed', videoFeedRoute(context));
   const generations = await createGenerationsModule(config, { hub, encoder, logger: app.log });
@@ -116,7 +116,7 @@ export async function createServer(config: Config, options: ServerOptions = {}):
   });
   hub.addResolver(sessions.resolveStream);
   registerSessionRoutes(app, sessions, { quality: config.quality, fps: 30, width: 1280, height: 720 });
-  const io = attachSocketIo(app.server, { registry: sessions, log: app.log, maxPayload: config.maxPayload, caps, ...(allowHost && { allowHost }) });
+  const io = attachSocketIo(app.server, { registry: sessions, log: app.log, maxPayload: config.maxPayload, caps, gate, allowedOrigins: config.allowedOrigins });
   await app.ready();
 
   let closing: Promise<void> | undefined;

@@ -1,5 +1,4 @@
 import { isIP } from 'node:net';
-import type { onRequestHookHandler } from 'fastify';
 
 /**
  * Which `Host` headers framehub answers. A page on an attacker's site can make a victim's
@@ -37,15 +36,4 @@ function stripPort(host: string): string {
   }
   const colon = host.indexOf(':');
   return colon !== -1 && host.indexOf(':', colon + 1) === -1 ? host.slice(0, colon) : host;
-}
-
-/** The sentence a refused client reads. */
-export const HOST_REFUSED = 'this server does not answer to that Host name (PUBLIC_HOSTS)';
-
-/** A Fastify hook answering `403 {error: "host_not_allowed"}` to a Host `allowHost` refuses. */
-export function hostGuard(allowHost: (host: string | undefined) => boolean): onRequestHookHandler {
-  return function checkHost(request, reply, done) {
-    if (allowHost(request.headers.host)) return done();
-    void reply.code(403).send({ error: 'host_not_allowed', message: HOST_REFUSED });
-  };
 }

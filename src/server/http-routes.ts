@@ -31,11 +31,6 @@ const CONTENT_TYPES: Record<string, string> = {
 export function registerHttpRoutes(app: FastifyInstance, hub: Hub): void {
   const startedAt = Date.now();
 
-  // The seeds' pages fetch the API from other origins (file://, another port): allow reads.
-  app.addHook('onSend', async (request, reply) => {
-    if (request.url.startsWith('/api/') || request.url === '/healthz') reply.header('access-control-allow-origin', '*');
-  });
-
   app.get('/healthz', async () => ({
     status: 'ok',
     uptime: Math.round((Date.now() - startedAt) / 1000),

@@ -13,7 +13,7 @@ import type { Session } from '../sessions/session.js';
 import type { SessionRegistry } from '../sessions/session-registry.js';
 import { MessageLimiter } from './message-limiter.js';
 import { ConnectionCaps } from './connection-caps.js';
-import { HOST_REFUSED } from './host-check.js';
+import { corsOrigins, type RequestGate } from './request-gate.js';
 
 /** Where Socket.IO's engine answers (and claims upgrades, see upgrade-router.ts). */
 export const SOCKET_IO_PATH = '/socket.io/';
@@ -33,7 +33,10 @@ export interface SocketIoDeps {
   /** The connection caps every WebSocket route shares. */
   caps: ConnectionCaps;
   /** Refuses a handshake whose Host header it does not accept (DNS rebinding); unset = all. */
-  allowHost?: (host: string | undefined) => boolean;
+  /** Host and Origin checks (request-gate.ts), for both transports' handshakes. */
+  gate?: RequestGate;
+  /** Other origins whose pages may read Socket.IO's polling answers (ALLOWED_ORIGINS). */
+  allowedOrigins?: string;
 }
 
 /** Events per second a socket may send, and the burst; beyond it events are dropped with an `error`. */
@@ -55,12 +58,14 @@ export function attachSocketIo(server: HttpServer, deps: SocketIoDeps): SocketIo
     path: SOCKET_IO_PATH,
     serveClient: true,
     destroyUpgrade: false,
-    // WebView pages are often data: or file: URLs (origin "null") or on another host.
-    cors: { origin: '*' },
+    // Pages on other origins (a WebView's file: page sends "null") are let in by the gate only
+    // when ALLOWED_ORIGINS lists them; these are the CORS headers that let them read answers.
+    cors: { origin: corsOrigins(deps.allowedOrigins ?? '') },
     maxHttpBufferSize: deps.maxPayload,
     // Past a cap, engine.io answers the handshake 403 with this message (connect_error on the client).
     allowRequest: function allowRequest(req, callback) {
-      if (deps.allowHost && !deps.allowHost(req.headers.host)) return callback(HOST_REFUSED, false);
+      const refused = deps.gate?.(req.headers);
+      if (refused) return callback(refused.message, false);
       const refusal = deps.caps.check(req.socket.remoteAddress ?? '');
       callback(refusal && ConnectionCaps.describe(refusal, deps.caps), refusal === undefined);
     },

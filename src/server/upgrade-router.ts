@@ -1,6 +1,7 @@
 import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
+import type { RequestGate } from './request-gate.js';
 import { CloseCode } from '../wire/close-codes.js';
 import { ConnectionCaps } from './connection-caps.js';
 import { closeSocket } from './ws-close.js';
@@ -13,7 +14,8 @@ export interface UpgradeRouterOptions {
   /** Shared with Socket.IO: one count of connections per address over every route. */
   caps: ConnectionCaps;
   /** Refuses an upgrade whose Host header it does not accept (DNS rebinding); unset = all. */
-  allowHost?: (host: string | undefined) => boolean;
+  /** Host and Origin checks (request-gate.ts); a refused upgrade is answered 403. */
+  gate?: RequestGate;
   /** A handler threw, or a socket failed: logged, never rethrown. */
   log: { error(context: object, message: string): void; debug(context: object, message: string): void };
 }
@@ -68,7 +70,7 @@ export class UpgradeRouter {
     // it (`check()` in its `attach`); deciding on the same raw target gives each upgrade exactly
     // one owner: never two 101s, never none. Its allowRequest checks Host and the caps.
     if (target.startsWith(SOCKET_IO_PATH)) return;
-    if (this.options.allowHost && !this.options.allowHost(req.headers.host)) return reject(socket, 403, 'Forbidden');
+    if (this.options.gate?.(req.headers)) return reject(socket, 403, 'Forbidden');
     const segments = pathSegments(target);
     if (!segments) return reject(socket, 400, 'Bad Request');
     for (const route of this.#routes) {

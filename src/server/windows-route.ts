@@ -9,7 +9,6 @@ import { listWindows } from '../sources/x11-windows.js';
  */
 export function registerWindowsRoute(app: FastifyInstance, config: Config): void {
   app.get('/api/windows', async (_request, reply) => {
-    reply.header('access-control-allow-origin', '*');
     if (!config.screen) {
       return reply.code(503).send({
         error: { code: 'capture_disabled', message: 'screen capture is off: start framehub with --screen (or SCREEN=1)', missing: 'screen' },

@@ -58,6 +58,10 @@ const TABLE = {
   timeout: [504, CloseCode.TryAgainLater],
   // The server.
   not_built: [404, CloseCode.NotFound],
+  /** A `Host` that is not one of PUBLIC_HOSTS (DNS rebinding). */
+  host_not_allowed: [403, CloseCode.Forbidden],
+  /** A browser page on an origin that is not framehub's own nor in ALLOWED_ORIGINS. */
+  origin_not_allowed: [403, CloseCode.Forbidden],
   shutting_down: [503, CloseCode.GoingAway],
   /** A bug on the server's side; the connection goes on where it can (or closes with 1011). */
   internal_error: [500, CloseCode.InternalError],
@@ -111,6 +115,8 @@ export const ErrorCode = {
   NavigationFailed: 'navigation_failed',
   Timeout: 'timeout',
   NotBuilt: 'not_built',
+  HostNotAllowed: 'host_not_allowed',
+  OriginNotAllowed: 'origin_not_allowed',
   ShuttingDown: 'shutting_down',
   InternalError: 'internal_error',
 } as const satisfies Record<string, ErrorCode>;
