@@ -5,9 +5,9 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { readdirSync } from 'node:fs';
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { WebSocket } from 'ws';
 import { nextJson, openSocket, startServer, type TestServer } from './helpers.js';
+import { waitUntil } from './wait.js';
 
 /** Under the per-address cap a server may set by default: every viewer comes from 127.0.0.1. */
 const VIEWERS = 48;
@@ -20,17 +20,12 @@ function connections(s: TestServer): Promise<number> {
 }
 
 /**
- * Polls `read` until `done` holds for its value or `timeoutMs` passes; returns the last value.
- * Polled: a subscriber count and a descriptor table have no event to wait for.
+ * Polls `read` until it returns `want` or `timeoutMs` passes; returns the last value. Polled:
+ * a subscriber count and a descriptor table have no event to wait for.
  */
-async function settles(read: () => number | Promise<number>, done: (value: number) => boolean, timeoutMs = 10_000): Promise<number> {
-  const deadline = Date.now() + timeoutMs;
-  let value = await read();
-  while (!done(value) && Date.now() < deadline) {
-    await sleep(20);
-    value = await read();
-  }
-  return value;
+async function settlesAt(read: () => number | Promise<number>, want: number, timeoutMs = 10_000): Promise<number> {
+  // The caller asserts on the value, so its failure shows what the count settled at instead.
+  return waitUntil(read, (value) => value === want, { timeoutMs, intervalMs: 20 }).catch(() => read());
 }
 
 describe('viewers connecting and leaving (churn)', () => {
@@ -48,8 +43,8 @@ describe('viewers connecting and leaving (churn)', () => {
     await nextJson(first, (m) => m.type === 'frame');
     first.close();
     await once(first, 'close');
-    assert.equal(await settles(() => stream.subscriberCount, (n) => n === 0), 0);
-    assert.equal(await settles(() => connections(s), (n) => n === 0), 0);
+    assert.equal(await settlesAt(() => stream.subscriberCount, 0), 0);
+    assert.equal(await settlesAt(() => connections(s), 0), 0);
     const baseline = openDescriptors();
 
     for (let round = 1; round <= ROUNDS; round++) {
@@ -60,13 +55,12 @@ describe('viewers connecting and leaving (churn)', () => {
       const gone = viewers.map((ws) => once(ws, 'close'));
       viewers.forEach((ws, i) => (i % 2 === 0 ? ws.close(1000) : ws.terminate()));
       await Promise.all(gone);
-      assert.equal(await settles(() => stream.subscriberCount, (n) => n === 0), 0, `round ${round}: subscribers left behind`);
-      assert.equal(await settles(() => connections(s), (n) => n === 0), 0, `round ${round}: connections left open on the server`);
+      assert.equal(await settlesAt(() => stream.subscriberCount, 0), 0, `round ${round}: subscribers left behind`);
+      assert.equal(await settlesAt(() => connections(s), 0), 0, `round ${round}: connections left open on the server`);
       // At most the baseline, not exactly it: a descriptor still open when the baseline was taken
-      // may close later (seen once on Node 24 under a loaded machine: 32 after round 1 against a
-      // baseline of 33). Only more than the baseline is a descriptor left open.
-      const descriptors = await settles(openDescriptors, (n) => n <= baseline);
-      assert.ok(descriptors <= baseline, `round ${round}: descriptors left open: ${descriptors} against ${baseline} before the round`);
+      // may close later (seen on Node 24 on a loaded machine: 32 after round 1 against a baseline
+      // of 33). Only more than the baseline is a descriptor left open.
+      await waitUntil(openDescriptors, (n) => n <= baseline, { intervalMs: 20, what: `round ${round}: descriptors back to at most the ${baseline} open before (none left open)` });
     }
   });
 });

@@ -4,9 +4,11 @@ import type { Config } from '../config/config.js';
 import { StreamUnavailableError, type Hub } from '../hub/hub.js';
 import { VariantLimitError } from '../hub/variant.js';
 import type { Stream, StreamNotice } from '../hub/stream.js';
-import { CloseCode, ErrorCode, ProtocolError } from '../protocols/errors.js';
+import { ErrorCode, FramehubError } from '../wire/errors.js';
+import { ProtocolError } from '../protocols/protocol-error.js';
 import { errorMessage, statusMessage } from '../protocols/stream-json.js';
 import { MessageLimiter } from './message-limiter.js';
+import { refusalOf } from './route-errors.js';
 import { wsSendQuiet } from './ws-send.js';
 import { closeSocket } from './ws-close.js';
 
@@ -17,10 +19,10 @@ export interface RouteContext {
   log: FastifyBaseLogger;
 }
 
-/** Sends the error message and closes with `closeCode`. */
-export function refuse(ws: WebSocket, code: string, message: string, closeCode: number): void {
-  wsSendQuiet(ws, errorMessage(code, message));
-  closeSocket(ws, closeCode, message);
+/** Sends the error message and closes with the close code the error table gives its code. */
+export function refuse(ws: WebSocket, error: FramehubError): void {
+  wsSendQuiet(ws, errorMessage(error.code, error.message));
+  closeSocket(ws, error.closeCode, error.message);
 }
 
 /**
@@ -32,11 +34,10 @@ export function resolveStreamOrRefuse(ws: WebSocket, hub: Hub, id: string): Stre
   try {
     stream = hub.resolve(id);
   } catch (error) {
-    if (error instanceof StreamUnavailableError) refuse(ws, ErrorCode.StreamUnavailable, error.message, CloseCode.TryAgainLater);
-    else refuse(ws, ErrorCode.InternalError, 'the stream could not be opened', CloseCode.InternalError);
+    refuse(ws, error instanceof StreamUnavailableError ? error : new FramehubError(ErrorCode.InternalError, 'the stream could not be opened'));
     return undefined;
   }
-  if (!stream) refuse(ws, ErrorCode.StreamNotFound, `no stream with id ${JSON.stringify(id.slice(0, 128))}`, CloseCode.NotFound);
+  if (!stream) refuse(ws, new FramehubError(ErrorCode.StreamNotFound, `no stream with id ${JSON.stringify(id.slice(0, 128))}`));
   return stream;
 }
 
@@ -44,7 +45,7 @@ export function resolveStreamOrRefuse(ws: WebSocket, hub: Hub, id: string): Stre
 export function noticeRelay(ws: WebSocket): (notice: StreamNotice) => void {
   return (notice) => {
     if (notice.level === 'status') return wsSendQuiet(ws, statusMessage(notice.message));
-    if (notice.fatal) return refuse(ws, ErrorCode.StreamEnded, notice.message, CloseCode.StreamEnded);
+    if (notice.fatal) return refuse(ws, new FramehubError(ErrorCode.StreamEnded, notice.message));
     wsSendQuiet(ws, errorMessage(ErrorCode.SourceError, notice.message));
   };
 }
@@ -58,7 +59,7 @@ export function onClientMessages(ws: WebSocket, log: FastifyBaseLogger, onComman
   const limiter = new MessageLimiter();
   ws.on('message', function socketOnMessage(data, isBinary) {
     if (!limiter.take()) {
-      refuse(ws, ErrorCode.RateLimited, 'too many messages; slow down', CloseCode.RateLimited);
+      refuse(ws, new FramehubError(ErrorCode.RateLimited, 'too many messages; slow down'));
       return;
     }
     if (isBinary) {
@@ -68,12 +69,8 @@ export function onClientMessages(ws: WebSocket, log: FastifyBaseLogger, onComman
     try {
       onCommand(data.toString());
     } catch (error) {
-      if (error instanceof ProtocolError) {
-        wsSendQuiet(ws, errorMessage(error.code, error.message));
-      } else {
-        log.error({ err: error }, 'command handler failed');
-        wsSendQuiet(ws, errorMessage(ErrorCode.InternalError, 'the server could not handle this message'));
-      }
+      const refusal = refusalOf(error, log, 'command handler');
+      wsSendQuiet(ws, errorMessage(refusal.code, refusal.message));
     }
   });
 }
@@ -84,8 +81,7 @@ export function parseQueryOrRefuse<T>(ws: WebSocket, parse: () => T): T | undefi
     return parse();
   } catch (error) {
     // Anything but a ProtocolError is a bug in a parser; the client still gets a defined answer.
-    if (error instanceof ProtocolError) refuse(ws, error.code, error.message, CloseCode.BadRequest);
-    else refuse(ws, ErrorCode.InvalidQuery, 'the query string could not be read', CloseCode.BadRequest);
+    refuse(ws, error instanceof ProtocolError ? error : new ProtocolError(ErrorCode.InvalidQuery, 'the query string could not be read'));
     return undefined;
   }
 }
@@ -99,7 +95,7 @@ export function newSinkOrRefuse<T>(ws: WebSocket, build: () => T): T | undefined
     return build();
   } catch (error) {
     if (!(error instanceof VariantLimitError)) throw error;
-    refuse(ws, ErrorCode.TooManyVariants, error.message, CloseCode.TryAgainLater);
+    refuse(ws, error);
     return undefined;
   }
 }

@@ -1,11 +1,11 @@
 import type { Server as HttpServer } from 'node:http';
 import type { FastifyBaseLogger } from 'fastify';
 import { Server as SocketIoServer, type Socket } from 'socket.io';
-import type { Frame } from '../hub/frame.js';
+import type { Frame } from '../sources/frame.js';
 import type { StreamNotice, Subscription } from '../hub/stream.js';
 import { deliverFromPromise } from '../hub/subscriber-slot.js';
 import { AdaptiveController, TIERS, type Tier } from '../hub/adaptive-controller.js';
-import { ProtocolError } from '../protocols/errors.js';
+import { ProtocolError } from '../protocols/protocol-error.js';
 import { MAX_VARIANTS, VariantLimitError } from '../hub/variant.js';
 import { framePacket, parseSessionEvent, ServerEvent, type SessionCommand } from '../protocols/socket-io-session.js';
 import { InputError, parseInput } from '../sessions/input.js';
