@@ -3,15 +3,16 @@
 // preloaded module that records every module it resolves (test/fixtures/module-trace).
 import { before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { WebSocketServer } from 'ws';
+import { runProcess, type ProcessResult } from './run-process.js';
+import { tempDir } from './temp-dir.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const BIN = join(ROOT, 'bin/framehub.js');
@@ -23,10 +24,7 @@ const SERVER_PACKAGES = ['fastify', 'sharp', 'playwright-core'];
 /** A 1×1 PNG: enough for collect to recognise and count an image. */
 const PNG = Buffer.from('iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==', 'base64');
 
-interface TracedRun {
-  code: number | null;
-  stdout: string;
-  stderr: string;
+interface TracedRun extends ProcessResult {
   /** Names of the npm packages the process resolved a module of (`ws`, `@fastify/multipart`). */
   packages: Set<string>;
   /** Every URL resolved, for the failure messages. */
@@ -39,24 +37,18 @@ function packageOf(url: string): string | undefined {
 }
 
 async function tracedRun(args: string[]): Promise<TracedRun> {
-  const dir = await mkdtemp(join(tmpdir(), 'framehub-trace-'));
-  const trace = join(dir, 'modules.txt');
+  const dir = await tempDir();
+  const trace = join(dir.path, 'modules.txt');
   try {
-    const child = spawn(process.execPath, ['--import', TRACER, BIN, ...args], {
-      cwd: dir,
+    const run = await runProcess(process.execPath, ['--import', TRACER, BIN, ...args], {
+      cwd: dir.path,
       env: { ...process.env, FRAMEHUB_MODULE_TRACE: trace },
-      stdio: ['ignore', 'pipe', 'pipe'],
     });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    const [code] = (await once(child, 'close')) as [number | null];
     const urls = existsSync(trace) ? (await readFile(trace, 'utf8')).split('\n').filter(Boolean) : [];
     const packages = new Set(urls.map(packageOf).filter((name): name is string => name !== undefined));
-    return { code, stdout, stderr, packages, urls };
+    return { ...run, packages, urls };
   } finally {
-    await rm(dir, { recursive: true, force: true });
+    await dir.cleanup();
   }
 }
 
