@@ -57,7 +57,10 @@ describe('viewers connecting and leaving (churn)', () => {
       await Promise.all(gone);
       assert.equal(await settlesAt(() => stream.subscriberCount, 0), 0, `round ${round}: subscribers left behind`);
       assert.equal(await settlesAt(() => connections(s), 0), 0, `round ${round}: connections left open on the server`);
-      assert.equal(await settlesAt(openDescriptors, baseline), baseline, `round ${round}: descriptors left open`);
+      // At most the baseline, not exactly it: a descriptor still open when the baseline was taken
+      // may close later (seen on Node 24 on a loaded machine: 32 after round 1 against a baseline
+      // of 33). Only more than the baseline is a descriptor left open.
+      await waitUntil(openDescriptors, (n) => n <= baseline, { intervalMs: 20, what: `round ${round}: descriptors back to at most the ${baseline} open before (none left open)` });
     }
   });
 });

@@ -1,8 +1,18 @@
-import { collect } from './collect.js';
-import { serve, SERVE_HELP } from './serve.js';
-import { windows } from './windows.js';
+/** Runs one command with its arguments; resolves with the exit code. */
+type Command = (argv: string[]) => Promise<number>;
 
-const HELP = `Usage: framehub <command> [options]
+// Each command is imported when it is run, not before: `serve` brings Fastify, sharp, Socket.IO
+// and (for browser sessions) playwright-core, and `framehub collect` or `windows` should start
+// without loading any of them (test/cli-lazy.test.ts checks it).
+const COMMANDS: Record<string, () => Promise<Command>> = {
+  serve: async () => (await import('./serve.js')).serve,
+  windows: async () => (await import('./windows.js')).windows,
+  collect: async () => (await import('./collect.js')).collect,
+};
+
+async function help(): Promise<string> {
+  const { SERVE_HELP } = await import('./serve-help.js');
+  return `Usage: framehub <command> [options]
 
 Commands:
   serve      serve image streams over WebSocket (framehub serve --help)
@@ -11,25 +21,20 @@ Commands:
   help       show this help
 
 ${SERVE_HELP}`;
+}
 
 /** Runs the CLI with `argv` (without node and script); resolves with the exit code. */
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
-  switch (command) {
-    case 'serve':
-      return serve(rest);
-    case 'windows':
-      return windows(rest);
-    case 'collect':
-      return collect(rest);
-    case undefined:
-    case 'help':
-    case '--help':
-    case '-h':
-      process.stdout.write(HELP);
-      return 0;
-    default:
-      process.stderr.write(`framehub: unknown command "${command}"\n\n${HELP}`);
-      return 2;
+  if (command === undefined || command === 'help' || command === '--help' || command === '-h') {
+    process.stdout.write(await help());
+    return 0;
   }
+  const load = Object.hasOwn(COMMANDS, command) ? COMMANDS[command] : undefined;
+  if (load === undefined) {
+    process.stderr.write(`framehub: unknown command "${command}"\n\n${await help()}`);
+    return 2;
+  }
+  const run = await load();
+  return run(rest);
 }

@@ -2,27 +2,10 @@ import { constants } from 'node:os';
 import { parseArgs } from 'node:util';
 import { ConfigError, FIELDS, loadConfig } from '../config/config.js';
 import { createServer } from '../server/create-server.js';
+import { SERVE_HELP } from './serve-help.js';
 
 /** After SIGTERM/SIGINT the process exits within this time, cleanly or not. */
 export const SHUTDOWN_DEADLINE_MS = 10_000;
-
-const OPTION_LINES: [string, string][] = [
-  ['--config <file.yaml>', 'read options and streams from a YAML file'],
-  ...Object.values(FIELDS).map((f): [string, string] => [
-    `--${f.boolean ? f.flag! : `${f.flag} <value>`}`,
-    `${f.help}${f.env ? ` [${f.env}]` : ''} (default ${JSON.stringify(f.default)})`,
-  ]),
-  ['-h, --help', 'show this help'],
-];
-const OPTION_WIDTH = Math.max(...OPTION_LINES.map(([option]) => option.length)) + 2;
-
-export const SERVE_HELP = `Usage: framehub serve [options]
-
-Serves every configured stream over HTTP and WebSocket.
-
-Options (flag > environment > YAML file > default):
-${OPTION_LINES.map(([option, text]) => `  ${option.padEnd(OPTION_WIDTH)}${text}`).join('\n')}
-`;
 
 export async function serve(argv: string[]): Promise<number> {
   const flagOptions = Object.fromEntries(Object.values(FIELDS).map((f) => [f.flag!, { type: f.boolean ? ('boolean' as const) : ('string' as const) }]));
