@@ -17,6 +17,8 @@ export const ErrorCode = {
   InternalError: 'internal_error',
   /** The stream already serves as many distinct variants as it may; ask for one in use. */
   TooManyVariants: 'too_many_variants',
+  /** Input sent to a stream that takes none (Socket.IO: anything but a browser session), or before subscribing. */
+  InputNotAccepted: 'input_not_accepted',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 

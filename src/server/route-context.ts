@@ -1,7 +1,7 @@
 import type { FastifyBaseLogger } from 'fastify';
 import type { WebSocket } from 'ws';
 import type { Config } from '../config/config.js';
-import { StreamUnavailableError, type Hub } from '../hub/hub.js';
+import type { Hub } from '../hub/hub.js';
 import { VariantLimitError } from '../hub/variant.js';
 import type { Stream, StreamNotice } from '../hub/stream.js';
 import { CloseCode, ErrorCode, ProtocolError } from '../protocols/errors.js';
@@ -9,6 +9,7 @@ import { errorMessage, statusMessage } from '../protocols/stream-json.js';
 import { MessageLimiter } from './message-limiter.js';
 import { wsSendQuiet } from './ws-send.js';
 import { closeSocket } from './ws-close.js';
+import { resolveStream, StreamRefusal } from './stream-lookup.js';
 
 /** What every route handler gets from the composition root. */
 export interface RouteContext {
@@ -23,21 +24,15 @@ export function refuse(ws: WebSocket, code: string, message: string, closeCode: 
   closeSocket(ws, closeCode, message);
 }
 
-/**
- * Resolves a stream id or refuses the connection: `stream_not_found` / 4404 for an id nothing
- * owns, `stream_unavailable` / 1013 for one that cannot be opened now.
- */
+/** Resolves a stream id (stream-lookup.ts) or refuses the connection with the refusal's code and close code. */
 export function resolveStreamOrRefuse(ws: WebSocket, hub: Hub, id: string): Stream | undefined {
-  let stream: Stream | undefined;
   try {
-    stream = hub.resolve(id);
+    return resolveStream(hub, id);
   } catch (error) {
-    if (error instanceof StreamUnavailableError) refuse(ws, ErrorCode.StreamUnavailable, error.message, CloseCode.TryAgainLater);
-    else refuse(ws, ErrorCode.InternalError, 'the stream could not be opened', CloseCode.InternalError);
+    if (!(error instanceof StreamRefusal)) throw error;
+    refuse(ws, error.code, error.message, error.closeCode);
     return undefined;
   }
-  if (!stream) refuse(ws, ErrorCode.StreamNotFound, `no stream with id ${JSON.stringify(id.slice(0, 128))}`, CloseCode.NotFound);
-  return stream;
 }
 
 /** Relays source status and failures to one client as JSON text; a fatal one ends the connection. */
