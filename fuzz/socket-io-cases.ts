@@ -54,7 +54,15 @@ class SocketIoConversation {
     waiter?.();
   }
 
+  /** The label `next()` returned last, before the normalisation of asExpected(). */
+  lastTaken = '';
+
   async next(ms: number): Promise<string> {
+    this.lastTaken = await this.#take(ms);
+    return this.lastTaken;
+  }
+
+  async #take(ms: number): Promise<string> {
     const deadline = Date.now() + ms;
     while (this.answers.length === 0) {
       const left = deadline - Date.now();
@@ -121,7 +129,11 @@ function streamSubscribe(ctx: FuzzContext, r: Prng): SioEvent {
       : event('stream-subscribe', { stream: 'demo' }, ['reply:subscribed'], 'stream');
     // Ids nothing owns, in the hub's id syntax or not: `stream_not_found`, as on /stream/:id.
     case 2: return event('bad-stream', { stream: r.pick([`missing-${r.int(1000)}`, 'session:', 'session:nope', '0x', 'comfyui:previews', weirdString(r)]) }, [NOT_FOUND]);
-    case 3: return event('bad-stream', { stream: r.pick<unknown>(['', 0, 1e308, null, true, [], ['demo'], { id: 'demo' }, hostilePayload(r)]) }, [INVALID]);
+    case 3: {
+      // A hostile value may be a string (not found); anything else but a non-empty string is invalid.
+      const stream = r.pick<unknown>(['', 0, 1e308, null, true, [], ['demo'], { id: 'demo' }, hostilePayload(r)]);
+      return event('bad-stream', { stream }, [typeof stream === 'string' && stream !== '' ? NOT_FOUND : INVALID]);
+    }
     case 4: return event('bad-stream', { stream: 'demo', session_id: r.pick<unknown>([ctx.sessionId ?? 'x', 'demo', '', null]) }, [INVALID]);
     case 5: return event('bad-stream', JSON.parse('{"__proto__":{"stream":"demo"}}'), [INVALID]);
     case 6: return event('bad-stream', { stream: `${'d'.repeat(r.range(129, 2000))}` }, [NOT_FOUND]);
@@ -199,7 +211,8 @@ export async function socketIoEpisode(ctx: FuzzContext, r: Prng, caseIndex: numb
     // Tier changes may come from the subscription so far or from the one this event makes.
     conversation.tierNoise = (state.subscribed !== 'none' || event.subscribes !== undefined) && state.adaptive;
     const sent: Sent = { target: name, kind: event.kind, caseIndex, index: i, data: safePreview(event) };
-    socket.emit(event.event, ...event.args);
+    // Some events carry an ack callback: it must get the same answer (README), `{error: {code}}` for a refusal.
+    const acked = r.chance(0.3) ? emitWithAck(socket, event) : (socket.emit(event.event, ...event.args), undefined);
     const adaptiveBefore = state.adaptive;
     if (event.kind === 'input') {
       // An input waits for the page; a session busy loading a hostile page answers late.
@@ -227,9 +240,40 @@ export async function socketIoEpisode(ctx: FuzzContext, r: Prng, caseIndex: numb
       if (event.subscribes && got === 'reply:subscribed') state.subscribed = event.subscribes;
       if (seen.includes('timeout')) break; // a late answer would be taken for the next event's
     }
+    const answer = conversation.lastTaken;
+    if (acked && (answer.startsWith('error:') || answer.startsWith('reply:'))) {
+      const expected = answer.startsWith('error:') ? `ack:${answer}` : 'ack';
+      ctx.oracle.record({ ...sent, kind: `${event.kind}:ack` }, await acked.label(ANSWER_MS), [expected]);
+    }
     if (!socket.connected) break;
   }
   socket.disconnect();
+}
+
+/** Emits `event` with an ack callback; `label(ms)` is the ack as a label: `ack`, `ack:error:<code>`, or `timeout`. */
+function emitWithAck(socket: Socket, event: SioEvent): { label(ms: number): Promise<string> } {
+  let answer: string | undefined;
+  let wake: (() => void) | undefined;
+  socket.emit(event.event, ...event.args, (reply: { error?: { code?: unknown } } | undefined) => {
+    answer = reply && typeof reply === 'object' && reply.error
+      ? `ack:error:${typeof reply.error.code === 'string' ? reply.error.code : 'no-code'}`
+      : 'ack';
+    wake?.();
+  });
+  return {
+    label: async (ms) => {
+      if (answer === undefined) {
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, ms);
+          wake = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+      }
+      return answer ?? 'timeout';
+    },
+  };
 }
 
 /** `got` as `expected` names it: an expected bare `error` takes an error of any code (but not one without a code). */
@@ -258,6 +302,16 @@ function engineLabel(data: RawData, isBinary: boolean): string | undefined {
   if (text.startsWith('42["frame"') || text.startsWith('42["status"')) return undefined;
   const event = /^42\["([^"]*)"/.exec(text);
   if (event) return event[1] === 'error' ? 'error' : `reply:${event[1]}`;
+  // An ACK (`43<id>[answer]`): README says a refusal's ack is `{error: {code, message}}`.
+  const ack = /^43\d[^[]*(\[.*\])$/s.exec(text);
+  if (ack) {
+    try {
+      const [answer] = JSON.parse(ack[1]!) as [{ error?: { code?: unknown } } | undefined];
+      return typeof answer?.error?.code === 'string' ? `ack:error:${answer.error.code}` : 'ack';
+    } catch {
+      return 'packet:43-unparsable';
+    }
+  }
   return `packet:${text.slice(0, 3)}`;
 }
 
@@ -265,6 +319,8 @@ interface EnginePacket {
   kind: string;
   data: string | Buffer;
   expect: string[];
+  /** What must follow an answer that was `expect[0]` (the ack after an event with an ack id). */
+  then?: string[];
 }
 
 /** Closes of engine.io when a packet does not parse: it ends the transport (no code, or 1000). */
@@ -289,7 +345,13 @@ function enginePacket(ctx: FuzzContext, r: Prng): EnginePacket {
     case 6: return { kind: 'binary', data: r.bytes(r.range(1, 1000)), expect: ENGINE_CLOSES };
     case 7: return { kind: 'proto-event', data: `42["${r.pick(['__proto__', 'constructor', 'toString'])}",{"__proto__":{"polluted":true}}]`, expect: ['error'] };
     case 8: return { kind: 'oversize', data: `42["subscribe","${'x'.repeat(70_000 + r.int(100_000))}"]`, expect: ['close:1009'] };
-    case 9: return { kind: 'ack-id-overflow', data: `42${'9'.repeat(r.range(20, 400))}["subscribe",{}]`, expect: ['error', ...ENGINE_CLOSES] };
+    case 9: {
+      // Up to 308 digits the id is a finite integer: the event is answered and acked. Beyond, the packet is invalid.
+      const digits = r.range(20, 400);
+      return digits <= 308
+        ? { kind: 'ack-id-overflow', data: `42${'9'.repeat(digits)}["subscribe",{}]`, expect: ['error'], then: ['ack:error:invalid_message'] }
+        : { kind: 'ack-id-overflow', data: `42${'9'.repeat(digits)}["subscribe",{}]`, expect: ENGINE_CLOSES };
+    }
     case 10: return { kind: 'extreme-numbers', data: `42["fps:set",{"fps":${r.pick(['1e308', '-0', '123456789012345678901234567890', '-1e-400'])}}]`, expect: ['error'] };
     default: return ctx.sessionId
       ? { kind: 'subscribe-then-invalid', data: `42["subscribe",{"session_id":${JSON.stringify(ctx.sessionId)}}]`, expect: ['reply:subscribed'] }
@@ -368,6 +430,9 @@ export async function engineIoEpisode(ctx: FuzzContext, r: Prng, caseIndex: numb
       break;
     }
     ctx.oracle.record(sent, got, packet.expect);
+    if (packet.then && got === packet.expect[0]) {
+      for (const expected of packet.then) ctx.oracle.record({ ...sent, kind: `${packet.kind}:then` }, await next(ANSWER_MS), [expected]);
+    }
     if (got.startsWith('close:') || ws.readyState !== WebSocket.OPEN) break;
   }
   ws.terminate();

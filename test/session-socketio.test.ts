@@ -82,10 +82,11 @@ describe('browser sessions over Socket.IO (seeds/003 events)', () => {
     const confirmation = await subscribed;
     assert.equal(confirmation.stream, `session:${id}`);
     await red;
-    // The stream is a browser session's: it takes input, as under subscribe {session_id}.
+    // The stream is a browser session's: it takes input, as under subscribe {session_id}; a
+    // client's ack callback gets the acknowledgement once the page has the click.
     const blue = frameOfColour(socket, BLUE);
     const ack = nextEvent(socket, 'input:acknowledged');
-    socket.emit('input:click', { x: 100, y: 100 });
+    assert.deepEqual(await socket.timeout(20_000).emitWithAck('input:click', { x: 100, y: 100 }), { type: 'click' });
     assert.deepEqual(await ack, { type: 'click' });
     await blue;
     // Switching to a stream without input: input is refused there, and the session was left.

@@ -215,6 +215,23 @@ describe('Socket.IO watches any stream of the hub', () => {
     }
   });
 
+  it('answers a client that passes an ack callback through it too: the answer\'s payload, or {error: {code, message}}', async () => {
+    const socket = await open();
+    const ask = (event: string, payload?: unknown) =>
+      (payload === undefined ? socket.timeout(5000).emitWithAck(event) : socket.timeout(5000).emitWithAck(event, payload));
+    // The answer event still comes for clients that listen to events.
+    const subscribedEvent = nextEvent(socket, 'subscribed');
+    assert.deepEqual(await ask('subscribe', { stream: 'demo' }), { stream: 'demo', fps: 20, quality: 75 });
+    await subscribedEvent;
+    assert.deepEqual(await ask('input:click', { x: 1, y: 1 }), {
+      error: { code: 'input_not_accepted', message: 'input:click refused: stream "demo" takes no input; only a browser session does (subscribe {session_id} or {stream: "session:<id>"})' },
+    });
+    assert.deepEqual(await ask('subscribe', { stream: 'nope' }), { error: { code: 'stream_not_found', message: 'no stream with id "nope"' } });
+    assert.equal(((await ask('teleport', {})) as { error: ErrorPayload }).error.code, 'unknown_command');
+    assert.deepEqual(await ask('fps:set', { fps: 7 }), { fps: 7 });
+    assert.deepEqual(await ask('unsubscribe'), {});
+  });
+
   it('gives every error a code from the WebSocket routes\' vocabulary', async () => {
     const socket = await open();
     const cases: [string, unknown, string][] = [

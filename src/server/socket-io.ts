@@ -49,6 +49,19 @@ const EVENT_BURST = 120;
 /** Input events of one socket waiting for the page at most: one flooding client cannot fill a shared page's queue. */
 const MAX_PENDING_INPUT = 16;
 
+/** A Socket.IO acknowledgement callback: the client passed a function as the event's last argument. */
+type Ack = (answer: unknown) => void;
+
+/**
+ * How one client event is answered: with its answer event (`subscribed`, `input:acknowledged`,
+ * …) or its `error`, as seeds/003 has it, and also through the client's ack callback when it
+ * passed one (`emitWithAck`): the answer's payload, or `{error: {code, message}}`.
+ */
+interface Reply {
+  answer(event: string, payload: object): void;
+  refuse(code: ErrorCode, message: string): void;
+}
+
 /**
  * The real Socket.IO server on framehub's HTTP server: seeds/003's session events, for a browser
  * session (`subscribe {session_id}`) or any other stream of the hub (`subscribe {stream}`). It
@@ -139,42 +152,61 @@ class StreamSocket {
       }
       return;
     }
+    const last = args[args.length - 1];
+    const reply = this.#reply(typeof last === 'function' ? (last as Ack) : undefined);
     // A listener that throws ends the process (socket.io rethrows on a later tick): every
     // failure becomes an `error` event to this client.
     try {
-      this.#handle(parseSessionEvent(event, args));
+      this.#handle(parseSessionEvent(event, args), reply);
     } catch (error) {
       if (error instanceof ProtocolError) {
-        this.#refuse(error.code, error.message);
+        reply.refuse(error.code, error.message);
       } else {
         this.deps.log.error({ err: error, event: String(event).slice(0, 64) }, 'socket.io event handler failed');
-        this.#refuse(ErrorCode.InternalError, 'the server could not handle this event');
+        reply.refuse(ErrorCode.InternalError, 'the server could not handle this event');
       }
     }
   };
+
+  #reply(ack: Ack | undefined): Reply {
+    // socket.io's ack sends at most once and writes to the socket whatever its state: only a connected one is answered.
+    const acknowledge = (answer: unknown) => {
+      if (ack && this.socket.connected) ack(answer);
+    };
+    return {
+      answer: (event, payload) => {
+        this.#emit(event, payload);
+        acknowledge(payload);
+      },
+      refuse: (code, message) => {
+        this.#refuse(code, message);
+        acknowledge({ error: { code, message } });
+      },
+    };
+  }
 
   readonly #socketOnDisconnect = (): void => {
     this.#unsubscribe();
   };
 
-  #handle(command: SessionCommand): void {
+  #handle(command: SessionCommand, reply: Reply): void {
     switch (command.type) {
       case 'subscribe':
-        return this.#subscribe(command.target);
+        return this.#subscribe(command.target, reply);
       case 'unsubscribe':
         this.#unsubscribe();
-        return this.#emit(ServerEvent.Unsubscribed, {});
+        return reply.answer(ServerEvent.Unsubscribed, {});
       case 'quality':
         if (!this.#claimQuality(command.quality)) {
-          return this.#refuse(ErrorCode.TooManyVariants, `quality:set ${command.quality} refused: ${new VariantLimitError(MAX_VARIANTS).message}`);
+          return reply.refuse(ErrorCode.TooManyVariants, `quality:set ${command.quality} refused: ${new VariantLimitError(MAX_VARIANTS).message}`);
         }
         this.#manual();
         this.#quality = command.quality;
-        return this.#emit(ServerEvent.QualityUpdated, { quality: this.#quality });
+        return reply.answer(ServerEvent.QualityUpdated, { quality: this.#quality });
       case 'fps':
         this.#manual();
         this.#setFps(command.fps);
-        return this.#emit(ServerEvent.FpsUpdated, { fps: this.#fps });
+        return reply.answer(ServerEvent.FpsUpdated, { fps: this.#fps });
       case 'adaptive':
         if (command.enabled && !this.#adaptive) {
           this.#adaptive = new AdaptiveController();
@@ -182,13 +214,13 @@ class StreamSocket {
         } else if (!command.enabled) {
           this.#adaptive = undefined;
         }
-        return this.#emit(ServerEvent.AdaptiveUpdated, { enabled: command.enabled });
+        return reply.answer(ServerEvent.AdaptiveUpdated, { enabled: command.enabled });
       case 'input':
-        return this.#input(command.input, command.payload);
+        return this.#input(command.input, command.payload, reply);
     }
   }
 
-  #subscribe(target: SubscribeTarget): void {
+  #subscribe(target: SubscribeTarget, reply: Reply): void {
     let stream: Stream;
     try {
       stream = resolveStream(this.deps.hub, target.kind === 'session' ? `${SESSION_STREAM_PREFIX}${target.sessionId}` : target.streamId);
@@ -199,16 +231,16 @@ class StreamSocket {
       const message = target.kind === 'session' && error.code === ErrorCode.StreamNotFound
         ? `no session ${JSON.stringify(target.sessionId.slice(0, 64))}; create it with POST /api/session/create`
         : error.message;
-      return this.#refuse(error.code, message);
+      return reply.refuse(error.code, message);
     }
-    if (stream.state === 'ended') return this.#refuse(ErrorCode.StreamEnded, `stream ${stream.id} has ended`);
+    if (stream.state === 'ended') return reply.refuse(ErrorCode.StreamEnded, `stream ${stream.id} has ended`);
     // The new stream's variant is claimed before the old subscription goes: a refusal changes nothing.
     let unclaim: () => void;
     try {
       unclaim = stream.variants.claim({ format: 'jpeg', quality: this.#quality });
     } catch (error) {
       if (!(error instanceof VariantLimitError)) throw error;
-      return this.#refuse(ErrorCode.TooManyVariants, `subscribe refused: ${error.message}`);
+      return reply.refuse(ErrorCode.TooManyVariants, `subscribe refused: ${error.message}`);
     }
     this.#unsubscribe();
     this.#stream = stream;
@@ -224,7 +256,7 @@ class StreamSocket {
     // A stream that ended inside subscribe() has already been dropped by its notice.
     if (this.#stream !== stream) return subscription.close();
     this.#subscription = subscription;
-    this.#emit(ServerEvent.Subscribed, target.kind === 'session'
+    reply.answer(ServerEvent.Subscribed, target.kind === 'session'
       ? { session_id: target.sessionId, fps: this.#fps, quality: this.#quality }
       : { stream: stream.id, fps: this.#fps, quality: this.#quality });
   }
@@ -287,31 +319,31 @@ class StreamSocket {
     });
   }
 
-  #input(type: Parameters<typeof parseInput>[0], payload: unknown): void {
+  #input(type: Parameters<typeof parseInput>[0], payload: unknown, reply: Reply): void {
     const session = this.#session;
     if (this.#stream && !session) {
       const message = `input:${type} refused: stream ${JSON.stringify(this.#stream.id)} takes no input; only a browser session does (subscribe {session_id} or {stream: "session:<id>"})`;
-      return this.#refuse(ErrorCode.InputNotAccepted, message);
+      return reply.refuse(ErrorCode.InputNotAccepted, message);
     }
     if (!session || session.closed) {
-      return this.#refuse(ErrorCode.InputNotAccepted, `input:${type} needs a subscribed session; send subscribe {session_id} first`);
+      return reply.refuse(ErrorCode.InputNotAccepted, `input:${type} needs a subscribed session; send subscribe {session_id} first`);
     }
     let event;
     try {
       event = parseInput(type, payload, session.options);
     } catch (error) {
-      return this.#refuse(ErrorCode.InvalidMessage, error instanceof InputError ? error.message : `input:${type} could not be read`);
+      return reply.refuse(ErrorCode.InvalidMessage, error instanceof InputError ? error.message : `input:${type} could not be read`);
     }
     if (this.#pendingInput >= MAX_PENDING_INPUT) {
-      return this.#refuse(ErrorCode.RateLimited, `input:${type} dropped: ${MAX_PENDING_INPUT} of your events are still waiting for the page`);
+      return reply.refuse(ErrorCode.RateLimited, `input:${type} dropped: ${MAX_PENDING_INPUT} of your events are still waiting for the page`);
     }
     this.#pendingInput++;
     session.input(event).finally(() => this.#pendingInput--).then(
-      () => this.#emit(ServerEvent.InputAcknowledged, { type }),
+      () => reply.answer(ServerEvent.InputAcknowledged, { type }),
       (error: unknown) => {
         // An InputError is about the event (an unknown key, a page too busy for more); anything else is the page failing.
-        if (error instanceof InputError) this.#refuse(ErrorCode.InvalidMessage, error.message);
-        else this.#refuse(ErrorCode.SourceError, `input:${type} failed: ${(error as Error).message.split('\n')[0]}`);
+        if (error instanceof InputError) reply.refuse(ErrorCode.InvalidMessage, error.message);
+        else reply.refuse(ErrorCode.SourceError, `input:${type} failed: ${(error as Error).message.split('\n')[0]}`);
       },
     );
   }
