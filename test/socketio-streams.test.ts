@@ -28,8 +28,8 @@ interface ErrorPayload {
 describe('Socket.IO watches any stream of the hub', () => {
   let server: TestServer;
   const sockets: Socket[] = [];
-  const open = async () => {
-    const socket = connect(server.http, { reconnection: false, transports: ['websocket'] });
+  const open = async (options: Parameters<typeof connect>[1] = { transports: ['websocket'] }) => {
+    const socket = connect(server.http, { reconnection: false, ...options });
     sockets.push(socket);
     await nextEvent(socket, 'connect');
     return socket;
@@ -67,7 +67,8 @@ describe('Socket.IO watches any stream of the hub', () => {
   });
 
   it('subscribes to the demo stream by {stream} and receives its frames as base64 JPEG', async () => {
-    const socket = await open();
+    // socket.io-client's default: long-polling first, then the upgrade; frames flow on both.
+    const socket = await open({});
     const subscribed = nextEvent(socket, 'subscribed');
     const firstFrame = nextEvent(socket, 'frame');
     socket.emit('subscribe', { stream: 'demo' });
