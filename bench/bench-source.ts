@@ -1,7 +1,7 @@
 import sharp from 'sharp';
 import { Source } from '../src/sources/source.js';
 import { PatternSource } from '../src/sources/pattern-source.js';
-import { preciseNow } from '../src/hub/frame.js';
+import { preciseNow } from '../src/util/clock.js';
 import { stampJpeg } from './frame-stamp.js';
 
 export interface BenchSourceOptions {

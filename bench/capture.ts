@@ -18,7 +18,8 @@ import { WebSocket } from 'ws';
 import { loadConfig, type StreamConfig } from '../src/config/config.js';
 import { createServer } from '../src/server/create-server.js';
 import type { FfmpegSource } from '../src/sources/ffmpeg-source.js';
-import { XClient, makeTestVideo, startXvfb, tempDir } from '../test/capture-helpers.js';
+import { XClient, makeTestVideo, startXvfb } from '../test/capture-helpers.js';
+import { tempDir } from '../test/temp-dir.js';
 
 const TICKS = 100; // CLK_TCK on Linux
 

@@ -99,25 +99,6 @@ export function useBrowser(): () => TestBrowser {
 }
 
 /**
- * Polls `read` in Node until `accept` holds, or fails after `timeoutMs` with the last value.
- * For values outside the page (server counters); inside the page use `page.waitForFunction`.
- */
-export async function waitUntil<T>(
-  read: () => Promise<T> | T,
-  accept: (value: T) => boolean,
-  { timeoutMs = 10_000, intervalMs = 50, what = 'condition' }: { timeoutMs?: number; intervalMs?: number; what?: string } = {},
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: T = await read();
-  while (!accept(last)) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}; last value: ${JSON.stringify(last)}`);
-    await new Promise((resolve) => setTimeout(resolve, intervalMs));
-    last = await read();
-  }
-  return last;
-}
-
-/**
  * Counts pixels in the canvas `selector` that are not near-black and the distinct coarse
  * colours among them: a drawn demo pattern has many of both, a blank canvas none.
  */

@@ -1,11 +1,10 @@
-import { spawn, execFile, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtemp, rm } from 'node:fs/promises';
 import { connect, type Socket } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import assert from 'node:assert/strict';
 import sharp from 'sharp';
+import { runProcess } from './run-process.js';
+import { waitFor } from './wait.js';
 
 /**
  * Test helpers for the capture sources: a private Xvfb, a tiny X11 client that makes plain
@@ -13,32 +12,12 @@ import sharp from 'sharp';
  * display's Unix socket), mean colours of captured frames, and ffmpeg-made video files.
  */
 
-/**
- * Resolves when `check` returns true, polling every `everyMs`; rejects after `timeoutMs`, also
- * when a check itself hangs (e.g. waits for a frame that never comes).
- */
-export async function waitFor(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 10_000, everyMs = 50): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  const expired = () => new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-  for (;;) {
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(expired()), Math.max(0, deadline - Date.now()));
-    });
-    try {
-      if (await Promise.race([check(), timeout])) return;
-    } finally {
-      clearTimeout(timer);
-    }
-    if (Date.now() > deadline) throw expired();
-    await new Promise((resolve) => setTimeout(resolve, everyMs));
-  }
-}
-
+/** `ok` when `file` exits 0 within `timeoutMs`; never rejects (a missing tool is not ok). */
 function run(file: string, args: string[], timeoutMs = 5000): Promise<{ ok: boolean; stdout: string }> {
-  return new Promise((resolve) => {
-    execFile(file, args, { timeout: timeoutMs }, (error, stdout) => resolve({ ok: !error, stdout }));
-  });
+  return runProcess(file, args, { timeoutMs }).then(
+    ({ code, stdout }) => ({ ok: code === 0, stdout }),
+    () => ({ ok: false, stdout: '' }),
+  );
 }
 
 export interface XServer {
@@ -327,12 +306,6 @@ export async function meanColour(bytes: Buffer, region?: { left: number; top: nu
 export function colourNear(actual: [number, number, number], rgb: number, tolerance = 24): boolean {
   const expected = [(rgb >> 16) & 0xff, (rgb >> 8) & 0xff, rgb & 0xff];
   return actual.every((v, i) => Math.abs(v - expected[i]!) <= tolerance);
-}
-
-/** A temp dir removed by `cleanup()`. */
-export async function tempDir(): Promise<{ path: string; cleanup(): Promise<void> }> {
-  const path = await mkdtemp(join(tmpdir(), 'framehub-capture-'));
-  return { path, cleanup: () => rm(path, { recursive: true, force: true }) };
 }
 
 /** Writes a short test video with ffmpeg's `testsrc2` (or another lavfi source) (H.264 would need libx264; MPEG-4 part 2 is always there). */

@@ -1,27 +1,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { io as connectIo } from 'socket.io-client';
 import { WebSocket } from 'ws';
 import { Consumer, PRODUCER_TOKEN, numberedPng } from './generations-helpers.js';
-import { alive, descendants, killHard, signalAndWait, spawnServer, type ServerProcess } from './server-process.js';
+import { alive, descendants, serveImages as serve, signalAndWait, type ServerProcess } from './server-process.js';
+import { tempDir } from './temp-dir.js';
 
 // Real `framehub serve` processes and real signals: run `npm run build` first.
-
-async function tempDir(t: { after(fn: () => Promise<void>): void }): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), 'framehub-stop-'));
-  t.after(() => rm(dir, { recursive: true, force: true }));
-  return dir;
-}
-
-async function serve(t: { after(fn: () => Promise<void>): void }, dir: string): Promise<ServerProcess> {
-  const server = await spawnServer(['--producer-token', PRODUCER_TOKEN, '--image-dir', dir]);
-  t.after(() => killHard(server));
-  return server;
-}
 
 async function openWs(url: string): Promise<{ ws: WebSocket; closed: Promise<number> }> {
   const ws = new WebSocket(url);

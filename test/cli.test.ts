@@ -3,6 +3,8 @@ import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
+import { runProcess } from './run-process.js';
+import { servingUrl } from './server-process.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const BIN = fileURLToPath(new URL('../bin/framehub.js', import.meta.url));
@@ -13,34 +15,8 @@ interface Run {
   stderr: string;
 }
 
-async function run(args: string[], env: Record<string, string> = {}): Promise<Run> {
-  const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, ...env }, cwd: ROOT });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d) => (stdout += d));
-  child.stderr.on('data', (d) => (stderr += d));
-  const [code] = (await once(child, 'exit')) as [number | null];
-  return { code, stdout, stderr };
-}
-
-/** Waits for the server's "serving ... at <url>" log line; fails if the process exits first. */
-async function servingUrl(child: ChildProcess): Promise<string> {
-  let out = '';
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no "serving" line within 60 s:\n${out}`)), 60_000);
-    child.stdout!.on('data', (d) => {
-      out += d;
-      const match = /framehub serving .* at (http:\/\/[^"\s]+)/.exec(out);
-      if (match) {
-        clearTimeout(timer);
-        resolve(match[1]!);
-      }
-    });
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`exited with ${code} before serving:\n${out}`));
-    });
-  });
+function run(args: string[], env: Record<string, string> = {}): Promise<Run> {
+  return runProcess(process.execPath, [BIN, ...args], { env: { ...process.env, ...env }, cwd: ROOT });
 }
 
 async function stop(child: ChildProcess): Promise<number | null> {

@@ -4,7 +4,6 @@ import { execFile } from 'node:child_process';
 import { once } from 'node:events';
 import { readFile, mkdtemp, rm } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -13,6 +12,7 @@ import { startServer, type TestServer } from './helpers.js';
 import { useBrowser } from './browser-helpers.js';
 import { startShapeServer, type ShapeServer } from './client-helpers.js';
 import { numberedPng, startGenServer } from './generations-helpers.js';
+import { listenLocal } from './listen-local.js';
 
 const root = new URL('..', import.meta.url).pathname;
 const bundlePath = join(root, 'dist/framehub-client.min.js');
@@ -28,9 +28,7 @@ async function startPageServer(files: Record<string, { path: string; type: strin
     const body = 'body' in file ? file.body : await readFile(file.path);
     res.writeHead(200, { 'content-type': file.type, 'cache-control': 'no-store' }).end(body);
   });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, server };
+  return { url: `http://127.0.0.1:${await listenLocal(server)}`, server };
 }
 
 describe('client bundle in real headless Chromium', () => {

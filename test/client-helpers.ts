@@ -2,7 +2,7 @@ import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import sharp from 'sharp';
 import { WebSocketServer, type WebSocket } from 'ws';
-import type { TypedEmitter } from '../src/util/typed-emitter.js';
+import { withTimeout } from './wait.js';
 
 /** Helpers for the client library's tests: real `ws` servers, real images, bounded waits. */
 
@@ -50,29 +50,6 @@ export async function startShapeServer(port = 0): Promise<ShapeServer> {
     kill: () => shutdown(true),
     close: () => shutdown(false),
   };
-}
-
-/** Rejects after `ms` with a message naming what was awaited, so a failure never hangs CI. */
-export function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}
-
-/** The next `event` (matching `predicate`) from a typed emitter, bounded by `ms`. */
-export function nextEvent<E extends { [K in keyof E]: unknown }, K extends keyof E>(emitter: TypedEmitter<E>, event: K, predicate: (p: E[K]) => boolean = () => true, ms = 5000): Promise<E[K]> {
-  let listener!: (payload: E[K]) => void;
-  const promise = new Promise<E[K]>((resolve) => {
-    listener = (payload) => {
-      if (!predicate(payload)) return;
-      emitter.off(event, listener);
-      resolve(payload);
-    };
-    emitter.on(event, listener);
-  });
-  return withTimeout(promise, ms, `event "${String(event)}"`).finally(() => emitter.off(event, listener));
 }
 
 /** A resolvable promise for callback-style APIs (PixelSocket options). */

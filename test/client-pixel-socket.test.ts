@@ -6,7 +6,8 @@ import { join } from 'node:path';
 import { PixelSocket, type ImageMetadata } from '../src/client/index.js';
 import { createImageSaver } from '../src/client/image-saver.js';
 import { startServer, type TestServer } from './helpers.js';
-import { Inbox, deferred, makeImage, startShapeServer, withTimeout, type ShapeServer, type TestImageKind } from './client-helpers.js';
+import { Inbox, deferred, makeImage, startShapeServer, type ShapeServer, type TestImageKind } from './client-helpers.js';
+import { withTimeout } from './wait.js';
 
 interface Received { bytes: Uint8Array; metadata: ImageMetadata }
 

@@ -5,7 +5,8 @@ import {
   type ConnectionState, type SocketEvents,
 } from '../src/client/index.js';
 import { FakeClock } from './fake-clock.js';
-import { Inbox, nextEvent, startShapeServer, withTimeout, type ShapeServer } from './client-helpers.js';
+import { Inbox, startShapeServer, type ShapeServer } from './client-helpers.js';
+import { nextEvent, withTimeout } from './wait.js';
 
 const exact = () => 0.5; // jitter term (2r - 1) is 0: delays come out exact
 

@@ -1,6 +1,6 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, execFile } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { startServer, type TestServer } from './helpers.js';
 import { startShapeServer, type ShapeServer } from './client-helpers.js';
+import { runProcess, type ProcessResult } from './run-process.js';
 
 /**
  * The built client (`dist/client`, the `framehub/client` entry) run by Deno, Bun and Node 20
@@ -19,22 +20,8 @@ const root = new URL('..', import.meta.url).pathname;
 const entry = join(root, 'dist/client/index.js');
 const script = join(root, 'test/fixtures/client/runtime-check.mjs');
 
-interface RunResult { code: number | null; stdout: string; stderr: string }
-
-function run(command: string, args: string[], cwd: string, timeoutMs = 60_000): Promise<RunResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { cwd, env: { ...process.env, DENO_NO_UPDATE_CHECK: '1', NO_COLOR: '1' }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => { stdout += d; });
-    child.stderr.on('data', (d) => { stderr += d; });
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`${command} ${args[0]} timed out after ${timeoutMs} ms\n${stdout}\n${stderr}`));
-    }, timeoutMs);
-    child.on('error', (error) => { clearTimeout(timer); reject(error); });
-    child.on('close', (code) => { clearTimeout(timer); resolve({ code, stdout, stderr }); });
-  });
+function run(command: string, args: string[], cwd: string, timeoutMs = 60_000): Promise<ProcessResult> {
+  return runProcess(command, args, { cwd, env: { ...process.env, DENO_NO_UPDATE_CHECK: '1', NO_COLOR: '1' }, timeoutMs });
 }
 
 describe('the built client in Node 20, Deno and Bun', () => {

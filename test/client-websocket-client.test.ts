@@ -4,7 +4,8 @@ import { WebSocket as WsWebSocket, type WebSocket as ServerSocket } from 'ws';
 import {
   WebSocketClient, type BaseEvent, type ImageGenerationCompletedEvent, type EventTypeMap,
 } from '../src/client/index.js';
-import { Inbox, nextEvent, startShapeServer, type ShapeServer } from './client-helpers.js';
+import { Inbox, startShapeServer, type ShapeServer } from './client-helpers.js';
+import { nextEvent } from './wait.js';
 
 const now = () => new Date().toISOString();
 const envelope = (type: string, payload: Record<string, unknown>, extra: Record<string, unknown> = {}) =>

@@ -6,7 +6,8 @@ import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startServer, type TestServer } from './helpers.js';
-import { makeImage, startShapeServer, withTimeout, type ShapeServer } from './client-helpers.js';
+import { makeImage, startShapeServer, type ShapeServer } from './client-helpers.js';
+import { withTimeout } from './wait.js';
 import { numberedPng, startGenServer } from './generations-helpers.js';
 
 /** `framehub collect` as users run it: the real CLI (bin/framehub.js on dist/) in a child process. */

@@ -1,26 +1,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { appendFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { appendFile, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Consumer, PRODUCER_TOKEN, numberedPng, startGenServer } from './generations-helpers.js';
-import { killHard, spawnServer, type ServerProcess } from './server-process.js';
+import { killHard, serveImages as serve, type ServerProcess } from './server-process.js';
+import { tempDir } from './temp-dir.js';
 
 // Real `framehub serve` processes killed with SIGKILL: run `npm run build` first.
 
 const JOURNAL = 'events.jsonl';
-
-async function tempDir(t: { after(fn: () => Promise<void>): void }): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), 'framehub-durable-'));
-  t.after(() => rm(dir, { recursive: true, force: true }));
-  return dir;
-}
-
-async function serve(t: { after(fn: () => Promise<void>): void }, dir: string, extra: string[] = []): Promise<ServerProcess> {
-  const server = await spawnServer(['--producer-token', PRODUCER_TOKEN, '--image-dir', dir, ...extra]);
-  t.after(() => killHard(server));
-  return server;
-}
 
 async function api(server: ServerProcess, method: string, path: string, body?: unknown): Promise<{ status: number; json: any }> {
   const isImage = Buffer.isBuffer(body);

@@ -1,15 +1,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { EventJournal } from '../src/generations/event-journal.js';
 import { EventLog } from '../src/generations/event-log.js';
+import { tempDir, type TestCleanup } from './temp-dir.js';
 
-async function tempFile(t: { after(fn: () => Promise<void>): void }): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), 'framehub-journal-'));
-  t.after(() => rm(dir, { recursive: true, force: true }));
-  return join(dir, 'data', 'events.jsonl');
+async function tempFile(t: TestCleanup): Promise<string> {
+  return join(await tempDir(t), 'data', 'events.jsonl');
 }
 
 const line = (id: number, event: unknown = { n: id }) => JSON.stringify({ id, at: 1000 + id, event }) + '\n';

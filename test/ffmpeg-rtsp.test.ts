@@ -5,6 +5,7 @@ import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import { nextBinary, openSocket, startServer, type TestServer } from './helpers.js';
 import { colourNear, meanColour } from './capture-helpers.js';
+import { withTimeout as within } from './wait.js';
 import { sniffImage } from '../src/image/sniff.js';
 import type { Stream } from '../src/hub/stream.js';
 
@@ -91,19 +92,6 @@ async function startRtspServer(launch: string, mount: string): Promise<RtspServe
       clearTimeout(timer);
     },
   };
-}
-
-/** `promise`, or a rejection naming `what` after `ms`. */
-async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
-  });
-  try {
-    return await Promise.race([promise, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
 /** An RTSP camera end to end: real RTSP server, real ffmpeg pulling from it, real sockets. */

@@ -1,6 +1,6 @@
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -8,7 +8,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { FakeComfyUi } from './generations-fake-comfyui.js';
 import { numberedPng } from './generations-helpers.js';
-import { waitUntil } from './browser-helpers.js';
+import { servingUrl } from './server-process.js';
+import { waitUntil } from './wait.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const BIN = join(ROOT, 'bin/framehub.js');
@@ -17,26 +18,6 @@ before(async () => {
   // bin/framehub.js runs dist/: build it so this file also runs on its own.
   await new Promise<void>((resolve) => execFile(join(ROOT, 'node_modules/.bin/tsc'), ['-p', ROOT], () => resolve()));
 });
-
-/** The URL from the "framehub serving … at <url>" line; fails if the process exits first. */
-function servingUrl(child: ChildProcess): Promise<string> {
-  let out = '';
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no "serving" line within 30 s:\n${out}`)), 30_000);
-    child.stdout!.on('data', (d) => {
-      out += d;
-      const match = /framehub serving .* at (http:\/\/[^"\s]+)/.exec(out);
-      if (match) {
-        clearTimeout(timer);
-        resolve(match[1]!);
-      }
-    });
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`exited with ${code} before serving:\n${out}`));
-    });
-  });
-}
 
 test('framehub serve --comfyui bridges a ComfyUI: its images reach the gallery', async (t) => {
   const comfy = new FakeComfyUi();

@@ -1,14 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
 import { EventEmitter, once } from 'node:events';
 import { createServer, connect, type Server, type Socket } from 'node:net';
-import type { AddressInfo } from 'node:net';
 import { SignJWT } from 'jose';
 import { PixelSocket, WebSocketClient, FixedDelay } from '../src/client/index.js';
-import { JWT_SECRET, numberedPng, startGenServer, type GenServer } from './generations-helpers.js';
+import { JWT_SECRET, numberedPng, sha, startGenServer, startProducer } from './generations-helpers.js';
+import { listenLocal } from './listen-local.js';
 
-const sha = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex');
 const TOTAL = 100;
 
 /**
@@ -32,10 +30,8 @@ class CuttableProxy {
       upstream.pipe(client);
     });
   }
-  async listen(): Promise<number> {
-    this.server.listen(0, '127.0.0.1');
-    await once(this.server, 'listening');
-    return (this.server.address() as AddressInfo).port;
+  listen(): Promise<number> {
+    return listenLocal(this.server);
   }
   cut(): void {
     for (const s of this.sockets) s.destroy();
@@ -44,26 +40,6 @@ class CuttableProxy {
     this.cut();
     return new Promise((resolve) => this.server.close(() => resolve()));
   }
-}
-
-/** Publishes the images one by one; `atLeast(n)` waits until n are out. */
-function startProducer(srv: GenServer, jobId: string, images: Buffer[]) {
-  const progress = new EventEmitter();
-  let published = 0;
-  const done = (async () => {
-    for (let i = 0; i < images.length; i++) {
-      const { status } = await srv.publishImage(jobId, images[i]!, { imageIdx: i, imageLength: images.length });
-      assert.equal(status, 201);
-      published++;
-      progress.emit('published');
-    }
-  })();
-  return {
-    done,
-    async atLeast(n: number) {
-      while (published < Math.min(n, images.length)) await once(progress, 'published');
-    },
-  };
 }
 
 /** Waits until `predicate` holds, checking whenever `tick` fires; bounded by `timeoutMs`. */

@@ -1,14 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
 import { once } from 'node:events';
 import sharp from 'sharp';
 import { sniffImage } from '../src/image/sniff.js';
 import { nextBinary, nextJson, openSocket } from './helpers.js';
-import { Consumer, numberedPng, startGenServer } from './generations-helpers.js';
+import { Consumer, numberedPng, sha, startGenServer } from './generations-helpers.js';
 import { FakeComfyUi, pyJson, txt2imgGraph } from './generations-fake-comfyui.js';
 
-const sha = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex');
 
 test('the fake ComfyUI writes JSON the way Python json.dumps does', () => {
   assert.equal(pyJson({ type: 'status', data: { status: { exec_info: { queue_remaining: 0 } }, sid: 'abc' } }),

@@ -1,7 +1,9 @@
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { once } from 'node:events';
+import { EventEmitter, once } from 'node:events';
 import sharp from 'sharp';
 import { WebSocket, type RawData } from 'ws';
 import type { Config } from '../src/config/config.js';
@@ -112,6 +114,33 @@ export class Consumer {
       return false;
     });
   }
+}
+
+/** The SHA-256 of image bytes, hex: compares what a client received with what was published. */
+export const sha = (bytes: Uint8Array): string => createHash('sha256').update(bytes).digest('hex');
+
+/**
+ * Publishes `images` one after another over HTTP (`img_<i>.png`), each answered 201;
+ * `atLeast(n)` resolves once `n` (or all) are published.
+ */
+export function startProducer(srv: GenServer, jobId: string, images: Buffer[]) {
+  const progress = new EventEmitter();
+  let published = 0;
+  const done = (async () => {
+    for (let i = 0; i < images.length; i++) {
+      const { status, json } = await srv.publishImage(jobId, images[i]!, { imageIdx: i, imageLength: images.length, filename: `img_${i}.png` });
+      assert.equal(status, 201, JSON.stringify(json));
+      published++;
+      progress.emit('published', published);
+    }
+  })();
+  return {
+    done,
+    get published() { return published; },
+    async atLeast(n: number) {
+      while (published < Math.min(n, images.length)) await once(progress, 'published');
+    },
+  };
 }
 
 /** Resolves with the close code and reason, or rejects after `timeoutMs`. */

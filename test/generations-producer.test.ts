@@ -1,9 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
-import { Consumer, PRODUCER_TOKEN, closedWithin, noisePng, numberedPng, startGenServer } from './generations-helpers.js';
+import { Consumer, PRODUCER_TOKEN, closedWithin, noisePng, numberedPng, sha, startGenServer } from './generations-helpers.js';
 
-const sha = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex');
 const CHUNK = 60 * 1024; // under the server's 64 KiB message limit
 
 /** Sends a job.image header and the bytes in chunks. */

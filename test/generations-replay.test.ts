@@ -1,34 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
-import { EventEmitter, once } from 'node:events';
 import { SignJWT } from 'jose';
-import { Consumer, JWT_SECRET, closedWithin, noisePng, numberedPng, startGenServer, type GenServer } from './generations-helpers.js';
+import { Consumer, JWT_SECRET, closedWithin, noisePng, numberedPng, sha, startGenServer, startProducer, type GenServer } from './generations-helpers.js';
 
-const sha = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex');
 const TOTAL = 100;
-
-/** Publishes `images` one after another and tells `progress` after each. */
-function startProducer(srv: GenServer, jobId: string, images: Buffer[]) {
-  const progress = new EventEmitter();
-  let published = 0;
-  const done = (async () => {
-    for (let i = 0; i < images.length; i++) {
-      const { status, json } = await srv.publishImage(jobId, images[i]!, { imageIdx: i, imageLength: images.length, filename: `img_${i}.png` });
-      assert.equal(status, 201, JSON.stringify(json));
-      published++;
-      progress.emit('published', published);
-    }
-  })();
-  return {
-    done,
-    get published() { return published; },
-    /** Resolves once `n` images (or all) are published. */
-    async atLeast(n: number) {
-      while (published < Math.min(n, images.length)) await once(progress, 'published');
-    },
-  };
-}
 
 /**
  * Runs the kill-twice scenario against one route: `extract` picks the image messages (with

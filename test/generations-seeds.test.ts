@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { SignJWT } from 'jose';
 import { JWT_SECRET, numberedPng, startGenServer } from './generations-helpers.js';
-import { waitUntil } from './browser-helpers.js';
+import { waitUntil } from './wait.js';
 
 /**
  * seeds/000's and seeds/001's own examples, verbatim but for the URL, against framehub: the

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { EventLog } from '../src/generations/event-log.js';
 import { ImageStore } from '../src/generations/image-store.js';
 import { Generations } from '../src/generations/generations.js';
-import { WireMessages } from '../src/generations/wire-messages.js';
+import { GenerationMessages } from '../src/protocols/generation-messages.js';
 import { describeGraph } from '../src/generations/comfyui-bridge.js';
 import type { GenerationEvent } from '../src/generations/generation-event.js';
 import { imageGeneratedMessage } from '../src/protocols/image-generated.js';
@@ -61,9 +61,9 @@ test('image-generated messages are built once per event and shared, and rebuilt 
   const { job } = await generations.createJob({ prompt: 'p' });
   const a = await generations.addImage(job.id, await numberedPng(1, 64));
   const b = await generations.addImage(job.id, await numberedPng(2, 64));
-  const size = (await new WireMessages(store).imageGenerated(a.entry)!).length;
+  const size = (await new GenerationMessages(store).imageGenerated(a.entry)!).length;
   // Room for one message only.
-  const wire = new WireMessages(store, size + 10);
+  const wire = new GenerationMessages(store, size + 10);
   const first = await Promise.all([wire.imageGenerated(a.entry)!, wire.imageGenerated(a.entry)!, wire.imageGenerated(a.entry)!]);
   assert.equal(wire.imageBuilds, 1);
   assert.ok(first[0] === first[1] && first[1] === first[2], 'the same Buffer for every client');

@@ -7,7 +7,7 @@ import { GuardProxy } from '../src/sessions/guard-proxy.js';
 import { checkResponseHead } from '../src/sessions/proxy-headers.js';
 import { UrlGuard } from '../src/sessions/url-guard.js';
 import { startHostileUpstream, type HostilePath, type HostileUpstream } from './hostile-upstream.js';
-import { within } from './session-helpers.js';
+import { withTimeout as within } from './wait.js';
 
 /** The documented header on the proxy's own 502/504 (docs/sessions.md), naming the fault. */
 const UPSTREAM_ERROR = 'x-framehub-upstream-error';

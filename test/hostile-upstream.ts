@@ -1,5 +1,5 @@
-import { once } from 'node:events';
 import { createServer, type Server, type Socket } from 'node:net';
+import { listenLocal } from './listen-local.js';
 
 /**
  * A web server that misbehaves on purpose, for the guard proxy's tests and the fuzzer.
@@ -204,10 +204,7 @@ export async function startHostileUpstream(): Promise<HostileUpstream> {
     });
   });
   server.on('error', function hostileServerOnError() {});
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const address = server.address();
-  const port = typeof address === 'object' && address ? address.port : 0;
+  const port = await listenLocal(server);
   const origin = `http://127.0.0.1:${port}`;
   return {
     origin,

@@ -75,3 +75,17 @@ test('README shows every bench script and the test command', () => {
   assert.ok(scripts['test'], 'package.json has no test script');
   assert.ok(mentions(readme, 'npm test'), 'README.md does not show npm test');
 });
+
+test('README\'s layout table names every folder of src/ and no other', () => {
+  const lines = readme.split('\n');
+  const start = lines.indexOf('| folder | what lives there |');
+  assert.notEqual(start, -1, 'README.md has no layout table headed | folder | what lives there |');
+  const named = new Set<string>();
+  for (const line of lines.slice(start + 2)) {
+    if (!line.startsWith('|')) break;
+    const cell = line.split(' | ')[0]!;
+    for (const match of cell.matchAll(/`src\/([a-z-]+)\/`/g)) named.add(match[1]!);
+  }
+  const folders = readdirSync(`${root}src`, { withFileTypes: true }).filter((entry) => entry.isDirectory()).map((entry) => entry.name);
+  assert.deepEqual([...named].sort(), folders.sort());
+});

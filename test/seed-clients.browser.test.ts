@@ -1,11 +1,10 @@
 import { after, before, describe, it, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { once } from 'node:events';
 import { createServer as createHttpServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import type { Page } from 'playwright-core';
 import { startServer, type TestServer } from './helpers.js';
 import { canvasInk, useBrowser, type TestPage } from './browser-helpers.js';
+import { listenLocal } from './listen-local.js';
 
 /**
  * Browser pages that talk to framehub exactly the way the seeds' own pages do (same calls,
@@ -121,9 +120,7 @@ async function servePages(framehubHost: string): Promise<{ server: Server; origi
     response.writeHead(body ? 200 : 404, { 'content-type': 'text/html; charset=utf-8' });
     response.end(body ?? 'not found');
   });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  return { server, origin: `http://127.0.0.1:${(server.address() as AddressInfo).port}` };
+  return { server, origin: `http://127.0.0.1:${await listenLocal(server)}` };
 }
 
 async function openPage(t: TestContext, newPage: () => Promise<TestPage>, url: string): Promise<TestPage> {

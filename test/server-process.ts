@@ -2,6 +2,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { PRODUCER_TOKEN } from './generations-helpers.js';
+import type { TestCleanup } from './temp-dir.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const BIN = fileURLToPath(new URL('../bin/framehub.js', import.meta.url));
@@ -53,9 +55,43 @@ export async function spawnServer(args: string[], env: Record<string, string> = 
       });
     });
   };
-  await printed(/framehub serving .* at http:\/\/\S+?:\d+/, 60_000);
-  const [, port] = /framehub serving .* at http:\/\/\S+?:(\d+)/.exec(out)!;
-  return { child, http: `http://127.0.0.1:${port}`, ws: `ws://127.0.0.1:${port}`, output: () => out, printed, exited };
+  await printed(/framehub serving .* at https?:\/\/\S+?:\d+/, 60_000);
+  const [, scheme, port] = /framehub serving .* at (https?):\/\/\S+?:(\d+)/.exec(out)!;
+  const secure = scheme === 'https';
+  return { child, http: `${scheme}://127.0.0.1:${port}`, ws: `${secure ? 'wss' : 'ws'}://127.0.0.1:${port}`, output: () => out, printed, exited };
+}
+
+/**
+ * `framehub serve` publishing into `dir` with the tests' producer token (plus `extra` flags),
+ * SIGKILLed when the test `t` ends.
+ */
+export async function serveImages(t: TestCleanup, dir: string, extra: string[] = []): Promise<ServerProcess> {
+  const server = await spawnServer(['--producer-token', PRODUCER_TOKEN, '--image-dir', dir, ...extra]);
+  t.after(() => killHard(server));
+  return server;
+}
+
+/**
+ * The URL of a `framehub serve` child started some other way, from its "framehub serving … at
+ * <url>" line; rejects if the process exits first or after `timeoutMs`.
+ */
+export function servingUrl(child: ChildProcess, timeoutMs = 60_000): Promise<string> {
+  let out = '';
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no "serving" line within ${timeoutMs} ms:\n${out}`)), timeoutMs);
+    child.stdout!.on('data', (d) => {
+      out += d;
+      const match = /framehub serving .* at (http:\/\/[^"\s]+)/.exec(out);
+      if (match) {
+        clearTimeout(timer);
+        resolve(match[1]!);
+      }
+    });
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`exited with ${code} before serving:\n${out}`));
+    });
+  });
 }
 
 /** Sends `signal` and resolves with how the process ended and how long it took. */

@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import type { Socket as NetSocket } from 'node:net';
 import { io as connect, type Socket } from 'socket.io-client';
 import type { TestServer } from './helpers.js';
-import { createLoadedSession, startPageServer, startSessionServer, type PageServer, nextEvent } from './session-helpers.js';
+import { createLoadedSession, startPageServer, startSessionServer, type PageServer } from './session-helpers.js';
+import { nextEvent } from './wait.js';
 
 describe('adaptive quality over a real Socket.IO connection', () => {
   let pages: PageServer;

@@ -2,7 +2,8 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { io as connect, type Socket } from 'socket.io-client';
 import type { TestServer } from './helpers.js';
-import { BLUE, createLoadedSession, frameOfColour, postJson, startPageServer, startSessionServer, type PageServer, nextEvent } from './session-helpers.js';
+import { BLUE, createLoadedSession, frameOfColour, postJson, startPageServer, startSessionServer, type PageServer } from './session-helpers.js';
+import { nextEvent } from './wait.js';
 
 describe('browser session crash recovery', () => {
   let pages: PageServer;

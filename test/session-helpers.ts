@@ -1,7 +1,8 @@
-import { once } from 'node:events';
 import { createServer, type Server } from 'node:http';
 import sharp from 'sharp';
 import { startServer, type TestServer } from './helpers.js';
+import { listenLocal } from './listen-local.js';
+import { withTimeout } from './wait.js';
 import type { Config } from '../src/config/config.js';
 
 export type Rgb = [number, number, number];
@@ -103,10 +104,7 @@ export async function startPageServer(): Promise<PageServer> {
     }
     res.end(url.pathname === '/animated' ? ANIMATED_PAGE : COLOUR_PAGE);
   });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const address = server.address();
-  const port = typeof address === 'object' && address ? address.port : 0;
+  const port = await listenLocal(server);
   return {
     origin: `http://127.0.0.1:${port}`,
     port,
@@ -155,15 +153,6 @@ export function near(actual: Rgb, expected: Rgb, tolerance = 40): boolean {
   return actual.every((v, i) => Math.abs(v - expected[i]!) <= tolerance);
 }
 
-/** Rejects after `ms` so no wait can hang the suite. */
-export function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: ReturnType<typeof setTimeout>;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}
-
 /** Resolves with the first Socket.IO `frame` whose pixel (10, 10) is near `colour`, within `ms`. */
 export function frameOfColour(socket: { on: Function; off: Function }, colour: Rgb, ms = 15_000): Promise<Buffer> {
   let onFrame: (data: { image: string }) => Promise<void>;
@@ -178,17 +167,6 @@ export function frameOfColour(socket: { on: Function; off: Function }, colour: R
     };
     socket.on('frame', onFrame);
   });
-  return within(found, ms, `a frame of colour ${colour.join(',')}`).finally(() => socket.off('frame', onFrame));
+  return withTimeout(found, ms, `a frame of colour ${colour.join(',')}`).finally(() => socket.off('frame', onFrame));
 }
 
-/** Resolves with the next Socket.IO `event` whose payload matches `predicate`, within `ms`. */
-export function nextEvent<T = any>(socket: { on: Function; off: Function }, event: string, predicate: (payload: T) => boolean = () => true, ms = 20_000): Promise<T> {
-  let listener: (payload: T) => void;
-  const found = new Promise<T>((resolve) => {
-    listener = (payload: T) => {
-      if (predicate(payload)) resolve(payload);
-    };
-    socket.on(event, listener);
-  });
-  return within(found, ms, `socket.io event ${event}`).finally(() => socket.off(event, listener));
-}

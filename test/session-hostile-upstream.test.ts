@@ -2,7 +2,8 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { TestServer } from './helpers.js';
 import { startHostileUpstream, type HostileUpstream } from './hostile-upstream.js';
-import { near, pixelAt, postJson, startSessionServer, within } from './session-helpers.js';
+import { near, pixelAt, postJson, startSessionServer } from './session-helpers.js';
+import { withTimeout as within } from './wait.js';
 
 const GREEN: [number, number, number] = [20, 160, 20];
 

@@ -13,7 +13,7 @@ import { Hub } from '../src/hub/hub.js';
 import { DEFAULT_MAX_LIFETIME_MS, SessionRegistry } from '../src/sessions/session-registry.js';
 import { attachSocketIo } from '../src/server/socket-io.js';
 import { ConnectionCaps } from '../src/server/connection-caps.js';
-import { within } from './session-helpers.js';
+import { withTimeout as within } from './wait.js';
 
 const quiet = { debug() {}, info() {}, warn() {}, error() {}, trace() {}, fatal() {}, child: () => quiet } as unknown as FastifyBaseLogger;
 

@@ -1,11 +1,11 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestServer } from './helpers.js';
 import { BLUE, createLoadedSession, near, pixelAt, RED, startPageServer, startSessionServer, type PageServer } from './session-helpers.js';
+import { runProcess } from './run-process.js';
 
 /**
  * A client written the way seeds/003's Python example is: `socketio.Client()`, handlers with
@@ -61,13 +61,10 @@ sio.disconnect()
 print(json.dumps(state))
 `;
 
-function runPython(args: string[]): Promise<string> {
-  return new Promise((resolve, reject) => {
-    execFile('/usr/bin/python3', args, { timeout: 60_000 }, (error, stdout, stderr) => {
-      if (error) reject(new Error(`python client failed: ${error.message}\n${stderr}`));
-      else resolve(stdout);
-    });
-  });
+async function runPython(args: string[]): Promise<string> {
+  const { code, signal, stdout, stderr } = await runProcess('/usr/bin/python3', args, { timeoutMs: 60_000 });
+  if (code !== 0) throw new Error(`python client failed: exit ${code ?? signal}\n${stderr}`);
+  return stdout;
 }
 
 describe("seeds/003's Python Socket.IO client pattern (Debian python3-socketio)", () => {

@@ -4,8 +4,9 @@ import { once } from 'node:events';
 import { WebSocket, type RawData } from 'ws';
 import { openSocket, type TestServer } from './helpers.js';
 import {
-  BLUE, createLoadedSession, near, pixelAt, postJson, RED, startPageServer, startSessionServer, within, type PageServer, type Rgb,
+  BLUE, createLoadedSession, near, pixelAt, postJson, RED, startPageServer, startSessionServer, type PageServer, type Rgb,
 } from './session-helpers.js';
+import { withTimeout as within } from './wait.js';
 
 /** Resolves with the first image from `next()` whose pixel (10, 10) is near `colour`. */
 async function untilColour(next: () => Promise<Buffer>, colour: Rgb): Promise<Buffer> {

@@ -6,11 +6,10 @@ import { WebSocket } from 'ws';
 import type { TestServer } from './helpers.js';
 import { launchBrowser, type TestBrowser } from './browser-helpers.js';
 import {
-  BLUE, createLoadedSession, frameOfColour, near, pixelAt, RED, startPageServer, startSessionServer, within, type PageServer, type Rgb,
-  nextEvent,
+  BLUE, createLoadedSession, frameOfColour, near, pixelAt, RED, startPageServer, startSessionServer, type PageServer, type Rgb,
 } from './session-helpers.js';
+import { nextEvent, withTimeout as within } from './wait.js';
 
-/** The next `event` whose payload passes `predicate`, within `ms`. */
 describe('browser sessions over Socket.IO (seeds/003 events)', () => {
   let pages: PageServer;
   let server: TestServer;

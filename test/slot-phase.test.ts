@@ -1,12 +1,8 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { deliverFromPromise, SubscriberSlot } from '../src/hub/subscriber-slot.js';
-import type { Frame } from '../src/hub/frame.js';
 import { FakeClock } from './fake-clock.js';
-
-function frame(seq: number, at: number): Frame {
-  return { bytes: Buffer.alloc(10, seq), format: 'jpeg', width: 1, height: 1, seq, capturedAt: at };
-}
+import { fakeFrame as frame } from './fake-frame.js';
 
 /**
  * The fps cap must not hold back frames of a source that is no faster than the cap, whatever

@@ -5,9 +5,9 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { readdirSync } from 'node:fs';
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { WebSocket } from 'ws';
 import { nextJson, openSocket, startServer, type TestServer } from './helpers.js';
+import { waitUntil } from './wait.js';
 
 /** Under the per-address cap a server may set by default: every viewer comes from 127.0.0.1. */
 const VIEWERS = 48;
@@ -24,13 +24,8 @@ function connections(s: TestServer): Promise<number> {
  * a subscriber count and a descriptor table have no event to wait for.
  */
 async function settlesAt(read: () => number | Promise<number>, want: number, timeoutMs = 10_000): Promise<number> {
-  const deadline = Date.now() + timeoutMs;
-  let value = await read();
-  while (value !== want && Date.now() < deadline) {
-    await sleep(20);
-    value = await read();
-  }
-  return value;
+  // The caller asserts on the value, so its failure shows what the count settled at instead.
+  return waitUntil(read, (value) => value === want, { timeoutMs, intervalMs: 20 }).catch(() => read());
 }
 
 describe('viewers connecting and leaving (churn)', () => {

@@ -11,7 +11,7 @@ import { MAX_VARIANTS } from '../src/hub/variant.js';
 import { PushSource } from '../src/sources/push-source.js';
 import { WebSocket } from 'ws';
 import { nextJson, startServer, type TestServer } from './helpers.js';
-import { nextEvent } from './session-helpers.js';
+import { nextEvent } from './wait.js';
 
 /** A source the test ends for good, as a closed window or a deleted session ends. */
 class EndingSource extends PushSource {
@@ -121,9 +121,9 @@ describe('Socket.IO watches any stream of the hub', () => {
     assert.deepEqual(await refusal(socket, 'subscribe', { stream: 'broken:1' }), { code: 'internal_error', message: 'the stream could not be opened' });
     // An id the hub's id syntax refuses is simply not found, as on /stream/:id.
     assert.equal((await refusal(socket, 'subscribe', { stream: '../etc/passwd' })).code, 'stream_not_found');
-    // seeds/003's form keeps its sentence, with the same code.
+    // seeds/003's form keeps its sentence, with the code the session REST routes answer an unknown session with.
     const noSession = await refusal(socket, 'subscribe', { session_id: 'no_such_session' });
-    assert.equal(noSession.code, 'stream_not_found');
+    assert.equal(noSession.code, 'session_not_found');
     assert.match(noSession.message, /^no session "no_such_session"; create it with POST \/api\/session\/create$/);
 
     for (const payload of [{ stream: 5 }, { stream: '' }, { stream: null }, { stream: ['demo'] }, { stream: 'demo', session_id: 'x' }, {}]) {

@@ -7,8 +7,10 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { WebSocket } from 'ws';
 import { io as connect, type Socket } from 'socket.io-client';
 import { nextJson, openSocket, startServer, type TestServer } from './helpers.js';
-import { createLoadedSession, startPageServer, startSessionServer, within, type PageServer, nextEvent } from './session-helpers.js';
-import { startXvfb, waitFor, type XServer } from './capture-helpers.js';
+import { createLoadedSession, startPageServer, startSessionServer, type PageServer } from './session-helpers.js';
+import { startXvfb, type XServer } from './capture-helpers.js';
+import { alive } from './server-process.js';
+import { nextEvent, waitFor, withTimeout as within } from './wait.js';
 import type { Stream } from '../src/hub/stream.js';
 import type { FfmpegSource } from '../src/sources/ffmpeg-source.js';
 
@@ -21,15 +23,6 @@ function sourceLost(stream: Stream, mark: () => number): Promise<number> {
       resolve(mark());
     });
   }), 20_000, `stream ${stream.id} to lose its source`);
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /** SIGKILL for a process a failed test may have left stopped. */

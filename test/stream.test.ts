@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { Stream, type StreamNotice } from '../src/hub/stream.js';
 import { Source } from '../src/sources/source.js';
 import { SharpEncoder } from '../src/hub/encoder.js';
-import type { Frame } from '../src/hub/frame.js';
+import type { Frame } from '../src/sources/frame.js';
 import type { Deliver } from '../src/hub/subscriber-slot.js';
 import { FakeClock } from './fake-clock.js';
 

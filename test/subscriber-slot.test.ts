@@ -1,12 +1,9 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { deliverFromPromise, SubscriberSlot, type Deliver, type DeliveryDone } from '../src/hub/subscriber-slot.js';
-import type { Frame } from '../src/hub/frame.js';
+import type { Frame } from '../src/sources/frame.js';
 import { FakeClock, flushMicrotasks } from './fake-clock.js';
-
-function frame(seq: number): Frame {
-  return { bytes: Buffer.alloc(100, seq), format: 'jpeg', width: 1, height: 1, seq, capturedAt: seq };
-}
+import { fakeFrame as frame } from './fake-frame.js';
 
 /** A transport whose writes complete only when the test says so. */
 function manualTransport() {

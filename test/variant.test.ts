@@ -4,7 +4,7 @@ import sharp from 'sharp';
 import { VariantCache } from '../src/hub/variant.js';
 import { sharedSpec } from '../src/hub/variant-spec.js';
 import { SharpEncoder, type Encoder } from '../src/hub/encoder.js';
-import type { Frame } from '../src/hub/frame.js';
+import type { Frame } from '../src/sources/frame.js';
 import { sniffImage } from '../src/image/sniff.js';
 
 async function jpegFrame(seq = 1): Promise<Frame> {

@@ -5,7 +5,8 @@ import sharp from 'sharp';
 import type { Page } from 'playwright-core';
 import { sniffImage } from '../src/image/sniff.js';
 import { startServer, type TestServer } from './helpers.js';
-import { canvasInk, useBrowser, waitUntil, type TestPage } from './browser-helpers.js';
+import { canvasInk, useBrowser, type TestPage } from './browser-helpers.js';
+import { waitUntil } from './wait.js';
 
 /**
  * The web viewer at `/` driven in real headless Chromium against a real framehub: frames

@@ -7,7 +7,10 @@ import { symlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { closed, nextJson, openSocket, startServer, type TestServer } from './helpers.js';
-import { XClient, colourNear, meanColour, startXvfb, tempDir, waitFor, type XServer } from './capture-helpers.js';
+import { XClient, colourNear, meanColour, startXvfb, type XServer } from './capture-helpers.js';
+import { runProcess, type ProcessResult } from './run-process.js';
+import { tempDir } from './temp-dir.js';
+import { waitFor } from './wait.js';
 import type { FfmpegSource } from '../src/sources/ffmpeg-source.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -29,16 +32,8 @@ async function frameWhere(ws: import('ws').WebSocket, accept: (m: any) => boolea
 }
 
 /** Runs the framehub CLI from source in a child process; resolves with its exit code and output. */
-async function runCli(args: string[], env: NodeJS.ProcessEnv = process.env): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', '-e', `import('./src/cli/main.ts').then((m) => m.main(${JSON.stringify(args)})).then((c) => process.exit(c))`], { cwd: ROOT, env });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d) => (stdout += d));
-  child.stderr.on('data', (d) => (stderr += d));
-  const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
-  const [code] = (await once(child, 'exit')) as [number | null];
-  clearTimeout(timer);
-  return { code, stdout, stderr };
+function runCli(args: string[], env: NodeJS.ProcessEnv = process.env): Promise<ProcessResult> {
+  return runProcess(process.execPath, ['--import', 'tsx', '-e', `import('./src/cli/main.ts').then((m) => m.main(${JSON.stringify(args)})).then((c) => process.exit(c))`], { cwd: ROOT, env, timeoutMs: 30_000 });
 }
 
 describe('screen and window capture on X11 (Xvfb, x11grab)', { timeout: 120_000 }, () => {

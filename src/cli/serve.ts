@@ -73,6 +73,13 @@ export async function serve(argv: string[]): Promise<number> {
     };
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);
+    // SIGHUP: a renewed certificate, served to new connections without a restart.
+    process.on('SIGHUP', function processOnHangup() {
+      server.reloadTls().then(
+        (reloaded) => log.info(reloaded ? 'SIGHUP: TLS certificate and key reloaded' : 'SIGHUP: TLS is off, nothing to reload'),
+        (error: unknown) => log.error({ err: error }, 'SIGHUP: TLS certificate or key could not be loaded; still serving the previous one'),
+      );
+    });
   });
   log.info(`${signal}: shutting down (clients closed with 1001, publishes under way finished; a second signal exits at once)`);
   // The deadline also covers anything left running after close() (a handle that keeps the event

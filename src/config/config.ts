@@ -66,6 +66,10 @@ export interface Config {
   maxConnections: number;
   /** WebSocket and Socket.IO connections at once from one client address (MAX_CONNECTIONS_PER_IP). @default 64 */
   maxConnectionsPerIp: number;
+  /** PEM certificate (chain) file: with tlsKey, framehub serves HTTPS and WSS on its port (TLS_CERT). @default '' */
+  tlsCert: string;
+  /** PEM private key file of tlsCert (TLS_KEY). @default '' */
+  tlsKey: string;
   /** Comma list of the names clients reach framehub by; other `Host` headers are refused (PUBLIC_HOSTS). @default '' */
   publicHosts: string;
   /** Seconds between protocol pings; a peer that missed one is dropped (WS_PING_INTERVAL). @default 30 */
@@ -174,6 +178,8 @@ export const FIELDS: Record<Exclude<keyof Config, 'streams'>, Field> = {
   maxClientsPerIp: { env: 'WS_MAX_CLIENTS_PER_IP', flag: 'max-clients-per-ip', parse: int(0, 100_000), default: 0, help: '/ws/video_feed clients per address (0 = half of maxClients)' },
   maxConnections: { env: 'MAX_CONNECTIONS', flag: 'max-connections', parse: int(1, 1_000_000), default: 4096, help: 'WebSocket and Socket.IO connections at once' },
   maxConnectionsPerIp: { env: 'MAX_CONNECTIONS_PER_IP', flag: 'max-connections-per-ip', parse: int(1, 1_000_000), default: 64, help: 'WebSocket and Socket.IO connections per client address' },
+  tlsCert: { env: 'TLS_CERT', flag: 'tls-cert', parse: (raw, origin) => (raw === '' ? '' : str()(raw, origin)), default: '', help: 'PEM certificate file: serve HTTPS and WSS (with --tls-key); reloaded on SIGHUP' },
+  tlsKey: { env: 'TLS_KEY', flag: 'tls-key', parse: (raw, origin) => (raw === '' ? '' : str()(raw, origin)), default: '', help: 'PEM private key file of --tls-cert' },
   publicHosts: { env: 'PUBLIC_HOSTS', flag: 'public-hosts', parse: (raw, origin) => (raw === '' ? '' : str(/^[A-Za-z0-9.:\[\],\- ]+$/, 'a comma list of host names')(raw, origin)), default: '', help: 'names clients use to reach framehub; other Host headers are refused (unset: loopback names only when bound to loopback)' },
   pingInterval: { env: 'WS_PING_INTERVAL', flag: 'ping-interval', parse: num(0.05, 3600), default: 30, help: 'seconds between WebSocket pings' },
   sessionTimeout: { env: 'SESSION_TIMEOUT', flag: 'session-timeout', parse: int(1, 86_400), default: 300, help: 'seconds an idle browser session lives' },
@@ -297,6 +303,10 @@ export function loadConfig(inputs: ConfigInputs = {}): Config {
     else if (field.env && env[field.env] !== undefined && env[field.env] !== '') value = field.parse(env[field.env], `${field.env}`);
     else if (fileValues[key] !== undefined) value = field.parse(fileValues[key], `${inputs.file}: ${key}`);
     config[key] = value;
+  }
+
+  if ((config['tlsCert'] === '') !== (config['tlsKey'] === '')) {
+    throw new ConfigError('tlsCert and tlsKey (TLS_CERT, TLS_KEY) must be set together');
   }
 
   const rawStreams = inputs.overrides?.streams ?? fileValues['streams'] ?? DEFAULT_STREAMS;

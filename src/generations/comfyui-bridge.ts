@@ -2,8 +2,9 @@ import { randomUUID } from 'node:crypto';
 import { WebSocket, type RawData } from 'ws';
 import type { PushSource } from '../sources/push-source.js';
 import { TypedEmitter } from '../util/typed-emitter.js';
-import type { Severity } from '../protocols/event-envelope.js';
-import { GenerationError, GenerationErrorCode } from './generation-error.js';
+import type { Severity } from '../wire/envelope.js';
+import { GenerationError } from './generation-error.js';
+import { ErrorCode } from '../wire/errors.js';
 import type { Generations, JobInput } from './generations.js';
 import { toError } from '../util/errors.js';
 
@@ -342,7 +343,7 @@ export class ComfyUiBridge extends TypedEmitter<BridgeEvents> {
   /** A notification from a place that cannot wait for it; a failure is reported as an `error` event. */
   #notify(severity: Severity, message: string): void {
     this.#options.generations.notify(severity, message).catch((error: unknown) => {
-      if (!(error instanceof GenerationError && error.code === GenerationErrorCode.ShuttingDown)) this.emit('error', toError(error));
+      if (!(error instanceof GenerationError && error.code === ErrorCode.ShuttingDown)) this.emit('error', toError(error));
     });
   }
 }

@@ -1,4 +1,4 @@
-import type { Severity } from '../protocols/event-envelope.js';
+import type { Severity } from '../wire/envelope.js';
 
 /** What a job was asked to make; carried by every event of the job. */
 export interface JobInfo {

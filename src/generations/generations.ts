@@ -1,9 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import { sniffImage } from '../image/sniff.js';
-import type { Severity } from '../protocols/event-envelope.js';
+import type { Severity } from '../wire/envelope.js';
 import { EventLog, type LogEntry } from './event-log.js';
 import type { GenerationEvent, ImageParams, JobInfo, StoredImage } from './generation-event.js';
-import { GenerationError, GenerationErrorCode as Code } from './generation-error.js';
+import { GenerationError } from './generation-error.js';
+import { ErrorCode as Code } from '../wire/errors.js';
 import type { ImageStore } from './image-store.js';
 import { JobRegistry, type Job } from './jobs.js';
 

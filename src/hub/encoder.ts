@@ -1,5 +1,6 @@
 import sharp, { type Sharp } from 'sharp';
-import type { Frame, RawImage } from './frame.js';
+import type { Frame } from '../sources/frame.js';
+import type { RawImage } from '../image/raster.js';
 import { targetSize, type VariantSpec } from './variant-spec.js';
 import { drawLabel } from '../image/raster.js';
 

@@ -1,3 +1,4 @@
+import { ErrorCode, FramehubError } from '../wire/errors.js';
 import type { Stream, StreamStats } from './stream.js';
 
 /**
@@ -8,8 +9,11 @@ import type { Stream, StreamStats } from './stream.js';
 export type StreamResolver = (id: string) => Stream | undefined;
 
 /** The id is valid, but its stream cannot be opened now (a limit is reached); try again later. */
-export class StreamUnavailableError extends Error {
+export class StreamUnavailableError extends FramehubError {
   override readonly name = 'StreamUnavailableError';
+  constructor(message: string) {
+    super(ErrorCode.StreamUnavailable, message);
+  }
 }
 
 /** Stream ids: letters, digits and `_ . : -`, up to 128 characters. */

@@ -1,4 +1,4 @@
-import type { Frame } from './frame.js';
+import type { Frame } from '../sources/frame.js';
 import { SubscriberSlot, type Deliver, type FrameSink, type SlotCounters } from './subscriber-slot.js';
 import { VariantCache } from './variant.js';
 import type { Encoder } from './encoder.js';

@@ -1,4 +1,4 @@
-import type { Frame } from './frame.js';
+import type { Frame } from '../sources/frame.js';
 import { systemClock, type Clock, type TimerHandle } from '../util/clock.js';
 import { toError } from '../util/errors.js';
 

@@ -1,4 +1,5 @@
-import type { Frame } from './frame.js';
+import { ErrorCode, FramehubError } from '../wire/errors.js';
+import type { Frame } from '../sources/frame.js';
 import type { Encoder } from './encoder.js';
 import { targetSize, type VariantSpec } from './variant-spec.js';
 import { MIME_TYPES, type ImageFormat } from '../image/sniff.js';
@@ -203,10 +204,10 @@ export class VariantCache {
 export const MAX_VARIANTS = 16;
 
 /** A subscriber asked for a new spec while its stream already serves MAX_VARIANTS. */
-export class VariantLimitError extends Error {
+export class VariantLimitError extends FramehubError {
   override readonly name = 'VariantLimitError';
   constructor(readonly max: number) {
-    super(`this stream already serves ${max} different formats, qualities and sizes; ask for one in use`);
+    super(ErrorCode.TooManyVariants, `this stream already serves ${max} different formats, qualities and sizes; ask for one in use`);
   }
 }
 

@@ -1,4 +1,10 @@
-import type { RawImage } from '../hub/frame.js';
+/** Decoded pixels a source may attach so variants can be encoded without decoding first. */
+export interface RawImage {
+  data: Buffer;
+  width: number;
+  height: number;
+  channels: 3 | 4;
+}
 
 export type Rgb = readonly [number, number, number];
 

@@ -1,39 +1,16 @@
-import { ErrorCode, ProtocolError } from './errors.js';
+import { ErrorCode } from '../wire/errors.js';
+import { ProtocolError } from './protocol-error.js';
 import { describe, parseJsonObject } from './values.js';
+import { EnvelopeType, type EnvelopePayloads } from '../wire/envelope.js';
+
+export { EnvelopeType };
+export type { EnvelopePayloads };
 
 /**
  * seeds/001's `/ws` protocol (WebSocketClient): `{type, payload, timestamp}` envelopes with an
  * ISO timestamp. framehub adds a top-level `id` to every event (pass it back as `?since=`);
  * heartbeat answers and errors carry none, they are not events. Pure: knows nothing about sockets.
  */
-
-export const EnvelopeType = {
-  Started: 'image.generation.started',
-  Progress: 'image.generation.progress',
-  Completed: 'image.generation.completed',
-  Failed: 'image.generation.failed',
-  Notification: 'system.notification',
-  ReplayGap: 'replay.gap',
-  Pong: 'pong',
-  HeartbeatAck: 'heartbeat.ack',
-  Error: 'error',
-} as const;
-export type EnvelopeType = (typeof EnvelopeType)[keyof typeof EnvelopeType];
-
-export interface StartedPayload { job_id: string; user_id: string | null; prompt: string }
-export interface ProgressPayload { job_id: string; progress: number; stage: string }
-export interface CompletedPayload { job_id: string; image_url: string; metadata: Record<string, unknown> }
-export interface FailedPayload { job_id: string; error: string; retry_allowed: boolean }
-export type Severity = 'info' | 'warning' | 'error';
-export interface NotificationPayload { severity: Severity; message: string; action_url: string | null }
-
-export interface EnvelopePayloads {
-  [EnvelopeType.Started]: StartedPayload;
-  [EnvelopeType.Progress]: ProgressPayload;
-  [EnvelopeType.Completed]: CompletedPayload;
-  [EnvelopeType.Failed]: FailedPayload;
-  [EnvelopeType.Notification]: NotificationPayload;
-}
 
 /** An event envelope as UTF-8 bytes, built once per event and shared by every client. */
 export function envelopeMessage<K extends keyof EnvelopePayloads>(type: K, payload: EnvelopePayloads[K], at: number, id: number): Buffer {

@@ -1,4 +1,5 @@
-import { ErrorCode, ProtocolError } from './errors.js';
+import { ErrorCode } from '../wire/errors.js';
+import { ProtocolError } from './protocol-error.js';
 import { describe } from './values.js';
 
 /**

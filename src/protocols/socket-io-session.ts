@@ -1,5 +1,6 @@
 import type { Variant } from '../hub/variant.js';
-import { ErrorCode, ProtocolError } from './errors.js';
+import { ErrorCode } from '../wire/errors.js';
+import { ProtocolError } from './protocol-error.js';
 import { describe, FPS_RANGE, intInRange, QUALITY_RANGE } from './values.js';
 
 /**

@@ -1,6 +1,7 @@
 import type { Variant } from '../hub/variant.js';
 import type { ImageFormat } from '../image/sniff.js';
-import { ErrorCode, ProtocolError } from './errors.js';
+import { ErrorCode } from '../wire/errors.js';
+import { ProtocolError } from './protocol-error.js';
 import { FPS_RANGE, QUALITY_RANGE, describe, imageFormat, intInRange, parseJsonObject } from './values.js';
 
 /**

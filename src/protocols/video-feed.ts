@@ -1,5 +1,6 @@
 import type { ImageFormat } from '../image/sniff.js';
-import { ErrorCode, ProtocolError } from './errors.js';
+import { ErrorCode } from '../wire/errors.js';
+import { ProtocolError } from './protocol-error.js';
 import { FPS_RANGE, QUALITY_RANGE, bool, describe, imageFormat, intInRange, parseJsonObject } from './values.js';
 
 /**

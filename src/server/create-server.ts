@@ -5,10 +5,12 @@ import { Hub } from '../hub/hub.js';
 import { Stream } from '../hub/stream.js';
 import { SharpEncoder, type Encoder } from '../hub/encoder.js';
 import { createSource } from '../sources/create-source.js';
-import { CloseCode } from '../protocols/errors.js';
+import { CloseCode } from '../wire/close-codes.js';
 import { UpgradeRouter } from './upgrade-router.js';
 import { ConnectionCaps } from './connection-caps.js';
 import { registerJsonBodyParser } from './json-body.js';
+import { answerErrors } from './route-errors.js';
+import { createNodeServer, reloadTls } from './node-server.js';
 import { hostCheck, hostGuard } from './host-check.js';
 import { closeSocket } from './ws-close.js';
 import { startHeartbeat } from './heartbeat.js';
@@ -17,12 +19,12 @@ import { registerMetricsRoute } from './metrics-route.js';
 import { streamRoute } from './stream-route.js';
 import { videoFeedRoute } from './video-feed-route.js';
 import type { RouteContext } from './route-context.js';
-import { createGenerationsModule } from '../generations/generations-module.js';
-import { streamingRoute } from '../generations/streaming-route.js';
-import { eventsRoute } from '../generations/events-route.js';
-import { registerPublishRoutes } from '../generations/publish-routes.js';
-import { registerGalleryRoutes } from '../generations/gallery-routes.js';
-import { producerRoute } from '../generations/producer-socket.js';
+import { createGenerationsModule } from './generations-module.js';
+import { streamingRoute } from './streaming-route.js';
+import { eventsRoute } from './events-route.js';
+import { registerPublishRoutes } from './publish-routes.js';
+import { registerGalleryRoutes } from './gallery-routes.js';
+import { producerRoute } from './producer-socket.js';
 import { SessionRegistry } from '../sessions/session-registry.js';
 import { registerSessionRoutes } from './session-routes.js';
 import { attachSocketIo } from './socket-io.js';
@@ -37,6 +39,8 @@ export interface FramehubServer {
   readonly sessions: SessionRegistry;
   /** Starts listening; resolves with the address actually bound (port 0 picks a free one). */
   listen(): Promise<{ host: string; port: number; url: string }>;
+  /** Loads TLS_CERT/TLS_KEY again for new connections (SIGHUP); false when TLS is off. */
+  reloadTls(): Promise<boolean>;
   /** Closes every client, stops every source, closes the HTTP server. Safe to call twice. */
   close(): Promise<void>;
 }
@@ -53,9 +57,6 @@ export interface ServerOptions {
   encoder?: Encoder;
 }
 
-/** Longest an HTTP request or WebSocket handshake may take to send its headers. */
-const HANDSHAKE_TIMEOUT_MS = 10_000;
-
 /** The composition root: builds the parts and wires them together, nothing more. */
 export async function createServer(config: Config, options: ServerOptions = {}): Promise<FramehubServer> {
   const app = Fastify({
@@ -64,11 +65,11 @@ export async function createServer(config: Config, options: ServerOptions = {}):
     // Long ids reach the routes, which answer them their own 400/404 (Fastify's default of 100
     // characters answered 414 in a shape no route documents); Node's 16 KiB header limit still holds.
     routerOptions: { maxParamLength: 16 * 1024 },
-    // A request (an upgrade too) whose headers have not all arrived in 10 s is dropped; Node
-    // checks every second instead of its default 30.
-    http: { headersTimeout: HANDSHAKE_TIMEOUT_MS, connectionsCheckingInterval: 1000 },
+    serverFactory: (handler) => createNodeServer(config, handler),
   });
   registerJsonBodyParser(app);
+  // Routes outside a scope of their own answer errors as `{error: <code>, message}`.
+  answerErrors(app, 'request', (refusal) => ({ error: refusal.code, message: refusal.message }));
   const allowHost = hostCheck(config);
   if (allowHost) app.addHook('onRequest', hostGuard(allowHost));
   const encoder = options.encoder ?? new SharpEncoder();
@@ -127,8 +128,9 @@ export async function createServer(config: Config, options: ServerOptions = {}):
       const address = app.server.address();
       const port = typeof address === 'object' && address ? address.port : config.port;
       const host = config.host === '0.0.0.0' ? 'localhost' : config.host;
-      return { host: config.host, port, url: `http://${host}:${port}` };
+      return { host: config.host, port, url: `${config.tlsCert ? 'https' : 'http'}://${host}:${port}` };
     },
+    reloadTls: () => reloadTls(app.server, config),
     close() {
       closing ??= (async () => {
         // Stop accepting first; app.close() below closes the rest (and ignores the second close).

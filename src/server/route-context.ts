@@ -4,12 +4,14 @@ import type { Config } from '../config/config.js';
 import type { Hub } from '../hub/hub.js';
 import { VariantLimitError } from '../hub/variant.js';
 import type { Stream, StreamNotice } from '../hub/stream.js';
-import { CloseCode, ErrorCode, ProtocolError } from '../protocols/errors.js';
+import { ErrorCode, FramehubError } from '../wire/errors.js';
+import { ProtocolError } from '../protocols/protocol-error.js';
 import { errorMessage, statusMessage } from '../protocols/stream-json.js';
 import { MessageLimiter } from './message-limiter.js';
+import { refusalOf } from './route-errors.js';
 import { wsSendQuiet } from './ws-send.js';
 import { closeSocket } from './ws-close.js';
-import { resolveStream, StreamRefusal } from './stream-lookup.js';
+import { resolveStream } from './stream-lookup.js';
 
 /** What every route handler gets from the composition root. */
 export interface RouteContext {
@@ -18,19 +20,19 @@ export interface RouteContext {
   log: FastifyBaseLogger;
 }
 
-/** Sends the error message and closes with `closeCode`. */
-export function refuse(ws: WebSocket, code: string, message: string, closeCode: number): void {
-  wsSendQuiet(ws, errorMessage(code, message));
-  closeSocket(ws, closeCode, message);
+/** Sends the error message and closes with the close code the error table gives its code. */
+export function refuse(ws: WebSocket, error: FramehubError): void {
+  wsSendQuiet(ws, errorMessage(error.code, error.message));
+  closeSocket(ws, error.closeCode, error.message);
 }
 
-/** Resolves a stream id (stream-lookup.ts) or refuses the connection with the refusal's code and close code. */
+/** Resolves a stream id (stream-lookup.ts) or refuses the connection with the refusal's code and its close code. */
 export function resolveStreamOrRefuse(ws: WebSocket, hub: Hub, id: string): Stream | undefined {
   try {
     return resolveStream(hub, id);
   } catch (error) {
-    if (!(error instanceof StreamRefusal)) throw error;
-    refuse(ws, error.code, error.message, error.closeCode);
+    if (!(error instanceof FramehubError)) throw error;
+    refuse(ws, error);
     return undefined;
   }
 }
@@ -39,7 +41,7 @@ export function resolveStreamOrRefuse(ws: WebSocket, hub: Hub, id: string): Stre
 export function noticeRelay(ws: WebSocket): (notice: StreamNotice) => void {
   return (notice) => {
     if (notice.level === 'status') return wsSendQuiet(ws, statusMessage(notice.message));
-    if (notice.fatal) return refuse(ws, ErrorCode.StreamEnded, notice.message, CloseCode.StreamEnded);
+    if (notice.fatal) return refuse(ws, new FramehubError(ErrorCode.StreamEnded, notice.message));
     wsSendQuiet(ws, errorMessage(ErrorCode.SourceError, notice.message));
   };
 }
@@ -53,7 +55,7 @@ export function onClientMessages(ws: WebSocket, log: FastifyBaseLogger, onComman
   const limiter = new MessageLimiter();
   ws.on('message', function socketOnMessage(data, isBinary) {
     if (!limiter.take()) {
-      refuse(ws, ErrorCode.RateLimited, 'too many messages; slow down', CloseCode.RateLimited);
+      refuse(ws, new FramehubError(ErrorCode.RateLimited, 'too many messages; slow down'));
       return;
     }
     if (isBinary) {
@@ -63,12 +65,8 @@ export function onClientMessages(ws: WebSocket, log: FastifyBaseLogger, onComman
     try {
       onCommand(data.toString());
     } catch (error) {
-      if (error instanceof ProtocolError) {
-        wsSendQuiet(ws, errorMessage(error.code, error.message));
-      } else {
-        log.error({ err: error }, 'command handler failed');
-        wsSendQuiet(ws, errorMessage(ErrorCode.InternalError, 'the server could not handle this message'));
-      }
+      const refusal = refusalOf(error, log, 'command handler');
+      wsSendQuiet(ws, errorMessage(refusal.code, refusal.message));
     }
   });
 }
@@ -79,8 +77,7 @@ export function parseQueryOrRefuse<T>(ws: WebSocket, parse: () => T): T | undefi
     return parse();
   } catch (error) {
     // Anything but a ProtocolError is a bug in a parser; the client still gets a defined answer.
-    if (error instanceof ProtocolError) refuse(ws, error.code, error.message, CloseCode.BadRequest);
-    else refuse(ws, ErrorCode.InvalidQuery, 'the query string could not be read', CloseCode.BadRequest);
+    refuse(ws, error instanceof ProtocolError ? error : new ProtocolError(ErrorCode.InvalidQuery, 'the query string could not be read'));
     return undefined;
   }
 }
@@ -94,7 +91,7 @@ export function newSinkOrRefuse<T>(ws: WebSocket, build: () => T): T | undefined
     return build();
   } catch (error) {
     if (!(error instanceof VariantLimitError)) throw error;
-    refuse(ws, ErrorCode.TooManyVariants, error.message, CloseCode.TryAgainLater);
+    refuse(ws, error);
     return undefined;
   }
 }

@@ -2,10 +2,10 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { describe, FPS_RANGE, QUALITY_RANGE } from '../protocols/values.js';
 import { INPUT_TYPES, InputError, parseInput, type InputType } from '../sessions/input.js';
 import type { Session } from '../sessions/session.js';
-import { NavigationError } from '../sessions/session.js';
 import { SessionError, VIEWPORT_LIMITS, type SessionRegistry } from '../sessions/session-registry.js';
-import { UrlRefused } from '../sessions/url-guard.js';
+import { ErrorCode } from '../wire/errors.js';
 import { MessageLimiter } from './message-limiter.js';
+import { answerErrors } from './route-errors.js';
 
 export interface SessionRouteDefaults {
   quality: number;
@@ -30,6 +30,11 @@ export function registerSessionRoutes(root: FastifyInstance, registry: SessionRe
   void root.register(async function sessionRoutes(app) {
     // JSON bodies only: a text/plain body is refused 415 like every other type, not parsed as a string.
     app.removeContentTypeParser('text/plain');
+    // seeds/003's failure shape: `{success: false, error: <message>}`; a bug says no more than that.
+    answerErrors(app, 'session request', (refusal) => ({
+      success: false,
+      error: refusal.code === ErrorCode.InternalError ? 'internal error' : refusal.message,
+    }));
     routes(app, registry, defaults);
   });
 }
@@ -41,7 +46,7 @@ function routes(app: FastifyInstance, registry: SessionRegistry, defaults: Sessi
     // No body means all defaults; a JSON `null` is a body, and not an object.
     const body = objectBody(request.body === undefined ? {} : request.body);
     const id = body['session_id'];
-    if (id !== undefined && typeof id !== 'string') throw new SessionError(`session_id must be a string (got ${describe(id)})`, 400);
+    if (id !== undefined && typeof id !== 'string') throw new SessionError(ErrorCode.InvalidBody, `session_id must be a string (got ${describe(id)})`);
     const session = await registry.create({
       ...(id !== undefined && { id }),
       width: intField(body, 'width', VIEWPORT_LIMITS.width, defaults.width),
@@ -55,7 +60,7 @@ function routes(app: FastifyInstance, registry: SessionRegistry, defaults: Sessi
   app.post('/api/session/:id/load', async (request: IdRequest) => {
     const session = find(registry, request.params.id);
     const url = objectBody(request.body)['url'];
-    if (typeof url !== 'string' || url.length > 8192) throw new SessionError(`url must be a string of at most 8192 characters (got ${describe(url)})`, 400);
+    if (typeof url !== 'string' || url.length > 8192) throw new SessionError(ErrorCode.InvalidBody, `url must be a string of at most 8192 characters (got ${describe(url)})`);
     const loaded = await session.load(url);
     return { success: true, session_id: session.id, url: loaded };
   });
@@ -70,7 +75,7 @@ function routes(app: FastifyInstance, registry: SessionRegistry, defaults: Sessi
     const session = find(registry, request.params.id);
     let limiter = inputLimiters.get(session);
     if (!limiter) inputLimiters.set(session, (limiter = new MessageLimiter(REST_INPUT_PER_SECOND, REST_INPUT_PER_SECOND * 2)));
-    if (!limiter.take()) throw new SessionError(`too many input events: at most ${REST_INPUT_PER_SECOND} a second`, 429);
+    if (!limiter.take()) throw new SessionError(ErrorCode.RateLimited, `too many input events: at most ${REST_INPUT_PER_SECOND} a second`);
     const body = objectBody(request.body);
     const type = body['type'];
     if (typeof type !== 'string' || !INPUT_TYPES.includes(type as InputType)) {
@@ -114,27 +119,16 @@ function routes(app: FastifyInstance, registry: SessionRegistry, defaults: Sessi
     sessions: registry.list().map((session) => ({ ...session.info(), expires_in: registry.expiresIn(session) })),
   }));
 
-  app.setErrorHandler(async (error: Error & { statusCode?: number }, request, reply: FastifyReply) => {
-    const status = error instanceof SessionError || error instanceof UrlRefused ? error.status
-      : error instanceof InputError ? 400
-      : error instanceof NavigationError ? 502
-      // A screenshot of a page that would not render in time (session.ts bounds it).
-      : error.name === 'TimeoutError' ? 504
-      : error.statusCode !== undefined && error.statusCode < 500 ? error.statusCode // e.g. malformed JSON body
-      : 500;
-    if (status >= 500) request.log.error({ err: error }, 'session request failed');
-    return reply.code(status).send({ success: false, error: status === 500 ? 'internal error' : error.message });
-  });
 }
 
 function find(registry: SessionRegistry, id: string): Session {
   const session = registry.get(id);
-  if (!session) throw new SessionError(`no session ${JSON.stringify(id.slice(0, 64))}`, 404);
+  if (!session) throw new SessionError(ErrorCode.SessionNotFound, `no session ${JSON.stringify(id.slice(0, 64))}`);
   return session;
 }
 
 function objectBody(body: unknown): Record<string, unknown> {
-  if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new SessionError('the body must be a JSON object', 400);
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new SessionError(ErrorCode.InvalidBody, 'the body must be a JSON object');
   return body as Record<string, unknown>;
 }
 
@@ -142,7 +136,7 @@ function intField(body: Record<string, unknown>, name: string, [min, max]: reado
   const value = body[name];
   if (value === undefined) return fallback;
   if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
-    throw new SessionError(`${name} must be an integer from ${min} to ${max} (got ${describe(value)})`, 400);
+    throw new SessionError(ErrorCode.InvalidBody, `${name} must be an integer from ${min} to ${max} (got ${describe(value)})`);
   }
   return value;
 }

@@ -1,12 +1,12 @@
 import type { Server as HttpServer } from 'node:http';
 import type { FastifyBaseLogger } from 'fastify';
 import { Server as SocketIoServer, type Socket } from 'socket.io';
-import type { Frame } from '../hub/frame.js';
+import type { Frame } from '../sources/frame.js';
 import type { Hub } from '../hub/hub.js';
 import type { Stream, StreamNotice, Subscription } from '../hub/stream.js';
 import { deliverFromPromise } from '../hub/subscriber-slot.js';
 import { AdaptiveController, TIERS, type Tier } from '../hub/adaptive-controller.js';
-import { ErrorCode, ProtocolError } from '../protocols/errors.js';
+import { ErrorCode, FramehubError } from '../wire/errors.js';
 import { MAX_VARIANTS, VariantLimitError } from '../hub/variant.js';
 import {
   framePacket, parseSessionEvent, ServerEvent, type ErrorPayload, type SessionCommand, type SubscribeTarget,
@@ -17,7 +17,7 @@ import { SESSION_STREAM_PREFIX, type SessionRegistry } from '../sessions/session
 import { MessageLimiter } from './message-limiter.js';
 import { ConnectionCaps } from './connection-caps.js';
 import { HOST_REFUSED } from './host-check.js';
-import { resolveStream, StreamRefusal } from './stream-lookup.js';
+import { resolveStream } from './stream-lookup.js';
 
 /** Where Socket.IO's engine answers (and claims upgrades, see upgrade-router.ts). */
 export const SOCKET_IO_PATH = '/socket.io/';
@@ -159,7 +159,7 @@ class StreamSocket {
     try {
       this.#handle(parseSessionEvent(event, args), reply);
     } catch (error) {
-      if (error instanceof ProtocolError) {
+      if (error instanceof FramehubError) {
         reply.refuse(error.code, error.message);
       } else {
         this.deps.log.error({ err: error, event: String(event).slice(0, 64) }, 'socket.io event handler failed');
@@ -225,13 +225,14 @@ class StreamSocket {
     try {
       stream = resolveStream(this.deps.hub, target.kind === 'session' ? `${SESSION_STREAM_PREFIX}${target.sessionId}` : target.streamId);
     } catch (error) {
-      if (!(error instanceof StreamRefusal)) throw error;
+      if (!(error instanceof FramehubError)) throw error;
       if (error.code === ErrorCode.InternalError) this.deps.log.error({ err: error.cause }, 'socket.io: a stream could not be opened');
-      // seeds/003's sentence for an unknown session says how to make one.
-      const message = target.kind === 'session' && error.code === ErrorCode.StreamNotFound
-        ? `no session ${JSON.stringify(target.sessionId.slice(0, 64))}; create it with POST /api/session/create`
-        : error.message;
-      return reply.refuse(error.code, message);
+      // An unknown session is refused as the session REST routes refuse it, with seeds/003's
+      // sentence that says how to make one.
+      if (target.kind === 'session' && error.code === ErrorCode.StreamNotFound) {
+        return reply.refuse(ErrorCode.SessionNotFound, `no session ${JSON.stringify(target.sessionId.slice(0, 64))}; create it with POST /api/session/create`);
+      }
+      return reply.refuse(error.code, error.message);
     }
     if (stream.state === 'ended') return reply.refuse(ErrorCode.StreamEnded, `stream ${stream.id} has ended`);
     // The new stream's variant is claimed before the old subscription goes: a refusal changes nothing.
@@ -240,7 +241,7 @@ class StreamSocket {
       unclaim = stream.variants.claim({ format: 'jpeg', quality: this.#quality });
     } catch (error) {
       if (!(error instanceof VariantLimitError)) throw error;
-      return reply.refuse(ErrorCode.TooManyVariants, `subscribe refused: ${error.message}`);
+      return reply.refuse(error.code, `subscribe refused: ${error.message}`);
     }
     this.#unsubscribe();
     this.#stream = stream;
@@ -332,7 +333,8 @@ class StreamSocket {
     try {
       event = parseInput(type, payload, session.options);
     } catch (error) {
-      return reply.refuse(ErrorCode.InvalidMessage, error instanceof InputError ? error.message : `input:${type} could not be read`);
+      if (error instanceof InputError) return reply.refuse(error.code, error.message);
+      return reply.refuse(ErrorCode.InvalidInput, `input:${type} could not be read`);
     }
     if (this.#pendingInput >= MAX_PENDING_INPUT) {
       return reply.refuse(ErrorCode.RateLimited, `input:${type} dropped: ${MAX_PENDING_INPUT} of your events are still waiting for the page`);
@@ -342,7 +344,7 @@ class StreamSocket {
       () => reply.answer(ServerEvent.InputAcknowledged, { type }),
       (error: unknown) => {
         // An InputError is about the event (an unknown key, a page too busy for more); anything else is the page failing.
-        if (error instanceof InputError) reply.refuse(ErrorCode.InvalidMessage, error.message);
+        if (error instanceof InputError) reply.refuse(error.code, error.message);
         else reply.refuse(ErrorCode.SourceError, `input:${type} failed: ${(error as Error).message.split('\n')[0]}`);
       },
     );

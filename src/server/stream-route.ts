@@ -1,5 +1,5 @@
 import type { WebSocket } from 'ws';
-import { ErrorCode } from '../protocols/errors.js';
+import { ErrorCode } from '../wire/errors.js';
 import {
   errorMessage, frameMessage, parseStreamJsonCommand, parseStreamJsonQuery, statsMessage, type StreamJsonOptions,
 } from '../protocols/stream-json.js';

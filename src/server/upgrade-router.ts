@@ -1,7 +1,7 @@
 import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
-import { CloseCode } from '../protocols/errors.js';
+import { CloseCode } from '../wire/close-codes.js';
 import { ConnectionCaps } from './connection-caps.js';
 import { closeSocket } from './ws-close.js';
 import { SOCKET_IO_PATH } from './socket-io.js';

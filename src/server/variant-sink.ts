@@ -1,9 +1,10 @@
 import type { Duplex } from 'node:stream';
 import type { WebSocket } from 'ws';
-import type { Frame } from '../hub/frame.js';
+import type { Frame } from '../sources/frame.js';
 import type { DeliveryDone, FrameSink } from '../hub/subscriber-slot.js';
 import { VariantLimitError, type Variant, type VariantCache } from '../hub/variant.js';
-import { ErrorCode, ProtocolError } from '../protocols/errors.js';
+import { ErrorCode } from '../wire/errors.js';
+import { ProtocolError } from '../protocols/protocol-error.js';
 import { sharedSpec, type VariantSpec } from '../hub/variant-spec.js';
 import { FramePool, type SharedFrame } from './shared-frame.js';
 import { WsFrameWriter } from './ws-send.js';

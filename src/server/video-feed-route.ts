@@ -1,5 +1,5 @@
 import type { WebSocket } from 'ws';
-import { CloseCode } from '../protocols/errors.js';
+import { CloseCode } from '../wire/close-codes.js';
 import { parseVideoFeedCommand, parseVideoFeedQuery, type VideoFeedOptions } from '../protocols/video-feed.js';
 import type { UpgradeHandler } from './upgrade-router.js';
 import { newSinkOrRefuse, noticeRelay, onClientMessages, parseQueryOrRefuse, resolveStreamOrRefuse, type RouteContext } from './route-context.js';

@@ -1,3 +1,4 @@
+import { ErrorCode, FramehubError } from '../wire/errors.js';
 import type { Page } from 'playwright-core';
 import { describe } from '../protocols/values.js';
 
@@ -21,8 +22,11 @@ export const MAX_SCROLL_DELTA = 10_000;
 const KEY = /^(?:(?:Shift|Control|Alt|Meta|ControlOrMeta)\+){0,4}(?:[A-Za-z][A-Za-z0-9]{0,19}|[\x21-\x7e])$/;
 
 /** Bad input, with a message fit to send back to the client. */
-export class InputError extends Error {
+export class InputError extends FramehubError {
   override readonly name = 'InputError';
+  constructor(message: string) {
+    super(ErrorCode.InvalidInput, message);
+  }
 }
 
 /**

@@ -1,3 +1,4 @@
+import { ErrorCode, FramehubError } from '../wire/errors.js';
 import { randomBytes } from 'node:crypto';
 import type { Encoder } from '../hub/encoder.js';
 import type { Stream } from '../hub/stream.js';
@@ -44,15 +45,9 @@ export interface RegistryEvents {
   'session:closed': { id: string; reason: CloseReason };
 }
 
-/** The request cannot be served as asked; `status` is the HTTP status to answer with. */
-export class SessionError extends Error {
+/** The request cannot be served as asked; its code's HTTP status comes from the error table. */
+export class SessionError extends FramehubError {
   override readonly name = 'SessionError';
-  constructor(
-    message: string,
-    readonly status: 400 | 404 | 409 | 429 | 503,
-  ) {
-    super(message);
-  }
 }
 
 export interface CreateRequest {
@@ -121,16 +116,16 @@ export class SessionRegistry extends TypedEmitter<RegistryEvents> {
 
   /** Creates a session and opens its page; throws `SessionError` (400, 409, 429, 503). */
   async create(request: CreateRequest, ip: string): Promise<Session> {
-    if (this.#closed) throw new SessionError('the server is shutting down', 503);
+    if (this.#closed) throw new SessionError(ErrorCode.ShuttingDown, 'the server is shutting down');
     const id = request.id ?? randomBytes(9).toString('base64url');
-    if (!SESSION_ID.test(id)) throw new SessionError('session_id must be 1-64 letters, digits, "_", "." or "-"', 400);
-    if (this.#sessions.has(id)) throw new SessionError(`session ${id} already exists`, 409);
+    if (!SESSION_ID.test(id)) throw new SessionError(ErrorCode.InvalidBody, 'session_id must be 1-64 letters, digits, "_", "." or "-"');
+    if (this.#sessions.has(id)) throw new SessionError(ErrorCode.SessionExists, `session ${id} already exists`);
     if (this.#sessions.size >= this.options.maxSessions) {
-      throw new SessionError(`too many sessions: ${this.options.maxSessions} at most on this server; delete one or try later`, 429);
+      throw new SessionError(ErrorCode.TooManySessions, `too many sessions: ${this.options.maxSessions} at most on this server; delete one or try later`);
     }
     const fromIp = this.list().filter((s) => s.options.ip === ip).length;
     if (fromIp >= this.options.maxSessionsPerIp) {
-      throw new SessionError(`too many sessions from ${ip}: ${this.options.maxSessionsPerIp} at most; delete one or try later`, 429);
+      throw new SessionError(ErrorCode.TooManySessions, `too many sessions from ${ip}: ${this.options.maxSessionsPerIp} at most; delete one or try later`);
     }
     const options: SessionOptions = { id, width: request.width, height: request.height, quality: request.quality, fps: request.fps, ip };
     const session = new Session(options, {
@@ -149,7 +144,7 @@ export class SessionRegistry extends TypedEmitter<RegistryEvents> {
     } catch (error) {
       this.#starting.delete(session);
       await this.delete(id, 'failed');
-      throw new SessionError(`could not start a browser page: ${(error as Error).message.split('\n')[0]}`, 503);
+      throw new SessionError(ErrorCode.BrowserUnavailable, `could not start a browser page: ${(error as Error).message.split('\n')[0]}`);
     }
     // The timeout runs from when the session is usable, not from when the browser began starting.
     this.#starting.delete(session);

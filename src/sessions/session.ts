@@ -1,3 +1,4 @@
+import { ErrorCode, FramehubError } from '../wire/errors.js';
 import type { BrowserContext, CDPSession, Page, Request, Response } from 'playwright-core';
 import type { Encoder } from '../hub/encoder.js';
 import { Stream } from '../hub/stream.js';
@@ -30,8 +31,11 @@ export interface SessionDeps {
 }
 
 /** A navigation that could not complete (DNS failure, timeout, refused connection). */
-export class NavigationError extends Error {
+export class NavigationError extends FramehubError {
   override readonly name = 'NavigationError';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(ErrorCode.NavigationFailed, message, options);
+  }
 }
 
 interface QueuedInput {
@@ -179,14 +183,14 @@ export class Session {
       if (error instanceof BrokenOffError) await leaveForBlank(page);
       // An https redirect to a forbidden host ends as a failed tunnel (the proxy refused CONNECT).
       const reason = await this.#refusedHop(hops);
-      if (reason !== undefined) throw new UrlRefused(`navigation refused after a redirect: ${reason}`, 403);
+      if (reason !== undefined) throw new UrlRefused(ErrorCode.UrlRefused, `navigation refused after a redirect: ${reason}`);
       throw new NavigationError(`could not load ${url.href}: ${firstLine(error)}`, { cause: error });
     } finally {
       page.off('request', pageOnRequest);
       page.off('requestfailed', pageOnRequestFailed);
     }
     const refused = response?.headers()[REFUSED_HEADER];
-    if (refused !== undefined) throw new UrlRefused(`navigation refused after a redirect: ${decodeURIComponent(refused)}`, 403);
+    if (refused !== undefined) throw new UrlRefused(ErrorCode.UrlRefused, `navigation refused after a redirect: ${decodeURIComponent(refused)}`);
     this.url = page.url();
     return this.url;
   }

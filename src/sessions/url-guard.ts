@@ -1,16 +1,11 @@
 import { lookup } from 'node:dns/promises';
 import { BlockList, isIP } from 'node:net';
 import { networkInterfaces } from 'node:os';
+import { ErrorCode, FramehubError } from '../wire/errors.js';
 
-/** Why a URL may not be loaded; `status` is the HTTP status the REST route answers with. */
-export class UrlRefused extends Error {
+/** Why a URL may not be loaded: not a URL at all, a forbidden address, or a name that does not resolve. */
+export class UrlRefused extends FramehubError {
   override readonly name = 'UrlRefused';
-  constructor(
-    message: string,
-    readonly status: 400 | 403 | 502,
-  ) {
-    super(message);
-  }
 }
 
 // Addresses a browser on this server must not reach on a client's behalf: the server itself,
@@ -157,14 +152,14 @@ export class UrlGuard {
     try {
       url = new URL(raw);
     } catch {
-      throw new UrlRefused(`not a valid absolute URL: ${JSON.stringify(raw.slice(0, 200))}`, 400);
+      throw new UrlRefused(ErrorCode.InvalidUrl, `not a valid absolute URL: ${JSON.stringify(raw.slice(0, 200))}`);
     }
     if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-      throw new UrlRefused(`only http and https URLs may be loaded (got ${url.protocol})`, 400);
+      throw new UrlRefused(ErrorCode.InvalidUrl, `only http and https URLs may be loaded (got ${url.protocol})`);
     }
     const verdict = await this.admit(url.hostname);
     // A name that does not resolve is not forbidden, just unreachable: 502 like any failed load.
-    if (!verdict.ok) throw new UrlRefused(verdict.reason, verdict.unresolvable ? 502 : 403);
+    if (!verdict.ok) throw new UrlRefused(verdict.unresolvable ? ErrorCode.UrlUnresolvable : ErrorCode.UrlRefused, verdict.reason);
     return url;
   }
 

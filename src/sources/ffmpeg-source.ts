@@ -2,7 +2,7 @@ import { Source, type SourceExit } from './source.js';
 import { FfmpegProcess, describeFfmpegExit, type FfmpegExit } from './ffmpeg-process.js';
 import { MjpegSplitter } from './mjpeg-splitter.js';
 import { PermanentSourceError } from './source-errors.js';
-import { preciseNow } from '../hub/frame.js';
+import { preciseNow } from '../util/clock.js';
 import { sniffImage } from '../image/sniff.js';
 
 /** Where ffmpeg's stderr goes: the server's logger at debug level. */

@@ -1,6 +1,7 @@
 import sharp from 'sharp';
 import { Source } from './source.js';
-import { preciseNow, type RawImage } from '../hub/frame.js';
+import { preciseNow } from '../util/clock.js';
+import type { RawImage } from '../image/raster.js';
 import { drawText, fillRect, textWidth, type Rgb } from '../image/raster.js';
 
 export interface PatternOptions {

@@ -1,4 +1,4 @@
-import { preciseNow } from '../hub/frame.js';
+import { preciseNow } from '../util/clock.js';
 import { sniffImage } from '../image/sniff.js';
 import { Source } from './source.js';
 

@@ -1,4 +1,4 @@
-import type { Frame } from '../hub/frame.js';
+import type { Frame } from './frame.js';
 import { TypedEmitter } from '../util/typed-emitter.js';
 
 /** What a source emits; the stream numbers the frames. */

@@ -13,3 +13,8 @@ export const systemClock: Clock = {
   setTimeout: (fn, ms) => setTimeout(fn, ms),
   clearTimeout: (handle) => clearTimeout(handle as ReturnType<typeof setTimeout>),
 };
+
+/** Wall-clock now with sub-millisecond precision. */
+export function preciseNow(): number {
+  return performance.timeOrigin + performance.now();
+}

@@ -1,8 +1,8 @@
 import { WebSocket } from 'ws';
-import { CloseCode } from '../protocols/close-codes.js';
-import { wsSend } from '../server/ws-send.js';
-import { closeSocket } from '../server/ws-close.js';
-import type { EventLog, LogEntry } from './event-log.js';
+import { CloseCode } from '../wire/close-codes.js';
+import { wsSend } from './ws-send.js';
+import { closeSocket } from './ws-close.js';
+import type { EventLog, LogEntry } from '../generations/event-log.js';
 
 export interface EventFeedOptions<T> {
   /** Last id the client received (`?since=`); `undefined` = live from now. */

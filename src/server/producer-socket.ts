@@ -1,16 +1,17 @@
 import type { IncomingMessage } from 'node:http';
 import { WebSocket, type RawData } from 'ws';
-import { CloseCode, ErrorCode } from '../protocols/errors.js';
+import { ErrorCode, FramehubError } from '../wire/errors.js';
 import { describe, parseJsonObject } from '../protocols/values.js';
-import { MessageLimiter } from '../server/message-limiter.js';
-import type { RouteContext } from '../server/route-context.js';
-import type { UpgradeHandler } from '../server/upgrade-router.js';
-import { wsSendQuiet } from '../server/ws-send.js';
-import { closeSocket } from '../server/ws-close.js';
+import { MessageLimiter } from './message-limiter.js';
+import { refusalOf } from './route-errors.js';
+import type { RouteContext } from './route-context.js';
+import type { UpgradeHandler } from './upgrade-router.js';
+import { wsSendQuiet } from './ws-send.js';
+import { closeSocket } from './ws-close.js';
 import { producerTokenMatches, tokenFromRequest } from './auth.js';
-import { GenerationError, GenerationErrorCode as Code } from './generation-error.js';
+import { GenerationError } from '../generations/generation-error.js';
 import type { GenerationsModule } from './generations-module.js';
-import { parseFailure, parseImageFields, parseJobIdParam, parseJobInput, parseNotification, parseProgress } from './publish-schema.js';
+import { parseFailure, parseImageFields, parseJobIdParam, parseJobInput, parseNotification, parseProgress } from '../protocols/publish-schema.js';
 
 type RequestId = string | number | undefined;
 
@@ -34,13 +35,13 @@ interface PendingImage {
 export function producerRoute({ log }: RouteContext, module: GenerationsModule, options: { producerToken: string; maxImageSize: number }): UpgradeHandler {
   const { generations } = module;
   return function handleProducerSocket(ws: WebSocket, req: IncomingMessage, url: URL) {
-    const fail = (code: string, message: string, closeCode: number) => {
-      wsSendQuiet(ws, JSON.stringify({ type: 'error', error: code, message }));
-      closeSocket(ws, closeCode, message);
+    const fail = (error: FramehubError) => {
+      wsSendQuiet(ws, JSON.stringify({ type: 'error', error: error.code, message: error.message }));
+      closeSocket(ws, error.closeCode, error.message);
     };
-    if (!options.producerToken) return fail(Code.PublishDisabled, 'publishing is disabled: no producer token (PRODUCER_TOKEN)', CloseCode.Forbidden);
+    if (!options.producerToken) return fail(new FramehubError(ErrorCode.PublishDisabled, 'publishing is disabled: no producer token (PRODUCER_TOKEN)'));
     if (!producerTokenMatches(tokenFromRequest(req, url), options.producerToken)) {
-      return fail(Code.Unauthorized, 'unauthorized: missing or wrong producer token', CloseCode.Unauthorized);
+      return fail(new FramehubError(ErrorCode.Unauthorized, 'unauthorized: missing or wrong producer token'));
     }
 
     const limiter = new MessageLimiter();
@@ -48,7 +49,7 @@ export function producerRoute({ log }: RouteContext, module: GenerationsModule, 
     let chain: Promise<void> = Promise.resolve();
     const answer = (requestId: RequestId, body: Record<string, unknown>) =>
       wsSendQuiet(ws, JSON.stringify({ type: 'ack', ...(requestId !== undefined && { request_id: requestId }), ...body }));
-    const refuse = (requestId: RequestId, error: GenerationError | { code: string; message: string }) =>
+    const refuse = (requestId: RequestId, error: FramehubError) =>
       wsSendQuiet(ws, JSON.stringify({ type: 'error', ...(requestId !== undefined && { request_id: requestId }), error: error.code, message: error.message }));
 
     /** Runs commands in order, reading no further input until the current one is done. */
@@ -56,24 +57,20 @@ export function producerRoute({ log }: RouteContext, module: GenerationsModule, 
       ws.pause();
       chain = chain
         .then(task)
-        .then((body) => answer(requestId, body), (error: unknown) => {
-          if (error instanceof GenerationError) return refuse(requestId, error);
-          log.error({ err: error }, 'producer command failed');
-          refuse(requestId, { code: 'internal_error', message: 'the server could not handle this command' });
-        })
+        .then((body) => answer(requestId, body), (error: unknown) => refuse(requestId, refusalOf(error, log, 'producer command')))
         .finally(() => {
           if (ws.readyState === WebSocket.OPEN) ws.resume();
         });
     };
 
     const onBinary = (data: Buffer) => {
-      if (!pending) return refuse(undefined, { code: ErrorCode.UnsupportedMessage, message: 'binary data must follow a job.image header that declares its size' });
+      if (!pending) return refuse(undefined, new FramehubError(ErrorCode.UnsupportedMessage, 'binary data must follow a job.image header that declares its size'));
       const image = pending;
       image.chunks.push(data);
       image.received += data.length;
       if (image.received > image.size) {
         pending = undefined;
-        return refuse(image.requestId, new GenerationError(Code.InvalidBody, `image is longer than the declared size ${image.size}`));
+        return refuse(image.requestId, new GenerationError(ErrorCode.InvalidBody, `image is longer than the declared size ${image.size}`));
       }
       if (image.received < image.size) return;
       pending = undefined;
@@ -92,12 +89,12 @@ export function producerRoute({ log }: RouteContext, module: GenerationsModule, 
       }
       const { type, request_id: requestId, ...rest } = message;
       if (requestId !== undefined && typeof requestId !== 'string' && typeof requestId !== 'number') {
-        return refuse(undefined, { code: ErrorCode.InvalidMessage, message: 'request_id must be a string or a number' });
+        return refuse(undefined, new FramehubError(ErrorCode.InvalidMessage, 'request_id must be a string or a number'));
       }
       if (pending) {
         const { size, received } = pending;
         pending = undefined;
-        return refuse(requestId, new GenerationError(Code.InvalidBody, `image upload interrupted after ${received} of ${size} bytes by a text message`));
+        return refuse(requestId, new GenerationError(ErrorCode.InvalidBody, `image upload interrupted after ${received} of ${size} bytes by a text message`));
       }
       const jobId = () => parseJobIdParam(typeof rest['job_id'] === 'string' ? rest['job_id'] : '');
       const without = (key: string) => Object.fromEntries(Object.entries(rest).filter(([k]) => k !== key));
@@ -128,22 +125,20 @@ export function producerRoute({ log }: RouteContext, module: GenerationsModule, 
           try {
             const id = jobId();
             const size = rest['size'];
-            if (typeof size !== 'number' || !Number.isInteger(size) || size < 1) throw new GenerationError(Code.InvalidBody, `size must be the image's length in bytes (got ${describe(size)})`);
-            if (size > options.maxImageSize) throw new GenerationError(Code.BodyTooLarge, `image of ${size} bytes is over the limit of ${options.maxImageSize}`);
+            if (typeof size !== 'number' || !Number.isInteger(size) || size < 1) throw new GenerationError(ErrorCode.InvalidBody, `size must be the image's length in bytes (got ${describe(size)})`);
+            if (size > options.maxImageSize) throw new GenerationError(ErrorCode.BodyTooLarge, `image of ${size} bytes is over the limit of ${options.maxImageSize}`);
             const fields = Object.fromEntries(Object.entries(rest).filter(([k]) => k !== 'job_id' && k !== 'size'));
             parseImageFields(fields); // refuse bad fields before the bytes are sent
             pending = { requestId: requestId as RequestId, jobId: id, fields, size, chunks: [], received: 0 };
           } catch (error) {
-            if (error instanceof GenerationError) return refuse(requestId as RequestId, error);
-            log.error({ err: error }, 'producer job.image header failed');
-            refuse(requestId as RequestId, { code: ErrorCode.InternalError, message: 'the server could not handle this command' });
+            refuse(requestId as RequestId, refusalOf(error, log, 'producer job.image header'));
           }
           return;
         }
         case undefined:
-          return refuse(requestId as RequestId, { code: ErrorCode.InvalidMessage, message: 'message needs a "type" field' });
+          return refuse(requestId as RequestId, new FramehubError(ErrorCode.InvalidMessage, 'message needs a "type" field'));
         default:
-          return refuse(requestId as RequestId, { code: ErrorCode.UnknownCommand, message: `unknown type ${describe(type)} (known: job.create, job.progress, job.image, job.fail, notification, ping)` });
+          return refuse(requestId as RequestId, new FramehubError(ErrorCode.UnknownCommand, `unknown type ${describe(type)} (known: job.create, job.progress, job.image, job.fail, notification, ping)`));
       }
     };
 
@@ -151,11 +146,10 @@ export function producerRoute({ log }: RouteContext, module: GenerationsModule, 
       // A listener must not throw (the process would end): a bug costs this message an error answer.
       try {
         if (isBinary) return onBinary(toBuffer(data));
-        if (!limiter.take()) return fail(ErrorCode.RateLimited, 'too many messages; slow down', CloseCode.RateLimited);
+        if (!limiter.take()) return fail(new FramehubError(ErrorCode.RateLimited, 'too many messages; slow down'));
         onText(data.toString());
       } catch (error) {
-        log.error({ err: error }, 'producer message failed');
-        refuse(undefined, { code: ErrorCode.InternalError, message: 'the server could not handle this message' });
+        refuse(undefined, refusalOf(error, log, 'producer message'));
       }
     });
   };

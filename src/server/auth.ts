@@ -1,18 +1,16 @@
 import { timingSafeEqual, createHash } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { createRemoteJWKSet, decodeProtectedHeader, jwtVerify, type JWTPayload } from 'jose';
+import { FramehubError } from '../wire/errors.js';
 
 export type AuthFailure = 'token_missing' | 'token_invalid' | 'token_expired' | 'token_alg_none' | 'token_not_yet_valid' | 'auth_unavailable';
 
 /** Why a token was refused; `code` goes into the error message, `message` into the close reason. */
-export class AuthError extends Error {
+export class AuthError extends FramehubError {
   override readonly name = 'AuthError';
-  constructor(
-    readonly code: AuthFailure,
-    message: string,
-    options?: { cause?: unknown },
-  ) {
-    super(message, options);
+  declare readonly code: AuthFailure;
+  constructor(code: AuthFailure, message: string, options?: { cause?: unknown }) {
+    super(code, message, options);
   }
 }
 

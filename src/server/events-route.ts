@@ -1,15 +1,18 @@
 import { WebSocket } from 'ws';
-import { CloseCode, ErrorCode, ProtocolError } from '../protocols/errors.js';
+import { ErrorCode, FramehubError } from '../wire/errors.js';
+import { CloseCode } from '../wire/close-codes.js';
+import { ProtocolError } from '../protocols/protocol-error.js';
 import { errorEnvelope, heartbeatAnswer, parseEnvelopeCommand, replayGapEnvelope } from '../protocols/event-envelope.js';
 import { parseSinceQuery } from '../protocols/replay-query.js';
-import { MessageLimiter } from '../server/message-limiter.js';
-import type { RouteContext } from '../server/route-context.js';
-import type { UpgradeHandler } from '../server/upgrade-router.js';
-import { wsSendQuiet } from '../server/ws-send.js';
-import { closeSocket } from '../server/ws-close.js';
-import { AuthError, OPEN_PRINCIPAL, tokenFromRequest, type Principal } from './auth.js';
+import { MessageLimiter } from './message-limiter.js';
+import { refusalOf } from './route-errors.js';
+import type { RouteContext } from './route-context.js';
+import type { UpgradeHandler } from './upgrade-router.js';
+import { wsSendQuiet } from './ws-send.js';
+import { closeSocket } from './ws-close.js';
+import { OPEN_PRINCIPAL, tokenFromRequest, type Principal } from './auth.js';
 import { EventFeed } from './event-feed.js';
-import type { GenerationEntry } from './generations.js';
+import type { GenerationEntry } from '../generations/generations.js';
 import type { GenerationsModule } from './generations-module.js';
 
 /** Notifications go to everyone; a job's events to its user, to tokens that may see all, and to all when the job has no user. */
@@ -26,16 +29,15 @@ export function visibleTo(principal: Principal, { event }: GenerationEntry): boo
  */
 export function eventsRoute({ log }: RouteContext, module: GenerationsModule): UpgradeHandler {
   return function handleEventsSocket(ws: WebSocket, req, url) {
-    const refuse = (code: string, message: string, closeCode: number) => {
-      wsSendQuiet(ws, errorEnvelope(code, message, Date.now()));
-      closeSocket(ws, closeCode, message);
+    const refuse = (error: FramehubError) => {
+      wsSendQuiet(ws, errorEnvelope(error.code, error.message, Date.now()));
+      closeSocket(ws, error.closeCode, error.message);
     };
     let since: number | undefined;
     try {
       since = parseSinceQuery(url.searchParams);
     } catch (error) {
-      if (error instanceof ProtocolError) refuse(error.code, error.message, CloseCode.BadRequest);
-      else refuse(ErrorCode.InvalidQuery, 'the query string could not be read', CloseCode.BadRequest);
+      refuse(error instanceof ProtocolError ? error : new ProtocolError(ErrorCode.InvalidQuery, 'the query string could not be read'));
       return;
     }
     // "Live from now" means from the upgrade, not from when the (maybe remote) key check ends.
@@ -54,10 +56,8 @@ export function eventsRoute({ log }: RouteContext, module: GenerationsModule): U
       },
       (error: unknown) => {
         ws.resume(); // a closing handshake needs the peer's close frame read
-        // An unreachable JWKS is not the client's fault: 1013 tells it to try again later.
-        if (error instanceof AuthError) return refuse(error.code, error.message, error.code === 'auth_unavailable' ? CloseCode.TryAgainLater : CloseCode.Unauthorized);
-        log.error({ err: error }, 'token check failed');
-        refuse('internal_error', 'token check failed', CloseCode.InternalError);
+        // An AuthError closes with 4401, but an unreachable JWKS (not the token's fault) with 1013.
+        refuse(refusalOf(error, log, 'token check'));
       },
     );
   };

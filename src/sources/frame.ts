@@ -1,12 +1,5 @@
 import type { ImageFormat } from '../image/sniff.js';
-
-/** Decoded pixels a source may attach so variants can be encoded without decoding first. */
-export interface RawImage {
-  data: Buffer;
-  width: number;
-  height: number;
-  channels: 3 | 4;
-}
+import type { RawImage } from '../image/raster.js';
 
 /**
  * One encoded image as a source produced it. Frames are immutable and shared by every
@@ -26,9 +19,4 @@ export interface Frame {
   /** Decoded pixels of `bytes`, if the source had them; the stream drops them once a newer frame arrives. */
   readonly raw?: RawImage;
   readonly meta?: Readonly<Record<string, unknown>>;
-}
-
-/** Wall-clock now with sub-millisecond precision. */
-export function preciseNow(): number {
-  return performance.timeOrigin + performance.now();
 }

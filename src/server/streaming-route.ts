@@ -1,11 +1,11 @@
 import type { WebSocket } from 'ws';
-import { CloseCode } from '../protocols/errors.js';
+import { CloseCode } from '../wire/close-codes.js';
 import { parseStreamingCommand, pongMessage, streamingGapMessage, streamingErrorMessage, subscribedMessage } from '../protocols/image-generated.js';
 import { parseSinceQuery } from '../protocols/replay-query.js';
-import type { UpgradeHandler } from '../server/upgrade-router.js';
-import { onClientMessages, parseQueryOrRefuse, type RouteContext } from '../server/route-context.js';
-import { wsSendQuiet } from '../server/ws-send.js';
-import { closeSocket } from '../server/ws-close.js';
+import type { UpgradeHandler } from './upgrade-router.js';
+import { onClientMessages, parseQueryOrRefuse, type RouteContext } from './route-context.js';
+import { wsSendQuiet } from './ws-send.js';
+import { closeSocket } from './ws-close.js';
 import { EventFeed } from './event-feed.js';
 import type { GenerationsModule } from './generations-module.js';
 

@@ -1,8 +1,9 @@
-import type { Severity } from '../protocols/event-envelope.js';
-import { describe } from '../protocols/values.js';
-import type { ImageParams } from './generation-event.js';
-import { GenerationError, GenerationErrorCode } from './generation-error.js';
-import type { ImageInput, JobInput } from './generations.js';
+import type { Severity } from '../wire/envelope.js';
+import { describe } from './values.js';
+import type { ImageParams } from '../generations/generation-event.js';
+import { GenerationError } from '../generations/generation-error.js';
+import { ErrorCode } from '../wire/errors.js';
+import type { ImageInput, JobInput } from '../generations/generations.js';
 
 /**
  * Validation of everything producers send, shared by the HTTP publish API and the producer
@@ -14,7 +15,7 @@ const JOB_ID = /^[A-Za-z0-9_.:-]{1,128}$/;
 const MAX_TEXT = 20_000;
 
 function fail(message: string): never {
-  throw new GenerationError(GenerationErrorCode.InvalidBody, message);
+  throw new GenerationError(ErrorCode.InvalidBody, message);
 }
 
 function object(raw: unknown, what: string): Record<string, unknown> {
@@ -171,6 +172,6 @@ export function parseImageFields(fields: Record<string, unknown>): ImageInput {
 }
 
 export function parseJobIdParam(raw: string): string {
-  if (!JOB_ID.test(raw)) throw new GenerationError(GenerationErrorCode.JobNotFound, `no job with id ${describe(raw)}`);
+  if (!JOB_ID.test(raw)) throw new GenerationError(ErrorCode.JobNotFound, `no job with id ${describe(raw)}`);
   return raw;
 }

@@ -1,9 +1,11 @@
-import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import multipart from '@fastify/multipart';
 import { bearerToken, producerTokenMatches } from './auth.js';
-import { GenerationError, GenerationErrorCode as Code } from './generation-error.js';
+import { GenerationError } from '../generations/generation-error.js';
+import { ErrorCode as Code } from '../wire/errors.js';
 import type { GenerationsModule } from './generations-module.js';
-import { parseFailure, parseImageFields, parseJobIdParam, parseJobInput, parseNotification, parseProgress } from './publish-schema.js';
+import { answerErrors } from './route-errors.js';
+import { parseFailure, parseImageFields, parseJobIdParam, parseJobInput, parseNotification, parseProgress } from '../protocols/publish-schema.js';
 
 const JSON_BODY_LIMIT = 64 * 1024;
 
@@ -27,11 +29,11 @@ export function registerPublishRoutes(app: FastifyInstance, module: GenerationsM
     // Checked before the body is read: an unauthorised upload costs no more than its headers.
     scope.addHook('onRequest', async function checkProducerToken(request, reply) {
       if (!options.producerToken) {
-        return sendError(reply, new GenerationError(Code.PublishDisabled, 'publishing is disabled: the server has no producer token (PRODUCER_TOKEN)'));
+        throw new GenerationError(Code.PublishDisabled, 'publishing is disabled: the server has no producer token (PRODUCER_TOKEN)');
       }
       if (!producerTokenMatches(bearerToken(request.headers.authorization), options.producerToken)) {
         reply.header('www-authenticate', 'Bearer');
-        return sendError(reply, new GenerationError(Code.Unauthorized, 'missing or wrong producer token (Authorization: Bearer <PRODUCER_TOKEN>)'));
+        throw new GenerationError(Code.Unauthorized, 'missing or wrong producer token (Authorization: Bearer <PRODUCER_TOKEN>)');
       }
     });
     scope.addContentTypeParser(/^image\//, { parseAs: 'buffer', bodyLimit: options.maxImageSize }, function parseImageBody(_request, body, done) {
@@ -40,15 +42,10 @@ export function registerPublishRoutes(app: FastifyInstance, module: GenerationsM
     await scope.register(multipart, {
       limits: { fileSize: options.maxImageSize, files: 1, fields: 8, fieldSize: JSON_BODY_LIMIT, parts: 9 },
     });
-    scope.setErrorHandler(function publishErrorHandler(error: FastifyError, request, reply) {
-      if (error instanceof GenerationError) return sendError(reply, error);
-      const status = error.statusCode ?? 500;
-      if (status === 413) return sendError(reply, new GenerationError(Code.BodyTooLarge, `body too large (${error.message}); images may be up to ${options.maxImageSize} bytes, JSON bodies ${JSON_BODY_LIMIT}`));
-      if (status === 415) return sendError(reply, new GenerationError(Code.UnsupportedMediaType, `unsupported Content-Type ${JSON.stringify(request.headers['content-type'] ?? '')}`));
-      if (status === 400 && /JSON/i.test(`${error.code} ${error.message}`)) return sendError(reply, new GenerationError(Code.InvalidJson, `body is not valid JSON: ${error.message}`));
-      if (status < 500) return sendError(reply, new GenerationError(Code.InvalidBody, error.message));
-      request.log.error({ err: error }, 'publish request failed');
-      return reply.status(500).send({ error: 'internal_error', message: 'the server could not handle this request' });
+    answerErrors(scope, 'publish request', (refusal) => ({ error: refusal.code, message: refusal.message }), (refusal, request) => {
+      if (refusal.code === Code.BodyTooLarge) return new GenerationError(Code.BodyTooLarge, `${refusal.message}; images may be up to ${options.maxImageSize} bytes, JSON bodies ${JSON_BODY_LIMIT}`);
+      if (refusal.code === Code.UnsupportedMediaType && !(refusal instanceof GenerationError)) return new GenerationError(Code.UnsupportedMediaType, `unsupported Content-Type ${JSON.stringify(request.headers['content-type'] ?? '')}`);
+      return refusal;
     });
 
     const json = { bodyLimit: JSON_BODY_LIMIT };
@@ -106,10 +103,6 @@ export function registerPublishRoutes(app: FastifyInstance, module: GenerationsM
       return reply.status(201).send({ event_id: entry.id });
     });
   });
-}
-
-function sendError(reply: FastifyReply, error: GenerationError): FastifyReply {
-  return reply.status(error.status).send({ error: error.code, message: error.message });
 }
 
 /** The parsed body of a JSON route; Fastify would also hand over text/plain bodies as strings. */

@@ -6,13 +6,13 @@ import type { Hub } from '../hub/hub.js';
 import { Stream } from '../hub/stream.js';
 import { PushSource } from '../sources/push-source.js';
 import { createTokenVerifier, type TokenVerifier } from './auth.js';
-import { ComfyUiBridge } from './comfyui-bridge.js';
-import { EventJournal } from './event-journal.js';
-import { EventLog, type LogEntry } from './event-log.js';
-import type { GenerationEvent } from './generation-event.js';
-import { Generations, type GenerationEntry } from './generations.js';
-import { ImageStore } from './image-store.js';
-import { WireMessages } from './wire-messages.js';
+import { ComfyUiBridge } from '../generations/comfyui-bridge.js';
+import { EventJournal } from '../generations/event-journal.js';
+import { EventLog, type LogEntry } from '../generations/event-log.js';
+import type { GenerationEvent } from '../generations/generation-event.js';
+import { Generations, type GenerationEntry } from '../generations/generations.js';
+import { ImageStore } from '../generations/image-store.js';
+import { GenerationMessages } from '../protocols/generation-messages.js';
 
 export const COMFYUI_PREVIEWS = 'comfyui:previews';
 /** The replay log's file, in the image directory (see docs/generations.md, "Durability"). */
@@ -23,7 +23,7 @@ export interface GenerationsModule {
   readonly generations: Generations;
   readonly log: EventLog<GenerationEvent>;
   readonly store: ImageStore;
-  readonly wire: WireMessages;
+  readonly wire: GenerationMessages;
   /** `undefined` = `/ws` is open. */
   readonly verifier: TokenVerifier | undefined;
   /** Unsent events a consumer may lag behind before it is closed with 4408 (below the log size, see EventFeed). */
@@ -81,7 +81,7 @@ export async function createGenerationsModule(config: Config, deps: { hub: Hub; 
     generations,
     log,
     store,
-    wire: new WireMessages(store),
+    wire: new GenerationMessages(store),
     verifier,
     maxLag: config.replaySize - Math.max(1, Math.floor(config.replaySize / 10)),
     bridge,

@@ -1,7 +1,7 @@
-import { EnvelopeType, envelopeMessage } from '../protocols/event-envelope.js';
-import { imageGeneratedMessage } from '../protocols/image-generated.js';
-import type { GenerationEntry } from './generations.js';
-import type { ImageStore } from './image-store.js';
+import { EnvelopeType, envelopeMessage } from './event-envelope.js';
+import { imageGeneratedMessage } from './image-generated.js';
+import type { GenerationEntry } from '../generations/generations.js';
+import type { ImageStore } from '../generations/image-store.js';
 
 /**
  * Renders log entries into both wire formats, once per entry however many clients read it.
@@ -9,7 +9,7 @@ import type { ImageStore } from './image-store.js';
  * whole image in base64, so they sit in a byte-bounded LRU instead and are rebuilt from the
  * file on disk when an old one is replayed after it fell out.
  */
-export class WireMessages {
+export class GenerationMessages {
   readonly #envelopes = new WeakMap<GenerationEntry, Buffer>();
   readonly #images = new Map<number, { message: Promise<Buffer>; size: number }>();
   #cachedBytes = 0;

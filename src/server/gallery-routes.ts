@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
-import type { StoredImage } from './generation-event.js';
-import type { ImageStore } from './image-store.js';
+import { ErrorCode, FramehubError } from '../wire/errors.js';
+import type { StoredImage } from '../generations/generation-event.js';
+import type { ImageStore } from '../generations/image-store.js';
 
 /** One gallery item: what the gallery page shows beside the image. */
 function describeImage(image: StoredImage) {
@@ -28,23 +29,23 @@ function describeImage(image: StoredImage) {
  * `GET /images/:name`. Read-only and open, like `/ws/streaming`.
  */
 export function registerGalleryRoutes(app: FastifyInstance, store: ImageStore): void {
-  app.get<{ Querystring: { limit?: string; offset?: string } }>('/api/images', async (request, reply) => {
+  app.get<{ Querystring: { limit?: string; offset?: string } }>('/api/images', async (request) => {
     const limit = request.query.limit === undefined ? 100 : Number(request.query.limit);
     const offset = request.query.offset === undefined ? 0 : Number(request.query.offset);
     if (!Number.isInteger(limit) || limit < 1 || limit > 1000 || !Number.isInteger(offset) || offset < 0) {
-      return reply.status(400).send({ error: 'invalid_query', message: 'limit must be an integer from 1 to 1000 and offset a non-negative integer' });
+      throw new FramehubError(ErrorCode.InvalidQuery, 'limit must be an integer from 1 to 1000 and offset a non-negative integer');
     }
     return { total: store.count, images: store.list(limit, offset).map(describeImage) };
   });
 
   app.get<{ Params: { name: string } }>(`${store.urlPrefix}:name`, async (request, reply) => {
     const image = store.get(request.params.name);
-    if (!image) return reply.status(404).send({ error: 'image_not_found', message: `no stored image named ${JSON.stringify(request.params.name.slice(0, 128))}` });
+    if (!image) throw new FramehubError(ErrorCode.ImageNotFound, `no stored image named ${JSON.stringify(request.params.name.slice(0, 128))}`);
     let bytes: Buffer;
     try {
       bytes = await store.read(image);
     } catch {
-      return reply.status(404).send({ error: 'image_not_found', message: 'the image is no longer stored' });
+      throw new FramehubError(ErrorCode.ImageNotFound, 'the image is no longer stored');
     }
     // Names are never reused for other bytes while the file exists: cache for a day.
     return reply.type(image.mimeType).header('cache-control', 'public, max-age=86400').send(bytes);

@@ -1,0 +1,155 @@
+import { CloseCode } from './close-codes.js';
+
+/**
+ * Every error code framehub puts on the wire, with the HTTP status a REST route answers it with
+ * and the close code a WebSocket route closes with when the error ends the connection. One
+ * table: domain code throws a `FramehubError` with a code and never picks a status itself; the
+ * transports read both numbers from here.
+ */
+const TABLE = {
+  // A client's message or query string.
+  invalid_json: [400, CloseCode.BadRequest],
+  invalid_message: [400, CloseCode.BadRequest],
+  unknown_command: [400, CloseCode.BadRequest],
+  invalid_options: [400, CloseCode.BadRequest],
+  invalid_query: [400, CloseCode.BadRequest],
+  unsupported_message: [400, CloseCode.BadRequest],
+  invalid_body: [400, CloseCode.BadRequest],
+  invalid_input: [400, CloseCode.BadRequest],
+  invalid_url: [400, CloseCode.BadRequest],
+  body_too_large: [413, CloseCode.MessageTooBig],
+  unsupported_media_type: [415, CloseCode.BadRequest],
+  not_an_image: [415, CloseCode.BadRequest],
+  rate_limited: [429, CloseCode.RateLimited],
+  // Streams.
+  stream_not_found: [404, CloseCode.NotFound],
+  stream_unavailable: [503, CloseCode.TryAgainLater],
+  too_many_variants: [503, CloseCode.TryAgainLater],
+  stream_ended: [410, CloseCode.StreamEnded],
+  no_frame: [404, CloseCode.TryAgainLater],
+  encode_failed: [500, CloseCode.InternalError],
+  source_error: [502, CloseCode.InternalError],
+  capture_unavailable: [503, CloseCode.TryAgainLater],
+  /** Input sent where no input goes: Socket.IO input before `subscribe`, or to a stream that is no browser session. */
+  input_not_accepted: [409, CloseCode.BadRequest],
+  // Tokens.
+  unauthorized: [401, CloseCode.Unauthorized],
+  token_missing: [401, CloseCode.Unauthorized],
+  token_invalid: [401, CloseCode.Unauthorized],
+  token_expired: [401, CloseCode.Unauthorized],
+  token_alg_none: [401, CloseCode.Unauthorized],
+  token_not_yet_valid: [401, CloseCode.Unauthorized],
+  /** The JWKS could not be fetched: not the token's fault. */
+  auth_unavailable: [503, CloseCode.TryAgainLater],
+  publish_disabled: [403, CloseCode.Forbidden],
+  // Generations.
+  job_not_found: [404, CloseCode.NotFound],
+  job_exists: [409, CloseCode.BadRequest],
+  job_finished: [409, CloseCode.BadRequest],
+  duplicate_image: [409, CloseCode.BadRequest],
+  store_failed: [500, CloseCode.InternalError],
+  image_not_found: [404, CloseCode.NotFound],
+  // Browser sessions.
+  session_not_found: [404, CloseCode.NotFound],
+  session_exists: [409, CloseCode.BadRequest],
+  too_many_sessions: [429, CloseCode.TryAgainLater],
+  browser_unavailable: [503, CloseCode.TryAgainLater],
+  url_refused: [403, CloseCode.Forbidden],
+  url_unresolvable: [502, CloseCode.BadRequest],
+  navigation_failed: [502, CloseCode.BadRequest],
+  timeout: [504, CloseCode.TryAgainLater],
+  // The server.
+  not_built: [404, CloseCode.NotFound],
+  shutting_down: [503, CloseCode.GoingAway],
+  /** A bug on the server's side; the connection goes on where it can (or closes with 1011). */
+  internal_error: [500, CloseCode.InternalError],
+} as const satisfies Record<string, readonly [number, CloseCode]>;
+
+export type ErrorCode = keyof typeof TABLE;
+
+/** The codes by name, for code that reads better as `ErrorCode.StreamNotFound`. */
+export const ErrorCode = {
+  InvalidJson: 'invalid_json',
+  InvalidMessage: 'invalid_message',
+  UnknownCommand: 'unknown_command',
+  InvalidOptions: 'invalid_options',
+  InvalidQuery: 'invalid_query',
+  UnsupportedMessage: 'unsupported_message',
+  InvalidBody: 'invalid_body',
+  InvalidInput: 'invalid_input',
+  InvalidUrl: 'invalid_url',
+  BodyTooLarge: 'body_too_large',
+  UnsupportedMediaType: 'unsupported_media_type',
+  NotAnImage: 'not_an_image',
+  RateLimited: 'rate_limited',
+  StreamNotFound: 'stream_not_found',
+  StreamUnavailable: 'stream_unavailable',
+  TooManyVariants: 'too_many_variants',
+  StreamEnded: 'stream_ended',
+  NoFrame: 'no_frame',
+  EncodeFailed: 'encode_failed',
+  SourceError: 'source_error',
+  CaptureUnavailable: 'capture_unavailable',
+  InputNotAccepted: 'input_not_accepted',
+  Unauthorized: 'unauthorized',
+  TokenMissing: 'token_missing',
+  TokenInvalid: 'token_invalid',
+  TokenExpired: 'token_expired',
+  TokenAlgNone: 'token_alg_none',
+  TokenNotYetValid: 'token_not_yet_valid',
+  AuthUnavailable: 'auth_unavailable',
+  PublishDisabled: 'publish_disabled',
+  JobNotFound: 'job_not_found',
+  JobExists: 'job_exists',
+  JobFinished: 'job_finished',
+  DuplicateImage: 'duplicate_image',
+  StoreFailed: 'store_failed',
+  ImageNotFound: 'image_not_found',
+  SessionNotFound: 'session_not_found',
+  SessionExists: 'session_exists',
+  TooManySessions: 'too_many_sessions',
+  BrowserUnavailable: 'browser_unavailable',
+  UrlRefused: 'url_refused',
+  UrlUnresolvable: 'url_unresolvable',
+  NavigationFailed: 'navigation_failed',
+  Timeout: 'timeout',
+  NotBuilt: 'not_built',
+  ShuttingDown: 'shutting_down',
+  InternalError: 'internal_error',
+} as const satisfies Record<string, ErrorCode>;
+
+/** The HTTP status a REST route answers `code` with. */
+export function httpStatusOf(code: ErrorCode): number {
+  return TABLE[code][0];
+}
+
+/** The close code a WebSocket route closes with when `code` ends the connection. */
+export function closeCodeOf(code: ErrorCode): CloseCode {
+  return TABLE[code][1];
+}
+
+/**
+ * The one error base: anything framehub refuses, with a code for the wire and a message fit to
+ * show the client (never a library's internals). Subclasses name where the refusal comes from;
+ * the transports answer all of them the same way through the route guard.
+ */
+export class FramehubError extends Error {
+  override readonly name: string = 'FramehubError';
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+
+  /** HTTP status of a REST answer. */
+  get status(): number {
+    return httpStatusOf(this.code);
+  }
+
+  /** Close code when the error ends a WebSocket connection. */
+  get closeCode(): CloseCode {
+    return closeCodeOf(this.code);
+  }
+}
