@@ -6,8 +6,6 @@ import { describe, FPS_RANGE, intInRange, QUALITY_RANGE } from './values.js';
 /**
  * seeds/003's Socket.IO events, both ways, as a pure codec: event name + arguments → typed
  * command (validated), and frame → the wire packet, built once per variant. No sockets here.
- * Beside seeds/003's `subscribe {session_id}`, `subscribe {stream}` names any hub stream by
- * the id the WebSocket routes take (`demo`, `0`, `session:<id>`, a window id).
  */
 
 /** Client → server events; seeds/003's, verbatim, plus `input:key` and `input:move`. */
@@ -46,7 +44,10 @@ const INPUT_EVENTS = {
 } as const;
 type InputEventName = keyof typeof INPUT_EVENTS;
 
-/** What a `subscribe` names: a browser session (seeds/003) or any stream id the hub resolves. */
+/**
+ * What a `subscribe` names: seeds/003's `{session_id}`, a browser session, or `{stream}`, any
+ * stream by the id the WebSocket routes take (`demo`, `0`, `session:<id>`, a window id).
+ */
 export type SubscribeTarget = { kind: 'session'; sessionId: string } | { kind: 'stream'; streamId: string };
 
 export type SessionCommand =

@@ -8,16 +8,15 @@ import { deliverFromPromise } from '../hub/subscriber-slot.js';
 import { AdaptiveController, TIERS, type Tier } from '../hub/adaptive-controller.js';
 import { ErrorCode, FramehubError } from '../wire/errors.js';
 import { MAX_VARIANTS, VariantLimitError } from '../hub/variant.js';
-import {
-  framePacket, parseSessionEvent, ServerEvent, type ErrorPayload, type SessionCommand, type SubscribeTarget,
-} from '../protocols/socket-io-session.js';
+import { framePacket, parseSessionEvent, ServerEvent, type SessionCommand } from '../protocols/socket-io-session.js';
 import { InputError, parseInput } from '../sessions/input.js';
 import type { Session } from '../sessions/session.js';
 import { SESSION_STREAM_PREFIX, type SessionRegistry } from '../sessions/session-registry.js';
+import type { ErrorPayload, SubscribeTarget } from '../protocols/socket-io-session.js';
 import { MessageLimiter } from './message-limiter.js';
+import { resolveStream } from './stream-lookup.js';
 import { ConnectionCaps } from './connection-caps.js';
 import { HOST_REFUSED } from './host-check.js';
-import { resolveStream } from './stream-lookup.js';
 
 /** Where Socket.IO's engine answers (and claims upgrades, see upgrade-router.ts). */
 export const SOCKET_IO_PATH = '/socket.io/';
