@@ -12,6 +12,7 @@ const INPUT_MS = 30_000;
 /**
  * Socket.IO: seeds/003's events with hostile payloads through the real client
  * (socket.io-client), and engine.io packets no client would write, over a raw WebSocket.
+ * `subscribe` comes in both forms: seeds/003's `{session_id}` and `{stream}` (any hub stream).
  */
 
 /** Stream notices relayed to subscribers (src/hub/stream.ts): a source restarting, a stream ended. */
@@ -19,7 +20,10 @@ const RELAYED_NOTICE = /restarting in \d+ ms$|has ended$|^stopping failed: /;
 
 const SERVER_EVENTS = ['subscribed', 'unsubscribed', 'quality:updated', 'fps:updated', 'adaptive:updated', 'input:acknowledged', 'error'];
 
-/** Answers of one Socket.IO client as labels, frames and status notes left out. */
+/**
+ * Answers of one Socket.IO client as labels, frames and status notes left out. An `error` is
+ * `error:<code>` (README: every error carries its code), `error:no-code` when it has none.
+ */
 class SocketIoConversation {
   readonly answers: string[] = [];
   #waiter: (() => void) | undefined;
@@ -30,12 +34,13 @@ class SocketIoConversation {
 
   constructor(readonly socket: Socket) {
     for (const event of SERVER_EVENTS) {
-      socket.on(event, (payload: { message?: unknown } | undefined) => {
+      socket.on(event, (payload: { message?: unknown; code?: unknown } | undefined) => {
         if (this.tierNoise && (event === 'quality:updated' || event === 'fps:updated')) return;
         // The session stream's own failures are relayed as `error` too (README: "also sends error"): not an answer.
         if (event === 'error' && typeof payload?.message === 'string' && RELAYED_NOTICE.test(payload.message)) return;
         if (event === 'error') this.lastError = String(payload?.message).slice(0, 160);
-        this.#push(event === 'error' ? 'error' : `reply:${event}`);
+        if (event !== 'error') return this.#push(`reply:${event}`);
+        this.#push(typeof payload?.code === 'string' && /^[a-z_]{1,40}$/.test(payload.code) ? `error:${payload.code}` : 'error:no-code');
       });
     }
     socket.on('disconnect', (reason) => this.#push(`disconnect:${reason}`));
@@ -49,7 +54,15 @@ class SocketIoConversation {
     waiter?.();
   }
 
+  /** The label `next()` returned last, before the normalisation of asExpected(). */
+  lastTaken = '';
+
   async next(ms: number): Promise<string> {
+    this.lastTaken = await this.#take(ms);
+    return this.lastTaken;
+  }
+
+  async #take(ms: number): Promise<string> {
     const deadline = Date.now() + ms;
     while (this.answers.length === 0) {
       const left = deadline - Date.now();
@@ -70,9 +83,14 @@ interface SioEvent {
   kind: string;
   event: string;
   args: unknown[];
-  /** Labels in the order they must arrive. */
+  /** Labels in the order they must arrive; a bare `error` takes any code. */
   expect: string[];
+  /** The subscription this event makes when the server accepts it. */
+  subscribes?: Subscribed;
 }
+
+/** What the socket is subscribed to: nothing, a browser session (takes input) or another stream. */
+type Subscribed = 'none' | 'session' | 'stream';
 
 function hostilePayload(r: Prng): unknown {
   return r.pick<() => unknown>([
@@ -93,7 +111,34 @@ function hostilePayload(r: Prng): unknown {
 /** Tracks what the server's answers depend on: adaptive mode and the subscription. */
 interface SioState {
   adaptive: boolean;
-  subscribed: boolean;
+  subscribed: Subscribed;
+}
+
+/** README: what a bad `subscribe {stream}` gets. */
+const NOT_FOUND = 'error:stream_not_found';
+const INVALID = 'error:invalid_message';
+
+/** `subscribe {stream}`, valid and hostile: any hub stream by the id the WebSocket routes take. */
+function streamSubscribe(ctx: FuzzContext, r: Prng): SioEvent {
+  const event = (kind: string, payload: unknown, expect: string[], subscribes?: Subscribed): SioEvent =>
+    ({ kind, event: 'subscribe', args: [payload], expect, ...(subscribes && { subscribes }) });
+  switch (r.int(8)) {
+    case 0: return event('stream-subscribe', { stream: r.pick(['demo', '0']) }, ['reply:subscribed'], 'stream');
+    case 1: return ctx.sessionId
+      ? event('stream-subscribe', { stream: `session:${ctx.sessionId}` }, ['reply:subscribed'], 'session')
+      : event('stream-subscribe', { stream: 'demo' }, ['reply:subscribed'], 'stream');
+    // Ids nothing owns, in the hub's id syntax or not: `stream_not_found`, as on /stream/:id.
+    case 2: return event('bad-stream', { stream: r.pick([`missing-${r.int(1000)}`, 'session:', 'session:nope', '0x', 'comfyui:previews', weirdString(r)]) }, [NOT_FOUND]);
+    case 3: {
+      // A hostile value may be a string (not found); anything else but a non-empty string is invalid.
+      const stream = r.pick<unknown>(['', 0, 1e308, null, true, [], ['demo'], { id: 'demo' }, hostilePayload(r)]);
+      return event('bad-stream', { stream }, [typeof stream === 'string' && stream !== '' ? NOT_FOUND : INVALID]);
+    }
+    case 4: return event('bad-stream', { stream: 'demo', session_id: r.pick<unknown>([ctx.sessionId ?? 'x', 'demo', '', null]) }, [INVALID]);
+    case 5: return event('bad-stream', JSON.parse('{"__proto__":{"stream":"demo"}}'), [INVALID]);
+    case 6: return event('bad-stream', { stream: `${'d'.repeat(r.range(129, 2000))}` }, [NOT_FOUND]);
+    default: return event('bad-stream', { stream: `demo${r.pick(['/', '?', '#', '%20', ' ', '\u0000', '/../0'])}` }, [NOT_FOUND]);
+  }
 }
 
 function sioEvent(ctx: FuzzContext, r: Prng, state: SioState): SioEvent {
@@ -103,17 +148,16 @@ function sioEvent(ctx: FuzzContext, r: Prng, state: SioState): SioEvent {
     state.adaptive = false;
     return { kind: 'valid', event, args, expect };
   };
-  switch (r.int(14)) {
+  switch (r.int(16)) {
     case 0: return bad('bad-subscribe', 'subscribe', [hostilePayload(r)]);
     case 1: return bad('bad-subscribe', 'subscribe', [{ session_id: r.chance(0.5) ? weirdString(r) : `missing-${r.int(1000)}` }]);
     case 2:
       if (ctx.sessionId && r.chance(0.5)) {
-        state.subscribed = true;
-        return { kind: 'subscribe', event: 'subscribe', args: [{ session_id: ctx.sessionId }], expect: ['reply:subscribed'] };
+        return { kind: 'subscribe', event: 'subscribe', args: [{ session_id: ctx.sessionId }], expect: ['reply:subscribed'], subscribes: 'session' };
       }
       return bad('bad-subscribe', 'subscribe', [{ session_id: '' }]);
     case 3:
-      state.subscribed = false;
+      state.subscribed = 'none';
       return { kind: 'valid', event: 'unsubscribe', args: r.chance(0.5) ? [hostilePayload(r)] : [], expect: ['reply:unsubscribed'] };
     case 4: return bad('bad-option', 'quality:set', [{ quality: r.pick([9, 101, 1e308, -0, 'high', null, [], { __proto__: null }, 50.5]) }]);
     case 5: return bad('bad-option', 'fps:set', [{ fps: r.pick([0, 61, 1e308, -1, 'NaN', true, '١٠']) }]);
@@ -128,12 +172,13 @@ function sioEvent(ctx: FuzzContext, r: Prng, state: SioState): SioEvent {
     case 10: {
       const name = r.pick(['input:click', 'input:scroll', 'input:text', 'input:key', 'input:move']);
       const payload = r.pick<unknown>([{ x: 1e308, y: -0 }, { text: 'é'.repeat(501) }, { key: weirdString(r) }, { deltaX: 1e6, deltaY: 'x' }, hostilePayload(r), { x: 10, y: 10 }]);
-      // Before subscribe always an error; after, a bad payload is an error and a good one is acknowledged.
-      return { kind: 'input', event: name, args: [payload], expect: state.subscribed ? ['error', 'reply:input:acknowledged'] : ['error'] };
+      // Only a session takes input: elsewhere `input_not_accepted`; on a session a bad payload is an error and a good one is acknowledged.
+      return { kind: 'input', event: name, args: [payload], expect: state.subscribed === 'session' ? ['error', 'reply:input:acknowledged'] : ['error:input_not_accepted'] };
     }
     case 11: return bad('unknown-event', r.pick(['__proto__', 'constructor', 'hasOwnProperty', weirdString(r).slice(0, 200), 'input:', 'subscribe ', 'frame']), [hostilePayload(r)]);
     case 12: return bad('many-args', 'subscribe', [1, 2, 3, { session_id: 5 }]);
-    default: return bad('bad-subscribe', 'subscribe', [{ session_id: ['a'] }]);
+    case 13: return bad('bad-subscribe', 'subscribe', [{ session_id: ['a'] }]);
+    default: return streamSubscribe(ctx, r);
   }
 }
 
@@ -159,40 +204,82 @@ export async function socketIoEpisode(ctx: FuzzContext, r: Prng, caseIndex: numb
     return;
   }
   conversation.answers.length = 0;
-  const state: SioState = { adaptive: true, subscribed: false };
+  const state: SioState = { adaptive: true, subscribed: 'none' };
   const count = r.range(1, 30);
   for (let i = 1; i <= count && ctx.budgetLeft() && !ctx.stopped; i++) {
     const event = sioEvent(ctx, r, state);
-    conversation.tierNoise = state.subscribed && state.adaptive;
+    // Tier changes may come from the subscription so far or from the one this event makes.
+    conversation.tierNoise = (state.subscribed !== 'none' || event.subscribes !== undefined) && state.adaptive;
     const sent: Sent = { target: name, kind: event.kind, caseIndex, index: i, data: safePreview(event) };
-    socket.emit(event.event, ...event.args);
+    // Some events carry an ack callback: it must get the same answer (README), `{error: {code}}` for a refusal.
+    const acked = r.chance(0.3) ? emitWithAck(socket, event) : (socket.emit(event.event, ...event.args), undefined);
     const adaptiveBefore = state.adaptive;
     if (event.kind === 'input') {
       // An input waits for the page; a session busy loading a hostile page answers late.
-      const got = await conversation.next(INPUT_MS);
+      const got = asExpected(await conversation.next(INPUT_MS), event.expect);
+      if (!event.expect.includes(got) && got.startsWith('error')) sent.where = `error message: ${conversation.lastError}`;
       ctx.oracle.record(sent, got, event.expect);
       if (got === 'timeout') break; // a late answer would be taken for the next event's
     } else {
+      // A valid quality or subscribe may meet the stream's bound on distinct variants: `too_many_variants`.
+      // quality:set checks the bound before it turns adaptive mode off: refused, it answers that error alone.
+      const refusedByBound = event.event === 'quality:set' || event.event === 'subscribe' ? ['error:too_many_variants'] : [];
       // Some events have two answers in order (adaptive:updated, then quality:updated).
       const seen: string[] = [];
       for (const expected of event.expect) {
-        const got = await conversation.next(ANSWER_MS);
+        const got = asExpected(await conversation.next(ANSWER_MS), [expected, ...refusedByBound]);
         seen.push(got);
         if (got !== expected) break;
       }
-      // A valid quality or subscribe may meet the session stream's bound on distinct variants: an `error`.
-      // quality:set checks the bound before it turns adaptive mode off: refused, it answers `error` alone.
-      const refusedByBound = event.event === 'quality:set' || event.event === 'subscribe' ? ['error'] : [];
       const got = seen.join('>');
       const allowed = [event.expect.join('>'), ...refusedByBound];
-      if (!allowed.includes(got) && seen.includes('error')) sent.where = `error message: ${conversation.lastError}`;
+      if (!allowed.includes(got) && seen.some((label) => label.startsWith('error'))) sent.where = `error message: ${conversation.lastError}`;
       ctx.oracle.record(sent, got, allowed);
-      if (got === 'error' && event.event === 'quality:set') state.adaptive = adaptiveBefore;
+      if (got.startsWith('error') && event.event === 'quality:set') state.adaptive = adaptiveBefore;
+      // A refused subscribe changes nothing (README); an accepted one replaces the subscription.
+      if (event.subscribes && got === 'reply:subscribed') state.subscribed = event.subscribes;
       if (seen.includes('timeout')) break; // a late answer would be taken for the next event's
+    }
+    const answer = conversation.lastTaken;
+    if (acked && (answer.startsWith('error:') || answer.startsWith('reply:'))) {
+      const expected = answer.startsWith('error:') ? `ack:${answer}` : 'ack';
+      ctx.oracle.record({ ...sent, kind: `${event.kind}:ack` }, await acked.label(ANSWER_MS), [expected]);
     }
     if (!socket.connected) break;
   }
   socket.disconnect();
+}
+
+/** Emits `event` with an ack callback; `label(ms)` is the ack as a label: `ack`, `ack:error:<code>`, or `timeout`. */
+function emitWithAck(socket: Socket, event: SioEvent): { label(ms: number): Promise<string> } {
+  let answer: string | undefined;
+  let wake: (() => void) | undefined;
+  socket.emit(event.event, ...event.args, (reply: { error?: { code?: unknown } } | undefined) => {
+    answer = reply && typeof reply === 'object' && reply.error
+      ? `ack:error:${typeof reply.error.code === 'string' ? reply.error.code : 'no-code'}`
+      : 'ack';
+    wake?.();
+  });
+  return {
+    label: async (ms) => {
+      if (answer === undefined) {
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, ms);
+          wake = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+      }
+      return answer ?? 'timeout';
+    },
+  };
+}
+
+/** `got` as `expected` names it: an expected bare `error` takes an error of any code (but not one without a code). */
+function asExpected(got: string, expected: readonly string[]): string {
+  if (expected.includes(got) || got === 'error:no-code' || !got.startsWith('error:')) return got;
+  return expected.includes('error') ? 'error' : got;
 }
 
 function safePreview(event: SioEvent): string {
@@ -215,6 +302,16 @@ function engineLabel(data: RawData, isBinary: boolean): string | undefined {
   if (text.startsWith('42["frame"') || text.startsWith('42["status"')) return undefined;
   const event = /^42\["([^"]*)"/.exec(text);
   if (event) return event[1] === 'error' ? 'error' : `reply:${event[1]}`;
+  // An ACK (`43<id>[answer]`): README says a refusal's ack is `{error: {code, message}}`.
+  const ack = /^43\d[^[]*(\[.*\])$/s.exec(text);
+  if (ack) {
+    try {
+      const [answer] = JSON.parse(ack[1]!) as [{ error?: { code?: unknown } } | undefined];
+      return typeof answer?.error?.code === 'string' ? `ack:error:${answer.error.code}` : 'ack';
+    } catch {
+      return 'packet:43-unparsable';
+    }
+  }
   return `packet:${text.slice(0, 3)}`;
 }
 
@@ -222,6 +319,8 @@ interface EnginePacket {
   kind: string;
   data: string | Buffer;
   expect: string[];
+  /** What must follow an answer that was `expect[0]` (the ack after an event with an ack id). */
+  then?: string[];
 }
 
 /** Closes of engine.io when a packet does not parse: it ends the transport (no code, or 1000). */
@@ -246,7 +345,13 @@ function enginePacket(ctx: FuzzContext, r: Prng): EnginePacket {
     case 6: return { kind: 'binary', data: r.bytes(r.range(1, 1000)), expect: ENGINE_CLOSES };
     case 7: return { kind: 'proto-event', data: `42["${r.pick(['__proto__', 'constructor', 'toString'])}",{"__proto__":{"polluted":true}}]`, expect: ['error'] };
     case 8: return { kind: 'oversize', data: `42["subscribe","${'x'.repeat(70_000 + r.int(100_000))}"]`, expect: ['close:1009'] };
-    case 9: return { kind: 'ack-id-overflow', data: `42${'9'.repeat(r.range(20, 400))}["subscribe",{}]`, expect: ['error', ...ENGINE_CLOSES] };
+    case 9: {
+      // Up to 308 digits the id is a finite integer: the event is answered and acked. Beyond, the packet is invalid.
+      const digits = r.range(20, 400);
+      return digits <= 308
+        ? { kind: 'ack-id-overflow', data: `42${'9'.repeat(digits)}["subscribe",{}]`, expect: ['error'], then: ['ack:error:invalid_message'] }
+        : { kind: 'ack-id-overflow', data: `42${'9'.repeat(digits)}["subscribe",{}]`, expect: ENGINE_CLOSES };
+    }
     case 10: return { kind: 'extreme-numbers', data: `42["fps:set",{"fps":${r.pick(['1e308', '-0', '123456789012345678901234567890', '-1e-400'])}}]`, expect: ['error'] };
     default: return ctx.sessionId
       ? { kind: 'subscribe-then-invalid', data: `42["subscribe",{"session_id":${JSON.stringify(ctx.sessionId)}}]`, expect: ['reply:subscribed'] }
@@ -325,6 +430,9 @@ export async function engineIoEpisode(ctx: FuzzContext, r: Prng, caseIndex: numb
       break;
     }
     ctx.oracle.record(sent, got, packet.expect);
+    if (packet.then && got === packet.expect[0]) {
+      for (const expected of packet.then) ctx.oracle.record({ ...sent, kind: `${packet.kind}:then` }, await next(ANSWER_MS), [expected]);
+    }
     if (got.startsWith('close:') || ws.readyState !== WebSocket.OPEN) break;
   }
   ws.terminate();

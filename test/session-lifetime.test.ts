@@ -9,6 +9,7 @@ import type { FastifyBaseLogger } from 'fastify';
 import { io as connect, type Socket } from 'socket.io-client';
 import { loadConfig } from '../src/config/config.js';
 import { SharpEncoder } from '../src/hub/encoder.js';
+import { Hub } from '../src/hub/hub.js';
 import { DEFAULT_MAX_LIFETIME_MS, SessionRegistry } from '../src/sessions/session-registry.js';
 import { attachSocketIo } from '../src/server/socket-io.js';
 import { ConnectionCaps } from '../src/server/connection-caps.js';
@@ -29,8 +30,10 @@ describe('session maximum lifetime', () => {
       chromePath: '/usr/bin/chromium', browserAllowHosts: '127.0.0.1', encoder: new SharpEncoder(), idleGraceMs: 200,
       onBackgroundError: () => {},
     });
+    const hub = new Hub('none');
+    hub.addResolver(registry.resolveStream);
     http = createServer();
-    attachSocketIo(http, { registry, log: quiet, maxPayload: 65_536, caps: new ConnectionCaps(100, 100) });
+    attachSocketIo(http, { hub, registry, log: quiet, maxPayload: 65_536, caps: new ConnectionCaps(100, 100) });
     http.listen(0, '127.0.0.1');
     await once(http, 'listening');
     const address = http.address();

@@ -73,6 +73,33 @@ describe('browser sessions over Socket.IO (seeds/003 events)', () => {
     await unsubscribed;
   });
 
+  it('watches and drives a session named as a hub stream, subscribe {stream: "session:<id>"}', async () => {
+    const id = await createLoadedSession(server, `${pages.origin}/`, { session_id: 'sio_by_stream' });
+    const socket = open({ transports: ['websocket'] });
+    const subscribed = nextEvent(socket, 'subscribed');
+    const red = frameOfColour(socket, RED);
+    socket.emit('subscribe', { stream: `session:${id}` });
+    const confirmation = await subscribed;
+    assert.equal(confirmation.stream, `session:${id}`);
+    await red;
+    // The stream is a browser session's: it takes input, as under subscribe {session_id}; a
+    // client's ack callback gets the acknowledgement once the page has the click.
+    const blue = frameOfColour(socket, BLUE);
+    const ack = nextEvent(socket, 'input:acknowledged');
+    assert.deepEqual(await socket.timeout(20_000).emitWithAck('input:click', { x: 100, y: 100 }), { type: 'click' });
+    assert.deepEqual(await ack, { type: 'click' });
+    await blue;
+    // Switching to a stream without input: input is refused there, and the session was left.
+    const demo = nextEvent(socket, 'subscribed');
+    socket.emit('subscribe', { stream: 'demo' });
+    await demo;
+    assert.equal(server.server.sessions.get(id)!.stream.subscriberCount, 0);
+    const refused = nextEvent(socket, 'error');
+    socket.emit('input:click', { x: 100, y: 100 });
+    assert.equal((await refused).code, 'input_not_accepted');
+    socket.disconnect();
+  });
+
   it('answers quality:set, fps:set and adaptive:toggle with the seed\'s update events', async () => {
     await createLoadedSession(server, `${pages.origin}/`, { session_id: 'sio_settings' });
     const socket = open();
@@ -108,7 +135,13 @@ describe('browser sessions over Socket.IO (seeds/003 events)', () => {
     // Deleting the session tells its viewers.
     const ended = nextEvent(low, 'error', (e) => /closed/.test(e.message));
     assert.equal((await fetch(`${server.http}/api/session/sio_settings`, { method: 'DELETE' })).status, 200);
-    assert.match((await ended).message, /session sio_settings was closed \(deleted\)/);
+    const told = await ended;
+    assert.match(told.message, /session sio_settings was closed \(deleted\)/);
+    assert.equal(told.code, 'stream_ended');
+    // The socket stays, its subscription gone: input now has nowhere to go.
+    const refused = nextEvent(low, 'error');
+    low.emit('input:click', { x: 1, y: 1 });
+    assert.equal((await refused).code, 'input_not_accepted');
   });
 
   it('encodes a frame once per variant however many sockets want it', async () => {

@@ -91,7 +91,7 @@ describe('AdaptiveController', () => {
 
 describe('Socket.IO session codec', () => {
   it('turns seeds/003 events into typed commands', async () => {
-    assert.deepEqual(parseSessionEvent('subscribe', [{ session_id: 'a' }]), { type: 'subscribe', sessionId: 'a' });
+    assert.deepEqual(parseSessionEvent('subscribe', [{ session_id: 'a' }]), { type: 'subscribe', target: { kind: 'session', sessionId: 'a' } });
     assert.deepEqual(parseSessionEvent('unsubscribe', []), { type: 'unsubscribe' });
     assert.deepEqual(parseSessionEvent('quality:set', [{ quality: 75 }]), { type: 'quality', quality: 75 });
     assert.deepEqual(parseSessionEvent('fps:set', [{ fps: 30 }]), { type: 'fps', fps: 30 });

@@ -44,14 +44,26 @@ const INPUT_EVENTS = {
 } as const;
 type InputEventName = keyof typeof INPUT_EVENTS;
 
+/**
+ * What a `subscribe` names: seeds/003's `{session_id}`, a browser session, or `{stream}`, any
+ * stream by the id the WebSocket routes take (`demo`, `0`, `session:<id>`, a window id).
+ */
+export type SubscribeTarget = { kind: 'session'; sessionId: string } | { kind: 'stream'; streamId: string };
+
 export type SessionCommand =
-  | { type: 'subscribe'; sessionId: string }
+  | { type: 'subscribe'; target: SubscribeTarget }
   | { type: 'unsubscribe' }
   /** Input is checked against the page size by the session's input module, which knows it. */
   | { type: 'input'; input: (typeof INPUT_EVENTS)[InputEventName]; payload: unknown }
   | { type: 'quality'; quality: number }
   | { type: 'fps'; fps: number }
   | { type: 'adaptive'; enabled: boolean };
+
+/** Payload of `error`: seeds/003's `message`, and the stable code the WebSocket routes send too. */
+export interface ErrorPayload {
+  message: string;
+  code: ErrorCode;
+}
 
 /** Payload of `frame`: base64 JPEG, capture time (ms since the epoch), image size in bytes. */
 export interface FramePayload {
@@ -65,13 +77,8 @@ export function parseSessionEvent(event: string, args: readonly unknown[]): Sess
   // A client may pass an ack callback last; it carries no data.
   const data = args.find((arg) => typeof arg !== 'function');
   switch (event) {
-    case ClientEvent.Subscribe: {
-      const id = payloadObject(event, data)['session_id'];
-      if (typeof id !== 'string' || id === '') {
-        throw new ProtocolError(ErrorCode.InvalidMessage, `subscribe needs {session_id: string} (got session_id ${describe(id)})`);
-      }
-      return { type: 'subscribe', sessionId: id };
-    }
+    case ClientEvent.Subscribe:
+      return { type: 'subscribe', target: subscribeTarget(payloadObject(event, data)) };
     case ClientEvent.Unsubscribe:
       return { type: 'unsubscribe' };
     case ClientEvent.QualitySet:
@@ -88,6 +95,25 @@ export function parseSessionEvent(event: string, args: readonly unknown[]): Sess
       if (Object.hasOwn(INPUT_EVENTS, event)) return { type: 'input', input: INPUT_EVENTS[event as InputEventName], payload: data };
       throw new ProtocolError(ErrorCode.UnknownCommand, `unknown event ${describe(event)}; known: ${Object.values(ClientEvent).join(', ')}`);
   }
+}
+
+/** `{session_id}` or `{stream}`, exactly one of them, a non-empty string; the rest of the payload is ignored. */
+function subscribeTarget(payload: Record<string, unknown>): SubscribeTarget {
+  const sessionId = payload['session_id'];
+  const streamId = payload['stream'];
+  if (sessionId !== undefined && streamId !== undefined) {
+    throw new ProtocolError(ErrorCode.InvalidMessage, 'subscribe needs {session_id} or {stream}, not both');
+  }
+  if (streamId !== undefined) {
+    if (typeof streamId !== 'string' || streamId === '') {
+      throw new ProtocolError(ErrorCode.InvalidMessage, `subscribe needs {stream: string} (got stream ${describe(streamId)})`);
+    }
+    return { kind: 'stream', streamId };
+  }
+  if (typeof sessionId !== 'string' || sessionId === '') {
+    throw new ProtocolError(ErrorCode.InvalidMessage, `subscribe needs {session_id: string} or {stream: string} (got session_id ${describe(sessionId)})`);
+  }
+  return { kind: 'session', sessionId };
 }
 
 function payloadObject(event: string, data: unknown): Record<string, unknown> {

@@ -116,7 +116,7 @@ export async function createServer(config: Config, options: ServerOptions = {}):
   });
   hub.addResolver(sessions.resolveStream);
   registerSessionRoutes(app, sessions, { quality: config.quality, fps: 30, width: 1280, height: 720 });
-  const io = attachSocketIo(app.server, { registry: sessions, log: app.log, maxPayload: config.maxPayload, caps, gate, allowedOrigins: config.allowedOrigins });
+  const io = attachSocketIo(app.server, { hub, registry: sessions, log: app.log, maxPayload: config.maxPayload, caps, gate, allowedOrigins: config.allowedOrigins });
   await app.ready();
 
   let closing: Promise<void> | undefined;

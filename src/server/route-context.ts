@@ -1,7 +1,7 @@
 import type { FastifyBaseLogger } from 'fastify';
 import type { WebSocket } from 'ws';
 import type { Config } from '../config/config.js';
-import { StreamUnavailableError, type Hub } from '../hub/hub.js';
+import type { Hub } from '../hub/hub.js';
 import { VariantLimitError } from '../hub/variant.js';
 import type { Stream, StreamNotice } from '../hub/stream.js';
 import { ErrorCode, FramehubError } from '../wire/errors.js';
@@ -11,6 +11,7 @@ import { MessageLimiter } from './message-limiter.js';
 import { refusalOf } from './route-errors.js';
 import { wsSendQuiet } from './ws-send.js';
 import { closeSocket } from './ws-close.js';
+import { resolveStream } from './stream-lookup.js';
 
 /** What every route handler gets from the composition root. */
 export interface RouteContext {
@@ -25,20 +26,15 @@ export function refuse(ws: WebSocket, error: FramehubError): void {
   closeSocket(ws, error.closeCode, error.message);
 }
 
-/**
- * Resolves a stream id or refuses the connection: `stream_not_found` / 4404 for an id nothing
- * owns, `stream_unavailable` / 1013 for one that cannot be opened now.
- */
+/** Resolves a stream id (stream-lookup.ts) or refuses the connection with the refusal's code and its close code. */
 export function resolveStreamOrRefuse(ws: WebSocket, hub: Hub, id: string): Stream | undefined {
-  let stream: Stream | undefined;
   try {
-    stream = hub.resolve(id);
+    return resolveStream(hub, id);
   } catch (error) {
-    refuse(ws, error instanceof StreamUnavailableError ? error : new FramehubError(ErrorCode.InternalError, 'the stream could not be opened'));
+    if (!(error instanceof FramehubError)) throw error;
+    refuse(ws, error);
     return undefined;
   }
-  if (!stream) refuse(ws, new FramehubError(ErrorCode.StreamNotFound, `no stream with id ${JSON.stringify(id.slice(0, 128))}`));
-  return stream;
 }
 
 /** Relays source status and failures to one client as JSON text; a fatal one ends the connection. */

@@ -2,16 +2,19 @@ import type { Server as HttpServer } from 'node:http';
 import type { FastifyBaseLogger } from 'fastify';
 import { Server as SocketIoServer, type Socket } from 'socket.io';
 import type { Frame } from '../sources/frame.js';
-import type { StreamNotice, Subscription } from '../hub/stream.js';
+import type { Hub } from '../hub/hub.js';
+import type { Stream, StreamNotice, Subscription } from '../hub/stream.js';
 import { deliverFromPromise } from '../hub/subscriber-slot.js';
 import { AdaptiveController, TIERS, type Tier } from '../hub/adaptive-controller.js';
-import { ProtocolError } from '../protocols/protocol-error.js';
+import { ErrorCode, FramehubError } from '../wire/errors.js';
 import { MAX_VARIANTS, VariantLimitError } from '../hub/variant.js';
 import { framePacket, parseSessionEvent, ServerEvent, type SessionCommand } from '../protocols/socket-io-session.js';
 import { InputError, parseInput } from '../sessions/input.js';
 import type { Session } from '../sessions/session.js';
-import type { SessionRegistry } from '../sessions/session-registry.js';
+import { SESSION_STREAM_PREFIX, type SessionRegistry } from '../sessions/session-registry.js';
+import type { ErrorPayload, SubscribeTarget } from '../protocols/socket-io-session.js';
 import { MessageLimiter } from './message-limiter.js';
+import { resolveStream } from './stream-lookup.js';
 import { ConnectionCaps } from './connection-caps.js';
 import { corsOrigins, type RequestGate } from './request-gate.js';
 
@@ -26,6 +29,9 @@ interface EngineConnection {
 }
 
 export interface SocketIoDeps {
+  /** Resolves every `subscribe`, as the WebSocket routes resolve their stream ids. */
+  hub: Hub;
+  /** Finds the browser session behind a stream: the only streams that take input. */
   registry: SessionRegistry;
   log: FastifyBaseLogger;
   /** Largest message a client may send, bytes. */
@@ -45,9 +51,23 @@ const EVENT_BURST = 120;
 /** Input events of one socket waiting for the page at most: one flooding client cannot fill a shared page's queue. */
 const MAX_PENDING_INPUT = 16;
 
+/** A Socket.IO acknowledgement callback: the client passed a function as the event's last argument. */
+type Ack = (answer: unknown) => void;
+
 /**
- * The real Socket.IO server on framehub's HTTP server: seeds/003's session events. It also
- * serves `/socket.io/socket.io.js`, so the seed's WebView page needs no CDN.
+ * How one client event is answered: with its answer event (`subscribed`, `input:acknowledged`,
+ * …) or its `error`, as seeds/003 has it, and also through the client's ack callback when it
+ * passed one (`emitWithAck`): the answer's payload, or `{error: {code, message}}`.
+ */
+interface Reply {
+  answer(event: string, payload: object): void;
+  refuse(code: ErrorCode, message: string): void;
+}
+
+/**
+ * The real Socket.IO server on framehub's HTTP server: seeds/003's session events, for a browser
+ * session (`subscribe {session_id}`) or any other stream of the hub (`subscribe {stream}`). It
+ * also serves `/socket.io/socket.io.js`, so the seed's WebView page needs no CDN.
  *
  * `destroyUpgrade: false`: by default engine.io ends, after a second, every upgrade outside
  * `/socket.io/` that has not written a byte yet; framehub's own WebSocket routes share this
@@ -80,14 +100,15 @@ export function attachSocketIo(server: HttpServer, deps: SocketIoDeps): SocketIo
     connection.once('close', taken.release);
   });
   io.on('connection', function ioOnConnection(socket) {
-    new SessionSocket(socket, deps);
+    new StreamSocket(socket, deps);
   });
   return io;
 }
 
 /**
- * One Socket.IO client: its subscription (one session at a time), its quality and fps, the
- * adaptive controller, the input rate limit.
+ * One Socket.IO client: its subscription (one stream at a time, resolved through the hub), its
+ * quality and fps, the adaptive controller, and input, which goes only to a browser session's
+ * stream (any other is refused with `input_not_accepted`).
  *
  * Frames bypass `socket.emit`: the packet string is built once per variant (`framePacket`)
  * and written with engine.io's `socket.conn.write(data, options, callback)`, whose callback
@@ -97,8 +118,10 @@ export function attachSocketIo(server: HttpServer, deps: SocketIoDeps): SocketIo
  * only drop packets while the transport is not writable; it gives no completion, so it
  * could neither pace nor measure.
  */
-class SessionSocket {
+class StreamSocket {
   readonly #limiter = new MessageLimiter(EVENTS_PER_SECOND, EVENT_BURST);
+  #stream: Stream | undefined;
+  /** The browser session behind `#stream`, where input goes; unset for every other stream. */
   #session: Session | undefined;
   #subscription: Subscription | undefined;
   #adaptive: AdaptiveController | undefined = new AdaptiveController();
@@ -106,7 +129,7 @@ class SessionSocket {
   #fps: number = TIERS.normal.fps;
   #lastLimitNotice = 0;
   #pendingInput = 0;
-  /** Gives the held quality back to the session stream's bound on distinct variants. */
+  /** Gives the held quality back to the stream's bound on distinct variants. */
   #unclaim: (() => void) | undefined;
   /** Rejects the write in flight when the socket goes away (engine.io then drops its callbacks). */
   #abortWrite: ((error: Error) => void) | undefined;
@@ -129,46 +152,65 @@ class SessionSocket {
       // One notice a second: answering every event of a flood would feed it.
       if (now - this.#lastLimitNotice >= 1000) {
         this.#lastLimitNotice = now;
-        this.#emit(ServerEvent.Error, { message: `too many events: at most ${EVENTS_PER_SECOND} a second; ${event} dropped` });
+        this.#refuse(ErrorCode.RateLimited, `too many events: at most ${EVENTS_PER_SECOND} a second; ${event} dropped`);
       }
       return;
     }
+    const last = args[args.length - 1];
+    const reply = this.#reply(typeof last === 'function' ? (last as Ack) : undefined);
     // A listener that throws ends the process (socket.io rethrows on a later tick): every
     // failure becomes an `error` event to this client.
     try {
-      this.#handle(parseSessionEvent(event, args));
+      this.#handle(parseSessionEvent(event, args), reply);
     } catch (error) {
-      if (error instanceof ProtocolError) {
-        this.#emit(ServerEvent.Error, { message: error.message });
+      if (error instanceof FramehubError) {
+        reply.refuse(error.code, error.message);
       } else {
         this.deps.log.error({ err: error, event: String(event).slice(0, 64) }, 'socket.io event handler failed');
-        this.#emit(ServerEvent.Error, { message: 'the server could not handle this event' });
+        reply.refuse(ErrorCode.InternalError, 'the server could not handle this event');
       }
     }
   };
+
+  #reply(ack: Ack | undefined): Reply {
+    // socket.io's ack sends at most once and writes to the socket whatever its state: only a connected one is answered.
+    const acknowledge = (answer: unknown) => {
+      if (ack && this.socket.connected) ack(answer);
+    };
+    return {
+      answer: (event, payload) => {
+        this.#emit(event, payload);
+        acknowledge(payload);
+      },
+      refuse: (code, message) => {
+        this.#refuse(code, message);
+        acknowledge({ error: { code, message } });
+      },
+    };
+  }
 
   readonly #socketOnDisconnect = (): void => {
     this.#unsubscribe();
   };
 
-  #handle(command: SessionCommand): void {
+  #handle(command: SessionCommand, reply: Reply): void {
     switch (command.type) {
       case 'subscribe':
-        return this.#subscribe(command.sessionId);
+        return this.#subscribe(command.target, reply);
       case 'unsubscribe':
         this.#unsubscribe();
-        return this.#emit(ServerEvent.Unsubscribed, {});
+        return reply.answer(ServerEvent.Unsubscribed, {});
       case 'quality':
         if (!this.#claimQuality(command.quality)) {
-          return this.#emit(ServerEvent.Error, { message: `quality:set ${command.quality} refused: ${new VariantLimitError(MAX_VARIANTS).message}` });
+          return reply.refuse(ErrorCode.TooManyVariants, `quality:set ${command.quality} refused: ${new VariantLimitError(MAX_VARIANTS).message}`);
         }
         this.#manual();
         this.#quality = command.quality;
-        return this.#emit(ServerEvent.QualityUpdated, { quality: this.#quality });
+        return reply.answer(ServerEvent.QualityUpdated, { quality: this.#quality });
       case 'fps':
         this.#manual();
         this.#setFps(command.fps);
-        return this.#emit(ServerEvent.FpsUpdated, { fps: this.#fps });
+        return reply.answer(ServerEvent.FpsUpdated, { fps: this.#fps });
       case 'adaptive':
         if (command.enabled && !this.#adaptive) {
           this.#adaptive = new AdaptiveController();
@@ -176,45 +218,63 @@ class SessionSocket {
         } else if (!command.enabled) {
           this.#adaptive = undefined;
         }
-        return this.#emit(ServerEvent.AdaptiveUpdated, { enabled: command.enabled });
+        return reply.answer(ServerEvent.AdaptiveUpdated, { enabled: command.enabled });
       case 'input':
-        return this.#input(command.input, command.payload);
+        return this.#input(command.input, command.payload, reply);
     }
   }
 
-  #subscribe(sessionId: string): void {
-    const session = this.deps.registry.get(sessionId);
-    if (!session) {
-      this.#emit(ServerEvent.Error, { message: `no session ${JSON.stringify(sessionId.slice(0, 64))}; create it with POST /api/session/create` });
-      return;
+  #subscribe(target: SubscribeTarget, reply: Reply): void {
+    let stream: Stream;
+    try {
+      stream = resolveStream(this.deps.hub, target.kind === 'session' ? `${SESSION_STREAM_PREFIX}${target.sessionId}` : target.streamId);
+    } catch (error) {
+      if (!(error instanceof FramehubError)) throw error;
+      if (error.code === ErrorCode.InternalError) this.deps.log.error({ err: error.cause }, 'socket.io: a stream could not be opened');
+      // An unknown session is refused as the session REST routes refuse it, with seeds/003's
+      // sentence that says how to make one.
+      if (target.kind === 'session' && error.code === ErrorCode.StreamNotFound) {
+        return reply.refuse(ErrorCode.SessionNotFound, `no session ${JSON.stringify(target.sessionId.slice(0, 64))}; create it with POST /api/session/create`);
+      }
+      return reply.refuse(error.code, error.message);
+    }
+    if (stream.state === 'ended') return reply.refuse(ErrorCode.StreamEnded, `stream ${stream.id} has ended`);
+    // The new stream's variant is claimed before the old subscription goes: a refusal changes nothing.
+    let unclaim: () => void;
+    try {
+      unclaim = stream.variants.claim({ format: 'jpeg', quality: this.#quality });
+    } catch (error) {
+      if (!(error instanceof VariantLimitError)) throw error;
+      return reply.refuse(error.code, `subscribe refused: ${error.message}`);
     }
     this.#unsubscribe();
-    this.#session = session;
-    if (!this.#claimQuality(this.#quality)) {
-      this.#session = undefined;
-      this.#emit(ServerEvent.Error, { message: `subscribe refused: ${new VariantLimitError(MAX_VARIANTS).message}` });
-      return;
-    }
-    session.touch();
-    const stream = session.stream;
-    this.#subscription = stream.subscribe({
+    this.#stream = stream;
+    this.#unclaim = unclaim;
+    this.#session = this.deps.registry.sessionOf(stream);
+    this.#session?.touch();
+    const subscription = stream.subscribe({
       fps: this.#fps,
-      deliver: deliverFromPromise((frame) => this.#deliver(session, frame)),
-      onNotice: this.#relayNotice,
-      onDeliverError: (error) => this.deps.log.debug({ err: error, session: session.id }, 'socket.io frame delivery failed'),
+      deliver: deliverFromPromise((frame) => this.#deliver(stream, frame)),
+      onNotice: (notice) => this.#relayNotice(stream, notice),
+      onDeliverError: (error) => this.deps.log.debug({ err: error, stream: stream.id }, 'socket.io frame delivery failed'),
     });
-    this.#emit(ServerEvent.Subscribed, { session_id: session.id, fps: this.#fps, quality: this.#quality });
+    // A stream that ended inside subscribe() has already been dropped by its notice.
+    if (this.#stream !== stream) return subscription.close();
+    this.#subscription = subscription;
+    reply.answer(ServerEvent.Subscribed, target.kind === 'session'
+      ? { session_id: target.sessionId, fps: this.#fps, quality: this.#quality }
+      : { stream: stream.id, fps: this.#fps, quality: this.#quality });
   }
 
   /**
-   * Holds `quality` against the subscribed session's bound on distinct variants, giving back
+   * Holds `quality` against the subscribed stream's bound on distinct variants, giving back
    * the quality held before; `false` (and nothing changed) when the bound refuses it.
    */
   #claimQuality(quality: number): boolean {
-    if (!this.#session) return true;
+    if (!this.#stream) return true;
     let unclaim: () => void;
     try {
-      unclaim = this.#session.stream.variants.claim({ format: 'jpeg', quality });
+      unclaim = this.#stream.variants.claim({ format: 'jpeg', quality });
     } catch (error) {
       if (error instanceof VariantLimitError) return false;
       throw error;
@@ -229,14 +289,15 @@ class SessionSocket {
     this.#unclaim = undefined;
     this.#subscription?.close();
     this.#subscription = undefined;
+    this.#stream = undefined;
     this.#session = undefined;
     this.#abortWrite?.(new Error('unsubscribed'));
   }
 
-  async #deliver(session: Session, frame: Frame): Promise<number> {
-    // Asking for more quality than the page was captured at only grows the bytes; pass those through.
+  async #deliver(stream: Stream, frame: Frame): Promise<number> {
+    // Asking for more quality than the source captured at only grows the bytes; pass those through.
     const quality = Math.min(this.#quality, frame.quality ?? 100);
-    const variant = await session.stream.variants.get(frame, { format: 'jpeg', quality });
+    const variant = await stream.variants.get(frame, { format: 'jpeg', quality });
     const packet = framePacket(variant);
     const startedAt = performance.now();
     const bytes = await this.#write(packet);
@@ -263,29 +324,32 @@ class SessionSocket {
     });
   }
 
-  #input(type: Parameters<typeof parseInput>[0], payload: unknown): void {
+  #input(type: Parameters<typeof parseInput>[0], payload: unknown, reply: Reply): void {
     const session = this.#session;
+    if (this.#stream && !session) {
+      const message = `input:${type} refused: stream ${JSON.stringify(this.#stream.id)} takes no input; only a browser session does (subscribe {session_id} or {stream: "session:<id>"})`;
+      return reply.refuse(ErrorCode.InputNotAccepted, message);
+    }
     if (!session || session.closed) {
-      this.#emit(ServerEvent.Error, { message: `input:${type} needs a subscribed session; send subscribe {session_id} first` });
-      return;
+      return reply.refuse(ErrorCode.InputNotAccepted, `input:${type} needs a subscribed session; send subscribe {session_id} first`);
     }
     let event;
     try {
       event = parseInput(type, payload, session.options);
     } catch (error) {
-      this.#emit(ServerEvent.Error, { message: error instanceof InputError ? error.message : `input:${type} could not be read` });
-      return;
+      if (error instanceof InputError) return reply.refuse(error.code, error.message);
+      return reply.refuse(ErrorCode.InvalidInput, `input:${type} could not be read`);
     }
     if (this.#pendingInput >= MAX_PENDING_INPUT) {
-      this.#emit(ServerEvent.Error, { message: `input:${type} dropped: ${MAX_PENDING_INPUT} of your events are still waiting for the page` });
-      return;
+      return reply.refuse(ErrorCode.RateLimited, `input:${type} dropped: ${MAX_PENDING_INPUT} of your events are still waiting for the page`);
     }
     this.#pendingInput++;
     session.input(event).finally(() => this.#pendingInput--).then(
-      () => this.#emit(ServerEvent.InputAcknowledged, { type }),
+      () => reply.answer(ServerEvent.InputAcknowledged, { type }),
       (error: unknown) => {
-        const message = error instanceof InputError ? error.message : `input:${type} failed: ${(error as Error).message.split('\n')[0]}`;
-        this.#emit(ServerEvent.Error, { message });
+        // An InputError is about the event (an unknown key, a page too busy for more); anything else is the page failing.
+        if (error instanceof InputError) reply.refuse(error.code, error.message);
+        else reply.refuse(ErrorCode.SourceError, `input:${type} failed: ${(error as Error).message.split('\n')[0]}`);
       },
     );
   }
@@ -308,9 +372,22 @@ class SessionSocket {
     this.#subscription?.setFps(fps);
   }
 
-  readonly #relayNotice = (notice: StreamNotice): void => {
-    this.#emit(notice.level === 'status' ? ServerEvent.Status : ServerEvent.Error, { message: notice.message });
-  };
+  /**
+   * Source status and failures, as the WebSocket routes relay them (`source_error` while it
+   * restarts, `stream_ended` when it is gone). An ended stream's subscription and variant go;
+   * the socket stays, free to subscribe again (a client may create a new session on it).
+   */
+  #relayNotice(stream: Stream, notice: StreamNotice): void {
+    if (notice.level === 'status') return this.#emit(ServerEvent.Status, { message: notice.message });
+    this.#refuse(notice.fatal ? ErrorCode.StreamEnded : ErrorCode.SourceError, notice.message);
+    if (notice.fatal && this.#stream === stream) this.#unsubscribe();
+  }
+
+  /** seeds/003's `error {message}`, with the code the WebSocket routes send for the same refusal. */
+  #refuse(code: ErrorCode, message: string): void {
+    const payload: ErrorPayload = { message, code };
+    this.#emit(ServerEvent.Error, payload);
+  }
 
   #emit(event: string, payload: object): void {
     if (this.socket.connected) this.socket.emit(event, payload);

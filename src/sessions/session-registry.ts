@@ -114,6 +114,14 @@ export class SessionRegistry extends TypedEmitter<RegistryEvents> {
     return this.#sessions.get(streamId.slice(SESSION_STREAM_PREFIX.length))?.stream;
   };
 
+  /** The live session whose screencast `stream` is, if any: where input to that stream goes. */
+  sessionOf(stream: Stream): Session | undefined {
+    if (!stream.id.startsWith(SESSION_STREAM_PREFIX)) return undefined;
+    const session = this.#sessions.get(stream.id.slice(SESSION_STREAM_PREFIX.length));
+    // A deleted session's id may have been taken again: the stream must be that session's own.
+    return session?.stream === stream ? session : undefined;
+  }
+
   /** Creates a session and opens its page; throws `SessionError` (400, 409, 429, 503). */
   async create(request: CreateRequest, ip: string): Promise<Session> {
     if (this.#closed) throw new SessionError(ErrorCode.ShuttingDown, 'the server is shutting down');

@@ -30,6 +30,8 @@ const TABLE = {
   encode_failed: [500, CloseCode.InternalError],
   source_error: [502, CloseCode.InternalError],
   capture_unavailable: [503, CloseCode.TryAgainLater],
+  /** Input sent where no input goes: Socket.IO input before `subscribe`, or to a stream that is no browser session. */
+  input_not_accepted: [409, CloseCode.BadRequest],
   // Tokens.
   unauthorized: [401, CloseCode.Unauthorized],
   token_missing: [401, CloseCode.Unauthorized],
@@ -92,6 +94,7 @@ export const ErrorCode = {
   EncodeFailed: 'encode_failed',
   SourceError: 'source_error',
   CaptureUnavailable: 'capture_unavailable',
+  InputNotAccepted: 'input_not_accepted',
   Unauthorized: 'unauthorized',
   TokenMissing: 'token_missing',
   TokenInvalid: 'token_invalid',
