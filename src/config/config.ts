@@ -70,6 +70,8 @@ export interface Config {
   tlsCert: string;
   /** PEM private key file of tlsCert (TLS_KEY). @default '' */
   tlsKey: string;
+  /** REST requests a minute one address may make; past it, 429 (REST_RATE_LIMIT); 0 = no limit. @default 6000 */
+  restRateLimit: number;
   /** Comma list of other origins whose pages may use framehub (`null` = file: and WebView pages, `*` = any) (ALLOWED_ORIGINS). @default '' */
   allowedOrigins: string;
   /** Comma list of the names clients reach framehub by; other `Host` headers are refused (PUBLIC_HOSTS). @default '' */
@@ -184,6 +186,7 @@ export const FIELDS: Record<Exclude<keyof Config, 'streams'>, Field> = {
   maxConnectionsPerIp: { env: 'MAX_CONNECTIONS_PER_IP', flag: 'max-connections-per-ip', parse: int(1, 1_000_000), default: 64, help: 'WebSocket and Socket.IO connections per client address' },
   tlsCert: { env: 'TLS_CERT', flag: 'tls-cert', parse: (raw, origin) => (raw === '' ? '' : str()(raw, origin)), default: '', help: 'PEM certificate file: serve HTTPS and WSS (with --tls-key); reloaded on SIGHUP' },
   tlsKey: { env: 'TLS_KEY', flag: 'tls-key', parse: (raw, origin) => (raw === '' ? '' : str()(raw, origin)), default: '', help: 'PEM private key file of --tls-cert' },
+  restRateLimit: { env: 'REST_RATE_LIMIT', flag: 'rest-rate-limit', parse: int(0, 10_000_000), default: 6000, help: 'REST requests a minute one address may make (0 = no limit)' },
   allowedOrigins: { env: 'ALLOWED_ORIGINS', flag: 'allowed-origins', parse: (raw, origin) => (raw === '' ? '' : str(/^(\*|null|https?:\/\/[A-Za-z0-9.\-\[\]:]+)(\s*,\s*(\*|null|https?:\/\/[A-Za-z0-9.\-\[\]:]+))*$/, 'a comma list of origins like https://app.example, null or *')(raw, origin)), default: '', help: 'other origins whose pages may use framehub (null: file: and WebView pages; *: any)' },
   publicHosts: { env: 'PUBLIC_HOSTS', flag: 'public-hosts', parse: (raw, origin) => (raw === '' ? '' : str(/^[A-Za-z0-9.:\[\],\- ]+$/, 'a comma list of host names')(raw, origin)), default: '', help: 'names clients use to reach framehub; other Host headers are refused (unset: loopback names only when bound to loopback)' },
   pingInterval: { env: 'WS_PING_INTERVAL', flag: 'ping-interval', parse: num(0.05, 3600), default: 30, help: 'seconds between WebSocket pings' },

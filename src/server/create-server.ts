@@ -12,6 +12,7 @@ import { registerJsonBodyParser } from './json-body.js';
 import { answerErrors } from './route-errors.js';
 import { createNodeServer, reloadTls } from './node-server.js';
 import { gateHook, requestGate } from './request-gate.js';
+import { registerWebSecurity } from './web-security.js';
 import { closeSocket } from './ws-close.js';
 import { startHeartbeat } from './heartbeat.js';
 import { registerHttpRoutes } from './http-routes.js';
@@ -71,7 +72,8 @@ export async function createServer(config: Config, options: ServerOptions = {}):
   // Routes outside a scope of their own answer errors as `{error: <code>, message}`.
   answerErrors(app, 'request', (refusal) => ({ error: refusal.code, message: refusal.message }));
   const gate = requestGate(config);
-  app.addHook('onRequest', gateHook(gate, config));
+  app.addHook('onRequest', gateHook(gate));
+  await registerWebSecurity(app, config);
   const encoder = options.encoder ?? new SharpEncoder();
 
   const hub = new Hub(config.primaryStream);

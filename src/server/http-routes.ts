@@ -50,6 +50,9 @@ export function registerHttpRoutes(app: FastifyInstance, hub: Hub): void {
     // Built by `npm run build` (npm start and npm test run it); a source checkout may lack it.
     const body = await readFile(DIST_DIR + CLIENT_BUNDLE).catch(() => undefined);
     if (!body) return reply.code(404).send({ error: { code: 'not_built', message: `${CLIENT_BUNDLE} is not built: run npm run build` } });
-    return reply.type(CONTENT_TYPES['js']!).header('cache-control', 'no-cache').header('access-control-allow-origin', '*').send(body);
+    return reply.type(CONTENT_TYPES['js']!).header('cache-control', 'no-cache')
+      // Public code: a page of any site may load it with a classic <script> (a module script sends
+      // its Origin, which the request gate checks like any other).
+      .header('cross-origin-resource-policy', 'cross-origin').send(body);
   });
 }

@@ -54,28 +54,20 @@ function isOwnOrigin(origin: string, host: string | undefined): boolean {
   }
 }
 
-/**
- * The REST side of the gate: 403 `{error, message}` for a refused request; for an allowed page
- * on another origin, the CORS headers that let it read the answer (never `*`: answers may be
- * private).
- */
-export function gateHook(gate: RequestGate, options: Pick<GateOptions, 'allowedOrigins'>): onRequestHookHandler {
-  const crossOrigin = allowedCrossOrigin(options);
+/** The REST side of the gate: 403 `{error, message}` for a refused request (CORS is web-security.ts's). */
+export function gateHook(gate: RequestGate): onRequestHookHandler {
   return function checkRequest(request, reply, done) {
     const refusal = gate(request.headers);
     if (refusal) {
       void reply.code(refusal.status).send({ error: refusal.code, message: refusal.message });
       return;
     }
-    const origin = request.headers.origin;
-    reply.header('vary', 'Origin');
-    if (origin !== undefined && crossOrigin(origin)) reply.header('access-control-allow-origin', origin);
     done();
   };
 }
 
-/** The same allow-list in the shape of the `cors` package's `origin` option (Socket.IO's polling answers). */
-export function corsOrigins(allowedOrigins: string): (origin: string | undefined, callback: (error: Error | null, allow?: boolean) => void) => void {
+/** The same allow-list in the shape of the `cors` packages' `origin` option (@fastify/cors, Socket.IO's polling answers). */
+export function corsOrigins(allowedOrigins: string): (origin: string | undefined, callback: (error: Error | null, allow: boolean) => void) => void {
   const crossOrigin = allowedCrossOrigin({ allowedOrigins });
   return (origin, callback) => callback(null, origin !== undefined && crossOrigin(origin));
 }
