@@ -17,8 +17,10 @@ export {
 } from './reconnecting-socket.js';
 export {
   ExponentialBackoff, FixedDelay, NO_RECONNECT,
-  type ReconnectPolicy, type ExponentialBackoffOptions, type FixedDelayOptions,
-} from './reconnect-policy.js';
+  type ReconnectPolicy, type CloseInfo, type ExponentialBackoffOptions, type FixedDelayOptions,
+} from '../util/reconnect-policy.js';
+export { StopOnCloseCodes } from './close-code-policy.js';
+export { CloseCode, FINAL_CLOSE_CODES } from '../protocols/close-codes.js';
 export { decodeMessage, type DecodedImage, type DecodeResult } from './image-decoder.js';
 export type { WebSocketLike, WebSocketConstructor } from './websocket-impl.js';
 export type { Clock } from '../util/clock.js';

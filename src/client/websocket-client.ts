@@ -1,6 +1,6 @@
 import type { Clock } from '../util/clock.js';
 import { TypedEmitter, type Listener } from '../util/typed-emitter.js';
-import { ExponentialBackoff, NO_RECONNECT, type ReconnectPolicy } from './reconnect-policy.js';
+import { ExponentialBackoff, NO_RECONNECT, type ReconnectPolicy } from '../util/reconnect-policy.js';
 import {
   ReconnectingSocket, toError, type ConnectionState, type ErrorContext, type StateChangeEvent,
 } from './reconnecting-socket.js';
@@ -73,12 +73,19 @@ export const ClientEvent = {
 
 const CLIENT_EVENTS: ReadonlySet<string> = new Set(Object.values(ClientEvent));
 
+/** framehub's `/ws` answers each `heartbeat` with this; seeing one arms dead-peer detection. */
+const HEARTBEAT_ANSWER = 'heartbeat.ack';
+
 export interface WebSocketClientOptions {
   /** @default 1000 */
   initialReconnectDelay?: number;
   /** @default 30000 */
   maxReconnectDelay?: number;
-  /** Heartbeat period; nothing received for two periods means a dead peer. 0 turns it off. @default 30000 */
+  /**
+   * Heartbeat period; 0 turns heartbeats off. Once the server has answered a heartbeat
+   * (`heartbeat.ack`) on a connection, nothing received for two periods means a dead peer; a
+   * server that never answers is never dropped for being quiet. @default 30000
+   */
   heartbeatInterval?: number;
   /** @default true */
   autoReconnect?: boolean;
@@ -197,6 +204,7 @@ export class WebSocketClient extends TypedEmitter<EventTypeMap> {
       return;
     }
     if (event.id !== undefined) this.#socket.rememberEventId(event.id);
+    if (event.type === HEARTBEAT_ANSWER) this.#socket.heartbeatAnswered();
     this.emit('message', event);
     // A server event named like a client event must not pose as one.
     if (!CLIENT_EVENTS.has(event.type)) this.emit(event.type as keyof EventTypeMap, event as never);
