@@ -21,6 +21,13 @@ export {
 } from '../util/reconnect-policy.js';
 export { StopOnCloseCodes } from './close-code-policy.js';
 export { CloseCode, FINAL_CLOSE_CODES } from '../protocols/close-codes.js';
+export {
+  StreamClient, StreamClientEvent, parseStreamMessage,
+  type StreamClientOptions, type StreamClientEvents, type StreamFrameEvent, type StreamMessage,
+  type StreamFrame, type StreamStats, type StreamServerError, type StreamOptions,
+} from './stream-client.js';
+export { ReceiveStats } from './receive-stats.js';
+export { parseDataUrl, type DataUrl } from './base64.js';
 export { decodeMessage, type DecodedImage, type DecodeResult } from './image-decoder.js';
 export type { WebSocketLike, WebSocketConstructor } from './websocket-impl.js';
 export type { Clock } from '../util/clock.js';

@@ -62,6 +62,26 @@ export function parseStreamJsonCommand(text: string): StreamJsonCommand {
   throw new ProtocolError(ErrorCode.UnknownCommand, `unknown command ${describe(command)} (known: update_options, take_screenshot)`);
 }
 
+/** `data` of a `frame` or `screenshot` message; the client library reads the same type. */
+export interface StreamJsonFrame {
+  /** `data:image/<format>;base64,...` */
+  data_url: string;
+  format: ImageFormat;
+  width: number;
+  height: number;
+  /** Capture time, ms since the epoch. */
+  timestamp: number;
+  frame_number: number;
+  /** Image bytes (decoded, not base64). */
+  size: number;
+}
+
+/** `error` of an `error` message: a stable code (`ErrorCode`) and words for people. */
+export interface StreamJsonError {
+  code: string;
+  message: string;
+}
+
 /**
  * The `frame` (or `screenshot`) message for a variant, as UTF-8 bytes ready to send as a text
  * frame. Built once per variant and shared by every client that receives it.
@@ -78,7 +98,7 @@ export function frameMessage(variant: Variant, type: 'frame' | 'screenshot' = 'f
         timestamp: v.frame.capturedAt,
         frame_number: v.frame.seq,
         size: v.bytes.length,
-      },
+      } satisfies StreamJsonFrame,
     })),
   );
 }
@@ -104,7 +124,7 @@ export function statsMessage(stats: StreamJsonStats): string {
 }
 
 export function errorMessage(code: string, message: string): string {
-  return JSON.stringify({ type: 'error', error: { message, code } });
+  return JSON.stringify({ type: 'error', error: { message, code } satisfies StreamJsonError });
 }
 
 export function statusMessage(message: string): string {
