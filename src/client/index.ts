@@ -7,7 +7,7 @@ export {
   WebSocketClient, ClientEvent, parseEvent,
   type WebSocketClientOptions, type EventTypeMap, type EventHandler, type BaseEvent,
   type ImageGenerationStartedEvent, type ImageGenerationProgressEvent, type ImageGenerationCompletedEvent,
-  type ImageGenerationFailedEvent, type SystemNotificationEvent, type ConnectedEvent, type DisconnectedEvent,
+  type ImageGenerationFailedEvent, type SystemNotificationEvent, type ConnectedEvent, type DisconnectedEvent, type ReconnectingEvent,
   type ErrorEvent,
 } from './websocket-client.js';
 export {

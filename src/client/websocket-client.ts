@@ -46,6 +46,8 @@ export interface SystemNotificationEvent extends BaseEvent {
 export interface ConnectedEvent { timestamp: string }
 export interface DisconnectedEvent { code: number; reason: string; willReconnect: boolean; timestamp: string }
 export interface ErrorEvent { error: Error; context: ErrorContext; timestamp: string }
+/** framehub extension: a reconnect attempt is scheduled `delay` ms from now. */
+export interface ReconnectingEvent { attempt: number; delay: number; timestamp: string }
 
 export interface EventTypeMap {
   'image.generation.started': ImageGenerationStartedEvent;
@@ -55,6 +57,7 @@ export interface EventTypeMap {
   'system.notification': SystemNotificationEvent;
   connected: ConnectedEvent;
   disconnected: DisconnectedEvent;
+  reconnecting: ReconnectingEvent;
   'state:change': StateChangeEvent;
   error: ErrorEvent;
   /** framehub extension: every server event, known type or not. */
@@ -66,6 +69,7 @@ export type EventHandler<T> = (event: T) => void;
 export const ClientEvent = {
   Connected: 'connected',
   Disconnected: 'disconnected',
+  Reconnecting: 'reconnecting',
   StateChange: 'state:change',
   Error: 'error',
   Message: 'message',
@@ -143,6 +147,7 @@ export class WebSocketClient extends TypedEmitter<EventTypeMap> {
     this.#socket.on('state:change', this.#onStateChange);
     this.#socket.on('open', this.#onOpen);
     this.#socket.on('close', this.#onClose);
+    this.#socket.on('reconnecting', this.#onReconnecting);
     this.#socket.on('error', this.#onSocketError);
     this.#socket.on('message', this.#onMessage);
   }
@@ -192,6 +197,10 @@ export class WebSocketClient extends TypedEmitter<EventTypeMap> {
 
   readonly #onClose = ({ code, reason, willReconnect }: { code: number; reason: string; willReconnect: boolean }) => {
     this.emit('disconnected', { code, reason, willReconnect, timestamp: new Date().toISOString() });
+  };
+
+  readonly #onReconnecting = ({ attempt, delay }: { attempt: number; delay: number }) => {
+    this.emit('reconnecting', { attempt, delay, timestamp: new Date().toISOString() });
   };
 
   // User handlers throw into this emitter, not the core's; a 'handler' error from the core is ours.
