@@ -4,6 +4,7 @@ import type { Clock } from '../util/clock.js';
 import { ExponentialBackoff, type ReconnectPolicy } from '../util/reconnect-policy.js';
 import { TypedEmitter } from '../util/typed-emitter.js';
 import { StopOnCloseCodes } from './close-code-policy.js';
+import { parseJsonObjectMessage } from './json-message.js';
 import {
   ReconnectingSocket, toError, type ConnectionState, type ErrorContext, type SocketEvents, type StateChangeEvent, type TokenProvider,
 } from './reconnecting-socket.js';
@@ -221,15 +222,8 @@ export class StreamClient extends TypedEmitter<StreamClientEvents> {
  * add types; an older client ignores them); anything unreadable gives the reason as an Error.
  */
 export function parseStreamMessage(data: string | Uint8Array): StreamMessage | undefined | Error {
-  if (typeof data !== 'string') return new Error(`unexpected binary message (${data.byteLength} bytes); this route speaks JSON text`);
-  let value: unknown;
-  try {
-    value = JSON.parse(data);
-  } catch (error) {
-    return new SyntaxError(`malformed JSON from server: ${(error as Error).message}`, { cause: error });
-  }
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) return new Error('server message is not a JSON object');
-  const message = value as Record<string, unknown>;
+  const message = parseJsonObjectMessage(data, 'this route speaks JSON text');
+  if (message instanceof Error) return message;
   const type = message['type'];
   const body = message['data'];
   const hasData = typeof body === 'object' && body !== null && !Array.isArray(body);

@@ -5,6 +5,7 @@ import {
   ReconnectingSocket, toError, type ConnectionState, type ErrorContext, type StateChangeEvent,
 } from './reconnecting-socket.js';
 import type { WebSocketConstructor } from './websocket-impl.js';
+import { parseJsonObjectMessage } from './json-message.js';
 
 /** seeds/001's WebSocketClient: typed `{type, payload, timestamp}` events over the shared core. */
 
@@ -226,15 +227,8 @@ export class WebSocketClient extends TypedEmitter<EventTypeMap> {
 
 /** One server message as an event envelope, or the reason it is not one. */
 export function parseEvent(data: string | Uint8Array): BaseEvent | Error {
-  if (typeof data !== 'string') return new Error(`unexpected binary message (${data.byteLength} bytes); events are JSON text`);
-  let value: unknown;
-  try {
-    value = JSON.parse(data);
-  } catch (error) {
-    return new SyntaxError(`malformed JSON from server: ${(error as Error).message}`, { cause: error });
-  }
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) return new Error('server message is not a JSON object');
-  const raw = value as Record<string, unknown>;
+  const raw = parseJsonObjectMessage(data, 'events are JSON text');
+  if (raw instanceof Error) return raw;
   if (typeof raw['type'] !== 'string' || raw['type'] === '') return new Error('server message has no string "type"');
   const payload = raw['payload'] ?? {};
   if (typeof payload !== 'object' || payload === null || Array.isArray(payload)) return new Error(`"${raw['type']}" event: payload is not an object`);
