@@ -1,3 +1,4 @@
+import { CloseCode } from '../protocols/close-codes.js';
 import { systemClock, type Clock, type TimerHandle } from '../util/clock.js';
 import { TypedEmitter } from '../util/typed-emitter.js';
 import { ExponentialBackoff, type ReconnectPolicy } from '../util/reconnect-policy.js';
@@ -87,8 +88,8 @@ export interface ReconnectingSocketOptions {
   closeTimeout?: number;
 }
 
-/** Close code used when the peer went silent (private-use range, allowed from browsers). */
-export const HEARTBEAT_TIMEOUT_CODE = 4000;
+/** Close code used when the peer went silent (`CloseCode.HeartbeatTimeout`, 4000). */
+export const HEARTBEAT_TIMEOUT_CODE = CloseCode.HeartbeatTimeout;
 
 interface PendingConnect {
   promise: Promise<void>;
