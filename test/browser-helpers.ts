@@ -38,7 +38,12 @@ export interface TestPage {
  * Launches real headless Chromium with a fresh temporary profile. Playwright refuses a
  * `--user-data-dir` flag, so the profile goes through `launchPersistentContext` instead.
  */
-export async function launchBrowser(): Promise<TestBrowser> {
+/**
+ * `bypassCSP`: framehub's pages forbid eval, which Playwright's string predicates
+ * (`waitForFunction('…')`) and `addScriptTag` need; tests that drive the pages bypass the policy,
+ * and test/web-security loads the pages with it on to show they work under it.
+ */
+export async function launchBrowser(options: { bypassCSP?: boolean } = {}): Promise<TestBrowser> {
   const userDataDir = await mkdtemp(join(tmpdir(), 'framehub-chromium-'));
   let context: BrowserContext;
   try {
@@ -47,6 +52,7 @@ export async function launchBrowser(): Promise<TestBrowser> {
       headless: true,
       args: [...CHROMIUM_ARGS],
       acceptDownloads: true,
+      bypassCSP: options.bypassCSP ?? true,
       viewport: { width: 1280, height: 900 },
     });
   } catch (error) {

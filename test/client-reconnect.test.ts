@@ -5,7 +5,7 @@ import {
   type ConnectionState, type SocketEvents,
 } from '../src/client/index.js';
 import { FakeClock } from './fake-clock.js';
-import { Inbox, startShapeServer, type ShapeServer } from './client-helpers.js';
+import { Inbox, deferred, startShapeServer, type ShapeServer } from './client-helpers.js';
 import { nextEvent, withTimeout } from './wait.js';
 
 const exact = () => 0.5; // jitter term (2r - 1) is 0: delays come out exact
@@ -193,7 +193,7 @@ describe('heartbeat and dead-peer detection', () => {
   const servers: ShapeServer[] = [];
   after(async () => { for (const s of servers) await s.close(); });
 
-  it('sends seeds/001 heartbeats and drops a peer that stays silent for two intervals', async () => {
+  it('sends seeds/001 heartbeats and drops a peer that answered one and then stays silent for two intervals', async () => {
     const server = await startShapeServer();
     servers.push(server);
     const clock = new FakeClock();
@@ -215,7 +215,16 @@ describe('heartbeat and dead-peer detection', () => {
     assert.deepEqual(heartbeat.payload, {});
     assert.ok(!Number.isNaN(Date.parse(heartbeat.timestamp)));
     assert.equal(client.state, 'connected');
+    // The server answers this one heartbeat (as framehub's /ws does), then falls silent.
+    const answered = nextEvent(client, 'message', (event) => event.type === 'heartbeat.ack');
+    ws.send(JSON.stringify({ type: 'heartbeat.ack', payload: {}, timestamp: new Date().toISOString() }));
+    await answered;
 
+    // One interval later the second heartbeat goes out (silent for 1000 ms: not yet dead) ...
+    await clock.advance(1000);
+    await fromClient.next(2);
+    assert.equal(client.state, 'connected');
+    // ... and at two silent intervals the peer is presumed dead.
     const lost = nextEvent(client, 'disconnected');
     await clock.advance(1000);
     const event = await lost;
@@ -224,6 +233,7 @@ describe('heartbeat and dead-peer detection', () => {
     assert.equal(client.state, 'disconnected');
     await withTimeout(serverSawClose, 5000, 'server-side close');
     assert.ok(lines.includes('heartbeat sent'), lines.join('\n'));
+    assert.ok(lines.includes('peer answers heartbeats: dead-peer detection armed'), lines.join('\n'));
     assert.ok(lines.some((l) => /nothing received for 2000 ms: peer presumed dead/.test(l)), lines.join('\n'));
     // ... and it reconnects after the policy's first delay.
     const back = server.nextConnection();
@@ -231,6 +241,67 @@ describe('heartbeat and dead-peer detection', () => {
     await back;
     await nextEvent(client, 'connected');
     client.disconnect();
+  });
+
+  // Issue 14 point 7: seeds/001 never says a server must answer heartbeats. Real time, short
+  // intervals: the server counts the heartbeats it receives, so "several intervals" is an event.
+  it('keeps a quiet connection to a server that never answers heartbeats, over many intervals', async () => {
+    const server = await startShapeServer();
+    servers.push(server);
+    const client = new WebSocketClient(server.url, async () => '', { heartbeatInterval: 40, reconnectPolicy: new ExponentialBackoff({ random: exact }) });
+    const errors: Error[] = [];
+    client.on('error', ({ error }) => errors.push(error));
+    const disconnects: number[] = [];
+    client.on('disconnected', ({ code }) => disconnects.push(code));
+    const connection = server.nextConnection();
+    await client.connect();
+    const { ws } = await connection;
+    let serverSawClose = false;
+    ws.on('close', () => { serverSawClose = true; });
+    const heartbeats = new Inbox<any>();
+    ws.on('message', (data) => heartbeats.push(JSON.parse(data.toString())));
+    // 8 heartbeats = 8 intervals of silence from the server, four times the two-interval timeout.
+    const received = await heartbeats.next(8, 10_000);
+    assert.ok(received.every((m) => m.type === 'heartbeat'));
+    assert.equal(client.state, 'connected');
+    assert.deepEqual(disconnects, []);
+    assert.equal(serverSawClose, false);
+    assert.equal(server.wss.clients.size, 1, 'still the first connection: no reconnect happened');
+    assert.deepEqual(errors, []);
+    client.disconnect();
+  });
+
+  it('still drops a server that answered a heartbeat and then went silent (real time, short intervals)', async () => {
+    const server = await startShapeServer();
+    servers.push(server);
+    const client = new WebSocketClient(server.url, async () => '', { heartbeatInterval: 40, reconnectPolicy: new ExponentialBackoff({ random: exact }) });
+    client.on('error', () => {});
+    const connection = server.nextConnection();
+    await client.connect();
+    const { ws } = await connection;
+    const serverSawClose = new Promise<void>((resolve) => ws.on('close', () => resolve()));
+    ws.once('message', () => ws.send(JSON.stringify({ type: 'heartbeat.ack', payload: {}, timestamp: new Date().toISOString() })));
+    const lost = await nextEvent(client, 'disconnected', () => true, 10_000);
+    assert.equal(lost.code, HEARTBEAT_TIMEOUT_CODE);
+    assert.equal(lost.willReconnect, true);
+    await withTimeout(serverSawClose, 5000, 'server-side close');
+    client.disconnect();
+  });
+
+  it('PixelSocket\'s heartbeatInterval is an explicit silence watchdog: it drops a quiet peer that never answered', async () => {
+    const server = await startShapeServer();
+    servers.push(server);
+    const closes: number[] = [];
+    const dropped = deferred<number>();
+    const socket = new PixelSocket({
+      url: server.url, saveImages: false, heartbeatInterval: 40, reconnectDelay: 60_000,
+      onDisconnect: (code) => { closes.push(code); dropped.resolve(code); },
+    });
+    const connection = server.nextConnection();
+    await socket.connect();
+    await connection;
+    assert.equal(await withTimeout(dropped.promise, 10_000, 'the watchdog'), HEARTBEAT_TIMEOUT_CODE);
+    socket.disconnect();
   });
 
   it('keeps a connection whose peer answers', async () => {

@@ -50,8 +50,9 @@ describe('the built client in Node, Deno and Bun', () => {
   it('package exports: framehub/client and framehub/react resolve to dist/ with exactly the documented names', async () => {
     const client = await import('framehub/client' as string);
     assert.deepEqual(Object.keys(client).sort(), [
-      'ClientEvent', 'ConnectionStates', 'ExponentialBackoff', 'FixedDelay', 'HEARTBEAT_TIMEOUT_CODE', 'NO_RECONNECT',
-      'PixelSocket', 'ReconnectingSocket', 'SocketEvent', 'WebSocketClient', 'decodeMessage', 'parseEvent',
+      'ClientEvent', 'CloseCode', 'ConnectionStates', 'ExponentialBackoff', 'FINAL_CLOSE_CODES', 'FixedDelay', 'HEARTBEAT_TIMEOUT_CODE',
+      'NO_RECONNECT', 'PixelSocket', 'ReceiveStats', 'ReconnectingSocket', 'SocketEvent', 'StopOnCloseCodes', 'StreamClient',
+      'StreamClientEvent', 'WebSocketClient', 'decodeMessage', 'parseDataUrl', 'parseEvent', 'parseStreamMessage',
     ]);
     const react = await import('framehub/react' as string);
     assert.deepEqual(Object.keys(react).sort(), ['useLatestImage', 'useWebSocket']);

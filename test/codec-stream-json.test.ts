@@ -5,8 +5,9 @@ import assert from 'node:assert/strict';
 import { ErrorCode } from '../src/wire/errors.js';
 import { ProtocolError } from '../src/protocols/protocol-error.js';
 import {
-  STREAM_JSON_DEFAULTS, errorMessage, frameMessage, parseStreamJsonCommand, parseStreamJsonQuery, statsMessage, statusMessage, type StreamJsonStats,
+  STREAM_JSON_DEFAULTS, errorMessage, frameMessage, parseStreamJsonCommand, parseStreamJsonQuery, statsMessage, statusMessage,
 } from '../src/protocols/stream-json.js';
+import type { StreamJsonStats } from '../src/wire/stream-json.js';
 import { Variant } from '../src/hub/variant.js';
 import type { Frame } from '../src/sources/frame.js';
 import { assertOnlyDefinedErrors, assertRefuses, hostileTexts } from './codec-cases.js';

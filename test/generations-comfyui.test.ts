@@ -6,6 +6,10 @@ import { sniffImage } from '../src/image/sniff.js';
 import { nextBinary, nextJson, openSocket } from './helpers.js';
 import { Consumer, numberedPng, sha, startGenServer } from './generations-helpers.js';
 import { FakeComfyUi, pyJson, txt2imgGraph } from './generations-fake-comfyui.js';
+import { ComfyUiBridge } from '../src/bridges/comfyui-bridge.js';
+import type { Generations } from '../src/generations/generations.js';
+import { PushSource } from '../src/sources/push-source.js';
+import type { ReconnectPolicy } from '../src/util/reconnect-policy.js';
 
 
 test('the fake ComfyUI writes JSON the way Python json.dumps does', () => {
@@ -156,3 +160,52 @@ test('the bridge retries /view, and says so in a notification when an image cann
   assert.match(note.payload.message, /gone\.png.*r1.*404/);
 });
 
+
+test('the ComfyUI bridge runs on the client library\'s reconnect core: an injected policy sees each close and paces the reconnects', async (t) => {
+  const comfy = new FakeComfyUi();
+  await comfy.start();
+  t.after(() => comfy.stop());
+  const asked: Array<{ attempt: number; code: number | undefined }> = [];
+  const reconnectPolicy: ReconnectPolicy = {
+    nextDelay: (attempt, close) => {
+      asked.push({ attempt, code: close?.code });
+      return 20;
+    },
+  };
+  const notices: string[] = [];
+  const generations = { notify: async (_severity: string, message: string) => { notices.push(message); } } as unknown as Generations;
+  const bridge = new ComfyUiBridge({ url: comfy.url, generations, previews: new PushSource(), reconnectPolicy });
+  t.after(() => bridge.stop());
+  const states: string[] = [];
+  bridge.on('state:change', ({ newState }) => states.push(newState));
+  const first = once(comfy, 'connection');
+  bridge.start();
+  await first;
+  await waitForState(bridge, 'connected');
+
+  await comfy.stop();
+  await waitForState(bridge, 'waiting');
+  assert.equal(asked[0]?.attempt, 1);
+  assert.equal(typeof asked[0]?.code, 'number', 'the policy is shown the close code');
+  const again = once(comfy, 'connection');
+  await comfy.start();
+  await again;
+  await waitForState(bridge, 'connected');
+  assert.deepEqual(states.slice(0, 3), ['connecting', 'connected', 'waiting']);
+  assert.equal(states.at(-1), 'connected');
+  assert.ok(notices.some((n) => /disconnected; reconnecting/.test(n)), notices.join('\n'));
+  await bridge.stop();
+  assert.equal(bridge.state, 'stopped');
+});
+
+function waitForState(bridge: ComfyUiBridge, state: string): Promise<void> {
+  if (bridge.state === state) return Promise.resolve();
+  return new Promise((resolve) => {
+    const listener = ({ newState }: { newState: string }) => {
+      if (newState !== state) return;
+      bridge.off('state:change', listener);
+      resolve();
+    };
+    bridge.on('state:change', listener);
+  });
+}

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { launchBrowser } from './browser-helpers.js';
-import { numberedPng, startGenServer } from './generations-helpers.js';
+import { JWT_SECRET, numberedPng, startGenServer } from './generations-helpers.js';
 
 test('gallery.html lists stored images with prompt, seed and workflow, and adds new ones live (real Chromium)', async (t) => {
   const srv = await startGenServer();
@@ -30,5 +30,25 @@ test('gallery.html lists stored images with prompt, seed and workflow, and adds 
   assert.ok(cards.every((c) => !c.bold));
   assert.match(cards[0]!.meta!, /seed: 99.*workflow: harbour\.json.*size: 32×32/);
   await page.waitForFunction(() => [...document.querySelectorAll('#grid img')].every((i) => (i as HTMLImageElement).complete && (i as HTMLImageElement).naturalWidth === 32), undefined, { timeout: 10_000 });
+  assert.deepEqual(errors, []);
+});
+
+test('gallery.html runs on the client library: without the token /ws asks for, it says so and stops retrying (real Chromium)', async (t) => {
+  const srv = await startGenServer({ jwtSecret: JWT_SECRET });
+  t.after(() => srv.close());
+  const browser = await launchBrowser();
+  t.after(() => browser.close());
+  const { page, errors } = await browser.newPage();
+  const paths: string[] = [];
+  const sockets: string[] = [];
+  page.on('request', (request) => paths.push(new URL(request.url()).pathname));
+  page.on('websocket', (ws) => sockets.push(ws.url()));
+  await page.goto(`${srv.http}/gallery.html`);
+  await page.waitForFunction(() => /need a token/.test(document.getElementById('status')?.textContent ?? ''), undefined, { timeout: 10_000 });
+  assert.ok(paths.includes('/framehub-client.min.js'), paths.join(' '));
+  // 4401 is final: the policy gives up. An absence is shown over an interval: the first retry
+  // of the backoff would come after about 1 s.
+  await page.waitForTimeout(1500);
+  assert.equal(sockets.length, 1, `one attempt only: ${sockets.join(' ')}`);
   assert.deepEqual(errors, []);
 });

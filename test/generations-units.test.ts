@@ -7,7 +7,7 @@ import { EventLog } from '../src/generations/event-log.js';
 import { ImageStore } from '../src/generations/image-store.js';
 import { Generations } from '../src/generations/generations.js';
 import { GenerationMessages } from '../src/protocols/generation-messages.js';
-import { describeGraph } from '../src/generations/comfyui-bridge.js';
+import { describeGraph } from '../src/bridges/comfyui-bridge.js';
 import type { GenerationEvent } from '../src/generations/generation-event.js';
 import { imageGeneratedMessage } from '../src/protocols/image-generated.js';
 import { Consumer, numberedPng, startGenServer } from './generations-helpers.js';

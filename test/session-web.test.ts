@@ -22,6 +22,8 @@ describe('web/session.html: create a session, load a URL, drive it', () => {
 
   it('scales mouse coordinates from the shown size to the page and forwards wheel and keys', async () => {
     const { page, errors } = await browser.newPage();
+    const paths: string[] = [];
+    page.on('request', (request) => paths.push(new URL(request.url()).pathname));
     // The viewer at / leads to the session page.
     await page.goto(`${server.http}/`);
     await page.getByTestId('link-session').click();
@@ -52,6 +54,9 @@ describe('web/session.html: create a session, load a URL, drive it', () => {
     assert.deepEqual(seen.clicks[0], [200, 100, 0]);
     assert.deepEqual(seen.wheel[0], [0, 120]);
     assert.deepEqual(seen.keys, ['h', 'i', 'Enter']);
+    // Frames are counted by the client library's ReceiveStats, loaded from framehub itself.
+    assert.ok(paths.includes('/framehub-client.min.js'), paths.join(' '));
+    await page.getByTestId('stats').filter({ hasText: /^\d+ fps · [1-9]\d* KiB received · page 640×400$/ }).waitFor({ timeout: 10_000 });
     assert.deepEqual(errors, []);
   });
 });

@@ -6,6 +6,7 @@ import { SharpEncoder } from '../src/hub/encoder.js';
 import type { Frame } from '../src/sources/frame.js';
 import type { Deliver } from '../src/hub/subscriber-slot.js';
 import { FakeClock } from './fake-clock.js';
+import { FixedDelay, type ReconnectPolicy } from '../src/util/reconnect-policy.js';
 
 /** A source driven by the test: it emits exactly the frames the test pushes. */
 class ManualSource extends Source {
@@ -33,10 +34,12 @@ class ManualSource extends Source {
   }
 }
 
-function setup(options: { idleGraceMs?: number } = {}) {
+function setup(options: { idleGraceMs?: number; restartPolicy?: ReconnectPolicy } = {}) {
   const clock = new FakeClock();
   const source = new ManualSource();
-  const stream = new Stream('cam', source, new SharpEncoder(), { clock, idleGraceMs: options.idleGraceMs ?? 1000 });
+  const stream = new Stream('cam', source, new SharpEncoder(), {
+    clock, idleGraceMs: options.idleGraceMs ?? 1000, ...(options.restartPolicy && { restartPolicy: options.restartPolicy }),
+  });
   const received: Frame[] = [];
   const notices: StreamNotice[] = [];
   const subscribe = () => stream.subscribe({
@@ -190,6 +193,39 @@ describe('Stream', () => {
     source.failStart = undefined;
     await clock.advance(500);
     assert.equal(stream.state, 'running');
+  });
+
+  it('asks an injected restart policy (deaths since the last frame) and ends when it gives up', async () => {
+    const asked: number[] = [];
+    const inner = new FixedDelay({ delay: 2000, maxAttempts: 2 });
+    const restartPolicy: ReconnectPolicy = { nextDelay: (attempt) => { asked.push(attempt); return inner.nextDelay(attempt); } };
+    const { source, stream, subscribe, clock, notices } = setup({ restartPolicy });
+    subscribe();
+    await clock.advance(0);
+    source.push(1);
+    source.die(true);
+    assert.deepEqual(asked, [1]);
+    assert.match(notices.at(-1)!.message, /restarting in 2000 ms/, 'the policy\'s delay, not the default immediate restart');
+    await clock.advance(1999);
+    assert.equal(source.starts, 1);
+    await clock.advance(1);
+    assert.equal(source.starts, 2);
+    source.die(true);
+    assert.deepEqual(asked, [1, 2], 'no frame in between: the second attempt');
+    await clock.advance(2000);
+    assert.equal(source.starts, 3);
+    source.push(2);
+    source.die(true);
+    assert.deepEqual(asked, [1, 2, 1], 'a frame starts the count over');
+    await clock.advance(2000);
+    source.die(true);
+    await clock.advance(2000);
+    source.die(true);
+    assert.deepEqual(asked, [1, 2, 1, 2, 3]);
+    assert.equal(stream.state, 'ended');
+    assert.deepEqual(notices.at(-1), { level: 'error', message: 'ffmpeg exited with code 1; not restarting (gave up after 3 attempt(s))', fatal: true });
+    await clock.advance(60_000);
+    assert.equal(source.starts, 5);
   });
 
   it('ends for good when the source says restarting cannot help', async () => {

@@ -319,6 +319,51 @@ describe('web viewer in Chromium', { timeout: 180_000 }, () => {
     assert.equal(await numberStat(page, 'stat-frames'), 0);
   });
 
+  it('stands on the client library: loads /framehub-client.min.js and no connection code of its own', async (t) => {
+    const opened = await browser().newPage();
+    t.after(() => opened.page.close());
+    const paths: string[] = [];
+    opened.page.on('request', (request) => paths.push(new URL(request.url()).pathname));
+    await opened.page.goto(`${server.http}/`);
+    await opened.page.waitForSelector('#controls[data-ready="true"]', WAIT);
+    assert.ok(paths.includes('/framehub-client.min.js'), paths.join(' '));
+    for (const gone of ['/stream-connection.js', '/viewer-stats.js']) {
+      assert.ok(!paths.includes(gone), `${gone} is not loaded`);
+      assert.equal((await fetch(`${server.http}${gone}`)).status, 404, gone);
+    }
+    assert.deepEqual(opened.errors, []);
+  });
+
+  it('reconnects by itself after the connection is lost, and keeps the changed options', async (t) => {
+    const { page, errors } = await openViewer(t, server, () => browser().newPage());
+    // Keep a handle on each WebSocket the page opens, so the test can break one.
+    await page.evaluate(() => {
+      const w = window as unknown as { sockets: WebSocket[] };
+      w.sockets = [];
+      const Native = WebSocket;
+      window.WebSocket = class RecordedWebSocket extends Native {
+        constructor(url: string | URL, protocols?: string | string[]) {
+          super(url, protocols);
+          w.sockets.push(this);
+        }
+      };
+    });
+    await connect(page);
+    await setRange(page, '#quality-input', 55);
+    await waitForStat(page, 'server-target', "v === '10/55/jpeg'");
+    // A drop the viewer did not ask for (code 3000 stands in for a network failure).
+    await page.evaluate(() => (window as unknown as { sockets: WebSocket[] }).sockets[0]!.close(3000, 'test drop'));
+    await page.waitForSelector('#connection-state[data-state="reconnecting"]', WAIT);
+    assert.match((await page.textContent('#status')) ?? '', /code 3000.*Reconnecting in 1 s/);
+    await page.waitForSelector('#connection-state[data-state="connected"]', WAIT);
+    assert.equal(await page.evaluate(() => (window as unknown as { sockets: WebSocket[] }).sockets.length), 2);
+    await waitForStat(page, 'server-target', "v === '10/55/jpeg'");
+    const frames = await numberStat(page, 'stat-frames');
+    await waitForStat(page, 'stat-frames', `Number(v) > ${frames}`);
+    await disconnect(page);
+    assert.deepEqual(errors, []);
+  });
+
   it('opens a stream with the settings given in its own URL', async (t) => {
     const { page, errors } = await openViewer(t, server, () => browser().newPage(), '?stream=small&fps=5&quality=50&format=webp&connect=1');
     await page.waitForSelector('#connection-state[data-state="connected"]', WAIT);

@@ -4,6 +4,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { startServer, type TestServer } from './helpers.js';
+import { canvasInk, launchBrowser, type TestBrowser } from './browser-helpers.js';
+import { waitUntil } from './wait.js';
 
 describe('security headers and CORS', () => {
   let s: TestServer;
@@ -57,5 +59,37 @@ describe('REST rate limit', () => {
     const session = await fetch(`${s.http}/api/sessions`);
     assert.equal(session.status, 429);
     assert.deepEqual(Object.keys(await session.json()).sort(), ['error', 'success']);
+  });
+});
+
+describe('the pages under their Content Security Policy (real Chromium, policy enforced)', () => {
+  let s: TestServer;
+  let browser: TestBrowser;
+  before(async () => {
+    s = await startServer();
+    browser = await launchBrowser({ bypassCSP: false });
+  });
+  after(async () => {
+    await browser?.close();
+    await s?.close();
+  });
+
+  it('the viewer draws frames, and no page breaks the policy', async () => {
+    const { page, errors } = await browser.newPage();
+    const violations: string[] = [];
+    page.on('console', (message) => {
+      if (/Content Security Policy/i.test(message.text())) violations.push(message.text());
+    });
+    await page.goto(`${s.http}/`);
+    await page.click('#connect-button');
+    await page.waitForSelector('#connection-state[data-state="connected"]', { timeout: 20_000 });
+    const ink = await waitUntil(() => canvasInk(page, '#stream-canvas'), (i) => i.colours >= 6, { timeoutMs: 20_000, what: 'the demo pattern on the canvas' });
+    assert.ok(ink.colours >= 6);
+    for (const path of ['/session.html', '/gallery.html']) {
+      await page.goto(`${s.http}${path}`);
+      await page.waitForLoadState('networkidle');
+    }
+    assert.deepEqual(violations, []);
+    assert.deepEqual(errors.filter((e) => /Content Security Policy/i.test(e)), []);
   });
 });

@@ -5,6 +5,7 @@
  * counted as skipped and never decoded. A page that cannot keep up shows fewer frames, never
  * older ones, and its memory does not grow.
  */
+import { parseDataUrl } from '/framehub-client.min.js';
 
 /** @typedef {{ data_url: string, timestamp: number }} PaintableFrame */
 
@@ -96,18 +97,14 @@ export class FramePainter {
 }
 
 /**
- * Decodes a `data:<mime>;base64,...` URL into a Blob without a network round trip.
+ * A frame's data URL as a Blob, without a network round trip; the client library parses it.
  * @param {string} dataUrl
  * @returns {Blob}
  */
 export function dataUrlToBlob(dataUrl) {
-  const comma = dataUrl.indexOf(',');
-  const header = dataUrl.slice(0, comma);
-  if (comma < 0 || !header.startsWith('data:') || !header.endsWith(';base64')) throw new Error('not a base64 data URL');
-  const binary = atob(dataUrl.slice(comma + 1));
-  const bytes = new Uint8Array(binary.length);
-  for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
-  return new Blob([bytes], { type: header.slice(5, -7) });
+  const parsed = parseDataUrl(dataUrl);
+  if (!parsed) throw new Error('not a data URL');
+  return new Blob([parsed.bytes], { type: parsed.mimeType });
 }
 
 /** @returns {Promise<number>} */

@@ -1,6 +1,8 @@
 // The gallery of generated images: GET /api/images for the list (newest first), then the `/ws`
-// event stream for new ones (image.generation.completed), resuming with ?since= after a drop.
-// Prompts are user text: everything goes in with textContent, never as HTML.
+// event stream for new ones (image.generation.completed) through framehub's own client library
+// (WebSocketClient: reconnects with backoff, resumes with ?since=, stops on a refused token).
+// Only UI lives here. Prompts are user text: everything goes in with textContent, never as HTML.
+import { CloseCode, ExponentialBackoff, StopOnCloseCodes, WebSocketClient } from '/framehub-client.min.js';
 
 const PAGE = 60;
 const grid = document.getElementById('grid');
@@ -9,7 +11,6 @@ const more = document.getElementById('more');
 const status = document.getElementById('status');
 const shown = new Set();
 let offset = 0;
-let lastEventId;
 
 /** One card: image, prompt, seed, workflow, size and time. */
 function card(image) {
@@ -66,38 +67,29 @@ async function loadPage() {
 }
 
 /** New images live; `/ws` needs ?token= when the server checks tokens: pass it on from this page's URL. */
-function follow(attempt = 0) {
-  const params = new URLSearchParams();
-  const token = new URLSearchParams(location.search).get('token');
-  if (token) params.set('token', token);
-  if (lastEventId !== undefined) params.set('since', String(lastEventId));
+function follow() {
   const scheme = location.protocol === 'https:' ? 'wss' : 'ws';
-  const ws = new WebSocket(`${scheme}://${location.host}/ws?${params}`);
-  ws.onopen = () => {
-    attempt = 0;
+  const token = async () => new URLSearchParams(location.search).get('token') ?? '';
+  const client = new WebSocketClient(`${scheme}://${location.host}/ws`, token, {
+    reconnectPolicy: new StopOnCloseCodes(new ExponentialBackoff()),
+  });
+  client.on('connected', function clientOnConnected() {
     status.textContent = 'live';
-  };
-  ws.onmessage = (event) => {
-    let message;
-    try {
-      message = JSON.parse(event.data);
-    } catch {
-      return;
-    }
-    if (typeof message.id === 'number') lastEventId = message.id;
-    if (message.type !== 'image.generation.completed') return;
-    const { image_url: url, metadata = {} } = message.payload;
-    add({ url, prompt: metadata.prompt, seed: metadata.seed, workflow: metadata.workflow, width: metadata.width, height: metadata.height, created_at: message.timestamp }, true);
-  };
-  ws.onclose = (event) => {
-    if (event.code === 4401) {
-      status.textContent = `live updates need a token (${event.reason}); add ?token=… to this page's URL`;
-      return;
-    }
-    const delay = Math.min(1000 * 2 ** attempt, 30000);
-    status.textContent = `reconnecting in ${Math.round(delay / 1000)} s…`;
-    setTimeout(() => follow(attempt + 1), delay);
-  };
+  });
+  client.on('image.generation.completed', function clientOnCompleted(event) {
+    const { image_url: url, metadata = {} } = event.payload;
+    add({ url, prompt: metadata.prompt, seed: metadata.seed, workflow: metadata.workflow, width: metadata.width, height: metadata.height, created_at: event.timestamp }, true);
+  });
+  client.on('disconnected', function clientOnDisconnected({ code, reason, willReconnect }) {
+    if (code === CloseCode.Unauthorized) status.textContent = `live updates need a token (${reason}); add ?token=… to this page's URL`;
+    else if (!willReconnect) status.textContent = `live updates stopped (code ${code}${reason ? `: ${reason}` : ''})`;
+  });
+  client.on('reconnecting', function clientOnReconnecting({ delay }) {
+    status.textContent = `reconnecting in ${Math.max(1, Math.round(delay / 1000))} s…`;
+  });
+  // Connection failures carry no detail in browsers; the disconnected event says what happened.
+  client.on('error', () => {});
+  client.connect().catch(() => {});
 }
 
 more.addEventListener('click', () => void loadPage().catch((error) => (status.textContent = error.message)));

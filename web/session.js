@@ -1,7 +1,9 @@
 // Drives a framehub browser session: create or join one, load a URL, watch its frames over
 // Socket.IO (seeds/003's events) and send mouse, wheel and keyboard input back. Coordinates are
-// scaled from the size the picture is shown at to the page's own size.
+// scaled from the size the picture is shown at to the page's own size. Frames are counted by
+// the client library's ReceiveStats (served at /framehub-client.min.js), as in the viewer.
 /* global io */
+import { ReceiveStats } from '/framehub-client.min.js';
 
 const $ = (id) => document.getElementById(id);
 const screen = $('screen');
@@ -10,9 +12,7 @@ const message = $('message');
 
 /** The session being shown: id and page size in CSS pixels. */
 let session;
-let frames = 0;
-let framesAtLastTick = 0;
-let bytes = 0;
+const stats = new ReceiveStats();
 // Mouse moves are sent at most once per animation frame; only the last position matters.
 let pendingMove;
 
@@ -174,8 +174,7 @@ socket.on('subscribed', function socketOnSubscribed(data) {
   $('fps').value = data.fps;
 });
 socket.on('frame', function socketOnFrame(data) {
-  frames++;
-  bytes += data.size;
+  stats.onFrame(data.size, data.timestamp);
   screen.src = `data:image/jpeg;base64,${data.image}`;
 });
 socket.on('quality:updated', (data) => { $('quality').value = data.quality; });
@@ -190,9 +189,8 @@ socket.on('status', function socketOnStatus(data) {
 
 setInterval(function tick() {
   $('stats').textContent = session
-    ? `${frames - framesAtLastTick} fps · ${(bytes / 1024).toFixed(0)} KiB received · page ${session.width}×${session.height}`
+    ? `${stats.fps().toFixed(0)} fps · ${(stats.bytes / 1024).toFixed(0)} KiB received · page ${session.width}×${session.height}`
     : '';
-  framesAtLastTick = frames;
 }, 1000);
 
 void refreshExisting();

@@ -1,19 +1,23 @@
 // @ts-check
 /**
- * The web viewer at `/`: wires the page's controls to one StreamConnection, draws frames with
- * FramePainter and shows ViewerStats. Plain browser JavaScript, no build step.
+ * The web viewer at `/`: wires the page's controls to framehub's own client library
+ * (StreamClient, seeds/002, served at `/framehub-client.min.js`), draws frames with FramePainter
+ * and shows the library's ReceiveStats. Only UI lives here. Plain browser JavaScript, no build step.
  *
  * The page also reads `?stream=&fps=&quality=&format=&connect=1` from its own URL, so a link
  * can open a given stream with given settings.
  */
-import { ConnectionEvent, StreamConnection } from './stream-connection.js';
+import { ReceiveStats, StreamClient, StreamClientEvent } from '/framehub-client.min.js';
 import { FramePainter, dataUrlToBlob } from './frame-painter.js';
-import { ViewerStats } from './viewer-stats.js';
 import { extensionFor, formatBytes, formatClock, formatDuration, formatLatency } from './view-format.js';
 
-/** @typedef {import('./stream-connection.js').StreamOptions} StreamOptions */
-/** @typedef {import('./stream-connection.js').FrameData} FrameData */
-/** @typedef {import('./stream-connection.js').ConnectionState} ConnectionState */
+/** @typedef {{ fps: number, quality: number, format: 'jpeg' | 'png' | 'webp' }} StreamOptions */
+/**
+ * A `frame` or `screenshot` message's `data` (the library's `StreamFrame`).
+ * @typedef {{ data_url: string, format: string, width: number, height: number,
+ *   timestamp: number, frame_number: number, size: number }} FrameData
+ */
+/** @typedef {'disconnected' | 'connecting' | 'connected' | 'disconnecting'} ConnectionState */
 /** @typedef {'info' | 'ok' | 'error'} StatusLevel */
 
 /** Slider drags fire `input` many times a second; send the settled value once it rests this long. */
@@ -26,6 +30,7 @@ const STATE_LABELS = /** @type {const} */ ({
   connecting: 'Connecting…',
   connected: 'Connected',
   disconnecting: 'Disconnecting…',
+  reconnecting: 'Reconnecting…',
 });
 
 /**
@@ -60,8 +65,11 @@ const ui = {
   placeholder: element('placeholder', HTMLElement),
 };
 
-const connection = new StreamConnection();
-const stats = new ViewerStats();
+/** @type {StreamClient | null} the connection shown; a new one per Connect */
+let client = null;
+/** A reconnect is scheduled: the page is between connections, not done. */
+let reconnecting = false;
+const stats = new ReceiveStats();
 const painter = new FramePainter(ui.canvas, function painterOnDrawn() {
   ui.placeholder.hidden = true;
 });
@@ -101,7 +109,7 @@ function selectedStreamId() {
  * @param {number} delay
  */
 function queueOptions(changes, delay) {
-  if (connection.state !== 'connected') return;
+  if (client?.state !== 'connected') return;
   Object.assign(unsentOptions, changes);
   clearTimeout(unsentTimer);
   unsentTimer = setTimeout(flushOptions, delay);
@@ -111,7 +119,7 @@ function flushOptions() {
   clearTimeout(unsentTimer);
   unsentTimer = undefined;
   if (Object.keys(unsentOptions).length === 0) return;
-  connection.updateOptions(unsentOptions);
+  client?.updateOptions(unsentOptions);
   unsentOptions = {};
 }
 
@@ -143,12 +151,12 @@ ui.streamSelect.addEventListener('change', function streamSelectOnChange() {
 
 ui.form.addEventListener('submit', function formOnSubmit(event) {
   event.preventDefault();
-  if (connection.state === 'connected' || connection.state === 'connecting') connection.disconnect();
+  if (isActive()) disconnect();
   else connect();
 });
 
 ui.screenshot.addEventListener('click', function screenshotOnClick() {
-  if (connection.takeScreenshot()) setStatus('Taking a screenshot…', 'info');
+  if (client?.takeScreenshot()) setStatus('Taking a screenshot…', 'info');
 });
 
 ui.reset.addEventListener('click', function resetOnClick() {
@@ -173,38 +181,104 @@ function connect() {
   lastServerError = null;
   serverStats = null;
   streamLabel = id === '0' ? 'the primary stream' : `stream "${id}"`;
-  const scheme = location.protocol === 'https:' ? 'wss' : 'ws';
   setStatus(`Connecting to ${streamLabel}…`, 'info');
-  connection.connect(`${scheme}://${location.host}`, id, currentOptions());
+  client?.disconnect();
+  reconnecting = false;
+  const next = new StreamClient({ url: location.origin, stream: id, ...currentOptions() });
+  client = next;
+  listen(next);
+  // Failures arrive as events (close, reconnect:failed); the promise adds nothing to show.
+  next.connect().catch(() => {});
+}
+
+function disconnect() {
+  if (reconnecting) setStatus('Disconnected.', 'info');
+  reconnecting = false;
+  client?.disconnect();
+  showState();
+}
+
+/** Connected, on the way there, or waiting to reconnect: the button then says Disconnect. */
+function isActive() {
+  const state = client?.state;
+  return state === 'connected' || state === 'connecting' || reconnecting;
+}
+
+function showState() {
+  /** @type {ConnectionState} */
+  const state = client?.state ?? 'disconnected';
+  const shown = reconnecting && state === 'disconnected' ? 'reconnecting' : state;
+  ui.state.dataset['state'] = shown;
+  ui.state.textContent = STATE_LABELS[shown];
+  ui.connect.textContent = isActive() ? 'Disconnect' : 'Connect';
+  ui.connect.classList.toggle('danger', isActive());
+  ui.screenshot.disabled = state !== 'connected';
+  ui.canvas.classList.toggle('stale', state !== 'connected');
+  render();
 }
 
 // ---- connection events ----------------------------------------------------------------------
 
-connection.addEventListener(ConnectionEvent.State, function connectionOnState(event) {
-  const { state } = /** @type {CustomEvent<{ state: ConnectionState }>} */ (event).detail;
-  ui.state.dataset['state'] = state;
-  ui.state.textContent = STATE_LABELS[state];
-  ui.connect.textContent = state === 'connected' || state === 'connecting' ? 'Disconnect' : 'Connect';
-  ui.connect.classList.toggle('danger', state === 'connected' || state === 'connecting');
-  ui.screenshot.disabled = state !== 'connected';
-  ui.canvas.classList.toggle('stale', state !== 'connected');
-  if (state === 'connected') {
-    connectedAt = Date.now();
-    setStatus(`Connected to ${streamLabel}.`, 'ok');
-  }
-  if (state !== 'connected') dropUnsentOptions();
-  render();
-});
+/**
+ * Wires one client's events to the page; events of a client replaced by a newer one are ignored.
+ * @param {StreamClient} source
+ */
+function listen(source) {
+  const current = () => source === client;
+  source.on(StreamClientEvent.StateChange, function clientOnStateChange({ newState }) {
+    if (!current()) return;
+    if (newState === 'connected') {
+      connectedAt = Date.now();
+      reconnecting = false;
+      lastServerError = null;
+      setStatus(`Connected to ${streamLabel}.`, 'ok');
+    }
+    if (newState !== 'connected') dropUnsentOptions();
+    showState();
+  });
+  source.on(StreamClientEvent.Frame, function clientOnFrame(event) {
+    if (current()) onFrame(event);
+  });
+  source.on(StreamClientEvent.Screenshot, function clientOnScreenshot(event) {
+    if (current()) onScreenshot(event);
+  });
+  source.on(StreamClientEvent.Stats, function clientOnStats({ stats: data, bytes }) {
+    if (!current()) return;
+    stats.onMessage(bytes);
+    serverStats = data;
+  });
+  source.on(StreamClientEvent.ServerError, function clientOnServerError(error) {
+    if (!current()) return;
+    lastServerError = error;
+    setStatus(`Server error (${error.code}): ${error.message}`, 'error');
+  });
+  source.on(StreamClientEvent.Status, function clientOnStatus({ message }) {
+    if (current()) setStatus(`Server: ${message}`, 'info');
+  });
+  source.on(StreamClientEvent.Error, function clientOnError({ error, context }) {
+    // Connection errors carry no detail in browsers; the close that follows says what happened.
+    if (current() && context !== 'connection') setStatus(`Client error (${context}): ${error.message}`, 'error');
+  });
+  source.on(StreamClientEvent.Close, function clientOnClose({ code, reason, willReconnect }) {
+    if (current()) onClose(code, reason, willReconnect);
+  });
+  source.on(StreamClientEvent.Reconnecting, function clientOnReconnecting({ attempt, delay }) {
+    if (!current()) return;
+    reconnecting = true;
+    setStatus(`${ui.status.textContent} Reconnecting in ${Math.max(1, Math.round(delay / 1000))} s (attempt ${attempt})…`, 'error');
+    showState();
+  });
+}
 
-connection.addEventListener(ConnectionEvent.Frame, function connectionOnFrame(event) {
-  const { data, bytes, receivedAt } = /** @type {CustomEvent<import('./stream-connection.js').FrameDetail>} */ (event).detail;
-  stats.onFrame(bytes, data.timestamp, receivedAt);
-  lastFrame = data;
-  painter.offer(data);
-});
+/** @param {{ frame: FrameData, bytes: number, receivedAt: number }} event */
+function onFrame({ frame, bytes, receivedAt }) {
+  stats.onFrame(bytes, frame.timestamp, receivedAt);
+  lastFrame = frame;
+  painter.offer(frame);
+}
 
-connection.addEventListener(ConnectionEvent.Screenshot, function connectionOnScreenshot(event) {
-  const { data, bytes } = /** @type {CustomEvent<import('./stream-connection.js').FrameDetail>} */ (event).detail;
+/** @param {{ frame: FrameData, bytes: number }} event */
+function onScreenshot({ frame: data, bytes }) {
   stats.onMessage(bytes);
   try {
     const name = saveImage(data);
@@ -212,27 +286,15 @@ connection.addEventListener(ConnectionEvent.Screenshot, function connectionOnScr
   } catch (error) {
     setStatus(`The screenshot could not be saved: ${/** @type {Error} */ (error).message}`, 'error');
   }
-});
+}
 
-connection.addEventListener(ConnectionEvent.Stats, function connectionOnStats(event) {
-  const { data, bytes } = /** @type {CustomEvent<{ data: Record<string, unknown>, bytes: number }>} */ (event).detail;
-  stats.onMessage(bytes);
-  serverStats = data;
-});
-
-connection.addEventListener(ConnectionEvent.ServerError, function connectionOnServerError(event) {
-  const error = /** @type {CustomEvent<{ message: string, code: string }>} */ (event).detail;
-  lastServerError = error;
-  setStatus(`Server error (${error.code}): ${error.message}`, 'error');
-});
-
-connection.addEventListener(ConnectionEvent.Status, function connectionOnStatus(event) {
-  const { message } = /** @type {CustomEvent<{ message: string }>} */ (event).detail;
-  setStatus(`Server: ${message}`, 'info');
-});
-
-connection.addEventListener(ConnectionEvent.Closed, function connectionOnClosed(event) {
-  const { code, reason } = /** @type {CustomEvent<import('./stream-connection.js').CloseDetail>} */ (event).detail;
+/**
+ * @param {number} code
+ * @param {string} reason
+ * @param {boolean} willReconnect
+ */
+function onClose(code, reason, willReconnect) {
+  if (!willReconnect) reconnecting = false;
   connectedAt = NaN;
   ui.placeholder.hidden = false;
   ui.placeholder.textContent = 'Not connected';
@@ -247,8 +309,8 @@ connection.addEventListener(ConnectionEvent.Closed, function connectionOnClosed(
   } else {
     setStatus(`Disconnected by the server (${closeText}).`, 'error');
   }
-  render();
-});
+  showState();
+}
 
 // ---- output ---------------------------------------------------------------------------------
 

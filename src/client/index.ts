@@ -7,7 +7,7 @@ export {
   WebSocketClient, ClientEvent, parseEvent,
   type WebSocketClientOptions, type EventTypeMap, type EventHandler, type BaseEvent,
   type ImageGenerationStartedEvent, type ImageGenerationProgressEvent, type ImageGenerationCompletedEvent,
-  type ImageGenerationFailedEvent, type SystemNotificationEvent, type ConnectedEvent, type DisconnectedEvent,
+  type ImageGenerationFailedEvent, type SystemNotificationEvent, type ConnectedEvent, type DisconnectedEvent, type ReconnectingEvent,
   type ErrorEvent,
 } from './websocket-client.js';
 export {
@@ -17,8 +17,17 @@ export {
 } from './reconnecting-socket.js';
 export {
   ExponentialBackoff, FixedDelay, NO_RECONNECT,
-  type ReconnectPolicy, type ExponentialBackoffOptions, type FixedDelayOptions,
-} from './reconnect-policy.js';
+  type ReconnectPolicy, type CloseInfo, type ExponentialBackoffOptions, type FixedDelayOptions,
+} from '../util/reconnect-policy.js';
+export { StopOnCloseCodes } from './close-code-policy.js';
+export { CloseCode, FINAL_CLOSE_CODES } from '../wire/close-codes.js';
+export {
+  StreamClient, StreamClientEvent, parseStreamMessage,
+  type StreamClientOptions, type StreamClientEvents, type StreamFrameEvent, type StreamMessage,
+  type StreamFrame, type StreamStats, type StreamServerError, type StreamOptions,
+} from './stream-client.js';
+export { ReceiveStats } from './receive-stats.js';
+export { parseDataUrl, type DataUrl } from './base64.js';
 export { decodeMessage, type DecodedImage, type DecodeResult } from './image-decoder.js';
 export type { WebSocketLike, WebSocketConstructor } from './websocket-impl.js';
 export type { Clock } from '../util/clock.js';

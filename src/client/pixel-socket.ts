@@ -1,7 +1,7 @@
 import type { Clock } from '../util/clock.js';
 import { decodeMessage, type DecodedImage } from './image-decoder.js';
 import { createImageSaver, type ImageSaver } from './image-saver.js';
-import { FixedDelay, NO_RECONNECT, type ReconnectPolicy } from './reconnect-policy.js';
+import { FixedDelay, NO_RECONNECT, type ReconnectPolicy } from '../util/reconnect-policy.js';
 import { ReconnectingSocket, toError, type ConnectionState, type TokenProvider } from './reconnecting-socket.js';
 import type { WebSocketConstructor } from './websocket-impl.js';
 
@@ -69,7 +69,11 @@ export interface PixelSocketOptions {
   reconnectPolicy?: ReconnectPolicy;
   getToken?: TokenProvider;
   tokenParam?: string;
-  /** Dead-peer detection period in ms (no heartbeat message is sent). @default 0 (off) */
+  /**
+   * Dead-peer detection period in ms: nothing received for two periods drops the connection and
+   * reconnects. No heartbeat message is sent, so this is an explicit silence watchdog, for
+   * servers that send all the time (a frame stream). @default 0 (off)
+   */
   heartbeatInterval?: number;
   /** At most this many saves in flight; images beyond are delivered but not saved (reported). @default 64 */
   maxPendingSaves?: number;
@@ -101,6 +105,7 @@ export class PixelSocket {
       ...(options.getToken && { getToken: options.getToken }),
       ...(options.tokenParam && { tokenParam: options.tokenParam }),
       ...(options.heartbeatInterval !== undefined && { heartbeatInterval: options.heartbeatInterval }),
+      deadPeer: 'on-silence',
       ...(options.debug !== undefined && { debug: options.debug }),
       ...(options.WebSocket && { WebSocket: options.WebSocket }),
       ...(options.clock && { clock: options.clock }),

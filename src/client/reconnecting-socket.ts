@@ -1,6 +1,7 @@
+import { CloseCode } from '../wire/close-codes.js';
 import { systemClock, type Clock, type TimerHandle } from '../util/clock.js';
 import { TypedEmitter } from '../util/typed-emitter.js';
-import { ExponentialBackoff, type ReconnectPolicy } from './reconnect-policy.js';
+import { ExponentialBackoff, type ReconnectPolicy } from '../util/reconnect-policy.js';
 import { OPEN, resolveWebSocket, type WebSocketConstructor, type WebSocketLike } from './websocket-impl.js';
 
 /**
@@ -64,8 +65,16 @@ export interface ReconnectingSocketOptions {
   resumeParam?: string;
   /** Heartbeat period in ms; 0 turns heartbeat and dead-peer detection off. @default 0 */
   heartbeatInterval?: number;
-  /** The heartbeat text; `undefined` sends nothing but still watches for silence. */
+  /** The heartbeat text; `undefined` sends nothing (then only `deadPeer: 'on-silence'` can detect anything). */
   heartbeatMessage?: () => string | undefined;
+  /**
+   * When nothing received for two heartbeat periods counts as a dead peer.
+   * `'after-answer'`: only once the peer has answered a heartbeat on this connection (the layer
+   * that parses messages calls `heartbeatAnswered()`); a server that never answers heartbeats is
+   * never dropped for being quiet. `'on-silence'`: always; for peers known to send all the time.
+   * @default 'after-answer'
+   */
+  deadPeer?: 'after-answer' | 'on-silence';
   /** @default the global `WebSocket`, else `ws` */
   WebSocket?: WebSocketConstructor;
   protocols?: string | string[];
@@ -79,8 +88,8 @@ export interface ReconnectingSocketOptions {
   closeTimeout?: number;
 }
 
-/** Close code used when the peer went silent (private-use range, allowed from browsers). */
-export const HEARTBEAT_TIMEOUT_CODE = 4000;
+/** Close code used when the peer went silent (`CloseCode.HeartbeatTimeout`, 4000). */
+export const HEARTBEAT_TIMEOUT_CODE = CloseCode.HeartbeatTimeout;
 
 interface PendingConnect {
   promise: Promise<void>;
@@ -101,6 +110,8 @@ export class ReconnectingSocket extends TypedEmitter<SocketEvents> {
   #heartbeatTimer: TimerHandle | undefined;
   #closeTimer: TimerHandle | undefined;
   #lastReceivedAt = 0;
+  /** The peer has answered a heartbeat on the current connection: silence now means trouble. */
+  #peerAnswers = false;
   #lastEventId: string | undefined;
   #pending: PendingConnect | undefined;
   #lastError: Error | undefined;
@@ -115,6 +126,7 @@ export class ReconnectingSocket extends TypedEmitter<SocketEvents> {
       tokenParam: 'token',
       resumeParam: 'since',
       heartbeatInterval: 0,
+      deadPeer: 'after-answer',
       clock: systemClock,
       name: 'framehub',
       closeTimeout: 3000,
@@ -142,6 +154,16 @@ export class ReconnectingSocket extends TypedEmitter<SocketEvents> {
   /** Layers that parse messages report event ids here (the core does not parse JSON). */
   rememberEventId(id: string | number): void {
     this.#lastEventId = String(id);
+  }
+
+  /**
+   * Layers that parse messages call this when the peer answered a heartbeat; from then on, on
+   * this connection, two silent heartbeat periods drop it (`deadPeer: 'after-answer'`).
+   */
+  heartbeatAnswered(): void {
+    if (this.#peerAnswers || this.#state !== 'connected') return;
+    this.#peerAnswers = true;
+    this.#debug('peer answers heartbeats: dead-peer detection armed');
   }
 
   /**
@@ -257,6 +279,7 @@ export class ReconnectingSocket extends TypedEmitter<SocketEvents> {
     if (ws !== this.#ws) return;
     this.#attempt = 0;
     this.#lastReceivedAt = this.#clock.now();
+    this.#peerAnswers = false;
     this.#setState('connected');
     this.#startHeartbeat();
     const pending = this.#pending;
@@ -312,7 +335,7 @@ export class ReconnectingSocket extends TypedEmitter<SocketEvents> {
 
   #scheduleRetry(code: number, reason: string): void {
     const attempt = this.#attempt + 1;
-    const delay = this.options.policy.nextDelay(attempt);
+    const delay = this.options.policy.nextDelay(attempt, { code, reason });
     this.#setState('disconnected');
     this.emit('close', { code, reason, willReconnect: delay !== null });
     if (delay === null) {
@@ -340,7 +363,8 @@ export class ReconnectingSocket extends TypedEmitter<SocketEvents> {
       const ws = this.#ws;
       if (!ws || this.#state !== 'connected') return;
       const silentFor = this.#clock.now() - this.#lastReceivedAt;
-      if (silentFor >= 2 * interval) {
+      const armed = this.#peerAnswers || this.options.deadPeer === 'on-silence';
+      if (armed && silentFor >= 2 * interval) {
         this.#debug(`nothing received for ${Math.round(silentFor)} ms: peer presumed dead`);
         this.#dropDeadPeer(ws);
         return;

@@ -1,10 +1,11 @@
 import type { Clock } from '../util/clock.js';
 import { TypedEmitter, type Listener } from '../util/typed-emitter.js';
-import { ExponentialBackoff, NO_RECONNECT, type ReconnectPolicy } from './reconnect-policy.js';
+import { ExponentialBackoff, NO_RECONNECT, type ReconnectPolicy } from '../util/reconnect-policy.js';
 import {
   ReconnectingSocket, toError, type ConnectionState, type ErrorContext, type StateChangeEvent,
 } from './reconnecting-socket.js';
 import type { WebSocketConstructor } from './websocket-impl.js';
+import { parseJsonObjectMessage } from './json-message.js';
 
 /** seeds/001's WebSocketClient: typed `{type, payload, timestamp}` events over the shared core. */
 
@@ -46,6 +47,8 @@ export interface SystemNotificationEvent extends BaseEvent {
 export interface ConnectedEvent { timestamp: string }
 export interface DisconnectedEvent { code: number; reason: string; willReconnect: boolean; timestamp: string }
 export interface ErrorEvent { error: Error; context: ErrorContext; timestamp: string }
+/** framehub extension: a reconnect attempt is scheduled `delay` ms from now. */
+export interface ReconnectingEvent { attempt: number; delay: number; timestamp: string }
 
 export interface EventTypeMap {
   'image.generation.started': ImageGenerationStartedEvent;
@@ -55,6 +58,7 @@ export interface EventTypeMap {
   'system.notification': SystemNotificationEvent;
   connected: ConnectedEvent;
   disconnected: DisconnectedEvent;
+  reconnecting: ReconnectingEvent;
   'state:change': StateChangeEvent;
   error: ErrorEvent;
   /** framehub extension: every server event, known type or not. */
@@ -66,6 +70,7 @@ export type EventHandler<T> = (event: T) => void;
 export const ClientEvent = {
   Connected: 'connected',
   Disconnected: 'disconnected',
+  Reconnecting: 'reconnecting',
   StateChange: 'state:change',
   Error: 'error',
   Message: 'message',
@@ -73,12 +78,19 @@ export const ClientEvent = {
 
 const CLIENT_EVENTS: ReadonlySet<string> = new Set(Object.values(ClientEvent));
 
+/** framehub's `/ws` answers each `heartbeat` with this; seeing one arms dead-peer detection. */
+const HEARTBEAT_ANSWER = 'heartbeat.ack';
+
 export interface WebSocketClientOptions {
   /** @default 1000 */
   initialReconnectDelay?: number;
   /** @default 30000 */
   maxReconnectDelay?: number;
-  /** Heartbeat period; nothing received for two periods means a dead peer. 0 turns it off. @default 30000 */
+  /**
+   * Heartbeat period; 0 turns heartbeats off. Once the server has answered a heartbeat
+   * (`heartbeat.ack`) on a connection, nothing received for two periods means a dead peer; a
+   * server that never answers is never dropped for being quiet. @default 30000
+   */
   heartbeatInterval?: number;
   /** @default true */
   autoReconnect?: boolean;
@@ -136,6 +148,7 @@ export class WebSocketClient extends TypedEmitter<EventTypeMap> {
     this.#socket.on('state:change', this.#onStateChange);
     this.#socket.on('open', this.#onOpen);
     this.#socket.on('close', this.#onClose);
+    this.#socket.on('reconnecting', this.#onReconnecting);
     this.#socket.on('error', this.#onSocketError);
     this.#socket.on('message', this.#onMessage);
   }
@@ -187,6 +200,10 @@ export class WebSocketClient extends TypedEmitter<EventTypeMap> {
     this.emit('disconnected', { code, reason, willReconnect, timestamp: new Date().toISOString() });
   };
 
+  readonly #onReconnecting = ({ attempt, delay }: { attempt: number; delay: number }) => {
+    this.emit('reconnecting', { attempt, delay, timestamp: new Date().toISOString() });
+  };
+
   // User handlers throw into this emitter, not the core's; a 'handler' error from the core is ours.
   readonly #onSocketError = ({ error, context }: { error: Error; context: ErrorContext }) => this.#emitError(error, context);
 
@@ -197,6 +214,7 @@ export class WebSocketClient extends TypedEmitter<EventTypeMap> {
       return;
     }
     if (event.id !== undefined) this.#socket.rememberEventId(event.id);
+    if (event.type === HEARTBEAT_ANSWER) this.#socket.heartbeatAnswered();
     this.emit('message', event);
     // A server event named like a client event must not pose as one.
     if (!CLIENT_EVENTS.has(event.type)) this.emit(event.type as keyof EventTypeMap, event as never);
@@ -209,15 +227,8 @@ export class WebSocketClient extends TypedEmitter<EventTypeMap> {
 
 /** One server message as an event envelope, or the reason it is not one. */
 export function parseEvent(data: string | Uint8Array): BaseEvent | Error {
-  if (typeof data !== 'string') return new Error(`unexpected binary message (${data.byteLength} bytes); events are JSON text`);
-  let value: unknown;
-  try {
-    value = JSON.parse(data);
-  } catch (error) {
-    return new SyntaxError(`malformed JSON from server: ${(error as Error).message}`, { cause: error });
-  }
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) return new Error('server message is not a JSON object');
-  const raw = value as Record<string, unknown>;
+  const raw = parseJsonObjectMessage(data, 'events are JSON text');
+  if (raw instanceof Error) return raw;
   if (typeof raw['type'] !== 'string' || raw['type'] === '') return new Error('server message has no string "type"');
   const payload = raw['payload'] ?? {};
   if (typeof payload !== 'object' || payload === null || Array.isArray(payload)) return new Error(`"${raw['type']}" event: payload is not an object`);

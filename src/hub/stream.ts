@@ -7,6 +7,7 @@ import { RateMeter } from '../util/rate-meter.js';
 import { CountRate } from '../util/count-rate.js';
 import { systemClock, type Clock, type TimerHandle } from '../util/clock.js';
 import { TypedEmitter } from '../util/typed-emitter.js';
+import { ExponentialBackoff, type ReconnectPolicy } from '../util/reconnect-policy.js';
 
 /** Something subscribers should be told about the source: progress, or a failure. */
 export interface StreamNotice {
@@ -35,6 +36,13 @@ export interface StreamOptions {
    */
   restartDelayMs?: number;
   maxRestartDelayMs?: number;
+  /**
+   * Replaces the restart backoff above: asked after each death with the number of deaths since
+   * the last frame (1: the source was delivering); `null` ends the stream for good. The same
+   * interface as the client library's reconnect policies. The spacing of `restartDelayMs`
+   * between starts still holds. @default immediately, then restartDelayMs × 2^n up to the cap
+   */
+  restartPolicy?: ReconnectPolicy;
   clock?: Clock;
   /** Overlay label; defaults to the stream id. */
   label?: string;
@@ -96,7 +104,7 @@ export class Stream extends TypedEmitter<StreamEvents> {
   readonly #clock: Clock;
   readonly #idleGraceMs: number;
   readonly #restartDelayMs: number;
-  readonly #maxRestartDelayMs: number;
+  readonly #restartPolicy: ReconnectPolicy;
   #idleTimer: TimerHandle | undefined;
   #restartTimer: TimerHandle | undefined;
   /** Deaths since the last frame: 0 means the source was delivering when it died. */
@@ -117,7 +125,7 @@ export class Stream extends TypedEmitter<StreamEvents> {
     this.#clock = options.clock ?? systemClock;
     this.#idleGraceMs = options.idleGraceMs ?? 5000;
     this.#restartDelayMs = options.restartDelayMs ?? 500;
-    this.#maxRestartDelayMs = options.maxRestartDelayMs ?? 10_000;
+    this.#restartPolicy = options.restartPolicy ?? restartAtOnceThenBackOff(this.#restartDelayMs, options.maxRestartDelayMs ?? 10_000);
     this.#inMeter = new RateMeter(1000, 256, this.#clock);
     this.#outRate = new CountRate(1000, 256, this.#clock);
     this.variants = new VariantCache(encoder, (frame) => this.osdText(frame));
@@ -334,10 +342,15 @@ export class Stream extends TypedEmitter<StreamEvents> {
       this.#notify({ level: 'error', message: error.message, fatal: true });
       return;
     }
-    // Viewers wait for the restart: a source that was delivering comes back at once (issue 13:
-    // frames again within 2 s of a kill); one that keeps dying without a frame backs off.
-    const attempt = this.#restartAttempt++;
-    const backoff = attempt === 0 ? 0 : Math.min(this.#restartDelayMs * 2 ** attempt, this.#maxRestartDelayMs);
+    const attempt = ++this.#restartAttempt;
+    const backoff = this.#restartPolicy.nextDelay(attempt);
+    if (backoff === null) {
+      this.#setState('ended');
+      this.#latest = undefined;
+      this.variants.clear();
+      this.#notify({ level: 'error', message: `${error.message}; not restarting (gave up after ${attempt} attempt(s))`, fatal: true });
+      return;
+    }
     const spacing = this.#startedAt + this.#restartDelayMs - this.#clock.now();
     const delay = Math.max(0, Math.ceil(Math.max(backoff, spacing)));
     this.#setState('restarting');
@@ -352,4 +365,14 @@ export class Stream extends TypedEmitter<StreamEvents> {
       void this.#start();
     }, delay);
   };
+}
+
+/**
+ * The default restart policy. Viewers wait for the restart: a source that was delivering comes
+ * back at once (issue 13: frames again within 2 s of a kill); one that keeps dying without a
+ * frame backs off, `baseMs` × 2^n up to `maxMs`, without jitter (one process, no herd).
+ */
+function restartAtOnceThenBackOff(baseMs: number, maxMs: number): ReconnectPolicy {
+  const backoff = new ExponentialBackoff({ initialDelay: baseMs, maxDelay: maxMs, jitter: 0 });
+  return { nextDelay: (attempt) => (attempt === 1 ? 0 : backoff.nextDelay(attempt)) };
 }

@@ -1,6 +1,7 @@
 import type { Variant } from '../hub/variant.js';
 import type { ImageFormat } from '../image/sniff.js';
 import { ErrorCode } from '../wire/errors.js';
+import type { StreamJsonCommand, StreamJsonError, StreamJsonFrame, StreamJsonOptions, StreamJsonStats } from '../wire/stream-json.js';
 import { ProtocolError } from './protocol-error.js';
 import { FPS_RANGE, QUALITY_RANGE, describe, imageFormat, intInRange, parseJsonObject } from './values.js';
 
@@ -8,16 +9,6 @@ import { FPS_RANGE, QUALITY_RANGE, describe, imageFormat, intInRange, parseJsonO
  * The JSON stream protocol of seeds/002 (`WS /stream/:id`): pure functions from client text
  * to typed commands and from frames to wire text. Knows nothing about sockets.
  */
-
-export interface StreamJsonOptions {
-  fps: number;
-  quality: number;
-  format: ImageFormat;
-}
-
-export type StreamJsonCommand =
-  | { command: 'update_options'; options: Partial<StreamJsonOptions> }
-  | { command: 'take_screenshot' };
 
 export const STREAM_JSON_DEFAULTS: StreamJsonOptions = { fps: 10, quality: 80, format: 'jpeg' };
 
@@ -79,25 +70,9 @@ export function frameMessage(variant: Variant, type: 'frame' | 'screenshot' = 'f
         timestamp: v.frame.capturedAt,
         frame_number: v.frame.seq,
         size: v.bytes.length,
-      },
+      } satisfies StreamJsonFrame,
     })),
   );
-}
-
-/** Per-connection figures sent once a second as `{"type":"stats"}`. */
-export interface StreamJsonStats {
-  stream: string;
-  fps: number;
-  quality: number;
-  format: ImageFormat;
-  actual_fps: number;
-  source_fps: number;
-  frames_sent: number;
-  frames_dropped: number;
-  frames_skipped: number;
-  bytes_sent: number;
-  connected_for: number;
-  subscribers: number;
 }
 
 export function statsMessage(stats: StreamJsonStats): string {
@@ -105,7 +80,7 @@ export function statsMessage(stats: StreamJsonStats): string {
 }
 
 export function errorMessage(code: string, message: string): string {
-  return JSON.stringify({ type: 'error', error: { message, code } });
+  return JSON.stringify({ type: 'error', error: { message, code } satisfies StreamJsonError });
 }
 
 export function statusMessage(message: string): string {

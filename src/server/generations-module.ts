@@ -6,7 +6,7 @@ import type { Hub } from '../hub/hub.js';
 import { Stream } from '../hub/stream.js';
 import { PushSource } from '../sources/push-source.js';
 import { createTokenVerifier, type TokenVerifier } from './auth.js';
-import { ComfyUiBridge } from '../generations/comfyui-bridge.js';
+import { ComfyUiBridge } from '../bridges/comfyui-bridge.js';
 import { EventJournal } from '../generations/event-journal.js';
 import { EventLog, type LogEntry } from '../generations/event-log.js';
 import type { GenerationEvent } from '../generations/generation-event.js';

@@ -105,7 +105,7 @@ function routes(app: FastifyInstance, registry: SessionRegistry, defaults: Sessi
 
   app.get('/api/session/:id/viewer', async (request: IdRequest, reply) => {
     const session = find(registry, request.params.id);
-    return reply.type('text/html; charset=utf-8').header('cache-control', 'no-store').send(viewerPage(session.id, reply.cspNonce.script));
+    return reply.type('text/html; charset=utf-8').header('cache-control', 'no-store').send(viewerPage(session.id));
   });
 
   app.delete('/api/session/:id', async (request: IdRequest) => {
@@ -142,14 +142,11 @@ function intField(body: Record<string, unknown>, name: string, [min, max]: reado
 }
 
 /** seeds/003's fallback viewer: polls the PNG once a second. */
-function viewerPage(id: string, nonce: string): string {
+function viewerPage(id: string): string {
   const safe = encodeURIComponent(id);
   return `<!doctype html>
 <html><head><meta charset="utf-8"><title>framehub session ${safe}</title>
 <style>body{margin:0;background:#111;display:flex;justify-content:center}img{max-width:100vw;max-height:100vh}</style></head>
 <body><img id="frame" alt="session ${safe}" src="/api/session/${safe}/frame">
-<script nonce="${nonce}">
-const img = document.getElementById('frame');
-setInterval(() => { img.src = '/api/session/${safe}/frame?t=' + Date.now(); }, 1000);
-</script></body></html>`;
+<script src="/session-viewer.js"></script></body></html>`;
 }

@@ -1,8 +1,9 @@
 import type { WebSocket } from 'ws';
 import { ErrorCode } from '../wire/errors.js';
 import {
-  errorMessage, frameMessage, parseStreamJsonCommand, parseStreamJsonQuery, statsMessage, type StreamJsonOptions,
+  errorMessage, frameMessage, parseStreamJsonCommand, parseStreamJsonQuery, statsMessage,
 } from '../protocols/stream-json.js';
+import type { StreamJsonOptions } from '../wire/stream-json.js';
 import type { UpgradeHandler } from './upgrade-router.js';
 import { newSinkOrRefuse, noticeRelay, onClientMessages, parseQueryOrRefuse, resolveStreamOrRefuse, type RouteContext } from './route-context.js';
 import { VariantSink, type VariantWire } from './variant-sink.js';

@@ -17,8 +17,6 @@ import { corsOrigins } from './request-gate.js';
 export async function registerWebSecurity(app: FastifyInstance, options: { allowedOrigins: string; restRateLimit: number }): Promise<void> {
   await app.register(cors, { origin: corsOrigins(options.allowedOrigins), methods: ['GET', 'HEAD', 'POST', 'DELETE'] });
   await app.register(helmet, {
-    // Inline scripts carry the nonce helmet makes per answer (the session viewer page's one script).
-    enableCSPNonces: true,
     contentSecurityPolicy: {
       directives: {
         defaultSrc: ["'self'"],

@@ -1,13 +1,22 @@
 /**
- * When to try again after a connection is lost. One method, so a policy can be tested on its
- * own and swapped without touching the socket (livekit's `ReconnectPolicy` has the same shape).
+ * When to try again after a connection is lost or a process died. One method, so a policy can
+ * be tested on its own and swapped without touching what it drives (livekit's `ReconnectPolicy`
+ * has the same shape). The one reconnect core of framehub: the client library's sockets, the
+ * ComfyUI bridge and the hub's source restarts all ask a policy of this shape. Isomorphic.
  */
 export interface ReconnectPolicy {
   /**
-   * Delay in ms before reconnect attempt number `attempt` (1 for the first retry after a
-   * loss), or `null` to give up.
+   * Delay in ms before attempt number `attempt` (1 for the first retry after a loss), or `null`
+   * to give up. `close` is how the last connection ended, where there was one (a WebSocket's
+   * close code and reason); a policy may stop on codes that say retrying cannot help.
    */
-  nextDelay(attempt: number): number | null;
+  nextDelay(attempt: number, close?: CloseInfo): number | null;
+}
+
+/** How a connection ended, as the policy sees it. */
+export interface CloseInfo {
+  code: number;
+  reason: string;
 }
 
 export interface ExponentialBackoffOptions {

@@ -1,11 +1,14 @@
 import { randomUUID } from 'node:crypto';
-import { WebSocket, type RawData } from 'ws';
+import { WebSocket } from 'ws';
+import { ReconnectingSocket, type SocketEvents } from '../client/reconnecting-socket.js';
+import type { WebSocketConstructor } from '../client/websocket-impl.js';
+import { ExponentialBackoff, type ReconnectPolicy } from '../util/reconnect-policy.js';
 import type { PushSource } from '../sources/push-source.js';
 import { TypedEmitter } from '../util/typed-emitter.js';
 import type { Severity } from '../wire/envelope.js';
-import { GenerationError } from './generation-error.js';
+import { GenerationError } from '../generations/generation-error.js';
 import { ErrorCode } from '../wire/errors.js';
-import type { Generations, JobInput } from './generations.js';
+import type { Generations, JobInput } from '../generations/generations.js';
 import { toError } from '../util/errors.js';
 
 export type BridgeState = 'idle' | 'connecting' | 'connected' | 'waiting' | 'stopped';
@@ -24,6 +27,8 @@ export interface ComfyUiBridgeOptions {
   /** Reconnect backoff: first delay, doubled up to the cap. @default 500, 10000 */
   reconnectDelayMs?: number;
   maxReconnectDelayMs?: number;
+  /** Replaces the backoff above (the client library's policy interface). */
+  reconnectPolicy?: ReconnectPolicy;
   /** Timeout of each HTTP request to ComfyUI. @default 30000 */
   fetchTimeoutMs?: number;
   log?: { info(msg: string): void; warn(obj: object, msg: string): void };
@@ -34,6 +39,16 @@ const PREVIEW_IMAGE = 1;
 const PREVIEW_IMAGE_WITH_METADATA = 4;
 /** Delays before fetching a finished image from `/view` again. */
 const VIEW_RETRIES = [250, 1000, 3000];
+
+/**
+ * `ws` with the options ComfyUI needs, behind the constructor shape the reconnecting core takes:
+ * no compression (previews are JPEG/PNG already) and room for large messages.
+ */
+class ComfyWebSocket extends WebSocket {
+  constructor(url: string, protocols?: string | string[]) {
+    super(url, protocols, { perMessageDeflate: false, maxPayload: 256 * 1024 * 1024 });
+  }
+}
 
 interface ComfyImageRef {
   filename: string;
@@ -63,9 +78,8 @@ export class ComfyUiBridge extends TypedEmitter<BridgeEvents> {
   readonly clientId: string;
   readonly #options: ComfyUiBridgeOptions;
   #state: BridgeState = 'idle';
-  #ws: WebSocket | undefined;
-  #timer: ReturnType<typeof setTimeout> | undefined;
-  #attempt = 0;
+  /** The connection and its reconnects: the client library's one reconnect core. */
+  readonly #socket: ReconnectingSocket;
   #everConnected = false;
   /** Messages are handled one after another: a job must exist before its progress and images. */
   #chain: Promise<void> = Promise.resolve();
@@ -80,6 +94,23 @@ export class ComfyUiBridge extends TypedEmitter<BridgeEvents> {
     url.search = '';
     url.hash = '';
     this.httpBase = url.href.replace(/\/$/, '');
+    this.#socket = new ReconnectingSocket({
+      url: `${this.httpBase.replace(/^http/, 'ws')}/ws?clientId=${encodeURIComponent(this.clientId)}`,
+      name: 'ComfyUiBridge',
+      policy: options.reconnectPolicy ?? new ExponentialBackoff({
+        initialDelay: options.reconnectDelayMs ?? 500, maxDelay: options.maxReconnectDelayMs ?? 10_000, jitter: 0,
+      }),
+      // ComfyUI has no event ids to resume from and answers no heartbeats.
+      resumeParam: '',
+      closeTimeout: 500,
+      WebSocket: ComfyWebSocket as unknown as WebSocketConstructor,
+    });
+    this.#socket.on('state:change', this.#socketOnStateChange);
+    this.#socket.on('open', this.#socketOnOpen);
+    this.#socket.on('message', this.#socketOnMessage);
+    this.#socket.on('close', this.#socketOnClose);
+    this.#socket.on('reconnecting', this.#socketOnReconnecting);
+    this.#socket.on('error', this.#socketOnError);
   }
 
   get state(): BridgeState {
@@ -88,16 +119,14 @@ export class ComfyUiBridge extends TypedEmitter<BridgeEvents> {
 
   start(): void {
     if (this.#state !== 'idle') return;
-    this.#connect();
+    // With an unbounded policy connect() only fails on an unusable URL.
+    this.#socket.connect().catch((error: unknown) => this.emit('error', toError(error)));
   }
 
   /** Closes the connection and stops reconnecting; waits for messages being handled. Safe to call twice. */
   async stop(): Promise<void> {
     this.#setState('stopped');
-    if (this.#timer !== undefined) clearTimeout(this.#timer);
-    this.#timer = undefined;
-    this.#ws?.terminate();
-    this.#ws = undefined;
+    this.#socket.disconnect(1001, 'framehub stopping');
     await this.#chain;
   }
 
@@ -108,32 +137,11 @@ export class ComfyUiBridge extends TypedEmitter<BridgeEvents> {
     this.emit('state:change', { oldState, newState });
   }
 
-  #connect(): void {
-    this.#setState('connecting');
-    const wsUrl = `${this.httpBase.replace(/^http/, 'ws')}/ws?clientId=${encodeURIComponent(this.clientId)}`;
-    const ws = new WebSocket(wsUrl, { perMessageDeflate: false, maxPayload: 256 * 1024 * 1024 });
-    this.#ws = ws;
-    const bridge = this;
-    ws.on('open', function comfyOnOpen() {
-      if (bridge.#ws === ws) bridge.#opened();
-    });
-    ws.on('message', function comfyOnMessage(data, isBinary) {
-      if (bridge.#ws !== ws) return;
-      if (isBinary) bridge.#onBinary(toBuffer(data));
-      else bridge.#onText(data.toString());
-    });
-    ws.on('error', function comfyOnError() {
-      // 'close' follows; the reconnect happens there.
-    });
-    ws.on('close', function comfyOnClose() {
-      if (bridge.#ws !== ws) return;
-      bridge.#ws = undefined;
-      bridge.#closed();
-    });
-  }
+  readonly #socketOnStateChange = ({ newState }: SocketEvents['state:change']): void => {
+    if (newState === 'connecting') this.#setState('connecting');
+  };
 
-  #opened(): void {
-    this.#attempt = 0;
+  readonly #socketOnOpen = (): void => {
     const again = this.#everConnected;
     this.#everConnected = true;
     this.#setState('connected');
@@ -143,22 +151,31 @@ export class ComfyUiBridge extends TypedEmitter<BridgeEvents> {
       this.#notify('info', `ComfyUI at ${this.httpBase} is reachable again`);
       this.#enqueue(() => this.#recover());
     }
-  }
+  };
 
-  #closed(): void {
-    if (this.#state === 'stopped') return;
+  readonly #socketOnMessage = ({ data }: SocketEvents['message']): void => {
+    if (typeof data === 'string') this.#onText(data);
+    else this.#onBinary(Buffer.from(data.buffer, data.byteOffset, data.byteLength));
+  };
+
+  readonly #socketOnClose = ({ willReconnect }: SocketEvents['close']): void => {
     if (this.#state === 'connected') {
-      this.#notify('warning', `ComfyUI at ${this.httpBase} disconnected; reconnecting`);
-      this.#options.previews.status(`ComfyUI at ${this.httpBase} disconnected; reconnecting`);
+      const message = `ComfyUI at ${this.httpBase} disconnected; ${willReconnect ? 'reconnecting' : 'not reconnecting'}`;
+      this.#notify('warning', message);
+      this.#options.previews.status(message);
     }
-    const base = this.#options.reconnectDelayMs ?? 500;
-    const delay = Math.min(base * 2 ** this.#attempt++, this.#options.maxReconnectDelayMs ?? 10_000);
+    // Only an injected policy gives up; then the bridge is done.
+    if (!willReconnect) this.#setState('stopped');
+  };
+
+  readonly #socketOnReconnecting = (): void => {
     this.#setState('waiting');
-    this.#timer = setTimeout(() => {
-      this.#timer = undefined;
-      if (this.#state === 'waiting') this.#connect();
-    }, delay);
-  }
+  };
+
+  readonly #socketOnError = ({ error, context }: SocketEvents['error']): void => {
+    // A refused or dropped connection is what the reconnects are for; the close says it.
+    if (context !== 'connection') this.emit('error', error);
+  };
 
   #onBinary(bytes: Buffer): void {
     if (bytes.length < 8) return;
@@ -384,10 +401,4 @@ export function describeGraph(graph: Record<string, ComfyNode>): Omit<JobInput, 
     ...(Number.isInteger(width) && width > 0 && { width }),
     ...(Number.isInteger(height) && height > 0 && { height }),
   };
-}
-
-function toBuffer(data: RawData): Buffer {
-  if (Buffer.isBuffer(data)) return data;
-  if (Array.isArray(data)) return Buffer.concat(data);
-  return Buffer.from(data);
 }
