@@ -6,6 +6,9 @@ import {
 } from './reconnecting-socket.js';
 import type { WebSocketConstructor } from './websocket-impl.js';
 import { parseJsonObjectMessage } from './json-message.js';
+import type {
+  CompletedPayload, EnvelopeType, FailedPayload, NotificationPayload, ProgressPayload, StartedPayload,
+} from '../wire/envelope.js';
 
 /** seeds/001's WebSocketClient: typed `{type, payload, timestamp}` events over the shared core. */
 
@@ -19,29 +22,30 @@ export interface BaseEvent {
   id?: string | number;
 }
 
+// The payloads are the server's own types (src/wire/envelope.ts), written once for both sides.
 export interface ImageGenerationStartedEvent extends BaseEvent {
-  type: 'image.generation.started';
-  payload: { job_id: string; user_id?: string; prompt?: string; [key: string]: unknown };
+  type: typeof EnvelopeType.Started;
+  payload: StartedPayload & Record<string, unknown>;
 }
 
 export interface ImageGenerationProgressEvent extends BaseEvent {
-  type: 'image.generation.progress';
-  payload: { job_id?: string; progress: number; stage?: string; [key: string]: unknown };
+  type: typeof EnvelopeType.Progress;
+  payload: ProgressPayload & Record<string, unknown>;
 }
 
 export interface ImageGenerationCompletedEvent extends BaseEvent {
-  type: 'image.generation.completed';
-  payload: { job_id: string; image_url: string; metadata?: Record<string, unknown>; [key: string]: unknown };
+  type: typeof EnvelopeType.Completed;
+  payload: CompletedPayload & Record<string, unknown>;
 }
 
 export interface ImageGenerationFailedEvent extends BaseEvent {
-  type: 'image.generation.failed';
-  payload: { job_id: string; error: string; retry_allowed?: boolean; [key: string]: unknown };
+  type: typeof EnvelopeType.Failed;
+  payload: FailedPayload & Record<string, unknown>;
 }
 
 export interface SystemNotificationEvent extends BaseEvent {
-  type: 'system.notification';
-  payload: { severity: 'info' | 'warning' | 'error'; message: string; action_url?: string; [key: string]: unknown };
+  type: typeof EnvelopeType.Notification;
+  payload: NotificationPayload & Record<string, unknown>;
 }
 
 export interface ConnectedEvent { timestamp: string }
