@@ -124,6 +124,8 @@ export interface Config {
   maxImageSize: number;
   /** ComfyUI server to bridge, e.g. http://127.0.0.1:8188 (COMFYUI_URL, --comfyui). @default '' */
   comfyui: string;
+  /** Redis of the cluster this node joins, e.g. redis://127.0.0.1:6379 (REDIS_URL, --redis); '' = a single node, no Redis. @default '' */
+  redis: string;
   streams: Record<string, StreamConfig>;
 }
 
@@ -213,6 +215,7 @@ export const FIELDS: Record<Exclude<keyof Config, 'streams'>, Field> = {
   imageRetention: { env: 'IMAGE_RETENTION', flag: 'image-retention', parse: num(0, 87_600), default: 168, help: 'hours generated images are kept (0 = forever)' },
   maxImageSize: { env: 'MAX_IMAGE_SIZE', flag: 'max-image-size', parse: int(1024, 512 * 1024 * 1024), default: 32 * 1024 * 1024, help: 'largest published image, bytes' },
   comfyui: { env: 'COMFYUI_URL', flag: 'comfyui', parse: (raw, origin) => (raw === '' ? '' : str(/^https?:\/\/\S+$/, 'an http(s) URL like http://127.0.0.1:8188')(raw, origin)), default: '', help: 'ComfyUI server to bridge' },
+  redis: { env: 'REDIS_URL', flag: 'redis', parse: (raw, origin) => (raw === '' ? '' : str(/^rediss?:\/\/\S+$/, 'a redis:// or rediss:// URL like redis://127.0.0.1:6379')(raw, origin)), default: '', help: 'Redis of the cluster to join (unset = a single node)' },
 };
 
 type StreamKind = StreamConfig['source'];

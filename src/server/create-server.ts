@@ -31,6 +31,9 @@ import { registerSessionRoutes } from './session-routes.js';
 import { attachSocketIo } from './socket-io.js';
 import { installScreenCapture } from './screen-capture.js';
 import { registerWindowsRoute } from './windows-route.js';
+import { Cluster } from '../cluster/cluster.js';
+import { nodeReport, registerClusterRoute } from './cluster-route.js';
+import { createAdapter } from '@socket.io/redis-streams-adapter';
 
 export interface FramehubServer {
   readonly config: Config;
@@ -38,6 +41,8 @@ export interface FramehubServer {
   readonly hub: Hub;
   /** Live browser sessions (seeds/003). */
   readonly sessions: SessionRegistry;
+  /** This node in its cluster (REDIS_URL); `undefined` for a single node. */
+  readonly cluster: Cluster | undefined;
   /** Starts listening; resolves with the address actually bound (port 0 picks a free one). */
   listen(): Promise<{ host: string; port: number; url: string }>;
   /** Loads TLS_CERT/TLS_KEY again for new connections (SIGHUP); false when TLS is off. */
@@ -76,11 +81,14 @@ export async function createServer(config: Config, options: ServerOptions = {}):
   await registerWebSecurity(app, config);
   const encoder = options.encoder ?? new SharpEncoder();
 
+  // Without REDIS_URL nothing below touches Redis: one node, everything in this process.
+  const cluster = config.redis ? await Cluster.join({ url: config.redis, log: app.log }) : undefined;
   const hub = new Hub(config.primaryStream);
   for (const [id, streamConfig] of Object.entries(config.streams)) {
-    const source = createSource(id, streamConfig, {
+    const local = createSource(id, streamConfig, {
       quality: config.quality, captureFps: config.captureFps, log: app.log.child({ stream: id }), ...(config.display && { display: config.display }),
     });
+    const source = cluster ? cluster.wrapSource(id, local) : local;
     hub.add(new Stream(id, source, encoder, { idleGraceMs: config.idleGrace * 1000, label: id.toUpperCase() }));
   }
 
@@ -118,7 +126,15 @@ export async function createServer(config: Config, options: ServerOptions = {}):
   });
   hub.addResolver(sessions.resolveStream);
   registerSessionRoutes(app, sessions, { quality: config.quality, fps: 30, width: 1280, height: 720 });
-  const io = attachSocketIo(app.server, { hub, registry: sessions, log: app.log, maxPayload: config.maxPayload, caps, gate, allowedOrigins: config.allowedOrigins });
+  const io = attachSocketIo(app.server, {
+    hub, registry: sessions, log: app.log, maxPayload: config.maxPayload, caps, gate, allowedOrigins: config.allowedOrigins,
+    // Broadcasts, fetchSockets() and serverSideEmit reach every node's sockets.
+    ...(cluster && { adapter: createAdapter(cluster.redis, { blockTimeInMs: 1_000 }) }),
+  });
+  if (cluster) {
+    registerClusterRoute(app, cluster);
+    await cluster.start(() => nodeReport(hub, cluster, sessions));
+  }
   await app.ready();
 
   let closing: Promise<void> | undefined;
@@ -127,12 +143,15 @@ export async function createServer(config: Config, options: ServerOptions = {}):
     app,
     hub,
     sessions,
+    cluster,
     async listen() {
       await app.listen({ port: config.port, host: config.host });
       const address = app.server.address();
       const port = typeof address === 'object' && address ? address.port : config.port;
       const host = config.host === '0.0.0.0' ? 'localhost' : config.host;
-      return { host: config.host, port, url: `${config.tlsCert ? 'https' : 'http'}://${host}:${port}` };
+      const url = `${config.tlsCert ? 'https' : 'http'}://${host}:${port}`;
+      cluster?.node.setUrl(url);
+      return { host: config.host, port, url };
     },
     reloadTls: () => reloadTls(app.server, config),
     close() {
@@ -147,11 +166,15 @@ export async function createServer(config: Config, options: ServerOptions = {}):
         // Not io.close(): that would close the HTTP server under Fastify.
         io.disconnectSockets(true);
         io.engine.close();
+        // The adapter's own Redis connections (its stream reader ends within its block time).
+        if (cluster) io.of('/').adapter.close();
         await sessions.close();
         await closeHandshakes(router.wss, 2_000);
         for (const ws of router.wss.clients) ws.terminate();
         router.wss.close();
         await app.close();
+        // Last: the streams above have stopped and released their leases through it.
+        await cluster?.close();
       })();
       return closing;
     },

@@ -1,6 +1,6 @@
 import type { Server as HttpServer } from 'node:http';
 import type { FastifyBaseLogger } from 'fastify';
-import { Server as SocketIoServer, type Socket } from 'socket.io';
+import { Server as SocketIoServer, type ServerOptions, type Socket } from 'socket.io';
 import type { Frame } from '../sources/frame.js';
 import type { Hub } from '../hub/hub.js';
 import type { Stream, StreamNotice, Subscription } from '../hub/stream.js';
@@ -43,6 +43,8 @@ export interface SocketIoDeps {
   gate?: RequestGate;
   /** Other origins whose pages may read Socket.IO's polling answers (ALLOWED_ORIGINS). */
   allowedOrigins?: string;
+  /** Socket.IO's adapter: in a cluster, the Redis one, so broadcasts reach every node's sockets. */
+  adapter?: ServerOptions['adapter'];
 }
 
 /** Events per second a socket may send, and the burst; beyond it events are dropped with an `error`. */
@@ -92,6 +94,7 @@ export function attachSocketIo(server: HttpServer, deps: SocketIoDeps): SocketIo
     // Frames are JPEG already; deflating them costs CPU for nothing.
     perMessageDeflate: false,
     httpCompression: false,
+    ...(deps.adapter && { adapter: deps.adapter }),
   });
   io.engine.on('connection', function engineOnConnection(connection: EngineConnection) {
     const taken = deps.caps.take(connection.request.socket.remoteAddress ?? '');

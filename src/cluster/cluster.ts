@@ -1,0 +1,108 @@
+import type { Source } from '../sources/source.js';
+import { ClusterNode, type NodeInfo, type NodeReport } from './cluster-node.js';
+import { ClusterSource } from './cluster-source.js';
+import { closeRedis, connectRedis, type RedisClient, type RedisLog } from './redis-connection.js';
+import { leaseOwners } from './stream-lease.js';
+
+export interface ClusterOptions {
+  url: string;
+  log: RedisLog;
+  /** Lease of a stream's source (see ClusterSource). */
+  leaseMs?: number;
+  tickMs?: number;
+  heartbeatMs?: number;
+}
+
+/** What `GET /api/cluster` answers. */
+export interface ClusterView {
+  /** The node that answered. */
+  node: string;
+  nodes: NodeInfo[];
+  /** Per configured stream: the node running its source (`null`: none) and its viewers on every node. */
+  streams: Record<string, { owner: string | null; viewers: number }>;
+  /** Per browser session: the node its Chromium runs on. */
+  sessions: Record<string, string>;
+}
+
+/**
+ * This process in a framehub cluster: its Redis connections (commands; a subscriber for frames),
+ * its membership, and the sources it wraps so that each stream's source runs on one node.
+ */
+export class Cluster {
+  readonly #sources = new Map<string, ClusterSource>();
+  #closing: Promise<void> | undefined;
+
+  private constructor(
+    readonly redis: RedisClient,
+    readonly subscriber: RedisClient,
+    readonly node: ClusterNode,
+    private readonly options: ClusterOptions,
+  ) {}
+
+  /** Connects to Redis; rejects if Redis cannot be reached. start() then joins. */
+  static async join(options: ClusterOptions): Promise<Cluster> {
+    const redis = await connectRedis(options.url, options.log, 'framehub');
+    let subscriber: RedisClient;
+    try {
+      subscriber = await connectRedis(options.url, options.log, 'framehub-frames');
+    } catch (error) {
+      await closeRedis(redis);
+      throw error;
+    }
+    const node = new ClusterNode({
+      redis,
+      ...(options.heartbeatMs !== undefined && { heartbeatMs: options.heartbeatMs }),
+      onError: (error) => options.log.warn({ err: error }, 'cluster heartbeat'),
+    });
+    return new Cluster(redis, subscriber, node, options);
+  }
+
+  /** Announces this node to the others (the first heartbeat); `report` is asked on every heartbeat. */
+  async start(report: () => Omit<NodeReport, 'cpu' | 'rss'>): Promise<void> {
+    await this.node.start(report);
+    this.options.log.info(`cluster: joined as node ${this.node.id}`);
+  }
+
+  /** `local` as this stream's source in the cluster: it runs here only while this node holds the stream's lease. */
+  wrapSource(streamId: string, local: Source): ClusterSource {
+    const source = new ClusterSource({
+      streamId,
+      local,
+      nodeId: this.node.id,
+      redis: this.redis,
+      subscriber: this.subscriber,
+      ...(this.options.leaseMs !== undefined && { leaseMs: this.options.leaseMs }),
+      ...(this.options.tickMs !== undefined && { tickMs: this.options.tickMs }),
+    });
+    this.#sources.set(streamId, source);
+    return source;
+  }
+
+  /** This node's cluster source of a stream, if the stream is a clustered one. */
+  source(streamId: string): ClusterSource | undefined {
+    return this.#sources.get(streamId);
+  }
+
+  async view(): Promise<ClusterView> {
+    const nodes = await this.node.nodes();
+    const owners = await leaseOwners(this.redis, [...this.#sources.keys()]);
+    const streams: ClusterView['streams'] = {};
+    for (const [id, owner] of Object.entries(owners)) {
+      const viewers = nodes.reduce((sum, node) => sum + (node.streams.find((s) => s.id === id)?.viewers ?? 0), 0);
+      streams[id] = { owner, viewers };
+    }
+    const sessions: ClusterView['sessions'] = {};
+    for (const node of nodes) for (const id of node.sessions) sessions[id] = node.id;
+    return { node: this.node.id, nodes, streams, sessions };
+  }
+
+  /** Leaves the cluster and closes the connections; call after the streams have stopped (their leases are released then). */
+  close(): Promise<void> {
+    this.#closing ??= (async () => {
+      await this.node.stop();
+      await closeRedis(this.subscriber);
+      await closeRedis(this.redis);
+    })();
+    return this.#closing;
+  }
+}

@@ -1,0 +1,15 @@
+/**
+ * Every Redis key and channel framehub uses, in one place. All start with `framehub:`, so one
+ * Redis can hold other applications' data beside a cluster's.
+ */
+export const KEY_PREFIX = 'framehub:';
+
+/** A node's heartbeat (JSON NodeInfo), with a TTL: a node that stops renewing it drops out. */
+export const nodeKey = (nodeId: string): string => `${KEY_PREFIX}node:${nodeId}`;
+export const NODE_KEY_PATTERN = `${KEY_PREFIX}node:*`;
+
+/** A stream's source lease: the id of the node that runs the source, with a TTL (`SET NX PX`). */
+export const leaseKey = (streamId: string): string => `${KEY_PREFIX}lease:${streamId}`;
+
+/** A stream's frames, published once per source frame by the lease holder (pub/sub). */
+export const framesChannel = (streamId: string): string => `${KEY_PREFIX}frames:${streamId}`;

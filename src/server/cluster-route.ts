@@ -1,0 +1,25 @@
+import type { FastifyInstance } from 'fastify';
+import type { Cluster } from '../cluster/cluster.js';
+import type { NodeReport } from '../cluster/cluster-node.js';
+import type { Hub } from '../hub/hub.js';
+import type { SessionRegistry } from '../sessions/session-registry.js';
+
+/** What this node reports on each heartbeat: its viewers per configured stream, its role for each, its sessions. */
+export function nodeReport(hub: Hub, cluster: Cluster, sessions: SessionRegistry): Omit<NodeReport, 'cpu' | 'rss'> {
+  const streams: NodeReport['streams'] = [];
+  let viewers = 0;
+  for (const stream of hub.list()) {
+    viewers += stream.subscriberCount;
+    const source = cluster.source(stream.id);
+    if (!source) continue;
+    const { role, published, received } = source.stats();
+    streams.push({ id: stream.id, viewers: stream.subscriberCount, role, published, received });
+  }
+  for (const session of sessions.list()) viewers += session.stream.subscriberCount;
+  return { viewers, streams, sessions: sessions.list().map((session) => session.id) };
+}
+
+/** `GET /api/cluster`: the nodes, their load, which node runs which stream's source and which session (only with REDIS_URL). */
+export function registerClusterRoute(app: FastifyInstance, cluster: Cluster): void {
+  app.get('/api/cluster', async () => cluster.view());
+}
