@@ -7,6 +7,10 @@ function makeClient(url: string, name: string, timeoutMs: number) {
   return createClient({
     url,
     name,
+    // While Redis is away a command fails at once instead of waiting in the client: a lease tick,
+    // a heartbeat or a frame waiting for a Redis that may never come back would hold up the
+    // next tick and a clean stop; each of them simply tries again later.
+    disableOfflineQueue: true,
     socket: {
       connectTimeout: timeoutMs,
       // Retry quickly, then every 2 s: a restarted Redis is found again within a couple of seconds.
@@ -62,12 +66,24 @@ export function redactUrl(url: string): string {
   }
 }
 
-/** Closes a client whatever state it is in (connected, reconnecting, already closed). */
-export async function closeRedis(client: RedisClient): Promise<void> {
+/**
+ * Closes a client whatever state it is in. Connected: after the commands under way have been
+ * answered (within `ms`), since some callers (Socket.IO's adapter) do not wait for their
+ * commands and a destroyed client fails them. Reconnecting: at once.
+ */
+export async function closeRedis(client: RedisClient, ms = 2_000): Promise<void> {
   if (!client.isOpen) return;
+  if (!client.isReady) {
+    client.destroy();
+    return;
+  }
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), ms)));
   try {
-    await client.close();
+    if ((await Promise.race([client.close(), late])) === 'late') client.destroy();
   } catch {
     client.destroy();
+  } finally {
+    clearTimeout(timer);
   }
 }

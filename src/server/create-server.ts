@@ -1,5 +1,6 @@
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { WebSocketServer } from 'ws';
+import type { Server as SocketIoServer } from 'socket.io';
 import type { Config } from '../config/config.js';
 import { Hub } from '../hub/hub.js';
 import { Stream } from '../hub/stream.js';
@@ -33,7 +34,7 @@ import { installScreenCapture } from './screen-capture.js';
 import { registerWindowsRoute } from './windows-route.js';
 import { Cluster } from '../cluster/cluster.js';
 import { nodeReport, registerClusterRoute } from './cluster-route.js';
-import { createAdapter } from '@socket.io/redis-streams-adapter';
+import { createAdapter } from '@socket.io/redis-adapter';
 
 export interface FramehubServer {
   readonly config: Config;
@@ -41,6 +42,8 @@ export interface FramehubServer {
   readonly hub: Hub;
   /** Live browser sessions (seeds/003). */
   readonly sessions: SessionRegistry;
+  /** The Socket.IO server (seeds/003's events); in a cluster, on the Redis Streams adapter. */
+  readonly io: SocketIoServer;
   /** This node in its cluster (REDIS_URL); `undefined` for a single node. */
   readonly cluster: Cluster | undefined;
   /** Starts listening; resolves with the address actually bound (port 0 picks a free one). */
@@ -128,8 +131,9 @@ export async function createServer(config: Config, options: ServerOptions = {}):
   registerSessionRoutes(app, sessions, { quality: config.quality, fps: 30, width: 1280, height: 720 });
   const io = attachSocketIo(app.server, {
     hub, registry: sessions, log: app.log, maxPayload: config.maxPayload, caps, gate, allowedOrigins: config.allowedOrigins,
-    // Broadcasts, fetchSockets() and serverSideEmit reach every node's sockets.
-    ...(cluster && { adapter: createAdapter(cluster.redis, { blockTimeInMs: 1_000 }) }),
+    // Broadcasts, fetchSockets() and serverSideEmit reach every node's sockets (docs/cluster.md
+    // says why the pub/sub adapter): it uses the node's own two connections.
+    ...(cluster && { adapter: createAdapter(cluster.redis, cluster.subscriber) }),
   });
   if (cluster) {
     registerClusterRoute(app, cluster);
@@ -143,6 +147,7 @@ export async function createServer(config: Config, options: ServerOptions = {}):
     app,
     hub,
     sessions,
+    io,
     cluster,
     async listen() {
       await app.listen({ port: config.port, host: config.host });
@@ -164,10 +169,13 @@ export async function createServer(config: Config, options: ServerOptions = {}):
         for (const ws of router.wss.clients) closeSocket(ws, CloseCode.GoingAway, 'server shutting down');
         await hub.close();
         // Not io.close(): that would close the HTTP server under Fastify.
-        io.disconnectSockets(true);
+        // This node's sockets only: through a cluster adapter a plain disconnectSockets() would
+        // disconnect every node's clients.
+        io.local.disconnectSockets(true);
         io.engine.close();
-        // The adapter's own Redis connections (its stream reader ends within its block time).
-        if (cluster) io.of('/').adapter.close();
+        // The adapter's unsubscribes go out before the connections close (cluster.close() below
+        // waits for them); with Redis away there is nothing to unsubscribe from.
+        if (cluster?.subscriber.isReady) void io.of('/').adapter.close();
         await sessions.close();
         await closeHandshakes(router.wss, 2_000);
         for (const ws of router.wss.clients) ws.terminate();
