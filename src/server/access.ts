@@ -142,7 +142,7 @@ export class Access {
       try {
         grants.set(request, await access.authorize(restToken(request), need(request)));
       } catch (error) {
-        if (error instanceof AuthError) void reply.header('www-authenticate', 'Bearer');
+        if (error instanceof FramehubError && error.status === 401) void reply.header('www-authenticate', 'Bearer');
         throw error;
       }
     };
