@@ -176,7 +176,10 @@ function refusedOpen(ctx: FuzzContext, r: Prng): RefusedOpen {
     case 1: return { server: ctx.main, route: 'stream', path: `/stream/0?${badQuery(r, ['fps', 'quality', 'format'])}`, expect: ['error:invalid_query>close:4400'] };
     case 2: return { server: ctx.main, route: 'video_feed', path: `/ws/video_feed?stream=${enc(weirdString(r).slice(0, 200))}`, expect: ['error:stream_not_found>close:4404', 'close:1008'] };
     case 3: return { server: ctx.main, route: 'video_feed', path: `/ws/video_feed?${badQuery(r, ['fps', 'quality', 'format', 'osd'])}`, expect: ['error:invalid_query>close:4400', 'close:1008'] };
-    case 4: return { server: r.chance(0.5) ? ctx.main : ctx.auth, route: 'streaming', path: `/ws/streaming?since=${r.pick(BAD_SINCE)}`, expect: ['error:invalid_query>close:4400'] };
+    case 4: return r.chance(0.5)
+      ? { server: ctx.main, route: 'streaming', path: `/ws/streaming?since=${r.pick(BAD_SINCE)}`, expect: ['error:invalid_query>close:4400'] }
+      // The token is checked before the query is read: without one, the auth server says so first.
+      : { server: ctx.auth, route: 'streaming', path: `/ws/streaming?token=${enc(validToken(ctx.jwtSecret))}&since=${r.pick(BAD_SINCE)}`, expect: ['error:invalid_query>close:4400'] };
     case 5: return { server: ctx.main, route: 'ws', path: `/ws?since=${r.pick(BAD_SINCE)}`, expect: ['error:invalid_query>close:4400'] };
     case 6: {
       // Every route asks for tokens the same way (access.ts), so every route refuses them alike.

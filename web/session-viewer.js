@@ -3,10 +3,9 @@
 // no exception.
 // This page's own `?token=` goes on to the PNG (an <img> cannot send an Authorization header).
 const img = document.getElementById('frame');
-const src = img.getAttribute('src');
+const src = img.getAttribute('src').split('?')[0];
 const token = new URLSearchParams(location.search).get('token');
 const auth = token ? `&token=${encodeURIComponent(token)}` : '';
-img.src = `${src}?t=${Date.now()}${auth}`;
 setInterval(() => {
   img.src = `${src}?t=${Date.now()}${auth}`;
 }, 1000);

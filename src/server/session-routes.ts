@@ -113,7 +113,8 @@ function routes(app: FastifyInstance, registry: SessionRegistry, access: Access,
 
   app.get<IdRoute>('/api/session/:id/viewer', watch, async (request: IdRequest, reply) => {
     const session = find(registry, request.params.id);
-    return reply.type('text/html; charset=utf-8').header('cache-control', 'no-store').send(viewerPage(session.id));
+    const token = (request.query as Record<string, unknown>)['token'];
+    return reply.type('text/html; charset=utf-8').header('cache-control', 'no-store').send(viewerPage(session.id, typeof token === 'string' ? token : undefined));
   });
 
   app.delete<IdRoute>('/api/session/:id', drive, async (request: IdRequest) => {
@@ -149,12 +150,13 @@ function intField(body: Record<string, unknown>, name: string, [min, max]: reado
   return value;
 }
 
-/** seeds/003's fallback viewer: polls the PNG once a second. */
-function viewerPage(id: string): string {
+/** seeds/003's fallback viewer: polls the PNG once a second, with the page's own `?token=` (an `<img>` sends no header). */
+function viewerPage(id: string, token: string | undefined): string {
   const safe = encodeURIComponent(id);
+  const auth = token ? `?token=${encodeURIComponent(token)}` : '';
   return `<!doctype html>
 <html><head><meta charset="utf-8"><title>framehub session ${safe}</title>
 <style>body{margin:0;background:#111;display:flex;justify-content:center}img{max-width:100vw;max-height:100vh}</style></head>
-<body><img id="frame" alt="session ${safe}" src="/api/session/${safe}/frame">
+<body><img id="frame" alt="session ${safe}" src="/api/session/${safe}/frame${auth}">
 <script src="/session-viewer.js"></script></body></html>`;
 }
