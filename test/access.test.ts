@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { SignJWT } from 'jose';
 import { WebSocket, type RawData } from 'ws';
 import { io as connect, type Socket } from 'socket.io-client';
-import { allows, openWarning, parseAccessTokens } from '../src/server/access.js';
+import { Access, allows, openWarning, parseAccessTokens } from '../src/server/access.js';
 import { loadConfig } from '../src/config/config.js';
 import { nextJson } from './helpers.js';
 import { JWT_SECRET, numberedPng, startGenServer, type GenServer } from './generations-helpers.js';
@@ -66,6 +66,20 @@ describe('scopes', () => {
     assert.deepEqual(parseAccessTokens(config.accessTokens).map((t) => [t.token, [...t.scopes]]), [[STATIC_VIEW, ['view:demo', 'view:other']], [STATIC_ADMIN, ['admin']]]);
     assert.throws(() => loadConfig({ env: { ACCESS_TOKENS: 'short=view' } }), /ACCESS_TOKENS/);
     assert.throws(() => loadConfig({ env: { ACCESS_TOKENS: `${STATIC_VIEW}=` } }), /ACCESS_TOKENS/);
+  });
+
+  it('reads scopes from scope, scp or scopes; a token without any gets JWT_DEFAULT_SCOPES (none unless set)', async () => {
+    const strict = new Access(loadConfig({ overrides: { jwtSecret: JWT_SECRET } }));
+    const lenient = new Access(loadConfig({ overrides: { jwtSecret: JWT_SECRET, jwtDefaultScopes: 'view:demo' } }));
+    const sign = (claims: Record<string, unknown>) => new SignJWT(claims).setProtectedHeader({ alg: 'HS256' }).setSubject('u').setIssuedAt().setExpirationTime('5m').sign(secret);
+    assert.deepEqual([...(await strict.identify(await sign({ scp: ['view:a', 'control:b'] }))).scopes], ['view:a', 'control:b']);
+    assert.deepEqual([...(await strict.identify(await sign({ scopes: 'publish admin' }))).scopes], ['publish', 'admin']);
+    const bare = await sign({});
+    await assert.rejects(strict.authorize(bare, 'view:demo'), (error: any) => error.code === 'scope_missing' && error.status === 403);
+    assert.equal((await lenient.authorize(bare, 'view:demo')).userId, 'u');
+    await assert.rejects(lenient.authorize(await sign({ scope: 'publish' }), 'view:demo'), /scope view:demo/, 'a token that names its scopes gets no defaults');
+    assert.ok(strict.open === false && new Access(loadConfig({})).open, 'nothing configured = open');
+    assert.ok(new Access(loadConfig({ overrides: { producerToken: 'producer-only-token' } })).open, 'PRODUCER_TOKEN alone does not close the routes');
   });
 
   it('warns about an open server beyond loopback only', () => {
@@ -168,6 +182,7 @@ describe('one access model on every route (JWT_SECRET, JWT_AUDIENCE, JWT_ISSUER,
       assert.deepEqual(sessions.body, { success: false, error: 'forbidden: the token lacks scope admin' });
     }
     assert.equal((await get('/api/sessions', await jwt('admin'))).status, 200);
+    assert.equal((await get('/api/sessions', undefined, { method: 'HEAD' })).status, 401, 'HEAD asks as GET does');
     assert.equal((await get('/metrics', await jwt('view'))).status, 403);
     assert.equal((await get('/metrics', await jwt('admin'))).status, 200);
     assert.equal((await get('/healthz')).status, 200, '/healthz stays open');
