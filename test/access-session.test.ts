@@ -2,11 +2,13 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { io as connect, type Socket } from 'socket.io-client';
 import type { TestServer } from './helpers.js';
+import { launchBrowser } from './browser-helpers.js';
 import { BLUE, RED, frameOfColour, startPageServer, startSessionServer, type PageServer } from './session-helpers.js';
 
 const CONTROL = 'access-control-token-0123456789';
 const VIEW_ONE = 'access-view-one-token-0123456789';
 const CONTROL_OTHER = 'access-control-other-0123456789';
+const VIEW_DEMO = 'access-view-demo-token-0123456789';
 
 /** One real Chromium session behind static tokens: watching it is not driving it. */
 describe('browser sessions with scoped tokens (real Chromium)', () => {
@@ -32,7 +34,7 @@ describe('browser sessions with scoped tokens (real Chromium)', () => {
   before(async () => {
     pages = await startPageServer();
     server = await startSessionServer({
-      accessTokens: `${CONTROL}=control; ${VIEW_ONE}=view:session:acl; ${CONTROL_OTHER}=control:someone-else`,
+      accessTokens: `${CONTROL}=control; ${VIEW_ONE}=view:session:acl; ${CONTROL_OTHER}=control:someone-else; ${VIEW_DEMO}=view:demo`,
     });
   });
   after(async () => {
@@ -70,5 +72,30 @@ describe('browser sessions with scoped tokens (real Chromium)', () => {
 
     assert.equal((await call('DELETE', '/api/session/acl', CONTROL)).status, 200);
     assert.equal((await call('GET', '/api/session/acl/frame', CONTROL)).status, 404);
+  });
+
+  it('the pages pass their ?token= on: session.html drives a session over Socket.IO and REST, the viewer watches demo', async (t) => {
+    const browser = await launchBrowser();
+    t.after(() => browser.close());
+    const { page, errors } = await browser.newPage();
+    await page.goto(`${server.http}/session.html?token=${CONTROL}`);
+    await page.getByTestId('session-id').fill('page');
+    await page.locator('#width').fill('320');
+    await page.locator('#height').fill('240');
+    await page.getByTestId('create').click();
+    await page.getByTestId('url').fill(`${pages.origin}/`);
+    await page.getByTestId('go').click();
+    await page.getByTestId('message').filter({ hasText: 'Loaded' }).waitFor({ timeout: 20_000 });
+    // Frames arrive over the page's Socket.IO connection, which the server let in for the token in its handshake.
+    await page.waitForFunction(() => (document.querySelector('[data-testid=screen]') as HTMLImageElement).naturalWidth === 320, undefined, { timeout: 20_000 });
+    // The page's list of sessions is `admin` only: the refused GET /api/sessions is the one console line.
+    assert.deepEqual(errors.filter((e) => !/status of 403/.test(e)), []);
+    assert.equal((await call('DELETE', '/api/session/page', CONTROL)).status, 200);
+
+    const viewer = await browser.newPage();
+    await viewer.page.goto(`${server.http}/?token=${VIEW_DEMO}&stream=demo&connect=1`);
+    await viewer.page.waitForFunction(() => Number(document.getElementById('stat-frames')?.dataset['value'] ?? 0) >= 3, undefined, { timeout: 15_000 });
+    // `/api/streams` is `view` (all streams): a view:demo token is refused the list, not the stream.
+    assert.deepEqual(viewer.errors.filter((e) => !/status of 403/.test(e)), []);
   });
 });
