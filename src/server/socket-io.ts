@@ -7,13 +7,14 @@ import { deliverFromPromise } from '../hub/subscriber-slot.js';
 import { AdaptiveController, TIERS, type Tier } from '../hub/adaptive-controller.js';
 import { ProtocolError } from '../protocols/errors.js';
 import { MAX_VARIANTS, VariantLimitError } from '../hub/variant.js';
-import { framePacket, parseSessionEvent, ServerEvent, type SessionCommand } from '../protocols/socket-io-session.js';
+import { framePayload, parseSessionEvent, ServerEvent, type SessionCommand } from '../protocols/socket-io-session.js';
 import { InputError, parseInput } from '../sessions/input.js';
 import type { Session } from '../sessions/session.js';
 import type { SessionRegistry } from '../sessions/session-registry.js';
 import { MessageLimiter } from './message-limiter.js';
 import { ConnectionCaps } from './connection-caps.js';
 import { HOST_REFUSED } from './host-check.js';
+import { preframedSocketIoEvent, writeSocketIoPacket, type PreframedSocketIoPacket } from './preframed.js';
 
 /** Where Socket.IO's engine answers (and claims upgrades, see upgrade-router.ts). */
 export const SOCKET_IO_PATH = '/socket.io/';
@@ -35,6 +36,9 @@ export interface SocketIoDeps {
   /** Refuses a handshake whose Host header it does not accept (DNS rebinding); unset = all. */
   allowHost?: (host: string | undefined) => boolean;
 }
+
+/** The key the `frame` event's pre-framed packet is memoised under on each variant. */
+const FRAME_KEY = 'socket.io:frame';
 
 /** Events per second a socket may send, and the burst; beyond it events are dropped with an `error`. */
 const EVENTS_PER_SECOND = 60;
@@ -84,10 +88,11 @@ export function attachSocketIo(server: HttpServer, deps: SocketIoDeps): SocketIo
  * One Socket.IO client: its subscription (one session at a time), its quality and fps, the
  * adaptive controller, the input rate limit.
  *
- * Frames bypass `socket.emit`: the packet string is built once per variant (`framePacket`)
- * and written with engine.io's `socket.conn.write(data, options, callback)`, whose callback
- * runs when the transport has flushed the packet (websocket: ws's write callback; polling:
- * the response carrying it was written). That completion is what the subscriber slot waits
+ * Frames bypass `socket.emit`: the packet is encoded and framed once per variant
+ * (`preframedSocketIoEvent`) and written with engine.io's `socket.conn.write(data, options,
+ * callback)` (`writeSocketIoPacket`, preframed.ts), whose callback runs when the transport has
+ * flushed the packet (websocket: the socket's write callback; polling: the response carrying
+ * it was written). That completion is what the subscriber slot waits
  * for before the next frame, and what the adaptive controller measures. `volatile` would
  * only drop packets while the transport is not writable; it gives no completion, so it
  * could neither pace nor measure.
@@ -232,7 +237,7 @@ class SessionSocket {
     // Asking for more quality than the page was captured at only grows the bytes; pass those through.
     const quality = Math.min(this.#quality, frame.quality ?? 100);
     const variant = await session.stream.variants.get(frame, { format: 'jpeg', quality });
-    const packet = framePacket(variant);
+    const packet = preframedSocketIoEvent(variant, FRAME_KEY, this.socket.nsp.server.encoder, ServerEvent.Frame, framePayload);
     const startedAt = performance.now();
     const bytes = await this.#write(packet);
     const tier = this.#adaptive?.record(bytes, performance.now() - startedAt);
@@ -244,16 +249,16 @@ class SessionSocket {
     return bytes;
   }
 
-  #write(packet: string): Promise<number> {
+  #write(packet: PreframedSocketIoPacket): Promise<number> {
     return new Promise((resolve, reject) => {
       if (this.socket.disconnected) {
         reject(new Error('socket is disconnected'));
         return;
       }
       this.#abortWrite = reject;
-      this.socket.conn.write(packet, { compress: false }, () => {
+      writeSocketIoPacket(this.socket.conn, packet, () => {
         this.#abortWrite = undefined;
-        resolve(packet.length);
+        resolve(packet.bytes);
       });
     });
   }
