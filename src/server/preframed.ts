@@ -34,9 +34,11 @@ import type { Variant } from '../hub/variant.js';
  *   counts a frame from the moment its write is made until the kernel has taken it, exactly as
  *   for `ws.send`. The one difference: `send` defers the write to the end of the current task
  *   (see PreframedWriter), and until then the frame is not in `bufferedAmount`. `done` runs in
- *   the write's callback, which is what paces the next frame. For Socket.IO the callback is
- *   engine.io's (the transport flushed the packet); engine.io's own `bufferedAmount`-like
- *   accounting (its write buffer) sees the packet as any other.
+ *   the write's callback, which is what paces the next frame. For Socket.IO engine.io makes
+ *   the write itself (through `ws`'s sender, `sendFrame`), so the underlying `ws` counts the
+ *   bytes the same way; before that the packet waits in engine.io's write buffer while the
+ *   transport is busy, as any packet does. The write callback is engine.io's (the transport
+ *   flushed the packet).
  * - **The memory is borrowed.** A pooled frame's bytes return to the pool when the variant let
  *   go of it (`retire`) and no write holds it (`hold`/`release`). A write whose callback never
  *   comes (engine.io drops them when the connection closes) keeps its hold: that memory then
