@@ -5,7 +5,8 @@ import { describe, FPS_RANGE, intInRange, QUALITY_RANGE } from './values.js';
 
 /**
  * seeds/003's Socket.IO events, both ways, as a pure codec: event name + arguments → typed
- * command (validated), and frame → the wire packet, built once per variant. No sockets here.
+ * command (validated), and a variant → the `frame` event's payload. No sockets here; the packet
+ * is encoded and framed once per variant by socket.io's encoder (src/server/preframed.ts).
  */
 
 /** Client → server events; seeds/003's, verbatim, plus `input:key` and `input:move`. */
@@ -123,15 +124,8 @@ function payloadObject(event: string, data: unknown): Record<string, unknown> {
   return data as Record<string, unknown>;
 }
 
+/** The `frame` event's payload for `variant`. */
 export function framePayload(variant: Variant): FramePayload {
   return { image: variant.base64(), timestamp: Math.round(variant.frame.capturedAt), size: variant.bytes.length };
 }
 
-/**
- * The `frame` event as the Socket.IO packet string an engine.io socket sends (`2` = EVENT on
- * the main namespace, then the JSON array of name and payload), memoised on the variant: every
- * socket that wants this variant writes the same string, built once.
- */
-export function framePacket(variant: Variant): string {
-  return variant.memo('socket.io:frame', (v) => `2${JSON.stringify([ServerEvent.Frame, framePayload(v)])}`);
-}
