@@ -10,7 +10,7 @@ import { describe, FPS_RANGE, intInRange, QUALITY_RANGE } from './values.js';
  */
 
 /** Client → server events; seeds/003's, verbatim, plus `input:key` and `input:move`. */
-export const ClientEvent = {
+export const SessionEvent = {
   Subscribe: 'subscribe',
   Unsubscribe: 'unsubscribe',
   Click: 'input:click',
@@ -37,11 +37,11 @@ export const ServerEvent = {
 } as const;
 
 const INPUT_EVENTS = {
-  [ClientEvent.Click]: 'click',
-  [ClientEvent.Scroll]: 'scroll',
-  [ClientEvent.Text]: 'text',
-  [ClientEvent.Key]: 'key',
-  [ClientEvent.Move]: 'move',
+  [SessionEvent.Click]: 'click',
+  [SessionEvent.Scroll]: 'scroll',
+  [SessionEvent.Text]: 'text',
+  [SessionEvent.Key]: 'key',
+  [SessionEvent.Move]: 'move',
 } as const;
 type InputEventName = keyof typeof INPUT_EVENTS;
 
@@ -78,15 +78,15 @@ export function parseSessionEvent(event: string, args: readonly unknown[]): Sess
   // A client may pass an ack callback last; it carries no data.
   const data = args.find((arg) => typeof arg !== 'function');
   switch (event) {
-    case ClientEvent.Subscribe:
+    case SessionEvent.Subscribe:
       return { type: 'subscribe', target: subscribeTarget(payloadObject(event, data)) };
-    case ClientEvent.Unsubscribe:
+    case SessionEvent.Unsubscribe:
       return { type: 'unsubscribe' };
-    case ClientEvent.QualitySet:
+    case SessionEvent.QualitySet:
       return { type: 'quality', quality: intInRange(payloadObject(event, data)['quality'], 'quality', QUALITY_RANGE, ErrorCode.InvalidOptions) };
-    case ClientEvent.FpsSet:
+    case SessionEvent.FpsSet:
       return { type: 'fps', fps: intInRange(payloadObject(event, data)['fps'], 'fps', FPS_RANGE, ErrorCode.InvalidOptions) };
-    case ClientEvent.AdaptiveToggle: {
+    case SessionEvent.AdaptiveToggle: {
       const enabled = payloadObject(event, data)['enabled'];
       // Strict boolean: the seed sends JSON true/false, and "false" being truthy would surprise.
       if (typeof enabled !== 'boolean') throw new ProtocolError(ErrorCode.InvalidOptions, `enabled must be true or false (got ${describe(enabled)})`);
@@ -94,7 +94,7 @@ export function parseSessionEvent(event: string, args: readonly unknown[]): Sess
     }
     default:
       if (Object.hasOwn(INPUT_EVENTS, event)) return { type: 'input', input: INPUT_EVENTS[event as InputEventName], payload: data };
-      throw new ProtocolError(ErrorCode.UnknownCommand, `unknown event ${describe(event)}; known: ${Object.values(ClientEvent).join(', ')}`);
+      throw new ProtocolError(ErrorCode.UnknownCommand, `unknown event ${describe(event)}; known: ${Object.values(SessionEvent).join(', ')}`);
   }
 }
 
