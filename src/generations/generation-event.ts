@@ -1,3 +1,4 @@
+import type { ImageGeneratedParams } from '../wire/image-generated.js';
 import type { Severity } from '../wire/envelope.js';
 
 /** What a job was asked to make; carried by every event of the job. */
@@ -16,15 +17,8 @@ export interface JobInfo {
   readonly createdAt: number;
 }
 
-/** Per-image generation parameters, as seeds/000 names them. */
-export interface ImageParams {
-  positivePrompt: string;
-  negativePrompt: string;
-  seed: string;
-  width: number;
-  height: number;
-  workflowName: string;
-}
+/** Per-image generation parameters, as seeds/000 names them (one type with the wire's). */
+export type ImageParams = ImageGeneratedParams;
 
 /** An image on disk, with what the gallery and both wire formats need to describe it. */
 export interface StoredImage {

@@ -1,22 +1,13 @@
 import { ErrorCode } from '../wire/errors.js';
 import { ProtocolError } from './protocol-error.js';
 import { describe, parseJsonObject } from './values.js';
+import type { ImageGeneratedParams } from '../wire/image-generated.js';
 
 /**
  * seeds/000's `/ws/streaming` protocol (PixelSocket): one `image-generated` JSON message per
  * generated image, field for field as the seed documents it, plus framehub's top-level `id`
  * (the event id to pass back as `?since=`). Pure: knows nothing about sockets.
  */
-
-export interface ImageGeneratedParams {
-  positivePrompt: string;
-  negativePrompt: string;
-  /** A string: ComfyUI seeds exceed 2^53. */
-  seed: string;
-  width: number;
-  height: number;
-  workflowName: string;
-}
 
 export interface ImageGeneratedInfo {
   filename: string;
