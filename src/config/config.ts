@@ -106,11 +106,11 @@ export interface Config {
   maxWindowStreams: number;
   /** Stream served as id `0` until screen capture takes it. @default first stream */
   primaryStream: string;
-  /** Bearer token producers send to the publish API and the producer socket (PRODUCER_TOKEN); '' = publishing off. @default '' */
+  /** A static token with scope `publish`, for producers (PRODUCER_TOKEN); '' = publishing off unless another token may publish. @default '' */
   producerToken: string;
-  /** HS256 secret for `/ws` tokens (JWT_SECRET); with neither this nor jwksUrl, `/ws` is open. @default '' */
+  /** HS256 secret of JWTs (JWT_SECRET); with it, jwksUrl or accessTokens every route asks for a scoped token (server/access.ts). @default '' */
   jwtSecret: string;
-  /** JWKS URL for `/ws` tokens (JWKS_URL). @default '' */
+  /** JWKS URL of JWTs (JWKS_URL). @default '' */
   jwksUrl: string;
   /** Required `aud` of every JWT (JWT_AUDIENCE); '' = not checked. @default '' */
   jwtAudience: string;
@@ -219,9 +219,9 @@ export const FIELDS: Record<Exclude<keyof Config, 'streams'>, Field> = {
   captureFps: { env: 'CAPTURE_FPS', flag: 'capture-fps', parse: int(1, 60), default: 15, help: 'fps of screen and window capture' },
   maxWindowStreams: { env: 'MAX_WINDOW_STREAMS', flag: 'max-window-streams', parse: int(1, 1000), default: 32, help: 'window streams at once (one ffmpeg each)' },
   primaryStream: { env: 'PRIMARY_STREAM', flag: 'primary-stream', parse: str(/^[A-Za-z0-9_.:-]{1,128}$/, 'a stream id'), default: '', help: 'stream served as id 0' },
-  producerToken: { env: 'PRODUCER_TOKEN', flag: 'producer-token', parse: (raw, origin) => (raw === '' ? '' : str(/^\S{8,}$/, 'at least 8 characters without spaces')(raw, origin)), default: '', help: 'bearer token of image producers (unset = publishing off)' },
-  jwtSecret: { env: 'JWT_SECRET', flag: 'jwt-secret', parse: (raw, origin) => (raw === '' ? '' : str(/^.{16,}$/, 'at least 16 characters')(raw, origin)), default: '', help: 'HS256 secret of /ws tokens (unset and no JWKS = /ws open)' },
-  jwksUrl: { env: 'JWKS_URL', flag: 'jwks-url', parse: (raw, origin) => (raw === '' ? '' : str(/^https?:\/\/\S+$/, 'an http(s) URL')(raw, origin)), default: '', help: 'JWKS URL of /ws tokens' },
+  producerToken: { env: 'PRODUCER_TOKEN', flag: 'producer-token', parse: (raw, origin) => (raw === '' ? '' : str(/^\S{8,}$/, 'at least 8 characters without spaces')(raw, origin)), default: '', help: 'static token with scope publish, for image producers (unset = publishing off)' },
+  jwtSecret: { env: 'JWT_SECRET', flag: 'jwt-secret', parse: (raw, origin) => (raw === '' ? '' : str(/^.{16,}$/, 'at least 16 characters')(raw, origin)), default: '', help: 'HS256 secret of JWTs: every route then needs a scoped token (unset, with no JWKS and no access tokens = open)' },
+  jwksUrl: { env: 'JWKS_URL', flag: 'jwks-url', parse: (raw, origin) => (raw === '' ? '' : str(/^https?:\/\/\S+$/, 'an http(s) URL')(raw, origin)), default: '', help: 'JWKS URL of JWTs' },
   jwtAudience: { env: 'JWT_AUDIENCE', flag: 'jwt-audience', parse: (raw, origin) => (raw === '' ? '' : str(/^\S+$/, 'a string without spaces')(raw, origin)), default: '', help: 'required aud claim of JWTs' },
   jwtIssuer: { env: 'JWT_ISSUER', flag: 'jwt-issuer', parse: (raw, origin) => (raw === '' ? '' : str(/^\S+$/, 'a string without spaces')(raw, origin)), default: '', help: 'required iss claim of JWTs' },
   jwtMaxAge: { env: 'JWT_MAX_AGE', flag: 'jwt-max-age', parse: int(0, 366 * 86_400), default: 86_400, help: 'seconds a JWT may be old, from iat (0 = no limit)' },
