@@ -159,6 +159,36 @@ describe('one access model on every route (JWT_SECRET, JWT_AUDIENCE, JWT_ISSUER,
     assert.equal(primary.code, 4403, 'the primary stream is stream 0, not a name a view:demo token holds');
   });
 
+  it('a stream socket and a Socket.IO connection end with 4401 token_expired when the token expires', async () => {
+    const soon = Math.floor(Date.now() / 1000) + 2;
+    const watched = await wsOutcome(`${srv.ws}/stream/demo?token=${await jwt('view:demo', 'alice', {}, soon)}`);
+    assert.equal(watched.message?.type, 'frame');
+    const closed = await withTimeout(new Promise<{ code: number; reason: string }>((resolve) => watched.ws.once('close', (code, reason) => resolve({ code, reason: reason.toString() }))), 10_000, 'the close at exp');
+    assert.deepEqual(closed, { code: 4401, reason: 'unauthorized: token expired' });
+
+    const socket = open({ token: await jwt('view:demo', 'alice', {}, Math.floor(Date.now() / 1000) + 2) });
+    await nextEvent(socket, 'connect');
+    const expired = nextEvent<{ code: string }>(socket, 'error', undefined, 10_000);
+    const disconnected = nextEvent<string>(socket, 'disconnect', undefined, 10_000);
+    assert.equal((await expired).code, 'token_expired');
+    assert.equal(await disconnected, 'io server disconnect');
+  });
+
+  it('/ws asks for view like every route: view:demo is 4403 after a seeds/001 error envelope', async () => {
+    const outcome = await wsOutcome(`${srv.ws}/ws?token=${await jwt('view:demo')}`);
+    assert.equal(outcome.code, 4403);
+    assert.equal(outcome.message?.payload?.code, 'scope_missing');
+  });
+
+  it('Socket.IO also takes the token from ?token= and Authorization: Bearer', async () => {
+    const token = await jwt('view:demo');
+    const byQuery = connect(srv.http, { reconnection: false, transports: ['websocket'], query: { token } });
+    const byHeader = connect(srv.http, { reconnection: false, transports: ['polling'], extraHeaders: { authorization: `Bearer ${token}` } });
+    sockets.push(byQuery, byHeader);
+    await Promise.all([nextEvent(byQuery, 'connect'), nextEvent(byHeader, 'connect')]);
+    assert.equal((await byHeader.emitWithAck('subscribe', { stream: 'demo' })).stream, 'demo');
+  });
+
   it('static tokens from ACCESS_TOKENS hold their scopes', async () => {
     const demo = await wsOutcome(`${srv.ws}/stream/demo?token=${STATIC_VIEW}`);
     assert.equal(demo.message?.type, 'frame');
