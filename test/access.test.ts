@@ -127,6 +127,8 @@ describe('one access model on every route (JWT_SECRET, JWT_AUDIENCE, JWT_ISSUER,
       ['foreign audience', await jwt('view', 'alice', { aud: 'someone-else' }), 'token_invalid', /aud/],
       ['foreign issuer', await jwt('view', 'alice', { iss: 'https://evil.test' }), 'token_invalid', /iss/],
       ['too old', await jwt('view', 'alice', { iat: now - 2 * 86_400 }), 'token_too_old', /JWT_MAX_AGE/],
+      ['too old without iat', await jwt('view', 'alice', { iat: undefined }, now + 400 * 86_400), 'token_too_old', /JWT_MAX_AGE/],
+      ['iat in the future', await jwt('view', 'alice', { iat: now + 10 * 86_400 }, now + 10 * 86_400 + 60), 'token_invalid', /iat/],
       ['no exp', await jwt('view', 'alice', {}, null), 'token_invalid', /no exp claim/],
       ['unknown static token', 'not-a-configured-token-000', 'token_invalid', /not a JWT/],
     ];

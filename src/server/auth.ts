@@ -103,6 +103,8 @@ function checkAge(payload: JWTPayload, maxAge: number): number {
   if (maxAge <= 0) return exp;
   const now = Date.now();
   if (typeof payload.iat === 'number') {
+    // An `iat` ahead of the clock (beyond a minute of skew) would stretch the bound at will.
+    if (payload.iat * 1000 > now + 60_000) throw new AuthError('token_invalid', 'unauthorized: token claim iat lies in the future');
     const until = (payload.iat + maxAge) * 1000;
     if (until <= now) throw new AuthError('token_too_old', `unauthorized: token was issued more than ${maxAge} s ago (JWT_MAX_AGE)`);
     return Math.min(exp, until);
