@@ -194,6 +194,14 @@ export class Access {
   }
 }
 
+/**
+ * Whether `principal` sees what belongs to `owner` (a job's or image's user): their own, what
+ * has no user, or everything with `generations:all` / `admin`. Every generation route asks this.
+ */
+export function seesOwner(principal: Principal, owner: string | undefined): boolean {
+  return principal.all || owner === undefined || owner === principal.userId;
+}
+
 const grants = new WeakMap<FastifyRequest, Principal>();
 
 /** The grant `Access.hook` found for a request (the open grant when the route has no hook). */

@@ -11,7 +11,7 @@ import type { UpgradeHandler } from './upgrade-router.js';
 import { wsSendQuiet } from './ws-send.js';
 import { closeSocket } from './ws-close.js';
 import { tokenFromRequest, type Principal } from './auth.js';
-import { closeAtExpiry, type Access } from './access.js';
+import { closeAtExpiry, seesOwner, type Access } from './access.js';
 import { EventFeed } from './event-feed.js';
 import type { GenerationEntry } from '../generations/generations.js';
 import type { GenerationsModule } from './generations-module.js';
@@ -19,8 +19,7 @@ import type { GenerationsModule } from './generations-module.js';
 /** Notifications go to everyone; a job's events to its user, to tokens that may see all, and to all when the job has no user. */
 export function visibleTo(principal: Principal, { event }: GenerationEntry): boolean {
   if (event.kind === 'notification') return true;
-  const owner = event.job.userId;
-  return principal.all || owner === undefined || owner === principal.userId;
+  return seesOwner(principal, event.job.userId);
 }
 
 /**

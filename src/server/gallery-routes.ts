@@ -2,13 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import { ErrorCode, FramehubError } from '../wire/errors.js';
 import type { StoredImage } from '../generations/generation-event.js';
 import type { ImageStore } from '../generations/image-store.js';
-import type { Principal } from './auth.js';
-import { grantOf, type Access } from './access.js';
-
-/** A user's own images, images of no user, or all with `generations:all` / `admin` (as `/ws` shows jobs). */
-function maySee(principal: Principal, image: StoredImage): boolean {
-  return principal.all || image.userId === undefined || image.userId === principal.userId;
-}
+import { grantOf, seesOwner, type Access } from './access.js';
 
 /** One gallery item: what the gallery page shows beside the image. */
 function describeImage(image: StoredImage) {
@@ -49,14 +43,14 @@ export function registerGalleryRoutes(app: FastifyInstance, store: ImageStore, a
     const principal = grantOf(request);
     if (!access.open) void reply.header('cache-control', 'private, no-store');
     if (principal.all) return { total: store.count, images: store.list(limit, offset).map(describeImage) };
-    const mine = store.list(store.count).filter((image) => maySee(principal, image));
+    const mine = store.list(store.count).filter((image) => seesOwner(principal, image.userId));
     return { total: mine.length, images: mine.slice(offset, offset + limit).map(describeImage) };
   });
 
   app.get<{ Params: { name: string } }>(`${store.urlPrefix}:name`, view, async (request, reply) => {
     const found = store.get(request.params.name);
     // Another user's image is answered as if it did not exist: its name says nothing.
-    const image = found && maySee(grantOf(request), found) ? found : undefined;
+    const image = found && seesOwner(grantOf(request), found.userId) ? found : undefined;
     if (!image) throw new FramehubError(ErrorCode.ImageNotFound, `no stored image named ${JSON.stringify(request.params.name.slice(0, 128))}`);
     let bytes: Buffer;
     try {

@@ -30,7 +30,8 @@ export function producerRefusal(ws: WebSocket, error: FramehubError): void {
 }
 
 /**
- * `WS /ws/producer` (a token with `publish`, checked by access.ts before this runs): the publish API for producers that stream. JSON commands `job.create`,
+ * `WS /ws/producer`, for a token with `publish` (access.ts checks it before this runs): the
+ * publish API for producers that stream. JSON commands `job.create`,
  * `job.progress`, `job.fail`, `notification`, `ping`, and `job.image` (a JSON header with
  * `size`, then that many bytes in binary messages, each within the server's message limit).
  * Every command may carry a `request_id`, echoed in its `ack` or `error`. Commands are handled
