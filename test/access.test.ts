@@ -1,5 +1,8 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { SignJWT } from 'jose';
 import { WebSocket, type RawData } from 'ws';
 import { io as connect, type Socket } from 'socket.io-client';
@@ -61,9 +64,16 @@ describe('scopes', () => {
     assert.ok(!allows(s('publish'), 'view'));
   });
 
-  it('reads ACCESS_TOKENS from the config string and refuses a malformed one', () => {
+  it('reads ACCESS_TOKENS and the JWT rules from env, flags and YAML, and refuses a malformed list', () => {
     const config = loadConfig({ env: { ACCESS_TOKENS: `${STATIC_VIEW}=view:demo view:other; ${STATIC_ADMIN}=admin` } });
     assert.deepEqual(parseAccessTokens(config.accessTokens).map((t) => [t.token, [...t.scopes]]), [[STATIC_VIEW, ['view:demo', 'view:other']], [STATIC_ADMIN, ['admin']]]);
+    assert.equal(loadConfig({ flags: { 'access-tokens': `${STATIC_ADMIN}=admin`, 'jwt-max-age': '600', 'jwt-audience': AUDIENCE } }).jwtMaxAge, 600);
+    const dir = mkdtempSync(join(tmpdir(), 'framehub-access-'));
+    const file = join(dir, 'framehub.yaml');
+    writeFileSync(file, `accessTokens: "${STATIC_VIEW}=view:demo"\njwtIssuer: ${ISSUER}\njwtDefaultScopes: view\n`);
+    const fromYaml = loadConfig({ file });
+    rmSync(dir, { recursive: true, force: true });
+    assert.deepEqual([fromYaml.accessTokens, fromYaml.jwtIssuer, fromYaml.jwtDefaultScopes], [`${STATIC_VIEW}=view:demo`, ISSUER, 'view']);
     assert.throws(() => loadConfig({ env: { ACCESS_TOKENS: 'short=view' } }), /ACCESS_TOKENS/);
     assert.throws(() => loadConfig({ env: { ACCESS_TOKENS: `${STATIC_VIEW}=` } }), /ACCESS_TOKENS/);
   });
