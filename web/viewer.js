@@ -25,6 +25,8 @@ const OPTION_DEBOUNCE_MS = 150;
 /** The stats panel is redrawn a few times a second, not per frame. */
 const RENDER_INTERVAL_MS = 250;
 const CUSTOM_ID = '__custom__';
+/** This page's own `?token=`, passed on to the stream socket and `/api/streams` (framehub's access model). */
+const PAGE_TOKEN = new URLSearchParams(location.search).get('token') ?? '';
 const STATE_LABELS = /** @type {const} */ ({
   disconnected: 'Disconnected',
   connecting: 'Connecting…',
@@ -184,7 +186,7 @@ function connect() {
   setStatus(`Connecting to ${streamLabel}…`, 'info');
   client?.disconnect();
   reconnecting = false;
-  const next = new StreamClient({ url: location.origin, stream: id, ...currentOptions() });
+  const next = new StreamClient({ url: location.origin, stream: id, ...currentOptions(), ...(PAGE_TOKEN && { getToken: async () => PAGE_TOKEN }) });
   client = next;
   listen(next);
   // Failures arrive as events (close, reconnect:failed); the promise adds nothing to show.
@@ -389,7 +391,7 @@ function saveImage(data) {
 async function loadStreams() {
   const keep = ui.streamSelect.value;
   try {
-    const response = await fetch('/api/streams', { cache: 'no-store' });
+    const response = await fetch('/api/streams', { cache: 'no-store', headers: PAGE_TOKEN ? { authorization: `Bearer ${PAGE_TOKEN}` } : {} });
     if (!response.ok) throw new Error(`HTTP ${response.status}`);
     /** @type {{ primary: string, streams: { id: string, kind: string, state: string }[] }} */
     const body = await response.json();

@@ -3,6 +3,7 @@ import type { Cluster } from '../cluster/cluster.js';
 import type { NodeReport } from '../cluster/cluster-node.js';
 import type { Hub } from '../hub/hub.js';
 import type { SessionRegistry } from '../sessions/session-registry.js';
+import type { Access } from './access.js';
 
 /** What this node reports on each heartbeat: its viewers per configured stream, its role for each, its sessions. */
 export function nodeReport(hub: Hub, cluster: Cluster, sessions: SessionRegistry): Omit<NodeReport, 'cpu' | 'rss'> {
@@ -19,7 +20,10 @@ export function nodeReport(hub: Hub, cluster: Cluster, sessions: SessionRegistry
   return { viewers, streams, sessions: sessions.list().map((session) => session.id) };
 }
 
-/** `GET /api/cluster`: the nodes, their load, which node runs which stream's source and which session (only with REDIS_URL). */
-export function registerClusterRoute(app: FastifyInstance, cluster: Cluster): void {
-  app.get('/api/cluster', async () => cluster.view());
+/**
+ * `GET /api/cluster` (`admin`, like `/metrics`: it names every node's address and session): the
+ * nodes, their load, which node runs which stream's source and which session (only with REDIS_URL).
+ */
+export function registerClusterRoute(app: FastifyInstance, cluster: Cluster, access: Access): void {
+  app.get('/api/cluster', { onRequest: access.hook(() => 'admin') }, async () => cluster.view());
 }

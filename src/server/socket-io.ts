@@ -8,7 +8,7 @@ import { deliverFromPromise } from '../hub/subscriber-slot.js';
 import { AdaptiveController, TIERS, type Tier } from '../hub/adaptive-controller.js';
 import { ErrorCode, FramehubError } from '../wire/errors.js';
 import { MAX_VARIANTS, VariantLimitError } from '../hub/variant.js';
-import { framePacket, parseSessionEvent, ServerEvent, type SessionCommand } from '../protocols/socket-io-session.js';
+import { framePayload, parseSessionEvent, ServerEvent, type SessionCommand } from '../protocols/socket-io-session.js';
 import { InputError, parseInput } from '../sessions/input.js';
 import type { Session } from '../sessions/session.js';
 import { SESSION_STREAM_PREFIX, type SessionRegistry } from '../sessions/session-registry.js';
@@ -17,6 +17,10 @@ import { MessageLimiter } from './message-limiter.js';
 import { resolveStream } from './stream-lookup.js';
 import { ConnectionCaps } from './connection-caps.js';
 import { corsOrigins, type RequestGate } from './request-gate.js';
+import type { Access } from './access.js';
+import { AuthError, bearerToken, OPEN_PRINCIPAL, type Principal } from './auth.js';
+import { refusalOf } from './route-errors.js';
+import { preframedSocketIoEvent, writeSocketIoPacket, type PreframedSocketIoPacket } from './preframed.js';
 
 /** Where Socket.IO's engine answers (and claims upgrades, see upgrade-router.ts). */
 export const SOCKET_IO_PATH = '/socket.io/';
@@ -34,6 +38,8 @@ export interface SocketIoDeps {
   /** Finds the browser session behind a stream: the only streams that take input. */
   registry: SessionRegistry;
   log: FastifyBaseLogger;
+  /** Who may connect (a valid token when configured), subscribe (`view:<stream>`) and send input (`control:<session>`); unset = open. */
+  access?: Access;
   /** Largest message a client may send, bytes. */
   maxPayload: number;
   /** The connection caps every WebSocket route shares. */
@@ -46,6 +52,9 @@ export interface SocketIoDeps {
   /** Socket.IO's adapter: in a cluster, the Redis one, so broadcasts reach every node's sockets. */
   adapter?: ServerOptions['adapter'];
 }
+
+/** The key the `frame` event's pre-framed packet is memoised under on each variant. */
+const FRAME_KEY = 'socket.io:frame';
 
 /** Events per second a socket may send, and the burst; beyond it events are dropped with an `error`. */
 const EVENTS_PER_SECOND = 60;
@@ -102,10 +111,39 @@ export function attachSocketIo(server: HttpServer, deps: SocketIoDeps): SocketIo
     if (typeof taken === 'string') return connection.close();
     connection.once('close', taken.release);
   });
+  // With access configured the handshake carries a token: seeds/003's `auth: {token}`, or
+  // `?token=` / `Authorization: Bearer` for clients that cannot set `auth`. A refusal reaches
+  // the client as `connect_error` with `data: {code, close_code}` (4401 like the WebSocket routes).
+  const access = deps.access;
+  if (access && !access.open) {
+    io.use(function checkHandshakeToken(socket, next) {
+      access.identify(handshakeToken(socket)).then(
+        (principal) => {
+          principals.set(socket, principal);
+          next();
+        },
+        (error: unknown) => {
+          const refusal = refusalOf(error, deps.log, 'socket.io token check');
+          next(Object.assign(new Error(refusal.message), { data: { code: refusal.code, close_code: refusal.closeCode } }));
+        },
+      );
+    });
+  }
   io.on('connection', function ioOnConnection(socket) {
-    new StreamSocket(socket, deps);
+    new StreamSocket(socket, deps, principals.get(socket) ?? OPEN_PRINCIPAL);
   });
   return io;
+}
+
+const principals = new WeakMap<Socket, Principal>();
+
+/** The handshake's token: `auth.token` (seeds/003), else `?token=`, else `Authorization: Bearer`. */
+function handshakeToken(socket: Socket): string | undefined {
+  const auth = socket.handshake.auth as Record<string, unknown> | undefined;
+  if (typeof auth?.['token'] === 'string' && auth['token'] !== '') return auth['token'];
+  const query = socket.handshake.query['token'];
+  if (typeof query === 'string' && query !== '') return query;
+  return bearerToken(socket.handshake.headers.authorization);
 }
 
 /**
@@ -113,10 +151,11 @@ export function attachSocketIo(server: HttpServer, deps: SocketIoDeps): SocketIo
  * quality and fps, the adaptive controller, and input, which goes only to a browser session's
  * stream (any other is refused with `input_not_accepted`).
  *
- * Frames bypass `socket.emit`: the packet string is built once per variant (`framePacket`)
- * and written with engine.io's `socket.conn.write(data, options, callback)`, whose callback
- * runs when the transport has flushed the packet (websocket: ws's write callback; polling:
- * the response carrying it was written). That completion is what the subscriber slot waits
+ * Frames bypass `socket.emit`: the packet is encoded and framed once per variant
+ * (`preframedSocketIoEvent`) and written with engine.io's `socket.conn.write(data, options,
+ * callback)` (`writeSocketIoPacket`, preframed.ts), whose callback runs when the transport has
+ * flushed the packet (websocket: the socket's write callback; polling: the response carrying
+ * it was written). That completion is what the subscriber slot waits
  * for before the next frame, and what the adaptive controller measures. `volatile` would
  * only drop packets while the transport is not writable; it gives no completion, so it
  * could neither pace nor measure.
@@ -137,12 +176,23 @@ class StreamSocket {
   /** Rejects the write in flight when the socket goes away (engine.io then drops its callbacks). */
   #abortWrite: ((error: Error) => void) | undefined;
 
+  readonly #expiry: NodeJS.Timeout | undefined;
+
   constructor(
     private readonly socket: Socket,
     private readonly deps: SocketIoDeps,
+    private readonly principal: Principal,
   ) {
     socket.onAny(this.#socketOnAny);
     socket.on('disconnect', this.#socketOnDisconnect);
+    // A token is checked at the handshake: the socket ends when it expires, and the client comes back with a fresh one.
+    if (principal.expiresAt !== undefined) {
+      this.#expiry = setTimeout(() => {
+        const expired = new AuthError('token_expired', 'unauthorized: token expired');
+        this.#refuse(expired.code, expired.message);
+        socket.disconnect(true);
+      }, Math.min(Math.max(0, principal.expiresAt - Date.now()), 2 ** 31 - 1));
+    }
   }
 
   readonly #socketOnAny = (event: string, ...args: unknown[]): void => {
@@ -193,6 +243,7 @@ class StreamSocket {
   }
 
   readonly #socketOnDisconnect = (): void => {
+    clearTimeout(this.#expiry);
     this.#unsubscribe();
   };
 
@@ -228,6 +279,8 @@ class StreamSocket {
   }
 
   #subscribe(target: SubscribeTarget, reply: Reply): void {
+    // Asked before the stream is looked up: a refusal says nothing about which ids exist.
+    this.deps.access?.require(this.principal, `view:${target.kind === 'session' ? `${SESSION_STREAM_PREFIX}${target.sessionId}` : target.streamId}`);
     let stream: Stream;
     try {
       stream = resolveStream(this.deps.hub, target.kind === 'session' ? `${SESSION_STREAM_PREFIX}${target.sessionId}` : target.streamId);
@@ -301,7 +354,7 @@ class StreamSocket {
     // Asking for more quality than the source captured at only grows the bytes; pass those through.
     const quality = Math.min(this.#quality, frame.quality ?? 100);
     const variant = await stream.variants.get(frame, { format: 'jpeg', quality });
-    const packet = framePacket(variant);
+    const packet = preframedSocketIoEvent(variant, FRAME_KEY, this.socket.nsp.server.encoder, ServerEvent.Frame, framePayload);
     const startedAt = performance.now();
     const bytes = await this.#write(packet);
     const tier = this.#adaptive?.record(bytes, performance.now() - startedAt);
@@ -313,16 +366,16 @@ class StreamSocket {
     return bytes;
   }
 
-  #write(packet: string): Promise<number> {
+  #write(packet: PreframedSocketIoPacket): Promise<number> {
     return new Promise((resolve, reject) => {
       if (this.socket.disconnected) {
         reject(new Error('socket is disconnected'));
         return;
       }
       this.#abortWrite = reject;
-      this.socket.conn.write(packet, { compress: false }, () => {
+      writeSocketIoPacket(this.socket.conn, packet, () => {
         this.#abortWrite = undefined;
-        resolve(packet.length);
+        resolve(packet.bytes);
       });
     });
   }
@@ -336,6 +389,8 @@ class StreamSocket {
     if (!session || session.closed) {
       return reply.refuse(ErrorCode.InputNotAccepted, `input:${type} needs a subscribed session; send subscribe {session_id} first`);
     }
+    // Watching a session is not driving it.
+    this.deps.access?.require(this.principal, `control:${session.id}`);
     let event;
     try {
       event = parseInput(type, payload, session.options);
