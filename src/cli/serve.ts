@@ -2,6 +2,7 @@ import { constants } from 'node:os';
 import { parseArgs } from 'node:util';
 import { ConfigError, FIELDS, loadConfig } from '../config/config.js';
 import { createServer } from '../server/create-server.js';
+import { RedisUnavailableError } from '../cluster/redis-connection.js';
 import { SERVE_HELP } from './serve-help.js';
 
 /** After SIGTERM/SIGINT the process exits within this time, cleanly or not. */
@@ -35,7 +36,16 @@ export async function serve(argv: string[]): Promise<number> {
     }
     throw error;
   }
-  const server = await createServer(config);
+  let server;
+  try {
+    server = await createServer(config);
+  } catch (error) {
+    if (error instanceof RedisUnavailableError) {
+      process.stderr.write(`framehub: ${error.message} (REDIS_URL)\n`);
+      return 1;
+    }
+    throw error;
+  }
   const { url } = await server.listen();
   const log = server.app.log;
   log.info(`framehub serving ${Object.keys(config.streams).join(', ')} at ${url}`);

@@ -24,6 +24,11 @@ export interface RedisLog {
   info(message: string): void;
 }
 
+/** Redis could not be reached when the node started. */
+export class RedisUnavailableError extends Error {
+  override readonly name = 'RedisUnavailableError';
+}
+
 /**
  * Connects to `url`, with its `error` listener attached before anything can fail: node-redis
  * reconnects by itself (with backoff) and reports every failed attempt as an `error` event, which
@@ -42,13 +47,13 @@ export async function connectRedis(url: string, log: RedisLog, name: string, tim
   });
   let timer: NodeJS.Timeout | undefined;
   const late = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`redis at ${redactUrl(url)} not reachable within ${timeoutMs} ms`)), timeoutMs);
+    timer = setTimeout(() => reject(new RedisUnavailableError(`redis at ${redactUrl(url)} not reachable within ${timeoutMs} ms`)), timeoutMs);
   });
   try {
     await Promise.race([client.connect(), late]);
   } catch (error) {
     client.destroy();
-    throw error;
+    throw error instanceof RedisUnavailableError ? error : new RedisUnavailableError(`redis at ${redactUrl(url)}: ${(error as Error).message}`, { cause: error });
   } finally {
     clearTimeout(timer);
   }
