@@ -96,8 +96,8 @@ describe('cluster (REDIS_URL): several nodes over one Redis', () => {
     const counts = await waitUntil(() => clusterView(b), (view) => (view.nodes.find((n) => n.id === idB)?.streams[0]?.received ?? 0) >= 20, { timeoutMs: 20_000, what: 'B receiving frames' });
     const bReport = counts.nodes.find((n) => n.id === idB)!;
     const received = bReport.streams[0]!.received;
-    // Each node's counts are as of its last heartbeat: compare with one of A's taken after B's.
-    const later = await waitUntil(() => clusterView(b), (view) => (view.nodes.find((n) => n.id === idA)?.updatedAt ?? 0) > bReport.updatedAt, { timeoutMs: 20_000, what: "A's next heartbeat" });
+    // Each node's counts are as of its last heartbeat: compare with one of A's taken well after B's.
+    const later = await waitUntil(() => clusterView(b), (view) => (view.nodes.find((n) => n.id === idA)?.updatedAt ?? 0) > bReport.updatedAt + 200, { timeoutMs: 20_000, what: "A's next heartbeat" });
     const published = later.nodes.find((n) => n.id === idA)!.streams[0]!.published;
     assert.ok(received <= published, `B received ${received} frames for ${published} published: at most once each`);
     assert.ok(received >= 20);
