@@ -4,6 +4,7 @@ import { io as connect, type Socket } from 'socket.io-client';
 import { WebSocket, type RawData } from 'ws';
 import { startRedis } from './redis-server.js';
 import { startServer, type TestServer } from './helpers.js';
+import { postJson } from './session-helpers.js';
 import { tempDir, type TestCleanup } from './temp-dir.js';
 import { waitUntil, withTimeout } from './wait.js';
 import { loadConfig, ConfigError } from '../src/config/config.js';
@@ -105,6 +106,21 @@ describe('cluster nodes in one process', () => {
     }, (settled) => settled, { timeoutMs: 30_000, what: 'both nodes back, one owner holding the lease' });
     await onB.next();
     await onB.next();
+  });
+
+  it('lists which node holds a browser session, on every node', async (t) => {
+    const redis = await startRedis(t);
+    const a = await clusterNode(t, redis.url);
+    const b = await clusterNode(t, redis.url);
+    const created = await postJson(`${a.http}/api/session/create`, { session_id: 'held-by-a', width: 320, height: 240 });
+    assert.equal(created.status, 201, JSON.stringify(created.body));
+    const idA = a.server.cluster!.node.id;
+    const seen = await waitUntil(() => b.server.cluster!.view(), (view) => view.sessions['held-by-a'] === idA, { timeoutMs: 20_000, what: "B's view naming A as the session's node" });
+    assert.deepEqual(seen.nodes.find((n) => n.id === idA)!.sessions, ['held-by-a']);
+    assert.deepEqual(seen.nodes.find((n) => n.id === b.server.cluster!.node.id)!.sessions, []);
+    // Deleted on A: gone from the cluster's view with A's next heartbeat.
+    assert.equal((await fetch(`${a.http}/api/session/held-by-a`, { method: 'DELETE' })).status, 200);
+    await waitUntil(() => b.server.cluster!.view(), (view) => !('held-by-a' in view.sessions), { timeoutMs: 20_000, what: 'the session gone from the view' });
   });
 
   it('shares Socket.IO across nodes through the Redis Streams adapter', async (t) => {
