@@ -9,7 +9,7 @@ export interface H264EncoderOptions {
   /** Size of the pictures written to it (raw RGB, 3 bytes a pixel); even numbers. */
   readonly width: number;
   readonly height: number;
-  /** Frame rate the rate control plans for; the keyframe interval is two seconds of it. */
+  /** Highest frame rate expected; rate control follows the frames' real timestamps. */
   readonly fps: number;
   /** Target and maximum bitrate, bits per second. */
   readonly bitrate: number;
@@ -44,14 +44,19 @@ export class H264Encoder extends TypedEmitter<H264EncoderEvents> {
     const { width, height, fps, bitrate } = options;
     const args = [
       '-hide_banner', '-loglevel', 'error',
+      // Timestamps from the wall clock: the rate control and the keyframe schedule follow the
+      // frames' real pace, whatever the source's rate.
+      '-use_wallclock_as_timestamps', '1',
       '-f', 'rawvideo', '-pix_fmt', 'rgb24', '-s', `${width}x${height}`, '-framerate', String(fps), '-i', 'pipe:0',
       '-an', '-c:v', 'libx264', '-preset', 'ultrafast', '-tune', 'zerolatency',
       // Baseline: no B-frames, so every picture comes out as soon as it goes in.
       '-profile:v', 'baseline', '-pix_fmt', 'yuv420p',
       // A VBV of half a second bounds how far one picture can overshoot the bitrate.
       '-b:v', String(bitrate), '-maxrate', String(bitrate), '-bufsize', String(Math.round(bitrate / 2)),
-      '-g', String(Math.max(1, Math.round(fps * 2))),
-      '-fps_mode', 'passthrough', '-flush_packets', '1',
+      // A keyframe every 2 s of real time (a joining or resyncing viewer waits at most that long
+      // when the tier has no run to start it from); -g only bounds it in frames.
+      '-force_key_frames', 'expr:gte(t,n_forced*2)', '-g', String(Math.max(1, Math.round(fps * 2))),
+      '-fps_mode', 'passthrough', '-enc_time_base', '1/1000', '-flush_packets', '1',
       '-f', 'mpjpeg', 'pipe:1',
     ];
     this.#child = spawn(options.command ?? 'ffmpeg', args, { stdio: ['pipe', 'pipe', 'pipe'] });

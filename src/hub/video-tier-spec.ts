@@ -1,6 +1,8 @@
+import type { VideoTierName } from '../wire/video-unit.js';
+
 /** One rung of the H.264 ladder: a height to fit in and a bitrate to hold. */
 export interface VideoTierSpec {
-  readonly name: string;
+  readonly name: VideoTierName;
   /** The picture is scaled to fit this height, keeping its aspect ratio; never enlarged. */
   readonly maxHeight: number;
   /** Target and maximum bitrate, bits per second. */

@@ -137,7 +137,7 @@ export class VideoTier {
     }
     // A failing encoder is tried again at most once a second, not once a frame.
     if (performance.now() - this.#lastFailureAt < 1000) return undefined;
-    const fps = Math.min(this.options.maxFps ?? 30, Math.max(1, Math.round(this.stream.fpsIn) || 30));
+    const fps = this.options.maxFps ?? 30;
     const encoder = new H264Encoder({ width, height, fps, bitrate: this.spec.bitrate, ...(this.options.command && { command: this.options.command }) });
     encoder.on('unit', (unit) => this.#onUnit(unit));
     encoder.on('exit', ({ error }) => {

@@ -18,6 +18,8 @@ import { startHeartbeat } from './heartbeat.js';
 import { registerHttpRoutes } from './http-routes.js';
 import { registerMetricsRoute } from './metrics-route.js';
 import { streamRoute } from './stream-route.js';
+import { videoRoute } from './video-route.js';
+import { VideoTiers } from '../hub/video-tiers.js';
 import { videoFeedRoute } from './video-feed-route.js';
 import type { RouteContext } from './route-context.js';
 import { createGenerationsModule } from './generations-module.js';
@@ -89,6 +91,8 @@ export async function createServer(config: Config, options: ServerOptions = {}):
   const router = new UpgradeRouter({ maxPayload: config.maxPayload, caps, log: app.log, gate });
   router.add('/stream/:id', streamRoute(context));
   router.add('/ws/video_feed', videoFeedRoute(context));
+  const videoTiers = new VideoTiers({ idleGraceMs: config.idleGrace * 1000, onError: (error) => app.log.warn({ err: error }, 'h264 encoder') });
+  router.add('/video/:id', videoRoute(context, videoTiers));
   const generations = await createGenerationsModule(config, { hub, encoder, logger: app.log });
   router.add('/ws/streaming', streamingRoute(context, generations));
   router.add('/ws', eventsRoute(context, generations));
@@ -143,6 +147,7 @@ export async function createServer(config: Config, options: ServerOptions = {}):
         // Publishes under way finish (on disk, answered, sent to consumers) before anyone is closed.
         await generations.close();
         for (const ws of router.wss.clients) closeSocket(ws, CloseCode.GoingAway, 'server shutting down');
+        await videoTiers.close();
         await hub.close();
         // Not io.close(): that would close the HTTP server under Fastify.
         io.disconnectSockets(true);
