@@ -204,9 +204,12 @@ describe('VideoTier', () => {
       const sub = tier.subscribe({ deliver: (units, done) => { got.push(...units); done(undefined, 0); } });
       await waitFor('a unit', () => got.length > 0, 60_000);
       sub.close();
+      assert.equal(stream.subscriberCount, 0, 'the stream is left at once');
+      assert.equal(tier.running, true, 'the encoder waits out the grace');
       await waitFor('the tier idle', () => idle, 30_000);
       assert.equal(tier.running, false);
       assert.equal(stream.subscriberCount, 0);
+      assert.equal(tier.gop.length, 0);
     } finally {
       await tier.close();
       await stream.close();

@@ -59,8 +59,9 @@ export class VideoTier {
     return this.#slots.length;
   }
 
+  /** An encoder process is up (while watched, and for the idle grace after). */
   get running(): boolean {
-    return this.#subscription !== undefined;
+    return this.#encoder !== undefined;
   }
 
   /** The units a viewer joining now starts with. */
@@ -83,7 +84,14 @@ export class VideoTier {
         closed = true;
         slot.close();
         this.#slots = this.#slots.filter((s) => s !== slot);
-        if (this.#slots.length === 0) this.#scheduleIdle();
+        if (this.#slots.length === 0) {
+          // The stream counts its subscribers honestly and keeps its source for its own idle
+          // grace; the encoder waits out this tier's grace, so a viewer back within it
+          // continues the same encoded run (its GOP still starts a decoder).
+          this.#subscription?.close();
+          this.#subscription = undefined;
+          this.#scheduleIdle();
+        }
       },
     };
   }
