@@ -6,6 +6,7 @@ import { fanoutRun, type FanoutResult } from './fanout-run.js';
 import { soakCommand } from './soak.js';
 import { stallRun, type StallResult } from './stall-run.js';
 import { runKillBench } from './kill.js';
+import { runCodecBench } from './codec.js';
 import { SERVER_KINDS, type ServerKind } from './server-process.js';
 import { fanoutTable, fanoutTimingLine, hubLine, loadLine, overheadLine, ratioLines, roundsSummary, rssSeriesLine, stallTable } from './report.js';
 
@@ -19,8 +20,9 @@ Servers run in child processes; the clients run in this process.
   --duration <s>           measured seconds per fan-out run (default 15)
   --warmup <s>             seconds of traffic before measuring (default 15)
   --scenario <name>        all | fanout | stall (default all); kill (sources killed in a loop),
-                           soak | churn (framehub's memory over time on /stream); each of those
-                           three has its own flags: --scenario kill --help
+                           soak | churn (framehub's memory over time on /stream), codec (H.264
+                           against JPEG: bytes, SSIM, encoder CPU); each of those has its own
+                           flags: --scenario kill --help
   --servers <list>         fan-out servers, from framehub,ws,tcp (default all three)
   --stall-servers <list>   stall-scenario servers (default framehub,ws)
   --stall-duration <s>     how long the stall lasts (default 60)
@@ -122,6 +124,7 @@ async function main(): Promise<void> {
   const argv = process.argv.slice(2);
   const scenario = scenarioOf(argv);
   if (scenario === 'kill') return runKillBench(argv);
+  if (scenario === 'codec') return runCodecBench(argv);
   if (scenario === 'soak' || scenario === 'churn') return soakCommand(argv);
   let options: BenchOptions;
   try {

@@ -11,7 +11,7 @@ export interface H264EncoderOptions {
   readonly height: number;
   /** Highest frame rate expected; rate control follows the frames' real timestamps. */
   readonly fps: number;
-  /** Target and maximum bitrate, bits per second. */
+  /** Maximum bitrate, bits per second (the VBV ceiling over a constant quality). */
   readonly bitrate: number;
   /** @default 'ffmpeg' */
   readonly command?: string;
@@ -51,8 +51,10 @@ export class H264Encoder extends TypedEmitter<H264EncoderEvents> {
       '-an', '-c:v', 'libx264', '-preset', 'ultrafast', '-tune', 'zerolatency',
       // Baseline: no B-frames, so every picture comes out as soon as it goes in.
       '-profile:v', 'baseline', '-pix_fmt', 'yuv420p',
-      // A VBV of half a second bounds how far one picture can overshoot the bitrate.
-      '-b:v', String(bitrate), '-maxrate', String(bitrate), '-bufsize', String(Math.round(bitrate / 2)),
+      // Capped CRF: constant quality, so still or simple content costs few bits, with the
+      // tier's bitrate as the ceiling; a VBV of half a second bounds how far one picture can
+      // overshoot it.
+      '-crf', '23', '-maxrate', String(bitrate), '-bufsize', String(Math.round(bitrate / 2)),
       // A keyframe every 2 s of real time (a joining or resyncing viewer waits at most that long
       // when the tier has no run to start it from); -g only bounds it in frames.
       '-force_key_frames', 'expr:gte(t,n_forced*2)', '-g', String(Math.max(1, Math.round(fps * 2))),

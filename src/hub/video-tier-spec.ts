@@ -5,7 +5,7 @@ export interface VideoTierSpec {
   readonly name: VideoTierName;
   /** The picture is scaled to fit this height, keeping its aspect ratio; never enlarged. */
   readonly maxHeight: number;
-  /** Target and maximum bitrate, bits per second. */
+  /** Maximum bitrate, bits per second; simpler pictures take less. */
   readonly bitrate: number;
 }
 
