@@ -29,7 +29,7 @@ const HEIGHT = 720;
  */
 /**
  * Wall time from `emit('frame')` until the writes it caused were made, summed (ms): every
- * server delivers from its frame listener, synchronously or (framehub, src/server/ws-send.ts)
+ * server delivers from its frame listener, synchronously or (framehub, src/server/preframed.ts)
  * in a microtask queued during it, which runs before the one queued here after it.
  */
 export const fanoutTime = { ms: 0, frames: 0 };

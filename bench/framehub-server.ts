@@ -19,6 +19,9 @@ await runServerChild(async ({ fps, cap, frameBytes, quality, maxClients }) => {
       host: '127.0.0.1',
       logLevel: 'error',
       maxClients,
+      // All of them from one address: /ws/video_feed's per-address share (half of maxClients by
+      // default) would refuse the second half.
+      maxClientsPerIp: maxClients,
       // The clients' fps cap (WS_FRAME_RATE); the default equals the source rate, as in production.
       frameRate: cap,
       quality,

@@ -3,7 +3,9 @@ import assert from 'node:assert/strict';
 import { AdaptiveController, TIERS } from '../src/hub/adaptive-controller.js';
 import { Variant } from '../src/hub/variant.js';
 import type { Frame } from '../src/sources/frame.js';
-import { framePacket, parseSessionEvent } from '../src/protocols/socket-io-session.js';
+import { framePayload, parseSessionEvent } from '../src/protocols/socket-io-session.js';
+import { preframedSocketIoEvent } from '../src/server/preframed.js';
+import { Server as SocketIoServer } from 'socket.io';
 import { ProtocolError } from '../src/protocols/protocol-error.js';
 import { InputError, MAX_TEXT_LENGTH, parseInput } from '../src/sessions/input.js';
 import { networkInterfaces } from 'node:os';
@@ -109,13 +111,20 @@ describe('Socket.IO session codec', () => {
     for (const [event, args] of bad) assert.throws(() => parseSessionEvent(event, args), ProtocolError, `${event} ${JSON.stringify(args)}`);
   });
 
-  it('builds the frame packet once per variant', async () => {
+  it('builds the frame packet once per variant, with socket.io\'s encoder, framed for engine.io over WebSocket', async () => {
     const frame: Frame = { bytes: Buffer.from([0xff, 0xd8, 0xff, 1, 2, 3]), format: 'jpeg', width: 1, height: 1, seq: 1, capturedAt: 1_700_000_000_123.4 };
     const variant = new Variant(frame, frame.bytes, 'jpeg', 1, 1, true);
-    const packet = framePacket(variant);
-    assert.equal(framePacket(variant), packet);
-    assert.ok(packet.startsWith('2'));
-    assert.deepEqual(JSON.parse(packet.slice(1)), ['frame', { image: frame.bytes.toString('base64'), timestamp: 1_700_000_000_123, size: 6 }]);
+    const io = new SocketIoServer(); // not attached: no engine, nothing to close
+    const packet = preframedSocketIoEvent(variant, 'socket.io:frame', io.encoder, 'frame', framePayload);
+    assert.equal(preframedSocketIoEvent(variant, 'socket.io:frame', io.encoder, 'frame', framePayload), packet);
+    const [message] = packet.messages;
+    assert.equal(packet.messages.length, 1);
+    assert.equal(typeof message!.data, 'string');
+    const data = message!.data as string;
+    assert.ok(data.startsWith('2'));
+    assert.deepEqual(JSON.parse(data.slice(1)), ['frame', { image: frame.bytes.toString('base64'), timestamp: 1_700_000_000_123, size: 6 }]);
+    // A text WebSocket frame (2-byte header) of engine.io's message type `4` and the packet.
+    assert.equal(message!.frame.bytes.subarray(2).toString(), `4${data}`);
   });
 });
 

@@ -1,13 +1,19 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { FramePool } from '../src/server/shared-frame.js';
-import { wsFrame } from '../src/server/ws-frame.js';
+import { FramePool } from '../src/server/preframed.js';
 
-describe('FramePool and SharedFrame', () => {
-  it('builds the same bytes as wsFrame, for Buffers and strings', () => {
+describe('FramePool and Preframed', () => {
+  it('builds one whole frame, header then payload, in pooled memory as in fresh memory', () => {
     const pool = new FramePool();
-    for (const payload of [Buffer.alloc(70_000, 1), 'é'.repeat(20_000), Buffer.from('small')]) {
-      assert.ok(pool.frame(payload, typeof payload !== 'string').bytes.equals(wsFrame(payload, typeof payload !== 'string')));
+    // 70 000 bytes (pooled, 64-bit length), 40 000 bytes of text (pooled, 16-bit), 5 bytes (not pooled, 7-bit).
+    for (const [payload, header] of [
+      [Buffer.alloc(70_000, 1), [0x82, 127, 0, 0, 0, 0, 0, 1, 0x11, 0x70]],
+      ['é'.repeat(20_000), [0x81, 126, 0x9c, 0x40]],
+      [Buffer.from('small'), [0x82, 5]],
+    ] as const) {
+      const bytes = pool.frame(payload, typeof payload !== 'string').bytes;
+      assert.deepEqual([...bytes.subarray(0, header.length)], header);
+      assert.ok(bytes.subarray(header.length).equals(Buffer.from(payload)));
     }
   });
 

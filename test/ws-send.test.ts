@@ -2,12 +2,13 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Socket } from 'node:net';
 import { WebSocket, WebSocketServer } from 'ws';
-import { WsFrameWriter } from '../src/server/ws-send.js';
-import { wsFrame } from '../src/server/ws-frame.js';
-import { FramePool, SharedFrame } from '../src/server/shared-frame.js';
+import { FramePool, PreframedWriter } from '../src/server/preframed.js';
+
+/** A frame of its own (not pooled when small, so each test's frame is independent of the others). */
+const framed = (payload: Buffer | string, binary: boolean) => new FramePool().frame(payload, binary);
 
 /** Server-side sockets of real connections on 127.0.0.1, with their clients' received messages. */
-describe('WsFrameWriter and wsFrame', () => {
+describe('PreframedWriter and FramePool frames over real sockets', () => {
   let wss: WebSocketServer;
   const clients: WebSocket[] = [];
   before(async () => {
@@ -46,8 +47,8 @@ describe('WsFrameWriter and wsFrame', () => {
     }
     const done: [string, Error | undefined, number][] = [];
     const arrived = Promise.all([a.next(), b.next()]);
-    new WsFrameWriter(a.server, a.socket).send(new SharedFrame(wsFrame(Buffer.from('frame a'), true)), (error, bytes) => done.push(['a', error, bytes]));
-    new WsFrameWriter(b.server, b.socket).send(new SharedFrame(wsFrame(Buffer.from('frame b'), false)), (error, bytes) => done.push(['b', error, bytes]));
+    new PreframedWriter(a.server, a.socket).send(framed(Buffer.from('frame a'), true), (error, bytes) => done.push(['a', error, bytes]));
+    new PreframedWriter(b.server, b.socket).send(framed(Buffer.from('frame b'), false), (error, bytes) => done.push(['b', error, bytes]));
     order.push('fan-out over');
     await arrived;
     assert.deepEqual([a.messages, b.messages].map((m) => m.map(({ data, binary }) => [String(data), binary])), [[['frame a', true]], [['frame b', false]]]);
@@ -59,7 +60,7 @@ describe('WsFrameWriter and wsFrame', () => {
   it('ends the delivery with an error when the socket closed before the write was made', async () => {
     const { server, socket } = await pair();
     const result = new Promise<Error | undefined>((resolve) => {
-      new WsFrameWriter(server, socket).send(new SharedFrame(wsFrame(Buffer.from('late'), true)), (error) => resolve(error));
+      new PreframedWriter(server, socket).send(framed(Buffer.from('late'), true), (error) => resolve(error));
     });
     server.terminate();
     assert.match((await result)?.message ?? '', /socket is not open/);
@@ -69,7 +70,7 @@ describe('WsFrameWriter and wsFrame', () => {
     const { server, socket, client } = await pair();
     const closed = new Promise<number>((resolve) => client.once('close', (code) => resolve(code)));
     const result = new Promise<Error | undefined>((resolve) => {
-      new WsFrameWriter(server, socket).send(new SharedFrame(wsFrame(Buffer.from('after close'), true)), (error) => resolve(error));
+      new PreframedWriter(server, socket).send(framed(Buffer.from('after close'), true), (error) => resolve(error));
     });
     server.close(1000);
     assert.match((await result)?.message ?? '', /socket is not open/);
@@ -82,7 +83,7 @@ describe('WsFrameWriter and wsFrame', () => {
     for (const [i, length] of lengths.entries()) {
       const payload = Buffer.alloc(length, i % 2 === 0 ? 0x61 : 0x62);
       const arrived = p.next();
-      p.socket.write(wsFrame(payload, i % 2 === 0));
+      p.socket.write(framed(payload, i % 2 === 0).bytes);
       await arrived;
       const got = p.messages.at(-1)!;
       assert.equal(got.binary, i % 2 === 0, `length ${length}`);
@@ -91,7 +92,7 @@ describe('WsFrameWriter and wsFrame', () => {
     // Text given as a string is encoded into the frame, its length counted in bytes, not characters.
     for (const text of ['', 'plain', 'é'.repeat(100), '€'.repeat(30_000)]) {
       const arrived = p.next();
-      p.socket.write(wsFrame(text, false));
+      p.socket.write(framed(text, false).bytes);
       await arrived;
       const got = p.messages.at(-1)!;
       assert.equal(got.binary, false);
@@ -114,7 +115,7 @@ describe('WsFrameWriter and wsFrame', () => {
     const payload = Buffer.alloc(100_000, 0x41);
     const frame = pool.frame(payload, true);
     const result = new Promise<[Error | undefined, number]>((resolve) => {
-      new WsFrameWriter(p.server, p.socket).send(frame, (error, bytes) => resolve([error, bytes]));
+      new PreframedWriter(p.server, p.socket).send(frame, (error, bytes) => resolve([error, bytes]));
     });
     await new Promise<void>((resolve) => queueMicrotask(resolve)); // the writer's flush
     frame.retire(); // the variant let go of it: only the pending write holds it now
@@ -138,7 +139,7 @@ describe('WsFrameWriter and wsFrame', () => {
     const pool = new FramePool();
     const frame = pool.frame(Buffer.alloc(50_000, 0x44), true);
     const arrived = p.next();
-    const written = new Promise<void>((resolve) => new WsFrameWriter(p.server, p.socket).send(frame, () => resolve()));
+    const written = new Promise<void>((resolve) => new PreframedWriter(p.server, p.socket).send(frame, () => resolve()));
     frame.retire();
     assert.equal(frame.returned, false, 'held from send() on, before the write is made');
     await new Promise<void>((resolve) => queueMicrotask(resolve)); // the writer's flush

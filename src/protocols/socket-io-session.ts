@@ -5,11 +5,12 @@ import { describe, FPS_RANGE, intInRange, QUALITY_RANGE } from './values.js';
 
 /**
  * seeds/003's Socket.IO events, both ways, as a pure codec: event name + arguments → typed
- * command (validated), and frame → the wire packet, built once per variant. No sockets here.
+ * command (validated), and a variant → the `frame` event's payload. No sockets here; the packet
+ * is encoded and framed once per variant by socket.io's encoder (src/server/preframed.ts).
  */
 
 /** Client → server events; seeds/003's, verbatim, plus `input:key` and `input:move`. */
-export const ClientEvent = {
+export const SessionEvent = {
   Subscribe: 'subscribe',
   Unsubscribe: 'unsubscribe',
   Click: 'input:click',
@@ -36,11 +37,11 @@ export const ServerEvent = {
 } as const;
 
 const INPUT_EVENTS = {
-  [ClientEvent.Click]: 'click',
-  [ClientEvent.Scroll]: 'scroll',
-  [ClientEvent.Text]: 'text',
-  [ClientEvent.Key]: 'key',
-  [ClientEvent.Move]: 'move',
+  [SessionEvent.Click]: 'click',
+  [SessionEvent.Scroll]: 'scroll',
+  [SessionEvent.Text]: 'text',
+  [SessionEvent.Key]: 'key',
+  [SessionEvent.Move]: 'move',
 } as const;
 type InputEventName = keyof typeof INPUT_EVENTS;
 
@@ -77,15 +78,15 @@ export function parseSessionEvent(event: string, args: readonly unknown[]): Sess
   // A client may pass an ack callback last; it carries no data.
   const data = args.find((arg) => typeof arg !== 'function');
   switch (event) {
-    case ClientEvent.Subscribe:
+    case SessionEvent.Subscribe:
       return { type: 'subscribe', target: subscribeTarget(payloadObject(event, data)) };
-    case ClientEvent.Unsubscribe:
+    case SessionEvent.Unsubscribe:
       return { type: 'unsubscribe' };
-    case ClientEvent.QualitySet:
+    case SessionEvent.QualitySet:
       return { type: 'quality', quality: intInRange(payloadObject(event, data)['quality'], 'quality', QUALITY_RANGE, ErrorCode.InvalidOptions) };
-    case ClientEvent.FpsSet:
+    case SessionEvent.FpsSet:
       return { type: 'fps', fps: intInRange(payloadObject(event, data)['fps'], 'fps', FPS_RANGE, ErrorCode.InvalidOptions) };
-    case ClientEvent.AdaptiveToggle: {
+    case SessionEvent.AdaptiveToggle: {
       const enabled = payloadObject(event, data)['enabled'];
       // Strict boolean: the seed sends JSON true/false, and "false" being truthy would surprise.
       if (typeof enabled !== 'boolean') throw new ProtocolError(ErrorCode.InvalidOptions, `enabled must be true or false (got ${describe(enabled)})`);
@@ -93,7 +94,7 @@ export function parseSessionEvent(event: string, args: readonly unknown[]): Sess
     }
     default:
       if (Object.hasOwn(INPUT_EVENTS, event)) return { type: 'input', input: INPUT_EVENTS[event as InputEventName], payload: data };
-      throw new ProtocolError(ErrorCode.UnknownCommand, `unknown event ${describe(event)}; known: ${Object.values(ClientEvent).join(', ')}`);
+      throw new ProtocolError(ErrorCode.UnknownCommand, `unknown event ${describe(event)}; known: ${Object.values(SessionEvent).join(', ')}`);
   }
 }
 
@@ -123,15 +124,8 @@ function payloadObject(event: string, data: unknown): Record<string, unknown> {
   return data as Record<string, unknown>;
 }
 
+/** The `frame` event's payload for `variant`. */
 export function framePayload(variant: Variant): FramePayload {
   return { image: variant.base64(), timestamp: Math.round(variant.frame.capturedAt), size: variant.bytes.length };
 }
 
-/**
- * The `frame` event as the Socket.IO packet string an engine.io socket sends (`2` = EVENT on
- * the main namespace, then the JSON array of name and payload), memoised on the variant: every
- * socket that wants this variant writes the same string, built once.
- */
-export function framePacket(variant: Variant): string {
-  return variant.memo('socket.io:frame', (v) => `2${JSON.stringify([ServerEvent.Frame, framePayload(v)])}`);
-}

@@ -3,7 +3,10 @@ import type { WebSocket } from 'ws';
 import type { Config } from '../config/config.js';
 import type { Hub } from '../hub/hub.js';
 import { VariantLimitError } from '../hub/variant.js';
-import type { Stream, StreamNotice } from '../hub/stream.js';
+import type { Stream, StreamNotice, Subscription } from '../hub/stream.js';
+import type { VariantSpec } from '../hub/variant-spec.js';
+import type { Duplex } from 'node:stream';
+import { VariantSink, type VariantWire } from './variant-sink.js';
 import { ErrorCode, FramehubError } from '../wire/errors.js';
 import { ProtocolError } from '../protocols/protocol-error.js';
 import { errorMessage, statusMessage } from '../protocols/stream-json.js';
@@ -83,15 +86,31 @@ export function parseQueryOrRefuse<T>(ws: WebSocket, parse: () => T): T | undefi
 }
 
 /**
- * Builds a client's sink, or refuses the connection with `too_many_variants` / 1013 when its
- * options would add a variant past the stream's bound.
+ * Subscribes a frame route's client: its sink (the variant its options ask for, framed for its
+ * wire format) on `stream`, notices relayed to it. Refuses the connection with
+ * `too_many_variants` / 1013 when its options would add a variant past the stream's bound.
  */
-export function newSinkOrRefuse<T>(ws: WebSocket, build: () => T): T | undefined {
+export function subscribeOrRefuse<O extends VariantSpec & { fps: number }>(
+  ws: WebSocket,
+  socket: Duplex,
+  stream: Stream,
+  options: O,
+  wire: VariantWire<O>,
+  log: FastifyBaseLogger,
+): { client: VariantSink<O>; subscription: Subscription } | undefined {
+  let client: VariantSink<O>;
   try {
-    return build();
+    client = new VariantSink(ws, socket, stream.variants, options, wire);
   } catch (error) {
     if (!(error instanceof VariantLimitError)) throw error;
     refuse(ws, error);
     return undefined;
   }
+  const subscription = stream.subscribe({
+    fps: options.fps,
+    deliver: client,
+    onNotice: noticeRelay(ws),
+    onDeliverError: (error) => log.debug({ err: error, stream: stream.id }, 'frame delivery failed'),
+  });
+  return { client, subscription };
 }

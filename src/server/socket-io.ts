@@ -8,7 +8,7 @@ import { deliverFromPromise } from '../hub/subscriber-slot.js';
 import { AdaptiveController, TIERS, type Tier } from '../hub/adaptive-controller.js';
 import { ErrorCode, FramehubError } from '../wire/errors.js';
 import { MAX_VARIANTS, VariantLimitError } from '../hub/variant.js';
-import { framePacket, parseSessionEvent, ServerEvent, type SessionCommand } from '../protocols/socket-io-session.js';
+import { framePayload, parseSessionEvent, ServerEvent, type SessionCommand } from '../protocols/socket-io-session.js';
 import { InputError, parseInput } from '../sessions/input.js';
 import type { Session } from '../sessions/session.js';
 import { SESSION_STREAM_PREFIX, type SessionRegistry } from '../sessions/session-registry.js';
@@ -17,6 +17,7 @@ import { MessageLimiter } from './message-limiter.js';
 import { resolveStream } from './stream-lookup.js';
 import { ConnectionCaps } from './connection-caps.js';
 import { corsOrigins, type RequestGate } from './request-gate.js';
+import { preframedSocketIoEvent, writeSocketIoPacket, type PreframedSocketIoPacket } from './preframed.js';
 
 /** Where Socket.IO's engine answers (and claims upgrades, see upgrade-router.ts). */
 export const SOCKET_IO_PATH = '/socket.io/';
@@ -44,6 +45,9 @@ export interface SocketIoDeps {
   /** Other origins whose pages may read Socket.IO's polling answers (ALLOWED_ORIGINS). */
   allowedOrigins?: string;
 }
+
+/** The key the `frame` event's pre-framed packet is memoised under on each variant. */
+const FRAME_KEY = 'socket.io:frame';
 
 /** Events per second a socket may send, and the burst; beyond it events are dropped with an `error`. */
 const EVENTS_PER_SECOND = 60;
@@ -110,10 +114,11 @@ export function attachSocketIo(server: HttpServer, deps: SocketIoDeps): SocketIo
  * quality and fps, the adaptive controller, and input, which goes only to a browser session's
  * stream (any other is refused with `input_not_accepted`).
  *
- * Frames bypass `socket.emit`: the packet string is built once per variant (`framePacket`)
- * and written with engine.io's `socket.conn.write(data, options, callback)`, whose callback
- * runs when the transport has flushed the packet (websocket: ws's write callback; polling:
- * the response carrying it was written). That completion is what the subscriber slot waits
+ * Frames bypass `socket.emit`: the packet is encoded and framed once per variant
+ * (`preframedSocketIoEvent`) and written with engine.io's `socket.conn.write(data, options,
+ * callback)` (`writeSocketIoPacket`, preframed.ts), whose callback runs when the transport has
+ * flushed the packet (websocket: the socket's write callback; polling: the response carrying
+ * it was written). That completion is what the subscriber slot waits
  * for before the next frame, and what the adaptive controller measures. `volatile` would
  * only drop packets while the transport is not writable; it gives no completion, so it
  * could neither pace nor measure.
@@ -298,7 +303,7 @@ class StreamSocket {
     // Asking for more quality than the source captured at only grows the bytes; pass those through.
     const quality = Math.min(this.#quality, frame.quality ?? 100);
     const variant = await stream.variants.get(frame, { format: 'jpeg', quality });
-    const packet = framePacket(variant);
+    const packet = preframedSocketIoEvent(variant, FRAME_KEY, this.socket.nsp.server.encoder, ServerEvent.Frame, framePayload);
     const startedAt = performance.now();
     const bytes = await this.#write(packet);
     const tier = this.#adaptive?.record(bytes, performance.now() - startedAt);
@@ -310,16 +315,16 @@ class StreamSocket {
     return bytes;
   }
 
-  #write(packet: string): Promise<number> {
+  #write(packet: PreframedSocketIoPacket): Promise<number> {
     return new Promise((resolve, reject) => {
       if (this.socket.disconnected) {
         reject(new Error('socket is disconnected'));
         return;
       }
       this.#abortWrite = reject;
-      this.socket.conn.write(packet, { compress: false }, () => {
+      writeSocketIoPacket(this.socket.conn, packet, () => {
         this.#abortWrite = undefined;
-        resolve(packet.length);
+        resolve(packet.bytes);
       });
     });
   }

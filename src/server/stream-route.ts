@@ -5,8 +5,8 @@ import {
 } from '../protocols/stream-json.js';
 import type { StreamJsonOptions } from '../wire/stream-json.js';
 import type { UpgradeHandler } from './upgrade-router.js';
-import { newSinkOrRefuse, noticeRelay, onClientMessages, parseQueryOrRefuse, resolveStreamOrRefuse, type RouteContext } from './route-context.js';
-import { VariantSink, type VariantWire } from './variant-sink.js';
+import { onClientMessages, parseQueryOrRefuse, resolveStreamOrRefuse, type RouteContext, subscribeOrRefuse } from './route-context.js';
+import type { VariantWire } from './variant-sink.js';
 import { wsSend, wsSendQuiet } from './ws-send.js';
 
 const SCREENSHOT_WAIT_MS = 5000;
@@ -29,14 +29,9 @@ export function streamRoute({ hub, config, log }: RouteContext): UpgradeHandler 
     if (!stream) return;
 
     const connectedAt = Date.now();
-    const client = newSinkOrRefuse(ws, () => new VariantSink(ws, req.socket, stream.variants, options, STREAM_JSON_WIRE));
-    if (!client) return;
-    const subscription = stream.subscribe({
-      fps: options.fps,
-      deliver: client,
-      onNotice: noticeRelay(ws),
-      onDeliverError: (error) => log.debug({ err: error, stream: stream.id }, 'frame delivery failed'),
-    });
+    const subscribed = subscribeOrRefuse(ws, req.socket, stream, options, STREAM_JSON_WIRE, log);
+    if (!subscribed) return;
+    const { client, subscription } = subscribed;
     const slot = subscription.slot;
 
     let lastSent = 0;

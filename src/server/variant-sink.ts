@@ -6,8 +6,7 @@ import { VariantLimitError, type Variant, type VariantCache } from '../hub/varia
 import { ErrorCode } from '../wire/errors.js';
 import { ProtocolError } from '../protocols/protocol-error.js';
 import { sharedSpec, type VariantSpec } from '../hub/variant-spec.js';
-import { FramePool, type SharedFrame } from './shared-frame.js';
-import { WsFrameWriter } from './ws-send.js';
+import { preframedMessage, PreframedWriter } from './preframed.js';
 import { toError } from '../util/errors.js';
 
 /** How a route turns its client's options into a spec, and a variant into a WebSocket message. */
@@ -21,19 +20,9 @@ export interface VariantWire<O> {
   frameKey: string;
 }
 
-/** Memory for the frames of every stream, reused from frame to frame (shared-frame.ts). */
-const pool = new FramePool();
-
-/**
- * `variant`'s message as one whole WebSocket frame, built once per variant and wire, retired
- * when the variant cache lets the variant go.
- */
-function framed<O>(wire: VariantWire<O>, variant: Variant): SharedFrame {
-  return variant.memo(wire.frameKey, (v) => pool.frame(wire.message(v), wire.binary), retire);
-}
-
-function retire(frame: SharedFrame): void {
-  frame.retire();
+/** `variant`'s message as one whole WebSocket frame, built once per variant and wire (preframed.ts). */
+function framed<O>(wire: VariantWire<O>, variant: Variant) {
+  return preframedMessage(variant, wire.frameKey, wire.message, wire.binary);
 }
 
 /**
@@ -42,7 +31,7 @@ function retire(frame: SharedFrame): void {
  * asked for the same (sharedSpec), so all but the first client of a frame find the variant at
  * once (docs/benchmarks.md, "Fewer objects per delivery").
  */
-export class VariantSink<O extends object> extends WsFrameWriter implements FrameSink {
+export class VariantSink<O extends object> extends PreframedWriter implements FrameSink {
   #spec: VariantSpec;
   /** Gives the spec back to the stream's bound on distinct variants. */
   #unclaim: () => void;

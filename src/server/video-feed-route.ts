@@ -2,8 +2,8 @@ import type { WebSocket } from 'ws';
 import { CloseCode } from '../wire/close-codes.js';
 import { parseVideoFeedCommand, parseVideoFeedQuery, type VideoFeedOptions } from '../protocols/video-feed.js';
 import type { UpgradeHandler } from './upgrade-router.js';
-import { newSinkOrRefuse, noticeRelay, onClientMessages, parseQueryOrRefuse, resolveStreamOrRefuse, type RouteContext } from './route-context.js';
-import { VariantSink, type VariantWire } from './variant-sink.js';
+import { onClientMessages, parseQueryOrRefuse, resolveStreamOrRefuse, type RouteContext, subscribeOrRefuse } from './route-context.js';
+import type { VariantWire } from './variant-sink.js';
 import { ConnectionCaps } from './connection-caps.js';
 import { closeSocket } from './ws-close.js';
 
@@ -35,14 +35,9 @@ export function videoFeedRoute({ hub, config, log }: RouteContext): UpgradeHandl
     const stream = resolveStreamOrRefuse(ws, hub, options.stream ?? '0');
     if (!stream) return;
 
-    const client = newSinkOrRefuse(ws, () => new VariantSink(ws, req.socket, stream.variants, options, VIDEO_FEED_WIRE));
-    if (!client) return;
-    const subscription = stream.subscribe({
-      fps: options.fps,
-      deliver: client,
-      onNotice: noticeRelay(ws),
-      onDeliverError: (error) => log.debug({ err: error, stream: stream.id }, 'frame delivery failed'),
-    });
+    const subscribed = subscribeOrRefuse(ws, req.socket, stream, options, VIDEO_FEED_WIRE, log);
+    if (!subscribed) return;
+    const { client, subscription } = subscribed;
 
     onClientMessages(ws, log, (text) => {
       const command = parseVideoFeedCommand(text);
