@@ -5,7 +5,7 @@ import type { DeliveryDone } from './subscriber-slot.js';
 import type { AccessUnit } from './access-unit.js';
 import { H264Encoder } from './h264-encoder.js';
 import { tierSize, type VideoTierSpec } from './video-tier-spec.js';
-import { VideoSlot, type VideoSink } from './video-slot.js';
+import { VideoSlot, type VideoSink, type VideoSlotCounters } from './video-slot.js';
 
 export interface VideoTierOptions {
   /** The encoder stops this long after the last viewer of the tier left. @default 5000 */
@@ -62,6 +62,16 @@ export class VideoTier {
   /** An encoder process is up (while watched, and for the idle grace after). */
   get running(): boolean {
     return this.#encoder !== undefined;
+  }
+
+  /** The viewers' counters summed (viewers that left not included). */
+  viewerCounters(): VideoSlotCounters {
+    const sum: VideoSlotCounters = { sent: 0, dropped: 0, bytes: 0, failed: 0, resyncs: 0 };
+    for (const slot of this.#slots) {
+      const counters = slot.counters;
+      for (const key of ['sent', 'dropped', 'bytes', 'failed', 'resyncs'] as const) sum[key] += counters[key];
+    }
+    return sum;
   }
 
   /** The units a viewer joining now starts with. */

@@ -40,6 +40,8 @@ export interface FramehubServer {
   readonly hub: Hub;
   /** Live browser sessions (seeds/003). */
   readonly sessions: SessionRegistry;
+  /** The H.264 tiers being encoded (`/video/:id`). */
+  readonly videoTiers: VideoTiers;
   /** Starts listening; resolves with the address actually bound (port 0 picks a free one). */
   listen(): Promise<{ host: string; port: number; url: string }>;
   /** Loads TLS_CERT/TLS_KEY again for new connections (SIGHUP); false when TLS is off. */
@@ -131,6 +133,7 @@ export async function createServer(config: Config, options: ServerOptions = {}):
     app,
     hub,
     sessions,
+    videoTiers,
     async listen() {
       await app.listen({ port: config.port, host: config.host });
       const address = app.server.address();
