@@ -109,7 +109,7 @@ export function videoMessage(r: Prng): WsMessage {
     case 0: return text('unknown-type', `{"type":${r.chance(0.5) ? deepValue(r) : weirdStringJson(r)}}`, ['error:unknown_command']);
     case 1: return text('bad-tier', `{"type":"set_tier","tier":${r.chance(0.5) ? anyValue(r) : weirdStringJson(r)}}`, ['error:invalid_options']);
     case 2: return binary(r, ['error:unsupported_message']);
-    default: return text('valid', `{"type":"set_tier","tier":"${r.pick(['720p', '480p', '360p'])}"}`, ['none']);
+    default: return text('valid', `{"type":"set_tier","tier":"${r.pick(['auto', '720p', '480p', '360p'])}"}`, ['none']);
   }
 }
 

@@ -57,8 +57,9 @@ describe('video unit message', () => {
 });
 
 describe('video route: query and command', () => {
-  it('reads ?tier= with 720p by default', () => {
-    assert.deepEqual(parseVideoQuery(new URLSearchParams('')), { tier: '720p' });
+  it('reads ?tier= with auto by default', () => {
+    assert.deepEqual(parseVideoQuery(new URLSearchParams('')), { tier: 'auto' });
+    assert.deepEqual(parseVideoQuery(new URLSearchParams('tier=auto')), { tier: 'auto' });
     assert.deepEqual(parseVideoQuery(new URLSearchParams('tier=360p')), { tier: '360p' });
     for (const text of ['tier=1080p', 'tier=', 'tier=480p&tier=360p']) {
       assertRefuses(() => parseVideoQuery(new URLSearchParams(text)), ProtocolError, ErrorCode.InvalidQuery);
@@ -67,6 +68,7 @@ describe('video route: query and command', () => {
 
   it('parses set_tier and refuses anything else with a defined code', () => {
     assert.deepEqual(parseVideoCommand('{"type":"set_tier","tier":"480p"}'), { type: 'set_tier', tier: '480p' });
+    assert.deepEqual(parseVideoCommand('{"type":"set_tier","tier":"auto"}'), { type: 'set_tier', tier: 'auto' });
     assertRefuses(() => parseVideoCommand('{"type":"set_tier","tier":"4k"}'), ProtocolError, ErrorCode.InvalidOptions);
     assertRefuses(() => parseVideoCommand('{"type":"play"}'), ProtocolError, ErrorCode.UnknownCommand);
     const texts = hostileTexts(16, 500, [{ type: 'set_tier', tier: '480p' }]);

@@ -5,7 +5,9 @@ import type { AccessUnit } from '../src/hub/access-unit.js';
 import { AccessUnit as Unit } from '../src/hub/access-unit.js';
 import { VideoSlot, MAX_WAITING_UNITS, type VideoSink } from '../src/hub/video-slot.js';
 import { VideoTier } from '../src/hub/video-tier.js';
-import { tierSize, VIDEO_TIERS, videoTier } from '../src/hub/video-tier-spec.js';
+import { tierSize, VIDEO_LADDER, VIDEO_TIERS, videoTier, type VideoTierSpec } from '../src/hub/video-tier-spec.js';
+import { AdaptiveController } from '../src/hub/adaptive-controller.js';
+import { FakeClock } from './fake-clock.js';
 import { splitNals, nalType, NalType } from '../src/hub/h264-bitstream.js';
 import { PacketSplitter } from '../src/hub/packet-splitter.js';
 import { Stream } from '../src/hub/stream.js';
@@ -214,5 +216,38 @@ describe('VideoTier', () => {
       await tier.close();
       await stream.close();
     }
+  });
+});
+
+describe('AdaptiveController on the video ladder', () => {
+  /** Feeds writes of `bytes` over a link of `mbps` for `seconds`; returns the tier changes. */
+  async function feed(controller: AdaptiveController<VideoTierSpec>, clock: FakeClock, mbps: number, seconds: number): Promise<string[]> {
+    const changes: string[] = [];
+    const bytes = 8_000;
+    const busy = (bytes * 8) / (mbps * 1000);
+    const end = clock.now() + seconds * 1000;
+    while (clock.now() < end) {
+      await clock.advance(Math.max(1000 / 30, busy));
+      const tier = controller.record(bytes, busy);
+      if (tier) changes.push(tier.name);
+    }
+    return changes;
+  }
+
+  it('starts at 720p, steps down to the tier a slow link carries and back up when it recovers', async () => {
+    const clock = new FakeClock();
+    const controller = new AdaptiveController({ ladder: VIDEO_LADDER, initial: '720p', clock });
+    assert.equal(controller.tier.name, '720p');
+    assert.deepEqual(await feed(controller, clock, 0.3, 6), ['360p']);
+    assert.deepEqual(await feed(controller, clock, 1.5, 8), ['480p']);
+    assert.deepEqual(await feed(controller, clock, 50, 8), ['720p']);
+  });
+
+  it('does not flap on a link near an edge', async () => {
+    const clock = new FakeClock();
+    const controller = new AdaptiveController({ ladder: VIDEO_LADDER, initial: '480p', clock });
+    // 1 Mbit/s is 480p's edge: within the 20 % margin either way, it stays.
+    assert.deepEqual(await feed(controller, clock, 0.9, 10), []);
+    assert.deepEqual(await feed(controller, clock, 1.15, 10), []);
   });
 });

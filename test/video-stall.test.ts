@@ -73,3 +73,29 @@ describe('WS /video/:id with a stalled viewer', () => {
     }
   });
 });
+
+describe('WS /video/:id?tier=auto', () => {
+  it('moves a viewer whose link is slow down the ladder, to 360p', async (t) => {
+    const server = await startServer({ streams: { noisy: { source: 'video', lavfi: 'testsrc2=size=1280x720:rate=30' } } });
+    // 40 KB/s: 0.32 Mbit/s, below the 1 Mbit/s 480p needs.
+    const python = spawn('/usr/bin/python3', [STALLED_CLIENT, String(server.port), '/video/noisy?tier=auto', '0', '40000'], { stdio: ['pipe', 'pipe', 'inherit'] });
+    python.stdin.on('error', () => {});
+    try {
+      const lines = createInterface({ input: python.stdout });
+      const output: string[] = [];
+      lines.on('line', (line) => output.push(line));
+      await waitFor('the slow client connected', () => output.includes('reading'), 60_000);
+      const stream = server.server.hub.resolve('noisy')!;
+      const tierOf = (name: string) => server.server.videoTiers.get(stream, videoTier(name)!);
+      await waitFor('the viewer on 720p first', () => tierOf('720p').viewers === 1, 60_000);
+      const startedAt = performance.now();
+      await waitFor('the viewer moved to 360p', () => tierOf('360p').viewers === 1, 180_000);
+      t.diagnostic(`moved to 360p ${((performance.now() - startedAt) / 1000).toFixed(1)} s after it started reading at 40 KB/s`);
+      assert.equal(tierOf('720p').viewers, 0);
+      assert.equal(tierOf('480p').viewers, 0);
+    } finally {
+      python.kill();
+      await server.close();
+    }
+  });
+});

@@ -15,7 +15,7 @@ import { FramePainter, dataUrlToBlob } from './frame-painter.js';
 import { extensionFor, formatBytes, formatClock, formatDuration, formatLatency } from './view-format.js';
 
 /** @typedef {{ fps: number, quality: number, format: 'jpeg' | 'png' | 'webp' }} StreamOptions */
-/** @typedef {'720p' | '480p' | '360p'} VideoTier */
+/** @typedef {'auto' | '720p' | '480p' | '360p'} VideoTier */
 /**
  * A `frame` or `screenshot` message's `data` (the library's `StreamFrame`).
  * @typedef {{ data_url: string, format: string, width: number, height: number,

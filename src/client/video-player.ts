@@ -1,6 +1,6 @@
 import { TypedEmitter } from '../util/typed-emitter.js';
 import { CountRate } from '../util/count-rate.js';
-import { parseVideoUnit, type VideoTierName, type VideoUnitMessage } from '../wire/video-unit.js';
+import { parseVideoUnit, type VideoTierChoice, type VideoUnitMessage } from '../wire/video-unit.js';
 
 /** What the player draws on: a page's canvas or an OffscreenCanvas. */
 export type PlayerCanvas = HTMLCanvasElement | OffscreenCanvas;
@@ -9,8 +9,8 @@ export interface VideoPlayerOptions {
   /** framehub's origin, `http(s)://host:port` (the player opens `ws(s)://…/video/<stream>`). */
   url: string;
   stream: string;
-  /** @default '720p' */
-  tier?: VideoTierName;
+  /** A tier to pin, or `auto`: the server moves the viewer with its delivered bandwidth. @default 'auto' */
+  tier?: VideoTierChoice;
   canvas: PlayerCanvas;
 }
 
@@ -84,7 +84,7 @@ export class VideoPlayer extends TypedEmitter<VideoPlayerEvents> {
 
   constructor(options: VideoPlayerOptions) {
     super();
-    this.options = { url: options.url, stream: options.stream, tier: options.tier ?? '720p' };
+    this.options = { url: options.url, stream: options.stream, tier: options.tier ?? 'auto' };
     this.#canvas = options.canvas;
   }
 
@@ -108,8 +108,8 @@ export class VideoPlayer extends TypedEmitter<VideoPlayerEvents> {
     });
   }
 
-  /** Moves to another tier; the server starts it at that tier's last keyframe. */
-  setTier(tier: VideoTierName): void {
+  /** Pins another tier (or `auto`); the server starts it at that tier's last keyframe. */
+  setTier(tier: VideoTierChoice): void {
     this.options.tier = tier;
     if (this.#ws?.readyState === WebSocket.OPEN) this.#ws.send(JSON.stringify({ type: 'set_tier', tier }));
   }

@@ -1,4 +1,5 @@
 import type { VideoTierName } from '../wire/video-unit.js';
+import type { AdaptiveLadder } from './adaptive-controller.js';
 
 /** One rung of the H.264 ladder: a height to fit in and a bitrate to hold. */
 export interface VideoTierSpec {
@@ -20,6 +21,16 @@ export const VIDEO_TIERS: readonly VideoTierSpec[] = Object.freeze([
 ]);
 
 export const DEFAULT_VIDEO_TIER = '720p';
+
+/**
+ * The ladder a viewer on `tier=auto` moves on with the AdaptiveController: a tier needs a link
+ * of about 1.25 times its bitrate ceiling (480p from 1 Mbit/s, 720p from 2.5), and the
+ * controller's 20 % margin keeps a link near an edge from flapping.
+ */
+export const VIDEO_LADDER: AdaptiveLadder<VideoTierSpec> = Object.freeze({
+  rungs: Object.freeze([VIDEO_TIERS[2]!, VIDEO_TIERS[1]!, VIDEO_TIERS[0]!]),
+  edges: Object.freeze([1_000_000, 2_500_000]),
+});
 
 export function videoTier(name: string): VideoTierSpec | undefined {
   return VIDEO_TIERS.find((tier) => tier.name === name);

@@ -157,7 +157,10 @@ export class VideoTier {
     if (performance.now() - this.#lastFailureAt < 1000) return undefined;
     const fps = this.options.maxFps ?? 30;
     const encoder = new H264Encoder({ width, height, fps, bitrate: this.spec.bitrate, ...(this.options.command && { command: this.options.command }) });
-    encoder.on('unit', (unit) => this.#onUnit(unit));
+    encoder.on('unit', (unit) => {
+      // An encoder being replaced (the source changed size) may still flush a unit or two.
+      if (this.#encoder === encoder) this.#onUnit(unit);
+    });
     encoder.on('exit', ({ error }) => {
       if (this.#encoder === encoder) {
         this.#encoder = undefined;

@@ -1,5 +1,5 @@
 import type { AccessUnit } from '../hub/access-unit.js';
-import { VIDEO_TIER_NAMES, VIDEO_UNIT_FIXED_HEADER, VIDEO_UNIT_MAGIC, VIDEO_UNIT_VERSION, VideoUnitFlag, type VideoTierName } from '../wire/video-unit.js';
+import { VIDEO_TIER_NAMES, VIDEO_UNIT_FIXED_HEADER, VIDEO_UNIT_MAGIC, VIDEO_UNIT_VERSION, VideoUnitFlag, type VideoTierChoice } from '../wire/video-unit.js';
 import { ErrorCode } from '../wire/errors.js';
 import { ProtocolError } from './protocol-error.js';
 import { describe, parseJsonObject } from './values.js';
@@ -38,23 +38,23 @@ export function encodeVideoUnit(unit: AccessUnit): Buffer {
   return out;
 }
 
-/** `?tier=720p|480p|360p` (default 720p; a smaller source is never enlarged). */
-export function parseVideoQuery(query: URLSearchParams): { tier: VideoTierName } {
+/** `?tier=auto|720p|480p|360p` (default auto; a smaller source is never enlarged). */
+export function parseVideoQuery(query: URLSearchParams): { tier: VideoTierChoice } {
   const all = query.getAll('tier');
   if (all.length > 1) throw new ProtocolError(ErrorCode.InvalidQuery, `tier is given ${all.length} times`);
-  return { tier: all[0] === undefined ? VIDEO_TIER_NAMES[0] : tierName(all[0], ErrorCode.InvalidQuery) };
+  return { tier: all[0] === undefined ? 'auto' : tierChoice(all[0], ErrorCode.InvalidQuery) };
 }
 
-/** The one command: `{"type":"set_tier","tier":"480p"}` pins the viewer to another tier. */
-export function parseVideoCommand(text: string): { type: 'set_tier'; tier: VideoTierName } {
+/** The one command: `{"type":"set_tier","tier":"480p"}` pins the viewer to a tier, `"auto"` lets it follow its bandwidth. */
+export function parseVideoCommand(text: string): { type: 'set_tier'; tier: VideoTierChoice } {
   const message = parseJsonObject(text);
-  if (message['type'] === 'set_tier') return { type: 'set_tier', tier: tierName(message['tier'], ErrorCode.InvalidOptions) };
+  if (message['type'] === 'set_tier') return { type: 'set_tier', tier: tierChoice(message['tier'], ErrorCode.InvalidOptions) };
   if (message['type'] === undefined) throw new ProtocolError(ErrorCode.InvalidMessage, 'message needs a "type" field');
   throw new ProtocolError(ErrorCode.UnknownCommand, `unknown message type ${describe(message['type'])} (known: set_tier)`);
 }
 
-function tierName(raw: unknown, code: ErrorCode): VideoTierName {
-  const found = VIDEO_TIER_NAMES.find((name) => name === raw);
-  if (!found) throw new ProtocolError(code, `tier must be one of ${VIDEO_TIER_NAMES.join(', ')}, not ${describe(raw)}`);
+function tierChoice(raw: unknown, code: ErrorCode): VideoTierChoice {
+  const found = (['auto', ...VIDEO_TIER_NAMES] as const).find((name) => name === raw);
+  if (!found) throw new ProtocolError(code, `tier must be one of auto, ${VIDEO_TIER_NAMES.join(', ')}, not ${describe(raw)}`);
   return found;
 }

@@ -48,6 +48,8 @@ export interface VideoUnitMessage {
 /** The tiers a client may ask for with `?tier=`, largest first. */
 export const VIDEO_TIER_NAMES = ['720p', '480p', '360p'] as const;
 export type VideoTierName = (typeof VIDEO_TIER_NAMES)[number];
+/** What a viewer asks for: a tier pinned, or `auto` (the tier follows its delivered bandwidth). */
+export type VideoTierChoice = VideoTierName | 'auto';
 
 /** Reads one message; a message that is not one throws a FramehubError `invalid_message`. */
 export function parseVideoUnit(message: Uint8Array): VideoUnitMessage {
