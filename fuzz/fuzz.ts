@@ -13,6 +13,7 @@ import { engineIoEpisode, socketIoEpisode } from './socket-io-cases.js';
 import { startUpstream, upstreamCase, type Upstream } from './upstream-cases.js';
 import { Viewer } from './viewer.js';
 import { wsEpisode, wsRefusedOpen } from './ws-cases.js';
+import { socketIoAuthCase } from './socket-io-auth-cases.js';
 
 type CaseRunner = (ctx: FuzzContext, r: Prng, caseIndex: number) => Promise<void>;
 
@@ -26,6 +27,7 @@ const CASES: readonly (readonly [number, CaseRunner])[] = [
   [6, oddUpgradeCase],
   [10, socketIoEpisode],
   [6, engineIoEpisode],
+  [3, socketIoAuthCase],
   [25, restCase],
   [0.3, unfinishedHandshakeCase],
   [0.5, wsBurstCase],

@@ -13,9 +13,10 @@ export function signHs256(header: string, payload: string, secret: string): stri
   return `${input}.${createHmac('sha256', secret).update(input).digest('base64url')}`;
 }
 
-export function validToken(secret: string, subject = 'fuzz'): string {
+/** A good token with `scope` (access.ts): `view` watches every stream and reads the generation routes. */
+export function validToken(secret: string, subject = 'fuzz', scope = 'view'): string {
   const now = Math.floor(Date.now() / 1000);
-  return signHs256('{"alg":"HS256","typ":"JWT"}', JSON.stringify({ sub: subject, iat: now, exp: now + 3600 }), secret);
+  return signHs256('{"alg":"HS256","typ":"JWT"}', JSON.stringify({ sub: subject, iat: now, exp: now + 3600, scope }), secret);
 }
 
 /** Bad tokens, each with the error code the README promises before the 4401 close. */
@@ -36,5 +37,10 @@ export function badTokens(secret: string): readonly (readonly [string, string])[
     ['token_expired', signHs256('{"alg":"HS256"}', JSON.stringify({ sub: 'fuzz', exp: now - 60 }), secret)],
     ['token_not_yet_valid', signHs256('{"alg":"HS256"}', JSON.stringify({ sub: 'fuzz', nbf: now + 3600, exp: now + 7200 }), secret)],
     ['token_invalid', signHs256('{"alg":"HS256"}', JSON.stringify({ sub: 'fuzz', exp: 'soon' }), secret)],
+    // No exp: it would be good forever.
+    ['token_invalid', signHs256('{"alg":"HS256"}', JSON.stringify({ sub: 'fuzz', scope: 'view' }), secret)],
+    // Issued longer ago than JWT_MAX_AGE (a day by default), though its exp lies ahead.
+    ['token_too_old', signHs256('{"alg":"HS256"}', JSON.stringify({ sub: 'fuzz', scope: 'view', iat: now - 3 * 86_400, exp: now + 3600 }), secret)],
+    ['token_too_old', signHs256('{"alg":"HS256"}', JSON.stringify({ sub: 'fuzz', scope: 'view', exp: now + 400 * 86_400 }), secret)],
   ];
 }

@@ -4,6 +4,7 @@ import type { Prng } from './prng.js';
 import { closeCodeOf, closeReasonValid, encodeFrame, parseServerFrames, rawRequest, upgradeRequest, type RawConnection } from './raw-ws.js';
 import type { ServerUnderTest } from './server-under-test.js';
 import { weirdString } from './hostile-values.js';
+import { validToken } from './jwt.js';
 
 /** An HTTP answer to an upgrade must come within this; "promptly" in the issue's words. */
 const PROMPT_MS = 3000;
@@ -131,7 +132,9 @@ export async function afterRefusalCase(ctx: FuzzContext, r: Prng, caseIndex: num
     [ctx.main, '/video/0?tier=4k', 4400],
     [ctx.main, `/video/does-not-exist-${r.int(100)}`, 4404],
     [ctx.main, `/ws/producer?token=wrong-${r.int(100)}`, 4401],
-    [ctx.auth, '/ws/producer', 4403],
+    [ctx.auth, '/ws/producer', 4401],
+    [ctx.auth, `/ws/producer?token=${validToken(ctx.jwtSecret, 'fuzz', 'view')}`, 4403],
+    [ctx.auth, '/stream/demo', 4401],
     [ctx.auth, '/ws', 4401],
     [ctx.main, '/ws?since=%C3%A9', 4400],
     [ctx.main, '/ws/streaming?since=x', 4400],

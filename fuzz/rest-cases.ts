@@ -3,6 +3,7 @@ import { anyValue, badInt, badProgress, deepValue, invalidJson, jsonDepth, MAX_J
 import type { Sent } from './oracle.js';
 import type { Prng } from './prng.js';
 import type { ServerUnderTest } from './server-under-test.js';
+import { badTokens, validToken } from './jwt.js';
 
 /**
  * The HTTP routes: sessions, streams, metrics, windows, the gallery and the publish API, with
@@ -118,6 +119,58 @@ function plainRequest(r: Prng): RestRequest {
   }
 }
 
+/** Every REST route of the access table, on the auth server, with its scope and without it. */
+const SCOPED_ROUTES: readonly (readonly [Family, string, string, string])[] = [
+  ['plain', 'GET', '/api/streams', 'view'],
+  ['plain', 'GET', '/metrics', 'admin'],
+  ['plain', 'GET', '/api/windows', 'view'],
+  ['session', 'GET', '/api/sessions', 'admin'],
+  ['session', 'POST', '/api/session/create', 'control'],
+  ['session', 'POST', '/api/session/fuzz-acl/input', 'control:fuzz-acl'],
+  ['session', 'POST', '/api/session/fuzz-acl/load', 'control:fuzz-acl'],
+  ['session', 'POST', '/api/session/fuzz-acl/keepalive', 'control:fuzz-acl'],
+  ['session', 'DELETE', '/api/session/fuzz-acl', 'control:fuzz-acl'],
+  ['session', 'GET', '/api/session/fuzz-acl/frame', 'view:session:fuzz-acl'],
+  ['session', 'GET', '/api/session/fuzz-acl/frame/data', 'view:session:fuzz-acl'],
+  ['gallery', 'GET', '/api/images', 'view'],
+  ['gallery', 'GET', '/images/nope.png', 'view'],
+];
+
+/**
+ * access.ts on REST: a missing or bad token is 401 with its code, a valid one without the
+ * route's scope 403 `scope_missing`, in the route family's own shape (sessions `{success:false}`).
+ */
+function accessRequest(ctx: FuzzContext, r: Prng): RestRequest {
+  const [family, method, path, scope] = r.pick(SCOPED_ROUTES);
+  const route = `${method} ${path.replace('fuzz-acl', ':id')}`;
+  const status = (code: string, http: number) => (family === 'plain' || family === 'session' ? String(http) : `${http} ${code}`);
+  // create's body is refused (width 1) before a browser would start: the fuzzer tests the gate, not Chromium.
+  const body = method === 'POST' ? (path.endsWith('/create') ? '{"width":1}' : '{}') : undefined;
+  const headers: Record<string, string> = method === 'POST' ? { ...JSON_TYPE } : {};
+  const server = ctx.auth;
+  switch (r.int(4)) {
+    case 0: return { route, family, kind: 'no-token', method, path, headers, ...(body && { body }), expect: [status('token_missing', 401)], server };
+    case 1: {
+      const [code, token] = r.pick(badTokens(ctx.jwtSecret));
+      const carried = r.chance(0.5) ? { headers: { ...headers, authorization: `Bearer ${token.replace(/[^\x21-\x7e]/g, 'x')}` }, path } : { headers, path: `${path}?token=${encodeURIComponent(token)}` };
+      // A header of another shape than `Bearer <one word>` is no token at all.
+      const expect = [status(code, 401), status('token_missing', 401), status('token_invalid', 401)];
+      return { route, family, kind: 'bad-token', method, ...carried, ...(body && { body }), expect, server };
+    }
+    case 2: {
+      // A scope that is near the one needed but is not it.
+      const near = r.pick(['view:demo', 'view:session:other', 'control:other', 'publish', 'generations:all', scope.startsWith('view') ? 'view:0' : 'view']);
+      const token = validToken(ctx.jwtSecret, 'fuzz', near);
+      return { route, family, kind: 'wrong-scope', method, path, headers: { ...headers, authorization: `Bearer ${token}` }, ...(body && { body }), expect: [status('scope_missing', 403)], server };
+    }
+    default: {
+      // The scope it needs: past the gate, the route's own answers (no such session or image, no screen, a body to check).
+      const token = validToken(ctx.jwtSecret, 'fuzz', scope);
+      return { route, family, kind: 'scoped', method, path, headers: { ...headers, authorization: `Bearer ${token}` }, ...(body && { body }), expect: ['200', '201', '400', '404', '404 image_not_found', '429', '503'], server };
+    }
+  }
+}
+
 function publishRequest(ctx: FuzzContext, r: Prng, jobId: string): RestRequest {
   const auth = { authorization: `Bearer ${ctx.producerToken}` };
   const json = { ...auth, ...JSON_TYPE };
@@ -133,7 +186,10 @@ function publishRequest(ctx: FuzzContext, r: Prng, jobId: string): RestRequest {
       body: r.pick([`{"prompt":${r.pick(['1', 'null', '[]', deepValue(r)])}}`, `{"prompt":"x","width":${badInt(r, 1, 16384).replace(/^null$/, '0')}}`, `{"prompt":"x","size":${weirdStringJson(r)}}`, `{"prompt":"x","seed":${r.pick(['1e308', '"1e3"', '-0.5', `"${'9'.repeat(41)}"`])}}`, `{"prompt":"x",${protoKeys(r).slice(1)}`, `{"prompt":"x","job_id":${JSON.stringify(`${weirdString(r)}!`)}}`]), // "!" is never in a job id
       expect: ['400 invalid_body', '400 invalid_json'] };
     case 2: return { ...base, route: 'POST /api/generations', kind: 'no-token', method: 'POST', path: '/api/generations', headers: { ...JSON_TYPE, ...(r.chance(0.5) && { authorization: `Bearer ${weirdString(r).replace(/[^\x20-\x7e]/g, 'x')}` }) }, body: '{"prompt":"x"}', expect: ['401 unauthorized'] };
-    case 3: return { ...base, route: 'POST /api/generations', kind: 'publish-off', method: 'POST', path: '/api/generations', headers: json, body: '{"prompt":"x"}', expect: ['403 publish_disabled'], server: ctx.auth };
+    // The auth server has no PRODUCER_TOKEN: the main server's is no token there (not a JWT); a JWT without `publish` is 403.
+    case 3: return r.chance(0.5)
+      ? { ...base, route: 'POST /api/generations', kind: 'foreign-token', method: 'POST', path: '/api/generations', headers: json, body: '{"prompt":"x"}', expect: ['401 token_invalid'], server: ctx.auth }
+      : { ...base, route: 'POST /api/generations', kind: 'no-publish-scope', method: 'POST', path: '/api/generations', headers: { ...JSON_TYPE, authorization: `Bearer ${validToken(ctx.jwtSecret, 'fuzz', r.pick(['view', 'control', 'view:demo']))}` }, body: '{"prompt":"x"}', expect: ['403 scope_missing'], server: ctx.auth };
     case 4: return { ...base, route: 'POST /api/generations', kind: 'wrong-content-type', method: 'POST', path: '/api/generations', headers: { ...auth, 'content-type': r.pick(['text/plain', 'application/xml', 'image/png']) }, body: '{"prompt":"x"}', expect: ['415 unsupported_media_type'] };
     case 5: return { ...base, route: 'POST /api/generations', kind: 'over-64KiB', method: 'POST', path: '/api/generations', headers: json, body: `{"prompt":"${'x'.repeat(70_000)}"}`, expect: ['413 body_too_large'] };
     case 6: return { ...base, route: 'POST /api/generations/:id/progress', kind: 'bad-body', method: 'POST', path: `/api/generations/${jobId}/progress`, headers: json, body: `{"progress":${r.chance(0.2) ? deepValue(r) : badProgress(r)},"stage":${anyValue(r)}}`, expect: ['400 invalid_body'] };
@@ -186,7 +242,7 @@ export async function restCase(ctx: FuzzContext, r: Prng, caseIndex: number): Pr
   }
   const count = r.range(1, 8);
   for (let i = 1; i <= count && ctx.budgetLeft() && !ctx.stopped; i++) {
-    const request = r.weighted<() => RestRequest>([[3, () => sessionRequest(ctx, r)], [3, () => plainRequest(r)], [4, () => publishRequest(ctx, r, jobId)]])();
+    const request = r.weighted<() => RestRequest>([[3, () => sessionRequest(ctx, r)], [3, () => plainRequest(r)], [4, () => publishRequest(ctx, r, jobId)], [2, () => accessRequest(ctx, r)]])();
     const server = request.server ?? ctx.main;
     // Too deep is refused before anything else is looked at (after the token, which comes first).
     if (request.family === 'publish' && typeof request.body === 'string' && request.expect.every((e) => e.startsWith('400')) && /json/.test(request.headers['content-type'] ?? '') && jsonDepth(request.body) > MAX_JSON_DEPTH) {

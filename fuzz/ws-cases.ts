@@ -66,7 +66,10 @@ function validUrl(ctx: FuzzContext, route: WsRoute, r: Prng): { server: ServerUn
     return { server: ctx.auth, url: `${ctx.auth.ws}/ws`, protocols: ['bearer', token] };
   }
   const since = (route === 'ws' || route === 'streaming') && r.chance(0.3) ? `?since=${r.range(0, 50)}` : '';
-  return { server: route === 'ws' || r.chance(0.85) ? ctx.main : ctx.auth, url: `${PATHS[route]}${since}` };
+  if (route === 'ws' || r.chance(0.85)) return { server: ctx.main, url: `${PATHS[route]}${since}` };
+  // The auth server asks every route for a token with `view`.
+  const token = encodeURIComponent(validToken(ctx.jwtSecret, weirdString(r).slice(0, 64)));
+  return { server: ctx.auth, url: `${PATHS[route]}${since ? `${since}&` : '?'}token=${token}` };
 }
 
 /**
@@ -157,20 +160,39 @@ const BAD_SINCE = ['-1', 'abc', '1e3', '%C3%A9%C3%A9%C3%A9', `${'%C3%BC'.repeat(
 
 function refusedOpen(ctx: FuzzContext, r: Prng): RefusedOpen {
   const enc = (s: string) => encodeURIComponent(Buffer.from(s).toString()); // lone surrogates become U+FFFD
-  switch (r.int(9)) {
+  switch (r.int(10)) {
+    case 8: {
+      // A valid token without the route's scope: 403's close code, after the route's own error.
+      const [route, path, scope] = r.pick<readonly [WsRoute, string, string]>([
+        ['stream', '/stream/0', 'view:elsewhere'],
+        ['stream', '/stream/demo', r.pick(['view:demo2', 'control', 'publish', 'view:session:demo'])],
+        ['video_feed', '/ws/video_feed?stream=demo', 'view:0'],
+        ['streaming', '/ws/streaming', r.pick(['view:demo', 'publish', 'control:x'])],
+        ['ws', '/ws', r.pick(['view:demo', 'generations:all'])],
+        ['producer', '/ws/producer', r.pick(['view', 'control', 'view:demo'])],
+      ]);
+      const token = enc(validToken(ctx.jwtSecret, 'fuzz', scope));
+      return { server: ctx.auth, route, path: `${path}${path.includes('?') ? '&' : '?'}token=${token}`, expect: ['error:scope_missing>close:4403'] };
+    }
     case 0: return { server: ctx.main, route: 'stream', path: `/stream/${enc(r.chance(0.5) ? weirdString(r).slice(0, 300) : `does-not-exist-${r.int(1000)}`)}`, expect: ['error:stream_not_found>close:4404'] };
     case 1: return { server: ctx.main, route: 'stream', path: `/stream/0?${badQuery(r, ['fps', 'quality', 'format'])}`, expect: ['error:invalid_query>close:4400'] };
     case 2: return { server: ctx.main, route: 'video_feed', path: `/ws/video_feed?stream=${enc(weirdString(r).slice(0, 200))}`, expect: ['error:stream_not_found>close:4404', 'close:1008'] };
     case 3: return { server: ctx.main, route: 'video_feed', path: `/ws/video_feed?${badQuery(r, ['fps', 'quality', 'format', 'osd'])}`, expect: ['error:invalid_query>close:4400', 'close:1008'] };
-    case 4: return { server: r.chance(0.5) ? ctx.main : ctx.auth, route: 'streaming', path: `/ws/streaming?since=${r.pick(BAD_SINCE)}`, expect: ['error:invalid_query>close:4400'] };
+    case 4: return r.chance(0.5)
+      ? { server: ctx.main, route: 'streaming', path: `/ws/streaming?since=${r.pick(BAD_SINCE)}`, expect: ['error:invalid_query>close:4400'] }
+      // The token is checked before the query is read: without one, the auth server says so first.
+      : { server: ctx.auth, route: 'streaming', path: `/ws/streaming?token=${enc(validToken(ctx.jwtSecret))}&since=${r.pick(BAD_SINCE)}`, expect: ['error:invalid_query>close:4400'] };
     case 5: return { server: ctx.main, route: 'ws', path: `/ws?since=${r.pick(BAD_SINCE)}`, expect: ['error:invalid_query>close:4400'] };
     case 6: {
+      // Every route asks for tokens the same way (access.ts), so every route refuses them alike.
       const [code, token] = r.pick(badTokens(ctx.jwtSecret));
       const how = r.int(3);
       const expect = [`error:${code}>close:4401`];
-      if (how === 0) return { server: ctx.auth, route: 'ws', path: `/ws?token=${enc(token)}`, expect };
-      if (how === 1) return { server: ctx.auth, route: 'ws', path: '/ws', headers: { authorization: `Bearer ${token}` }, expect };
-      return { server: ctx.auth, route: 'ws', path: '/ws', protocols: ['bearer', token.replace(/[^A-Za-z0-9._-]/g, '') || 'x'], expect };
+      const route = r.pick<WsRoute>(['ws', 'ws', 'stream', 'streaming', 'video_feed']);
+      const path = route === 'stream' ? '/stream/demo' : PATHS[route];
+      if (how === 0) return { server: ctx.auth, route, path: `${path}?token=${enc(token)}`, expect };
+      if (how === 1) return { server: ctx.auth, route, path, headers: { authorization: `Bearer ${token}` }, expect };
+      return { server: ctx.auth, route, path, protocols: ['bearer', token.replace(/[^A-Za-z0-9._-]/g, '') || 'x'], expect };
     }
     case 7: return r.chance(0.5)
       ? { server: ctx.auth, route: 'ws', path: '/ws', expect: ['error:token_missing>close:4401'] }
@@ -178,6 +200,7 @@ function refusedOpen(ctx: FuzzContext, r: Prng): RefusedOpen {
     default:
       return r.chance(0.5)
         ? { server: ctx.main, route: 'producer', path: `/ws/producer?token=${enc(weirdString(r).slice(0, 100))}`, expect: ['error:unauthorized>close:4401'] }
-        : { server: ctx.auth, route: 'producer', path: `/ws/producer?token=${enc(ctx.producerToken)}`, expect: ['error:publish_disabled>close:4403'] };
+        // The auth server has no PRODUCER_TOKEN: the main server's is no token there (not a JWT).
+        : { server: ctx.auth, route: 'producer', path: `/ws/producer?token=${enc(ctx.producerToken)}`, expect: ['error:token_invalid>close:4401'] };
   }
 }

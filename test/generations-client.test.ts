@@ -116,7 +116,7 @@ test('client library: WebSocketClient on /ws with a JWT survives two network cut
   let tokensIssued = 0;
   const client = new WebSocketClient(`ws://127.0.0.1:${port}/ws`, async () => {
     tokensIssued++;
-    return new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject('dana').setExpirationTime('5m').sign(new TextEncoder().encode(JWT_SECRET));
+    return new SignJWT({ scope: 'view' }).setProtectedHeader({ alg: 'HS256' }).setSubject('dana').setExpirationTime('5m').sign(new TextEncoder().encode(JWT_SECRET));
   }, { reconnectPolicy: new FixedDelay({ delay: 50, maxAttempts: 1000 }), heartbeatInterval: 0 });
   t.after(() => client.disconnect());
   const got: number[] = [];

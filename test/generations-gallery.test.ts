@@ -1,5 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { SignJWT } from 'jose';
 import { launchBrowser } from './browser-helpers.js';
 import { JWT_SECRET, numberedPng, startGenServer } from './generations-helpers.js';
 
@@ -33,9 +34,13 @@ test('gallery.html lists stored images with prompt, seed and workflow, and adds 
   assert.deepEqual(errors, []);
 });
 
-test('gallery.html runs on the client library: without the token /ws asks for, it says so and stops retrying (real Chromium)', async (t) => {
+test('gallery.html runs on the client library: without the token it says so and stops retrying; with ?token= it passes the token on and shows that user\'s images only (real Chromium)', async (t) => {
   const srv = await startGenServer({ jwtSecret: JWT_SECRET });
   t.after(() => srv.close());
+  const { json: mine } = await srv.api('POST', '/api/generations', { prompt: 'alice harbour', user_id: 'alice' });
+  const { json: theirs } = await srv.api('POST', '/api/generations', { prompt: 'bob secret', user_id: 'bob' });
+  await srv.publishImage(mine.job_id, await numberedPng(1, 32), { imageIdx: 0, imageLength: 2 });
+  await srv.publishImage(theirs.job_id, await numberedPng(2, 32), { imageIdx: 0, imageLength: 1 });
   const browser = await launchBrowser();
   t.after(() => browser.close());
   const { page, errors } = await browser.newPage();
@@ -50,5 +55,18 @@ test('gallery.html runs on the client library: without the token /ws asks for, i
   // of the backoff would come after about 1 s.
   await page.waitForTimeout(1500);
   assert.equal(sockets.length, 1, `one attempt only: ${sockets.join(' ')}`);
+  assert.equal(await page.$$eval('#grid figure', (f) => f.length), 0, 'nothing listed without a token');
+  // The browser logs the refused GET /api/images itself; nothing else went wrong.
+  assert.deepEqual(errors.filter((e) => !/status of 401/.test(e)), []);
+
+  const token = await new SignJWT({ scope: 'view' }).setProtectedHeader({ alg: 'HS256' }).setSubject('alice').setIssuedAt().setExpirationTime('5m').sign(new TextEncoder().encode(JWT_SECRET));
+  errors.length = 0;
+  await page.goto(`${srv.http}/gallery.html?token=${token}`);
+  await page.waitForFunction(() => document.getElementById('status')?.textContent === 'live', undefined, { timeout: 10_000 });
+  await srv.publishImage(mine.job_id, await numberedPng(3, 32), { imageIdx: 1, imageLength: 2 });
+  await page.waitForFunction(() => document.querySelectorAll('#grid figure').length === 2, undefined, { timeout: 10_000 });
+  await page.waitForFunction(() => [...document.querySelectorAll('#grid img')].every((i) => (i as HTMLImageElement).complete && (i as HTMLImageElement).naturalWidth === 32), undefined, { timeout: 10_000 });
+  const prompts = await page.$$eval('#grid .prompt', (p) => p.map((e) => e.textContent));
+  assert.ok(prompts.every((p) => p === 'alice harbour' || p === '(no prompt)'), prompts.join(' | '));
   assert.deepEqual(errors, []);
 });

@@ -8,7 +8,7 @@ import { Consumer, JWT_SECRET, PRODUCER_TOKEN, closedWithin, numberedPng, startG
 
 const secret = new TextEncoder().encode(JWT_SECRET);
 const hs256 = (claims: Record<string, unknown>, sub: string, exp: string | number = '10m') =>
-  new SignJWT(claims).setProtectedHeader({ alg: 'HS256' }).setSubject(sub).setIssuedAt().setExpirationTime(exp).sign(secret);
+  new SignJWT({ scope: 'view', ...claims }).setProtectedHeader({ alg: 'HS256' }).setSubject(sub).setIssuedAt().setExpirationTime(exp).sign(secret);
 
 test('the publish API refuses missing and wrong producer tokens, and everything when no token is configured', async (t) => {
   const srv = await startGenServer();
@@ -153,7 +153,7 @@ test('a token sees its own jobs; scope generations:all sees every job', async (t
   const srv = await startGenServer({ jwtSecret: JWT_SECRET });
   t.after(() => srv.close());
   const alice = await new Consumer().connect(`${srv.ws}/ws?token=${await hs256({}, 'alice')}`);
-  const admin = await new Consumer().connect(`${srv.ws}/ws?token=${await hs256({ scope: 'read generations:all' }, 'root')}`);
+  const admin = await new Consumer().connect(`${srv.ws}/ws?token=${await hs256({ scope: 'view generations:all' }, 'root')}`);
   t.after(() => { alice.ws.terminate(); admin.ws.terminate(); });
   await srv.api('POST', '/api/generations', { prompt: 'bob only', user_id: 'bob' });
   await srv.api('POST', '/api/generations', { prompt: 'alice only', user_id: 'alice' });
@@ -172,7 +172,7 @@ test('/ws verifies RS256 tokens against a JWKS URL', async (t) => {
   t.after(() => jwks.close());
   const srv = await startGenServer({ jwksUrl: `http://127.0.0.1:${(jwks.address() as AddressInfo).port}/.well-known/jwks.json` });
   t.after(() => srv.close());
-  const good = await new SignJWT({}).setProtectedHeader({ alg: 'RS256', kid: 'k1' }).setSubject('carol').setExpirationTime('5m').sign(privateKey);
+  const good = await new SignJWT({ scope: 'view' }).setProtectedHeader({ alg: 'RS256', kid: 'k1' }).setSubject('carol').setExpirationTime('5m').sign(privateKey);
   const consumer = await new Consumer().connect(`${srv.ws}/ws?token=${good}`);
   t.after(() => consumer.ws.terminate());
   await srv.api('POST', '/api/notifications', { message: 'signed' });

@@ -87,7 +87,7 @@ test('/ws/streaming: a consumer killed twice mid-way ends with all 100 images, i
 test('/ws: a JWT consumer killed twice mid-way ends with all 100 completions of its own jobs, in order, none twice', async (t) => {
   const srv = await startGenServer({ jwtSecret: JWT_SECRET });
   t.after(() => srv.close());
-  const token = await new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject('alice').setExpirationTime('10m').sign(new TextEncoder().encode(JWT_SECRET));
+  const token = await new SignJWT({ scope: 'view' }).setProtectedHeader({ alg: 'HS256' }).setSubject('alice').setExpirationTime('10m').sign(new TextEncoder().encode(JWT_SECRET));
   const { json: job } = await srv.api('POST', '/api/generations', { prompt: 'a fox', seed: 42, user_id: 'alice', workflow: 'flux.json' });
   const { json: other } = await srv.api('POST', '/api/generations', { prompt: 'secret', user_id: 'bob' });
   // Bob's job makes events in between; Alice must never see them.
@@ -115,7 +115,7 @@ test('/ws: a JWT consumer killed twice mid-way ends with all 100 completions of 
   assert.equal(sample.payload.job_id, job.job_id);
   assert.equal(sample.payload.metadata.prompt, 'a fox');
   assert.equal(sample.payload.metadata.seed, '42');
-  const image = await fetch(srv.http + sample.payload.image_url);
+  const image = await fetch(srv.http + sample.payload.image_url, { headers: { authorization: `Bearer ${token}` } });
   assert.equal(image.status, 200);
   assert.equal(image.headers.get('content-type'), 'image/png');
   assert.equal(sha(Buffer.from(await image.arrayBuffer())), sha(await numberedPng(42)));

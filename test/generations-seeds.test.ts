@@ -169,7 +169,7 @@ client.on('connected', () => {
 
 await client.connect();
 `);
-  const token = await new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject('erin').setExpirationTime('5m').sign(new TextEncoder().encode(JWT_SECRET));
+  const token = await new SignJWT({ scope: 'view' }).setProtectedHeader({ alg: 'HS256' }).setSubject('erin').setExpirationTime('5m').sign(new TextEncoder().encode(JWT_SECRET));
   const node = runChild(process.execPath, ['--import', 'tsx', 'main.ts'], dir, { JWT_TOKEN: token });
   t.after(() => node.kill());
   await node.until((l) => l.includes('WebSocket connected'), 'the example to connect');

@@ -18,8 +18,8 @@ import { describe as describeValue } from '../src/protocols/values.js';
 const deepArray = (depth: number) => '['.repeat(depth) + ']'.repeat(depth);
 
 /** A viewer of `/stream/demo` gets a frame: the server is alive and serving. */
-async function stillServes(s: TestServer): Promise<void> {
-  const ws = await openSocket(`${s.ws}/stream/demo`);
+async function stillServes(s: TestServer, token?: string): Promise<void> {
+  const ws = await openSocket(`${s.ws}/stream/demo${token ? `?token=${token}` : ''}`);
   await nextJson(ws, (m) => m.type === 'frame');
   ws.close();
 }
@@ -172,9 +172,10 @@ describe('close reasons', () => {
 
   let s: GenServer;
   before(async () => {
-    s = await startGenServer({ jwtSecret: JWT_SECRET });
+    s = await startGenServer({ jwtSecret: JWT_SECRET, accessTokens: `${VIEW_TOKEN}=view` });
   });
   after(() => s.close());
+  const VIEW_TOKEN = 'hardening-view-token-0123';
 
   it('refuses a token whose crit header names a long non-ASCII parameter with 4401', async () => {
     const name = 'ü'.repeat(60);
@@ -185,11 +186,11 @@ describe('close reasons', () => {
     const { code, reason } = await closed(ws);
     assert.equal(code, 4401);
     assert.ok(Buffer.byteLength(reason) <= 123);
-    await stillServes(s);
+    await stillServes(s, VIEW_TOKEN);
   });
 
   it('answers a message sent at open while the token is being checked', async () => {
-    const token = await new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject('u').setExpirationTime('5m').sign(new TextEncoder().encode(JWT_SECRET));
+    const token = await new SignJWT({ scope: 'view' }).setProtectedHeader({ alg: 'HS256' }).setSubject('u').setExpirationTime('5m').sign(new TextEncoder().encode(JWT_SECRET));
     const ws = new WebSocket(`${s.ws}/ws?token=${token}`);
     const pong = nextJson(ws, (m) => m.type === 'pong');
     ws.on('open', () => ws.send('{"type":"ping"}'));

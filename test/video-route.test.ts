@@ -99,3 +99,29 @@ describe('WS /video/:id', () => {
     assert.equal((await closed(noStream)).code, CloseCode.NotFound);
   });
 });
+
+describe('WS /video/:id under the access model', () => {
+  it('needs view:<id>: a view:demo token plays demo, not another stream; no token is 4401', async () => {
+    const token = 'video-view-demo-token-0123456789';
+    const server = await startServer({
+      accessTokens: `${token}=view:demo`,
+      streams: { demo: { source: 'pattern', width: 160, height: 90, fps: 15 }, other: { source: 'pattern', width: 160, height: 90, fps: 15 } },
+    });
+    try {
+      const ws = new WebSocket(`${server.ws}/video/demo?tier=360p&token=${token}`);
+      ws.on('error', () => {});
+      const units = collectUnits(ws);
+      await waitFor('a unit', () => units.length > 0, 60_000);
+      assert.equal(units[0]!.keyframe, true);
+      ws.close();
+      const other = new WebSocket(`${server.ws}/video/other?token=${token}`);
+      other.on('error', () => {});
+      assert.equal((await closed(other)).code, CloseCode.Forbidden);
+      const none = new WebSocket(`${server.ws}/video/demo`);
+      none.on('error', () => {});
+      assert.equal((await closed(none)).code, CloseCode.Unauthorized);
+    } finally {
+      await server.close();
+    }
+  });
+});

@@ -11,16 +11,23 @@ const more = document.getElementById('more');
 const status = document.getElementById('status');
 const shown = new Set();
 let offset = 0;
+/** This page's own `?token=`, passed on to every request it makes (framehub's access model). */
+const TOKEN = new URLSearchParams(location.search).get('token') ?? '';
+
+/** An image URL with the token: an `<img>` cannot send an Authorization header. */
+function withToken(url) {
+  return TOKEN ? `${url}${url.includes('?') ? '&' : '?'}token=${encodeURIComponent(TOKEN)}` : url;
+}
 
 /** One card: image, prompt, seed, workflow, size and time. */
 function card(image) {
   const figure = document.createElement('figure');
   figure.dataset.url = image.url;
   const link = document.createElement('a');
-  link.href = image.url;
+  link.href = withToken(image.url);
   link.target = '_blank';
   const img = document.createElement('img');
-  img.src = image.url;
+  img.src = withToken(image.url);
   img.loading = 'lazy';
   img.alt = image.prompt || 'generated image';
   link.append(img);
@@ -57,7 +64,11 @@ function add(image, atTop) {
 }
 
 async function loadPage() {
-  const response = await fetch(`/api/images?limit=${PAGE}&offset=${offset}`);
+  const response = await fetch(`/api/images?limit=${PAGE}&offset=${offset}`, { headers: TOKEN ? { authorization: `Bearer ${TOKEN}` } : {} });
+  if (response.status === 401 || response.status === 403) {
+    const { message } = await response.json().catch(() => ({}));
+    throw new Error(`the gallery needs a token that may view (${message ?? response.status}); add ?token=… to this page's URL`);
+  }
   if (!response.ok) throw new Error(`GET /api/images answered ${response.status}`);
   const { images, total } = await response.json();
   for (const image of images) add(image, false);
@@ -69,7 +80,7 @@ async function loadPage() {
 /** New images live; `/ws` needs ?token= when the server checks tokens: pass it on from this page's URL. */
 function follow() {
   const scheme = location.protocol === 'https:' ? 'wss' : 'ws';
-  const token = async () => new URLSearchParams(location.search).get('token') ?? '';
+  const token = async () => TOKEN;
   const client = new WebSocketClient(`${scheme}://${location.host}/ws`, token, {
     reconnectPolicy: new StopOnCloseCodes(new ExponentialBackoff()),
   });
@@ -93,8 +104,9 @@ function follow() {
 }
 
 more.addEventListener('click', () => void loadPage().catch((error) => (status.textContent = error.message)));
+// Live updates follow even when the list failed: the socket says for itself why it stops.
 loadPage()
-  .then(() => follow())
   .catch((error) => {
     status.textContent = error.message;
-  });
+  })
+  .finally(() => follow());

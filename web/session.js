@@ -16,7 +16,9 @@ const stats = new ReceiveStats();
 // Mouse moves are sent at most once per animation frame; only the last position matters.
 let pendingMove;
 
-const socket = io({ transports: ['websocket', 'polling'] });
+/** This page's own `?token=`, passed on to Socket.IO (seeds/003's `auth: {token}`) and every API call. */
+const TOKEN = new URLSearchParams(location.search).get('token') ?? '';
+const socket = io({ transports: ['websocket', 'polling'], ...(TOKEN && { auth: { token: TOKEN } }) });
 
 function setState(text, kind) {
   state.textContent = text;
@@ -30,7 +32,10 @@ function say(text) {
 async function api(method, path, body) {
   const response = await fetch(path, {
     method,
-    headers: body === undefined ? {} : { 'content-type': 'application/json' },
+    headers: {
+      ...(body !== undefined && { 'content-type': 'application/json' }),
+      ...(TOKEN && { authorization: `Bearer ${TOKEN}` }),
+    },
     body: body === undefined ? undefined : JSON.stringify(body),
   });
   const data = await response.json().catch(() => ({}));
@@ -61,7 +66,7 @@ async function refreshExisting() {
     select.value = sessions.some((s) => s.session_id === chosen) ? chosen : '';
     select.sessions = sessions;
   } catch {
-    // The list is a convenience; creating still works.
+    // The list is a convenience (and `admin` only when tokens are checked); creating still works.
   }
 }
 
@@ -164,6 +169,10 @@ screen.addEventListener('keydown', function screenOnKeyDown(event) {
 
 socket.on('connect', function socketOnConnect() {
   if (session) socket.emit('subscribe', { session_id: session.id });
+});
+// A refused token (data.code token_missing, token_invalid, …) ends the handshake here.
+socket.on('connect_error', function socketOnConnectError(error) {
+  if (error.data?.code) say(`${error.message}: add ?token=… to this page's URL`);
 });
 socket.on('disconnect', function socketOnDisconnect() {
   setState('Disconnected', 'error');

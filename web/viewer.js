@@ -29,6 +29,8 @@ const OPTION_DEBOUNCE_MS = 150;
 /** The stats panel is redrawn a few times a second, not per frame. */
 const RENDER_INTERVAL_MS = 250;
 const CUSTOM_ID = '__custom__';
+/** This page's own `?token=`, passed on to the stream socket and `/api/streams` (framehub's access model). */
+const PAGE_TOKEN = new URLSearchParams(location.search).get('token') ?? '';
 const STATE_LABELS = /** @type {const} */ ({
   disconnected: 'Disconnected',
   connecting: 'Connecting…',
@@ -217,7 +219,7 @@ function connect() {
     }
     setStatus('This browser cannot decode H.264 here (no WebCodecs VideoDecoder; it needs https or localhost): showing JPEG.', 'error');
   }
-  const next = new StreamClient({ url: location.origin, stream: id, ...currentOptions() });
+  const next = new StreamClient({ url: location.origin, stream: id, ...currentOptions(), ...(PAGE_TOKEN && { getToken: async () => PAGE_TOKEN }) });
   client = next;
   listen(next);
   // Failures arrive as events (close, reconnect:failed); the promise adds nothing to show.
@@ -226,7 +228,9 @@ function connect() {
 
 /** @param {string} id */
 function connectVideo(id) {
-  const next = new VideoPlayer({ url: location.origin, stream: id, tier: /** @type {VideoTier} */ (ui.tier.value), canvas: ui.canvas });
+  const next = new VideoPlayer({
+    url: location.origin, stream: id, tier: /** @type {VideoTier} */ (ui.tier.value), canvas: ui.canvas, ...(PAGE_TOKEN && { token: PAGE_TOKEN }),
+  });
   player = next;
   playerState = 'connecting';
   const current = () => next === player;
@@ -487,7 +491,7 @@ function saveImage(data) {
 async function loadStreams() {
   const keep = ui.streamSelect.value;
   try {
-    const response = await fetch('/api/streams', { cache: 'no-store' });
+    const response = await fetch('/api/streams', { cache: 'no-store', headers: PAGE_TOKEN ? { authorization: `Bearer ${PAGE_TOKEN}` } : {} });
     if (!response.ok) throw new Error(`HTTP ${response.status}`);
     /** @type {{ primary: string, streams: { id: string, kind: string, state: string }[] }} */
     const body = await response.json();

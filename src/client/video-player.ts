@@ -12,6 +12,8 @@ export interface VideoPlayerOptions {
   /** A tier to pin, or `auto`: the server moves the viewer with its delivered bandwidth. @default 'auto' */
   tier?: VideoTierChoice;
   canvas: PlayerCanvas;
+  /** An access token (framehub's access model), sent as `?token=`. */
+  token?: string;
 }
 
 export interface VideoPlayerStats {
@@ -63,7 +65,8 @@ export class VideoPlayer extends TypedEmitter<VideoPlayerEvents> {
     return typeof (globalThis as { VideoDecoder?: unknown }).VideoDecoder === 'function';
   }
 
-  readonly options: Required<Omit<VideoPlayerOptions, 'canvas'>>;
+  readonly options: Required<Omit<VideoPlayerOptions, 'canvas' | 'token'>>;
+  readonly #token: string | undefined;
   readonly #canvas: PlayerCanvas;
   #ws: WebSocket | undefined;
   #decoder: VideoDecoder | undefined;
@@ -86,6 +89,7 @@ export class VideoPlayer extends TypedEmitter<VideoPlayerEvents> {
     super();
     this.options = { url: options.url, stream: options.stream, tier: options.tier ?? 'auto' };
     this.#canvas = options.canvas;
+    this.#token = options.token;
   }
 
   get stats(): VideoPlayerStats {
@@ -96,7 +100,8 @@ export class VideoPlayer extends TypedEmitter<VideoPlayerEvents> {
   connect(): void {
     if (!VideoPlayer.supported) throw new Error('this browser has no WebCodecs VideoDecoder (it needs a secure context: https or localhost)');
     const base = this.options.url.replace(/^http/, 'ws').replace(/\/$/, '');
-    const ws = new WebSocket(`${base}/video/${encodeURIComponent(this.options.stream)}?tier=${this.options.tier}`);
+    const token = this.#token ? `&token=${encodeURIComponent(this.#token)}` : '';
+    const ws = new WebSocket(`${base}/video/${encodeURIComponent(this.options.stream)}?tier=${this.options.tier}${token}`);
     ws.binaryType = 'arraybuffer';
     this.#ws = ws;
     ws.addEventListener('open', () => this.emit(VideoPlayerEvent.Open, undefined));

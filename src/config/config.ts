@@ -106,12 +106,22 @@ export interface Config {
   maxWindowStreams: number;
   /** Stream served as id `0` until screen capture takes it. @default first stream */
   primaryStream: string;
-  /** Bearer token producers send to the publish API and the producer socket (PRODUCER_TOKEN); '' = publishing off. @default '' */
+  /** A static token with scope `publish`, for producers (PRODUCER_TOKEN); '' = publishing off unless another token may publish. @default '' */
   producerToken: string;
-  /** HS256 secret for `/ws` tokens (JWT_SECRET); with neither this nor jwksUrl, `/ws` is open. @default '' */
+  /** HS256 secret of JWTs (JWT_SECRET); with it, jwksUrl or accessTokens every route asks for a scoped token (server/access.ts). @default '' */
   jwtSecret: string;
-  /** JWKS URL for `/ws` tokens (JWKS_URL). @default '' */
+  /** JWKS URL of JWTs (JWKS_URL). @default '' */
   jwksUrl: string;
+  /** Required `aud` of every JWT (JWT_AUDIENCE); '' = not checked. @default '' */
+  jwtAudience: string;
+  /** Required `iss` of every JWT (JWT_ISSUER); '' = not checked. @default '' */
+  jwtIssuer: string;
+  /** Seconds a JWT may be old (from `iat`, or without `iat` how far its `exp` may lie ahead) (JWT_MAX_AGE); 0 = no limit. @default 86400 */
+  jwtMaxAge: number;
+  /** Scopes a JWT without a `scope`/`scp`/`scopes` claim gets, space-separated (JWT_DEFAULT_SCOPES). @default '' */
+  jwtDefaultScopes: string;
+  /** Static tokens and their scopes: `<token>=<scope> <scope>; <token2>=<scope>` (ACCESS_TOKENS). @default '' */
+  accessTokens: string;
   /** Generation events kept for `?since=` replays (REPLAY_SIZE). @default 1000 */
   replaySize: number;
   /** Seconds a generation event stays replayable (REPLAY_AGE, 0 = no limit). @default 3600 */
@@ -172,6 +182,11 @@ const bool = (raw: unknown, origin: Origin): boolean => {
   throw new ConfigError(`${origin} must be true or false (got ${JSON.stringify(raw)})`);
 };
 const LOG_LEVELS = /^(fatal|error|warn|info|debug|trace|silent)$/;
+/** One scope: `view`, `view:<stream id>`, `control`, `control:<session id>`, `publish`, `admin`, `generations:all`. */
+const SCOPE = '[A-Za-z][A-Za-z_]*(?::[A-Za-z0-9_.:-]{1,160})?';
+const SCOPE_LIST = new RegExp(`^\\s*${SCOPE}(\\s+${SCOPE})*\\s*$`);
+const ACCESS_TOKEN = `[\\x21-\\x3a\\x3c\\x3e-\\x7e]{16,}\\s*=\\s*${SCOPE}(\\s+${SCOPE})*`;
+const ACCESS_TOKEN_LIST = new RegExp(`^\\s*${ACCESS_TOKEN}(\\s*;\\s*${ACCESS_TOKEN})*\\s*;?\\s*$`);
 
 /** Every scalar option: its env name, its flag and its rule. Flags beat env, env beats the file. */
 export const FIELDS: Record<Exclude<keyof Config, 'streams'>, Field> = {
@@ -204,9 +219,14 @@ export const FIELDS: Record<Exclude<keyof Config, 'streams'>, Field> = {
   captureFps: { env: 'CAPTURE_FPS', flag: 'capture-fps', parse: int(1, 60), default: 15, help: 'fps of screen and window capture' },
   maxWindowStreams: { env: 'MAX_WINDOW_STREAMS', flag: 'max-window-streams', parse: int(1, 1000), default: 32, help: 'window streams at once (one ffmpeg each)' },
   primaryStream: { env: 'PRIMARY_STREAM', flag: 'primary-stream', parse: str(/^[A-Za-z0-9_.:-]{1,128}$/, 'a stream id'), default: '', help: 'stream served as id 0' },
-  producerToken: { env: 'PRODUCER_TOKEN', flag: 'producer-token', parse: (raw, origin) => (raw === '' ? '' : str(/^\S{8,}$/, 'at least 8 characters without spaces')(raw, origin)), default: '', help: 'bearer token of image producers (unset = publishing off)' },
-  jwtSecret: { env: 'JWT_SECRET', flag: 'jwt-secret', parse: (raw, origin) => (raw === '' ? '' : str(/^.{16,}$/, 'at least 16 characters')(raw, origin)), default: '', help: 'HS256 secret of /ws tokens (unset and no JWKS = /ws open)' },
-  jwksUrl: { env: 'JWKS_URL', flag: 'jwks-url', parse: (raw, origin) => (raw === '' ? '' : str(/^https?:\/\/\S+$/, 'an http(s) URL')(raw, origin)), default: '', help: 'JWKS URL of /ws tokens' },
+  producerToken: { env: 'PRODUCER_TOKEN', flag: 'producer-token', parse: (raw, origin) => (raw === '' ? '' : str(/^\S{8,}$/, 'at least 8 characters without spaces')(raw, origin)), default: '', help: 'static token with scope publish, for image producers (unset = publishing off)' },
+  jwtSecret: { env: 'JWT_SECRET', flag: 'jwt-secret', parse: (raw, origin) => (raw === '' ? '' : str(/^.{16,}$/, 'at least 16 characters')(raw, origin)), default: '', help: 'HS256 secret of JWTs: every route then needs a scoped token (unset, with no JWKS and no access tokens = open)' },
+  jwksUrl: { env: 'JWKS_URL', flag: 'jwks-url', parse: (raw, origin) => (raw === '' ? '' : str(/^https?:\/\/\S+$/, 'an http(s) URL')(raw, origin)), default: '', help: 'JWKS URL of JWTs' },
+  jwtAudience: { env: 'JWT_AUDIENCE', flag: 'jwt-audience', parse: (raw, origin) => (raw === '' ? '' : str(/^\S+$/, 'a string without spaces')(raw, origin)), default: '', help: 'required aud claim of JWTs' },
+  jwtIssuer: { env: 'JWT_ISSUER', flag: 'jwt-issuer', parse: (raw, origin) => (raw === '' ? '' : str(/^\S+$/, 'a string without spaces')(raw, origin)), default: '', help: 'required iss claim of JWTs' },
+  jwtMaxAge: { env: 'JWT_MAX_AGE', flag: 'jwt-max-age', parse: int(0, 366 * 86_400), default: 86_400, help: 'seconds a JWT may be old, from iat (0 = no limit)' },
+  jwtDefaultScopes: { env: 'JWT_DEFAULT_SCOPES', flag: 'jwt-default-scopes', parse: (raw, origin) => (raw === '' ? '' : str(SCOPE_LIST, 'space-separated scopes like view or view:demo')(raw, origin)), default: '', help: 'scopes of a JWT that carries no scope claim' },
+  accessTokens: { env: 'ACCESS_TOKENS', flag: 'access-tokens', parse: (raw, origin) => (raw === '' ? '' : str(ACCESS_TOKEN_LIST, '"<token>=<scope> <scope>; <token2>=<scope>" with tokens of 16+ characters')(raw, origin)), default: '', help: 'static tokens and their scopes: "<token>=<scope> <scope>; <token2>=<scope>"' },
   replaySize: { env: 'REPLAY_SIZE', flag: 'replay-size', parse: int(10, 1_000_000), default: 1000, help: 'generation events kept for ?since= replays' },
   replayAge: { env: 'REPLAY_AGE', flag: 'replay-age', parse: int(0, 30 * 86_400), default: 3600, help: 'seconds a generation event stays replayable (0 = no limit)' },
   imageDir: { env: 'IMAGE_DIR', flag: 'image-dir', parse: str(), default: './data/images', help: 'data directory: generated images and the replay log (events.jsonl)' },

@@ -3,12 +3,14 @@ import type { IncomingMessage } from 'node:http';
 import { createRemoteJWKSet, decodeProtectedHeader, jwtVerify, type JWTPayload } from 'jose';
 import { FramehubError } from '../wire/errors.js';
 
-export type AuthFailure = 'token_missing' | 'token_invalid' | 'token_expired' | 'token_alg_none' | 'token_not_yet_valid' | 'auth_unavailable';
+export type AuthFailure = 'token_missing' | 'token_invalid' | 'token_expired' | 'token_too_old' | 'token_alg_none' | 'token_not_yet_valid' | 'auth_unavailable';
 
 /** Why a token was refused; `code` goes into the error message, `message` into the close reason. */
 export class AuthError extends FramehubError {
   override readonly name = 'AuthError';
   declare readonly code: AuthFailure;
+  /** A token that is no static token, where no JWT key is configured to try it as one. */
+  unknownStatic?: boolean;
   constructor(code: AuthFailure, message: string, options?: { cause?: unknown }) {
     super(code, message, options);
   }
@@ -22,9 +24,23 @@ export interface Principal {
   all: boolean;
   /** When the token expires (ms since the epoch); the connection is closed then, so the client comes back with a fresh one. */
   expiresAt?: number;
+  /** What the token may do (access.ts reads them): `view`, `view:<stream>`, `control`, `control:<session>`, `publish`, `admin`, … */
+  scopes: ReadonlySet<string>;
 }
 
-export const OPEN_PRINCIPAL: Principal = { userId: undefined, all: true };
+export const OPEN_PRINCIPAL: Principal = { userId: undefined, all: true, scopes: new Set(['admin']) };
+
+/** What every JWT must satisfy besides its signature. */
+export interface JwtRules {
+  /** Required `aud` ('' = not checked). */
+  audience?: string;
+  /** Required `iss` ('' = not checked). */
+  issuer?: string;
+  /** Seconds a token may be old; 0 = no limit. Measured from `iat`, or, without one, as how far ahead its `exp` lies. */
+  maxAgeSeconds?: number;
+  /** Scopes of a token without a scope claim. */
+  defaultScopes?: readonly string[];
+}
 
 export interface TokenVerifier {
   /** `hs256` with JWT_SECRET, `jwks` with JWKS_URL. */
@@ -36,19 +52,19 @@ export interface TokenVerifier {
 const JWKS_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA'];
 
 /** The verifier the config asks for, or `undefined` when neither a secret nor a JWKS URL is set (open route). */
-export function createTokenVerifier(options: { jwtSecret?: string; jwksUrl?: string }): TokenVerifier | undefined {
+export function createTokenVerifier(options: { jwtSecret?: string; jwksUrl?: string } & JwtRules): TokenVerifier | undefined {
   if (options.jwtSecret) {
     const key = new TextEncoder().encode(options.jwtSecret);
-    return { kind: 'hs256', verify: (token) => verifyWith(token, key, ['HS256']) };
+    return { kind: 'hs256', verify: (token) => verifyWith(token, key, ['HS256'], options) };
   }
   if (options.jwksUrl) {
     const jwks = createRemoteJWKSet(new URL(options.jwksUrl));
-    return { kind: 'jwks', verify: (token) => verifyWith(token, jwks, JWKS_ALGORITHMS) };
+    return { kind: 'jwks', verify: (token) => verifyWith(token, jwks, JWKS_ALGORITHMS, options) };
   }
   return undefined;
 }
 
-async function verifyWith(token: string | undefined, key: Parameters<typeof jwtVerify>[1], algorithms: string[]): Promise<Principal> {
+async function verifyWith(token: string | undefined, key: Parameters<typeof jwtVerify>[1], algorithms: string[], rules: JwtRules): Promise<Principal> {
   if (!token) throw new AuthError('token_missing', 'unauthorized: no token (send ?token=, an Authorization header or the bearer subprotocol)');
   let alg: unknown;
   try {
@@ -62,11 +78,39 @@ async function verifyWith(token: string | undefined, key: Parameters<typeof jwtV
   }
   let payload: JWTPayload;
   try {
-    ({ payload } = await jwtVerify(token, key as Uint8Array, { algorithms }));
+    ({ payload } = await jwtVerify(token, key as Uint8Array, {
+      algorithms,
+      // A token without `exp` would be good forever: whoever once saw it could use it.
+      requiredClaims: ['exp'],
+      ...(rules.audience && { audience: rules.audience }),
+      ...(rules.issuer && { issuer: rules.issuer }),
+    }));
   } catch (error) {
     throw authErrorFrom(error);
   }
-  return principalOf(payload);
+  const expiresAt = checkAge(payload, rules.maxAgeSeconds ?? 0);
+  return principalOf(payload, rules.defaultScopes ?? [], expiresAt);
+}
+
+/**
+ * Refuses a token older than `maxAge` seconds and returns when it stops being usable (ms):
+ * its `exp`, or `iat + maxAge` when that comes first. jose's own `maxTokenAge` requires `iat`;
+ * many issuers leave it out, so without `iat` the same bound applies to how far ahead `exp`
+ * lies: either way no token is good for more than `maxAge` from when it was made (or now).
+ */
+function checkAge(payload: JWTPayload, maxAge: number): number {
+  const exp = (payload.exp as number) * 1000;
+  if (maxAge <= 0) return exp;
+  const now = Date.now();
+  if (typeof payload.iat === 'number') {
+    // An `iat` ahead of the clock (beyond a minute of skew) would stretch the bound at will.
+    if (payload.iat * 1000 > now + 60_000) throw new AuthError('token_invalid', 'unauthorized: token claim iat lies in the future');
+    const until = (payload.iat + maxAge) * 1000;
+    if (until <= now) throw new AuthError('token_too_old', `unauthorized: token was issued more than ${maxAge} s ago (JWT_MAX_AGE)`);
+    return Math.min(exp, until);
+  }
+  if (exp - now > maxAge * 1000) throw new AuthError('token_too_old', `unauthorized: token without iat is valid for more than ${maxAge} s (JWT_MAX_AGE)`);
+  return exp;
 }
 
 /**
@@ -88,6 +132,7 @@ function authErrorFrom(error: unknown): AuthError {
       const { claim, reason } = error as { claim?: unknown; reason?: unknown };
       const name = String(claim ?? '').replace(/[^a-z_]/gi, '').slice(0, 16) || '(unknown)';
       if (claim === 'nbf' && reason === 'check_failed') return new AuthError('token_not_yet_valid', 'unauthorized: token not yet valid (nbf)', { cause: error });
+      if (reason === 'missing') return new AuthError('token_invalid', `unauthorized: token has no ${name} claim`, { cause: error });
       return new AuthError('token_invalid', `unauthorized: token claim ${name} is invalid`, { cause: error });
     }
     case 'ERR_JWKS_NO_MATCHING_KEY':
@@ -100,12 +145,19 @@ function authErrorFrom(error: unknown): AuthError {
   }
 }
 
-function principalOf(payload: JWTPayload): Principal {
+function principalOf(payload: JWTPayload, defaultScopes: readonly string[], expiresAt: number): Principal {
   const userId = typeof payload.sub === 'string' ? payload.sub : typeof payload['user_id'] === 'string' ? payload['user_id'] : undefined;
-  const rawScope = payload['scope'] ?? payload['scp'];
-  const scopes = Array.isArray(rawScope) ? rawScope.map(String) : typeof rawScope === 'string' ? rawScope.split(' ') : [];
-  const all = scopes.includes('generations:all') || scopes.includes('admin') || payload['role'] === 'admin';
-  return { userId, all, ...(typeof payload.exp === 'number' && { expiresAt: payload.exp * 1000 }) };
+  const rawScope = payload['scope'] ?? payload['scp'] ?? payload['scopes'];
+  const claimed = Array.isArray(rawScope) ? rawScope.map(String) : typeof rawScope === 'string' ? rawScope.split(' ') : undefined;
+  const scopes = new Set((claimed ?? defaultScopes).filter((scope) => scope !== ''));
+  // What `role: admin` has always meant here: every user's generations (not the scope `admin`).
+  if (payload['role'] === 'admin') scopes.add('generations:all');
+  return { userId, all: seesAllGenerations(scopes), expiresAt, scopes };
+}
+
+/** Scope `generations:all` or `admin`: every user's jobs and images. */
+export function seesAllGenerations(scopes: ReadonlySet<string>): boolean {
+  return scopes.has('generations:all') || scopes.has('admin');
 }
 
 /** Subprotocol names that announce a token in the next (or same, after a dot) entry. */

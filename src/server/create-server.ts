@@ -21,13 +21,14 @@ import { streamRoute } from './stream-route.js';
 import { videoRoute } from './video-route.js';
 import { VideoTiers } from '../hub/video-tiers.js';
 import { videoFeedRoute } from './video-feed-route.js';
-import type { RouteContext } from './route-context.js';
+import { refuse, type RouteContext } from './route-context.js';
+import { Access, openWarning } from './access.js';
 import { createGenerationsModule } from './generations-module.js';
 import { streamingRoute } from './streaming-route.js';
 import { eventsRoute } from './events-route.js';
 import { registerPublishRoutes } from './publish-routes.js';
 import { registerGalleryRoutes } from './gallery-routes.js';
-import { producerRoute } from './producer-socket.js';
+import { producerRefusal, producerRoute } from './producer-socket.js';
 import { SessionRegistry } from '../sessions/session-registry.js';
 import { registerSessionRoutes } from './session-routes.js';
 import { attachSocketIo } from './socket-io.js';
@@ -89,25 +90,28 @@ export async function createServer(config: Config, options: ServerOptions = {}):
   }
 
   const context: RouteContext = { hub, config, log: app.log };
+  // Every route asks this one object for its scope (docs/security.md has the table).
+  const access = new Access(config);
   const caps = new ConnectionCaps(config.maxConnections, config.maxConnectionsPerIp);
   const router = new UpgradeRouter({ maxPayload: config.maxPayload, caps, log: app.log, gate });
-  router.add('/stream/:id', streamRoute(context));
-  router.add('/ws/video_feed', videoFeedRoute(context));
+  router.add('/stream/:id', access.upgrade((_req, _url, params) => `view:${params['id']}`, streamRoute(context), refuse, app.log));
+  router.add('/ws/video_feed', access.upgrade((_req, url) => `view:${url.searchParams.get('stream') ?? '0'}`, videoFeedRoute(context), refuse, app.log));
   const videoTiers = new VideoTiers({ idleGraceMs: config.idleGrace * 1000, onError: (error) => app.log.warn({ err: error }, 'h264 encoder') });
-  router.add('/video/:id', videoRoute(context, videoTiers));
+  router.add('/video/:id', access.upgrade((_req, _url, params) => `view:${params['id']}`, videoRoute(context, videoTiers), refuse, app.log));
   const generations = await createGenerationsModule(config, { hub, encoder, logger: app.log });
-  router.add('/ws/streaming', streamingRoute(context, generations));
-  router.add('/ws', eventsRoute(context, generations));
-  router.add('/ws/producer', producerRoute(context, generations, config));
+  router.add('/ws/streaming', access.upgrade(() => 'view', streamingRoute(context, generations), refuse, app.log));
+  // /ws checks its own token (through `access`): its refusals are seeds/001 envelopes, its replay starts at the upgrade.
+  router.add('/ws', eventsRoute(context, generations, access));
+  router.add('/ws/producer', access.upgrade(() => 'publish', producerRoute(context, generations, config), producerRefusal, app.log));
   router.attach(app.server);
   const stopHeartbeat = startHeartbeat(router.wss, config.pingInterval * 1000);
 
-  registerHttpRoutes(app, hub);
-  registerMetricsRoute(app, hub);
-  registerPublishRoutes(app, generations, config);
-  registerGalleryRoutes(app, generations.store);
+  registerHttpRoutes(app, hub, access);
+  registerMetricsRoute(app, hub, access);
+  registerPublishRoutes(app, generations, access, config);
+  registerGalleryRoutes(app, generations.store, access);
   installScreenCapture({ hub, config, encoder, log: app.log });
-  registerWindowsRoute(app, config);
+  registerWindowsRoute(app, config, access);
 
   const sessions = new SessionRegistry({
     maxSessions: config.maxSessions,
@@ -123,8 +127,8 @@ export async function createServer(config: Config, options: ServerOptions = {}):
     onBackgroundError: (error) => app.log.warn({ err: error }, 'browser session'),
   });
   hub.addResolver(sessions.resolveStream);
-  registerSessionRoutes(app, sessions, { quality: config.quality, fps: 30, width: 1280, height: 720 });
-  const io = attachSocketIo(app.server, { hub, registry: sessions, log: app.log, maxPayload: config.maxPayload, caps, gate, allowedOrigins: config.allowedOrigins });
+  registerSessionRoutes(app, sessions, access, { quality: config.quality, fps: 30, width: 1280, height: 720 });
+  const io = attachSocketIo(app.server, { hub, registry: sessions, access, log: app.log, maxPayload: config.maxPayload, caps, gate, allowedOrigins: config.allowedOrigins });
   await app.ready();
 
   let closing: Promise<void> | undefined;
@@ -136,6 +140,8 @@ export async function createServer(config: Config, options: ServerOptions = {}):
     videoTiers,
     async listen() {
       await app.listen({ port: config.port, host: config.host });
+      const warning = access.open ? openWarning(config.host) : undefined;
+      if (warning) app.log.warn(warning);
       const address = app.server.address();
       const port = typeof address === 'object' && address ? address.port : config.port;
       const host = config.host === '0.0.0.0' ? 'localhost' : config.host;

@@ -10,7 +10,8 @@ import type { RouteContext } from './route-context.js';
 import type { UpgradeHandler } from './upgrade-router.js';
 import { wsSendQuiet } from './ws-send.js';
 import { closeSocket } from './ws-close.js';
-import { OPEN_PRINCIPAL, tokenFromRequest, type Principal } from './auth.js';
+import { tokenFromRequest, type Principal } from './auth.js';
+import { closeAtExpiry, seesOwner, type Access } from './access.js';
 import { EventFeed } from './event-feed.js';
 import type { GenerationEntry } from '../generations/generations.js';
 import type { GenerationsModule } from './generations-module.js';
@@ -18,16 +19,15 @@ import type { GenerationsModule } from './generations-module.js';
 /** Notifications go to everyone; a job's events to its user, to tokens that may see all, and to all when the job has no user. */
 export function visibleTo(principal: Principal, { event }: GenerationEntry): boolean {
   if (event.kind === 'notification') return true;
-  const owner = event.job.userId;
-  return principal.all || owner === undefined || owner === principal.userId;
+  return seesOwner(principal, event.job.userId);
 }
 
 /**
  * `WS /ws[?since=<id>][&token=<jwt>]`: seeds/001's `{type, payload, timestamp}` envelopes, each
- * event with its `id`. With JWT_SECRET or JWKS_URL set, a valid token is required (query,
- * `Authorization` header or `bearer` subprotocol); otherwise the route is open.
+ * event with its `id`. With access configured (access.ts) a token with `view` is required
+ * (query, `Authorization` header or `bearer` subprotocol); otherwise the route is open.
  */
-export function eventsRoute({ log }: RouteContext, module: GenerationsModule): UpgradeHandler {
+export function eventsRoute({ log }: RouteContext, module: GenerationsModule, access: Access): UpgradeHandler {
   return function handleEventsSocket(ws: WebSocket, req, url) {
     const refuse = (error: FramehubError) => {
       wsSendQuiet(ws, errorEnvelope(error.code, error.message, Date.now()));
@@ -45,8 +45,7 @@ export function eventsRoute({ log }: RouteContext, module: GenerationsModule): U
     // Nothing is read until the token check ends: a message sent at `open` waits in the
     // socket (TCP holds it back) instead of arriving before anyone listens.
     ws.pause();
-    const verify = module.verifier ? module.verifier.verify(tokenFromRequest(req, url)) : Promise.resolve(OPEN_PRINCIPAL);
-    verify.then(
+    access.authorize(tokenFromRequest(req, url), 'view').then(
       (principal) => {
         if (ws.readyState !== WebSocket.OPEN || module.closing) {
           ws.resume(); // a closing handshake needs the peer's close frame read
@@ -56,7 +55,7 @@ export function eventsRoute({ log }: RouteContext, module: GenerationsModule): U
       },
       (error: unknown) => {
         ws.resume(); // a closing handshake needs the peer's close frame read
-        // An AuthError closes with 4401, but an unreachable JWKS (not the token's fault) with 1013.
+        // An AuthError closes with 4401, a missing scope with 4403, an unreachable JWKS (not the token's fault) with 1013.
         refuse(refusalOf(error, log, 'token check'));
       },
     );
@@ -73,12 +72,11 @@ export function eventsRoute({ log }: RouteContext, module: GenerationsModule): U
       onTooSlow: () => module.counters.tooSlow++,
     });
     module.counters.consumers++;
-    // A token is checked once, at connect: end the connection when it expires, so the client
-    // reconnects (with ?since=, losing nothing) and a fresh token.
-    const expiry = principal.expiresAt === undefined ? undefined : setTimeout(() => {
-      wsSendQuiet(ws, errorEnvelope('token_expired', 'unauthorized: token expired', Date.now()));
-      closeSocket(ws, CloseCode.Unauthorized, 'unauthorized: token expired');
-    }, Math.min(Math.max(0, principal.expiresAt - Date.now()), 2 ** 31 - 1));
+    // The client reconnects (with ?since=, losing nothing) and a fresh token.
+    closeAtExpiry(ws, principal, (error) => {
+      wsSendQuiet(ws, errorEnvelope(error.code, error.message, Date.now()));
+      closeSocket(ws, error.closeCode, error.message);
+    });
     const limiter = new MessageLimiter();
     ws.on('message', function socketOnMessage(data, isBinary) {
       if (!limiter.take()) {
@@ -99,7 +97,6 @@ export function eventsRoute({ log }: RouteContext, module: GenerationsModule): U
       }
     });
     ws.on('close', function socketOnClose() {
-      clearTimeout(expiry);
       module.counters.consumers--;
       feed.close();
     });

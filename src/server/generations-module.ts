@@ -5,7 +5,6 @@ import type { Encoder } from '../hub/encoder.js';
 import type { Hub } from '../hub/hub.js';
 import { Stream } from '../hub/stream.js';
 import { PushSource } from '../sources/push-source.js';
-import { createTokenVerifier, type TokenVerifier } from './auth.js';
 import { ComfyUiBridge } from '../bridges/comfyui-bridge.js';
 import { EventJournal } from '../generations/event-journal.js';
 import { EventLog, type LogEntry } from '../generations/event-log.js';
@@ -24,8 +23,6 @@ export interface GenerationsModule {
   readonly log: EventLog<GenerationEvent>;
   readonly store: ImageStore;
   readonly wire: GenerationMessages;
-  /** `undefined` = `/ws` is open. */
-  readonly verifier: TokenVerifier | undefined;
   /** Unsent events a consumer may lag behind before it is closed with 4408 (below the log size, see EventFeed). */
   readonly maxLag: number;
   readonly bridge: ComfyUiBridge | undefined;
@@ -37,7 +34,7 @@ export interface GenerationsModule {
 }
 
 /**
- * Builds the replay log, image store, job service and token verifier from the config, and the
+ * Builds the replay log, image store and job service from the config, and the
  * ComfyUI bridge with its `comfyui:previews` stream when `comfyui` is set.
  */
 export async function createGenerationsModule(config: Config, deps: { hub: Hub; encoder: Encoder; logger: FastifyBaseLogger }): Promise<GenerationsModule> {
@@ -53,8 +50,6 @@ export async function createGenerationsModule(config: Config, deps: { hub: Hub; 
   await journal.start();
   const generations = new Generations(log, store, { writer: journal });
   for (const entry of [...log.newest()].reverse()) generations.restore(entry);
-  const verifier = createTokenVerifier({ jwtSecret: config.jwtSecret, jwksUrl: config.jwksUrl });
-  if (!verifier) logger.warn('/ws is open: set JWT_SECRET or JWKS_URL to require tokens');
   if (!config.producerToken) logger.info('publishing is off: set PRODUCER_TOKEN to accept images from producers');
 
   let bridge: ComfyUiBridge | undefined;
@@ -82,7 +77,6 @@ export async function createGenerationsModule(config: Config, deps: { hub: Hub; 
     log,
     store,
     wire: new GenerationMessages(store),
-    verifier,
     maxLag: config.replaySize - Math.max(1, Math.floor(config.replaySize / 10)),
     bridge,
     counters: { consumers: 0, tooSlow: 0 },

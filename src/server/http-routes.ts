@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import type { FastifyInstance } from 'fastify';
 import type { Hub } from '../hub/hub.js';
+import type { Access } from './access.js';
 
 const WEB_DIR = fileURLToPath(new URL('../../web/', import.meta.url));
 const WEB_FILES: Record<string, string> = {
@@ -26,8 +27,12 @@ const CONTENT_TYPES: Record<string, string> = {
   css: 'text/css; charset=utf-8',
 };
 
-/** `GET /healthz`, `GET /api/streams`, the web viewer's files and the client library's browser bundle. */
-export function registerHttpRoutes(app: FastifyInstance, hub: Hub): void {
+/**
+ * `GET /healthz`, `GET /api/streams` (`view`), the web viewer's files and the client library's
+ * browser bundle. The pages and `/healthz` stay open: they hold no data; the pages pass their
+ * own `?token=` on to the routes they call.
+ */
+export function registerHttpRoutes(app: FastifyInstance, hub: Hub, access: Access): void {
   const startedAt = Date.now();
 
   app.get('/healthz', async () => ({
@@ -36,7 +41,7 @@ export function registerHttpRoutes(app: FastifyInstance, hub: Hub): void {
     streams: hub.list().length,
   }));
 
-  app.get('/api/streams', async () => ({ primary: hub.primary, streams: hub.stats() }));
+  app.get('/api/streams', { onRequest: access.hook(() => 'view') }, async () => ({ primary: hub.primary, streams: hub.stats() }));
 
   for (const [path, file] of Object.entries(WEB_FILES)) {
     app.get(path, async (_request, reply) => {

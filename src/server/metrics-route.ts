@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { Counter, Gauge, Registry } from 'prom-client';
 import type { Hub } from '../hub/hub.js';
+import type { Access } from './access.js';
 import type { StreamStats } from '../hub/stream.js';
 
 type Counted = 'framesIn' | 'framesOut' | 'bytesOut' | 'framesDropped' | 'framesSkipped' | 'encodes';
@@ -20,8 +21,9 @@ const COUNTERS: [Counted, string, string][] = [
  * server has its own registry, so several servers in one process do not mix. prom-client's
  * default metrics are left out on purpose: their event-loop monitor and GC observer run all
  * the time, and the fan-out path is measured against a bare ws loop (docs/benchmarks.md).
+ * Needs `admin` when access is configured (access.ts).
  */
-export function registerMetricsRoute(app: FastifyInstance, hub: Hub): void {
+export function registerMetricsRoute(app: FastifyInstance, hub: Hub, access: Access): void {
   const registry = new Registry();
   new Counter({
     name: 'framehub_process_cpu_seconds_total', help: 'CPU time of the process (user + system), all threads', registers: [registry],
@@ -60,7 +62,7 @@ export function registerMetricsRoute(app: FastifyInstance, hub: Hub): void {
     });
   }
 
-  app.get('/metrics', async (_request, reply) => {
+  app.get('/metrics', { onRequest: access.hook(() => 'admin') }, async (_request, reply) => {
     snapshot = hub.stats();
     const body = await registry.metrics();
     return reply.type(registry.contentType).send(body);

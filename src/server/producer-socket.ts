@@ -8,7 +8,6 @@ import type { RouteContext } from './route-context.js';
 import type { UpgradeHandler } from './upgrade-router.js';
 import { wsSendQuiet } from './ws-send.js';
 import { closeSocket } from './ws-close.js';
-import { producerTokenMatches, tokenFromRequest } from './auth.js';
 import { GenerationError } from '../generations/generation-error.js';
 import type { GenerationsModule } from './generations-module.js';
 import { parseFailure, parseImageFields, parseJobIdParam, parseJobInput, parseNotification, parseProgress } from '../protocols/publish-schema.js';
@@ -24,25 +23,25 @@ interface PendingImage {
   received: number;
 }
 
+/** The producer socket's refusal: its `{type: 'error', error, message}`, then the close code of the error's code. */
+export function producerRefusal(ws: WebSocket, error: FramehubError): void {
+  wsSendQuiet(ws, JSON.stringify({ type: 'error', error: error.code, message: error.message }));
+  closeSocket(ws, error.closeCode, error.message);
+}
+
 /**
- * `WS /ws/producer`: the publish API for producers that stream. JSON commands `job.create`,
+ * `WS /ws/producer`, for a token with `publish` (access.ts checks it before this runs): the
+ * publish API for producers that stream. JSON commands `job.create`,
  * `job.progress`, `job.fail`, `notification`, `ping`, and `job.image` (a JSON header with
  * `size`, then that many bytes in binary messages, each within the server's message limit).
  * Every command may carry a `request_id`, echoed in its `ack` or `error`. Commands are handled
  * one at a time in arrival order; while one is being stored the socket stops reading, so a
  * fast producer is slowed down by TCP instead of queueing in the server.
  */
-export function producerRoute({ log }: RouteContext, module: GenerationsModule, options: { producerToken: string; maxImageSize: number }): UpgradeHandler {
+export function producerRoute({ log }: RouteContext, module: GenerationsModule, options: { maxImageSize: number }): UpgradeHandler {
   const { generations } = module;
-  return function handleProducerSocket(ws: WebSocket, req: IncomingMessage, url: URL) {
-    const fail = (error: FramehubError) => {
-      wsSendQuiet(ws, JSON.stringify({ type: 'error', error: error.code, message: error.message }));
-      closeSocket(ws, error.closeCode, error.message);
-    };
-    if (!options.producerToken) return fail(new FramehubError(ErrorCode.PublishDisabled, 'publishing is disabled: no producer token (PRODUCER_TOKEN)'));
-    if (!producerTokenMatches(tokenFromRequest(req, url), options.producerToken)) {
-      return fail(new FramehubError(ErrorCode.Unauthorized, 'unauthorized: missing or wrong producer token'));
-    }
+  return function handleProducerSocket(ws: WebSocket, _req: IncomingMessage, _url: URL) {
+    const fail = (error: FramehubError) => producerRefusal(ws, error);
 
     const limiter = new MessageLimiter();
     let pending: PendingImage | undefined;

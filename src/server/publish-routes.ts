@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import multipart from '@fastify/multipart';
-import { bearerToken, producerTokenMatches } from './auth.js';
+import type { Access } from './access.js';
 import { GenerationError } from '../generations/generation-error.js';
 import { ErrorCode as Code } from '../wire/errors.js';
 import type { GenerationsModule } from './generations-module.js';
@@ -10,32 +10,23 @@ import { parseFailure, parseImageFields, parseJobIdParam, parseJobInput, parseNo
 const JSON_BODY_LIMIT = 64 * 1024;
 
 export interface PublishRouteOptions {
-  /** '' = publishing off: every request is refused with 403. */
-  producerToken: string;
   /** Largest image body, bytes. */
   maxImageSize: number;
 }
 
 /**
- * The producers' HTTP API, every request with `Authorization: Bearer <PRODUCER_TOKEN>`:
+ * The producers' HTTP API, every request with a token that holds `publish` (PRODUCER_TOKEN, a
+ * static token or a JWT; access.ts), sent as `Authorization: Bearer <token>`:
  * `POST /api/generations`, `/api/generations/:id/progress`, `/api/generations/:id/images`
  * (raw `image/*` body or multipart), `/api/generations/:id/fail`, `/api/notifications`, and
  * `GET /api/generations/:id`. Errors are `{error: <code>, message}` with a 4xx status.
  * Registered as an encapsulated plugin: its body parsers and hooks touch no other route.
  */
-export function registerPublishRoutes(app: FastifyInstance, module: GenerationsModule, options: PublishRouteOptions): void {
+export function registerPublishRoutes(app: FastifyInstance, module: GenerationsModule, access: Access, options: PublishRouteOptions): void {
   const { generations } = module;
   app.register(async function publishPlugin(scope) {
     // Checked before the body is read: an unauthorised upload costs no more than its headers.
-    scope.addHook('onRequest', async function checkProducerToken(request, reply) {
-      if (!options.producerToken) {
-        throw new GenerationError(Code.PublishDisabled, 'publishing is disabled: the server has no producer token (PRODUCER_TOKEN)');
-      }
-      if (!producerTokenMatches(bearerToken(request.headers.authorization), options.producerToken)) {
-        reply.header('www-authenticate', 'Bearer');
-        throw new GenerationError(Code.Unauthorized, 'missing or wrong producer token (Authorization: Bearer <PRODUCER_TOKEN>)');
-      }
-    });
+    scope.addHook('onRequest', access.hook(() => 'publish'));
     scope.addContentTypeParser(/^image\//, { parseAs: 'buffer', bodyLimit: options.maxImageSize }, function parseImageBody(_request, body, done) {
       done(null, body);
     });

@@ -6,6 +6,7 @@ import { SessionError, VIEWPORT_LIMITS, type SessionRegistry } from '../sessions
 import { ErrorCode } from '../wire/errors.js';
 import { MessageLimiter } from './message-limiter.js';
 import { answerErrors } from './route-errors.js';
+import type { Access } from './access.js';
 
 export interface SessionRouteDefaults {
   quality: number;
@@ -14,7 +15,8 @@ export interface SessionRouteDefaults {
   height: number;
 }
 
-type IdRequest = FastifyRequest<{ Params: { id: string } }>;
+interface IdRoute { Params: { id: string } }
+type IdRequest = FastifyRequest<IdRoute>;
 
 /** REST input events a session accepts a second (shared by everyone driving that session over REST). */
 const REST_INPUT_PER_SECOND = 30;
@@ -25,7 +27,7 @@ const REST_INPUT_PER_SECOND = 30;
  * for clients that drive a page without Socket.IO. Every answer is JSON with `success`;
  * failures carry `error` and a 4xx/5xx status.
  */
-export function registerSessionRoutes(root: FastifyInstance, registry: SessionRegistry, defaults: SessionRouteDefaults): void {
+export function registerSessionRoutes(root: FastifyInstance, registry: SessionRegistry, access: Access, defaults: SessionRouteDefaults): void {
   // A plugin scope, so the error handler below answers for these routes only.
   void root.register(async function sessionRoutes(app) {
     // JSON bodies only: a text/plain body is refused 415 like every other type, not parsed as a string.
@@ -35,14 +37,20 @@ export function registerSessionRoutes(root: FastifyInstance, registry: SessionRe
       success: false,
       error: refusal.code === ErrorCode.InternalError ? 'internal error' : refusal.message,
     }));
-    routes(app, registry, defaults);
+    routes(app, registry, access, defaults);
   });
 }
 
-function routes(app: FastifyInstance, registry: SessionRegistry, defaults: SessionRouteDefaults): void {
+function routes(app: FastifyInstance, registry: SessionRegistry, access: Access, defaults: SessionRouteDefaults): void {
   const inputLimiters = new WeakMap<Session, MessageLimiter>();
+  // Who may do what (access.ts): making sessions takes `control`, driving one `control:<id>`,
+  // watching one `view:session:<id>` (which `control:<id>` grants), listing them all `admin`.
+  const create = { onRequest: access.hook(() => 'control') };
+  const drive = { onRequest: access.hook((request) => `control:${(request as IdRequest).params.id}`) };
+  const watch = { onRequest: access.hook((request) => `view:session:${(request as IdRequest).params.id}`) };
+  const admin = { onRequest: access.hook(() => 'admin') };
 
-  app.post('/api/session/create', async (request, reply) => {
+  app.post('/api/session/create', create, async (request, reply) => {
     // No body means all defaults; a JSON `null` is a body, and not an object.
     const body = objectBody(request.body === undefined ? {} : request.body);
     const id = body['session_id'];
@@ -57,7 +65,7 @@ function routes(app: FastifyInstance, registry: SessionRegistry, defaults: Sessi
     return reply.code(201).send({ success: true, ...session.info(), stream: session.stream.id, expires_in: registry.expiresIn(session) });
   });
 
-  app.post('/api/session/:id/load', async (request: IdRequest) => {
+  app.post<IdRoute>('/api/session/:id/load', drive, async (request: IdRequest) => {
     const session = find(registry, request.params.id);
     const url = objectBody(request.body)['url'];
     if (typeof url !== 'string' || url.length > 8192) throw new SessionError(ErrorCode.InvalidBody, `url must be a string of at most 8192 characters (got ${describe(url)})`);
@@ -65,13 +73,13 @@ function routes(app: FastifyInstance, registry: SessionRegistry, defaults: Sessi
     return { success: true, session_id: session.id, url: loaded };
   });
 
-  app.post('/api/session/:id/keepalive', async (request: IdRequest) => {
+  app.post<IdRoute>('/api/session/:id/keepalive', drive, async (request: IdRequest) => {
     const session = find(registry, request.params.id);
     session.touch();
     return { success: true, session_id: session.id, expires_in: registry.expiresIn(session) };
   });
 
-  app.post('/api/session/:id/input', async (request: IdRequest) => {
+  app.post<IdRoute>('/api/session/:id/input', drive, async (request: IdRequest) => {
     const session = find(registry, request.params.id);
     let limiter = inputLimiters.get(session);
     if (!limiter) inputLimiters.set(session, (limiter = new MessageLimiter(REST_INPUT_PER_SECOND, REST_INPUT_PER_SECOND * 2)));
@@ -85,13 +93,13 @@ function routes(app: FastifyInstance, registry: SessionRegistry, defaults: Sessi
     return { success: true, session_id: session.id, type };
   });
 
-  app.get('/api/session/:id/frame', async (request: IdRequest, reply) => {
+  app.get<IdRoute>('/api/session/:id/frame', watch, async (request: IdRequest, reply) => {
     const session = find(registry, request.params.id);
     const { png } = await session.png();
     return reply.type('image/png').header('cache-control', 'no-store').send(png);
   });
 
-  app.get('/api/session/:id/frame/data', async (request: IdRequest, reply) => {
+  app.get<IdRoute>('/api/session/:id/frame/data', watch, async (request: IdRequest, reply) => {
     const session = find(registry, request.params.id);
     const { png, timestamp } = await session.png();
     return reply.header('cache-control', 'no-store').send({
@@ -103,18 +111,19 @@ function routes(app: FastifyInstance, registry: SessionRegistry, defaults: Sessi
     });
   });
 
-  app.get('/api/session/:id/viewer', async (request: IdRequest, reply) => {
+  app.get<IdRoute>('/api/session/:id/viewer', watch, async (request: IdRequest, reply) => {
     const session = find(registry, request.params.id);
-    return reply.type('text/html; charset=utf-8').header('cache-control', 'no-store').send(viewerPage(session.id));
+    const token = (request.query as Record<string, unknown>)['token'];
+    return reply.type('text/html; charset=utf-8').header('cache-control', 'no-store').send(viewerPage(session.id, typeof token === 'string' ? token : undefined));
   });
 
-  app.delete('/api/session/:id', async (request: IdRequest) => {
+  app.delete<IdRoute>('/api/session/:id', drive, async (request: IdRequest) => {
     const session = find(registry, request.params.id);
     await registry.delete(session.id);
     return { success: true, session_id: session.id };
   });
 
-  app.get('/api/sessions', async () => ({
+  app.get('/api/sessions', admin, async () => ({
     success: true,
     sessions: registry.list().map((session) => ({ ...session.info(), expires_in: registry.expiresIn(session) })),
   }));
@@ -141,12 +150,13 @@ function intField(body: Record<string, unknown>, name: string, [min, max]: reado
   return value;
 }
 
-/** seeds/003's fallback viewer: polls the PNG once a second. */
-function viewerPage(id: string): string {
+/** seeds/003's fallback viewer: polls the PNG once a second, with the page's own `?token=` (an `<img>` sends no header). */
+function viewerPage(id: string, token: string | undefined): string {
   const safe = encodeURIComponent(id);
+  const auth = token ? `?token=${encodeURIComponent(token)}` : '';
   return `<!doctype html>
 <html><head><meta charset="utf-8"><title>framehub session ${safe}</title>
 <style>body{margin:0;background:#111;display:flex;justify-content:center}img{max-width:100vw;max-height:100vh}</style></head>
-<body><img id="frame" alt="session ${safe}" src="/api/session/${safe}/frame">
+<body><img id="frame" alt="session ${safe}" src="/api/session/${safe}/frame${auth}">
 <script src="/session-viewer.js"></script></body></html>`;
 }

@@ -17,6 +17,9 @@ import { MessageLimiter } from './message-limiter.js';
 import { resolveStream } from './stream-lookup.js';
 import { ConnectionCaps } from './connection-caps.js';
 import { corsOrigins, type RequestGate } from './request-gate.js';
+import type { Access } from './access.js';
+import { AuthError, bearerToken, OPEN_PRINCIPAL, type Principal } from './auth.js';
+import { refusalOf } from './route-errors.js';
 import { preframedSocketIoEvent, writeSocketIoPacket, type PreframedSocketIoPacket } from './preframed.js';
 
 /** Where Socket.IO's engine answers (and claims upgrades, see upgrade-router.ts). */
@@ -35,6 +38,8 @@ export interface SocketIoDeps {
   /** Finds the browser session behind a stream: the only streams that take input. */
   registry: SessionRegistry;
   log: FastifyBaseLogger;
+  /** Who may connect (a valid token when configured), subscribe (`view:<stream>`) and send input (`control:<session>`); unset = open. */
+  access?: Access;
   /** Largest message a client may send, bytes. */
   maxPayload: number;
   /** The connection caps every WebSocket route shares. */
@@ -103,10 +108,39 @@ export function attachSocketIo(server: HttpServer, deps: SocketIoDeps): SocketIo
     if (typeof taken === 'string') return connection.close();
     connection.once('close', taken.release);
   });
+  // With access configured the handshake carries a token: seeds/003's `auth: {token}`, or
+  // `?token=` / `Authorization: Bearer` for clients that cannot set `auth`. A refusal reaches
+  // the client as `connect_error` with `data: {code, close_code}` (4401 like the WebSocket routes).
+  const access = deps.access;
+  if (access && !access.open) {
+    io.use(function checkHandshakeToken(socket, next) {
+      access.identify(handshakeToken(socket)).then(
+        (principal) => {
+          principals.set(socket, principal);
+          next();
+        },
+        (error: unknown) => {
+          const refusal = refusalOf(error, deps.log, 'socket.io token check');
+          next(Object.assign(new Error(refusal.message), { data: { code: refusal.code, close_code: refusal.closeCode } }));
+        },
+      );
+    });
+  }
   io.on('connection', function ioOnConnection(socket) {
-    new StreamSocket(socket, deps);
+    new StreamSocket(socket, deps, principals.get(socket) ?? OPEN_PRINCIPAL);
   });
   return io;
+}
+
+const principals = new WeakMap<Socket, Principal>();
+
+/** The handshake's token: `auth.token` (seeds/003), else `?token=`, else `Authorization: Bearer`. */
+function handshakeToken(socket: Socket): string | undefined {
+  const auth = socket.handshake.auth as Record<string, unknown> | undefined;
+  if (typeof auth?.['token'] === 'string' && auth['token'] !== '') return auth['token'];
+  const query = socket.handshake.query['token'];
+  if (typeof query === 'string' && query !== '') return query;
+  return bearerToken(socket.handshake.headers.authorization);
 }
 
 /**
@@ -139,12 +173,23 @@ class StreamSocket {
   /** Rejects the write in flight when the socket goes away (engine.io then drops its callbacks). */
   #abortWrite: ((error: Error) => void) | undefined;
 
+  readonly #expiry: NodeJS.Timeout | undefined;
+
   constructor(
     private readonly socket: Socket,
     private readonly deps: SocketIoDeps,
+    private readonly principal: Principal,
   ) {
     socket.onAny(this.#socketOnAny);
     socket.on('disconnect', this.#socketOnDisconnect);
+    // A token is checked at the handshake: the socket ends when it expires, and the client comes back with a fresh one.
+    if (principal.expiresAt !== undefined) {
+      this.#expiry = setTimeout(() => {
+        const expired = new AuthError('token_expired', 'unauthorized: token expired');
+        this.#refuse(expired.code, expired.message);
+        socket.disconnect(true);
+      }, Math.min(Math.max(0, principal.expiresAt - Date.now()), 2 ** 31 - 1));
+    }
   }
 
   readonly #socketOnAny = (event: string, ...args: unknown[]): void => {
@@ -195,6 +240,7 @@ class StreamSocket {
   }
 
   readonly #socketOnDisconnect = (): void => {
+    clearTimeout(this.#expiry);
     this.#unsubscribe();
   };
 
@@ -230,6 +276,8 @@ class StreamSocket {
   }
 
   #subscribe(target: SubscribeTarget, reply: Reply): void {
+    // Asked before the stream is looked up: a refusal says nothing about which ids exist.
+    this.deps.access?.require(this.principal, `view:${target.kind === 'session' ? `${SESSION_STREAM_PREFIX}${target.sessionId}` : target.streamId}`);
     let stream: Stream;
     try {
       stream = resolveStream(this.deps.hub, target.kind === 'session' ? `${SESSION_STREAM_PREFIX}${target.sessionId}` : target.streamId);
@@ -338,6 +386,8 @@ class StreamSocket {
     if (!session || session.closed) {
       return reply.refuse(ErrorCode.InputNotAccepted, `input:${type} needs a subscribed session; send subscribe {session_id} first`);
     }
+    // Watching a session is not driving it.
+    this.deps.access?.require(this.principal, `control:${session.id}`);
     let event;
     try {
       event = parseInput(type, payload, session.options);

@@ -37,10 +37,14 @@ const TABLE = {
   token_missing: [401, CloseCode.Unauthorized],
   token_invalid: [401, CloseCode.Unauthorized],
   token_expired: [401, CloseCode.Unauthorized],
+  /** Issued longer ago than JWT_MAX_AGE. */
+  token_too_old: [401, CloseCode.Unauthorized],
   token_alg_none: [401, CloseCode.Unauthorized],
   token_not_yet_valid: [401, CloseCode.Unauthorized],
   /** The JWKS could not be fetched: not the token's fault. */
   auth_unavailable: [503, CloseCode.TryAgainLater],
+  /** A valid token without the scope this route or event needs. */
+  scope_missing: [403, CloseCode.Forbidden],
   publish_disabled: [403, CloseCode.Forbidden],
   // Generations.
   job_not_found: [404, CloseCode.NotFound],
@@ -99,9 +103,11 @@ export const ErrorCode = {
   TokenMissing: 'token_missing',
   TokenInvalid: 'token_invalid',
   TokenExpired: 'token_expired',
+  TokenTooOld: 'token_too_old',
   TokenAlgNone: 'token_alg_none',
   TokenNotYetValid: 'token_not_yet_valid',
   AuthUnavailable: 'auth_unavailable',
+  ScopeMissing: 'scope_missing',
   PublishDisabled: 'publish_disabled',
   JobNotFound: 'job_not_found',
   JobExists: 'job_exists',
