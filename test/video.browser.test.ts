@@ -51,6 +51,20 @@ describe('H.264 in Chromium', () => {
     assert.deepEqual(errors, []);
   });
 
+  it('falls back to JPEG where the browser has no VideoDecoder, and says so', async (t) => {
+    const opened = await browser().newPage();
+    t.after(() => opened.page.close());
+    const { page, errors } = opened;
+    // A browser without WebCodecs: the page's scripts see no VideoDecoder.
+    await page.addInitScript({ content: 'delete globalThis.VideoDecoder;' });
+    await page.goto(`${server.http}/?stream=red&format=h264&connect=1`);
+    await page.waitForSelector('#connection-state[data-state="connected"]', WAIT);
+    await page.waitForFunction(() => Number(document.getElementById('stat-drawn')?.dataset['value']) >= 2, undefined, WAIT);
+    assert.match((await page.textContent('#status')) ?? '', /cannot decode H\.264.*showing JPEG/);
+    assert.match((await page.textContent('#stat-image')) ?? '', /^JPEG/);
+    assert.deepEqual(errors, []);
+  });
+
   it('draws the pattern source through the library VideoPlayer; a joining viewer has a picture within 300 ms', async (t) => {
     const { page: first, errors } = await openPage(t, '/');
     const { page: second } = await openPage(t, '/');

@@ -75,6 +75,9 @@ const ui = {
 
 /** @type {StreamClient | null} the connection shown; a new one per Connect */
 let client = null;
+/** H.264 was chosen but this browser cannot decode it: the connection is JPEG instead. */
+let jpegFallback = false;
+const NO_WEBCODECS = 'This browser cannot decode H.264 here (no WebCodecs VideoDecoder; it needs https or localhost): showing JPEG.';
 /** @type {VideoPlayer | null} the H.264 connection shown, instead of `client` */
 let player = null;
 /** @type {ConnectionState} */
@@ -217,8 +220,9 @@ function connect() {
       connectVideo(id);
       return;
     }
-    setStatus('This browser cannot decode H.264 here (no WebCodecs VideoDecoder; it needs https or localhost): showing JPEG.', 'error');
+    setStatus(NO_WEBCODECS, 'error');
   }
+  jpegFallback = wantsVideo();
   const next = new StreamClient({ url: location.origin, stream: id, ...currentOptions(), ...(PAGE_TOKEN && { getToken: async () => PAGE_TOKEN }) });
   client = next;
   listen(next);
@@ -308,7 +312,8 @@ function listen(source) {
       connectedAt = Date.now();
       reconnecting = false;
       lastServerError = null;
-      setStatus(`Connected to ${streamLabel}.`, 'ok');
+      if (jpegFallback) setStatus(`Connected to ${streamLabel}. ${NO_WEBCODECS}`, 'error');
+      else setStatus(`Connected to ${streamLabel}.`, 'ok');
     }
     if (newState !== 'connected') dropUnsentOptions();
     showState();
