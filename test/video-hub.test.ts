@@ -251,3 +251,22 @@ describe('AdaptiveController on the video ladder', () => {
     assert.deepEqual(await feed(controller, clock, 1.15, 10), []);
   });
 });
+
+describe('VideoTier when the encoder cannot run', () => {
+  it('reports the failure, sends nothing, and closes cleanly', async () => {
+    const stream = new Stream('pattern', new PatternSource({ width: 320, height: 240, fps: 30 }), new SharpEncoder(), { idleGraceMs: 0 });
+    const failures: Error[] = [];
+    const tier = new VideoTier(stream, videoTier('360p')!, { idleGraceMs: 0, command: '/nonexistent/ffmpeg', onError: (error) => failures.push(error) });
+    const got: AccessUnit[] = [];
+    try {
+      tier.subscribe({ deliver: (units, done) => { got.push(...units); done(undefined, 0); } });
+      await waitFor('the failure reported', () => failures.length > 0, 30_000);
+      assert.match(failures[0]!.message, /ENOENT|nonexistent/);
+      assert.equal(got.length, 0);
+      assert.equal(tier.failures >= 1, true);
+    } finally {
+      await tier.close();
+      await stream.close();
+    }
+  });
+});
