@@ -125,3 +125,18 @@ describe('WS /video/:id under the access model', () => {
     }
   });
 });
+
+describe('WS /video/:id at shutdown', () => {
+  it('closes viewers with 1001 and ends every encoder process', async () => {
+    const server = await startServer();
+    const ws = new WebSocket(`${server.ws}/video/demo?tier=360p`);
+    ws.on('error', () => {});
+    const units = collectUnits(ws);
+    await waitFor('a unit', () => units.length > 0, 60_000);
+    assert.equal(server.server.videoTiers.running, 1);
+    const closing = closed(ws);
+    await server.close();
+    assert.equal((await closing).code, 1001);
+    assert.equal(server.server.videoTiers.running, 0);
+  });
+});
