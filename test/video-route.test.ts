@@ -62,9 +62,11 @@ describe('WS /video/:id', () => {
       await waitFor('a first unit', () => units.length > 0, 30_000, 1);
       const waitedMs = performance.now() - openedAt;
       assert.equal(units[0]!.keyframe, true);
-      // A keyframe from before it joined: the tier's last one, not one it waited for.
-      assert.ok(units[0]!.seq <= seenThen, `started at keyframe ${units[0]!.seq}, first viewer had seen ${seenThen}`);
-      assert.equal(units[0]!.seq, firstUnits.findLast((u) => u.keyframe)!.seq);
+      assert.ok(firstUnits.some((u) => u.keyframe && u.seq === units[0]!.seq), 'a keyframe of the same run the first viewer plays');
+      // Unless the tier made a new keyframe meanwhile, it is one from before it joined (the
+      // tier's last one), not one it waited for.
+      const newKeyframe = firstUnits.some((u) => u.keyframe && u.seq > seenThen);
+      if (!newKeyframe) assert.ok(units[0]!.seq <= seenThen, `started at keyframe ${units[0]!.seq}, first viewer had seen ${seenThen}`);
       // The bound is 300 ms; a loaded CI machine gets slack, the figure is in docs/video.md.
       assert.ok(waitedMs < 1500, `first unit after ${waitedMs.toFixed(0)} ms`);
       const rgb = await decodeLastPicture(annexBOf(units.slice(0, units.length)), units[0]!.width, units[0]!.height);
