@@ -18,6 +18,7 @@ import { createServer, type FramehubServer } from '../src/server/create-server.j
 import type { Frame } from '../src/sources/frame.js';
 import { sharedSpec } from '../src/hub/variant-spec.js';
 import { parseVideoUnit, type VideoUnitMessage } from '../src/wire/video-unit.js';
+import { annexBOf } from '../test/video-helpers.js';
 
 const HELP = `Usage: npm run bench -- --scenario codec [options]
 
@@ -195,27 +196,11 @@ async function encoderCpu(): Promise<Map<string, number>> {
 async function decodeUnits(units: readonly VideoUnitMessage[], width: number, height: number): Promise<Map<number, Buffer>> {
   const first = units.findIndex((u) => u.keyframe);
   const run = units.slice(first).filter((u) => u.width === width && u.height === height);
-  const startCode = Buffer.from([0, 0, 0, 1]);
-  const parts: Buffer[] = [];
-  for (const unit of run) {
-    if (unit.config) {
-      const avcc = Buffer.from(unit.config);
-      const spsLength = avcc.readUInt16BE(6);
-      const ppsLength = avcc.readUInt16BE(9 + spsLength);
-      parts.push(startCode, avcc.subarray(8, 8 + spsLength), startCode, avcc.subarray(11 + spsLength, 11 + spsLength + ppsLength));
-    }
-    const data = Buffer.from(unit.data);
-    for (let at = 0; at < data.length;) {
-      const length = data.readUInt32BE(at);
-      parts.push(startCode, data.subarray(at + 4, at + 4 + length));
-      at += 4 + length;
-    }
-  }
   const child = spawn('ffmpeg', ['-hide_banner', '-loglevel', 'error', '-f', 'h264', '-i', 'pipe:0', '-fps_mode', 'passthrough', '-f', 'rawvideo', '-pix_fmt', 'rgb24', 'pipe:1'], { stdio: ['pipe', 'pipe', 'inherit'] });
   const chunks: Buffer[] = [];
   child.stdout.on('data', (chunk: Buffer) => chunks.push(chunk));
   child.stdin.on('error', () => {});
-  child.stdin.end(Buffer.concat(parts));
+  child.stdin.end(annexBOf(run));
   await once(child, 'close');
   const all = Buffer.concat(chunks);
   const size = width * height * 3;
