@@ -37,6 +37,13 @@ export interface VideoPlayerStats {
   codec: string;
 }
 
+/**
+ * Units waiting in the decoder before the player skips to the next keyframe. Above the run a
+ * joining viewer is sent at once (the server keeps at most 240 units since a keyframe), so it
+ * never cuts that catch-up short; it only bounds a decoder that cannot keep up at all.
+ */
+const MAX_DECODE_QUEUE = 300;
+
 export const VideoPlayerEvent = {
   Open: 'open',
   Frame: 'frame',
@@ -160,6 +167,9 @@ export class VideoPlayer extends TypedEmitter<VideoPlayerEvents> {
       this.#needKeyframe = false;
     }
     const decoder = this.#decoder;
+    // A decoder that falls far behind skips to the next keyframe, as the server does for a
+    // socket that falls behind: latest picture wins, no growing queue.
+    if (decoder && !unit.keyframe && decoder.decodeQueueSize > MAX_DECODE_QUEUE) this.#needKeyframe = true;
     if (this.#needKeyframe || !decoder || decoder.state !== 'configured') {
       this.#stats.waitedForKeyframe++;
       return;
