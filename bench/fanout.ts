@@ -7,6 +7,7 @@ import { soakCommand } from './soak.js';
 import { stallRun, type StallResult } from './stall-run.js';
 import { runKillBench } from './kill.js';
 import { runClusterBench } from './cluster.js';
+import { runCodecBench } from './codec.js';
 import { SERVER_KINDS, type ServerKind } from './server-process.js';
 import { fanoutTable, fanoutTimingLine, hubLine, loadLine, overheadLine, ratioLines, roundsSummary, rssSeriesLine, stallTable } from './report.js';
 
@@ -22,7 +23,8 @@ Servers run in child processes; the clients run in this process.
   --scenario <name>        all | fanout | stall (default all); kill (sources killed in a loop),
                            soak | churn (framehub's memory over time on /stream); cluster (three
                            nodes over one redis-server: frames through Redis, CPU per GB, failover);
-                           each of those has its own flags: --scenario kill --help
+                           codec (H.264 against JPEG: bytes, SSIM, encoder CPU); each of those has
+                           its own flags: --scenario kill --help
   --servers <list>         fan-out servers, from framehub,ws,tcp (default all three)
   --stall-servers <list>   stall-scenario servers (default framehub,ws)
   --stall-duration <s>     how long the stall lasts (default 60)
@@ -125,6 +127,7 @@ async function main(): Promise<void> {
   const scenario = scenarioOf(argv);
   if (scenario === 'kill') return runKillBench(argv);
   if (scenario === 'cluster') return runClusterBench(argv);
+  if (scenario === 'codec') return runCodecBench(argv);
   if (scenario === 'soak' || scenario === 'churn') return soakCommand(argv);
   let options: BenchOptions;
   try {

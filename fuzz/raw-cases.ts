@@ -15,7 +15,7 @@ const HANDSHAKE_DROP_MS = 12_000;
 /** How long the fuzzer watches an unfinished handshake that outlived HANDSHAKE_DROP_MS, to tell late from never. */
 const HANDSHAKE_WATCH_MS = 30_000;
 
-const OPEN_PATHS = ['/stream/0', '/ws/video_feed', '/ws/streaming', '/ws'];
+const OPEN_PATHS = ['/stream/0', '/ws/video_feed', '/video/0?tier=360p', '/ws/streaming', '/ws'];
 
 function openPath(ctx: FuzzContext, r: Prng): string {
   return r.chance(0.2) ? `/ws/producer?token=${ctx.producerToken}` : r.pick(OPEN_PATHS);
@@ -129,6 +129,8 @@ export async function afterRefusalCase(ctx: FuzzContext, r: Prng, caseIndex: num
     [ctx.main, `/stream/does-not-exist-${r.int(100)}`, 4404],
     [ctx.main, '/stream/0?fps=500', 4400],
     [ctx.main, '/ws/video_feed?quality=high', 4400],
+    [ctx.main, '/video/0?tier=4k', 4400],
+    [ctx.main, `/video/does-not-exist-${r.int(100)}`, 4404],
     [ctx.main, `/ws/producer?token=wrong-${r.int(100)}`, 4401],
     [ctx.auth, '/ws/producer', 4401],
     [ctx.auth, `/ws/producer?token=${validToken(ctx.jwtSecret, 'fuzz', 'view')}`, 4403],

@@ -38,7 +38,8 @@ export async function upstreamCase(ctx: FuzzContext, r: Prng, caseIndex: number)
   } catch (error) {
     got = (error as Error).name === 'TimeoutError' ? `no-answer-in-${LOAD_MS / 1000}s` : 'connection-failed';
   }
-  ctx.oracle.record(sent, got, ['200', '502']);
+  // 504: the session's page could not be opened in time (a renderer start on a starved machine).
+  ctx.oracle.record(sent, got, ['200', '502', '504']);
   const frame = await fetch(`${ctx.main.http}/api/session/${ctx.sessionId}/frame/data`, { signal: AbortSignal.timeout(LOAD_MS) }).then((res) => res.arrayBuffer().then(() => String(res.status)), () => 'no-answer');
   ctx.oracle.record({ ...sent, kind: `frame after ${path}`, index: 1 }, frame, ['200']);
 }

@@ -6,7 +6,7 @@ import type { Prng } from './prng.js';
 import type { ServerUnderTest } from './server-under-test.js';
 import { WsConversation } from './ws-conversation.js';
 import {
-  eventsMessage, oversize, PROBE, producerMessage, streamingMessage, streamMessage, videoFeedMessage, WS_ROUTES, type WsMessage, type WsRoute,
+  eventsMessage, oversize, PROBE, producerMessage, streamingMessage, streamMessage, videoFeedMessage, videoMessage, WS_ROUTES, type WsMessage, type WsRoute,
 } from './ws-messages.js';
 
 /** How long an answer may take under the fuzzer's own load before it counts as missing. */
@@ -28,6 +28,7 @@ function refusalsAtOpen(route: WsRoute): string[] {
 const PATHS: Record<WsRoute, string> = {
   stream: '/stream/0',
   video_feed: '/ws/video_feed',
+  video: '/video/0',
   streaming: '/ws/streaming',
   ws: '/ws',
   producer: '/ws/producer',
@@ -47,6 +48,7 @@ function hostileMessage(route: WsRoute, r: Prng, tag: string): WsMessage {
   switch (route) {
     case 'stream': return streamMessage(r);
     case 'video_feed': return videoFeedMessage(r);
+    case 'video': return videoMessage(r);
     case 'streaming': return streamingMessage(r);
     case 'ws': return eventsMessage(r);
     case 'producer': return producerMessage(r, tag);
@@ -71,7 +73,7 @@ function validUrl(ctx: FuzzContext, route: WsRoute, r: Prng): { server: ServerUn
 }
 
 /**
- * One connection to one of the five protocols and up to 40 hostile messages on it, each
+ * One connection to one of the six protocols and up to 40 hostile messages on it, each
  * awaited and classified; ends with a clean close or an abrupt one.
  */
 export async function wsEpisode(ctx: FuzzContext, r: Prng, caseIndex: number): Promise<void> {

@@ -106,7 +106,7 @@ export class WsConversation {
 
 /** What a server message answers, or `undefined` for the route's own traffic. */
 function labelOf(route: WsRoute, data: RawData, isBinary: boolean): string | undefined {
-  if (isBinary) return route === 'video_feed' ? undefined : 'binary';
+  if (isBinary) return route === 'video_feed' || route === 'video' ? undefined : 'binary';
   let message: any;
   try {
     message = JSON.parse(data.toString());
@@ -117,6 +117,7 @@ function labelOf(route: WsRoute, data: RawData, isBinary: boolean): string | und
   switch (route) {
     case 'stream':
     case 'video_feed':
+    case 'video':
       if (type === 'frame' || type === 'stats' || type === 'status') return undefined;
       if (type === 'error') return message.error?.code === 'source_error' ? undefined : `error:${message.error?.code}`;
       return `reply:${String(type)}`;

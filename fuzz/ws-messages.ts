@@ -2,7 +2,7 @@ import { anyValue, badInt, badProgress, deepValue, invalidJson, notAnObject, pro
 import type { Prng } from './prng.js';
 
 /**
- * Hostile messages for the five WebSocket protocols, each with the answers the README's
+ * Hostile messages for the six WebSocket protocols, each with the answers the README's
  * bad-input table allows for it. Answers are labels: `error:<code>` (the route's error
  * message), `reply:<type>` (a normal answer), `close:<code>`, `none` (nothing; the fuzzer
  * checks that with a follow-up probe).
@@ -17,9 +17,9 @@ export interface WsMessage {
   then?: Buffer;
 }
 
-export type WsRoute = 'stream' | 'video_feed' | 'streaming' | 'ws' | 'producer';
+export type WsRoute = 'stream' | 'video_feed' | 'video' | 'streaming' | 'ws' | 'producer';
 
-export const WS_ROUTES: readonly WsRoute[] = ['stream', 'video_feed', 'streaming', 'ws', 'producer'];
+export const WS_ROUTES: readonly WsRoute[] = ['stream', 'video_feed', 'video', 'streaming', 'ws', 'producer'];
 
 /** Over `WS_MAX_PAYLOAD` (64 KiB): closed with 1009 by every route. */
 export function oversize(r: Prng): WsMessage {
@@ -96,6 +96,20 @@ export function videoFeedMessage(r: Prng): WsMessage {
     case 5: return binary(r, ['error:unsupported_message']);
     case 6: return text('valid', `{"type":"config","quality":${r.range(10, 100)},"resize":[${r.range(16, 400)},${r.range(16, 300)}]}`, ['none', 'error:too_many_variants']);
     default: return text('valid', `{"type":"command","action":"set_quality","value":${r.range(10, 100)}}`, ['none', 'error:too_many_variants']);
+  }
+}
+
+/** `/video/:id` (H.264 units out, one `set_tier` command in). */
+export function videoMessage(r: Prng): WsMessage {
+  if (r.chance(0.3)) {
+    const shared = common(r, 'type');
+    if (shared) return shared;
+  }
+  switch (r.int(5)) {
+    case 0: return text('unknown-type', `{"type":${r.chance(0.5) ? deepValue(r) : weirdStringJson(r)}}`, ['error:unknown_command']);
+    case 1: return text('bad-tier', `{"type":"set_tier","tier":${r.chance(0.5) ? anyValue(r) : weirdStringJson(r)}}`, ['error:invalid_options']);
+    case 2: return binary(r, ['error:unsupported_message']);
+    default: return text('valid', `{"type":"set_tier","tier":"${r.pick(['auto', '720p', '480p', '360p'])}"}`, ['none']);
   }
 }
 

@@ -52,7 +52,8 @@ describe('the built client in Node, Deno and Bun', () => {
     assert.deepEqual(Object.keys(client).sort(), [
       'ClientEvent', 'CloseCode', 'ConnectionStates', 'ExponentialBackoff', 'FINAL_CLOSE_CODES', 'FixedDelay', 'HEARTBEAT_TIMEOUT_CODE',
       'NO_RECONNECT', 'PixelSocket', 'ReceiveStats', 'ReconnectingSocket', 'SocketEvent', 'StopOnCloseCodes', 'StreamClient',
-      'StreamClientEvent', 'WebSocketClient', 'decodeMessage', 'parseDataUrl', 'parseEvent', 'parseStreamMessage',
+      'StreamClientEvent', 'VIDEO_TIER_NAMES', 'VideoPlayer', 'VideoPlayerEvent', 'WebSocketClient', 'decodeMessage', 'parseDataUrl',
+      'parseEvent', 'parseStreamMessage', 'parseVideoUnit',
     ]);
     const react = await import('framehub/react' as string);
     assert.deepEqual(Object.keys(react).sort(), ['useLatestImage', 'useWebSocket']);

@@ -4,14 +4,18 @@
  * (StreamClient, seeds/002, served at `/framehub-client.min.js`), draws frames with FramePainter
  * and shows the library's ReceiveStats. Only UI lives here. Plain browser JavaScript, no build step.
  *
- * The page also reads `?stream=&fps=&quality=&format=&connect=1` from its own URL, so a link
- * can open a given stream with given settings.
+ * The page also reads `?stream=&fps=&quality=&format=&tier=&connect=1` from its own URL, so a
+ * link can open a given stream with given settings.
+ *
+ * Format H.264 plays the stream's video tier (`/video/:id`) with the library's VideoPlayer
+ * (WebCodecs); where the browser has no VideoDecoder the page says so and shows JPEG instead.
  */
-import { ReceiveStats, StreamClient, StreamClientEvent } from '/framehub-client.min.js';
+import { ReceiveStats, StreamClient, StreamClientEvent, VideoPlayer, VideoPlayerEvent } from '/framehub-client.min.js';
 import { FramePainter, dataUrlToBlob } from './frame-painter.js';
 import { extensionFor, formatBytes, formatClock, formatDuration, formatLatency } from './view-format.js';
 
 /** @typedef {{ fps: number, quality: number, format: 'jpeg' | 'png' | 'webp' }} StreamOptions */
+/** @typedef {'auto' | '720p' | '480p' | '360p'} VideoTier */
 /**
  * A `frame` or `screenshot` message's `data` (the library's `StreamFrame`).
  * @typedef {{ data_url: string, format: string, width: number, height: number,
@@ -59,6 +63,8 @@ const ui = {
   quality: element('quality-input', HTMLInputElement),
   qualityValue: element('quality-value', HTMLOutputElement),
   format: element('format-select', HTMLSelectElement),
+  tierField: element('tier-field', HTMLElement),
+  tier: element('tier-select', HTMLSelectElement),
   connect: element('connect-button', HTMLButtonElement),
   screenshot: element('screenshot-button', HTMLButtonElement),
   reset: element('reset-button', HTMLButtonElement),
@@ -69,6 +75,13 @@ const ui = {
 
 /** @type {StreamClient | null} the connection shown; a new one per Connect */
 let client = null;
+/** H.264 was chosen but this browser cannot decode it: the connection is JPEG instead. */
+let jpegFallback = false;
+const NO_WEBCODECS = 'This browser cannot decode H.264 here (no WebCodecs VideoDecoder; it needs https or localhost): showing JPEG.';
+/** @type {VideoPlayer | null} the H.264 connection shown, instead of `client` */
+let player = null;
+/** @type {ConnectionState} */
+let playerState = 'disconnected';
 /** A reconnect is scheduled: the page is between connections, not done. */
 let reconnecting = false;
 const stats = new ReceiveStats();
@@ -92,13 +105,17 @@ let unsentTimer;
 
 // ---- controls -------------------------------------------------------------------------------
 
-/** @returns {StreamOptions} */
+/** @returns {StreamOptions} the image options (H.264 asks StreamClient for JPEG, its fallback) */
 function currentOptions() {
   return {
     fps: Number(ui.fps.value),
     quality: Number(ui.quality.value),
-    format: /** @type {StreamOptions['format']} */ (ui.format.value),
+    format: /** @type {StreamOptions['format']} */ (wantsVideo() ? 'jpeg' : ui.format.value),
   };
+}
+
+function wantsVideo() {
+  return ui.format.value === 'h264';
 }
 
 function selectedStreamId() {
@@ -142,8 +159,18 @@ ui.quality.addEventListener('input', function qualityOnInput() {
 });
 
 ui.format.addEventListener('change', function formatOnChange() {
+  ui.tierField.hidden = !wantsVideo();
+  // Between images and video the connection itself changes.
+  if (isActive() && (player !== null) !== (wantsVideo() && VideoPlayer.supported)) {
+    connect();
+    return;
+  }
   // A discrete choice: send at once, together with any slider value still waiting.
   queueOptions({ format: currentOptions().format }, 0);
+});
+
+ui.tier.addEventListener('change', function tierOnChange() {
+  player?.setTier(/** @type {VideoTier} */ (ui.tier.value));
 });
 
 ui.streamSelect.addEventListener('change', function streamSelectOnChange() {
@@ -185,7 +212,17 @@ function connect() {
   streamLabel = id === '0' ? 'the primary stream' : `stream "${id}"`;
   setStatus(`Connecting to ${streamLabel}…`, 'info');
   client?.disconnect();
+  client = null;
+  closePlayer();
   reconnecting = false;
+  if (wantsVideo()) {
+    if (VideoPlayer.supported) {
+      connectVideo(id);
+      return;
+    }
+    setStatus(NO_WEBCODECS, 'error');
+  }
+  jpegFallback = wantsVideo();
   const next = new StreamClient({ url: location.origin, stream: id, ...currentOptions(), ...(PAGE_TOKEN && { getToken: async () => PAGE_TOKEN }) });
   client = next;
   listen(next);
@@ -193,28 +230,70 @@ function connect() {
   next.connect().catch(() => {});
 }
 
+/** @param {string} id */
+function connectVideo(id) {
+  const next = new VideoPlayer({
+    url: location.origin, stream: id, tier: /** @type {VideoTier} */ (ui.tier.value), canvas: ui.canvas, ...(PAGE_TOKEN && { token: PAGE_TOKEN }),
+  });
+  player = next;
+  playerState = 'connecting';
+  const current = () => next === player;
+  next.on(VideoPlayerEvent.Open, function playerOnOpen() {
+    if (!current()) return;
+    playerState = 'connected';
+    connectedAt = Date.now();
+    setStatus(`Connected to ${streamLabel} (H.264).`, 'ok');
+    showState();
+  });
+  next.on(VideoPlayerEvent.Frame, function playerOnFrame() {
+    if (current()) ui.placeholder.hidden = true;
+  });
+  next.on(VideoPlayerEvent.Error, function playerOnError({ error, context }) {
+    if (current() && context !== 'connection') setStatus(`${context === 'server' ? 'Server' : 'Player'} error: ${error.message}`, 'error');
+  });
+  next.on(VideoPlayerEvent.Close, function playerOnClose({ code, reason }) {
+    if (!current()) return;
+    player = null;
+    playerState = 'disconnected';
+    onClose(code, reason, false);
+  });
+  next.connect();
+  showState();
+}
+
+function closePlayer() {
+  const closing = player;
+  player = null;
+  playerState = 'disconnected';
+  closing?.close();
+}
+
 function disconnect() {
   if (reconnecting) setStatus('Disconnected.', 'info');
   reconnecting = false;
   client?.disconnect();
+  if (player) {
+    closePlayer();
+    onClose(1000, '', false);
+  }
   showState();
 }
 
 /** Connected, on the way there, or waiting to reconnect: the button then says Disconnect. */
 function isActive() {
-  const state = client?.state;
+  const state = player ? playerState : client?.state;
   return state === 'connected' || state === 'connecting' || reconnecting;
 }
 
 function showState() {
   /** @type {ConnectionState} */
-  const state = client?.state ?? 'disconnected';
+  const state = player ? playerState : client?.state ?? 'disconnected';
   const shown = reconnecting && state === 'disconnected' ? 'reconnecting' : state;
   ui.state.dataset['state'] = shown;
   ui.state.textContent = STATE_LABELS[shown];
   ui.connect.textContent = isActive() ? 'Disconnect' : 'Connect';
   ui.connect.classList.toggle('danger', isActive());
-  ui.screenshot.disabled = state !== 'connected';
+  ui.screenshot.disabled = state !== 'connected' || player !== null;
   ui.canvas.classList.toggle('stale', state !== 'connected');
   render();
 }
@@ -233,7 +312,8 @@ function listen(source) {
       connectedAt = Date.now();
       reconnecting = false;
       lastServerError = null;
-      setStatus(`Connected to ${streamLabel}.`, 'ok');
+      if (jpegFallback) setStatus(`Connected to ${streamLabel}. ${NO_WEBCODECS}`, 'error');
+      else setStatus(`Connected to ${streamLabel}.`, 'ok');
     }
     if (newState !== 'connected') dropUnsentOptions();
     showState();
@@ -338,6 +418,9 @@ function show(id, text, value) {
 }
 
 function render() {
+  if (player) return renderVideo(player);
+  show('stat-bitrate', '—', '');
+  show('stat-decode', '—', '');
   const now = Date.now();
   const fps = stats.fps(now);
   show('stat-frames', String(stats.frames), stats.frames);
@@ -362,6 +445,28 @@ function render() {
   show('server-source-fps', s ? Number(s['source_fps']).toFixed(1) : '—', s ? Number(s['source_fps']) : '');
   show('server-dropped', s ? String(s['frames_dropped']) : '—', s ? Number(s['frames_dropped']) : '');
   show('server-subscribers', s ? String(s['subscribers']) : '—', s ? Number(s['subscribers']) : '');
+}
+
+/** The statistics of an H.264 connection, from the player's own counters. @param {VideoPlayer} source */
+function renderVideo(source) {
+  const s = source.stats;
+  const now = Date.now();
+  show('stat-frames', String(s.units), s.units);
+  show('stat-drawn', String(s.drawn), s.drawn);
+  show('stat-skipped', String(s.skipped), s.skipped);
+  show('stat-fps', '—', '');
+  show('stat-data', formatBytes(s.bytes), s.bytes);
+  const connectedFor = Number.isFinite(connectedAt) ? now - connectedAt : 0;
+  show('stat-connection-time', formatDuration(connectedFor), Math.floor(connectedFor / 1000));
+  show('stat-last-frame', '—', '');
+  show('stat-latency', formatLatency(s.latencyMs), Number.isFinite(s.latencyMs) ? Math.round(s.latencyMs) : '');
+  show('stat-arrival-latency', '—', '');
+  show('stat-image', s.codec ? `${s.codec} ${s.width}×${s.height}` : '—', s.codec);
+  show('stat-frame-size', '—', '');
+  show('stat-frame-number', '—', '');
+  show('stat-bitrate', `${(s.bitrate / 1e6).toFixed(2)} Mbit/s`, Math.round(s.bitrate));
+  show('stat-decode', Number.isFinite(s.decodeMs) ? `${s.decodeMs.toFixed(1)} ms` : '—', Number.isFinite(s.decodeMs) ? s.decodeMs : '');
+  for (const id of ['server-target', 'server-fps', 'server-source-fps', 'server-dropped', 'server-subscribers']) show(id, '—', '');
 }
 
 /**
@@ -425,6 +530,9 @@ function applyPageQuery() {
   }
   const format = query.get('format');
   if (format && [...ui.format.options].some((o) => o.value === format)) ui.format.value = format;
+  const tier = query.get('tier');
+  if (tier && [...ui.tier.options].some((o) => o.value === tier)) ui.tier.value = tier;
+  ui.tierField.hidden = !wantsVideo();
   return query.get('connect') === '1';
 }
 

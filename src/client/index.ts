@@ -27,6 +27,11 @@ export {
   type StreamFrame, type StreamStats, type StreamServerError, type StreamOptions,
 } from './stream-client.js';
 export { ReceiveStats } from './receive-stats.js';
+export {
+  VideoPlayer, VideoPlayerEvent,
+  type VideoPlayerOptions, type VideoPlayerStats, type VideoPlayerEvents, type PlayerCanvas,
+} from './video-player.js';
+export { parseVideoUnit, VIDEO_TIER_NAMES, type VideoUnitMessage, type VideoTierName, type VideoTierChoice } from '../wire/video-unit.js';
 export { parseDataUrl, type DataUrl } from './base64.js';
 export { decodeMessage, type DecodedImage, type DecodeResult } from './image-decoder.js';
 export type { WebSocketLike, WebSocketConstructor } from './websocket-impl.js';

@@ -14,13 +14,25 @@ export const TIERS: Readonly<Record<TierName, Tier>> = {
   normal: { name: 'normal', quality: 75, fps: 20 },
   slow: { name: 'slow', quality: 50, fps: 10 },
 };
-const ORDER: readonly TierName[] = ['slow', 'normal', 'fast'];
-/** Lower edge of each tier above `slow`, bits per second. */
-const EDGES = { normal: 2_000_000, fast: 5_000_000 } as const;
 
-export interface AdaptiveOptions {
-  /** @default 'normal' */
-  initial?: TierName;
+/**
+ * What a controller chooses among: rungs from the slowest up, and the lower edge (bits per
+ * second) of each rung above the first.
+ */
+export interface AdaptiveLadder<T extends { readonly name: string }> {
+  readonly rungs: readonly T[];
+  /** `edges[i]` is the lower edge of `rungs[i + 1]`. */
+  readonly edges: readonly number[];
+}
+
+/** seeds/003's ladder: `slow` below 2 Mbit/s, `normal` from 2, `fast` from 5. */
+export const IMAGE_LADDER: AdaptiveLadder<Tier> = { rungs: [TIERS.slow, TIERS.normal, TIERS.fast], edges: [2_000_000, 5_000_000] };
+
+export interface AdaptiveOptions<T extends { readonly name: string } = Tier> {
+  /** The rungs and their edges. @default IMAGE_LADDER */
+  ladder?: AdaptiveLadder<T>;
+  /** Name of the rung to start on. @default 'normal' */
+  initial?: string;
   /** Deliveries older than this no longer count (the newest `minSamples` always do). @default 3000 */
   windowMs?: number;
   /** No step down sooner than this after a change. @default 2000 */
@@ -53,30 +65,34 @@ interface Sample {
  * at least `minDwellMs` after a change, and stepping up waits `upDwellMs`, so a link near an
  * edge, or one whose completions come in bursts, does not flap.
  */
-export class AdaptiveController {
+export class AdaptiveController<T extends { readonly name: string } = Tier> {
+  readonly #ladder: AdaptiveLadder<T>;
   readonly #clock: Clock;
   readonly #windowMs: number;
   readonly #minDwellMs: number;
   readonly #upDwellMs: number;
   readonly #margin: number;
   readonly #minSamples: number;
-  #tier: Tier;
+  #index: number;
   #changedAt: number;
   readonly #samples: Sample[] = [];
 
-  constructor(options: AdaptiveOptions = {}) {
+  constructor(options: AdaptiveOptions<T> = {}) {
+    this.#ladder = options.ladder ?? (IMAGE_LADDER as unknown as AdaptiveLadder<T>);
+    if (this.#ladder.edges.length !== this.#ladder.rungs.length - 1) throw new RangeError('a ladder has one edge fewer than rungs');
     this.#clock = options.clock ?? systemClock;
     this.#windowMs = options.windowMs ?? 3000;
     this.#minDwellMs = options.minDwellMs ?? 2000;
     this.#upDwellMs = options.upDwellMs ?? 5000;
     this.#margin = options.margin ?? 0.2;
     this.#minSamples = options.minSamples ?? 4;
-    this.#tier = TIERS[options.initial ?? 'normal'];
+    const initial = this.#ladder.rungs.findIndex((rung) => rung.name === (options.initial ?? 'normal'));
+    this.#index = initial >= 0 ? initial : Math.floor(this.#ladder.rungs.length / 2);
     this.#changedAt = this.#clock.now();
   }
 
-  get tier(): Tier {
-    return this.#tier;
+  get tier(): T {
+    return this.#ladder.rungs[this.#index]!;
   }
 
   /** Bits per second over the window, or `undefined` with too few deliveries to say. */
@@ -100,28 +116,29 @@ export class AdaptiveController {
   }
 
   /** Records one completed write; returns the new tier when this delivery changed it. */
-  record(bytes: number, busyMs: number): Tier | undefined {
+  record(bytes: number, busyMs: number): T | undefined {
     const now = this.#clock.now();
     this.#samples.push({ start: now - busyMs, at: now, bytes });
     const bps = this.bandwidth(now);
     if (bps === undefined || now - this.#changedAt < this.#minDwellMs) return undefined;
     const target = this.#target(bps);
-    if (target === this.#tier.name) return undefined;
-    if (ORDER.indexOf(target) > ORDER.indexOf(this.#tier.name) && now - this.#changedAt < this.#upDwellMs) return undefined;
-    this.#tier = TIERS[target];
+    if (target === this.#index) return undefined;
+    if (target > this.#index && now - this.#changedAt < this.#upDwellMs) return undefined;
+    this.#index = target;
     this.#changedAt = now;
     // Samples taken under the old tier describe the old load; start measuring afresh.
     this.#samples.length = 0;
-    return this.#tier;
+    return this.tier;
   }
 
-  /** The tier `bps` asks for, moving at most as far as the margins allow. */
-  #target(bps: number): TierName {
-    let index = ORDER.indexOf(this.#tier.name);
+  /** The rung `bps` asks for, moving at most as far as the margins allow. */
+  #target(bps: number): number {
+    const { rungs, edges } = this.#ladder;
+    let index = this.#index;
     // Up while the next edge is cleared by the margin, down while the current edge is missed by it.
-    while (index < ORDER.length - 1 && bps > EDGES[ORDER[index + 1] as keyof typeof EDGES] * (1 + this.#margin)) index++;
-    while (index > 0 && bps < EDGES[ORDER[index] as keyof typeof EDGES] * (1 - this.#margin)) index--;
-    return ORDER[index]!;
+    while (index < rungs.length - 1 && bps > edges[index]! * (1 + this.#margin)) index++;
+    while (index > 0 && bps < edges[index - 1]! * (1 - this.#margin)) index--;
+    return index;
   }
 
   #prune(now: number): void {

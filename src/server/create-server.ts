@@ -19,6 +19,8 @@ import { startHeartbeat } from './heartbeat.js';
 import { registerHttpRoutes } from './http-routes.js';
 import { registerMetricsRoute } from './metrics-route.js';
 import { streamRoute } from './stream-route.js';
+import { videoRoute } from './video-route.js';
+import { VideoTiers } from '../hub/video-tiers.js';
 import { videoFeedRoute } from './video-feed-route.js';
 import { refuse, type RouteContext } from './route-context.js';
 import { Access, openWarning } from './access.js';
@@ -47,6 +49,8 @@ export interface FramehubServer {
   readonly io: SocketIoServer;
   /** This node in its cluster (REDIS_URL); `undefined` for a single node. */
   readonly cluster: Cluster | undefined;
+  /** The H.264 tiers being encoded (`/video/:id`). */
+  readonly videoTiers: VideoTiers;
   /** Starts listening; resolves with the address actually bound (port 0 picks a free one). */
   listen(): Promise<{ host: string; port: number; url: string }>;
   /** Loads TLS_CERT/TLS_KEY again for new connections (SIGHUP); false when TLS is off. */
@@ -103,6 +107,8 @@ export async function createServer(config: Config, options: ServerOptions = {}):
   const router = new UpgradeRouter({ maxPayload: config.maxPayload, caps, log: app.log, gate });
   router.add('/stream/:id', access.upgrade((_req, _url, params) => `view:${params['id']}`, streamRoute(context), refuse, app.log));
   router.add('/ws/video_feed', access.upgrade((_req, url) => `view:${url.searchParams.get('stream') ?? '0'}`, videoFeedRoute(context), refuse, app.log));
+  const videoTiers = new VideoTiers({ idleGraceMs: config.idleGrace * 1000, onError: (error) => app.log.warn({ err: error }, 'h264 encoder') });
+  router.add('/video/:id', access.upgrade((_req, _url, params) => `view:${params['id']}`, videoRoute(context, videoTiers), refuse, app.log));
   const generations = await createGenerationsModule(config, { hub, encoder, logger: app.log });
   router.add('/ws/streaming', access.upgrade(() => 'view', streamingRoute(context, generations), refuse, app.log));
   // /ws checks its own token (through `access`): its refusals are seeds/001 envelopes, its replay starts at the upgrade.
@@ -153,6 +159,7 @@ export async function createServer(config: Config, options: ServerOptions = {}):
     sessions,
     io,
     cluster,
+    videoTiers,
     async listen() {
       await app.listen({ port: config.port, host: config.host });
       const warning = access.open ? openWarning(config.host) : undefined;
@@ -173,6 +180,7 @@ export async function createServer(config: Config, options: ServerOptions = {}):
         // Publishes under way finish (on disk, answered, sent to consumers) before anyone is closed.
         await generations.close();
         for (const ws of router.wss.clients) closeSocket(ws, CloseCode.GoingAway, 'server shutting down');
+        await videoTiers.close();
         await hub.close();
         // Not io.close(): that would close the HTTP server under Fastify.
         // This node's sockets only: through a cluster adapter a plain disconnectSockets() would

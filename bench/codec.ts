@@ -1,0 +1,243 @@
+// Codec benchmark (issue 16, point 6): bytes per second per viewer, H.264 against JPEG, for the
+// demo pattern and for video files, with the SSIM of each, and the H.264 encoder's CPU per tier.
+// framehub runs in this process (createServer, real routes) so the bench can tap the source's
+// frames as the reference pictures; the viewers are real WebSocket clients on 127.0.0.1.
+//
+//   npm run bench -- --scenario codec [--seconds 10] [--ssim-frames 60]
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { createWriteStream } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import sharp from 'sharp';
+import { WebSocket, type RawData } from 'ws';
+import { loadConfig } from '../src/config/config.js';
+import { createServer, type FramehubServer } from '../src/server/create-server.js';
+import type { Frame } from '../src/sources/frame.js';
+import { sharedSpec } from '../src/hub/variant-spec.js';
+import { parseVideoUnit, type VideoUnitMessage } from '../src/wire/video-unit.js';
+import { annexBOf } from '../test/video-helpers.js';
+
+const HELP = `Usage: npm run bench -- --scenario codec [options]
+
+For each content (the demo pattern, a screen-like video file, a camera-like video file), at
+1280x720 and 30 fps: a JPEG viewer (/ws/video_feed at the server's default quality) and one
+H.264 viewer per tier (/video/:id?tier=) for --seconds each, all at once; reports bytes per
+second per viewer, the SSIM of JPEG and of the 720p tier against the source's pictures (ffmpeg's
+ssim filter over --ssim-frames frames), and the CPU of each tier's encoder process.
+
+  --seconds <n>       measuring time per content after a 3 s warm-up (default 10)
+  --ssim-frames <n>   frames compared for SSIM (default 60)
+  -h, --help          show this help
+`;
+
+const TIERS = ['720p', '480p', '360p'] as const;
+const WIDTH = 1280;
+const HEIGHT = 720;
+const log = (line: string) => process.stderr.write(`${line}\n`);
+
+interface Content {
+  name: string;
+  stream: Record<string, unknown>;
+  /** How to make the file, if the content is one. */
+  file?: string;
+}
+
+export async function runCodecBench(argv: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args: argv,
+    options: { scenario: { type: 'string' }, seconds: { type: 'string' }, 'ssim-frames': { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+  });
+  if (values.help) {
+    process.stdout.write(HELP);
+    return;
+  }
+  const seconds = Number(values.seconds ?? 10);
+  const ssimFrames = Number(values['ssim-frames'] ?? 60);
+  const dir = await mkdtemp(join(tmpdir(), 'framehub-codec-'));
+  try {
+    const screen = join(dir, 'screen.mp4');
+    const camera = join(dir, 'camera.mp4');
+    // Screen-like: bars and a moving box on flat colour. Camera-like: testsrc2 with sensor noise.
+    await makeVideo(screen, `testsrc=size=${WIDTH}x${HEIGHT}:rate=30:duration=20`);
+    await makeVideo(camera, `testsrc2=size=${WIDTH}x${HEIGHT}:rate=30:duration=20,noise=alls=8:allf=t`);
+    const contents: Content[] = [
+      { name: 'demo pattern', stream: { source: 'pattern', width: WIDTH, height: HEIGHT, fps: 30 } },
+      { name: 'screen-like file', stream: { source: 'video', file: screen } },
+      { name: 'camera-like file', stream: { source: 'video', file: camera } },
+    ];
+    const rows: string[] = [];
+    for (const content of contents) {
+      log(`codec: ${content.name} …`);
+      rows.push(await measure(content, seconds, ssimFrames, dir));
+    }
+    const [l1, l5] = loadavg();
+    process.stdout.write(`\n| content | JPEG bytes/s per viewer (SSIM) | H.264 720p bytes/s (SSIM) | ratio | 480p | 360p | encoder CPU 720p / 480p / 360p |\n| --- | --- | --- | --- | --- | --- | --- |\n`);
+    for (const row of rows) process.stdout.write(`${row}\n`);
+    process.stdout.write(`\n${new Date().toISOString()}, load ${l1!.toFixed(1)} ${l5!.toFixed(1)}; ${seconds} s per content, SSIM over ${ssimFrames} frames\n`);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+async function measure(content: Content, seconds: number, ssimFrames: number, dir: string): Promise<string> {
+  const config = loadConfig({ overrides: { port: 0, host: '127.0.0.1', logLevel: 'silent', streams: { c: content.stream } as never } });
+  const server: FramehubServer = await createServer(config);
+  const { port } = await server.listen();
+  const stream = server.hub.resolve('c')!;
+  const jpegSpec = sharedSpec({ format: 'jpeg', quality: config.quality });
+  try {
+    const jpeg = new WebSocket(`ws://127.0.0.1:${port}/ws/video_feed?stream=c&fps=30`);
+    const videos = TIERS.map((tier) => new WebSocket(`ws://127.0.0.1:${port}/video/c?tier=${tier}`));
+    const counts = { jpeg: 0, ...Object.fromEntries(TIERS.map((t) => [t, 0])) } as Record<string, number>;
+    let counting = false;
+    jpeg.on('message', (data: RawData, binary) => { if (counting && binary) counts['jpeg']! += (data as Buffer).length; });
+    const units: VideoUnitMessage[] = [];
+    videos.forEach((ws, i) => ws.on('message', (data: RawData, binary) => {
+      if (!binary) return;
+      if (counting) counts[TIERS[i]!]! += (data as Buffer).length;
+      if (i === 0) units.push(parseVideoUnit(new Uint8Array(data as Buffer)));
+    }));
+    await Promise.all([jpeg, ...videos].map((ws) => once(ws, 'open')));
+    await delay(3000);
+    // Reference pictures: the source's own pixels (the pattern has them raw; a file's frames
+    // are the JPEGs its ffmpeg made) and the JPEG variant a viewer gets, for the next frames.
+    const refs = new Map<number, { reference: Promise<Buffer>; jpeg: Promise<Buffer> }>();
+    const onFrame = (frame: Frame) => {
+      if (refs.size >= ssimFrames) return;
+      refs.set(frame.seq, {
+        reference: rgbOf(frame),
+        jpeg: stream.variants.get(frame, jpegSpec).then((v) => v.bytes),
+      });
+    };
+    stream.on('frame', onFrame);
+    const cpuBefore = await encoderCpu();
+    const startedAt = performance.now();
+    counting = true;
+    await delay(seconds * 1000);
+    counting = false;
+    const elapsed = (performance.now() - startedAt) / 1000;
+    const cpuAfter = await encoderCpu();
+    stream.off('frame', onFrame);
+    for (const ws of [jpeg, ...videos]) ws.close();
+
+    const perSecond = (bytes: number) => bytes / elapsed;
+    const cpu = TIERS.map((tier) => {
+      const size = tierSize(tier);
+      const key = `${size.width}x${size.height}`;
+      const ticks = (cpuAfter.get(key) ?? 0) - (cpuBefore.get(key) ?? 0);
+      return ticks / 100 / elapsed;
+    });
+    // SSIM: the H.264 run decoded from its first keyframe, compared on the frames with a reference.
+    const wanted = [...refs.keys()];
+    const decoded = await decodeUnits(units, WIDTH, HEIGHT);
+    const pairs: { reference: Buffer; h264: Buffer; jpeg: Buffer }[] = [];
+    for (const seq of wanted) {
+      const picture = decoded.get(seq);
+      if (!picture) continue;
+      const ref = refs.get(seq)!;
+      pairs.push({ reference: await ref.reference, h264: picture, jpeg: await rgbOfJpeg(await ref.jpeg) });
+    }
+    const ssimH264 = await ssim(pairs.map((p) => p.reference), pairs.map((p) => p.h264), dir);
+    const ssimJpeg = await ssim(pairs.map((p) => p.reference), pairs.map((p) => p.jpeg), dir);
+    const jpegRate = perSecond(counts['jpeg']!);
+    const h264Rate = perSecond(counts['720p']!);
+    return `| ${content.name} | ${kib(jpegRate)} (${ssimJpeg.toFixed(4)}) | ${kib(h264Rate)} (${ssimH264.toFixed(4)}, ${pairs.length} frames) | **${(jpegRate / h264Rate).toFixed(1)}x** | ${kib(perSecond(counts['480p']!))} | ${kib(perSecond(counts['360p']!))} | ${cpu.map((c) => `${(c * 100).toFixed(0)} %`).join(' / ')} |`;
+  } finally {
+    await server.close();
+  }
+}
+
+function kib(bytesPerSecond: number): string {
+  return `${(bytesPerSecond / 1024).toFixed(1)} KiB/s`;
+}
+
+function tierSize(tier: (typeof TIERS)[number]): { width: number; height: number } {
+  const height = Number(tier.slice(0, -1));
+  return { width: Math.floor((WIDTH * height) / HEIGHT / 2) * 2, height };
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+async function rgbOf(frame: Frame): Promise<Buffer> {
+  if (frame.raw && frame.raw.channels === 3) return Buffer.from(frame.raw.data);
+  return rgbOfJpeg(frame.bytes);
+}
+
+function rgbOfJpeg(bytes: Buffer): Promise<Buffer> {
+  return sharp(bytes).removeAlpha().raw().toBuffer();
+}
+
+/** utime + stime (clock ticks) of this process's libx264 children, by their input size. */
+async function encoderCpu(): Promise<Map<string, number>> {
+  const out = new Map<string, number>();
+  for (const pid of await readdir('/proc').catch(() => [] as string[])) {
+    if (!/^\d+$/.test(pid)) continue;
+    try {
+      const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      if (Number(fields[1]) !== process.pid) continue;
+      const cmdline = (await readFile(`/proc/${pid}/cmdline`, 'utf8')).split('\0');
+      if (!cmdline.includes('libx264')) continue;
+      const size = cmdline[cmdline.indexOf('-s') + 1]!;
+      out.set(size, (out.get(size) ?? 0) + Number(fields[11]) + Number(fields[12]));
+    } catch {
+      // The process ended while we looked.
+    }
+  }
+  return out;
+}
+
+/** Decodes units (from a keyframe on) with ffmpeg; pictures by the seq of the unit they came from. */
+async function decodeUnits(units: readonly VideoUnitMessage[], width: number, height: number): Promise<Map<number, Buffer>> {
+  const first = units.findIndex((u) => u.keyframe);
+  const run = units.slice(first).filter((u) => u.width === width && u.height === height);
+  const child = spawn('ffmpeg', ['-hide_banner', '-loglevel', 'error', '-f', 'h264', '-i', 'pipe:0', '-fps_mode', 'passthrough', '-f', 'rawvideo', '-pix_fmt', 'rgb24', 'pipe:1'], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const chunks: Buffer[] = [];
+  child.stdout.on('data', (chunk: Buffer) => chunks.push(chunk));
+  child.stdin.on('error', () => {});
+  child.stdin.end(annexBOf(run));
+  await once(child, 'close');
+  const all = Buffer.concat(chunks);
+  const size = width * height * 3;
+  const pictures = new Map<number, Buffer>();
+  run.forEach((unit, i) => {
+    if ((i + 1) * size <= all.length) pictures.set(unit.seq, all.subarray(i * size, (i + 1) * size));
+  });
+  return pictures;
+}
+
+/** Mean SSIM (ffmpeg's ssim filter, "All") of two equally long runs of RGB pictures. */
+async function ssim(reference: readonly Buffer[], distorted: readonly Buffer[], dir: string): Promise<number> {
+  if (reference.length === 0) return Number.NaN;
+  const a = join(dir, 'a.rgb');
+  const b = join(dir, 'b.rgb');
+  await writeAll(a, reference);
+  await writeAll(b, distorted);
+  const raw = ['-f', 'rawvideo', '-pix_fmt', 'rgb24', '-s', `${WIDTH}x${HEIGHT}`];
+  const child = spawn('ffmpeg', ['-hide_banner', ...raw, '-i', a, ...raw, '-i', b, '-lavfi', '[0:v]format=yuv420p[x];[1:v]format=yuv420p[y];[x][y]ssim', '-f', 'null', '-'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let errors = '';
+  child.stderr.on('data', (chunk: Buffer) => { errors += chunk.toString(); });
+  await once(child, 'close');
+  const match = /All:([0-9.]+)/.exec(errors);
+  return match ? Number(match[1]) : Number.NaN;
+}
+
+async function writeAll(path: string, pictures: readonly Buffer[]): Promise<void> {
+  const out = createWriteStream(path);
+  for (const picture of pictures) if (!out.write(picture)) await once(out, 'drain');
+  out.end();
+  await once(out, 'finish');
+}
+
+async function makeVideo(path: string, lavfi: string): Promise<void> {
+  // MPEG-4 part 2 at a high quality: always in Debian's ffmpeg, and close to its source.
+  const child = spawn('ffmpeg', ['-hide_banner', '-loglevel', 'error', '-y', '-f', 'lavfi', '-i', lavfi, '-c:v', 'mpeg4', '-q:v', '2', path], { stdio: 'inherit' });
+  const [code] = (await once(child, 'close')) as [number];
+  if (code !== 0) throw new Error(`ffmpeg could not make ${path}`);
+}
+
