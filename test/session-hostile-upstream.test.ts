@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import type { TestServer } from './helpers.js';
 import { startHostileUpstream, type HostileUpstream } from './hostile-upstream.js';
 import { near, pixelAt, postJson, startSessionServer } from './session-helpers.js';
-import { withTimeout as within } from './wait.js';
+import { waitUntil, withTimeout as within } from './wait.js';
 
 const GREEN: [number, number, number] = [20, 160, 20];
 
@@ -76,9 +76,12 @@ describe('a browser session loading a hostile site', () => {
     const ok = await timedLoad('hostile', upstream.url('/ok'));
     assert.equal(ok.status, 200, JSON.stringify(ok.body));
     assert.equal(ok.body.url, upstream.url('/ok'));
-    const frame = await fetch(`${server.http}/api/session/hostile/frame`);
-    assert.equal(frame.status, 200);
-    const colour = await pixelAt(Buffer.from(await frame.arrayBuffer()), 10, 10);
+    // `load` answers at DOMContentLoaded; the first paint may come a moment later.
+    const colour = await waitUntil(async () => {
+      const frame = await fetch(`${server.http}/api/session/hostile/frame`);
+      assert.equal(frame.status, 200);
+      return pixelAt(Buffer.from(await frame.arrayBuffer()), 10, 10);
+    }, (rgb) => near(rgb, GREEN), { timeoutMs: 10_000, intervalMs: 100, what: 'the good page to show' });
     assert.ok(near(colour, GREEN), `the good page shows (pixel ${colour.join(',')})`);
     assert.equal(await server.server.sessions.pool.pid(), pid, 'Chromium was never restarted');
   });
