@@ -15,8 +15,11 @@ const INPUT_MS = 30_000;
  * `subscribe` comes in both forms: seeds/003's `{session_id}` and `{stream}` (any hub stream).
  */
 
-/** Stream notices relayed to subscribers (src/hub/stream.ts): a source restarting, a stream ended. */
-const RELAYED_NOTICE = /restarting in \d+ ms$|has ended$|^stopping failed: /;
+/**
+ * Stream notices relayed to subscribers (src/hub/stream.ts): a source restarting (the first
+ * restart is immediate, "restarting now"), giving up, a stream ended, a session closed under it.
+ */
+const RELAYED_NOTICE = /; restarting (now|in \d+ ms)$|; not restarting \(gave up after \d+ attempt\(s\)\)$|has ended$|^session \S+ was closed \(|^stopping failed: /;
 
 const SERVER_EVENTS = ['subscribed', 'unsubscribed', 'quality:updated', 'fps:updated', 'adaptive:updated', 'input:acknowledged', 'error'];
 
