@@ -6,7 +6,7 @@ import { Oracle } from './oracle.js';
 import { Prng } from './prng.js';
 import { socketIoBurstCase, wsBurstCase } from './burst-cases.js';
 import { afterRefusalCase, halfFrameCase, oddUpgradeCase, rawFrameCase, unfinishedHandshakeCase } from './raw-cases.js';
-import { formatReport, type RunFigures } from './report.js';
+import { formatFailures, formatReport, type RunFigures } from './report.js';
 import { restCase } from './rest-cases.js';
 import { ServerUnderTest, VIEWER_FPS } from './server-under-test.js';
 import { engineIoEpisode, socketIoEpisode } from './socket-io-cases.js';
@@ -48,6 +48,8 @@ export interface FuzzResult {
   oracle: Oracle;
   figures: RunFigures;
   report: string;
+  /** The violations and failed checks alone (empty when it passed). */
+  failures: string;
 }
 
 /**
@@ -174,7 +176,7 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzResult> {
     figures.serverErrorLines = main.errorLines + auth.errorLines;
     for (const server of [main, auth]) for (const message of server.errorMessages) notes.push(`${server.name} logged an error: ${message}`);
     const report = formatReport(oracle, figures);
-    return { passed: oracle.passed, oracle, figures, report };
+    return { passed: oracle.passed, oracle, figures, report, failures: formatFailures(oracle, figures) };
   } finally {
     finished = true;
     viewer?.close();

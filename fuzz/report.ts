@@ -27,6 +27,29 @@ export function formatReport(oracle: Oracle, figures: RunFigures): string {
   const widths = header.map((h, i) => Math.max(h.length, ...table.map((row) => row[i]!.length)));
   const fmt = (cells: string[]) => cells.map((cell, i) => (i === cells.length - 1 ? cell : cell.padEnd(widths[i]!))).join('  ');
   lines.push(fmt(header), fmt(widths.map((w) => '-'.repeat(w))), ...table.map(fmt), '');
+  lines.push(...violationLines(oracle, figures));
+  lines.push('Checks:');
+  for (const check of oracle.checks) lines.push(`  ${check.ok ? 'ok  ' : 'FAIL'} ${check.name}: ${check.detail}`);
+  for (const note of figures.notes) lines.push(`  note ${note}`);
+  lines.push('');
+  lines.push(`seed ${figures.seed}: ${figures.messages} messages in ${figures.seconds.toFixed(1)} s (${Math.round(figures.messages / figures.seconds)}/s), `
+    + `${figures.violations} violations; viewer ${figures.viewerFps.toFixed(2)} fps (${(figures.viewerKept * 100).toFixed(1)} % kept); `
+    + `server RSS ${(figures.rssBefore / MiB).toFixed(1)} → ${(figures.rssAfter / MiB).toFixed(1)} MiB; server error log lines ${figures.serverErrorLines}`);
+  lines.push(oracle.passed ? 'PASS' : 'FAIL');
+  return lines.join('\n');
+}
+
+/**
+ * What failed, alone: the violations with their reproducers and the failed checks. A test's
+ * assertion message leads with this, so a CI log cut to its first lines still names the failure.
+ */
+export function formatFailures(oracle: Oracle, figures: RunFigures): string {
+  const failed = oracle.checks.filter((check) => !check.ok).map((check) => `FAIL ${check.name}: ${check.detail}`);
+  return [...violationLines(oracle, figures), ...failed].join('\n');
+}
+
+function violationLines(oracle: Oracle, figures: RunFigures): string[] {
+  const lines: string[] = [];
   if (oracle.violations.length > 0) {
     lines.push(`Violations (${oracle.violationCount}${oracle.violationCount > oracle.violations.length ? `, first ${oracle.violations.length} kept` : ''}); replay one with npm run fuzz -- --seed ${figures.seed} --case <case>:`);
     const seen = new Set<string>();
@@ -40,13 +63,5 @@ export function formatReport(oracle: Oracle, figures: RunFigures): string {
     }
     lines.push(`  (${seen.size} distinct route/kind/answer combinations)`, '');
   }
-  lines.push('Checks:');
-  for (const check of oracle.checks) lines.push(`  ${check.ok ? 'ok  ' : 'FAIL'} ${check.name}: ${check.detail}`);
-  for (const note of figures.notes) lines.push(`  note ${note}`);
-  lines.push('');
-  lines.push(`seed ${figures.seed}: ${figures.messages} messages in ${figures.seconds.toFixed(1)} s (${Math.round(figures.messages / figures.seconds)}/s), `
-    + `${figures.violations} violations; viewer ${figures.viewerFps.toFixed(2)} fps (${(figures.viewerKept * 100).toFixed(1)} % kept); `
-    + `server RSS ${(figures.rssBefore / MiB).toFixed(1)} → ${(figures.rssAfter / MiB).toFixed(1)} MiB; server error log lines ${figures.serverErrorLines}`);
-  lines.push(oracle.passed ? 'PASS' : 'FAIL');
-  return lines.join('\n');
+  return lines;
 }

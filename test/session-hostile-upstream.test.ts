@@ -85,4 +85,22 @@ describe('a browser session loading a hostile site', () => {
     assert.ok(near(colour, GREEN), `the good page shows (pixel ${colour.join(',')})`);
     assert.equal(await server.server.sessions.pool.pid(), pid, 'Chromium was never restarted');
   });
+  it('stops a navigation that timed out: the old page stays and its picture answers at once', async (t) => {
+    const created = await postJson(`${server.http}/api/session/create`, { session_id: 'silent', width: 320, height: 240 });
+    assert.equal(created.status, 201, JSON.stringify(created.body));
+    const ok = await within(postJson(`${server.http}/api/session/silent/load`, { url: upstream.url('/ok') }), 25_000, 'load /ok');
+    assert.equal(ok.status, 200, JSON.stringify(ok.body));
+
+    // The site accepts and never answers: the load gives up at its 20 s navigation timeout,
+    // 10 s before the guard proxy's own 504 would commit an error page.
+    const silent = await within(postJson(`${server.http}/api/session/silent/load`, { url: upstream.url('/silent') }), 25_000, 'load /silent');
+    assert.equal(silent.status, 502, JSON.stringify(silent.body));
+    // A navigation left pending made every screenshot wait for its commit (up to those 10 s).
+    const started = performance.now();
+    const picture = await within(fetch(`${server.http}/api/session/silent/frame/data`), 5_000, 'the frame after /silent');
+    t.diagnostic(`frame/data after /silent: ${picture.status} after ${Math.round(performance.now() - started)} ms`);
+    assert.equal(picture.status, 200);
+    assert.equal(server.server.sessions.get('silent')!.url, upstream.url('/ok'), 'the session still names the page it had');
+    assert.equal((await server.server.sessions.get('silent')!.page()).page.url(), upstream.url('/ok'));
+  });
 });

@@ -385,7 +385,10 @@ function readStat(pid: number): { state: string; ppid: number } | undefined {
 }
 
 async function browserPid(browser: Browser): Promise<number | undefined> {
-  const cdp = await browser.newBrowserCDPSession();
+  // A browser that died (or was closed) right after its launch refuses the session itself:
+  // no pid then, and no rejection for a `slot.pid` nobody may be awaiting.
+  const cdp = await browser.newBrowserCDPSession().catch(() => undefined);
+  if (!cdp) return undefined;
   try {
     const { processInfo } = await cdp.send('SystemInfo.getProcessInfo');
     return processInfo.find((p) => p.type === 'browser')?.id;

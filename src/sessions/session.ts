@@ -150,7 +150,7 @@ export class Session {
   async load(raw: string): Promise<string> {
     const url = await this.deps.guard.check(raw);
     this.touch();
-    const { page } = await this.page();
+    const { page, cdp } = await this.page();
     // Every hop of the main-frame navigation, redirects included, to name a refused one.
     const hops: string[] = [];
     const pageOnRequest = (request: Request) => {
@@ -181,6 +181,9 @@ export class Session {
       // A document whose body broke off is committed but never painted: every screenshot of it
       // (Playwright's and CDP's own) waits for good. Leave it for a blank page.
       if (error instanceof BrokenOffError) await leaveForBlank(page);
+      // A navigation that timed out is still pending in Chromium, and every screenshot waits for
+      // its commit (a silent site's 504 from the proxy, 10 s later): stop it, keep the old page.
+      else await cdp.send('Page.stopLoading').catch(() => {});
       // An https redirect to a forbidden host ends as a failed tunnel (the proxy refused CONNECT).
       const reason = await this.#refusedHop(hops);
       if (reason !== undefined) throw new UrlRefused(ErrorCode.UrlRefused, `navigation refused after a redirect: ${reason}`);
