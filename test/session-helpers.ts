@@ -76,7 +76,8 @@ export interface PageServer {
 /**
  * Pages on 127.0.0.1: `/` (red, blue after a click), `/animated`, `/redirect?to=<url>` (302),
  * `/webview?framehub=<origin>&session=<id>` (seeds/003's WebView snippet), `/pixel.png`,
- * `/embed?to=<image url>` (sets `window.probe` to `loaded` or `blocked`).
+ * `/embed?to=<image url>` (sets `window.probe` to `loaded` or `blocked`), `/hog?mb=<n>` (after
+ * loading, holds n MiB of array buffers, every page of them written: resident, not only reserved).
  */
 export async function startPageServer(): Promise<PageServer> {
   const server: Server = createServer((req, res) => {
@@ -100,6 +101,12 @@ export async function startPageServer(): Promise<PageServer> {
     }
     if (url.pathname === '/webview') {
       res.end(webviewPage(url.searchParams.get('framehub') ?? '', url.searchParams.get('session') ?? ''));
+      return;
+    }
+    if (url.pathname === '/hog') {
+      const mb = Math.min(4096, Number(url.searchParams.get('mb')) || 0);
+      // Array buffers lie outside V8's heap cap: only the memory watch stops them.
+      res.end(`<body style="margin:0;background:rgb(200,0,0)"><script>window.hog=[];setTimeout(()=>{for(let i=0;i<${mb};i++){const b=new Uint8Array(1048576);b.fill(1);hog.push(b)}},50)</script>`);
       return;
     }
     res.end(url.pathname === '/animated' ? ANIMATED_PAGE : COLOUR_PAGE);

@@ -88,6 +88,8 @@ export interface Config {
   maxSessionsPerIp: number;
   /** Comma list of hosts sessions may load even if they resolve to private addresses; `*` = all (BROWSER_ALLOW_HOSTS). @default '' */
   browserAllowHosts: string;
+  /** MiB of resident memory a session's page process may use before it is killed (SESSION_MEMORY_LIMIT; 0 = no limit). @default 1024 */
+  sessionMemoryLimit: number;
   /** User Chromium runs as, with its sandbox, when framehub runs as root; created if missing (BROWSER_USER). @default 'framehub-browser' */
   browserUser: string;
   /** Chromium binary for browser sessions (CHROME_PATH). @default '/usr/bin/chromium' */
@@ -212,6 +214,7 @@ export const FIELDS: Record<Exclude<keyof Config, 'streams'>, Field> = {
   maxSessions: { env: 'MAX_SESSIONS', flag: 'max-sessions', parse: int(0, 1000), default: 10, help: 'browser sessions at once, overall' },
   maxSessionsPerIp: { env: 'MAX_SESSIONS_PER_IP', flag: 'max-sessions-per-ip', parse: int(0, 1000), default: 3, help: 'browser sessions at once per client IP' },
   browserAllowHosts: { env: 'BROWSER_ALLOW_HOSTS', flag: 'browser-allow-hosts', parse: (raw, origin) => (raw === '' ? '' : str(/^[A-Za-z0-9.:*,\[\] -]+$/, 'a comma list of hosts or *')(raw, origin)), default: '', help: 'hosts sessions may load despite private addresses (* = all)' },
+  sessionMemoryLimit: { env: 'SESSION_MEMORY_LIMIT', flag: 'session-memory-limit', parse: int(0, 1_048_576), default: 1024, help: 'MiB a browser session\'s page process may hold resident before it is killed (0 = no limit)' },
   browserUser: { env: 'BROWSER_USER', flag: 'browser-user', parse: str(/^[a-z_][a-z0-9_-]{0,31}$/, 'a user name'), default: 'framehub-browser', help: 'user Chromium runs as (sandbox on) when framehub runs as root; created if missing' },
   chromePath: { env: 'CHROME_PATH', flag: 'chrome-path', parse: str(), default: '/usr/bin/chromium', help: 'Chromium binary for browser sessions' },
   maxPayload: { env: 'WS_MAX_PAYLOAD', flag: 'max-payload', parse: int(128, 64 * 1024 * 1024), default: 65_536, help: 'largest client message, bytes' },

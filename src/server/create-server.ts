@@ -131,6 +131,7 @@ export async function createServer(config: Config, options: ServerOptions = {}):
     maxLifetimeMs: config.sessionMaxLifetime * 1000,
     chromePath: config.chromePath,
     browserUser: config.browserUser,
+    memoryLimitMb: config.sessionMemoryLimit,
     onWarning: (message) => app.log.warn(message),
     browserAllowHosts: config.browserAllowHosts,
     encoder,

@@ -1,7 +1,7 @@
-import { readdirSync, readFileSync } from 'node:fs';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { TypedEmitter } from '../util/typed-emitter.js';
 import type { BrowserLaunch } from './browser-user.js';
+import { descendants, isRenderer, processState, residentBytes } from './process-tree.js';
 
 /** The flags every framehub Chromium runs with: headless, nothing phoning home (the sandbox is decided in browser-user.ts). */
 export const CHROMIUM_ARGS = [
@@ -38,6 +38,20 @@ export interface BrowserPoolOptions {
   standby?: boolean;
   /** Wait this long after a launch or a take before warming the next standby or spare page. @default 1000 */
   warmDelayMs?: number;
+  /**
+   * A renderer (a page's process) resident over this many MiB is killed: the script heap is
+   * capped by V8, but array buffers, WebAssembly memory, canvases and images are not. 0 = no
+   * limit. @default 1024
+   */
+  rendererMemoryLimitMb?: number;
+}
+
+/** A renderer the memory watch killed: its page crashes, and the session asks why (`takeMemoryKill`). */
+export interface MemoryKill {
+  pid: number;
+  residentMb: number;
+  limitMb: number;
+  at: number;
 }
 
 /** A new page in its own context (cookies, storage, cache apart from every other session). */
@@ -63,6 +77,12 @@ interface BrowserSlot {
  */
 const STANDBY_PAGES = 3;
 
+/** How often renderers' resident memory is read while sessions are open. */
+const MEMORY_CHECK_MS = 1000;
+
+/** A page that crashes this long after a memory kill is taken to be the one killed. */
+const MEMORY_KILL_ATTRIBUTION_MS = 5000;
+
 /** Chromium answers a browser-level command within this, or it is considered stuck. */
 const PROBE_TIMEOUT_MS = 1500;
 
@@ -81,6 +101,10 @@ export class BrowserPool extends TypedEmitter<BrowserPoolEvents> {
   #warmTimer: ReturnType<typeof setTimeout> | undefined;
   readonly #standbyOn: boolean;
   readonly #warmDelayMs: number;
+  readonly #memoryLimitBytes: number;
+  #memoryTimer: ReturnType<typeof setInterval> | undefined;
+  /** Kills whose page has not crashed yet (normally one at a time; a few kept, oldest dropped). */
+  readonly #memoryKills: MemoryKill[] = [];
 
   /** How the browser runs (user, sandbox, environment): decided once, at the first launch. */
   #launchPlan: Promise<BrowserLaunch> | undefined;
@@ -94,6 +118,7 @@ export class BrowserPool extends TypedEmitter<BrowserPoolEvents> {
     super();
     this.#standbyOn = options.standby ?? true;
     this.#warmDelayMs = options.warmDelayMs ?? 1000;
+    this.#memoryLimitBytes = (options.rendererMemoryLimitMb ?? 1024) * 1024 * 1024;
   }
 
   #plan(): Promise<BrowserLaunch> {
@@ -122,6 +147,46 @@ export class BrowserPool extends TypedEmitter<BrowserPoolEvents> {
     if (sessions === this.#demand) return;
     this.#demand = sessions;
     this.#scheduleWarm();
+    this.#watchMemory(sessions > 0);
+  }
+
+  /**
+   * The memory kill behind a page crash that happened just now, if any; taken once, so a kill
+   * is told to one session. A renderer belongs to one context (contexts never share a process),
+   * so the page that crashes right after the kill is the one that was over the limit.
+   */
+  takeMemoryKill(): MemoryKill | undefined {
+    const now = Date.now();
+    while (this.#memoryKills.length > 0 && now - this.#memoryKills[0]!.at > MEMORY_KILL_ATTRIBUTION_MS) this.#memoryKills.shift();
+    return this.#memoryKills.shift();
+  }
+
+  #watchMemory(on: boolean): void {
+    if (on && this.#memoryTimer === undefined && this.#memoryLimitBytes > 0 && !this.#closed) {
+      this.#memoryTimer = setInterval(() => void this.#checkMemory().catch(() => {}), MEMORY_CHECK_MS);
+      this.#memoryTimer.unref();
+    } else if (!on && this.#memoryTimer !== undefined) {
+      clearInterval(this.#memoryTimer);
+      this.#memoryTimer = undefined;
+    }
+  }
+
+  /** Kills every renderer of the active browser resident over the limit (its page crashes). */
+  async #checkMemory(): Promise<void> {
+    const root = await this.#active?.pid;
+    if (root === undefined) return;
+    for (const pid of descendants(root)) {
+      if (!isRenderer(pid)) continue;
+      const resident = residentBytes(pid);
+      if (resident <= this.#memoryLimitBytes) continue;
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        continue; // gone meanwhile
+      }
+      this.#memoryKills.push({ pid, residentMb: Math.round(resident / 1048576), limitMb: Math.round(this.#memoryLimitBytes / 1048576), at: Date.now() });
+      if (this.#memoryKills.length > 8) this.#memoryKills.shift();
+    }
   }
 
   /** Pid of the browser process, or `undefined` when none runs. For tests and diagnostics. */
@@ -189,6 +254,7 @@ export class BrowserPool extends TypedEmitter<BrowserPoolEvents> {
   /** Closes the browsers; safe to call twice. */
   async close(): Promise<void> {
     this.#closed = true;
+    this.#watchMemory(false);
     if (this.#warmTimer !== undefined) clearTimeout(this.#warmTimer);
     this.#warmTimer = undefined;
     const slots = [this.#active, this.#standby];
@@ -340,47 +406,6 @@ export class BrowserPool extends TypedEmitter<BrowserPoolEvents> {
       () => this.#retire(slot),
     );
     return slot;
-  }
-}
-
-/** The processes below `root` (Chromium's renderers, GPU and utility processes), from /proc. */
-function descendants(root: number): number[] {
-  const children = new Map<number, number[]>();
-  let names: string[];
-  try {
-    names = readdirSync('/proc');
-  } catch {
-    return [];
-  }
-  for (const name of names) {
-    if (!/^\d+$/.test(name)) continue;
-    const stat = readStat(Number(name));
-    if (!stat) continue;
-    const list = children.get(stat.ppid) ?? [];
-    list.push(Number(name));
-    children.set(stat.ppid, list);
-  }
-  const out: number[] = [];
-  for (let queue = [root]; queue.length > 0;) {
-    const next = children.get(queue.pop()!) ?? [];
-    out.push(...next);
-    queue.push(...next);
-  }
-  return out;
-}
-
-function processState(pid: number): string | undefined {
-  return readStat(pid)?.state;
-}
-
-function readStat(pid: number): { state: string; ppid: number } | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // The command name may hold spaces and parentheses: the fields start after the last ')'.
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return { state: fields[0]!, ppid: Number(fields[1]) };
-  } catch {
-    return undefined;
   }
 }
 

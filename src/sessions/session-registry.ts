@@ -29,6 +29,8 @@ export interface RegistryOptions {
   chromePath: string;
   /** User Chromium runs as when framehub runs as root (created if missing). @default 'framehub-browser' */
   browserUser?: string;
+  /** A page's process resident over this many MiB is killed (0 = no limit). @default 1024 */
+  memoryLimitMb?: number;
   /** Something an operator should know (the browser runs without its sandbox). */
   onWarning?: (message: string) => void;
   browserAllowHosts: string;
@@ -88,6 +90,7 @@ export class SessionRegistry extends TypedEmitter<RegistryEvents> {
     this.pool = new BrowserPool(
       () => browserLaunch(options.chromePath, options.browserUser ?? 'framehub-browser', options.onWarning ?? (() => {})),
       () => this.#proxyListening(),
+      { rendererMemoryLimitMb: options.memoryLimitMb },
     );
     this.#maxLifetimeMs = options.maxLifetimeMs ?? DEFAULT_MAX_LIFETIME_MS;
     // Often enough that a session outlives its timeout by at most a quarter of it (and ≤ 5 s).

@@ -291,7 +291,13 @@ export class Session {
     try {
       const cdp = await context.newCDPSession(page);
       const open: OpenPage = { context, page, cdp };
-      page.on('crash', () => this.#lost(open, new Error('the browser page crashed')));
+      page.on('crash', () => {
+        const kill = this.deps.pool.takeMemoryKill();
+        if (!kill) return this.#lost(open, new Error('the browser page crashed'));
+        // Reloading the page that ate the memory would only eat it again: a blank page instead.
+        this.url = 'about:blank';
+        this.#lost(open, new Error(`the page used ${kill.residentMb} MiB of memory, over the ${kill.limitMb} MiB a session's page may use: it was stopped, and the session shows a blank page`));
+      });
       context.on('close', () => this.#lost(open, new Error('the browser closed')));
       page.on('framenavigated', (frame) => {
         if (frame === page.mainFrame()) this.url = frame.url();
