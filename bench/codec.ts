@@ -1,5 +1,5 @@
 // Codec benchmark (issue 16, point 6): bytes per second per viewer, H.264 against JPEG, for the
-// demo pattern and for video files, with the SSIM of each, and the H.264 encoder's CPU per tier.
+// demo pattern, a browser session on a real page and video files, with the SSIM of each, and the H.264 encoder's CPU per tier.
 // framehub runs in this process (createServer, real routes) so the bench can tap the source's
 // frames as the reference pictures; the viewers are real WebSocket clients on 127.0.0.1.
 //
@@ -7,7 +7,8 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
-import { createWriteStream } from 'node:fs';
+import { createWriteStream, readFileSync } from 'node:fs';
+import { createServer as createHttpServer, type Server } from 'node:http';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -22,7 +23,8 @@ import { annexBOf } from '../test/video-helpers.js';
 
 const HELP = `Usage: npm run bench -- --scenario codec [options]
 
-For each content (the demo pattern, a screen-like video file, a camera-like video file), at
+For each content (the demo pattern, a browser session reading a long page as it scrolls, a
+screen-like video file, a camera-like video file), at
 1280x720 and 30 fps: a JPEG viewer (/ws/video_feed at the server's default quality) and one
 H.264 viewer per tier (/video/:id?tier=) for --seconds each, all at once; reports bytes per
 second per viewer, the SSIM of JPEG and of the 720p tier against the source's pictures (ffmpeg's
@@ -30,6 +32,7 @@ ssim filter over --ssim-frames frames), and the CPU of each tier's encoder proce
 
   --seconds <n>       measuring time per content after a 3 s warm-up (default 10)
   --ssim-frames <n>   frames compared for SSIM (default 60)
+  --content <list>    which contents, a comma list of pattern, session, screen, camera (default all)
   -h, --help          show this help
 `;
 
@@ -39,16 +42,20 @@ const HEIGHT = 720;
 const log = (line: string) => process.stderr.write(`${line}\n`);
 
 interface Content {
+  key: string;
   name: string;
   stream: Record<string, unknown>;
-  /** How to make the file, if the content is one. */
-  file?: string;
+  /** A page a browser session shows (the stream is then the session's screencast). */
+  page?: string;
 }
+
+/** The session the browser-session content runs in. */
+const SESSION_ID = 'codec';
 
 export async function runCodecBench(argv: string[]): Promise<void> {
   const { values } = parseArgs({
     args: argv,
-    options: { scenario: { type: 'string' }, seconds: { type: 'string' }, 'ssim-frames': { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+    options: { scenario: { type: 'string' }, seconds: { type: 'string' }, 'ssim-frames': { type: 'string' }, content: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
   });
   if (values.help) {
     process.stdout.write(HELP);
@@ -56,6 +63,7 @@ export async function runCodecBench(argv: string[]): Promise<void> {
   }
   const seconds = Number(values.seconds ?? 10);
   const ssimFrames = Number(values['ssim-frames'] ?? 60);
+  const chosen = new Set((values.content ?? 'pattern,session,screen,camera').split(',').map((c) => c.trim()));
   const dir = await mkdtemp(join(tmpdir(), 'framehub-codec-'));
   try {
     const screen = join(dir, 'screen.mp4');
@@ -63,15 +71,21 @@ export async function runCodecBench(argv: string[]): Promise<void> {
     // Screen-like: bars and a moving box on flat colour. Camera-like: testsrc2 with sensor noise.
     await makeVideo(screen, `testsrc=size=${WIDTH}x${HEIGHT}:rate=30:duration=20`);
     await makeVideo(camera, `testsrc2=size=${WIDTH}x${HEIGHT}:rate=30:duration=20,noise=alls=8:allf=t`);
+    const pages = await startReadingPage();
     const contents: Content[] = [
-      { name: 'demo pattern', stream: { source: 'pattern', width: WIDTH, height: HEIGHT, fps: 30 } },
-      { name: 'screen-like file', stream: { source: 'video', file: screen } },
-      { name: 'camera-like file', stream: { source: 'video', file: camera } },
-    ];
+      { key: 'pattern', name: 'demo pattern', stream: { source: 'pattern', width: WIDTH, height: HEIGHT, fps: 30 } },
+      { key: 'session', name: 'browser session, a page scrolling', stream: {}, page: pages.url },
+      { key: 'screen', name: 'screen-like file', stream: { source: 'video', file: screen } },
+      { key: 'camera', name: 'camera-like file', stream: { source: 'video', file: camera } },
+    ].filter((content) => chosen.has(content.key));
     const rows: string[] = [];
-    for (const content of contents) {
-      log(`codec: ${content.name} …`);
-      rows.push(await measure(content, seconds, ssimFrames, dir));
+    try {
+      for (const content of contents) {
+        log(`codec: ${content.name} …`);
+        rows.push(await measure(content, seconds, ssimFrames, dir));
+      }
+    } finally {
+      pages.server.close();
     }
     const [l1, l5] = loadavg();
     process.stdout.write(`\n| content | JPEG bytes/s per viewer (SSIM) | H.264 720p bytes/s (SSIM) | ratio | 480p | 360p | encoder CPU 720p / 480p / 360p |\n| --- | --- | --- | --- | --- | --- | --- |\n`);
@@ -83,22 +97,39 @@ export async function runCodecBench(argv: string[]): Promise<void> {
 }
 
 async function measure(content: Content, seconds: number, ssimFrames: number, dir: string): Promise<string> {
-  const config = loadConfig({ overrides: { port: 0, host: '127.0.0.1', logLevel: 'silent', streams: { c: content.stream } as never } });
+  const config = loadConfig({
+    overrides: content.page
+      ? { port: 0, host: '127.0.0.1', logLevel: 'silent', browserAllowHosts: '127.0.0.1' }
+      : { port: 0, host: '127.0.0.1', logLevel: 'silent', streams: { c: content.stream } as never },
+  });
   const server: FramehubServer = await createServer(config);
   const { port } = await server.listen();
-  const stream = server.hub.resolve('c')!;
+  let id = 'c';
+  if (content.page) {
+    id = `session:${SESSION_ID}`;
+    await postJson(`http://127.0.0.1:${port}/api/session/create`, { session_id: SESSION_ID, width: WIDTH, height: HEIGHT, fps: 30, quality: 100 });
+    await postJson(`http://127.0.0.1:${port}/api/session/${SESSION_ID}/load`, { url: content.page });
+  }
+  const stream = server.hub.resolve(id)!;
   const jpegSpec = sharedSpec({ format: 'jpeg', quality: config.quality });
   try {
-    const jpeg = new WebSocket(`ws://127.0.0.1:${port}/ws/video_feed?stream=c&fps=30`);
-    const videos = TIERS.map((tier) => new WebSocket(`ws://127.0.0.1:${port}/video/c?tier=${tier}`));
+    const jpeg = new WebSocket(`ws://127.0.0.1:${port}/ws/video_feed?stream=${id}&fps=30`);
+    const videos = TIERS.map((tier) => new WebSocket(`ws://127.0.0.1:${port}/video/${id}?tier=${tier}`));
     const counts = { jpeg: 0, ...Object.fromEntries(TIERS.map((t) => [t, 0])) } as Record<string, number>;
     let counting = false;
     jpeg.on('message', (data: RawData, binary) => { if (counting && binary) counts['jpeg']! += (data as Buffer).length; });
     const units: VideoUnitMessage[] = [];
+    let unitsCounted = 0;
+    let framesCounted = 0;
+    const countFrame = () => { if (counting) framesCounted++; };
+    stream.on('frame', countFrame);
     videos.forEach((ws, i) => ws.on('message', (data: RawData, binary) => {
       if (!binary) return;
       if (counting) counts[TIERS[i]!]! += (data as Buffer).length;
-      if (i === 0) units.push(parseVideoUnit(new Uint8Array(data as Buffer)));
+      if (i === 0) {
+        units.push(parseVideoUnit(new Uint8Array(data as Buffer)));
+        if (counting) unitsCounted++;
+      }
     }));
     await Promise.all([jpeg, ...videos].map((ws) => once(ws, 'open')));
     await delay(3000);
@@ -121,6 +152,8 @@ async function measure(content: Content, seconds: number, ssimFrames: number, di
     const elapsed = (performance.now() - startedAt) / 1000;
     const cpuAfter = await encoderCpu();
     stream.off('frame', onFrame);
+    stream.off('frame', countFrame);
+    log(`  the source made ${(framesCounted / elapsed).toFixed(1)} fps; the 720p viewer got ${(unitsCounted / elapsed).toFixed(1)} units/s`);
     for (const ws of [jpeg, ...videos]) ws.close();
 
     const perSecond = (bytes: number) => bytes / elapsed;
@@ -148,6 +181,35 @@ async function measure(content: Content, seconds: number, ssimFrames: number, di
   } finally {
     await server.close();
   }
+}
+
+async function postJson(url: string, body: unknown): Promise<void> {
+  const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  if (!res.ok) throw new Error(`${url}: ${res.status} ${await res.text()}`);
+}
+
+/**
+ * A page as people read them: framehub's README as text in a 760 px column beside a sidebar,
+ * scrolled 2 px a frame the way a reader's wheel or a smooth scroll moves it (a still page
+ * would paint once and cost nothing in either format).
+ */
+async function startReadingPage(): Promise<{ server: Server; url: string }> {
+  const text = readFileSync(new URL('../README.md', import.meta.url), 'utf8').replace(/[&<>]/g, (c) => `&#${c.charCodeAt(0)};`);
+  const html = `<!doctype html><html><head><meta charset="utf-8"><title>reading</title><style>
+body{margin:0;font:16px/1.5 sans-serif;color:#222;background:#fafafa}
+header{position:sticky;top:0;background:#24292f;color:#fff;padding:12px 24px;font-weight:bold}
+aside{position:fixed;left:0;top:48px;width:240px;bottom:0;background:#eef1f4;padding:16px;box-sizing:border-box}
+main{margin-left:280px;max-width:760px;white-space:pre-wrap}
+</style></head><body><header>framehub — README</header><aside>Contents<br>Install<br>Routes<br>Configuration<br>Errors</aside>
+<main>${text}</main><script>setInterval(() => { window.scrollBy(0, 2); if (innerHeight + scrollY >= document.body.scrollHeight - 2) scrollTo(0, 0); }, 33);</script></body></html>`;
+  const server = createHttpServer((_req, res) => {
+    res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
+    res.end(html);
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as { port: number };
+  return { server, url: `http://127.0.0.1:${port}/` };
 }
 
 function kib(bytesPerSecond: number): string {
