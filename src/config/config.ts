@@ -86,6 +86,8 @@ export interface Config {
   maxSessions: number;
   /** Browser sessions at once per client IP (MAX_SESSIONS_PER_IP). @default 3 */
   maxSessionsPerIp: number;
+  /** Browser sessions at once per owner (a JWT's `sub`, a static token) when access is configured; 0 = no limit (MAX_SESSIONS_PER_USER). @default 3 */
+  maxSessionsPerUser: number;
   /** Comma list of hosts sessions may load even if they resolve to private addresses; `*` = all (BROWSER_ALLOW_HOSTS). @default '' */
   browserAllowHosts: string;
   /** User Chromium runs as, with its sandbox, when framehub runs as root; created if missing (BROWSER_USER). @default 'framehub-browser' */
@@ -211,6 +213,7 @@ export const FIELDS: Record<Exclude<keyof Config, 'streams'>, Field> = {
   sessionMaxLifetime: { env: 'SESSION_MAX_LIFETIME', flag: 'session-max-lifetime', parse: int(0, 604_800), default: 14_400, help: 'seconds a browser session lives at most, watched or not (0 = no limit)' },
   maxSessions: { env: 'MAX_SESSIONS', flag: 'max-sessions', parse: int(0, 1000), default: 10, help: 'browser sessions at once, overall' },
   maxSessionsPerIp: { env: 'MAX_SESSIONS_PER_IP', flag: 'max-sessions-per-ip', parse: int(0, 1000), default: 3, help: 'browser sessions at once per client IP' },
+  maxSessionsPerUser: { env: 'MAX_SESSIONS_PER_USER', flag: 'max-sessions-per-user', parse: int(0, 1000), default: 3, help: 'browser sessions at once per token owner when access is configured (0 = no limit)' },
   browserAllowHosts: { env: 'BROWSER_ALLOW_HOSTS', flag: 'browser-allow-hosts', parse: (raw, origin) => (raw === '' ? '' : str(/^[A-Za-z0-9.:*,\[\] -]+$/, 'a comma list of hosts or *')(raw, origin)), default: '', help: 'hosts sessions may load despite private addresses (* = all)' },
   browserUser: { env: 'BROWSER_USER', flag: 'browser-user', parse: str(/^[a-z_][a-z0-9_-]{0,31}$/, 'a user name'), default: 'framehub-browser', help: 'user Chromium runs as (sandbox on) when framehub runs as root; created if missing' },
   chromePath: { env: 'CHROME_PATH', flag: 'chrome-path', parse: str(), default: '/usr/bin/chromium', help: 'Chromium binary for browser sessions' },
