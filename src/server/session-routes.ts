@@ -136,7 +136,8 @@ function routes(app: FastifyInstance, registry: SessionRegistry, access: Access,
   // `admin` (and an open server's grant, which is admin) lists every session; bare `control` its own.
   app.get('/api/sessions', list, async (request) => {
     const principal = grantOf(request);
-    const seen = principal.scopes.has('admin') ? registry.list() : registry.list().filter((session) => session.options.owner === principal.owner);
+    // A token without an owner (a JWT without sub) owns nothing, not the ownerless sessions of an open server.
+    const seen = principal.scopes.has('admin') ? registry.list() : registry.list().filter((session) => principal.owner !== undefined && session.options.owner === principal.owner);
     return { success: true, sessions: seen.map((session) => ({ ...session.info(), expires_in: registry.expiresIn(session) })) };
   });
 
