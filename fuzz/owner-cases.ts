@@ -146,15 +146,20 @@ async function socketSteps(ctx: FuzzContext, r: Prng, caseIndex: number, id: str
     ws.on('error', () => {});
     ws.on('message', (data, isBinary) => {
       if (first) return;
-      if (isBinary) {
-        first = 'binary';
-        return;
+      if (isBinary) first = 'binary';
+      else {
+        try {
+          const message = JSON.parse(data.toString()) as { type?: string; error?: { code?: string; message?: string } };
+          first = message.error ? `${message.error.code} ${message.error.message}` : `${message.type}`;
+        } catch {
+          first = 'not-json';
+        }
       }
-      try {
-        const message = JSON.parse(data.toString()) as { type?: string; error?: { code?: string; message?: string } };
-        first = message.error ? `${message.error.code} ${message.error.message}` : `${message.type}`;
-      } catch {
-        first = 'not-json';
+      // A frame (or anything but an error) means the intruder is watching: that is the answer, no need to wait.
+      if (!first.startsWith('stream_not_found')) {
+        clearTimeout(timer);
+        ws.terminate();
+        resolve(`open ${first}`);
       }
     });
     ws.on('close', (code) => {
