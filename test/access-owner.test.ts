@@ -5,6 +5,8 @@ import { SignJWT } from 'jose';
 import { WebSocket, type RawData } from 'ws';
 import { io as connect, type Socket } from 'socket.io-client';
 import type { TestServer } from './helpers.js';
+import { reaches } from '../src/server/access.js';
+import type { Principal } from '../src/server/auth.js';
 import { BLUE, RED, frameOfColour, startPageServer, startSessionServer, type PageServer } from './session-helpers.js';
 import { nextEvent, withTimeout } from './wait.js';
 
@@ -36,6 +38,25 @@ function wsOutcome(url: string): Promise<{ message?: any; code?: number; ws: Web
     ws.on('close', (code) => resolve({ message, code, ws }));
   }), 20_000, `an answer from ${url.replace(/token=[^&]+/, 'token=…')}`);
 }
+
+describe('reaches: who gets at an owned session', () => {
+  const who = (owner: string | undefined, ...scopes: string[]): Principal => ({ userId: undefined, all: false, scopes: new Set(scopes), ...(owner && { owner }) });
+  it('bare view and control reach the principal\'s own only; shares and admin reach anyone\'s; no owner means scopes alone', () => {
+    assert.ok(reaches(who('user:a', 'control'), 'control:s', 'user:a'));
+    assert.ok(reaches(who('user:a', 'view'), 'view:session:s', 'user:a'));
+    assert.ok(!reaches(who('user:b', 'control'), 'control:s', 'user:a'));
+    assert.ok(!reaches(who('user:b', 'control', 'view'), 'view:session:s', 'user:a'));
+    assert.ok(!reaches(who(undefined, 'control', 'view'), 'view:session:s', 'user:a'), 'a token without an owner owns nothing');
+    assert.ok(reaches(who('user:b', 'control:s'), 'control:s', 'user:a'));
+    assert.ok(reaches(who('user:b', 'control:s'), 'view:session:s', 'user:a'), 'who drives a page sees it');
+    assert.ok(reaches(who('user:b', 'view:session:s'), 'view:session:s', 'user:a'));
+    assert.ok(!reaches(who('user:b', 'view:session:s', 'control'), 'control:s', 'user:a'), 'a view share does not make bare control drive');
+    assert.ok(!reaches(who('user:b', 'control:t'), 'control:s', 'user:a'));
+    assert.ok(reaches(who('user:b', 'admin'), 'control:s', 'user:a'));
+    assert.ok(reaches(who(undefined, 'control'), 'control:s', undefined), 'an open server\'s session has no owner');
+    assert.ok(!reaches(who(undefined, 'view'), 'control:s', undefined), 'the scope still decides');
+  });
+});
 
 /**
  * Browser sessions belong to whoever created them (real Chromium, JWTs and static tokens):
