@@ -13,6 +13,8 @@ export interface FuzzContext {
   jwtSecret: string;
   /** A live browser session on `main` (for Socket.IO `subscribe`, session REST), if Chromium started. */
   sessionId: string | undefined;
+  /** A browser session on `auth` created by a token of its own owner, for the other-owner case (owner-cases.ts). */
+  ownedSessionId: string | undefined;
   /** Messages still to send. */
   budgetLeft(): boolean;
   /** Set when a server process died: every case stops. */

@@ -28,7 +28,8 @@ every route; exit 0 when every answer is the README's and the server survived, 1
   --messages N      messages to send in all (default 10000)
   --concurrency N   cases at once (default 16)
   --case N          replay only case N of the seed (from a violation's reproducer)
-  --no-session      no browser session (no Chromium): Socket.IO subscribe and the upstream lane skip it
+  --no-session      no browser session (no Chromium): Socket.IO subscribe, the upstream lane and the
+                    other-owner case (a token of another owner aims at an owned session) skip it
 `;
 
 export function parseFuzzArgs(argv: string[]): FuzzOptions {

@@ -14,6 +14,7 @@ import { startUpstream, upstreamCase, type Upstream } from './upstream-cases.js'
 import { Viewer } from './viewer.js';
 import { wsEpisode, wsRefusedOpen } from './ws-cases.js';
 import { socketIoAuthCase } from './socket-io-auth-cases.js';
+import { createOwnedSession, foreignOwnerCase } from './owner-cases.js';
 
 type CaseRunner = (ctx: FuzzContext, r: Prng, caseIndex: number) => Promise<void>;
 
@@ -28,6 +29,7 @@ const CASES: readonly (readonly [number, CaseRunner])[] = [
   [10, socketIoEpisode],
   [6, engineIoEpisode],
   [3, socketIoAuthCase],
+  [3, foreignOwnerCase],
   [25, restCase],
   [0.3, unfinishedHandshakeCase],
   [0.5, wsBurstCase],
@@ -79,6 +81,7 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzResult> {
     else if (!existsSync(CHROMIUM)) notes.push(`no Chromium at ${CHROMIUM}: no browser session`);
     upstream = await startUpstream();
     if (!sessionId) notes.push('no browser session to load the hostile upstream: that lane did not run');
+    const ownedSessionId = sessionId ? await createOwnedSession(auth, jwtSecret, options.seed, notes) : undefined;
 
     viewer = await Viewer.open(main.ws, VIEWER_FPS);
     await viewer.firstFrame(10_000);
@@ -89,7 +92,7 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzResult> {
 
     const inFlight = new Map<number, string>();
     const ctx: FuzzContext = {
-      seed: options.seed, oracle, main, auth, producerToken, jwtSecret, sessionId, stopped: false,
+      seed: options.seed, oracle, main, auth, producerToken, jwtSecret, sessionId, ownedSessionId, stopped: false,
       budgetLeft: () => oracle.messages < options.messages,
       upstream: upstream && sessionId ? upstream : undefined,
     };

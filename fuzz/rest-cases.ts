@@ -124,7 +124,7 @@ const SCOPED_ROUTES: readonly (readonly [Family, string, string, string])[] = [
   ['plain', 'GET', '/api/streams', 'view'],
   ['plain', 'GET', '/metrics', 'admin'],
   ['plain', 'GET', '/api/windows', 'view'],
-  ['session', 'GET', '/api/sessions', 'admin'],
+  ['session', 'GET', '/api/sessions', 'control'],
   ['session', 'POST', '/api/session/create', 'control'],
   ['session', 'POST', '/api/session/fuzz-acl/input', 'control:fuzz-acl'],
   ['session', 'POST', '/api/session/fuzz-acl/load', 'control:fuzz-acl'],

@@ -12,12 +12,13 @@ import { createServer } from '../src/server/create-server.js';
 import { decodeFrameMessage, encodeFrameMessage } from '../src/cluster/frame-message.js';
 import { listenLocal } from './listen-local.js';
 import { createServer as createTcpServer } from 'node:net';
+import { createHash } from 'node:crypto';
 
 // Two framehub nodes in this process over one real redis-server: the stream lease handed over
 // when viewers leave, Socket.IO's adapter across nodes, and the single-node path untouched.
 
-async function clusterNode(t: TestCleanup, redis: string): Promise<TestServer> {
-  const server = await startServer({ redis, imageDir: await tempDir(t) });
+async function clusterNode(t: TestCleanup, redis: string, overrides: Parameters<typeof startServer>[0] = {}): Promise<TestServer> {
+  const server = await startServer({ redis, imageDir: await tempDir(t), ...overrides });
   t.after(() => server.close());
   return server;
 }
@@ -121,6 +122,34 @@ describe('cluster nodes in one process', () => {
     // Deleted on A: gone from the cluster's view with A's next heartbeat.
     assert.equal((await fetch(`${a.http}/api/session/held-by-a`, { method: 'DELETE' })).status, 200);
     await waitUntil(() => b.server.cluster!.view(), (view) => !('held-by-a' in view.sessions), { timeoutMs: 20_000, what: 'the session gone from the view' });
+  });
+
+  it('names each session\'s owner on every node; only the owner (or admin) reaches it, on the node that runs it', async (t) => {
+    const owner = 'cluster-owner-token-0123456789';
+    const other = 'cluster-other-token-0123456789';
+    const admin = 'cluster-admin-token-0123456789';
+    const redis = await startRedis(t);
+    const tokens = { accessTokens: `${owner}=control; ${other}=control; ${admin}=admin` };
+    const a = await clusterNode(t, redis.url, tokens);
+    const b = await clusterNode(t, redis.url, tokens);
+    const call = async (server: TestServer, method: string, path: string, token: string, body?: unknown) => {
+      const response = await fetch(server.http + path, {
+        method, headers: { authorization: `Bearer ${token}`, ...(body !== undefined && { 'content-type': 'application/json' }) },
+        ...(body !== undefined && { body: JSON.stringify(body) }), signal: AbortSignal.timeout(30_000),
+      });
+      return { status: response.status, body: await response.json() as any };
+    };
+    const created = await call(a, 'POST', '/api/session/create', owner, { session_id: 'owned-on-a', width: 320, height: 240 });
+    assert.equal(created.status, 201, JSON.stringify(created.body));
+    const ownerName = `token:${createHash('sha256').update(owner).digest('hex').slice(0, 12)}`;
+    const seen = await waitUntil(() => b.server.cluster!.view(), (view) => view.sessionOwners['owned-on-a'] !== undefined, { timeoutMs: 20_000, what: "B's view naming the session's owner" });
+    assert.equal(seen.sessionOwners['owned-on-a'], ownerName);
+    assert.deepEqual(seen.nodes.find((n) => n.id === a.server.cluster!.node.id)!.sessionOwners, { 'owned-on-a': ownerName });
+    const unknown = { status: 404, body: { success: false, error: 'no session "owned-on-a"' } };
+    assert.deepEqual(await call(a, 'POST', '/api/session/owned-on-a/keepalive', other), unknown, 'another owner, on the session\'s node');
+    assert.deepEqual(await call(b, 'POST', '/api/session/owned-on-a/keepalive', owner), unknown, 'the owner, on a node that does not run it');
+    assert.equal((await call(a, 'POST', '/api/session/owned-on-a/keepalive', owner)).status, 200);
+    assert.equal((await call(a, 'DELETE', '/api/session/owned-on-a', admin)).status, 200);
   });
 
   it('shares Socket.IO across nodes through the Redis Streams adapter', async (t) => {

@@ -66,7 +66,7 @@ async function refreshExisting() {
     select.value = sessions.some((s) => s.session_id === chosen) ? chosen : '';
     select.sessions = sessions;
   } catch {
-    // The list is a convenience (and `admin` only when tokens are checked); creating still works.
+    // The list is a convenience (with tokens checked: the token's own sessions, or every one for `admin`; a share may not list); creating still works.
   }
 }
 

@@ -18,6 +18,11 @@ export interface NodeReport {
   streams: { id: string; viewers: number; role: string; published: number; received: number }[];
   /** Browser sessions running on this node (their Chromium is here). */
   sessions: string[];
+  /**
+   * The owner of each of those sessions that has one (`user:<sub>`, `token:<hash>`): a session
+   * is served only by its own node, which checks it there; every node's view names whose it is.
+   */
+  sessionOwners: Record<string, string>;
 }
 
 export interface NodeInfo extends NodeReport {

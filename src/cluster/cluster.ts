@@ -22,6 +22,8 @@ export interface ClusterView {
   streams: Record<string, { owner: string | null; viewers: number }>;
   /** Per browser session: the node its Chromium runs on. */
   sessions: Record<string, string>;
+  /** Per browser session with an owner (access configured): whose it is. */
+  sessionOwners: Record<string, string>;
 }
 
 /**
@@ -92,8 +94,13 @@ export class Cluster {
       streams[id] = { owner, viewers };
     }
     const sessions: ClusterView['sessions'] = {};
-    for (const node of nodes) for (const id of node.sessions) sessions[id] = node.id;
-    return { node: this.node.id, nodes, streams, sessions };
+    const sessionOwners: ClusterView['sessionOwners'] = {};
+    for (const node of nodes) {
+      for (const id of node.sessions) sessions[id] = node.id;
+      // A node of an older version reports no owners.
+      Object.assign(sessionOwners, node.sessionOwners ?? {});
+    }
+    return { node: this.node.id, nodes, streams, sessions, sessionOwners };
   }
 
   /** Leaves the cluster and closes the connections; call after the streams have stopped (their leases are released then). */

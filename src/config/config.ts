@@ -86,6 +86,8 @@ export interface Config {
   maxSessions: number;
   /** Browser sessions at once per client IP (MAX_SESSIONS_PER_IP). @default 3 */
   maxSessionsPerIp: number;
+  /** Browser sessions at once per owner (a JWT's `sub`, a static token) when access is configured; 0 = no limit (MAX_SESSIONS_PER_USER). @default 3 */
+  maxSessionsPerUser: number;
   /** Comma list of hosts sessions may load even if they resolve to private addresses; `*` = all (BROWSER_ALLOW_HOSTS). @default '' */
   browserAllowHosts: string;
   /** MiB of resident memory a session's page process may use before it is killed (SESSION_MEMORY_LIMIT; 0 = no limit). @default 1024 */
@@ -213,6 +215,7 @@ export const FIELDS: Record<Exclude<keyof Config, 'streams'>, Field> = {
   sessionMaxLifetime: { env: 'SESSION_MAX_LIFETIME', flag: 'session-max-lifetime', parse: int(0, 604_800), default: 14_400, help: 'seconds a browser session lives at most, watched or not (0 = no limit)' },
   maxSessions: { env: 'MAX_SESSIONS', flag: 'max-sessions', parse: int(0, 1000), default: 10, help: 'browser sessions at once, overall' },
   maxSessionsPerIp: { env: 'MAX_SESSIONS_PER_IP', flag: 'max-sessions-per-ip', parse: int(0, 1000), default: 3, help: 'browser sessions at once per client IP' },
+  maxSessionsPerUser: { env: 'MAX_SESSIONS_PER_USER', flag: 'max-sessions-per-user', parse: int(0, 1000), default: 3, help: 'browser sessions at once per token owner when access is configured (0 = no limit)' },
   browserAllowHosts: { env: 'BROWSER_ALLOW_HOSTS', flag: 'browser-allow-hosts', parse: (raw, origin) => (raw === '' ? '' : str(/^[A-Za-z0-9.:*,\[\] -]+$/, 'a comma list of hosts or *')(raw, origin)), default: '', help: 'hosts sessions may load despite private addresses (* = all)' },
   sessionMemoryLimit: { env: 'SESSION_MEMORY_LIMIT', flag: 'session-memory-limit', parse: int(0, 1_048_576), default: 1024, help: 'MiB a browser session\'s page process may hold resident before it is killed (0 = no limit)' },
   browserUser: { env: 'BROWSER_USER', flag: 'browser-user', parse: str(/^[a-z_][a-z0-9_-]{0,31}$/, 'a user name'), default: 'framehub-browser', help: 'user Chromium runs as (sandbox on) when framehub runs as root; created if missing' },

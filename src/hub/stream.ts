@@ -46,6 +46,8 @@ export interface StreamOptions {
   clock?: Clock;
   /** Overlay label; defaults to the stream id. */
   label?: string;
+  /** Who the stream belongs to (a browser session's creator, access.ts `reaches`); unset: anyone with the scope. */
+  owner?: string;
 }
 
 export interface SubscribeOptions {
@@ -85,6 +87,8 @@ export interface StreamStats {
 export class Stream extends TypedEmitter<StreamEvents> {
   readonly variants: VariantCache;
   readonly label: string;
+  /** See StreamOptions.owner. */
+  readonly owner: string | undefined;
   #latest: Frame | undefined;
   #seq = 0;
   #state: SourceState = 'stopped';
@@ -122,6 +126,7 @@ export class Stream extends TypedEmitter<StreamEvents> {
   ) {
     super();
     this.label = options.label ?? id;
+    this.owner = options.owner;
     this.#clock = options.clock ?? systemClock;
     this.#idleGraceMs = options.idleGraceMs ?? 5000;
     this.#restartDelayMs = options.restartDelayMs ?? 500;

@@ -3,7 +3,7 @@ import type { FastifyReply, FastifyRequest, onRequestHookHandler } from 'fastify
 import { WebSocket } from 'ws';
 import type { Config } from '../config/config.js';
 import { ErrorCode, FramehubError } from '../wire/errors.js';
-import { AuthError, OPEN_PRINCIPAL, bearerToken, createTokenVerifier, producerTokenMatches, seesAllGenerations, tokenFromRequest, type Principal, type TokenVerifier } from './auth.js';
+import { AuthError, OPEN_PRINCIPAL, bearerToken, createTokenVerifier, producerTokenMatches, seesAllGenerations, staticTokenOwner, tokenFromRequest, type Principal, type TokenVerifier } from './auth.js';
 import { refusalOf } from './route-errors.js';
 import type { UpgradeHandler } from './upgrade-router.js';
 import { closeSocket } from './ws-close.js';
@@ -13,6 +13,9 @@ import { closeSocket } from './ws-close.js';
  * `control:<session id>`, `publish`, `admin`. See `allows` for what grants what.
  */
 export type Need = string;
+
+/** A WebSocket route behind `Access.upgrade`: it learns who connected, for what only the owner reaches. */
+export type GuardedHandler = (ws: WebSocket, req: IncomingMessage, url: URL, params: Record<string, string>, principal: Principal) => void;
 
 /** A refusal for a valid token that lacks the scope: 403 / 4403. */
 export class AccessError extends FramehubError {
@@ -36,6 +39,21 @@ export function allows(scopes: ReadonlySet<string>, need: Need): boolean {
   if (scopes.has(kind)) return true; // `view` ⊇ `view:x`, `control` ⊇ `control:x`
   if (kind === 'view' && target.startsWith(SESSION_STREAM)) return allows(scopes, `control:${target.slice(SESSION_STREAM.length)}`);
   return false;
+}
+
+/** The scopes that reach every session of their kind, where ownership narrows them to the principal's own. */
+const BARE = ['view', 'control'];
+
+/**
+ * Whether `principal` reaches something `owner` created (a browser session, its stream) for
+ * `need`. Bare `view` and `control` reach only the principal's own; `admin` and a share naming
+ * this one session (`control:<id>`, `view:session:<id>`) reach it whoever owns it. Without an
+ * owner (an open server made it) the scopes alone decide, as they always did.
+ */
+export function reaches(principal: Principal, need: Need, owner: string | undefined): boolean {
+  if (owner === undefined || principal.owner === owner) return allows(principal.scopes, need);
+  const shares = new Set([...principal.scopes].filter((scope) => !BARE.includes(scope)));
+  return allows(shares, need);
 }
 
 /** One static token (ACCESS_TOKENS or PRODUCER_TOKEN) and what it may do. */
@@ -127,7 +145,7 @@ export class Access {
     // Every static token is compared, matched or not: the time taken does not say which matched.
     let found: StaticToken | undefined;
     for (const candidate of this.#statics) if (producerTokenMatches(token, candidate.token) && !found) found = candidate;
-    if (found) return { userId: undefined, all: seesAllGenerations(found.scopes), scopes: found.scopes };
+    if (found) return { userId: undefined, all: seesAllGenerations(found.scopes), scopes: found.scopes, owner: staticTokenOwner(found.token) };
     if (!this.#verifier) throw Object.assign(new AuthError('token_invalid', 'unauthorized: unknown token'), { unknownStatic: true });
     return this.#verifier.verify(token);
   }
@@ -156,7 +174,7 @@ export class Access {
    */
   upgrade(
     need: (req: IncomingMessage, url: URL, params: Record<string, string>) => Need,
-    handler: (ws: WebSocket, req: IncomingMessage, url: URL, params: Record<string, string>, principal: Principal) => void,
+    handler: GuardedHandler,
     refuse: (ws: WebSocket, error: FramehubError) => void,
     log: Parameters<typeof refusalOf>[1],
   ): UpgradeHandler {

@@ -26,6 +26,12 @@ export interface Principal {
   expiresAt?: number;
   /** What the token may do (access.ts reads them): `view`, `view:<stream>`, `control`, `control:<session>`, `publish`, `admin`, … */
   scopes: ReadonlySet<string>;
+  /**
+   * Whom what this principal creates belongs to (a browser session): `user:<sub>` for a JWT,
+   * `token:<12 hex of its sha256>` for a static token (the token itself must not be shown to
+   * an admin listing sessions). `undefined` on an open server and for a JWT without `sub`.
+   */
+  owner?: string;
 }
 
 export const OPEN_PRINCIPAL: Principal = { userId: undefined, all: true, scopes: new Set(['admin']) };
@@ -152,7 +158,12 @@ function principalOf(payload: JWTPayload, defaultScopes: readonly string[], expi
   const scopes = new Set((claimed ?? defaultScopes).filter((scope) => scope !== ''));
   // What `role: admin` has always meant here: every user's generations (not the scope `admin`).
   if (payload['role'] === 'admin') scopes.add('generations:all');
-  return { userId, all: seesAllGenerations(scopes), expiresAt, scopes };
+  return { userId, all: seesAllGenerations(scopes), expiresAt, scopes, ...(userId !== undefined && { owner: `user:${userId}` }) };
+}
+
+/** A static token's owner: a prefix of its digest names it without giving it away. */
+export function staticTokenOwner(token: string): string {
+  return `token:${createHash('sha256').update(token).digest('hex').slice(0, 12)}`;
 }
 
 /** Scope `generations:all` or `admin`: every user's jobs and images. */

@@ -5,7 +5,7 @@ import type { Hub } from '../hub/hub.js';
 import type { SessionRegistry } from '../sessions/session-registry.js';
 import type { Access } from './access.js';
 
-/** What this node reports on each heartbeat: its viewers per configured stream, its role for each, its sessions. */
+/** What this node reports on each heartbeat: its viewers per configured stream, its role for each, its sessions and their owners. */
 export function nodeReport(hub: Hub, cluster: Cluster, sessions: SessionRegistry): Omit<NodeReport, 'cpu' | 'rss'> {
   const streams: NodeReport['streams'] = [];
   let viewers = 0;
@@ -17,7 +17,9 @@ export function nodeReport(hub: Hub, cluster: Cluster, sessions: SessionRegistry
     streams.push({ id: stream.id, viewers: stream.subscriberCount, role, published, received });
   }
   for (const session of sessions.list()) viewers += session.stream.subscriberCount;
-  return { viewers, streams, sessions: sessions.list().map((session) => session.id) };
+  const sessionOwners: NodeReport['sessionOwners'] = {};
+  for (const session of sessions.list()) if (session.options.owner !== undefined) sessionOwners[session.id] = session.options.owner;
+  return { viewers, streams, sessions: sessions.list().map((session) => session.id), sessionOwners };
 }
 
 /**

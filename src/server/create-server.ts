@@ -127,6 +127,8 @@ export async function createServer(config: Config, options: ServerOptions = {}):
   const sessions = new SessionRegistry({
     maxSessions: config.maxSessions,
     maxSessionsPerIp: config.maxSessionsPerIp,
+    // An open server gives no session an owner, so the per-user cap counts nothing there.
+    maxSessionsPerOwner: config.maxSessionsPerUser,
     timeoutMs: config.sessionTimeout * 1000,
     maxLifetimeMs: config.sessionMaxLifetime * 1000,
     chromePath: config.chromePath,

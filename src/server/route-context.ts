@@ -15,6 +15,7 @@ import { refusalOf } from './route-errors.js';
 import { wsSendQuiet } from './ws-send.js';
 import { closeSocket } from './ws-close.js';
 import { resolveStream } from './stream-lookup.js';
+import type { Principal } from './auth.js';
 
 /** What every route handler gets from the composition root. */
 export interface RouteContext {
@@ -30,9 +31,9 @@ export function refuse(ws: WebSocket, error: FramehubError): void {
 }
 
 /** Resolves a stream id (stream-lookup.ts) or refuses the connection with the refusal's code and its close code. */
-export function resolveStreamOrRefuse(ws: WebSocket, hub: Hub, id: string): Stream | undefined {
+export function resolveStreamOrRefuse(ws: WebSocket, hub: Hub, id: string, principal: Principal): Stream | undefined {
   try {
-    return resolveStream(hub, id);
+    return resolveStream(hub, id, principal);
   } catch (error) {
     if (!(error instanceof FramehubError)) throw error;
     refuse(ws, error);

@@ -6,7 +6,7 @@ import { SessionError, VIEWPORT_LIMITS, type SessionRegistry } from '../sessions
 import { ErrorCode } from '../wire/errors.js';
 import { MessageLimiter } from './message-limiter.js';
 import { answerErrors } from './route-errors.js';
-import type { Access } from './access.js';
+import { grantOf, reaches, type Access } from './access.js';
 
 export interface SessionRouteDefaults {
   quality: number;
@@ -44,19 +44,29 @@ export function registerSessionRoutes(root: FastifyInstance, registry: SessionRe
 function routes(app: FastifyInstance, registry: SessionRegistry, access: Access, defaults: SessionRouteDefaults): void {
   const inputLimiters = new WeakMap<Session, MessageLimiter>();
   // Who may do what (access.ts): making sessions takes `control`, driving one `control:<id>`,
-  // watching one `view:session:<id>` (which `control:<id>` grants), listing them all `admin`.
+  // watching one `view:session:<id>` (which `control:<id>` grants), listing them `control`. The
+  // hook answers 403 for a missing scope before the id is looked up; `find` then answers 404
+  // for an id that is not there or that the scope reaches only as someone else's.
   const create = { onRequest: access.hook(() => 'control') };
   const drive = { onRequest: access.hook((request) => `control:${(request as IdRequest).params.id}`) };
   const watch = { onRequest: access.hook((request) => `view:session:${(request as IdRequest).params.id}`) };
-  const admin = { onRequest: access.hook(() => 'admin') };
+  const list = { onRequest: access.hook(() => 'control') };
+  const driven = (request: IdRequest) => find(registry, request, `control:${request.params.id}`);
+  const watched = (request: IdRequest) => find(registry, request, `view:session:${request.params.id}`);
 
   app.post('/api/session/create', create, async (request, reply) => {
     // No body means all defaults; a JSON `null` is a body, and not an object.
     const body = objectBody(request.body === undefined ? {} : request.body);
     const id = body['session_id'];
     if (id !== undefined && typeof id !== 'string') throw new SessionError(ErrorCode.InvalidBody, `session_id must be a string (got ${describe(id)})`);
+    const { owner } = grantOf(request);
+    // With access configured every session has an owner, or only `admin` could ever reach it again.
+    if (!access.open && owner === undefined) {
+      throw new SessionError(ErrorCode.OwnerRequired, 'forbidden: a session needs an owner, and this token names none (a JWT without sub)');
+    }
     const session = await registry.create({
       ...(id !== undefined && { id }),
+      ...(owner !== undefined && { owner }),
       width: intField(body, 'width', VIEWPORT_LIMITS.width, defaults.width),
       height: intField(body, 'height', VIEWPORT_LIMITS.height, defaults.height),
       quality: intField(body, 'quality', QUALITY_RANGE, defaults.quality),
@@ -66,7 +76,7 @@ function routes(app: FastifyInstance, registry: SessionRegistry, access: Access,
   });
 
   app.post<IdRoute>('/api/session/:id/load', drive, async (request: IdRequest) => {
-    const session = find(registry, request.params.id);
+    const session = driven(request);
     const url = objectBody(request.body)['url'];
     if (typeof url !== 'string' || url.length > 8192) throw new SessionError(ErrorCode.InvalidBody, `url must be a string of at most 8192 characters (got ${describe(url)})`);
     const loaded = await session.load(url);
@@ -74,13 +84,13 @@ function routes(app: FastifyInstance, registry: SessionRegistry, access: Access,
   });
 
   app.post<IdRoute>('/api/session/:id/keepalive', drive, async (request: IdRequest) => {
-    const session = find(registry, request.params.id);
+    const session = driven(request);
     session.touch();
     return { success: true, session_id: session.id, expires_in: registry.expiresIn(session) };
   });
 
   app.post<IdRoute>('/api/session/:id/input', drive, async (request: IdRequest) => {
-    const session = find(registry, request.params.id);
+    const session = driven(request);
     let limiter = inputLimiters.get(session);
     if (!limiter) inputLimiters.set(session, (limiter = new MessageLimiter(REST_INPUT_PER_SECOND, REST_INPUT_PER_SECOND * 2)));
     if (!limiter.take()) throw new SessionError(ErrorCode.RateLimited, `too many input events: at most ${REST_INPUT_PER_SECOND} a second`);
@@ -94,13 +104,13 @@ function routes(app: FastifyInstance, registry: SessionRegistry, access: Access,
   });
 
   app.get<IdRoute>('/api/session/:id/frame', watch, async (request: IdRequest, reply) => {
-    const session = find(registry, request.params.id);
+    const session = watched(request);
     const { png } = await session.png();
     return reply.type('image/png').header('cache-control', 'no-store').send(png);
   });
 
   app.get<IdRoute>('/api/session/:id/frame/data', watch, async (request: IdRequest, reply) => {
-    const session = find(registry, request.params.id);
+    const session = watched(request);
     const { png, timestamp } = await session.png();
     return reply.header('cache-control', 'no-store').send({
       success: true,
@@ -112,27 +122,32 @@ function routes(app: FastifyInstance, registry: SessionRegistry, access: Access,
   });
 
   app.get<IdRoute>('/api/session/:id/viewer', watch, async (request: IdRequest, reply) => {
-    const session = find(registry, request.params.id);
+    const session = watched(request);
     const token = (request.query as Record<string, unknown>)['token'];
     return reply.type('text/html; charset=utf-8').header('cache-control', 'no-store').send(viewerPage(session.id, typeof token === 'string' ? token : undefined));
   });
 
   app.delete<IdRoute>('/api/session/:id', drive, async (request: IdRequest) => {
-    const session = find(registry, request.params.id);
+    const session = driven(request);
     await registry.delete(session.id);
     return { success: true, session_id: session.id };
   });
 
-  app.get('/api/sessions', admin, async () => ({
-    success: true,
-    sessions: registry.list().map((session) => ({ ...session.info(), expires_in: registry.expiresIn(session) })),
-  }));
+  // `admin` (and an open server's grant, which is admin) lists every session; bare `control` its own.
+  app.get('/api/sessions', list, async (request) => {
+    const principal = grantOf(request);
+    // A token without an owner (a JWT without sub) owns nothing, not the ownerless sessions of an open server.
+    const seen = principal.scopes.has('admin') ? registry.list() : registry.list().filter((session) => principal.owner !== undefined && session.options.owner === principal.owner);
+    return { success: true, sessions: seen.map((session) => ({ ...session.info(), expires_in: registry.expiresIn(session) })) };
+  });
 
 }
 
-function find(registry: SessionRegistry, id: string): Session {
+/** The session `request` names when its grant reaches it for `need`; otherwise the unknown id's 404, word for word. */
+function find(registry: SessionRegistry, request: IdRequest, need: string): Session {
+  const { id } = request.params;
   const session = registry.get(id);
-  if (!session) throw new SessionError(ErrorCode.SessionNotFound, `no session ${JSON.stringify(id.slice(0, 64))}`);
+  if (!session || !reaches(grantOf(request), need, session.options.owner)) throw new SessionError(ErrorCode.SessionNotFound, `no session ${JSON.stringify(id.slice(0, 64))}`);
   return session;
 }
 

@@ -17,7 +17,7 @@ import { MessageLimiter } from './message-limiter.js';
 import { resolveStream } from './stream-lookup.js';
 import { ConnectionCaps } from './connection-caps.js';
 import { corsOrigins, type RequestGate } from './request-gate.js';
-import type { Access } from './access.js';
+import { reaches, type Access } from './access.js';
 import { AuthError, bearerToken, OPEN_PRINCIPAL, type Principal } from './auth.js';
 import { refusalOf } from './route-errors.js';
 import { preframedSocketIoEvent, writeSocketIoPacket, type PreframedSocketIoPacket } from './preframed.js';
@@ -136,6 +136,11 @@ export function attachSocketIo(server: HttpServer, deps: SocketIoDeps): SocketIo
 }
 
 const principals = new WeakMap<Socket, Principal>();
+
+/** seeds/003's sentence for a session id that is not there (or not the caller's): it says how to make one. */
+function noSession(id: string): string {
+  return `no session ${JSON.stringify(id.slice(0, 64))}; create it with POST /api/session/create`;
+}
 
 /** The handshake's token: `auth.token` (seeds/003), else `?token=`, else `Authorization: Bearer`. */
 function handshakeToken(socket: Socket): string | undefined {
@@ -283,14 +288,15 @@ class StreamSocket {
     this.deps.access?.require(this.principal, `view:${target.kind === 'session' ? `${SESSION_STREAM_PREFIX}${target.sessionId}` : target.streamId}`);
     let stream: Stream;
     try {
-      stream = resolveStream(this.deps.hub, target.kind === 'session' ? `${SESSION_STREAM_PREFIX}${target.sessionId}` : target.streamId);
+      // Another owner's session is not found here, as an unknown one (stream-lookup.ts).
+      stream = resolveStream(this.deps.hub, target.kind === 'session' ? `${SESSION_STREAM_PREFIX}${target.sessionId}` : target.streamId, this.principal);
     } catch (error) {
       if (!(error instanceof FramehubError)) throw error;
       if (error.code === ErrorCode.InternalError) this.deps.log.error({ err: error.cause }, 'socket.io: a stream could not be opened');
       // An unknown session is refused as the session REST routes refuse it, with seeds/003's
       // sentence that says how to make one.
       if (target.kind === 'session' && error.code === ErrorCode.StreamNotFound) {
-        return reply.refuse(ErrorCode.SessionNotFound, `no session ${JSON.stringify(target.sessionId.slice(0, 64))}; create it with POST /api/session/create`);
+        return reply.refuse(ErrorCode.SessionNotFound, noSession(target.sessionId));
       }
       return reply.refuse(error.code, error.message);
     }
@@ -391,6 +397,11 @@ class StreamSocket {
     }
     // Watching a session is not driving it.
     this.deps.access?.require(this.principal, `control:${session.id}`);
+    // Watched through a share (`view:session:<id>`), another owner's session is not driven with
+    // bare `control`: the answer is the one a `subscribe` to an unknown id gets.
+    if (!reaches(this.principal, `control:${session.id}`, session.options.owner)) {
+      return reply.refuse(ErrorCode.SessionNotFound, noSession(session.id));
+    }
     let event;
     try {
       event = parseInput(type, payload, session.options);

@@ -4,7 +4,7 @@ import {
   errorMessage, frameMessage, parseStreamJsonCommand, parseStreamJsonQuery, statsMessage,
 } from '../protocols/stream-json.js';
 import type { StreamJsonOptions } from '../wire/stream-json.js';
-import type { UpgradeHandler } from './upgrade-router.js';
+import type { GuardedHandler } from './access.js';
 import { onClientMessages, parseQueryOrRefuse, resolveStreamOrRefuse, type RouteContext, subscribeOrRefuse } from './route-context.js';
 import type { VariantWire } from './variant-sink.js';
 import { wsSend, wsSendQuiet } from './ws-send.js';
@@ -20,12 +20,12 @@ const STREAM_JSON_WIRE: VariantWire<StreamJsonOptions> = {
 };
 
 /** `WS /stream/:id?fps=&quality=&format=`: seeds/002's JSON frames, stats every second, commands. */
-export function streamRoute({ hub, config, log }: RouteContext): UpgradeHandler {
-  return function handleStreamSocket(ws: WebSocket, req, url, params) {
+export function streamRoute({ hub, config, log }: RouteContext): GuardedHandler {
+  return function handleStreamSocket(ws: WebSocket, req, url, params, principal) {
     const options = parseQueryOrRefuse<StreamJsonOptions>(ws, () =>
       parseStreamJsonQuery(url.searchParams, { fps: 10, quality: config.quality, format: 'jpeg' }));
     if (!options) return;
-    const stream = resolveStreamOrRefuse(ws, hub, params['id']!);
+    const stream = resolveStreamOrRefuse(ws, hub, params['id']!, principal);
     if (!stream) return;
 
     const connectedAt = Date.now();

@@ -1,7 +1,7 @@
 import type { WebSocket } from 'ws';
 import { CloseCode } from '../wire/close-codes.js';
 import { parseVideoFeedCommand, parseVideoFeedQuery, type VideoFeedOptions } from '../protocols/video-feed.js';
-import type { UpgradeHandler } from './upgrade-router.js';
+import type { GuardedHandler } from './access.js';
 import { onClientMessages, parseQueryOrRefuse, resolveStreamOrRefuse, type RouteContext, subscribeOrRefuse } from './route-context.js';
 import type { VariantWire } from './variant-sink.js';
 import { ConnectionCaps } from './connection-caps.js';
@@ -16,11 +16,11 @@ const VIDEO_FEED_WIRE: VariantWire<VideoFeedOptions> = {
 };
 
 /** `WS /ws/video_feed[?stream=id]`: seeds/004's one binary image per message, JSON commands. */
-export function videoFeedRoute({ hub, config, log }: RouteContext): UpgradeHandler {
+export function videoFeedRoute({ hub, config, log }: RouteContext): GuardedHandler {
   // WS_MAX_CLIENTS is the seed's cap; one address may hold only a share of it, so a few idle
   // sockets from one place cannot lock every other viewer out.
   const clients = new ConnectionCaps(config.maxClients, config.maxClientsPerIp || Math.ceil(config.maxClients / 2));
-  return function handleVideoFeedSocket(ws: WebSocket, req, url) {
+  return function handleVideoFeedSocket(ws: WebSocket, req, url, _params, principal) {
     const taken = clients.take(req.socket.remoteAddress ?? '');
     if (typeof taken === 'string') {
       // seeds/004's answer, word for word, for either cap.
@@ -32,7 +32,7 @@ export function videoFeedRoute({ hub, config, log }: RouteContext): UpgradeHandl
       fps: config.frameRate, quality: config.quality, format: 'jpeg', osd: false, resize: null,
     }));
     if (!options) return;
-    const stream = resolveStreamOrRefuse(ws, hub, options.stream ?? '0');
+    const stream = resolveStreamOrRefuse(ws, hub, options.stream ?? '0', principal);
     if (!stream) return;
 
     const subscribed = subscribeOrRefuse(ws, req.socket, stream, options, VIDEO_FEED_WIRE, log);

@@ -8,7 +8,7 @@ import { DEFAULT_VIDEO_TIER, VIDEO_LADDER, videoTier, type VideoTierSpec } from 
 import { AdaptiveController } from '../hub/adaptive-controller.js';
 import type { VideoTierChoice, VideoTierName } from '../wire/video-unit.js';
 import { parseVideoCommand, parseVideoQuery, videoUnitMessage } from '../protocols/video-unit.js';
-import type { UpgradeHandler } from './upgrade-router.js';
+import type { GuardedHandler } from './access.js';
 import { onClientMessages, parseQueryOrRefuse, resolveStreamOrRefuse, type RouteContext } from './route-context.js';
 
 /**
@@ -49,11 +49,11 @@ class WsVideoSink implements VideoSink {
  * video ladder); a named tier pins it. Text in: `{"type":"set_tier","tier":...}`; text out: the
  * JSON errors every route sends.
  */
-export function videoRoute({ hub, log }: RouteContext, tiers: VideoTiers): UpgradeHandler {
-  return function handleVideoSocket(ws: WebSocket, _req, url, params) {
+export function videoRoute({ hub, log }: RouteContext, tiers: VideoTiers): GuardedHandler {
+  return function handleVideoSocket(ws: WebSocket, _req, url, params, principal) {
     const query = parseQueryOrRefuse(ws, () => parseVideoQuery(url.searchParams));
     if (!query) return;
-    const stream = resolveStreamOrRefuse(ws, hub, params['id']!);
+    const stream = resolveStreamOrRefuse(ws, hub, params['id']!, principal);
     if (!stream) return;
     let adaptive: AdaptiveController<VideoTierSpec> | undefined;
     let closed = false;

@@ -19,6 +19,8 @@ export const VIEWPORT_LIMITS = { width: [200, 3840], height: [200, 2160] } as co
 export interface RegistryOptions {
   maxSessions: number;
   maxSessionsPerIp: number;
+  /** Sessions at once per owner (CreateRequest.owner); 0 = no limit. Sessions without an owner are not counted. @default 0 */
+  maxSessionsPerOwner?: number;
   /** A session with neither keepalive nor subscriber for this long is closed. */
   timeoutMs: number;
   /**
@@ -63,10 +65,12 @@ export interface CreateRequest {
   height: number;
   quality: number;
   fps: number;
+  /** Whose the session is (Principal.owner); unset on an open server. */
+  owner?: string;
 }
 
 /**
- * Every live session: creation within limits (overall and per client IP), lookup, expiry.
+ * Every live session: creation within limits (overall, per client IP, per owner), lookup, expiry.
  * Owns the one browser and the guard proxy in front of it.
  */
 export class SessionRegistry extends TypedEmitter<RegistryEvents> {
@@ -138,7 +142,14 @@ export class SessionRegistry extends TypedEmitter<RegistryEvents> {
     if (fromIp >= this.options.maxSessionsPerIp) {
       throw new SessionError(ErrorCode.TooManySessions, `too many sessions from ${ip}: ${this.options.maxSessionsPerIp} at most; delete one or try later`);
     }
-    const options: SessionOptions = { id, width: request.width, height: request.height, quality: request.quality, fps: request.fps, ip };
+    const perOwner = this.options.maxSessionsPerOwner ?? 0;
+    if (request.owner !== undefined && perOwner > 0 && this.list().filter((s) => s.options.owner === request.owner).length >= perOwner) {
+      throw new SessionError(ErrorCode.TooManySessions, `too many sessions of yours: ${perOwner} at most each (MAX_SESSIONS_PER_USER); delete one or try later`);
+    }
+    const options: SessionOptions = {
+      id, width: request.width, height: request.height, quality: request.quality, fps: request.fps, ip,
+      ...(request.owner !== undefined && { owner: request.owner }),
+    };
     const session = new Session(options, {
       pool: this.pool,
       guard: this.guard,

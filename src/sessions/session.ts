@@ -19,6 +19,11 @@ export interface SessionOptions {
   fps: number;
   /** Who created it, for the per-IP limit. */
   ip: string;
+  /**
+   * Whose it is (Principal.owner: `user:<sub>`, `token:<hash>`): bare `view`/`control` of
+   * anyone else do not reach it. Unset on an open server.
+   */
+  owner?: string;
 }
 
 export interface SessionDeps {
@@ -95,7 +100,7 @@ export class Session {
       { cdp: async () => (await this.page()).cdp, responsive: () => this.#responsive() },
       { quality: options.quality, fps: options.fps, maxWidth: options.width, maxHeight: options.height },
     );
-    this.stream = new Stream(`session:${options.id}`, this.source, deps.encoder, { idleGraceMs: deps.idleGraceMs, label: options.id });
+    this.stream = new Stream(`session:${options.id}`, this.source, deps.encoder, { idleGraceMs: deps.idleGraceMs, label: options.id, owner: options.owner });
   }
 
   get closed(): boolean {
@@ -272,6 +277,8 @@ export class Session {
       /** Frames a second coming out of Chromium now (it paints only on change). */
       source_fps: Math.round(this.stream.fpsIn * 10) / 10,
       state: this.stream.state,
+      // Only where there is one: an open server's answers stay as they were.
+      ...(this.options.owner !== undefined && { owner: this.options.owner }),
     };
   }
 

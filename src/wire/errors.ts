@@ -57,6 +57,8 @@ const TABLE = {
   session_not_found: [404, CloseCode.NotFound],
   session_exists: [409, CloseCode.BadRequest],
   too_many_sessions: [429, CloseCode.TryAgainLater],
+  /** With access configured, a session needs an owner: a JWT without `sub` cannot create one. */
+  owner_required: [403, CloseCode.Forbidden],
   browser_unavailable: [503, CloseCode.TryAgainLater],
   url_refused: [403, CloseCode.Forbidden],
   url_unresolvable: [502, CloseCode.BadRequest],
@@ -118,6 +120,7 @@ export const ErrorCode = {
   SessionNotFound: 'session_not_found',
   SessionExists: 'session_exists',
   TooManySessions: 'too_many_sessions',
+  OwnerRequired: 'owner_required',
   BrowserUnavailable: 'browser_unavailable',
   UrlRefused: 'url_refused',
   UrlUnresolvable: 'url_unresolvable',
