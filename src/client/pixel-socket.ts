@@ -40,7 +40,11 @@ export interface ConnectionStats {
 }
 
 export interface PixelSocketOptions {
-  url: string;
+  /**
+   * A `ws://` or `wss://` URL, or several (a cluster's nodes): on a failure the next is tried at
+   * once, round robin; the reconnect delay applies once every URL failed in a row.
+   */
+  url: string | readonly string[];
   /** Directory to save images in (Node, Bun, Deno; browsers never save). @default "./images" */
   saveDirectory?: string;
   /** @default true */

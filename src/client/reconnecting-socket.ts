@@ -5,8 +5,17 @@ import { ExponentialBackoff, type ReconnectPolicy } from '../util/reconnect-poli
 import { OPEN, resolveWebSocket, type WebSocketConstructor, type WebSocketLike } from './websocket-impl.js';
 
 /**
- * The one connection state machine under PixelSocket and WebSocketClient: connect, lose the
- * connection, wait as the policy says, try again with a fresh token, notice a dead peer.
+ * The one connection state machine under PixelSocket, WebSocketClient and StreamClient: connect,
+ * lose the connection, wait as the policy says, try again with a fresh token, notice a dead peer.
+ *
+ * Several URLs (the nodes of one cluster) fail over round robin: the first attempt goes to the
+ * first URL; every failed attempt or lost connection moves the next attempt to the next URL. A
+ * URL that has not failed since the last successful open is tried at once (delay 0), so a dead
+ * node costs no wait; only once every URL has failed in a row does each further attempt wait the
+ * policy's delay. The policy is still asked before every attempt, free ones included: its attempt
+ * limit counts attempts as with one URL and a close code it stops on (4401, …) stops failover too.
+ * A successful open resets the count of failures (and the attempt number, as with one URL) but not
+ * the position: after losing node B the client tries C, not A. `connect()` starts at the first URL.
  */
 
 export type ConnectionState = 'connecting' | 'connected' | 'disconnecting' | 'disconnected';
@@ -54,7 +63,11 @@ export const SocketEvent = {
 export type TokenProvider = () => Promise<string> | string;
 
 export interface ReconnectingSocketOptions {
-  url: string;
+  /**
+   * A `ws://` or `wss://` URL, or several (the nodes of one cluster), tried round robin as
+   * described above. Token and `?<resumeParam>=` are added to whichever URL an attempt uses.
+   */
+  url: string | readonly string[];
   /** @default ExponentialBackoff (1 s doubling up to 30 s, 10 % jitter, no attempt limit) */
   policy?: ReconnectPolicy;
   /** Called before every attempt; a non-empty token is sent as `?<tokenParam>=`. */
@@ -115,12 +128,16 @@ export class ReconnectingSocket extends TypedEmitter<SocketEvents> {
   #lastEventId: string | undefined;
   #pending: PendingConnect | undefined;
   #lastError: Error | undefined;
+  readonly #urls: readonly string[];
+  /** Index in `#urls` of the URL the next (or current) attempt uses. */
+  #urlIndex = 0;
+  /** Attempts that failed in a row since the last open (a lost connection counts as one). */
+  #failedInRow = 0;
   readonly #clock: Clock;
   readonly #log: ((line: string) => void) | undefined;
 
   constructor(options: ReconnectingSocketOptions) {
     super();
-    if (typeof options.url !== 'string' || options.url === '') throw new TypeError('url must be a non-empty string');
     this.options = {
       policy: new ExponentialBackoff(),
       tokenParam: 'token',
@@ -132,6 +149,7 @@ export class ReconnectingSocket extends TypedEmitter<SocketEvents> {
       closeTimeout: 3000,
       ...options,
     };
+    this.#urls = checkUrls(options.url, this.options.tokenParam);
     this.#clock = this.options.clock;
     const { debug, name } = this.options;
     this.#log = typeof debug === 'function' ? debug : debug ? (line) => console.debug(`[${name}] ${line}`) : undefined;
@@ -180,7 +198,7 @@ export class ReconnectingSocket extends TypedEmitter<SocketEvents> {
     this.#pending = { promise, resolve, reject };
     // Finishing an old close, or a retry already on its way: that attempt settles this promise.
     if (this.#state === 'disconnecting' || this.#state === 'connecting' || this.#retryTimer !== undefined) return promise;
-    this.#attempt = 0;
+    this.#startOver();
     void this.#open();
     return promise;
   }
@@ -262,8 +280,15 @@ export class ReconnectingSocket extends TypedEmitter<SocketEvents> {
     ws.onclose = (event) => this.#onClosed(ws, event.code, event.reason);
   }
 
+  /** A fresh `connect()`: attempts counted from 0 again, starting at the first URL. */
+  #startOver(): void {
+    this.#attempt = 0;
+    this.#urlIndex = 0;
+    this.#failedInRow = 0;
+  }
+
   async #attemptUrl(): Promise<string> {
-    const url = new URL(this.options.url);
+    const url = new URL(this.#urls[this.#urlIndex]!);
     if (this.options.getToken) {
       const token = await this.options.getToken();
       if (typeof token !== 'string') throw new TypeError(`token provider returned ${typeof token}, not a string`);
@@ -278,6 +303,7 @@ export class ReconnectingSocket extends TypedEmitter<SocketEvents> {
   #onOpen(ws: WebSocketLike, url: string): void {
     if (ws !== this.#ws) return;
     this.#attempt = 0;
+    this.#failedInRow = 0;
     this.#lastReceivedAt = this.#clock.now();
     this.#peerAnswers = false;
     this.#setState('connected');
@@ -325,7 +351,7 @@ export class ReconnectingSocket extends TypedEmitter<SocketEvents> {
       this.emit('close', { code, reason, willReconnect: false });
       // connect() was called while we were closing: start over now.
       if (this.#pending) {
-        this.#attempt = 0;
+        this.#startOver();
         void this.#open();
       }
       return;
@@ -335,19 +361,26 @@ export class ReconnectingSocket extends TypedEmitter<SocketEvents> {
 
   #scheduleRetry(code: number, reason: string): void {
     const attempt = this.#attempt + 1;
-    const delay = this.options.policy.nextDelay(attempt, { code, reason });
+    const failed = this.#urls[this.#urlIndex]!;
+    this.#failedInRow++;
+    this.#urlIndex = (this.#urlIndex + 1) % this.#urls.length;
+    // The policy decides whether to go on (close codes, attempt limit) for every attempt; the
+    // wait is skipped while the next URL has not failed since the last open: it may well be up.
+    const policyDelay = this.options.policy.nextDelay(attempt, { code, reason });
+    const delay = policyDelay !== null && this.#failedInRow < this.#urls.length ? 0 : policyDelay;
     this.#setState('disconnected');
     this.emit('close', { code, reason, willReconnect: delay !== null });
     if (delay === null) {
       this.#debug(`giving up after ${this.#attempt} attempt(s)`);
       this.emit('reconnect:failed', { attempts: this.#attempt });
       const cause = this.#lastError;
-      this.#failPending(new Error(`could not connect to ${redact(this.options.url, this.options.tokenParam)}` +
+      const tried = (this.#urls.length === 1 ? [failed] : this.#urls).map((u) => redact(u, this.options.tokenParam)).join(', ');
+      this.#failPending(new Error(`could not connect to ${tried}` +
         `${this.#attempt > 0 ? ` after ${this.#attempt} reconnect attempt(s)` : ''} (last close ${code}${reason ? ` ${reason}` : ''})`, { cause }));
       return;
     }
     this.#attempt = attempt;
-    this.#debug(`reconnect attempt ${attempt} in ${delay} ms`);
+    this.#debug(`reconnect attempt ${attempt} in ${delay} ms to ${redact(this.#urls[this.#urlIndex]!, this.options.tokenParam)}`);
     this.emit('reconnecting', { attempt, delay });
     const generation = this.#generation;
     this.#retryTimer = this.#clock.setTimeout(() => {
@@ -431,6 +464,23 @@ export class ReconnectingSocket extends TypedEmitter<SocketEvents> {
   #debug(line: string): void {
     this.#log?.(line);
   }
+}
+
+/** The `url` option as a list, checked: non-empty, every entry a ws:// or wss:// URL. */
+function checkUrls(url: unknown, tokenParam: string): readonly string[] {
+  const list: unknown[] = typeof url === 'string' ? [url] : Array.isArray(url) ? [...url] : [];
+  if (list.length === 0) throw new TypeError('url must be a non-empty string or a non-empty list of them');
+  return list.map((entry) => {
+    if (typeof entry !== 'string' || entry === '') throw new TypeError('url must be a non-empty string or a non-empty list of them');
+    let protocol: string;
+    try {
+      protocol = new URL(entry).protocol;
+    } catch {
+      throw new TypeError(`url must be a ws:// or wss:// URL (got "${redact(entry, tokenParam)}")`);
+    }
+    if (protocol !== 'ws:' && protocol !== 'wss:') throw new TypeError(`url must be a ws:// or wss:// URL (got "${redact(entry, tokenParam)}")`);
+    return entry;
+  });
 }
 
 function detach(ws: WebSocketLike): void {

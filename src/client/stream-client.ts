@@ -20,8 +20,11 @@ export type { StreamJsonFrame as StreamFrame, StreamJsonStats as StreamStats, St
 export type StreamOptions = StreamJsonOptions;
 
 export interface StreamClientOptions {
-  /** The server: `ws://host:8080` (`http(s)://` is taken as `ws(s)://`). */
-  url: string;
+  /**
+   * The server: `ws://host:8080` (`http(s)://` is taken as `ws(s)://`), or several (a cluster's
+   * nodes, each serving every stream): on a failure the next is tried at once, round robin.
+   */
+  url: string | readonly string[];
   /** Stream id; `0` is the server's primary stream. @default '0' */
   stream?: string;
   /** @default 10 */
@@ -103,12 +106,20 @@ export class StreamClient extends TypedEmitter<StreamClientEvents> {
     this.stream = options.stream ?? '0';
     this.#options = { fps: options.fps ?? 10, quality: options.quality ?? 80, format: options.format ?? 'jpeg' };
     this.#urlOptions = { ...this.#options };
-    const base = new URL(options.url);
-    if (base.protocol === 'http:' || base.protocol === 'https:') base.protocol = base.protocol === 'https:' ? 'wss:' : 'ws:';
     const query = new URLSearchParams({ fps: String(this.#options.fps), quality: String(this.#options.quality), format: this.#options.format });
-    const url = `${base.origin}/stream/${encodeURIComponent(this.stream)}?${query}`;
+    const streamUrl = (server: string): string => {
+      const base = new URL(server);
+      if (base.protocol === 'http:' || base.protocol === 'https:') base.protocol = base.protocol === 'https:' ? 'wss:' : 'ws:';
+      if (base.protocol !== 'ws:' && base.protocol !== 'wss:') throw new TypeError(`url must be a ws(s):// or http(s):// URL (got "${server}")`);
+      return `${base.origin}/stream/${encodeURIComponent(this.stream)}?${query}`;
+    };
+    // An empty list goes through as one: ReconnectingSocket refuses it with its TypeError.
+    const servers: readonly unknown[] = typeof options.url === 'string' ? [options.url] : Array.isArray(options.url) ? options.url : [options.url];
     this.#socket = new ReconnectingSocket({
-      url,
+      url: servers.map((server) => {
+        if (typeof server !== 'string' || server === '') throw new TypeError('url must be a non-empty string or a non-empty list of them');
+        return streamUrl(server);
+      }),
       name: 'StreamClient',
       policy: options.reconnectPolicy ?? new StopOnCloseCodes(new ExponentialBackoff()),
       // seeds/002 has no event ids to resume from.

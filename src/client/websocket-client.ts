@@ -128,7 +128,12 @@ const PAYLOAD_CHECKS: Record<string, Array<[field: string, type: 'string' | 'num
 export class WebSocketClient extends TypedEmitter<EventTypeMap> {
   readonly #socket: ReconnectingSocket;
 
-  constructor(url: string, getToken: () => Promise<string>, options: WebSocketClientOptions = {}) {
+  /**
+   * @param url `ws(s)://host/ws`, or several (a cluster's nodes): on a failure the next is tried
+   *   at once, round robin, resuming with `?since=` the last event id; the backoff applies once
+   *   every URL failed in a row.
+   */
+  constructor(url: string | readonly string[], getToken: () => Promise<string>, options: WebSocketClientOptions = {}) {
     super();
     const policy = options.autoReconnect === false ? NO_RECONNECT : options.reconnectPolicy ?? new ExponentialBackoff({
       initialDelay: options.initialReconnectDelay ?? 1000,

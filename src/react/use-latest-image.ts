@@ -22,11 +22,12 @@ export type UseLatestImageOptions = Omit<PixelSocketOptions, 'url' | 'onImage' |
  * The latest image of a stream as React state. Latest wins: a newer image replaces the older
  * one (and frees its object URL), so a fast stream never piles up images in memory.
  */
-export function useLatestImage(url: string, options: UseLatestImageOptions = {}): UseLatestImageResult {
+export function useLatestImage(url: string | readonly string[], options: UseLatestImageOptions = {}): UseLatestImageResult {
   const [image, setImage] = useState<LatestImage | null>(null);
   const [connectionState, setConnectionState] = useState<ConnectionState>('disconnected');
   const [stats, setStats] = useState<ConnectionStats | null>(null);
   const [error, setError] = useState<Error | null>(null);
+  const urlKey = typeof url === 'string' ? url : url.join(' ');
 
   useEffect(() => {
     let current: string | undefined;
@@ -69,9 +70,10 @@ export function useLatestImage(url: string, options: UseLatestImageOptions = {})
       socket.disconnect();
       if (current) URL.revokeObjectURL(current);
     };
-    // Options are read on (re)connect only; a changed URL reconnects.
+    // Options are read on (re)connect only; a changed URL (or list) reconnects. A list is compared
+    // by its contents, so an inline array literal does not reconnect on every render.
     // eslint-disable-next-line react-hooks/exhaustive-deps
-  }, [url]);
+  }, [urlKey]);
 
   return { image, connectionState, stats, error };
 }

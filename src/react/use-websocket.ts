@@ -12,7 +12,7 @@ export interface UseWebSocketResult {
  * unmount, with its connection state as React state. `url`, `getToken` and `options` are read
  * once, when the component first renders (a new URL needs a new component key).
  */
-export function useWebSocket(url: string, getToken: () => Promise<string>, options?: WebSocketClientOptions): UseWebSocketResult {
+export function useWebSocket(url: string | readonly string[], getToken: () => Promise<string>, options?: WebSocketClientOptions): UseWebSocketResult {
   const [client] = useState(() => new WebSocketClient(url, getToken, options));
   const [connectionState, setConnectionState] = useState<ConnectionState>(client.state);
 
