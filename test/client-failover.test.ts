@@ -122,7 +122,9 @@ describe('client failover across several URLs', { timeout: 60_000 }, () => {
     // The recorder drops the connection too: on to B, where events flow again.
     const connectedB = nextEvent(client, 'connected', undefined, 10_000);
     ws.terminate();
-    await connectedB;
+    const { url: urlB } = await connectedB;
+    assert.equal(portOf(urlB), String(b.port), '`connected` names the node');
+    assert.match(urlB, /[?&]token=\*\*\*(&|$)/, 'with the token redacted');
     const { json: jobB } = await b.api('POST', '/api/generations', { prompt: 'on node B' }) as { json: { job_id: string } };
     const completedOnB = nextEvent(client, 'image.generation.completed', (e) => e.payload.job_id === jobB.job_id, 10_000);
     assert.equal((await b.publishImage(jobB.job_id, await numberedPng(2))).status, 201);

@@ -48,7 +48,8 @@ export interface SystemNotificationEvent extends BaseEvent {
   payload: NotificationPayload & Record<string, unknown>;
 }
 
-export interface ConnectedEvent { timestamp: string }
+/** `url` (framehub extension): the server URL connected to, token redacted; says which node when several are listed. */
+export interface ConnectedEvent { timestamp: string; url: string }
 export interface DisconnectedEvent { code: number; reason: string; willReconnect: boolean; timestamp: string }
 export interface ErrorEvent { error: Error; context: ErrorContext; timestamp: string }
 /** framehub extension: a reconnect attempt is scheduled `delay` ms from now. */
@@ -203,7 +204,7 @@ export class WebSocketClient extends TypedEmitter<EventTypeMap> {
 
   readonly #onStateChange = (event: StateChangeEvent) => this.emit('state:change', event);
 
-  readonly #onOpen = () => this.emit('connected', { timestamp: new Date().toISOString() });
+  readonly #onOpen = ({ url }: { url: string }) => this.emit('connected', { timestamp: new Date().toISOString(), url });
 
   readonly #onClose = ({ code, reason, willReconnect }: { code: number; reason: string; willReconnect: boolean }) => {
     this.emit('disconnected', { code, reason, willReconnect, timestamp: new Date().toISOString() });
