@@ -151,6 +151,29 @@ describe('client failover across several URLs', { timeout: 60_000 }, () => {
     assert.equal(otherConnections, 0, 'the other node was never tried');
   });
 
+  it('a connection that opened starts the failure count over but keeps the position: A, B, then A again, each at once', async () => {
+    const a = await shape();
+    const b = await shape();
+    const socket = new ReconnectingSocket({ url: [a.url, b.url], policy: new FixedDelay({ delay: LONG }) });
+    cleanups.push(() => socket.disconnect());
+    socket.on('error', () => {});
+    const reconnecting = new Inbox<SocketEvents['reconnecting']>();
+    socket.on('reconnecting', reconnecting.push);
+    const opens = new Inbox<SocketEvents['open']>();
+    socket.on('open', opens.push);
+    const a1 = a.nextConnection(10_000);
+    await socket.connect();
+    // The server ends each connection with a code no policy stops on (1012 service restart).
+    (await a1).ws.close(1012, 'restart');
+    const b1 = b.nextConnection(10_000);
+    (await b1).ws.close(1012, 'restart');
+    // Without the reset, A would count as the second failure in a row and wait the 60 s delay.
+    await a.nextConnection(10_000);
+    await opens.next(3, 10_000, 'three opens');
+    assert.deepEqual(opens.items.map((o) => portOf(o.url)), [a.port, b.port, a.port].map(String));
+    assert.deepEqual(reconnecting.items.map((r) => [r.attempt, r.delay]), [[1, 0], [1, 0]]);
+  });
+
   it('once every URL failed in a row, each further attempt waits the policy delay, and the error names every URL', async () => {
     const deadA = await refusedUrl();
     const deadB = await refusedUrl();
