@@ -8,6 +8,7 @@ import {
 import { startServer, type TestServer } from './helpers.js';
 import { startShapeServer, Inbox, type ShapeServer } from './client-helpers.js';
 import { numberedPng, startGenServer, type GenServer } from './generations-helpers.js';
+import { STABLE_CONNECTION_MS } from '../src/client/reconnecting-socket.js';
 import { FakeClock } from './fake-clock.js';
 import { listenLocal } from './listen-local.js';
 import { nextEvent } from './wait.js';
@@ -151,27 +152,45 @@ describe('client failover across several URLs', { timeout: 60_000 }, () => {
     assert.equal(otherConnections, 0, 'the other node was never tried');
   });
 
-  it('a connection that opened starts the failure count over but keeps the position: A, B, then A again, each at once', async () => {
+  it('a connection that lasted ends the run of failures (A, B, A again, each at once); one closed at once continues it', async () => {
     const a = await shape();
     const b = await shape();
-    const socket = new ReconnectingSocket({ url: [a.url, b.url], policy: new FixedDelay({ delay: LONG }) });
+    const clock = new FakeClock();
+    const socket = new ReconnectingSocket({ url: [a.url, b.url], clock, policy: new FixedDelay({ delay: LONG }) });
     cleanups.push(() => socket.disconnect());
     socket.on('error', () => {});
-    const reconnecting = new Inbox<SocketEvents['reconnecting']>();
-    socket.on('reconnecting', reconnecting.push);
     const opens = new Inbox<SocketEvents['open']>();
     socket.on('open', opens.push);
+    /** The server ends the connection with a code no policy stops on; resolves with the delay scheduled. */
+    const serverCloses = async (connection: Promise<{ ws: { close(code: number, reason: string): void } }>) => {
+      const scheduled = nextEvent(socket, 'reconnecting', undefined, 10_000);
+      (await connection).ws.close(1012, 'restart');
+      return (await scheduled).delay;
+    };
+    /** Fires the retry timer (`delay` ms of fake time) and waits for the `n`th open. */
+    const reopens = async (delay: number, n: number) => {
+      await clock.advance(delay);
+      await opens.next(n, 10_000, `open ${n}`);
+    };
+
     const a1 = a.nextConnection(10_000);
     await socket.connect();
-    // The server ends each connection with a code no policy stops on (1012 service restart).
-    (await a1).ws.close(1012, 'restart');
+    await clock.advance(STABLE_CONNECTION_MS);
     const b1 = b.nextConnection(10_000);
-    (await b1).ws.close(1012, 'restart');
+    assert.equal(await serverCloses(a1), 0, 'A lasted: B at once');
+    await reopens(0, 2);
+    await clock.advance(STABLE_CONNECTION_MS);
+    const a2 = a.nextConnection(10_000);
     // Without the reset, A would count as the second failure in a row and wait the 60 s delay.
-    await a.nextConnection(10_000);
-    await opens.next(3, 10_000, 'three opens');
-    assert.deepEqual(opens.items.map((o) => portOf(o.url)), [a.port, b.port, a.port].map(String));
-    assert.deepEqual(reconnecting.items.map((r) => [r.attempt, r.delay]), [[1, 0], [1, 0]]);
+    assert.equal(await serverCloses(b1), 0, 'B lasted too: A again at once');
+    await reopens(0, 3);
+    // A now closes as soon as it opened: it continues B's run, so every URL failed in a row and
+    // the policy's delay applies (two such nodes cannot make a tight reconnect loop).
+    const b2 = b.nextConnection(10_000);
+    assert.equal(await serverCloses(a2), LONG, 'a connection closed at once counts as a failure');
+    await reopens(LONG, 4);
+    await b2;
+    assert.deepEqual(opens.items.map((o) => portOf(o.url)), [a.port, b.port, a.port, b.port].map(String));
   });
 
   it('once every URL failed in a row, each further attempt waits the policy delay, and the error names every URL', async () => {

@@ -10,13 +10,21 @@ import { OPEN, resolveWebSocket, type WebSocketConstructor, type WebSocketLike }
  *
  * Several URLs (the nodes of one cluster) fail over round robin: the first attempt goes to the
  * first URL; every failed attempt or lost connection moves the next attempt to the next URL. A
- * URL that has not failed since the last successful open is tried at once (delay 0), so a dead
+ * URL that has not failed since the last stable connection is tried at once (delay 0), so a dead
  * node costs no wait; only once every URL has failed in a row does each further attempt wait the
  * policy's delay. The policy is still asked before every attempt, free ones included: its attempt
  * limit counts attempts as with one URL and a close code it stops on (4401, …) stops failover too.
- * A successful open resets the count of failures (and the attempt number, as with one URL) but not
- * the position: after losing node B the client tries C, not A. `connect()` starts at the first URL.
+ * A connection that stayed open `STABLE_CONNECTION_MS` ends the run of failures; one closed
+ * sooner continues it (a node that accepts and closes at once counts as failed, or two such nodes
+ * would have the client reconnect in a tight loop). Neither resets the position: after losing
+ * node B the client tries C, not A. `connect()` starts at the first URL.
  */
+
+/**
+ * How long a connection must have stayed open for its loss to start a fresh round of immediate
+ * moves to the next URL (with several URLs; one URL always waits the policy's delay).
+ */
+export const STABLE_CONNECTION_MS = 5000;
 
 export type ConnectionState = 'connecting' | 'connected' | 'disconnecting' | 'disconnected';
 
@@ -131,8 +139,10 @@ export class ReconnectingSocket extends TypedEmitter<SocketEvents> {
   readonly #urls: readonly string[];
   /** Index in `#urls` of the URL the next (or current) attempt uses. */
   #urlIndex = 0;
-  /** Attempts that failed in a row since the last open (a lost connection counts as one). */
+  /** Attempts that failed in a row since the last stable connection (a lost connection counts as one). */
   #failedInRow = 0;
+  /** When the current connection opened; undefined while there is none. */
+  #openedAt: number | undefined;
   readonly #clock: Clock;
   readonly #log: ((line: string) => void) | undefined;
 
@@ -285,6 +295,7 @@ export class ReconnectingSocket extends TypedEmitter<SocketEvents> {
     this.#attempt = 0;
     this.#urlIndex = 0;
     this.#failedInRow = 0;
+    this.#openedAt = undefined;
   }
 
   async #attemptUrl(): Promise<string> {
@@ -303,7 +314,7 @@ export class ReconnectingSocket extends TypedEmitter<SocketEvents> {
   #onOpen(ws: WebSocketLike, url: string): void {
     if (ws !== this.#ws) return;
     this.#attempt = 0;
-    this.#failedInRow = 0;
+    this.#openedAt = this.#clock.now();
     this.#lastReceivedAt = this.#clock.now();
     this.#peerAnswers = false;
     this.#setState('connected');
@@ -345,6 +356,8 @@ export class ReconnectingSocket extends TypedEmitter<SocketEvents> {
     this.#ws = null;
     this.#clearTimer('close');
     this.#stopHeartbeat();
+    const openedAt = this.#openedAt;
+    this.#openedAt = undefined;
     this.#debug(`closed ${code}${reason ? ` ${reason}` : ''}`);
     if (this.#state === 'disconnecting') {
       this.#setState('disconnected');
@@ -356,6 +369,8 @@ export class ReconnectingSocket extends TypedEmitter<SocketEvents> {
       }
       return;
     }
+    // A connection that lasted was a success: the failures before it no longer count.
+    if (openedAt !== undefined && this.#clock.now() - openedAt >= STABLE_CONNECTION_MS) this.#failedInRow = 0;
     this.#scheduleRetry(code, reason);
   }
 
