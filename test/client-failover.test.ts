@@ -3,15 +3,15 @@ import assert from 'node:assert/strict';
 import { createServer as createNetServer } from 'node:net';
 import {
   CloseCode, ExponentialBackoff, FixedDelay, PixelSocket, ReconnectingSocket, StopOnCloseCodes, StreamClient, WebSocketClient,
-  type SocketEvents,
+  type ImageMetadata, type SocketEvents,
 } from '../src/client/index.js';
 import { startServer, type TestServer } from './helpers.js';
-import { startShapeServer, Inbox, type ShapeServer } from './client-helpers.js';
+import { deferred, startShapeServer, Inbox, type ShapeServer } from './client-helpers.js';
 import { numberedPng, startGenServer, type GenServer } from './generations-helpers.js';
 import { STABLE_CONNECTION_MS } from '../src/client/reconnecting-socket.js';
 import { FakeClock } from './fake-clock.js';
 import { listenLocal } from './listen-local.js';
-import { nextEvent } from './wait.js';
+import { nextEvent, withTimeout } from './wait.js';
 
 /**
  * The client library given several server URLs (issue 17 point 5): it starts at the first,
@@ -71,6 +71,24 @@ describe('client failover across several URLs', { timeout: 60_000 }, () => {
     assert.deepEqual(reconnecting.items.map((r) => [r.attempt, r.delay]), [[1, 0]], 'one attempt moved on at once');
     const { frame: first } = await frame;
     assert.deepEqual([first.width, first.height], [320, 180]);
+  });
+
+  it('PixelSocket: a refused first URL, then images from the second at once (reconnectDelay 60 s)', async () => {
+    const dead = await refusedUrl();
+    const b = await framehub();
+    const image = deferred<ImageMetadata | undefined>();
+    const client = new PixelSocket({
+      url: [`${dead}/ws/video_feed?stream=demo`, `${b.ws}/ws/video_feed?stream=demo`],
+      saveImages: false,
+      reconnectDelay: LONG,
+      onImage: (_bytes, metadata) => image.resolve(metadata),
+      onError: () => {}, // the refused attempt, as expected
+    });
+    cleanups.push(() => client.disconnect());
+    await withTimeout(client.connect(), 10_000, 'PixelSocket connect');
+    const metadata = await withTimeout(image.promise, 10_000, 'an image');
+    assert.equal(metadata?.format, 'jpeg');
+    assert.deepEqual([metadata?.width, metadata?.height], [320, 180]);
   });
 
   it('connected to A, A closes: the client moves to B at once and frames flow again', async () => {
