@@ -238,7 +238,7 @@ describe('client failover across several URLs', { timeout: 60_000 }, () => {
 
   it('refuses an unusable url list with a TypeError', async () => {
     const good = 'ws://127.0.0.1:1/';
-    for (const url of [[], [''], ['http://127.0.0.1:1/'], [good, 'not a url'], [good, 42]] as unknown as string[][]) {
+    for (const url of [[], [''], ['ftp://127.0.0.1:1/'], [good, 'not a url'], [good, 42]] as unknown as string[][]) {
       assert.throws(() => new ReconnectingSocket({ url }), TypeError, JSON.stringify(url));
       assert.throws(() => new PixelSocket({ url, saveImages: false }), TypeError, JSON.stringify(url));
       assert.throws(() => new WebSocketClient(url, async () => ''), TypeError, JSON.stringify(url));
@@ -249,5 +249,7 @@ describe('client failover across several URLs', { timeout: 60_000 }, () => {
       assert.throws(() => new StreamClient({ url }), TypeError, JSON.stringify(url));
     }
     assert.doesNotThrow(() => new StreamClient({ url: ['http://127.0.0.1:1', 'wss://example.test'] }));
+    // The other clients take http(s) as ws(s) too, as they did before they took lists.
+    assert.doesNotThrow(() => new ReconnectingSocket({ url: ['http://127.0.0.1:1/', 'https://example.test/'] }));
   });
 });

@@ -481,19 +481,23 @@ export class ReconnectingSocket extends TypedEmitter<SocketEvents> {
   }
 }
 
-/** The `url` option as a list, checked: non-empty, every entry a ws:// or wss:// URL. */
+/**
+ * The `url` option as a list, checked: non-empty, every entry a ws:// or wss:// URL. An http(s)
+ * URL is taken as ws(s), as browsers' WebSocket and `ws` take it (clients passed one before lists).
+ */
 function checkUrls(url: unknown, tokenParam: string): readonly string[] {
   const list: unknown[] = typeof url === 'string' ? [url] : Array.isArray(url) ? [...url] : [];
   if (list.length === 0) throw new TypeError('url must be a non-empty string or a non-empty list of them');
   return list.map((entry) => {
     if (typeof entry !== 'string' || entry === '') throw new TypeError('url must be a non-empty string or a non-empty list of them');
-    let protocol: string;
+    let parsed: URL;
     try {
-      protocol = new URL(entry).protocol;
+      parsed = new URL(entry);
     } catch {
       throw new TypeError(`url must be a ws:// or wss:// URL (got "${redact(entry, tokenParam)}")`);
     }
-    if (protocol !== 'ws:' && protocol !== 'wss:') throw new TypeError(`url must be a ws:// or wss:// URL (got "${redact(entry, tokenParam)}")`);
+    if (parsed.protocol === 'http:' || parsed.protocol === 'https:') return `ws${entry.slice(4)}`;
+    if (parsed.protocol !== 'ws:' && parsed.protocol !== 'wss:') throw new TypeError(`url must be a ws:// or wss:// URL (got "${redact(entry, tokenParam)}")`);
     return entry;
   });
 }
