@@ -24,7 +24,7 @@ import { extensionFor, formatBytes, formatClock, formatDuration, formatLatency }
 /** @typedef {'disconnected' | 'connecting' | 'connected' | 'disconnecting'} ConnectionState */
 /** @typedef {'info' | 'ok' | 'error'} StatusLevel */
 
-/** Slider drags fire `input` many times a second; send the settled value once it rests this long. */
+/** Option changes go out once input rests this long; a slider drag's only after its release (`sliderHeld`). */
 const OPTION_DEBOUNCE_MS = 150;
 /** The stats panel is redrawn a few times a second, not per frame. */
 const RENDER_INTERVAL_MS = 250;
@@ -148,14 +148,48 @@ function dropUnsentOptions() {
   unsentOptions = {};
 }
 
+/**
+ * Whether a pointer holds a slider: a drag sends its value when released (the slider's
+ * `change`), however slowly the pointer moves; a timer alone would fire during a slow drag.
+ */
+let sliderHeld = false;
+
+/**
+ * @param {Partial<StreamOptions>} changes
+ */
+function sliderMoved(changes) {
+  if (sliderHeld && client?.state === 'connected') Object.assign(unsentOptions, changes);
+  else queueOptions(changes, OPTION_DEBOUNCE_MS);
+}
+
+for (const slider of [ui.fps, ui.quality]) {
+  slider.addEventListener('pointerdown', function sliderOnPointerDown() {
+    sliderHeld = true;
+  });
+  // Released (or a keyboard step committed): what is pending goes out once input rests.
+  slider.addEventListener('change', function sliderOnChange() {
+    sliderHeld = false;
+    queueOptions({}, OPTION_DEBOUNCE_MS);
+  });
+}
+// A pointer released elsewhere, or taken away, ends the hold too (a value dragged back to where it
+// started fires no `change`).
+for (const type of ['pointerup', 'pointercancel']) {
+  window.addEventListener(type, function windowOnPointerUp() {
+    if (!sliderHeld) return;
+    sliderHeld = false;
+    queueOptions({}, OPTION_DEBOUNCE_MS);
+  });
+}
+
 ui.fps.addEventListener('input', function fpsOnInput() {
   ui.fpsValue.value = ui.fps.value;
-  queueOptions({ fps: Number(ui.fps.value) }, OPTION_DEBOUNCE_MS);
+  sliderMoved({ fps: Number(ui.fps.value) });
 });
 
 ui.quality.addEventListener('input', function qualityOnInput() {
   ui.qualityValue.value = ui.quality.value;
-  queueOptions({ quality: Number(ui.quality.value) }, OPTION_DEBOUNCE_MS);
+  sliderMoved({ quality: Number(ui.quality.value) });
 });
 
 ui.format.addEventListener('change', function formatOnChange() {
