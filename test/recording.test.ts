@@ -11,6 +11,7 @@ import { WebSocket } from 'ws';
 import pino from 'pino';
 import { startServer, type TestServer } from './helpers.js';
 import { tempDir } from './temp-dir.js';
+import { createLoadedSession, startPageServer, startSessionServer } from './session-helpers.js';
 import { waitFor, waitUntil } from './wait.js';
 import { collectUnits } from './video-helpers.js';
 import { Recordings } from '../src/recording/recordings.js';
@@ -257,6 +258,55 @@ describe('a recorder that falls behind', () => {
       ws.close();
       await recordings.close();
     }
+  });
+});
+
+describe('a stream that ends while it records', () => {
+  it('ends the recording with it (the file finished, ended_at set); starting it again is 410 stream_ended', async (t) => {
+    const dir = await tempDir(t);
+    const clip = join(dir, 'clip.mp4');
+    // Three seconds of a moving test picture, played once.
+    await run('ffmpeg', ['-v', 'error', '-f', 'lavfi', '-i', 'testsrc=size=320x180:rate=30:duration=3', '-c:v', 'libx264', '-preset', 'ultrafast', '-pix_fmt', 'yuv420p', '-y', clip]);
+    const server = await startServer({ recordingsDir: dir, streams: { clip: { source: 'video', file: clip, loop: false, fps: 30 } } });
+    t.after(() => server.close());
+    const started = await api(server, 'POST', '/api/streams/clip/record');
+    assert.equal(started.status, 201, JSON.stringify(started.body));
+    const id = started.body.recording_id as string;
+    const entry = await waitUntil(() => listed(server, id), (e) => e?.ended_at !== null, { timeoutMs: 60_000, what: 'the recording to end with its stream' });
+    assert.ok(entry.bytes > 0);
+    assert.equal(server.server.recordings.counters('clip'), undefined);
+    const info = await probe(join(dir, `${id}.mp4`));
+    assert.equal(info.codec, 'h264');
+    assert.deepEqual([info.width, info.height], [320, 180]);
+    const again = await api(server, 'POST', '/api/streams/clip/record');
+    assert.equal(again.status, 410);
+    assert.equal(again.body.error, 'stream_ended');
+    assert.equal((await api(server, 'DELETE', '/api/streams/clip/record')).status, 404);
+  });
+});
+
+describe('recording a browser session', () => {
+  it('records session:<id> like any stream; deleting the session ends its recording', async (t) => {
+    const dir = await tempDir(t);
+    const pages = await startPageServer();
+    t.after(() => pages.close());
+    const server = await startSessionServer({ recordingsDir: dir });
+    t.after(() => server.close());
+    const session = await createLoadedSession(server, `${pages.origin}/animated`);
+    const stream = `session:${session}`;
+    const started = await api(server, 'POST', `/api/streams/${stream}/record`);
+    assert.equal(started.status, 201, JSON.stringify(started.body));
+    assert.equal(started.body.stream, stream);
+    const id = started.body.recording_id as string;
+    assert.equal((await api(server, 'POST', `/api/streams/${stream}/record`)).status, 409);
+    await recorded(server, stream, 40);
+    assert.equal((await api(server, 'DELETE', `/api/session/${session}`)).status, 200);
+    const entry = await waitUntil(() => listed(server, id), (e) => e?.ended_at !== null, { timeoutMs: 30_000, what: 'the recording to end with its session' });
+    assert.ok(entry.bytes > 0);
+    const info = await probe(join(dir, `${id}.mp4`));
+    assert.equal(info.codec, 'h264');
+    assert.deepEqual([info.width, info.height], [320, 240]);
+    assert.equal((await api(server, 'DELETE', `/api/streams/${stream}/record`)).body.error, 'not_recording');
   });
 });
 

@@ -37,6 +37,13 @@ interface Meta {
   ended_at: string | null;
 }
 
+/** A recording under way: its Recorder is set once its entry is written; `detach` stops listening to its stream. */
+interface ActiveRecording {
+  id: string;
+  recorder: Recorder | undefined;
+  detach?: () => void;
+}
+
 export interface RecordingsOptions {
   readonly dir: string;
   readonly tiers: VideoTiers;
@@ -58,7 +65,7 @@ const RECORDED_TIER = videoTier(DEFAULT_VIDEO_TIER)!;
 export class Recordings {
   readonly #meta = new Map<string, Meta>();
   /** By stream id: the recording under way (its Recorder is set once its entry is written). */
-  readonly #active = new Map<string, { id: string; recorder: Recorder | undefined }>();
+  readonly #active = new Map<string, ActiveRecording>();
   #closed = false;
 
   constructor(private readonly options: RecordingsOptions) {}
@@ -118,11 +125,13 @@ export class Recordings {
   /** Starts recording `stream`; `already_recording` when it is. */
   async start(stream: Stream): Promise<RecordingEntry> {
     if (this.#closed) throw new FramehubError(ErrorCode.ShuttingDown, 'the server is shutting down');
+    // Nothing would ever come: refused as the stream routes refuse a stream that ended.
+    if (stream.state === 'ended') throw new FramehubError(ErrorCode.StreamEnded, `stream ${JSON.stringify(stream.id)} has ended`);
     if (this.#active.has(stream.id)) throw new FramehubError(ErrorCode.AlreadyRecording, `stream ${JSON.stringify(stream.id)} is being recorded already`);
     const startedAt = new Date();
     const id = `${startedAt.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')}-${randomBytes(4).toString('hex')}`;
     // Claimed before the first await: a second start of the same stream meanwhile gets its 409.
-    const slot: { id: string; recorder: Recorder | undefined } = { id, recorder: undefined };
+    const slot: ActiveRecording = { id, recorder: undefined };
     this.#active.set(stream.id, slot);
     const meta: Meta = { recording_id: id, stream: stream.id, ...(stream.owner !== undefined && { owner: stream.owner }), started_at: startedAt.toISOString(), ended_at: null };
     this.#meta.set(id, meta);
@@ -145,6 +154,15 @@ export class Recordings {
       },
     });
     slot.recorder = recorder;
+    // A stream that ends for good (a file played once, a deleted browser session) ends its
+    // recording: nothing more will come, and the file is finished now rather than at shutdown.
+    const onState = ({ newState }: { newState: string }) => {
+      if (newState !== 'ended') return;
+      this.options.log.warn({ recording: id, stream: stream.id }, 'recording ended: its stream ended');
+      void this.#end(stream.id, slot);
+    };
+    stream.on('state:change', onState);
+    slot.detach = () => stream.off('state:change', onState);
     // Stopped while the entry was being written (or the server closing): nothing to attach to.
     if (this.#active.get(stream.id) !== slot) await recorder.stop();
     else recorder.attach(this.options.tiers.get(stream, RECORDED_TIER));
@@ -184,8 +202,9 @@ export class Recordings {
   }
 
   /** Ends `slot`'s recording: ffmpeg stopped and the file finished, then the end written to its entry. */
-  async #end(streamId: string, slot: { id: string; recorder: Recorder | undefined }): Promise<RecordingEntry> {
+  async #end(streamId: string, slot: ActiveRecording): Promise<RecordingEntry> {
     if (this.#active.get(streamId) === slot) this.#active.delete(streamId);
+    slot.detach?.();
     const meta = this.#meta.get(slot.id);
     await slot.recorder?.stop();
     if (meta && meta.ended_at === null) {
