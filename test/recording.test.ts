@@ -308,6 +308,44 @@ describe('recording a browser session', () => {
     assert.deepEqual([info.width, info.height], [320, 240]);
     assert.equal((await api(server, 'DELETE', `/api/streams/${stream}/record`)).body.error, 'not_recording');
   });
+
+  it('with access configured a session\'s recording is as private as the session', async (t) => {
+    const dir = await tempDir(t);
+    const pages = await startPageServer();
+    t.after(() => pages.close());
+    const [owner, other, viewer] = ['recording-owner-token-0123456789', 'recording-other-token-0123456789', 'recording-view-token-01234567890'];
+    const server = await startSessionServer({ recordingsDir: dir, accessTokens: `${owner}=control; ${other}=control; ${viewer}=view` });
+    t.after(() => server.close());
+    const as = (token: string) => ({ authorization: `Bearer ${token}` });
+    const created = await fetch(`${server.http}/api/session/create`, { method: 'POST', headers: { ...as(owner), 'content-type': 'application/json' }, body: JSON.stringify({ width: 320, height: 240 }) });
+    assert.equal(created.status, 201);
+    const session = ((await created.json()) as any).session_id as string;
+    const loaded = await fetch(`${server.http}/api/session/${session}/load`, { method: 'POST', headers: { ...as(owner), 'content-type': 'application/json' }, body: JSON.stringify({ url: `${pages.origin}/animated` }) });
+    assert.equal(loaded.status, 200);
+    const stream = `session:${session}`;
+    // Another owner's bare control: the session is an unknown stream to it.
+    const foreign = await api(server, 'POST', `/api/streams/${stream}/record`, as(other));
+    assert.equal(foreign.status, 404);
+    assert.equal(foreign.body.error, 'stream_not_found');
+    // A configured stream takes admin.
+    assert.equal((await api(server, 'POST', '/api/streams/demo/record', as(owner))).status, 403);
+    const started = await api(server, 'POST', `/api/streams/${stream}/record`, as(owner));
+    assert.equal(started.status, 201, JSON.stringify(started.body));
+    const id = started.body.recording_id as string;
+    assert.equal((await api(server, 'DELETE', `/api/streams/${stream}/record`, as(other))).body.error, 'not_recording');
+    await recorded(server, stream, 10);
+    assert.equal((await api(server, 'DELETE', `/api/streams/${stream}/record`, as(owner))).status, 200);
+    // Download: the owner (control grants view:session:<id>) yes; bare view of another owner and bare control of another owner: unknown.
+    assert.equal((await fetch(`${server.http}/api/recordings/${id}.mp4`, { headers: as(owner) })).status, 200);
+    for (const token of [viewer, other]) {
+      const res = await api(server, 'GET', `/api/recordings/${id}.mp4`, as(token));
+      assert.equal(res.status, 404, token);
+      assert.equal(res.body.error, 'recording_not_found');
+    }
+    assert.deepEqual((await api(server, 'GET', '/api/recordings', as(viewer))).body.recordings, []);
+    assert.equal((await api(server, 'DELETE', `/api/recordings/${id}`, as(other))).status, 404);
+    assert.equal((await api(server, 'DELETE', `/api/recordings/${id}`, as(owner))).status, 200);
+  });
 });
 
 describe('recordings across a restart, and access', () => {
