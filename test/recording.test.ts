@@ -96,6 +96,10 @@ describe('recording a stream', () => {
     }
 
     await recorded(server, 'demo', 90);
+    const metrics = await (await fetch(`${server.http}/metrics`)).text();
+    assert.match(metrics, /^framehub_recordings_active 1$/m);
+    assert.ok(Number(/^framehub_recording_units_total\{stream="demo"\} (\d+)$/m.exec(metrics)?.[1]) >= 90, 'units in /metrics');
+    assert.match(metrics, /^framehub_recording_units_dropped_total\{stream="demo"\} 0$/m);
     const during = await listed(server, id);
     assert.equal(during.ended_at, null);
     assert.equal(during.stream, 'demo');
@@ -107,6 +111,7 @@ describe('recording a stream', () => {
     assert.ok(stopped.body.bytes > 10_000, `bytes: ${stopped.body.bytes}`);
     assert.deepEqual(await listed(server, id), stopped.body);
 
+    assert.match(await (await fetch(`${server.http}/metrics`)).text(), /^framehub_recordings_active 0$/m);
     const again = await api(server, 'DELETE', '/api/streams/demo/record');
     assert.equal(again.status, 404);
     assert.equal(again.body.error, 'not_recording');

@@ -122,6 +122,11 @@ export class Recordings {
     return this.#active.get(streamId)?.recorder?.counters;
   }
 
+  /** Every recording under way and its counters, by stream (for /metrics). */
+  underWay(): { stream: string; counters: RecorderCounters }[] {
+    return [...this.#active].flatMap(([stream, slot]) => (slot.recorder ? [{ stream, counters: slot.recorder.counters }] : []));
+  }
+
   /** Starts recording `stream`; `already_recording` when it is. */
   async start(stream: Stream): Promise<RecordingEntry> {
     if (this.#closed) throw new FramehubError(ErrorCode.ShuttingDown, 'the server is shutting down');

@@ -113,6 +113,8 @@ export async function createServer(config: Config, options: ServerOptions = {}):
   router.add('/ws/video_feed', access.upgrade((_req, url) => `view:${url.searchParams.get('stream') ?? '0'}`, videoFeedRoute(context), refuse, app.log));
   const videoTiers = new VideoTiers({ idleGraceMs: config.idleGrace * 1000, onError: (error) => app.log.warn({ err: error }, 'h264 encoder') });
   router.add('/video/:id', access.upgrade((_req, _url, params) => `view:${params['id']}`, videoRoute(context, videoTiers), refuse, app.log));
+  const recordings = new Recordings({ dir: config.recordingsDir, tiers: videoTiers, log: app.log.child({ part: 'recordings' }) });
+  await recordings.load();
   const generations = await createGenerationsModule(config, { hub, encoder, logger: app.log });
   router.add('/ws/streaming', access.upgrade(() => 'view', streamingRoute(context, generations), refuse, app.log));
   // /ws checks its own token (through `access`): its refusals are seeds/001 envelopes, its replay starts at the upgrade.
@@ -122,7 +124,7 @@ export async function createServer(config: Config, options: ServerOptions = {}):
   const stopHeartbeat = startHeartbeat(router.wss, config.pingInterval * 1000);
 
   registerHttpRoutes(app, hub, access);
-  registerMetricsRoute(app, hub, access);
+  registerMetricsRoute(app, hub, access, recordings);
   registerPublishRoutes(app, generations, access, config);
   registerGalleryRoutes(app, generations.store, access);
   installScreenCapture({ hub, config, encoder, log: app.log });
@@ -146,9 +148,7 @@ export async function createServer(config: Config, options: ServerOptions = {}):
   });
   hub.addResolver(sessions.resolveStream);
   registerSessionRoutes(app, sessions, access, { quality: config.quality, fps: 30, width: 1280, height: 720 });
-  // After the session resolver: `session:<id>` streams are recordable too.
-  const recordings = new Recordings({ dir: config.recordingsDir, tiers: videoTiers, log: app.log.child({ part: 'recordings' }) });
-  await recordings.load();
+  // After the session resolver (the hub resolves `session:<id>` streams at request time either way).
   registerRecordingRoutes(app, hub, recordings, access);
   const io = attachSocketIo(app.server, {
     hub, registry: sessions, access, log: app.log, maxPayload: config.maxPayload, caps, gate, allowedOrigins: config.allowedOrigins,
