@@ -266,6 +266,31 @@ describe('a recorder that falls behind', () => {
   });
 });
 
+describe('a recorder whose writer fails', () => {
+  it('ends the recording and logs ffmpeg\'s last words; the stream can be recorded again', async (t) => {
+    const dir = await tempDir(t);
+    // What ffmpeg does on a full disk (checked by hand against /dev/full): exit 1 with ENOSPC's words.
+    const failing = join(dir, 'failing-ffmpeg');
+    await writeFile(failing, '#!/bin/sh\nhead -c 20000 >/dev/null\necho "No space left on device" >&2\nexit 1\n');
+    await chmod(failing, 0o755);
+    const server = await startServer({ recordingsDir: dir });
+    t.after(() => server.close());
+    const warnings: string[] = [];
+    const log = pino({ level: 'warn' }, { write: (line: string) => { const { msg, err } = JSON.parse(line); warnings.push(`${msg} ${err?.message ?? ''}`); } });
+    const recordings = new Recordings({ dir, tiers: server.server.videoTiers, log, command: failing });
+    t.after(() => recordings.close());
+    const stream = server.server.hub.resolve('demo')!;
+    const entry = await recordings.start(stream);
+    const ended = await waitUntil(() => recordings.list(), (list) => list[0]?.ended_at !== null, { timeoutMs: 60_000, what: 'the recording to end' });
+    assert.equal(ended[0]!.recording_id, entry.recording_id);
+    assert.equal(recordings.counters('demo'), undefined);
+    assert.ok(warnings.some((w) => w.startsWith('recording ended: ffmpeg failed') && w.includes('No space left on device')), warnings.join('\n'));
+    // The stream is not held by the failed recording, and another one can start.
+    const again = await recordings.start(stream);
+    assert.notEqual(again.recording_id, entry.recording_id);
+  });
+});
+
 describe('a stream that ends while it records', () => {
   it('ends the recording with it (the file finished, ended_at set); starting it again is 410 stream_ended', async (t) => {
     const dir = await tempDir(t);
