@@ -11,7 +11,7 @@ import { badTokens, validToken } from './jwt.js';
  * documents for the route, in the route's error shape; never a 500.
  */
 
-type Family = 'session' | 'publish' | 'gallery' | 'plain';
+type Family = 'session' | 'publish' | 'gallery' | 'recording' | 'plain';
 
 interface RestRequest {
   route: string;
@@ -119,6 +119,47 @@ function plainRequest(r: Prng): RestRequest {
   }
 }
 
+/** A well-formed recording id (RECORDING_ID) that no recording has: the fuzzer never starts one. */
+function unknownRecordingId(r: Prng): string {
+  return `20000101T000000Z-${r.int(0x1_0000_0000).toString(16).padStart(8, '0')}`;
+}
+
+/**
+ * The recording routes (docs/recording.md) with ids that are not recording ids, ids no
+ * recording has, streams nothing resolves, junk bodies and Range headers. Stream ids all start
+ * with `missing-`: the fuzzer never records (and never fills the disk).
+ */
+function recordingRequest(r: Prng): RestRequest {
+  const base = { family: 'recording' as const, headers: {} };
+  // Never a recording id: those are digits, `T`, `Z`, `-` and lowercase hex only.
+  const badId = () => r.pick(['..%2F..%2Fetc%2Fpasswd', '%2e%2e%2fx.mp4', '..%5Cx.mp4', 'x.mp4', `${enc(weirdString(r).slice(0, 300))}!`, '%00.mp4', 'a'.repeat(2000), '20000101T000000Z-0000000G.mp4', '20000101T000000Z-00000000.MP4']);
+  const stream = () => `missing-${enc(weirdString(r).slice(0, 100))}`;
+  switch (r.int(7)) {
+    case 0: return { ...base, route: 'GET /api/recordings/:id.mp4', kind: 'bad-id', method: 'GET', path: `/api/recordings/${badId()}`, expect: ['400 invalid_recording_id'] };
+    case 1: {
+      const range = r.pick(['bytes=0-1', 'bytes=-1', 'bytes=9-', 'bytes=x', 'items=0-1', 'bytes=1-0', 'bytes=0-1,2-3', weirdString(r).replace(/[^\x20-\x7e]/g, '')]);
+      return { ...base, route: 'GET /api/recordings/:id.mp4', kind: 'unknown-id', method: 'GET', path: `/api/recordings/${unknownRecordingId(r)}.mp4`, headers: { range }, expect: ['404 recording_not_found'] };
+    }
+    case 2: return r.chance(0.5)
+      ? { ...base, route: 'DELETE /api/recordings/:id', kind: 'bad-id', method: 'DELETE', path: `/api/recordings/${badId()}`, expect: ['400 invalid_recording_id'] }
+      : { ...base, route: 'DELETE /api/recordings/:id', kind: 'unknown-id', method: 'DELETE', path: `/api/recordings/${unknownRecordingId(r)}`, expect: ['404 recording_not_found'] };
+    case 3: return { ...base, route: 'POST /api/streams/:id/record', kind: 'unknown-stream', method: 'POST', path: `/api/streams/${stream()}/record`, expect: ['404 stream_not_found'] };
+    case 4: {
+      // The route reads no body; one that is sent is still parsed as its Content-Type says.
+      const [type, body, expect] = r.pick<[string, string, string[]]>([
+        ['application/json', invalidJson(r), ['400 invalid_json']],
+        ['application/json', deepValue(r), ['400 invalid_json', '404 stream_not_found']],
+        ['application/json', `{"prerecord":${anyValue(r)}}`, ['404 stream_not_found', '400 invalid_json']],
+        ['text/plain', weirdString(r), ['404 stream_not_found']],
+        [r.pick(['application/xml', 'image/png', 'multipart/form-data']), 'x', ['415 unsupported_media_type', '400 invalid_body']],
+      ]);
+      return { ...base, route: 'POST /api/streams/:id/record', kind: 'junk-body', method: 'POST', path: `/api/streams/${stream()}/record`, headers: { 'content-type': type }, body, expect };
+    }
+    case 5: return { ...base, route: 'DELETE /api/streams/:id/record', kind: 'not-recording', method: 'DELETE', path: `/api/streams/${stream()}/record`, expect: ['404 not_recording'] };
+    default: return { ...base, route: 'GET /api/recordings', kind: 'query-junk', method: 'GET', path: `/api/recordings?${enc(weirdString(r).slice(0, 300))}=${enc(weirdString(r).slice(0, 300))}`, expect: ['200'] };
+  }
+}
+
 /** Every REST route of the access table, on the auth server, with its scope and without it. */
 const SCOPED_ROUTES: readonly (readonly [Family, string, string, string])[] = [
   ['plain', 'GET', '/api/streams', 'view'],
@@ -134,6 +175,10 @@ const SCOPED_ROUTES: readonly (readonly [Family, string, string, string])[] = [
   ['session', 'GET', '/api/session/fuzz-acl/frame/data', 'view:session:fuzz-acl'],
   ['gallery', 'GET', '/api/images', 'view'],
   ['gallery', 'GET', '/images/nope.png', 'view'],
+  ['recording', 'GET', '/api/recordings', 'view'],
+  ['recording', 'POST', '/api/streams/missing-acl/record', 'admin'],
+  ['recording', 'DELETE', '/api/streams/missing-acl/record', 'admin'],
+  ['recording', 'POST', '/api/streams/session:fuzz-acl/record', 'control:fuzz-acl'],
 ];
 
 /**
@@ -166,7 +211,7 @@ function accessRequest(ctx: FuzzContext, r: Prng): RestRequest {
     default: {
       // The scope it needs: past the gate, the route's own answers (no such session or image, no screen, a body to check).
       const token = validToken(ctx.jwtSecret, 'fuzz', scope);
-      return { route, family, kind: 'scoped', method, path, headers: { ...headers, authorization: `Bearer ${token}` }, ...(body && { body }), expect: ['200', '201', '400', '404', '404 image_not_found', '429', '503'], server };
+      return { route, family, kind: 'scoped', method, path, headers: { ...headers, authorization: `Bearer ${token}` }, ...(body && { body }), expect: ['200', '201', '400', '404', '404 image_not_found', '404 stream_not_found', '404 not_recording', '429', '503'], server };
     }
   }
 }
@@ -242,7 +287,7 @@ export async function restCase(ctx: FuzzContext, r: Prng, caseIndex: number): Pr
   }
   const count = r.range(1, 8);
   for (let i = 1; i <= count && ctx.budgetLeft() && !ctx.stopped; i++) {
-    const request = r.weighted<() => RestRequest>([[3, () => sessionRequest(ctx, r)], [3, () => plainRequest(r)], [4, () => publishRequest(ctx, r, jobId)], [2, () => accessRequest(ctx, r)]])();
+    const request = r.weighted<() => RestRequest>([[3, () => sessionRequest(ctx, r)], [3, () => plainRequest(r)], [4, () => publishRequest(ctx, r, jobId)], [2, () => recordingRequest(r)], [2, () => accessRequest(ctx, r)]])();
     const server = request.server ?? ctx.main;
     // Too deep is refused before anything else is looked at (after the token, which comes first).
     if (request.family === 'publish' && typeof request.body === 'string' && request.expect.every((e) => e.startsWith('400')) && /json/.test(request.headers['content-type'] ?? '') && jsonDepth(request.body) > MAX_JSON_DEPTH) {

@@ -58,7 +58,7 @@ export class ServerUnderTest {
     await writeFile(config, `streams:\n  demo:\n    source: pattern\n    fps: ${VIEWER_FPS}\n    width: 320\n    height: 180\n`);
     const port = await freePort();
     const child = spawn(process.execPath, ['--max-semi-space-size=2', BIN, 'serve', '--config', config, '--port', String(port), '--host', '127.0.0.1'], {
-      env: { ...process.env, LOG_LEVEL: 'warn', IMAGE_DIR: join(dir, 'images'), IDLE_GRACE: '1', ...env },
+      env: { ...process.env, LOG_LEVEL: 'warn', IMAGE_DIR: join(dir, 'images'), RECORDINGS_DIR: join(dir, 'recordings'), IDLE_GRACE: '1', ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     child.on('error', function childOnError() {

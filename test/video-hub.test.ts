@@ -8,7 +8,7 @@ import { VideoTier } from '../src/hub/video-tier.js';
 import { tierSize, VIDEO_LADDER, VIDEO_TIERS, videoTier, type VideoTierSpec } from '../src/hub/video-tier-spec.js';
 import { AdaptiveController } from '../src/hub/adaptive-controller.js';
 import { FakeClock } from './fake-clock.js';
-import { splitNals, nalType, NalType } from '../src/hub/h264-bitstream.js';
+import { avcConfig, splitNals, nalType, NalType, toAnnexB, toLengthPrefixed } from '../src/hub/h264-bitstream.js';
 import { PacketSplitter } from '../src/hub/packet-splitter.js';
 import { Stream } from '../src/hub/stream.js';
 import { SharpEncoder } from '../src/hub/encoder.js';
@@ -162,11 +162,35 @@ describe('VideoSlot', () => {
     assert.deepEqual(healthy.written, Array.from({ length: seq }, (_, i) => i + 1));
   });
 
+  it('tells a sink that fell behind at once, with how many units it dropped, and a sink that throws there changes nothing', () => {
+    const told: number[] = [];
+    const stalled = Object.assign(new HeldSink(), { behind: (dropped: number) => { told.push(dropped); throw new Error('a report that fails'); } });
+    const slot = new VideoSlot(stalled);
+    slot.offer(unit(1, true));
+    for (let i = 2; i <= MAX_WAITING_UNITS + 2; i++) slot.offer(unit(i, false));
+    assert.deepEqual(told, [MAX_WAITING_UNITS + 1]);
+    assert.equal(slot.counters.resyncs, 1);
+    slot.offer(unit(100, true));
+    stalled.release();
+    assert.deepEqual(stalled.written, [1, 100]);
+  });
+
   it('a failed write makes it wait for the next keyframe', () => {
     const slot = new VideoSlot({ deliver: (_units, done) => done(new Error('gone'), 0) });
     slot.offer(unit(1, true));
     assert.equal(slot.waitingForKeyframe, true);
     assert.equal(slot.counters.failed, 1);
+  });
+});
+
+describe('toAnnexB', () => {
+  it('turns length-prefixed NALs back into start codes, with the avcC\'s SPS and PPS in front', () => {
+    const sps = Buffer.from([0x67, 0x42, 0xc0, 0x1f, 0xaa]);
+    const pps = Buffer.from([0x68, 0xce, 0x3c, 0x80]);
+    const idr = Buffer.from([0x65, 0x88, 0x84, 0x00, 0x21]);
+    const annexB = toAnnexB(toLengthPrefixed([idr]), avcConfig(sps, pps));
+    assert.deepEqual(splitNals(annexB), [sps, pps, idr]);
+    assert.deepEqual(splitNals(toAnnexB(toLengthPrefixed([idr]))), [idr]);
   });
 });
 

@@ -132,6 +132,8 @@ export interface Config {
   replayAge: number;
   /** Data directory: generated images and the replay log's journal `events.jsonl` (IMAGE_DIR). @default './data/images' */
   imageDir: string;
+  /** Where recordings go (RECORDINGS_DIR), one fragmented MP4 and its JSON index entry each (docs/recording.md). @default './data/recordings' */
+  recordingsDir: string;
   /** Hours generated images are kept (IMAGE_RETENTION, 0 = forever). @default 168 */
   imageRetention: number;
   /** Largest image a producer may publish, bytes (MAX_IMAGE_SIZE). @default 33554432 */
@@ -238,6 +240,7 @@ export const FIELDS: Record<Exclude<keyof Config, 'streams'>, Field> = {
   replaySize: { env: 'REPLAY_SIZE', flag: 'replay-size', parse: int(10, 1_000_000), default: 1000, help: 'generation events kept for ?since= replays' },
   replayAge: { env: 'REPLAY_AGE', flag: 'replay-age', parse: int(0, 30 * 86_400), default: 3600, help: 'seconds a generation event stays replayable (0 = no limit)' },
   imageDir: { env: 'IMAGE_DIR', flag: 'image-dir', parse: str(), default: './data/images', help: 'data directory: generated images and the replay log (events.jsonl)' },
+  recordingsDir: { env: 'RECORDINGS_DIR', flag: 'recordings-dir', parse: str(), default: './data/recordings', help: 'directory of stream recordings (one MP4 each, docs/recording.md)' },
   imageRetention: { env: 'IMAGE_RETENTION', flag: 'image-retention', parse: num(0, 87_600), default: 168, help: 'hours generated images are kept (0 = forever)' },
   maxImageSize: { env: 'MAX_IMAGE_SIZE', flag: 'max-image-size', parse: int(1024, 512 * 1024 * 1024), default: 32 * 1024 * 1024, help: 'largest published image, bytes' },
   comfyui: { env: 'COMFYUI_URL', flag: 'comfyui', parse: (raw, origin) => (raw === '' ? '' : str(/^https?:\/\/\S+$/, 'an http(s) URL like http://127.0.0.1:8188')(raw, origin)), default: '', help: 'ComfyUI server to bridge' },

@@ -8,6 +8,12 @@ import { toError } from '../util/errors.js';
  */
 export interface VideoSink {
   deliver(units: readonly AccessUnit[], done: DeliveryDone): void;
+  /**
+   * The slot just dropped `dropped` units because this consumer fell behind, and waits for the
+   * next keyframe. Told at once, since a consumer stalled in a write hears nothing else (a
+   * recorder logs its gap here). Must not throw; what it throws is ignored.
+   */
+  behind?(dropped: number): void;
 }
 
 export interface VideoSlotCounters {
@@ -82,10 +88,12 @@ export class VideoSlot {
       this.#needKeyframe = false;
     }
     if (this.#waiting.length >= MAX_WAITING_UNITS && !unit.keyframe) {
-      this.#dropped += this.#waiting.length + 1;
+      const dropped = this.#waiting.length + 1;
+      this.#dropped += dropped;
       this.#waiting = [];
       this.#needKeyframe = true;
       this.#resyncs++;
+      this.#tellBehind(dropped);
       return;
     }
     // A keyframe makes what waits before it unnecessary: the decoder starts over there.
@@ -95,6 +103,14 @@ export class VideoSlot {
     }
     this.#waiting.push(unit);
     this.#pump();
+  }
+
+  #tellBehind(dropped: number): void {
+    try {
+      this.sink.behind?.(dropped);
+    } catch {
+      // A consumer's report failing is no reason to stop feeding it or anyone else.
+    }
   }
 
   close(): void {

@@ -38,6 +38,8 @@ import { registerWindowsRoute } from './windows-route.js';
 import { Cluster } from '../cluster/cluster.js';
 import { nodeReport, registerClusterRoute } from './cluster-route.js';
 import { createAdapter } from '@socket.io/redis-adapter';
+import { Recordings } from '../recording/recordings.js';
+import { registerRecordingRoutes } from './recording-routes.js';
 
 export interface FramehubServer {
   readonly config: Config;
@@ -51,6 +53,8 @@ export interface FramehubServer {
   readonly cluster: Cluster | undefined;
   /** The H.264 tiers being encoded (`/video/:id`). */
   readonly videoTiers: VideoTiers;
+  /** Recordings on disk and under way (docs/recording.md). */
+  readonly recordings: Recordings;
   /** Starts listening; resolves with the address actually bound (port 0 picks a free one). */
   listen(): Promise<{ host: string; port: number; url: string }>;
   /** Loads TLS_CERT/TLS_KEY again for new connections (SIGHUP); false when TLS is off. */
@@ -109,6 +113,8 @@ export async function createServer(config: Config, options: ServerOptions = {}):
   router.add('/ws/video_feed', access.upgrade((_req, url) => `view:${url.searchParams.get('stream') ?? '0'}`, videoFeedRoute(context), refuse, app.log));
   const videoTiers = new VideoTiers({ idleGraceMs: config.idleGrace * 1000, onError: (error) => app.log.warn({ err: error }, 'h264 encoder') });
   router.add('/video/:id', access.upgrade((_req, _url, params) => `view:${params['id']}`, videoRoute(context, videoTiers), refuse, app.log));
+  const recordings = new Recordings({ dir: config.recordingsDir, tiers: videoTiers, log: app.log.child({ part: 'recordings' }) });
+  await recordings.load();
   const generations = await createGenerationsModule(config, { hub, encoder, logger: app.log });
   router.add('/ws/streaming', access.upgrade(() => 'view', streamingRoute(context, generations), refuse, app.log));
   // /ws checks its own token (through `access`): its refusals are seeds/001 envelopes, its replay starts at the upgrade.
@@ -118,7 +124,7 @@ export async function createServer(config: Config, options: ServerOptions = {}):
   const stopHeartbeat = startHeartbeat(router.wss, config.pingInterval * 1000);
 
   registerHttpRoutes(app, hub, access);
-  registerMetricsRoute(app, hub, access);
+  registerMetricsRoute(app, hub, access, recordings);
   registerPublishRoutes(app, generations, access, config);
   registerGalleryRoutes(app, generations.store, access);
   installScreenCapture({ hub, config, encoder, log: app.log });
@@ -142,6 +148,8 @@ export async function createServer(config: Config, options: ServerOptions = {}):
   });
   hub.addResolver(sessions.resolveStream);
   registerSessionRoutes(app, sessions, access, { quality: config.quality, fps: 30, width: 1280, height: 720 });
+  // After the session resolver (the hub resolves `session:<id>` streams at request time either way).
+  registerRecordingRoutes(app, hub, recordings, access);
   const io = attachSocketIo(app.server, {
     hub, registry: sessions, access, log: app.log, maxPayload: config.maxPayload, caps, gate, allowedOrigins: config.allowedOrigins,
     // Broadcasts, fetchSockets() and serverSideEmit reach every node's sockets (docs/cluster.md
@@ -163,6 +171,7 @@ export async function createServer(config: Config, options: ServerOptions = {}):
     io,
     cluster,
     videoTiers,
+    recordings,
     async listen() {
       await app.listen({ port: config.port, host: config.host });
       const warning = access.open ? openWarning(config.host) : undefined;
@@ -183,6 +192,8 @@ export async function createServer(config: Config, options: ServerOptions = {}):
         // Publishes under way finish (on disk, answered, sent to consumers) before anyone is closed.
         await generations.close();
         for (const ws of router.wss.clients) closeSocket(ws, CloseCode.GoingAway, 'server shutting down');
+        // Before the tiers: each recorder ends its ffmpeg's input, so its file ends on a whole fragment.
+        await recordings.close();
         await videoTiers.close();
         await hub.close();
         // Not io.close(): that would close the HTTP server under Fastify.

@@ -3,6 +3,7 @@ import { Counter, Gauge, Registry } from 'prom-client';
 import type { Hub } from '../hub/hub.js';
 import type { Access } from './access.js';
 import type { StreamStats } from '../hub/stream.js';
+import type { Recordings } from '../recording/recordings.js';
 
 type Counted = 'framesIn' | 'framesOut' | 'bytesOut' | 'framesDropped' | 'framesSkipped' | 'encodes';
 
@@ -23,7 +24,7 @@ const COUNTERS: [Counted, string, string][] = [
  * the time, and the fan-out path is measured against a bare ws loop (docs/benchmarks.md).
  * Needs `admin` when access is configured (access.ts).
  */
-export function registerMetricsRoute(app: FastifyInstance, hub: Hub, access: Access): void {
+export function registerMetricsRoute(app: FastifyInstance, hub: Hub, access: Access, recordings?: Pick<Recordings, 'underWay'>): void {
   const registry = new Registry();
   new Counter({
     name: 'framehub_process_cpu_seconds_total', help: 'CPU time of the process (user + system), all threads', registers: [registry],
@@ -62,8 +63,31 @@ export function registerMetricsRoute(app: FastifyInstance, hub: Hub, access: Acc
     });
   }
 
+  // Per recording under way (docs/recording.md): a recording's counters start at 0 with it, which
+  // Prometheus reads as a counter reset; a recorder that fell behind shows in `_dropped_total`.
+  let recording: ReturnType<Recordings['underWay']> = [];
+  new Gauge({
+    name: 'framehub_recordings_active', help: 'Recordings being written now', registers: [registry],
+    collect() { this.set(recording.length); },
+  });
+  const RECORDING_COUNTERS: ['units' | 'bytes' | 'dropped', string, string][] = [
+    ['units', 'framehub_recording_units_total', 'H.264 units handed to the recording\'s ffmpeg'],
+    ['bytes', 'framehub_recording_bytes_total', 'Bytes handed to the recording\'s ffmpeg'],
+    ['dropped', 'framehub_recording_units_dropped_total', 'Units the recorder dropped because its writer fell behind (never a live viewer\'s)'],
+  ];
+  for (const [key, name, help] of RECORDING_COUNTERS) {
+    new Counter({
+      name, help, labelNames: ['stream'], registers: [registry],
+      collect() {
+        this.reset();
+        for (const { stream, counters } of recording) this.inc({ stream }, counters[key]);
+      },
+    });
+  }
+
   app.get('/metrics', { onRequest: access.hook(() => 'admin') }, async (_request, reply) => {
     snapshot = hub.stats();
+    recording = recordings?.underWay() ?? [];
     const body = await registry.metrics();
     return reply.type(registry.contentType).send(body);
   });

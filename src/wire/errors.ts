@@ -64,6 +64,18 @@ const TABLE = {
   url_unresolvable: [502, CloseCode.BadRequest],
   navigation_failed: [502, CloseCode.BadRequest],
   timeout: [504, CloseCode.TryAgainLater],
+  // Recordings.
+  /** A recording id that is not `<YYYYMMDD>T<HHMMSS>Z-<8 hex>` (never a path). */
+  invalid_recording_id: [400, CloseCode.BadRequest],
+  recording_not_found: [404, CloseCode.NotFound],
+  /** Start asked for a stream that is recording already. */
+  already_recording: [409, CloseCode.BadRequest],
+  /** Stop asked for a stream that is not recording. */
+  not_recording: [404, CloseCode.NotFound],
+  /** Delete asked for a recording still being written. */
+  recording_active: [409, CloseCode.BadRequest],
+  /** A Range no byte of the file satisfies. */
+  range_not_satisfiable: [416, CloseCode.BadRequest],
   // The server.
   not_built: [404, CloseCode.NotFound],
   /** A `Host` that is not one of PUBLIC_HOSTS (DNS rebinding). */
@@ -126,6 +138,12 @@ export const ErrorCode = {
   UrlUnresolvable: 'url_unresolvable',
   NavigationFailed: 'navigation_failed',
   Timeout: 'timeout',
+  InvalidRecordingId: 'invalid_recording_id',
+  RecordingNotFound: 'recording_not_found',
+  AlreadyRecording: 'already_recording',
+  NotRecording: 'not_recording',
+  RecordingActive: 'recording_active',
+  RangeNotSatisfiable: 'range_not_satisfiable',
   NotBuilt: 'not_built',
   HostNotAllowed: 'host_not_allowed',
   OriginNotAllowed: 'origin_not_allowed',

@@ -1,0 +1,245 @@
+import { randomBytes } from 'node:crypto';
+import { mkdir, readdir, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Stream } from '../hub/stream.js';
+import type { VideoTiers } from '../hub/video-tiers.js';
+import { videoTier, DEFAULT_VIDEO_TIER } from '../hub/video-tier-spec.js';
+import { ErrorCode, FramehubError } from '../wire/errors.js';
+import { Recorder, type RecorderCounters, type RecorderLog } from './recorder.js';
+
+/**
+ * A recording's id: its start time (UTC, to the second) and 8 random hex digits. Nothing else
+ * is ever accepted as one, so an id is always a plain file name in the recordings directory
+ * and never a path; sorted as text, ids are sorted by start time.
+ */
+export const RECORDING_ID = /^\d{8}T\d{6}Z-[0-9a-f]{8}$/;
+
+/** What the list answers for each recording. */
+export interface RecordingEntry {
+  recording_id: string;
+  /** The stream's own id (`0` is recorded as the primary stream's id). */
+  stream: string;
+  /** ISO 8601, UTC. */
+  started_at: string;
+  /** ISO 8601, UTC; `null` while recording. */
+  ended_at: string | null;
+  /** Size of the MP4 on disk now. */
+  bytes: number;
+}
+
+/** The index entry kept next to each MP4 (`<id>.json`), so a restart finds what it recorded. */
+interface Meta {
+  recording_id: string;
+  stream: string;
+  /** The stream's owner (a browser session's): the recording is as private as the stream. */
+  owner?: string;
+  started_at: string;
+  ended_at: string | null;
+}
+
+/** A recording under way: its Recorder is set once its entry is written; `detach` stops listening to its stream. */
+interface ActiveRecording {
+  id: string;
+  recorder: Recorder | undefined;
+  detach?: () => void;
+}
+
+export interface RecordingsOptions {
+  readonly dir: string;
+  readonly tiers: VideoTiers;
+  readonly log: RecorderLog;
+  /** @default 'ffmpeg' */
+  readonly command?: string;
+  /** See RecorderOptions.finishMs. */
+  readonly finishMs?: number;
+}
+
+/** The tier recorded: the top of the ladder (720p, or the source's size when smaller). */
+const RECORDED_TIER = videoTier(DEFAULT_VIDEO_TIER)!;
+
+/**
+ * The recordings directory and what is recording now: an index in memory (read from the
+ * `<id>.json` entries at start, written at start and stop of each recording) and one Recorder
+ * per stream being recorded. Sizes come from the files themselves when listed.
+ */
+export class Recordings {
+  readonly #meta = new Map<string, Meta>();
+  /** By stream id: the recording under way (its Recorder is set once its entry is written). */
+  readonly #active = new Map<string, ActiveRecording>();
+  #closed = false;
+
+  constructor(private readonly options: RecordingsOptions) {}
+
+  /**
+   * Reads the index entries already on disk. One whose recording never ended (the server died
+   * under it) ends at its file's last write: its fragments up to then play.
+   */
+  async load(): Promise<void> {
+    let names: string[];
+    try {
+      names = await readdir(this.options.dir);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return; // made on the first recording
+      throw error;
+    }
+    for (const name of names) {
+      const id = name.endsWith('.json') ? name.slice(0, -5) : '';
+      if (!RECORDING_ID.test(id)) continue;
+      try {
+        const meta = JSON.parse(await readFile(join(this.options.dir, name), 'utf8')) as Meta;
+        if (meta.recording_id !== id || typeof meta.stream !== 'string' || typeof meta.started_at !== 'string') throw new Error('not an index entry');
+        if (meta.ended_at === null) {
+          const file = await stat(this.#file(id)).catch(() => undefined);
+          meta.ended_at = (file?.mtime ?? new Date(meta.started_at)).toISOString();
+          await this.#writeMeta(meta);
+        }
+        this.#meta.set(id, meta);
+      } catch (error) {
+        this.options.log.warn({ err: error, file: name }, 'recordings: an index entry could not be read; skipped');
+      }
+    }
+  }
+
+  /** The MP4 of recording `id` (a RECORDING_ID; the caller checked). */
+  file(id: string): string {
+    return this.#file(id);
+  }
+
+  get(id: string): { stream: string; owner: string | undefined; active: boolean } | undefined {
+    const meta = this.#meta.get(id);
+    if (!meta) return undefined;
+    return { stream: meta.stream, owner: meta.owner, active: this.#active.get(meta.stream)?.id === id };
+  }
+
+  /** The recording under way of stream `streamId`, if any. */
+  activeOf(streamId: string): { id: string; owner: string | undefined } | undefined {
+    const active = this.#active.get(streamId);
+    return active && { id: active.id, owner: this.#meta.get(active.id)?.owner };
+  }
+
+  /** What the recording of `streamId` under way has written and dropped (for logs, metrics and tests). */
+  counters(streamId: string): RecorderCounters | undefined {
+    return this.#active.get(streamId)?.recorder?.counters;
+  }
+
+  /** Every recording under way and its counters, by stream (for /metrics). */
+  underWay(): { stream: string; counters: RecorderCounters }[] {
+    return [...this.#active].flatMap(([stream, slot]) => (slot.recorder ? [{ stream, counters: slot.recorder.counters }] : []));
+  }
+
+  /** Starts recording `stream`; `already_recording` when it is. */
+  async start(stream: Stream): Promise<RecordingEntry> {
+    if (this.#closed) throw new FramehubError(ErrorCode.ShuttingDown, 'the server is shutting down');
+    // Nothing would ever come: refused as the stream routes refuse a stream that ended.
+    if (stream.state === 'ended') throw new FramehubError(ErrorCode.StreamEnded, `stream ${JSON.stringify(stream.id)} has ended`);
+    if (this.#active.has(stream.id)) throw new FramehubError(ErrorCode.AlreadyRecording, `stream ${JSON.stringify(stream.id)} is being recorded already`);
+    const startedAt = new Date();
+    const id = `${startedAt.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')}-${randomBytes(4).toString('hex')}`;
+    // Claimed before the first await: a second start of the same stream meanwhile gets its 409.
+    const slot: ActiveRecording = { id, recorder: undefined };
+    this.#active.set(stream.id, slot);
+    const meta: Meta = { recording_id: id, stream: stream.id, ...(stream.owner !== undefined && { owner: stream.owner }), started_at: startedAt.toISOString(), ended_at: null };
+    this.#meta.set(id, meta);
+    try {
+      await mkdir(this.options.dir, { recursive: true });
+      await this.#writeMeta(meta);
+    } catch (error) {
+      if (this.#active.get(stream.id) === slot) this.#active.delete(stream.id);
+      this.#meta.delete(id);
+      throw error;
+    }
+    const recorder = new Recorder({
+      file: this.#file(id),
+      log: this.options.log,
+      ...(this.options.command && { command: this.options.command }),
+      ...(this.options.finishMs !== undefined && { finishMs: this.options.finishMs }),
+      onFailure: (error) => {
+        this.options.log.warn({ err: error, recording: id, stream: stream.id }, 'recording ended: ffmpeg failed');
+        void this.#end(stream.id, slot);
+      },
+    });
+    slot.recorder = recorder;
+    // A stream that ends for good (a file played once, a deleted browser session) ends its
+    // recording: nothing more will come, and the file is finished now rather than at shutdown.
+    const onState = ({ newState }: { newState: string }) => {
+      if (newState !== 'ended') return;
+      this.options.log.warn({ recording: id, stream: stream.id }, 'recording ended: its stream ended');
+      void this.#end(stream.id, slot);
+    };
+    stream.on('state:change', onState);
+    slot.detach = () => stream.off('state:change', onState);
+    // Stopped while the entry was being written (or the server closing): nothing to attach to.
+    if (this.#active.get(stream.id) !== slot) await recorder.stop();
+    else recorder.attach(this.options.tiers.get(stream, RECORDED_TIER));
+    return this.#entry(meta);
+  }
+
+  /** Stops the recording of stream `streamId`; `not_recording` when there is none. */
+  async stop(streamId: string): Promise<RecordingEntry> {
+    const slot = this.#active.get(streamId);
+    if (!slot) throw new FramehubError(ErrorCode.NotRecording, `stream ${JSON.stringify(streamId.slice(0, 128))} is not being recorded`);
+    return this.#end(streamId, slot);
+  }
+
+  /** Every recording, oldest first. */
+  async list(): Promise<RecordingEntry[]> {
+    const metas = [...this.#meta.values()].sort((a, b) => a.recording_id.localeCompare(b.recording_id));
+    return Promise.all(metas.map((meta) => this.#entry(meta)));
+  }
+
+  /** Deletes a finished recording's file and entry: `recording_not_found`, or `recording_active` while it records. */
+  async delete(id: string): Promise<void> {
+    const meta = this.#meta.get(id);
+    if (!meta) throw new FramehubError(ErrorCode.RecordingNotFound, `no recording ${JSON.stringify(id.slice(0, 64))}`);
+    if (this.#active.get(meta.stream)?.id === id) throw new FramehubError(ErrorCode.RecordingActive, `recording ${id} is still being written; stop it first (DELETE /api/streams/${meta.stream}/record)`);
+    this.#meta.delete(id);
+    for (const file of [this.#file(id), this.#metaFile(id)]) {
+      await unlink(file).catch((error: NodeJS.ErrnoException) => {
+        if (error.code !== 'ENOENT') throw error;
+      });
+    }
+  }
+
+  /** Stops every recording and waits for each file to be finished (the server is closing). */
+  async close(): Promise<void> {
+    this.#closed = true;
+    await Promise.all([...this.#active].map(([streamId, slot]) => this.#end(streamId, slot)));
+  }
+
+  /** Ends `slot`'s recording: ffmpeg stopped and the file finished, then the end written to its entry. */
+  async #end(streamId: string, slot: ActiveRecording): Promise<RecordingEntry> {
+    if (this.#active.get(streamId) === slot) this.#active.delete(streamId);
+    slot.detach?.();
+    const meta = this.#meta.get(slot.id);
+    await slot.recorder?.stop();
+    if (meta && meta.ended_at === null) {
+      meta.ended_at = new Date().toISOString();
+      await this.#writeMeta(meta).catch((error: unknown) => this.options.log.warn({ err: error, recording: slot.id }, 'recordings: the end of a recording could not be written to its entry'));
+    }
+    if (slot.recorder) {
+      const counters = slot.recorder.counters;
+      if (counters.resyncs > 0) this.options.log.warn({ recording: slot.id, ...counters }, 'recording had gaps: the writer fell behind');
+    }
+    return meta ? this.#entry(meta) : { recording_id: slot.id, stream: streamId, started_at: '', ended_at: new Date().toISOString(), bytes: 0 };
+  }
+
+  async #entry(meta: Meta): Promise<RecordingEntry> {
+    const file = await stat(this.#file(meta.recording_id)).catch(() => undefined);
+    return { recording_id: meta.recording_id, stream: meta.stream, started_at: meta.started_at, ended_at: meta.ended_at, bytes: file?.size ?? 0 };
+  }
+
+  /** Written to a temporary name and renamed: a crash leaves the old entry or the new, never half of one. */
+  async #writeMeta(meta: Meta): Promise<void> {
+    const path = this.#metaFile(meta.recording_id);
+    await writeFile(`${path}.tmp`, `${JSON.stringify(meta)}\n`);
+    await rename(`${path}.tmp`, path);
+  }
+
+  #file(id: string): string {
+    return join(this.options.dir, `${id}.mp4`);
+  }
+
+  #metaFile(id: string): string {
+    return join(this.options.dir, `${id}.json`);
+  }
+}
