@@ -233,13 +233,15 @@ describe('recording a stream', () => {
 
 describe('a recorder that falls behind', () => {
   it('drops its own units until a keyframe and says so; the live viewer of the tier is unaffected', async (t) => {
-    const dir = await tempDir(t);
+    const { path: dir, cleanup } = await tempDir();
     // A "ffmpeg" that never reads its input: the pipe fills, the recorder's writes never complete.
     const stalled = join(dir, 'stalled-ffmpeg');
     await writeFile(stalled, '#!/bin/sh\nexec sleep 600\n');
     await chmod(stalled, 0o755);
     const server = await startServer({ recordingsDir: dir, streams: { demo: { source: 'pattern', width: 1280, height: 720, fps: 30 } } });
     t.after(() => server.close());
+    // Last: hooks run in the order they were registered, and the server writes into the directory until it closes.
+    t.after(cleanup);
     const warnings: string[] = [];
     const log = pino({ level: 'warn' }, { write: (line: string) => { warnings.push(JSON.parse(line).msg); } });
     const recordings = new Recordings({ dir, tiers: server.server.videoTiers, log, command: stalled, finishMs: 200 });
@@ -268,7 +270,7 @@ describe('a recorder that falls behind', () => {
 
 describe('a recorder whose writer fails', () => {
   it('ends the recording and logs ffmpeg\'s last words; the stream can be recorded again', async (t) => {
-    const dir = await tempDir(t);
+    const { path: dir, cleanup } = await tempDir();
     // What ffmpeg does on a full disk (checked by hand against /dev/full): exit 1 with ENOSPC's words.
     const failing = join(dir, 'failing-ffmpeg');
     await writeFile(failing, '#!/bin/sh\nhead -c 20000 >/dev/null\necho "No space left on device" >&2\nexit 1\n');
@@ -279,6 +281,8 @@ describe('a recorder whose writer fails', () => {
     const log = pino({ level: 'warn' }, { write: (line: string) => { const { msg, err } = JSON.parse(line); warnings.push(`${msg} ${err?.message ?? ''}`); } });
     const recordings = new Recordings({ dir, tiers: server.server.videoTiers, log, command: failing });
     t.after(() => recordings.close());
+    // Last: hooks run in the order they were registered, and the server writes into the directory until it closes.
+    t.after(cleanup);
     const stream = server.server.hub.resolve('demo')!;
     const entry = await recordings.start(stream);
     const ended = await waitUntil(() => recordings.list(), (list) => list[0]?.ended_at !== null, { timeoutMs: 60_000, what: 'the recording to end' });
@@ -293,12 +297,14 @@ describe('a recorder whose writer fails', () => {
 
 describe('a stream that ends while it records', () => {
   it('ends the recording with it (the file finished, ended_at set); starting it again is 410 stream_ended', async (t) => {
-    const dir = await tempDir(t);
+    const { path: dir, cleanup } = await tempDir();
     const clip = join(dir, 'clip.mp4');
     // Three seconds of a moving test picture, played once.
     await run('ffmpeg', ['-v', 'error', '-f', 'lavfi', '-i', 'testsrc=size=320x180:rate=30:duration=3', '-c:v', 'libx264', '-preset', 'ultrafast', '-pix_fmt', 'yuv420p', '-y', clip]);
     const server = await startServer({ recordingsDir: dir, streams: { clip: { source: 'video', file: clip, loop: false, fps: 30 } } });
     t.after(() => server.close());
+    // Last: hooks run in the order they were registered, and the server writes into the directory until it closes.
+    t.after(cleanup);
     const started = await api(server, 'POST', '/api/streams/clip/record');
     assert.equal(started.status, 201, JSON.stringify(started.body));
     const id = started.body.recording_id as string;
@@ -317,11 +323,13 @@ describe('a stream that ends while it records', () => {
 
 describe('recording a browser session', () => {
   it('records session:<id> like any stream; deleting the session ends its recording', async (t) => {
-    const dir = await tempDir(t);
+    const { path: dir, cleanup } = await tempDir();
     const pages = await startPageServer();
     t.after(() => pages.close());
     const server = await startSessionServer({ recordingsDir: dir });
     t.after(() => server.close());
+    // Last: hooks run in the order they were registered, and the server writes into the directory until it closes.
+    t.after(cleanup);
     const session = await createLoadedSession(server, `${pages.origin}/animated`);
     const stream = `session:${session}`;
     const started = await api(server, 'POST', `/api/streams/${stream}/record`);
@@ -340,12 +348,14 @@ describe('recording a browser session', () => {
   });
 
   it('with access configured a session\'s recording is as private as the session', async (t) => {
-    const dir = await tempDir(t);
+    const { path: dir, cleanup } = await tempDir();
     const pages = await startPageServer();
     t.after(() => pages.close());
     const [owner, other, viewer] = ['recording-owner-token-0123456789', 'recording-other-token-0123456789', 'recording-view-token-01234567890'];
     const server = await startSessionServer({ recordingsDir: dir, accessTokens: `${owner}=control; ${other}=control; ${viewer}=view` });
     t.after(() => server.close());
+    // Last: hooks run in the order they were registered, and the server writes into the directory until it closes.
+    t.after(cleanup);
     const as = (token: string) => ({ authorization: `Bearer ${token}` });
     const created = await fetch(`${server.http}/api/session/create`, { method: 'POST', headers: { ...as(owner), 'content-type': 'application/json' }, body: JSON.stringify({ width: 320, height: 240 }) });
     assert.equal(created.status, 201);
@@ -380,7 +390,7 @@ describe('recording a browser session', () => {
 
 describe('recordings across a restart, and access', () => {
   it('server close finishes the file; the next server lists it, ended', async (t) => {
-    const dir = await tempDir(t);
+    const { path: dir, cleanup } = await tempDir();
     const first = await startServer({ recordingsDir: dir });
     let id: string;
     try {
@@ -396,6 +406,8 @@ describe('recordings across a restart, and access', () => {
     assert.ok(info.duration > 1, `duration ${info.duration}`);
     const second = await startServer({ recordingsDir: dir });
     t.after(() => second.close());
+    // Last: hooks run in the order they were registered, and the server writes into the directory until it closes.
+    t.after(cleanup);
     const entry = await listed(second, id);
     assert.ok(entry, 'listed after the restart');
     assert.equal(entry.stream, 'demo');
@@ -404,9 +416,11 @@ describe('recordings across a restart, and access', () => {
   });
 
   it('with access configured: recording needs admin, listing and download view', async (t) => {
-    const dir = await tempDir(t);
+    const { path: dir, cleanup } = await tempDir();
     const server = await startServer({ recordingsDir: dir, accessTokens: `${ADMIN}=admin; ${VIEWER}=view` });
     t.after(() => server.close());
+    // Last: hooks run in the order they were registered, and the server writes into the directory until it closes.
+    t.after(cleanup);
     const as = (token: string) => ({ authorization: `Bearer ${token}` });
     assert.equal((await api(server, 'POST', '/api/streams/demo/record')).status, 401);
     const refused = await api(server, 'POST', '/api/streams/demo/record', as(VIEWER));

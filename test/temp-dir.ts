@@ -16,7 +16,8 @@ export async function tempDir(t: TestCleanup): Promise<string>;
 export async function tempDir(): Promise<{ path: string; cleanup(): Promise<void> }>;
 export async function tempDir(t?: TestCleanup): Promise<string | { path: string; cleanup(): Promise<void> }> {
   const path = await mkdtemp(join(tmpdir(), 'framehub-test-'));
-  const cleanup = () => rm(path, { recursive: true, force: true });
+  // Retried: a process that just stopped may still be finishing a write into it.
+  const cleanup = () => rm(path, { recursive: true, force: true, maxRetries: 5, retryDelay: 100 });
   if (!t) return { path, cleanup };
   t.after(cleanup);
   return path;
