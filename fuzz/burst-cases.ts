@@ -4,6 +4,7 @@ import type { Sent } from './oracle.js';
 import type { Prng } from './prng.js';
 import { WsConversation } from './ws-conversation.js';
 import type { WsRoute } from './ws-messages.js';
+import { connectedWithin } from './socket-io-connect.js';
 
 /**
  * Bursts: far more than ~100 messages a second (burst 200) on one WebSocket, 200 Socket.IO
@@ -72,17 +73,7 @@ export async function wsBurstCase(ctx: FuzzContext, r: Prng, caseIndex: number):
 export async function socketIoBurstCase(ctx: FuzzContext, r: Prng, caseIndex: number): Promise<void> {
   const socket = io(ctx.main.http, { transports: ['websocket'], forceNew: true, reconnection: false });
   const name = target('socket.io', 'events');
-  const connected = await new Promise<boolean>((resolve) => {
-    const timer = setTimeout(() => resolve(false), BURST_MS);
-    socket.once('connect', () => {
-      clearTimeout(timer);
-      resolve(true);
-    });
-    socket.once('connect_error', () => {
-      clearTimeout(timer);
-      resolve(false);
-    });
-  });
+  const connected = await connectedWithin(socket, BURST_MS);
   if (!connected) {
     ctx.oracle.record({ target: name, kind: 'burst-connect', caseIndex, index: 0, data: '' }, 'refused', ['connect']);
     socket.disconnect();

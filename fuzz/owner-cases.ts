@@ -5,6 +5,7 @@ import { weirdString } from './hostile-values.js';
 import { signHs256, validToken } from './jwt.js';
 import type { Prng } from './prng.js';
 import type { ServerUnderTest } from './server-under-test.js';
+import { connectedWithin } from './socket-io-connect.js';
 
 /** The `sub` of the token that creates the auth server's browser session; every other subject is an intruder. */
 const OWNER = 'fuzz-owner';
@@ -96,17 +97,7 @@ async function restSteps(ctx: FuzzContext, r: Prng, caseIndex: number, id: strin
 async function socketIoSteps(ctx: FuzzContext, r: Prng, caseIndex: number, id: string, intruder: Intruder): Promise<void> {
   const socket = io(ctx.auth.http, { transports: [r.pick(['websocket', 'polling'] as const)], forceNew: true, reconnection: false, timeout: ANSWER_MS, auth: { token: intruder.token } });
   try {
-    const connected = await new Promise<boolean>((resolve) => {
-      const timer = setTimeout(() => resolve(false), ANSWER_MS);
-      socket.once('connect', () => {
-        clearTimeout(timer);
-        resolve(true);
-      });
-      socket.once('connect_error', () => {
-        clearTimeout(timer);
-        resolve(false);
-      });
-    });
+    const connected = await connectedWithin(socket, ANSWER_MS);
     ctx.oracle.record({ target: target('socket.io', 'handshake-token'), kind: `${intruder.kind} owner`, caseIndex, index: 0, data: intruder.token.slice(0, 120) }, connected ? 'connect' : 'refused', ['connect']);
     if (!connected) return;
     // Never subscribed to anything, the intruder's input meets "subscribe first", as after an unknown id.

@@ -13,7 +13,7 @@ import { startServer, type TestServer } from './helpers.js';
 import { tempDir } from './temp-dir.js';
 import { createLoadedSession, startPageServer, startSessionServer } from './session-helpers.js';
 import { waitFor, waitUntil } from './wait.js';
-import { collectUnits } from './video-helpers.js';
+import { collectUnits, untilUnits } from './video-helpers.js';
 import { Recordings } from '../src/recording/recordings.js';
 import { parseRange } from '../src/server/http-range.js';
 import { videoTier } from '../src/hub/video-tier-spec.js';
@@ -209,7 +209,7 @@ describe('recording a stream', () => {
     const units = collectUnits(ws);
     await once(ws, 'open');
     try {
-      await waitFor('the viewer\'s first units', () => units.length >= 5, 60_000);
+      await untilUnits(ws, 'the viewer\'s first units', () => units.length >= 5, 60_000);
       const tier = server.server.videoTiers.get(server.server.hub.resolve('demo')!, videoTier('720p')!);
       const started = await api(server, 'POST', '/api/streams/demo/record');
       assert.equal(started.status, 201);
@@ -219,12 +219,12 @@ describe('recording a stream', () => {
       await recorded(server, 'demo', 60);
       const made = tier.unitsOut - tierBefore;
       // The viewer got the tier's units while it recorded (a few may still be on the wire).
-      await waitFor('the viewer to have the units made while recording', () => units.length - viewerBefore >= made - 5, 10_000);
+      await untilUnits(ws, 'the viewer to have the units made while recording', () => units.length - viewerBefore >= made - 5, 10_000);
       assert.equal(server.server.recordings.counters('demo')!.resyncs, 0, 'a recorder on a healthy disk never falls behind');
       const stopped = await api(server, 'DELETE', '/api/streams/demo/record');
       assert.equal(stopped.status, 200);
       const afterStop = units.length;
-      await waitFor('units after the recording stopped', () => units.length >= afterStop + 10, 30_000);
+      await untilUnits(ws, 'units after the recording stopped', () => units.length >= afterStop + 10, 30_000);
     } finally {
       ws.close();
     }
@@ -250,14 +250,14 @@ describe('a recorder that falls behind', () => {
     const units = collectUnits(ws);
     await once(ws, 'open');
     try {
-      await waitFor('the viewer\'s first units', () => units.length >= 5, 60_000);
+      await untilUnits(ws, 'the viewer\'s first units', () => units.length >= 5, 60_000);
       await recordings.start(server.server.hub.resolve('demo')!);
       const before = units.length;
       const counters = await waitUntil(() => recordings.counters('demo')!, (c) => c.resyncs >= 1 && c.dropped > 0, { timeoutMs: 90_000, what: 'the recorder to fall behind' });
       // The live viewer went on meanwhile: at least as many units as the recorder gave up on.
       assert.ok(units.length - before >= Math.min(counters.dropped, 30), `viewer got ${units.length - before} units; recorder dropped ${counters.dropped}`);
       const more = units.length;
-      await waitFor('the viewer to go on', () => units.length >= more + 30, 30_000);
+      await untilUnits(ws, 'the viewer to go on', () => units.length >= more + 30, 30_000);
       await waitFor('the drop to be logged', () => warnings.some((msg) => msg.startsWith('recording fell behind')), 30_000);
       // stop() still ends: the stalled process is killed after finishMs.
       await recordings.stop('demo');

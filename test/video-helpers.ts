@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import type { WebSocket, RawData } from 'ws';
 import { parseVideoUnit, type VideoUnitMessage } from '../src/wire/video-unit.js';
+import { withTimeout } from './wait.js';
 
 /** Parses every binary message the socket receives from now on. */
 export function collectUnits(ws: WebSocket): VideoUnitMessage[] {
@@ -9,6 +10,23 @@ export function collectUnits(ws: WebSocket): VideoUnitMessage[] {
     if (isBinary) units.push(parseVideoUnit(new Uint8Array(data as Buffer)));
   });
   return units;
+}
+
+/**
+ * Resolves once `holds()` is true, checked now and after every message `ws` receives (the
+ * units `collectUnits` gathers arrive with them): an event, not a poll. Bounded by `timeoutMs`.
+ */
+export function untilUnits(ws: WebSocket, what: string, holds: () => boolean, timeoutMs: number): Promise<void> {
+  if (holds()) return Promise.resolve();
+  let onMessage: () => void = () => {};
+  const reached = new Promise<void>((resolve) => {
+    // Registered after collectUnits' listener, so the units of this message are counted already.
+    onMessage = () => {
+      if (holds()) resolve();
+    };
+    ws.on('message', onMessage);
+  });
+  return withTimeout(reached, timeoutMs, what).finally(() => ws.off('message', onMessage));
 }
 
 /** Units back to an Annex-B byte stream (parameter sets from each keyframe's avcC in front of it). */
