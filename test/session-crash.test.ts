@@ -5,6 +5,18 @@ import type { TestServer } from './helpers.js';
 import { BLUE, createLoadedSession, frameOfColour, postJson, startPageServer, startSessionServer, type PageServer } from './session-helpers.js';
 import { nextEvent } from './wait.js';
 
+/** The session stream's states and notices from now on, timed: what a failed recovery went through. */
+function recordRecovery(server: TestServer, id: string): string[] {
+  const story: string[] = [];
+  const start = performance.now();
+  const at = () => `${Math.round(performance.now() - start)} ms`;
+  const stream = server.server.sessions.get(id)!.stream;
+  stream.on('state:change', ({ newState }) => story.push(`${at()} state ${newState}`));
+  stream.on('notice', ({ level, message }) => story.push(`${at()} ${level} ${message}`));
+  server.server.sessions.pool.on('disconnected', ({ error }) => story.push(`${at()} pool: ${error.message}`));
+  return story;
+}
+
 describe('browser session crash recovery', () => {
   let pages: PageServer;
   let server: TestServer;
@@ -30,12 +42,17 @@ describe('browser session crash recovery', () => {
 
     const pid = await server.server.sessions.pool.pid();
     assert.ok(pid, 'the browser runs');
+    const story = recordRecovery(server, id);
     const error = nextEvent(socket, 'error', (e) => /browser/.test(e.message));
     const back = nextEvent(socket, 'status', (s) => /back/.test(s.message), 30_000);
     const frameAfter = error.then(() => nextEvent(socket!, 'frame', () => true, 30_000));
     process.kill(pid, 'SIGKILL');
     assert.match((await error).message, /browser closed; restarting/);
-    await back;
+    await back.catch(async (e: Error) => {
+      const pool = server.server.sessions.pool;
+      story.push(`now: browser pid ${await pool.pid()}, standby pid ${await pool.standbyPid()}`);
+      assert.fail(`${e.message}; what the stream went through:\n${story.join('\n')}`);
+    });
     const newPid = await server.server.sessions.pool.pid();
     assert.ok(newPid && newPid !== pid, `a new browser process (${newPid}, was ${pid})`);
 

@@ -87,6 +87,13 @@ const MEMORY_KILL_ATTRIBUTION_MS = 5000;
 const PROBE_TIMEOUT_MS = 1500;
 
 /**
+ * A launch that has not connected within this is given up (the slot retires, the next page
+ * launches afresh). Playwright's own default is 180 s, during which every session waiting for
+ * the browser would wait with it; a loaded machine launches in 3 s and less.
+ */
+const LAUNCH_TIMEOUT_MS = 30_000;
+
+/**
  * One Chromium process shared by every session; each session gets its own context. Launched on
  * first use. While sessions are open it keeps a page warm (a spare context whose renderer is
  * already running) and a standby Chromium, so a crashed page or a killed browser is back within
@@ -206,6 +213,7 @@ export class BrowserPool extends TypedEmitter<BrowserPoolEvents> {
   async probe(): Promise<boolean> {
     const slot = this.#active;
     if (!slot) return true;
+    // A browser still launching is not stuck: its launch is bounded by LAUNCH_TIMEOUT_MS.
     const browser = await slot.browser.catch(() => undefined);
     if (!browser || !browser.isConnected()) return false;
     const answered = await withTimeout((async () => {
@@ -383,6 +391,7 @@ export class BrowserPool extends TypedEmitter<BrowserPoolEvents> {
       chromiumSandbox: plan.sandbox,
       env: plan.env,
       headless: true,
+      timeout: LAUNCH_TIMEOUT_MS,
       // framehub's own SIGINT/SIGTERM handling closes the browser as part of its shutdown;
       // Playwright's would race it and exit with 130 before pending publishes are on disk.
       handleSIGINT: false,
