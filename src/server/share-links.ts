@@ -178,7 +178,10 @@ export class ShareLinks {
         currentDate: new Date(this.#clock.now()),
       }));
     } catch (error) {
-      throw authErrorFrom(error);
+      const refusal = authErrorFrom(error);
+      // The same sentence whether jose or the registry saw it first.
+      if (refusal.code === 'token_expired') throw new AuthError('token_expired', 'unauthorized: share link expired', { cause: error });
+      throw refusal;
     }
     const record = typeof payload.jti === 'string' ? this.#links.get(payload.jti) : undefined;
     if (!record || payload['scope'] !== record.scope) throw new AuthError('token_invalid', 'unauthorized: unknown share link (it ended, or another server process made it)');
