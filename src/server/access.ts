@@ -288,10 +288,11 @@ export function whenGrantEnds(principal: Principal, onEnd: (error: AuthError) =>
     stop();
     onEnd(error);
   };
+  let unwatch: (() => void) | undefined;
   const timer = principal.expiresAt === undefined ? undefined : setTimeout(() => {
     end(new AuthError('token_expired', 'unauthorized: token expired'));
   }, Math.min(Math.max(0, principal.expiresAt - Date.now()), 2 ** 31 - 1));
-  const unwatch = principal.share?.watch(end);
+  unwatch = principal.share?.watch(end);
   function stop() {
     ended = true;
     clearTimeout(timer);

@@ -111,7 +111,11 @@ export async function createServer(config: Config, options: ServerOptions = {}):
   const context: RouteContext = { hub, config, log: app.log };
   // Every route asks this one object for its scope (docs/security.md has the table).
   // Share links (share-links.ts) sign with JWT_SECRET, else SHARE_SECRET, else a key of this process only.
-  const shares = new ShareLinks({ secret: config.jwtSecret || config.shareSecret || undefined, ...(options.shareClock && { clock: options.shareClock }) });
+  const shares = new ShareLinks({
+    secret: config.jwtSecret || config.shareSecret || undefined,
+    onError: (error) => app.log.error({ err: error }, 'ending a share link\'s connection failed'),
+    ...(options.shareClock && { clock: options.shareClock }),
+  });
   const access = new Access(config, shares);
   const caps = new ConnectionCaps(config.maxConnections, config.maxConnectionsPerIp);
   const router = new UpgradeRouter({ maxPayload: config.maxPayload, caps, log: app.log, gate });

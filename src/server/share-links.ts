@@ -68,6 +68,8 @@ export interface ShareLinksOptions {
   /** HS256 key; unset = 32 random bytes of this process (links then die with it and hold on no other node). */
   secret?: string;
   clock?: WallClock;
+  /** A connection's end handler threw (a bug): logged by the caller, never rethrown into a revoke or a session's close. */
+  onError?: (error: unknown) => void;
 }
 
 /** The scope a link of `mode` on stream `target` carries. */
@@ -86,6 +88,7 @@ export class ShareLinks {
   readonly #key: Uint8Array;
   readonly #clock: WallClock;
   readonly #links = new Map<string, LinkRecord>();
+  readonly #onError: (error: unknown) => void;
   /** Whether the key came from configuration: a random one is named in answers, so a caller knows links die with the process. */
   readonly ephemeral: boolean;
 
@@ -93,6 +96,7 @@ export class ShareLinks {
     this.ephemeral = !options.secret;
     this.#key = options.secret ? new TextEncoder().encode(options.secret) : new Uint8Array(randomBytes(32));
     this.#clock = options.clock ?? wallClock;
+    this.#onError = options.onError ?? (() => {});
   }
 
   /** Whether `token` says it is a share link (its protected header's `typ`); nothing is verified yet. */
@@ -117,17 +121,23 @@ export class ShareLinks {
     const record: LinkRecord = {
       id, target, mode, scope: shareScope(target, mode), createdAt: now, expiresAt: now + ttlSeconds * 1000, maxUses, uses: 0, revoked: false, watchers: new Set(), expiry: undefined,
     };
-    const token = await new SignJWT({ scope: record.scope })
-      .setProtectedHeader({ alg: 'HS256', typ: SHARE_TOKEN_TYPE })
-      .setJti(id)
-      .setAudience(AUDIENCE)
-      .setIssuedAt(Math.floor(now / 1000))
-      // Whole seconds, rounded up: the record's own expiry (to the ms) is what the registry enforces.
-      .setExpirationTime(Math.ceil(record.expiresAt / 1000))
-      .sign(this.#key);
+    // Held before the signing's await, so creates racing each other all count against the caps.
     this.#links.set(id, record);
     record.expiry = this.#clock.setTimeout(() => this.#end(record, new AuthError('token_expired', 'unauthorized: share link expired')), ttlSeconds * 1000);
-    return { link: info(record), token };
+    try {
+      const token = await new SignJWT({ scope: record.scope })
+        .setProtectedHeader({ alg: 'HS256', typ: SHARE_TOKEN_TYPE })
+        .setJti(id)
+        .setAudience(AUDIENCE)
+        .setIssuedAt(Math.floor(now / 1000))
+        // Whole seconds, rounded up: the record's own expiry (to the ms) is what the registry enforces.
+        .setExpirationTime(Math.ceil(record.expiresAt / 1000))
+        .sign(this.#key);
+      return { link: info(record), token };
+    } catch (error) {
+      this.#drop(record);
+      throw error;
+    }
   }
 
   /** The links on `target`, oldest first. */
@@ -146,9 +156,7 @@ export class ShareLinks {
     if (!record || record.target !== target) return undefined;
     if (!record.revoked) {
       record.revoked = true;
-      const ended = new AuthError('token_revoked', 'unauthorized: share link revoked');
-      for (const watcher of [...record.watchers]) watcher(ended);
-      record.watchers.clear();
+      this.#notify(record, new AuthError('token_revoked', 'unauthorized: share link revoked'));
       const revoked = [...this.#links.values()].filter((other) => other.target === target && other.revoked);
       for (const old of revoked.slice(0, Math.max(0, revoked.length - MAX_LINKS_PER_TARGET))) this.#drop(old);
     }
@@ -241,8 +249,20 @@ export class ShareLinks {
 
   #end(record: LinkRecord, error: AuthError): void {
     this.#drop(record);
-    for (const watcher of [...record.watchers]) watcher(error);
+    this.#notify(record, error);
+  }
+
+  /** Tells every connection made with `record` that it ended; one that throws does not stop the others. */
+  #notify(record: LinkRecord, error: AuthError): void {
+    const watchers = [...record.watchers];
     record.watchers.clear();
+    for (const watcher of watchers) {
+      try {
+        watcher(error);
+      } catch (thrown) {
+        this.#onError(thrown);
+      }
+    }
   }
 
   #drop(record: LinkRecord): void {

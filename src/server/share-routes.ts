@@ -136,5 +136,6 @@ function shareRequest(body: unknown, modes: readonly ShareMode[]): ShareRequest 
  * checked against PUBLIC_HOSTS where that is set). A link for another name is the caller's own to make.
  */
 function absolute(request: FastifyRequest, path: string): string {
-  return `${request.protocol}://${request.host}${path}`;
+  // An HTTP/1.0 request may carry no Host: the path alone is then all that can be said.
+  return request.host ? `${request.protocol}://${request.host}${path}` : path;
 }
