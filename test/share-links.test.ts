@@ -382,6 +382,13 @@ describe('share links on an open server (real Chromium)', () => {
       await driving.page.getByTestId('screen').press('z');
       const remote = (await server.server.sessions.get(session)!.page()).page;
       await remote.waitForFunction(() => (window as any).seen.keys.includes('z'), undefined, { timeout: 20_000 });
+
+      // A stream link opens the viewer page on its stream, connected, frames drawn.
+      const made = await call(server, 'POST', '/api/streams/demo/share', { body: { ttl: 600 } });
+      const watching = await browser.newPage();
+      await watching.page.goto(made.body.url);
+      await watching.page.waitForFunction(() => document.querySelector('[data-testid=connection-state]')?.getAttribute('data-state') === 'connected'
+        && (document.querySelector('[data-testid=placeholder]') as HTMLElement).hidden, undefined, { timeout: 20_000 });
     } finally {
       await browser.close();
     }
