@@ -373,6 +373,10 @@ describe('share links on an open server (real Chromium)', () => {
       assert.equal(await page.getByTestId('url').isVisible(), false);
       assert.equal(await page.getByTestId('go').isVisible(), false);
       assert.deepEqual(errors, []);
+      // Revoked while the page watches: it says so and stops.
+      assert.equal((await call(server, 'DELETE', `/api/session/${session}/shares/${view.link.id}`)).status, 200);
+      await page.waitForFunction(() => document.querySelector('[data-testid=session-state]')?.getAttribute('data-state') === 'error'
+        && document.querySelector('[data-testid=message]')?.textContent === 'unauthorized: share link revoked', undefined, { timeout: 20_000 });
 
       const control = await share({ mode: 'control', ttl: 600 });
       const driving = await browser.newPage();

@@ -172,7 +172,8 @@ socket.on('connect', function socketOnConnect() {
 });
 // A refused token (data.code token_missing, token_invalid, …) ends the handshake here.
 socket.on('connect_error', function socketOnConnectError(error) {
-  if (error.data?.code) say(`${error.message}: add ?token=… to this page's URL`);
+  // A link's own refusal (revoked, expired, used up) says it all; a missing token needs the hint.
+  if (error.data?.code) say(error.data.code === 'token_missing' ? `${error.message}: add ?token=… to this page's URL` : error.message);
 });
 socket.on('disconnect', function socketOnDisconnect() {
   setState('Disconnected', 'error');
