@@ -123,7 +123,11 @@ export async function createServer(config: Config, options: ServerOptions = {}):
   router.add('/ws/video_feed', access.upgrade((_req, url) => `view:${url.searchParams.get('stream') ?? '0'}`, videoFeedRoute(context), refuse, app.log));
   const videoTiers = new VideoTiers({ idleGraceMs: config.idleGrace * 1000, onError: (error) => app.log.warn({ err: error }, 'h264 encoder') });
   router.add('/video/:id', access.upgrade((_req, _url, params) => `view:${params['id']}`, videoRoute(context, videoTiers), refuse, app.log));
-  const recordings = new Recordings({ dir: config.recordingsDir, tiers: videoTiers, log: app.log.child({ part: 'recordings' }) });
+  const recordings = new Recordings({
+    dir: config.recordingsDir, tiers: videoTiers, log: app.log.child({ part: 'recordings' }),
+    // Called when a recording starts, by then the registry below exists.
+    activityOf: (stream) => sessions.sessionOf(stream)?.activity,
+  });
   await recordings.load();
   const generations = await createGenerationsModule(config, { hub, encoder, logger: app.log });
   router.add('/ws/streaming', access.upgrade(() => 'view', streamingRoute(context, generations), refuse, app.log));
