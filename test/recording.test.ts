@@ -15,6 +15,8 @@ import { createLoadedSession, startPageServer, startSessionServer } from './sess
 import { waitFor, waitUntil } from './wait.js';
 import { collectUnits, untilUnits } from './video-helpers.js';
 import { Recordings } from '../src/recording/recordings.js';
+import { FlvWriter } from '../src/recording/flv.js';
+import { AccessUnit } from '../src/hub/access-unit.js';
 import { parseRange } from '../src/server/http-range.js';
 import { videoTier } from '../src/hub/video-tier-spec.js';
 
@@ -65,6 +67,37 @@ describe('parseRange', () => {
     for (const ignored of ['bytes=x', 'items=0-1', 'bytes=0-1,5-6', 'bytes=5-1', 'bytes=-', '']) assert.deepEqual(parseRange(ignored, 100), { kind: 'whole' }, ignored);
     for (const missed of ['bytes=100-', 'bytes=100-200', 'bytes=-0']) assert.deepEqual(parseRange(missed, 100), { kind: 'unsatisfiable' }, missed);
     assert.deepEqual(parseRange('bytes=0-', 0), { kind: 'unsatisfiable' });
+  });
+});
+
+describe('FlvWriter', () => {
+  const unit = (capturedAt: number, keyframe: boolean, config?: Buffer) =>
+    new AccessUnit(Buffer.from([0, 0, 0, 2, keyframe ? 0x65 : 0x41, 0x88]), keyframe, capturedAt, 1, 320, 240, 'avc1.42C01F', config);
+  /** Tag type, timestamp (with its extended byte), frame type and AVC packet type of each tag. */
+  const read = (tags: Buffer[]) => tags.map((tag) => ({
+    type: tag[0], ts: tag.readUIntBE(4, 3) + tag[7]! * 2 ** 24, frame: tag[11]! >> 4, codec: tag[11]! & 15, packet: tag[12],
+    size: tag.readUIntBE(1, 3), trailer: tag.readUInt32BE(tag.length - 4), length: tag.length,
+  }));
+
+  it('tags each unit with its capture time from the first, after a sequence header whenever the configuration is new', () => {
+    const flv = new FlvWriter();
+    const configA = Buffer.from([1, 0x42, 0xc0, 0x1f, 0xff, 0xe1, 0, 1, 0x67, 1, 0, 1, 0x68]);
+    const configB = Buffer.from([1, 0x42, 0xc0, 0x28, 0xff, 0xe1, 0, 1, 0x67, 1, 0, 1, 0x68]);
+    const first = read(flv.tags(unit(10_000, true, configA)));
+    assert.deepEqual(first.map((t) => [t.type, t.ts, t.frame, t.codec, t.packet]), [[9, 0, 1, 7, 0], [9, 0, 1, 7, 1]]);
+    for (const tag of first) {
+      assert.equal(tag.size + 15, tag.length, 'data size: the tag less its 11-byte header and 4-byte trailer');
+      assert.equal(tag.trailer, tag.size + 11, 'PreviousTagSize');
+    }
+    assert.deepEqual(read(flv.tags(unit(10_033.4, false))).map((t) => [t.ts, t.frame, t.packet]), [[33, 2, 1]]);
+    // The same configuration again: no second sequence header.
+    assert.deepEqual(read(flv.tags(unit(10_066, true, configA))).map((t) => t.packet), [1]);
+    // A unit captured before the last one (never by a tier, but the times must not go back).
+    assert.deepEqual(read(flv.tags(unit(10_050, false))).map((t) => t.ts), [66]);
+    // A new configuration (a resized source) is announced before its keyframe.
+    assert.deepEqual(read(flv.tags(unit(10_100, true, configB))).map((t) => t.packet), [0, 1]);
+    // Past 2^24 ms (4.7 hours) the high byte carries on.
+    assert.equal(read(flv.tags(unit(10_000 + 2 ** 24 + 5, false)))[0]!.ts, 2 ** 24 + 5);
   });
 });
 
