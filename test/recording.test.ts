@@ -463,6 +463,71 @@ describe('recording a browser session', () => {
   });
 });
 
+describe('recording from the configuration', () => {
+  it('prerecord: a recording started now begins that many seconds ago', async (t) => {
+    const dir = await tempDir(t);
+    const server = await startServer({ recordingsDir: dir, streams: { demo: { source: 'pattern', width: 320, height: 180, fps: 30, prerecord: 3 } } });
+    t.after(() => server.close());
+    // The buffer fills with nobody watching or recording: the stream is encoded all the time.
+    await waitUntil(() => server.server.recordings.prerecordedMs('demo') ?? 0, (ms) => ms >= 3000, { timeoutMs: 60_000, what: '3 s in the pre-record buffer' });
+    const askedAt = Date.now();
+    const started = await api(server, 'POST', '/api/streams/demo/record');
+    assert.equal(started.status, 201, JSON.stringify(started.body));
+    const id = started.body.recording_id as string;
+    assert.ok(askedAt - Date.parse(started.body.started_at) >= 2900, `started_at ${started.body.started_at} is 3 s or more before the request (${new Date(askedAt).toISOString()})`);
+    await recorded(server, 'demo', 100); // the buffer's ~90+ units, then live ones after them
+    const stoppedAt = Date.now();
+    assert.equal((await api(server, 'DELETE', '/api/streams/demo/record')).status, 200);
+    const info = await probe(join(dir, `${id}.mp4`));
+    // The file's times are the pictures' own: the buffered past plus the time it ran.
+    assert.ok(info.duration >= (stoppedAt - askedAt) / 1000 + 2.5, `duration ${info.duration} s covers the pre-record buffer and the ${((stoppedAt - askedAt) / 1000).toFixed(1)} s recorded`);
+    assert.ok(info.duration <= (stoppedAt - Date.parse(started.body.started_at)) / 1000 + 1, `duration ${info.duration} s is no longer than started_at → stop`);
+  });
+
+  it('record: true records from the start in segments, and retention_age deletes the old ones', async (t) => {
+    const dir = await tempDir(t);
+    const server = await startServer({
+      recordingsDir: dir,
+      streams: { demo: { source: 'pattern', width: 320, height: 180, fps: 30, record: true, record_segment: 2, retention_age: 1 } },
+    });
+    t.after(() => server.close());
+    const ofDemo = async () => ((await api(server, 'GET', '/api/recordings')).body.recordings as any[]).filter((r) => r.stream === 'demo');
+    // Recording without anyone asking.
+    const first = await waitUntil(ofDemo, (list) => list.length >= 1, { timeoutMs: 30_000, what: 'the always-on recording' });
+    const firstId = first[0].recording_id as string;
+    assert.equal(first[0].ended_at, null);
+    // The next segment takes over; the first ends, and once it is more than 1 s old it is deleted at a later turn.
+    await waitUntil(ofDemo, (list) => list.some((r) => r.recording_id !== firstId), { timeoutMs: 30_000, what: 'a second segment' });
+    const later = await waitUntil(ofDemo, (list) => !list.some((r) => r.recording_id === firstId), { timeoutMs: 30_000, what: 'the first segment deleted by retention' });
+    assert.equal(later.filter((r) => r.ended_at === null).length, 1, 'one segment records at a time');
+    await assert.rejects(stat(join(dir, `${firstId}.mp4`)), /ENOENT/);
+    // Stopped by hand: no segment follows until it is started again.
+    assert.equal((await api(server, 'DELETE', '/api/streams/demo/record')).status, 200);
+    assert.equal(server.server.recordings.activeOf('demo'), undefined);
+    const again = await api(server, 'POST', '/api/streams/demo/record');
+    assert.equal(again.status, 201);
+  });
+
+  it('retention_size deletes the oldest finished recordings past the stream\'s total', async (t) => {
+    const dir = await tempDir(t);
+    // Three finished recordings of 600 KiB each on disk, one of another stream.
+    const ids = ['20260101T000000Z-00000001', '20260101T000100Z-00000002', '20260101T000200Z-00000003', '20260101T000300Z-00000004'];
+    for (const [i, id] of ids.entries()) {
+      const stream = i === 3 ? 'other' : 'demo';
+      await writeFile(join(dir, `${id}.mp4`), Buffer.alloc(600 * 1024));
+      await writeFile(join(dir, `${id}.json`), JSON.stringify({ recording_id: id, stream, started_at: '2026-01-01T00:00:00.000Z', ended_at: '2026-01-01T00:10:00.000Z' }));
+    }
+    const log = { warn: () => {}, debug: () => {} };
+    const recordings = new Recordings({ dir, tiers: undefined as never, log, settings: { demo: { retention_size: 1 }, other: {} } });
+    await recordings.load();
+    await recordings.startConfigured(() => undefined);
+    const left = (await recordings.list()).map((r) => r.recording_id);
+    // 1.8 MiB of demo against 1 MiB: the two oldest go; the other stream's is not demo's to count.
+    assert.deepEqual(left, [ids[2], ids[3]]);
+    await assert.rejects(stat(join(dir, `${ids[0]}.mp4`)), /ENOENT/);
+  });
+});
+
 describe('recordings across a restart, and access', () => {
   it('server close finishes the file; the next server lists it, ended', async (t) => {
     const { path: dir, cleanup } = await tempDir();

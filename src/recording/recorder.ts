@@ -66,6 +66,8 @@ export class Recorder implements VideoSink {
   #stderrTail = '';
   #units = 0;
   #bytes = 0;
+  /** Set while the tier's units may repeat the pre-record buffer's: the last one written from it. */
+  #afterSeq: number | undefined;
   /** Each recording's own times: they start at its first unit. */
   readonly #flv = new FlvWriter();
 
@@ -113,13 +115,31 @@ export class Recorder implements VideoSink {
     return { units: this.#units, bytes: this.#bytes, dropped: slot?.dropped ?? 0, resyncs: slot?.resyncs ?? 0 };
   }
 
-  /** Attaches to `tier` as one more of its consumers; it starts at the tier's current GOP (a keyframe first). */
-  attach(tier: VideoTier): void {
+  /**
+   * Attaches to `tier` as one more of its consumers; it starts at the tier's current GOP (a
+   * keyframe first), or with `before` (a pre-record buffer's pictures, from a keyframe) and then
+   * the tier's units that come after them.
+   */
+  attach(tier: VideoTier, before: readonly AccessUnit[] = []): void {
     if (this.#stopping || this.#subscription) return;
+    if (before.length > 0) {
+      this.#afterSeq = before.at(-1)!.seq;
+      this.#write(before, (error) => {
+        if (error) this.options.log.debug({ err: error, file: this.options.file }, 'recording the pre-record buffer failed');
+      });
+    }
     this.#subscription = tier.subscribe(this, (error) => this.options.log.debug({ err: error, file: this.options.file }, 'recording write failed'));
   }
 
   deliver(units: readonly AccessUnit[], done: DeliveryDone): void {
+    // The tier's run since its last keyframe overlaps the pre-record buffer written first.
+    const fresh = this.#afterSeq === undefined ? units : units.filter((unit) => unit.seq > this.#afterSeq!);
+    if (fresh.length === 0) return done(undefined, 0);
+    this.#afterSeq = undefined;
+    this.#write(fresh, done);
+  }
+
+  #write(units: readonly AccessUnit[], done: DeliveryDone): void {
     const stdin = this.#child.stdin;
     if (this.#stopping || !stdin.writable) return done(new Error('recorder input closed'), 0);
     const chunk = Buffer.concat(units.flatMap((unit) => this.#flv.tags(unit)));

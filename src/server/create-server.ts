@@ -127,6 +127,7 @@ export async function createServer(config: Config, options: ServerOptions = {}):
     dir: config.recordingsDir, tiers: videoTiers, log: app.log.child({ part: 'recordings' }),
     // Called when a recording starts, by then the registry below exists.
     activityOf: (stream) => sessions.sessionOf(stream)?.activity,
+    settings: config.streams,
   });
   await recordings.load();
   const generations = await createGenerationsModule(config, { hub, encoder, logger: app.log });
@@ -200,6 +201,8 @@ export async function createServer(config: Config, options: ServerOptions = {}):
       const host = config.host === '0.0.0.0' ? 'localhost' : config.host;
       const url = `${config.tlsCert ? 'https' : 'http'}://${host}:${port}`;
       cluster?.node.setUrl(url);
+      // Pre-record buffers and always-on recordings (streams' `prerecord`, `record`) once serving.
+      await recordings.startConfigured((id) => hub.resolve(id));
       return { host: config.host, port, url };
     },
     reloadTls: () => reloadTls(app.server, config),
