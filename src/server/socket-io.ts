@@ -447,7 +447,7 @@ class StreamSocket {
    * the socket stays, free to subscribe again (a client may create a new session on it).
    */
   #relayNotice(stream: Stream, notice: StreamNotice): void {
-    if (notice.level === 'status') return this.#emit(ServerEvent.Status, { message: notice.message });
+    if (notice.level === 'status') return this.#emit(ServerEvent.Status, { ...notice.detail, message: notice.message });
     this.#refuse(notice.fatal ? ErrorCode.StreamEnded : ErrorCode.SourceError, notice.message);
     if (notice.fatal && this.#stream === stream) this.#unsubscribe();
   }
