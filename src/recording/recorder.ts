@@ -38,12 +38,15 @@ export interface RecorderCounters {
  * keyframe, so a file cut short by a crash or a kill still plays up to its last fragment.
  * The timestamps are ffmpeg's wall clock as units arrive: the units carry capture times, but a
  * raw H.264 stream has nowhere to put them, and arrival time is within a frame of them.
+ * `-flush_packets 1`: each fragment reaches the file when it is done, not when ffmpeg's 32 KiB
+ * output buffer fills (minutes for a still picture), so a playback of a recording under way
+ * finds its `moov` and every whole fragment so far.
  */
 function ffmpegArgs(file: string): string[] {
   return [
     '-hide_banner', '-loglevel', 'error', '-nostdin',
     '-use_wallclock_as_timestamps', '1', '-f', 'h264', '-i', 'pipe:0',
-    '-c', 'copy', '-movflags', '+frag_keyframe+empty_moov+default_base_moof',
+    '-c', 'copy', '-movflags', '+frag_keyframe+empty_moov+default_base_moof', '-flush_packets', '1',
     '-f', 'mp4', '-y', file,
   ];
 }
