@@ -70,6 +70,8 @@ export class PlaybackStreams {
       if ((newState === 'stopped' || newState === 'ended') && this.#streams.get(id) === stream) this.#streams.delete(id);
     });
     this.#streams.set(id, stream);
+    // Read the duration now: a seek is checked against it, and the first command may come before the first start has read it.
+    void source.refresh();
     return stream;
   };
 
