@@ -13,6 +13,8 @@ import { io as connect, type Socket } from 'socket.io-client';
 import { closed, startServer, type TestServer } from './helpers.js';
 import { tempDir } from './temp-dir.js';
 import { nextEvent, waitUntil, withTimeout } from './wait.js';
+import { useBrowser } from './browser-helpers.js';
+import type { Page } from 'playwright-core';
 
 const run = promisify(execFile);
 /** 30° a second: a recording under 12 s never shows the same hue twice. */
@@ -125,6 +127,30 @@ class FeedViewer {
   }
 }
 
+/**
+ * Waits until the viewer's canvas shows a hue within `tolerance` of `truth` (checked in the
+ * page, as each frame is drawn); resolves with the hue it found.
+ */
+async function canvasShowsHue(page: Page, truth: number, tolerance: number): Promise<number> {
+  const handle = await page.waitForFunction(([truth, tolerance]) => {
+    const canvas = document.getElementById('stream-canvas') as HTMLCanvasElement;
+    const ctx = canvas.getContext('2d');
+    if (!ctx || canvas.width === 0) return false;
+    const { data } = ctx.getImageData(0, 0, canvas.width, canvas.height);
+    let r = 0, g = 0, b = 0, n = 0;
+    for (let i = 0; i < data.length; i += 4 * 13) {
+      r += data[i]!; g += data[i + 1]!; b += data[i + 2]!; n++;
+    }
+    [r, g, b] = [r / n / 255, g / n / 255, b / n / 255];
+    const max = Math.max(r, g, b), d = max - Math.min(r, g, b);
+    if (d < 0.05) return false;
+    const h = ((max === r ? ((g - b) / d) % 6 : max === g ? (b - r) / d + 2 : (r - g) / d + 4) * 60 + 360) % 360;
+    const off = Math.min(Math.abs(h - truth!) % 360, 360 - (Math.abs(h - truth!) % 360));
+    return off < tolerance! ? h : false;
+  }, [truth, tolerance] as const, { timeout: 20_000, polling: 'raf' });
+  return (await handle.jsonValue()) as number;
+}
+
 const isPlaybackStatus = (holds: (playback: any) => boolean) => (message: any) => message.type === 'status' && message.data?.playback !== undefined && holds(message.data.playback);
 
 describe('playing a recording back as a stream', () => {
@@ -148,6 +174,43 @@ describe('playing a recording back as a stream', () => {
   after(async () => {
     await server.close();
     await dir.cleanup();
+  });
+  const browser = useBrowser();
+
+  it('the viewer at / shows a timeline for a recording: its extent and position; scrubbing seeks and the picture changes, pause/play and speed steer it', async (t) => {
+    const { page, errors } = await browser().newPage();
+    t.after(() => page.close());
+    // A named playback: this page's scrubbing moves no other test's.
+    const stream = `recording:${id}:page`;
+    await page.goto(`${server.http}/?stream=${encodeURIComponent(stream)}&connect=1`);
+    await page.waitForSelector('#connection-state[data-state="connected"]', { timeout: 15_000 });
+    await page.waitForSelector('#timeline:not([hidden])', { timeout: 15_000 });
+    // The extent is the recording's.
+    await page.waitForFunction((d) => Math.abs(Number(document.getElementById('timeline')!.dataset['duration']) - d) < 0.5, duration, { timeout: 15_000 });
+    assert.ok(Math.abs(Number(await page.getAttribute('#timeline-range', 'max')) - duration) < 0.5);
+
+    await page.click('#timeline-play');
+    await page.waitForSelector('#timeline-play[data-paused="true"]', { timeout: 15_000 });
+    assert.equal((await api(server, 'GET', `/api/streams/${stream}/playback`)).body.paused, true);
+
+    for (const at of [6, 2]) {
+      const truth = await truthAt(file, at);
+      await page.fill('#timeline-range', String(at));
+      const shown = await canvasShowsHue(page, truth, 15);
+      assert.ok(hueDistance(shown, truth) < 15);
+      const state = await api(server, 'GET', `/api/streams/${stream}/playback`);
+      assert.equal(state.body.position, at);
+      assert.ok(Math.abs(Number(await page.getAttribute('#timeline', 'data-position')) - at) < 0.01);
+      assert.match((await page.textContent('#timeline-position')) ?? '', new RegExp(`^0:0${at}\\.0 / `));
+    }
+
+    await page.selectOption('#timeline-speed', '4');
+    await waitUntil(async () => (await api(server, 'GET', `/api/streams/${stream}/playback`)).body.speed, (speed) => speed === 4, { what: 'speed 4 from the page' });
+    await page.click('#timeline-play');
+    await page.waitForSelector('#timeline-play[data-paused="false"]', { timeout: 15_000 });
+    // Playing at 4×, the position the page shows moves on.
+    await page.waitForFunction(() => Number(document.getElementById('timeline')!.dataset['position']) > 3, undefined, { timeout: 15_000 });
+    assert.deepEqual(errors, []);
   });
 
   it('states the playback over REST: position, duration, speed, paused; 409 for a stream that is no playback, 404 for unknown ids', async () => {
@@ -274,16 +337,16 @@ describe('playing a recording back as a stream', () => {
       const subscribed = await socket.emitWithAck('subscribe', { stream: `recording:${id}` });
       assert.equal(subscribed.stream, `recording:${id}`);
       await nextEvent(socket, 'frame');
+      // Listening before the command: paused, the playback sends the one frame at 3 s.
+      const truth = await truthAt(file, 3);
+      const hues: number[] = [];
+      const onFrame = (frame: { image: string }) => void hueOf(Buffer.from(frame.image, 'base64')).then((hue) => hues.push(hue));
+      socket.on('frame', onFrame);
       const paused = await socket.emitWithAck('playback:set', { paused: true, seek: 3 });
       assert.equal(paused.paused, true);
       assert.equal(paused.position, 3);
-      const truth = await truthAt(file, 3);
-      let last = NaN;
-      await waitUntil(async () => {
-        const frame = await nextEvent<{ image: string }>(socket, 'frame');
-        return (last = await hueOf(Buffer.from(frame.image, 'base64')));
-      }, (hue) => hueDistance(hue, truth) < 15, { timeoutMs: 20_000, intervalMs: 0, what: `a Socket.IO frame showing 3 s (hue ${truth.toFixed(1)})` });
-      assert.ok(Number.isFinite(last));
+      await waitUntil(() => hues, (seen) => seen.some((hue) => hueDistance(hue, truth) < 15), { timeoutMs: 20_000, what: `a Socket.IO frame showing 3 s (hue ${truth.toFixed(1)})` });
+      socket.off('frame', onFrame);
       const status = nextEvent(socket, 'status', (s: any) => s.playback?.speed === 4);
       const faster = await socket.emitWithAck('playback:set', { speed: 4 });
       assert.equal(faster.speed, 4);
