@@ -14,6 +14,7 @@ import { closed, startServer, type TestServer } from './helpers.js';
 import { tempDir } from './temp-dir.js';
 import { nextEvent, waitUntil, withTimeout } from './wait.js';
 import { useBrowser } from './browser-helpers.js';
+import { collectUnits, untilUnits } from './video-helpers.js';
 import type { Page } from 'playwright-core';
 
 const run = promisify(execFile);
@@ -287,6 +288,32 @@ describe('playing a recording back as a stream', () => {
       assert.ok(again.data.playback.position < 1, `play after the end: ${again.data.playback.position}`);
     } finally {
       viewer.close();
+    }
+  });
+
+  it('plays on the other wire formats too: /stream/:id (seeds/002 JSON frames and the status) and /video/:id (H.264 units)', async () => {
+    const json = new WebSocket(`${server.ws}/stream/recording:${id}:formats`);
+    const video = new WebSocket(`${server.ws}/video/recording:${id}:formats?tier=360p`);
+    try {
+      const units = collectUnits(video);
+      const frame = await new Promise<any>((resolve, reject) => {
+        json.on('message', (data: RawData) => {
+          const message = JSON.parse(data.toString());
+          if (message.type === 'frame') resolve(message);
+        });
+        json.once('close', (code: number) => reject(new Error(`/stream closed with ${code}`)));
+      });
+      assert.match(frame.data.data_url, /^data:image\/jpeg;base64,/);
+      await untilUnits(video, 'a keyframe on /video', () => units.some((unit) => unit.keyframe), 30_000);
+      const status = new Promise<any>((resolve) => json.on('message', (data: RawData) => {
+        const message = JSON.parse(data.toString());
+        if (message.type === 'status' && message.data.playback?.paused === true) resolve(message);
+      }));
+      await api(server, 'POST', `/api/streams/recording:${id}:formats/playback`, { paused: true });
+      assert.equal((await withTimeout(status, 20_000, 'the paused status on /stream')).data.playback.recording_id, id);
+    } finally {
+      json.close();
+      video.close();
     }
   });
 
