@@ -42,6 +42,8 @@ import { Recordings } from '../recording/recordings.js';
 import { registerRecordingRoutes } from './recording-routes.js';
 import { PlaybackStreams } from '../recording/playback-streams.js';
 import { registerPlaybackRoutes } from './playback-routes.js';
+import { ShareLinks, type WallClock } from './share-links.js';
+import { registerShareRoutes } from './share-routes.js';
 
 export interface FramehubServer {
   readonly config: Config;
@@ -75,6 +77,8 @@ function closeHandshakes(wss: WebSocketServer, ms: number): Promise<void> {
 
 export interface ServerOptions {
   encoder?: Encoder;
+  /** The share links' clock (their expiry); tests move one themselves. @default the wall clock */
+  shareClock?: WallClock;
 }
 
 /** The composition root: builds the parts and wires them together, nothing more. */
@@ -108,7 +112,13 @@ export async function createServer(config: Config, options: ServerOptions = {}):
 
   const context: RouteContext = { hub, config, log: app.log };
   // Every route asks this one object for its scope (docs/security.md has the table).
-  const access = new Access(config);
+  // Share links (share-links.ts) sign with JWT_SECRET, else SHARE_SECRET, else a key of this process only.
+  const shares = new ShareLinks({
+    secret: config.jwtSecret || config.shareSecret || undefined,
+    onError: (error) => app.log.error({ err: error }, 'ending a share link\'s connection failed'),
+    ...(options.shareClock && { clock: options.shareClock }),
+  });
+  const access = new Access(config, shares);
   const caps = new ConnectionCaps(config.maxConnections, config.maxConnectionsPerIp);
   const router = new UpgradeRouter({ maxPayload: config.maxPayload, caps, log: app.log, gate });
   router.add('/stream/:id', access.upgrade((_req, _url, params) => hub.viewNeed(params['id'] ?? ''), streamRoute(context), refuse, app.log));
@@ -154,6 +164,11 @@ export async function createServer(config: Config, options: ServerOptions = {}):
   });
   hub.addResolver(sessions.resolveStream);
   registerSessionRoutes(app, sessions, access, { quality: config.quality, fps: 30, width: 1280, height: 720 });
+  registerShareRoutes(app, hub, sessions, access, shares);
+  // A new session under a closed one's id must not inherit its links.
+  sessions.on('session:closed', function sessionsOnClosed({ id }) {
+    shares.dropTarget(`session:${id}`);
+  });
   // After the session resolver (the hub resolves `session:<id>` streams at request time either way).
   registerRecordingRoutes(app, hub, recordings, access);
   registerPlaybackRoutes(app, hub, access);
@@ -213,6 +228,7 @@ export async function createServer(config: Config, options: ServerOptions = {}):
         // waits for them); with Redis away there is nothing to unsubscribe from.
         if (cluster?.subscriber.isReady) void io.of('/').adapter.close();
         await sessions.close();
+        shares.close();
         await closeHandshakes(router.wss, 2_000);
         for (const ws of router.wss.clients) ws.terminate();
         router.wss.close();
