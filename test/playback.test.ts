@@ -573,6 +573,15 @@ describe('who may watch and steer a playback', () => {
     } finally {
       socket.close();
     }
+    // A view link of the recorded stream watches its playbacks, as it downloads its recordings.
+    const link = await api(server, 'POST', '/api/streams/demo/share', {}, ADMIN);
+    assert.equal(link.status, 201, JSON.stringify(link.body));
+    const shared = new FeedViewer(server, `recording:${id}`, encodeURIComponent(link.body.token));
+    try {
+      await shared.frameWhere(() => true, 'a frame through a view link of demo');
+    } finally {
+      shared.close();
+    }
     // An id no recording has asks the least scope: a token with `view:demo` only is told 403 (as the download is), not whether it exists.
     const unknown = await api(server, 'GET', '/api/streams/recording:20261203T081500Z-00000000/playback', undefined, DEMO_VIEWER);
     assert.equal(unknown.status, 403);
