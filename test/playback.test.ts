@@ -272,7 +272,7 @@ describe('playing a recording back as a stream', () => {
       assert.equal(end.data.playback.paused, true);
       assert.ok(Math.abs(end.data.playback.position - duration) < 1, `ended at ${end.data.playback.position} of ${duration}`);
       // 2×: about media / 2 seconds (1× would take media seconds); ffmpeg's start-up is slack.
-      assert.ok(elapsed < media * 0.75 && elapsed > media * 0.3, `${media.toFixed(2)} s of recording played in ${elapsed.toFixed(2)} s`);
+      assert.ok(elapsed < media * 0.85 && elapsed > media * 0.3, `${media.toFixed(2)} s of recording played in ${elapsed.toFixed(2)} s`);
       // Not an error, not a close: the viewer is still there, on the last picture.
       assert.equal(viewer.ws.readyState, WebSocket.OPEN);
       assert.ok(!viewer.messages.some((m) => m.type === 'error'), JSON.stringify(viewer.messages.filter((m) => m.type === 'error')));
@@ -448,6 +448,8 @@ describe('playing a recording back as a stream', () => {
         const { stdout } = await run('ps', ['-o', 'pid=,comm=', '--ppid', String(process.pid)]).catch(() => ({ stdout: '' }));
         return stdout.split('\n').filter((line) => /ffmpeg/.test(line)).length;
       };
+      // Earlier tests' playbacks stop within their idle grace; from here the shared one is the only ffmpeg.
+      await waitUntil(children, (n) => n <= 1, { what: 'one ffmpeg before the burst' });
       let most = 0;
       for (let i = 0; i < 40; i++) {
         const res = await api(server, 'POST', `/api/streams/recording:${id}/playback`, { seek: (i % 7) + 0.5 });
