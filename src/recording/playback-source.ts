@@ -156,6 +156,16 @@ export class PlaybackSource extends FfmpegSource {
     await this.fail({ error: new Error(reason), restartable: false });
   }
 
+  override async start(): Promise<void> {
+    const wasRunning = this.running;
+    await super.start();
+    // The first viewer (and the first after an idle stop) learns where the playback is without asking.
+    if (!wasRunning && this.running) {
+      const state = this.state;
+      this.#announce(`playback: ${state.paused ? 'paused' : 'playing'} at ${state.position} s of ${state.duration} s`, state);
+    }
+  }
+
   override async stop(): Promise<void> {
     // Without viewers the playback holds its place: the next one goes on from here.
     this.#rebase();
