@@ -38,12 +38,15 @@ export interface RecorderCounters {
  * keyframe, so a file cut short by a crash or a kill still plays up to its last fragment.
  * The units come in as FLV (flv.ts), each tagged with its capture time, so the file's times are
  * the pictures' own, also for units written in a burst (a pre-record buffer, a catch-up).
+ * `-flush_packets 1`: each fragment reaches the file when it is done, not when ffmpeg's 32 KiB
+ * output buffer fills (minutes for a still picture), so a playback of a recording under way
+ * finds its `moov` and every whole fragment so far.
  */
 function ffmpegArgs(file: string): string[] {
   return [
     '-hide_banner', '-loglevel', 'error', '-nostdin',
     '-f', 'flv', '-i', 'pipe:0',
-    '-c', 'copy', '-movflags', '+frag_keyframe+empty_moov+default_base_moof',
+    '-c', 'copy', '-movflags', '+frag_keyframe+empty_moov+default_base_moof', '-flush_packets', '1',
     '-f', 'mp4', '-y', file,
   ];
 }

@@ -8,6 +8,7 @@ import { videoTier, DEFAULT_VIDEO_TIER } from '../hub/video-tier-spec.js';
 import { ErrorCode, FramehubError } from '../wire/errors.js';
 import type { StreamRecordingSettings } from '../config/config.js';
 import type { SessionActivity } from '../sessions/session-activity.js';
+import { TypedEmitter } from '../util/typed-emitter.js';
 import { PrerecordBuffer } from './prerecord.js';
 import { Recorder, type RecorderCounters, type RecorderLog } from './recorder.js';
 import { readTimeline, TimelineWriter, type TimelineEntry } from './timeline.js';
@@ -68,6 +69,11 @@ export interface RecordingsOptions {
 /** An always-on recording's length before the next takes over, when the stream does not say. */
 const DEFAULT_SEGMENT_S = 600;
 
+export interface RecordingsEvents {
+  /** A recording's file and entry are gone: its playback ends. */
+  deleted: { id: string };
+}
+
 /** The tier recorded: the top of the ladder (720p, or the source's size when smaller). */
 const RECORDED_TIER = videoTier(DEFAULT_VIDEO_TIER)!;
 
@@ -76,7 +82,7 @@ const RECORDED_TIER = videoTier(DEFAULT_VIDEO_TIER)!;
  * `<id>.json` entries at start, written at start and stop of each recording) and one Recorder
  * per stream being recorded. Sizes come from the files themselves when listed.
  */
-export class Recordings {
+export class Recordings extends TypedEmitter<RecordingsEvents> {
   readonly #meta = new Map<string, Meta>();
   /** By stream id: the recording under way (its Recorder is set once its entry is written). */
   readonly #active = new Map<string, ActiveRecording>();
@@ -88,7 +94,14 @@ export class Recordings {
   readonly #stoppedByHand = new Set<string>();
   #closed = false;
 
-  constructor(private readonly options: RecordingsOptions) {}
+  constructor(private readonly options: RecordingsOptions) {
+    super();
+  }
+
+  /** A listener's failure is logged: deleting a recording has happened, whatever a listener does. */
+  protected override onListenerError(error: unknown): void {
+    this.options.log.warn({ err: error }, 'recordings: a listener failed');
+  }
 
   /**
    * Reads the index entries already on disk. One whose recording never ended (the server died
@@ -314,10 +327,15 @@ export class Recordings {
     if (!meta) throw new FramehubError(ErrorCode.RecordingNotFound, `no recording ${JSON.stringify(id.slice(0, 64))}`);
     if (this.#active.get(meta.stream)?.id === id) throw new FramehubError(ErrorCode.RecordingActive, `recording ${id} is still being written; stop it first (DELETE /api/streams/${meta.stream}/record)`);
     this.#meta.delete(id);
-    for (const file of [this.#file(id), this.#timelineFile(id), this.#metaFile(id)]) {
-      await unlink(file).catch((error: NodeJS.ErrnoException) => {
-        if (error.code !== 'ENOENT') throw error;
-      });
+    try {
+      for (const file of [this.#file(id), this.#timelineFile(id), this.#metaFile(id)]) {
+        await unlink(file).catch((error: NodeJS.ErrnoException) => {
+          if (error.code !== 'ENOENT') throw error;
+        });
+      }
+    } finally {
+      // Out of the index either way: nothing may watch it any more.
+      this.emit('deleted', { id });
     }
   }
 
