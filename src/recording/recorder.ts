@@ -45,6 +45,9 @@ export interface RecorderCounters {
 function ffmpegArgs(file: string): string[] {
   return [
     '-hide_banner', '-loglevel', 'error', '-nostdin',
+    // The FLV's first tag is the avcC, all ffmpeg needs: without these it reads 5 s of input
+    // before writing anything, and a recording under way would have no file to play meanwhile.
+    '-analyzeduration', '0', '-probesize', '32',
     '-f', 'flv', '-i', 'pipe:0',
     '-c', 'copy', '-movflags', '+frag_keyframe+empty_moov+default_base_moof', '-flush_packets', '1',
     '-f', 'mp4', '-y', file,
