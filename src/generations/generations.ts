@@ -228,6 +228,8 @@ export class Generations {
     try {
       return await this.#writer.append(event, options);
     } catch (error) {
+      // A writer may refuse an event itself (the cluster's: a job id or image index another node took).
+      if (error instanceof GenerationError) throw error;
       throw new GenerationError(Code.StoreFailed, `could not record the event: ${(error as Error).message}`, { cause: error });
     }
   }
