@@ -6,6 +6,12 @@ import { startRedis, type RedisServer } from './redis-server.js';
 import { killHard, serveImages, type ServerProcess } from './server-process.js';
 import { tempDir, type TestCleanup } from './temp-dir.js';
 import { waitUntil } from './wait.js';
+import { closeRedis, connectRedis } from '../src/cluster/redis-connection.js';
+import { RedisEventLog } from '../src/cluster/generation-log.js';
+import { GENERATION_EVENTS_KEY } from '../src/cluster/keys.js';
+import { EventLog } from '../src/generations/event-log.js';
+import type { GenerationEvent, JobInfo } from '../src/generations/generation-event.js';
+import { GenerationError } from '../src/generations/generation-error.js';
 
 // Three `framehub serve` processes over one real redis-server and one shared IMAGE_DIR
 // (docs/cluster.md): the replay log is a Redis Stream every node follows, images are files every
@@ -232,5 +238,59 @@ describe('generations in a cluster (three framehub processes, one redis-server)'
     const onA = await new Consumer().connect(`${a.ws}/ws/streaming?since=${since}`);
     await onA.until(() => onA.messages.length >= 4, 'the replay on A');
     assert.deepEqual(onA.messages.map((m) => m.id), onB.messages.map((m) => m.id));
+  });
+});
+
+const quiet = { warn: () => undefined, info: () => undefined };
+
+/** A RedisEventLog of this process over `url`, as a node makes it, closed when the test ends. */
+async function eventLog(t: TestCleanup, url: string, maxEntries = 100) {
+  const redis = await connectRedis(url, quiet, 'test');
+  const reader = await connectRedis(url, quiet, 'test-reader');
+  const log = new EventLog<GenerationEvent>({ maxEntries, maxAgeMs: 0 });
+  const warnings: string[] = [];
+  const events = new RedisEventLog({ redis, reader, log, prepare: async (entry) => entry, warn: (_object, message) => warnings.push(message) });
+  t.after(async () => {
+    await events.close();
+    await closeRedis(redis);
+  });
+  await events.load();
+  return { events, log, redis, warnings };
+}
+
+const job = (id: string): JobInfo => ({ id, userId: undefined, prompt: 'p', negativePrompt: '', seed: '', width: undefined, height: undefined, workflow: '', createdAt: 0 });
+const note = (message: string): GenerationEvent => ({ kind: 'notification', severity: 'info', message, actionUrl: undefined });
+
+describe('the cluster event log (RedisEventLog, in this process, on a real redis-server)', () => {
+  it('gives ids from Redis in one order on every node; a job id is taken once across nodes', async (t) => {
+    const redis = await startRedis(t);
+    const x = await eventLog(t, redis.url);
+    const y = await eventLog(t, redis.url);
+    x.events.follow();
+    y.events.follow();
+    const answers = await Promise.all([x.events.append(note('x1')), y.events.append(note('y1')), x.events.append(note('x2')), y.events.append({ kind: 'started', job: job('j') })]);
+    assert.deepEqual(answers.map((e) => e.id).sort((p, q) => p - q), [1, 2, 3, 4]);
+    await assert.rejects(x.events.append({ kind: 'started', job: job('j') }), (error: Error) => error instanceof GenerationError && error.code === 'job_exists');
+    await waitUntil(() => [x.log.lastId, y.log.lastId], ([p, q]) => p === 4 && q === 4, { what: 'both logs at id 4' });
+    const ids = (l: EventLog<GenerationEvent>) => [...l.newest()].reverse().map((e) => `${e.id}:${e.event.kind === 'notification' ? e.event.message : e.event.kind}`);
+    assert.deepEqual(ids(x.log), ids(y.log), 'the same events with the same ids on both nodes');
+  });
+
+  it('skips entries that are not framehub events, and answers a replay gap for events a node can no longer read', async (t) => {
+    const redis = await startRedis(t);
+    const writer = await eventLog(t, redis.url);
+    writer.events.follow();
+    const late = await eventLog(t, redis.url); // loaded the empty stream, not following yet
+    for (let i = 1; i <= 5; i++) await writer.events.append(note(`n${i}`));
+    // Another application's entry, and events 1-3 trimmed before the late node read them.
+    await writer.redis.xAdd(GENERATION_EVENTS_KEY, '*', { event: '{"kind":"toString"}' });
+    await writer.redis.xTrim(GENERATION_EVENTS_KEY, 'MAXLEN', 3);
+    await writer.events.append(note('n6'));
+    late.events.follow();
+    await waitUntil(() => late.log.lastId, (id) => id === 6, { what: 'the late node at id 6' });
+    assert.deepEqual([...late.log.newest()].map((e) => e.id), [6, 5, 4]);
+    assert.equal(late.log.hasLost(0), true, 'a consumer at 0 gets a replay gap');
+    assert.deepEqual(late.events.stats(), { applied: 3, skipped: 1, lost: 3 });
+    assert.equal(writer.log.lastId, 6);
   });
 });
