@@ -149,6 +149,10 @@ describe('generations in a cluster (three framehub processes, one redis-server)'
       const gallery = await api(server, 'GET', '/api/images?limit=1000');
       assert.equal(gallery.json.total, images.length, `gallery of ${server.http}`);
     }
+    const stats = (await api(c, 'GET', '/api/generations/stats')).json;
+    assert.equal(stats.last_event_id, ids.at(-1));
+    assert.equal(stats.cluster_events.lost, 0);
+    assert.equal(stats.cluster_events.applied, images.length + 1, 'the job and its images, taken from Redis by C');
     // A job created on A is known on C: its next image is refused there as a duplicate, not as an unknown job.
     const again = await api(c, 'POST', '/api/generations/moving-1/images?imageIdx=5&imageLength=100', images[5]);
     assert.equal(again.status, 409);

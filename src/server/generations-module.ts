@@ -13,7 +13,7 @@ import { Generations, type EventWriter, type GenerationEntry } from '../generati
 import { ImageStore } from '../generations/image-store.js';
 import { GenerationMessages } from '../protocols/generation-messages.js';
 import type { Cluster } from '../cluster/cluster.js';
-import { RedisEventLog } from '../cluster/generation-log.js';
+import { RedisEventLog, type RedisEventLogStats } from '../cluster/generation-log.js';
 
 export const COMFYUI_PREVIEWS = 'comfyui:previews';
 /** The replay log's file, in the image directory (see docs/generations.md, "Durability"). */
@@ -28,6 +28,8 @@ export interface GenerationsModule {
   /** Unsent events a consumer may lag behind before it is closed with 4408 (below the log size, see EventFeed). */
   readonly maxLag: number;
   readonly bridge: ComfyUiBridge | undefined;
+  /** In a cluster: events this node took from the Redis Stream, skipped, and never got (a replay gap). */
+  readonly clusterEvents: (() => RedisEventLogStats) | undefined;
   readonly closing: boolean;
   /** Consumers connected now, and closed for lagging since start (4408). */
   readonly counters: { consumers: number; tooSlow: number };
@@ -84,6 +86,7 @@ export async function createGenerationsModule(config: Config, deps: { hub: Hub; 
     wire: new GenerationMessages(store),
     maxLag: config.replaySize - Math.max(1, Math.floor(config.replaySize / 10)),
     bridge,
+    clusterEvents: events.stats,
     counters: { consumers: 0, tooSlow: 0 },
     get closing() {
       return closing;
@@ -103,6 +106,7 @@ interface EventSource {
   writer: EventWriter;
   /** Starts taking in other nodes' events (a cluster), once the job service listens to the log. */
   follow?: () => void;
+  stats?: () => RedisEventLogStats;
   close(): Promise<void>;
 }
 
@@ -148,7 +152,7 @@ async function clusterEvents(config: Config, store: ImageStore, cluster: Cluster
     throw error;
   }
   if (log.size > 0) logger.info(`cluster: ${log.size} generation event(s) loaded from Redis, ids continue after ${log.lastId}`);
-  return { log, writer: redisLog, follow: () => redisLog.follow(), close: () => redisLog.close() };
+  return { log, writer: redisLog, follow: () => redisLog.follow(), stats: () => redisLog.stats(), close: () => redisLog.close() };
 }
 
 /**
