@@ -158,7 +158,7 @@ describe('generations in a cluster (three framehub processes, one redis-server)'
     assert.equal(again.status, 409);
   });
 
-  it('a node killed with kill -9 loses nothing it acknowledged: its consumer moves to B, the producer to C, the job goes on', async (t) => {
+  it('a node killed with kill -9 loses nothing it acknowledged: its consumer moves to B, the producer to C, the job goes on; a node started afterwards replays it all', async (t) => {
     const redis = await startRedis(t);
     const dir = await tempDir(t);
     const [a, b, c] = await threeNodes(t, redis, dir);
@@ -188,6 +188,13 @@ describe('generations in a cluster (three framehub processes, one redis-server)'
       assert.equal(status, 200, `image ${i} on B`);
       assert.equal(sha(bytes), sha(images[i]!));
     }
+
+    // A node started now (A's replacement) loads the events from Redis and the images from the directory.
+    const d = await serveImages(t, dir, ['--redis', redis.url]);
+    const onD = await new Consumer().connect(`${d.ws}/ws/streaming?since=${since}`);
+    await onD.until(() => onD.messages.length >= images.length, 'the replay on a node started after the events');
+    assert.deepEqual(checkDelivery(onD.messages, images, 'killed-1'), ids);
+    assert.equal((await api(d, 'GET', '/api/images?limit=1000')).json.total, images.length, "the new node's gallery");
   });
 
   it('Redis restarted under load (append-only file, fsync always): the nodes reconnect, every acknowledged image arrives once and in order', async (t) => {
