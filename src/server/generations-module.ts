@@ -53,7 +53,12 @@ export async function createGenerationsModule(config: Config, deps: { hub: Hub; 
   if (cluster) {
     // Jobs created and images announced through other nodes: a producer may go on with a job on any node.
     log.on('append', function logOnAppend(entry) {
-      generations.restore(entry);
+      try {
+        generations.restore(entry);
+      } catch (error) {
+        // An event the job registry cannot take costs that job on this node, never the process.
+        logger.warn({ err: error, event: entry.id }, 'generation event: job state not restored');
+      }
     });
     events.follow?.();
   }
