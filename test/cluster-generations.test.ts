@@ -293,8 +293,9 @@ describe('the cluster event log (RedisEventLog, in this process, on a real redis
     writer.events.follow();
     const late = await eventLog(t, redis.url); // loaded the empty stream, not following yet
     for (let i = 1; i <= 5; i++) await writer.events.append(note(`n${i}`));
-    // Another application's entry, and events 1-3 trimmed before the late node read them.
-    await writer.redis.xAdd(GENERATION_EVENTS_KEY, '*', { event: '{"kind":"toString"}' });
+    // Another application's entry (with an id ahead of Redis's clock, which the next append must
+    // pass), and events 1-3 trimmed before the late node read them.
+    await writer.redis.xAdd(GENERATION_EVENTS_KEY, `${Date.now() + 60_000}-0`, { event: '{"kind":"toString"}' });
     await writer.redis.xTrim(GENERATION_EVENTS_KEY, 'MAXLEN', 3);
     await writer.events.append(note('n6'));
     late.events.follow();

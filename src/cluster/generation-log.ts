@@ -11,14 +11,24 @@ import type { RedisClient } from './redis-connection.js';
  * yet, else `{0, 0}` and nothing is written), the next id, the stream entry `<ms>-<id>` and the
  * trimming. The id continues after the counter and after the caller's own newest id (ARGV[2]),
  * so a Redis that lost its data (restarted without persistence) never hands out an id a node
- * already delivered. The time part is Redis's clock, never behind the previous entry's, so
- * entry ids grow and `MINID` trims by age.
+ * already delivered. The time part is Redis's clock, never behind the previous entry's (nor
+ * behind an id something else added to the key: XADD refuses an id below the stream's last),
+ * so entry ids grow and `MINID` trims by age.
  */
 const APPEND = `
 if KEYS[3] and not redis.call('set', KEYS[3], '1', 'NX', 'PX', ARGV[5]) then return {0, 0} end
 local n = math.max(tonumber(redis.call('hget', KEYS[1], 'n') or '0'), tonumber(ARGV[2])) + 1
 local t = redis.call('time')
 local ms = math.max(tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000), tonumber(redis.call('hget', KEYS[1], 'ms') or '0'))
+if redis.call('exists', KEYS[2]) == 1 then
+  local info = redis.call('xinfo', 'stream', KEYS[2])
+  for i = 1, #info, 2 do
+    if info[i] == 'last-generated-id' then
+      local lms, lseq = string.match(info[i + 1], '^(%d+)-(%d+)$')
+      if ms < tonumber(lms) or (ms == tonumber(lms) and n <= tonumber(lseq)) then ms = tonumber(lms) + 1 end
+    end
+  end
+end
 redis.call('hset', KEYS[1], 'n', n, 'ms', ms)
 redis.call('xadd', KEYS[2], 'MAXLEN', '~', ARGV[3], string.format('%d-%d', ms, n), 'event', ARGV[1])
 if tonumber(ARGV[4]) > 0 then redis.call('xtrim', KEYS[2], 'MINID', '~', string.format('%d', ms - tonumber(ARGV[4]))) end
