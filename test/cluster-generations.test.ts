@@ -12,6 +12,9 @@ import { GENERATION_EVENTS_KEY } from '../src/cluster/keys.js';
 import { EventLog } from '../src/generations/event-log.js';
 import type { GenerationEvent, JobInfo } from '../src/generations/generation-event.js';
 import { GenerationError } from '../src/generations/generation-error.js';
+import { ImageStore } from '../src/generations/image-store.js';
+import { readFile, readdir } from 'node:fs/promises';
+import { join } from 'node:path';
 
 // Three `framehub serve` processes over one real redis-server and one shared IMAGE_DIR
 // (docs/cluster.md): the replay log is a Redis Stream every node follows, images are files every
@@ -304,5 +307,26 @@ describe('the cluster event log (RedisEventLog, in this process, on a real redis
     assert.equal(late.log.hasLost(0), true, 'a consumer at 0 gets a replay gap');
     assert.deepEqual(late.events.stats(), { applied: 3, skipped: 1, lost: 3 });
     assert.equal(writer.log.lastId, 6);
+  });
+});
+
+describe('the image store in a directory shared by nodes', () => {
+  it('never lets one node replace another node\'s image of the same name; another node indexes it from its event', async (t) => {
+    const dir = await tempDir(t);
+    const a = new ImageStore({ dir, retentionMs: 0, shared: true });
+    const b = new ImageStore({ dir, retentionMs: 0, shared: true });
+    const meta = { jobId: 'same', userId: undefined, mimeType: 'image/png', filename: 'x.png', subfolder: '', type: 'output', params: { positivePrompt: '', negativePrompt: '', seed: '', width: 16, height: 16, workflowName: '' }, imageIdx: 0, imageLength: 1 };
+    const [one, two] = await Promise.all([numberedPng(1), numberedPng(2)]);
+    const [fromA, fromB] = await Promise.all([a.save(one, 'png', meta), b.save(two, 'png', meta)]);
+    assert.notEqual(fromA.name, fromB.name);
+    assert.equal(sha(await readFile(join(dir, fromA.name))), sha(one));
+    assert.equal(sha(await readFile(join(dir, fromB.name))), sha(two));
+    assert.deepEqual((await readdir(dir)).filter((name) => name.endsWith('.part')), [], 'no temp file left');
+    // B learns of A's image from its event: indexed without writing A's sidecar, then served.
+    const adopted = await b.adopt(fromA, 7, { record: false });
+    assert.ok(adopted);
+    assert.equal(sha(await b.read(adopted)), sha(one));
+    assert.deepEqual(b.list(10).map((image) => image.name).sort(), [fromA.name, fromB.name].sort());
+    assert.equal(await b.adopt({ ...fromA, name: '../escape.png' }, 8, { record: false }), undefined, 'a name that leaves the directory is refused');
   });
 });
