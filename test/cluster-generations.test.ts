@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { EventEmitter, once } from 'node:events';
 import { Consumer, PRODUCER_TOKEN, numberedPng, sha } from './generations-helpers.js';
 import { startRedis, type RedisServer } from './redis-server.js';
-import { killHard, serveImages, type ServerProcess } from './server-process.js';
+import { killHard, serveImages, signalAndWait, type ServerProcess } from './server-process.js';
 import { tempDir, type TestCleanup } from './temp-dir.js';
 import { waitUntil } from './wait.js';
 import { closeRedis, connectRedis } from '../src/cluster/redis-connection.js';
@@ -252,6 +252,11 @@ describe('generations in a cluster (three framehub processes, one redis-server)'
     const onA = await new Consumer().connect(`${a.ws}/ws/streaming?since=${since}`);
     await onA.until(() => onA.messages.length >= 4, 'the replay on A');
     assert.deepEqual(onA.messages.map((m) => m.id), onB.messages.map((m) => m.id));
+
+    // A clean stop does not wait on the follower's blocked XREAD.
+    const stopped = await signalAndWait(b, 'SIGTERM');
+    assert.equal(stopped.code, 0, b.output().slice(-2000));
+    assert.ok(stopped.ms < 10_000, `stopped in ${Math.round(stopped.ms)} ms`);
   });
 });
 
