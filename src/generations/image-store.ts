@@ -101,7 +101,7 @@ export class ImageStore {
   /**
    * Writes the image durably under its name: bytes to a temp file, fsync, rename. The rename
    * itself becomes durable with the directory sync of the event journal's write that announces
-   * the image. The sidecar follows with `recordEvent` once the event has its id; until then
+   * the image (in a shared directory: `link()`, and the store syncs the directory itself). The sidecar follows with `recordEvent` once the event has its id; until then
    * (and after a crash before it) the journal's entry is the image's record, see `adopt`.
    */
   async save(bytes: Buffer, format: ImageFormat, meta: Omit<StoredImage, 'name' | 'url' | 'size' | 'createdAt'>): Promise<StoredImage> {
@@ -153,12 +153,18 @@ export class ImageStore {
       }
       do claimed = `${base}-${++n}.${extension}`; while (this.#index.has(claimed) || this.#writing.has(claimed));
     }
+    try {
+      await rm(partPath, { force: true });
+      await syncDirectory(this.dir);
+    } catch (error) {
+      // Not durable, so never announced: the name goes back.
+      await rm(join(this.dir, claimed), { force: true }).catch(() => {});
+      throw error;
+    }
     if (claimed !== name) {
       this.#writing.delete(name);
       this.#writing.add(claimed);
     }
-    await rm(partPath, { force: true });
-    await syncDirectory(this.dir);
     return claimed;
   }
 
