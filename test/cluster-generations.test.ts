@@ -295,6 +295,17 @@ describe('the cluster event log (RedisEventLog, in this process, on a real redis
     assert.deepEqual(ids(x.log), ids(y.log), 'the same events with the same ids on both nodes');
   });
 
+  it('keeps the stream bounded by REPLAY_SIZE (MAXLEN ~: whole blocks of 100 entries go) and the local log at REPLAY_SIZE', async (t) => {
+    const redis = await startRedis(t);
+    const x = await eventLog(t, redis.url, 10);
+    x.events.follow();
+    for (let i = 0; i < 250; i++) await x.events.append(note(`n${i}`));
+    const length = await x.redis.xLen(GENERATION_EVENTS_KEY);
+    assert.ok(length >= 10 && length <= 110, `${length} entries in the stream`);
+    assert.equal(x.log.size, 10);
+    assert.equal(x.log.lastId, 250);
+  });
+
   it('skips entries that are not framehub events, and answers a replay gap for events a node can no longer read', async (t) => {
     const redis = await startRedis(t);
     const writer = await eventLog(t, redis.url);
