@@ -93,6 +93,7 @@ export class RedisEventLog implements EventWriter {
   #closed = false;
   /** After Redis was away: raise the counter to this node's newest id before reading again. */
   #reseed = false;
+  #warnedAt = 0;
   readonly #stats: RedisEventLogStats = { applied: 0, skipped: 0, lost: 0 };
 
   constructor(options: RedisEventLogOptions) {
@@ -193,9 +194,14 @@ export class RedisEventLog implements EventWriter {
           this.#reseed = false;
         }
         replies = await reader.xRead({ key: GENERATION_EVENTS_KEY, id: this.#lastStreamId }, { BLOCK: blockMs, COUNT: 256 });
-      } catch {
+      } catch (error) {
         if (this.#closed) return;
-        // Redis away: its connection logs that (once every 5 s) and reconnects by itself.
+        // Redis away: its connection logs that (once every 5 s) and reconnects by itself. A
+        // command refused with Redis up (the key taken by something else) is said here, as rarely.
+        if (this.#options.reader.isReady && Date.now() - this.#warnedAt > 5_000) {
+          this.#warnedAt = Date.now();
+          this.#options.warn({ err: error }, 'generation events: reading the stream failed; retrying');
+        }
         this.#reseed = true;
         await this.#readerBack();
         continue;
