@@ -4,7 +4,7 @@ import { createServer } from 'node:net';
 import { listenLocal } from './listen-local.js';
 import type { TestCleanup } from './temp-dir.js';
 
-/** A real `redis-server` (Debian's) of one test: its own port on 127.0.0.1, nothing written to disk. */
+/** A real `redis-server` (Debian's) of one test: its own port on 127.0.0.1, nothing written to disk unless asked. */
 export interface RedisServer {
   readonly url: string;
   readonly port: number;
@@ -21,10 +21,22 @@ async function freePort(): Promise<number> {
   return port;
 }
 
+export interface RedisOptions {
+  /**
+   * Persist into this directory: an append-only file synced before each write is answered
+   * (`appendfsync always`), so a Redis killed and started again on the same directory has every
+   * write it acknowledged. Unset: no persistence, a restart loses everything.
+   */
+  aofDir?: string;
+}
+
 /** Starts redis-server on a free port, stopped when the test `t` ends; resolves once it accepts connections. */
-export async function startRedis(t: TestCleanup, port?: number): Promise<RedisServer> {
+export async function startRedis(t: TestCleanup, port?: number, options: RedisOptions = {}): Promise<RedisServer> {
   const chosen = port ?? (await freePort());
-  const child = spawn('redis-server', ['--port', String(chosen), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--loglevel', 'notice'], {
+  const persistence = options.aofDir === undefined
+    ? ['--appendonly', 'no']
+    : ['--dir', options.aofDir, '--appendonly', 'yes', '--appendfsync', 'always'];
+  const child = spawn('redis-server', ['--port', String(chosen), '--bind', '127.0.0.1', '--save', '', ...persistence, '--loglevel', 'notice'], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   child.on('error', () => undefined); // reported by the exit/timeout below

@@ -65,6 +65,11 @@ export class Cluster {
     this.options.log.info(`cluster: joined as node ${this.node.id}`);
   }
 
+  /** Another connection to the cluster's Redis, for a part that blocks on it (the generation log's `XREAD BLOCK`); its user closes it. */
+  connect(name: string): Promise<RedisClient> {
+    return connectRedis(this.options.url, this.options.log, name);
+  }
+
   /** `local` as this stream's source in the cluster: it runs here only while this node holds the stream's lease. */
   wrapSource(streamId: string, local: Source): ClusterSource {
     const source = new ClusterSource({

@@ -13,3 +13,13 @@ export const leaseKey = (streamId: string): string => `${KEY_PREFIX}lease:${stre
 
 /** A stream's frames, published once per source frame by the lease holder (pub/sub). */
 export const framesChannel = (streamId: string): string => `${KEY_PREFIX}frames:${streamId}`;
+
+/** The generation events (a Redis Stream, entry ids `<ms>-<event id>`), trimmed to REPLAY_SIZE / REPLAY_AGE. */
+export const GENERATION_EVENTS_KEY = `${KEY_PREFIX}gen:events`;
+
+/** A hash `{n, ms}`: the newest event id handed out and its time, so ids and stream ids only grow. */
+export const GENERATION_SEQ_KEY = `${KEY_PREFIX}gen:seq`;
+
+/** Taken with the event that announces a job or one of its images, so no other node announces it again (409). */
+export const generationClaimKey = (kind: 'job' | 'image', jobId: string, imageIdx?: number): string =>
+  `${KEY_PREFIX}gen:claim:${kind}:${jobId}${imageIdx === undefined ? '' : `:${imageIdx}`}`;

@@ -86,6 +86,18 @@ export class EventLog<T> extends TypedEmitter<EventLogEvents<T>> {
     return entry;
   }
 
+  /**
+   * Forgets every entry and continues after `lastId`: the events up to it are lost to this log,
+   * and a client whose cursor is behind gets a replay gap, never a hole or an id twice. For a
+   * log fed from elsewhere (the cluster's Redis stream) that missed events it can no longer read.
+   */
+  restartAfter(lastId: number): void {
+    if (lastId < this.#lastId) throw new RangeError(`event id ${lastId} is behind ${this.#lastId}`);
+    this.#entries = [];
+    this.#head = 0;
+    this.#lastId = lastId;
+  }
+
   /** The entry right after `afterId`, if the log still holds it (ids have no holes). */
   next(afterId: number): LogEntry<T> | undefined {
     const oldest = this.oldestId;

@@ -65,6 +65,8 @@ export class Generations {
 
   readonly #now: () => number;
   readonly #writer: EventWriter;
+  /** Jobs whose `started` event is being written: in a cluster another node's may come first. */
+  readonly #creating = new Set<string>();
   /** Changes under way (an image being stored, an event being written): `close()` waits for them. */
   readonly #inflight = new Set<Promise<unknown>>();
   #closing = false;
@@ -94,13 +96,17 @@ export class Generations {
       createdAt: this.#now(),
     };
     this.jobs.add(job);
+    this.#creating.add(id);
     return this.#track((async () => {
       try {
         return { job, entry: await this.#append({ kind: 'started', job }) };
       } catch (error) {
-        // Not announced: a retry with the same id must not get 409.
-        this.jobs.delete(id);
+        // Not announced: a retry with the same id must not get 409. Unless the job is another
+        // node's meanwhile (restore() replaced ours): that one stays.
+        if (this.jobs.get(id)?.info === job) this.jobs.delete(id);
         throw error;
+      } finally {
+        this.#creating.delete(id);
       }
     })());
   }
@@ -180,16 +186,18 @@ export class Generations {
   }
 
   /**
-   * Rebuilds a job's state from an event read back after a restart, so a producer can go on
-   * with a job it started before: the job, its progress, the image indexes already stored
-   * (a retried upload still gets 409) and a failure. Whether the producer gave `imageLength`
-   * is not in the event, so a restored job stays running until it fails or the registry
-   * evicts it.
+   * Rebuilds a job's state from an event read back after a restart (or, in a cluster, announced
+   * through any node), so a producer can go on with a job it started before or elsewhere: the
+   * job, its progress, the image indexes already stored (a retried upload still gets 409) and a
+   * failure. Whether the producer gave `imageLength` is not in the event, so a restored job
+   * stays running until it fails or the registry evicts it.
    */
   restore({ event }: GenerationEntry): void {
     if (event.kind === 'notification') return;
     if (event.kind === 'started') {
-      if (!this.jobs.has(event.job.id)) this.jobs.add(event.job);
+      // A job being created here when its event arrives (a cluster: ours coming back, or another
+      // node's that took the id first) is the announced one from now on.
+      if (!this.jobs.has(event.job.id) || this.#creating.has(event.job.id)) this.jobs.add(event.job);
       return;
     }
     const job = this.jobs.get(event.job.id);
@@ -228,6 +236,8 @@ export class Generations {
     try {
       return await this.#writer.append(event, options);
     } catch (error) {
+      // A writer may refuse an event itself (the cluster's: a job id or image index another node took).
+      if (error instanceof GenerationError) throw error;
       throw new GenerationError(Code.StoreFailed, `could not record the event: ${(error as Error).message}`, { cause: error });
     }
   }

@@ -1,4 +1,5 @@
-import { mkdir, open, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { link, mkdir, open, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ImageFormat } from '../image/sniff.js';
 import type { StoredImage } from './generation-event.js';
@@ -12,6 +13,14 @@ export interface ImageStoreOptions {
   maxImages?: number;
   /** URL path the files are served under. @default '/images/' */
   urlPrefix?: string;
+  /**
+   * The directory is shared by the nodes of a cluster (docs/cluster.md): names are claimed with
+   * `link()`, which fails when another node took the name, instead of `rename()`, which would
+   * replace its image; temp files carry a random part and only old ones are cleaned up at start
+   * (a young one is another node's write under way); the directory is synced by the store,
+   * since no journal write follows. @default false
+   */
+  shared?: boolean;
   now?: () => number;
 }
 
@@ -24,6 +33,8 @@ const EXTENSIONS: Record<ImageFormat, string> = { png: 'png', jpeg: 'jpg', webp:
 const SIDE = '.json';
 /** An image being written; renamed to its name once its bytes are synced. */
 const PART = '.part';
+/** In a shared directory, a temp file older than this is a dead node's, not a write under way. */
+const STALE_PART_MS = 3_600_000;
 
 /**
  * Generated images on disk, one file each plus a `<file>.json` sidecar holding its metadata,
@@ -35,6 +46,7 @@ export class ImageStore {
   readonly #retentionMs: number;
   readonly #maxImages: number;
   readonly #now: () => number;
+  readonly #shared: boolean;
   readonly #index = new Map<string, IndexEntry>();
   /** Names being written: taken, but not listed or served until the file is complete. */
   readonly #writing = new Set<string>();
@@ -46,6 +58,7 @@ export class ImageStore {
     this.#retentionMs = options.retentionMs;
     this.#maxImages = options.maxImages ?? 10_000;
     this.#now = options.now ?? Date.now;
+    this.#shared = options.shared ?? false;
   }
 
   /** Reads the sidecars already on disk; resolves with the newest event id found (0 if none). */
@@ -60,7 +73,7 @@ export class ImageStore {
     const entries: IndexEntry[] = [];
     for (const name of names) {
       // Left by a crash mid-write: never acknowledged, never announced.
-      if (name.endsWith(PART)) await rm(join(this.dir, name), { force: true });
+      if (name.endsWith(PART) && (await this.#stalePart(name))) await rm(join(this.dir, name), { force: true });
       if (!name.endsWith(SIDE)) continue;
       try {
         const entry = JSON.parse(await readFile(join(this.dir, name), 'utf8')) as IndexEntry;
@@ -69,17 +82,26 @@ export class ImageStore {
         // A half-written sidecar from a crash: the image stays on disk but out of the gallery.
       }
     }
-    entries.sort((a, b) => a.createdAt - b.createdAt || (a.eventId ?? 0) - (b.eventId ?? 0));
+    entries.sort(byAge);
     for (const entry of entries) this.#index.set(entry.name, entry);
     this.#made = entries.length > 0;
     await this.prune();
     return entries.reduce((max, e) => Math.max(max, e.eventId ?? 0), 0);
   }
 
+  async #stalePart(name: string): Promise<boolean> {
+    if (!this.#shared) return true;
+    try {
+      return (await stat(join(this.dir, name))).mtimeMs < this.#now() - STALE_PART_MS;
+    } catch {
+      return false; // renamed or removed by its node meanwhile
+    }
+  }
+
   /**
    * Writes the image durably under its name: bytes to a temp file, fsync, rename. The rename
    * itself becomes durable with the directory sync of the event journal's write that announces
-   * the image. The sidecar follows with `recordEvent` once the event has its id; until then
+   * the image (in a shared directory: `link()`, and the store syncs the directory itself). The sidecar follows with `recordEvent` once the event has its id; until then
    * (and after a crash before it) the journal's entry is the image's record, see `adopt`.
    */
   async save(bytes: Buffer, format: ImageFormat, meta: Omit<StoredImage, 'name' | 'url' | 'size' | 'createdAt'>): Promise<StoredImage> {
@@ -90,27 +112,60 @@ export class ImageStore {
     const base = `${meta.jobId.replace(/[^A-Za-z0-9_-]/g, '_').slice(0, 64)}-${meta.imageIdx}`;
     let name = `${base}.${EXTENSIONS[format]}`;
     for (let n = 2; this.#index.has(name) || this.#writing.has(name); n++) name = `${base}-${n}.${EXTENSIONS[format]}`;
-    const image: IndexEntry = { ...meta, name, url: this.urlPrefix + name, size: bytes.length, createdAt: this.#now() };
     // Reserve the name before the first await so two concurrent saves cannot pick the same one.
     this.#writing.add(name);
-    const path = join(this.dir, name);
+    const partPath = join(this.dir, this.#shared ? `${name}.${randomBytes(4).toString('hex')}${PART}` : name + PART);
     try {
-      const part = await open(path + PART, 'w');
+      const part = await open(partPath, 'w');
       try {
         await part.writeFile(bytes);
         await part.sync();
       } finally {
         await part.close();
       }
-      await rename(path + PART, path);
+      if (this.#shared) name = await this.#claim(partPath, name, base, EXTENSIONS[format]);
+      else await rename(partPath, join(this.dir, name));
     } catch (error) {
-      await rm(path + PART, { force: true }).catch(() => {});
+      await rm(partPath, { force: true }).catch(() => {});
       throw error;
     } finally {
       this.#writing.delete(name);
     }
+    const image: IndexEntry = { ...meta, name, url: this.urlPrefix + name, size: bytes.length, createdAt: this.#now() };
     this.#index.set(name, image);
     return image;
+  }
+
+  /**
+   * Gives the synced temp file its name in a shared directory: `link()` fails with EEXIST when
+   * another node holds the name (this node's index does not know every name yet), so the next
+   * free one is tried. The directory is synced before the event can announce the name.
+   */
+  async #claim(partPath: string, name: string, base: string, extension: string): Promise<string> {
+    let claimed = name;
+    let n = 1;
+    for (;;) {
+      try {
+        await link(partPath, join(this.dir, claimed));
+        break;
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'EEXIST' || n > 1000) throw error;
+      }
+      do claimed = `${base}-${++n}.${extension}`; while (this.#index.has(claimed) || this.#writing.has(claimed));
+    }
+    try {
+      await rm(partPath, { force: true });
+      await syncDirectory(this.dir);
+    } catch (error) {
+      // Not durable, so never announced: the name goes back.
+      await rm(join(this.dir, claimed), { force: true }).catch(() => {});
+      throw error;
+    }
+    if (claimed !== name) {
+      this.#writing.delete(name);
+      this.#writing.add(claimed);
+    }
+    return claimed;
   }
 
   /**
@@ -118,7 +173,7 @@ export class ImageStore {
    * An image whose sidecar was not written yet when the server died is taken into the index
    * (and its sidecar written) if its file is there; `undefined` when the file is gone.
    */
-  async adopt(image: StoredImage, eventId: number): Promise<StoredImage | undefined> {
+  async adopt(image: StoredImage, eventId: number, options: { record?: boolean } = {}): Promise<StoredImage | undefined> {
     const known = this.#index.get(image.name);
     if (known) return known;
     if (image.name.includes('/') || image.name.startsWith('.')) return undefined;
@@ -128,12 +183,19 @@ export class ImageStore {
       return undefined;
     }
     const entry: IndexEntry = { ...image, url: this.urlPrefix + image.name, eventId };
-    // Kept oldest first, as load() sorts it: pruning deletes from the front.
-    const all = [...this.#index.values(), entry].sort((a, b) => a.createdAt - b.createdAt || (a.eventId ?? 0) - (b.eventId ?? 0));
-    this.#index.clear();
-    for (const e of all) this.#index.set(e.name, e);
+    const newest = [...this.#index.values()].at(-1);
+    if (!newest || byAge(newest, entry) <= 0) {
+      // The common case in a cluster: images announced by other nodes arrive in event order.
+      this.#index.set(entry.name, entry);
+    } else {
+      // Kept oldest first, as load() sorts it: pruning deletes from the front.
+      const all = [...this.#index.values(), entry].sort(byAge);
+      this.#index.clear();
+      for (const e of all) this.#index.set(e.name, e);
+    }
     this.#made = true;
-    await writeFile(join(this.dir, image.name + SIDE), JSON.stringify(entry));
+    // In a cluster the node that stored the image writes its sidecar; the others only index it.
+    if (options.record ?? true) await writeFile(join(this.dir, image.name + SIDE), JSON.stringify(entry));
     return entry;
   }
 
@@ -189,5 +251,19 @@ export class ImageStore {
       rm(join(this.dir, name), { force: true }),
       rm(join(this.dir, name + SIDE), { force: true }),
     ]));
+  }
+}
+
+function byAge(a: IndexEntry, b: IndexEntry): number {
+  return a.createdAt - b.createdAt || (a.eventId ?? 0) - (b.eventId ?? 0);
+}
+
+/** Makes a new name in `dir` durable (Linux: fsync on the directory). */
+async function syncDirectory(dir: string): Promise<void> {
+  const handle = await open(dir, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
   }
 }

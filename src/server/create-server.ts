@@ -136,7 +136,7 @@ export async function createServer(config: Config, options: ServerOptions = {}):
   const playbacks = new PlaybackStreams({ recordings, encoder, idleGraceMs: config.idleGrace * 1000, quality: config.quality, log: app.log.child({ part: 'playback' }) });
   hub.addResolver(playbacks.resolve);
   hub.addViewNeed(playbacks.viewNeed);
-  const generations = await createGenerationsModule(config, { hub, encoder, logger: app.log });
+  const generations = await createGenerationsModule(config, { hub, encoder, logger: app.log, cluster });
   router.add('/ws/streaming', access.upgrade(() => 'view', streamingRoute(context, generations), refuse, app.log));
   // /ws checks its own token (through `access`): its refusals are seeds/001 envelopes, its replay starts at the upgrade.
   router.add('/ws', eventsRoute(context, generations, access));

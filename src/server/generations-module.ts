@@ -9,9 +9,11 @@ import { ComfyUiBridge } from '../bridges/comfyui-bridge.js';
 import { EventJournal } from '../generations/event-journal.js';
 import { EventLog, type LogEntry } from '../generations/event-log.js';
 import type { GenerationEvent } from '../generations/generation-event.js';
-import { Generations, type GenerationEntry } from '../generations/generations.js';
+import { Generations, type EventWriter, type GenerationEntry } from '../generations/generations.js';
 import { ImageStore } from '../generations/image-store.js';
 import { GenerationMessages } from '../protocols/generation-messages.js';
+import type { Cluster } from '../cluster/cluster.js';
+import { RedisEventLog, type RedisEventLogStats } from '../cluster/generation-log.js';
 
 export const COMFYUI_PREVIEWS = 'comfyui:previews';
 /** The replay log's file, in the image directory (see docs/generations.md, "Durability"). */
@@ -26,6 +28,8 @@ export interface GenerationsModule {
   /** Unsent events a consumer may lag behind before it is closed with 4408 (below the log size, see EventFeed). */
   readonly maxLag: number;
   readonly bridge: ComfyUiBridge | undefined;
+  /** In a cluster: events this node took from the Redis Stream, skipped, and never got (a replay gap). */
+  readonly clusterEvents: (() => RedisEventLogStats) | undefined;
   readonly closing: boolean;
   /** Consumers connected now, and closed for lagging since start (4408). */
   readonly counters: { consumers: number; tooSlow: number };
@@ -37,19 +41,27 @@ export interface GenerationsModule {
  * Builds the replay log, image store and job service from the config, and the
  * ComfyUI bridge with its `comfyui:previews` stream when `comfyui` is set.
  */
-export async function createGenerationsModule(config: Config, deps: { hub: Hub; encoder: Encoder; logger: FastifyBaseLogger }): Promise<GenerationsModule> {
-  const { logger } = deps;
+export async function createGenerationsModule(config: Config, deps: { hub: Hub; encoder: Encoder; logger: FastifyBaseLogger; cluster?: Cluster | undefined }): Promise<GenerationsModule> {
+  const { logger, cluster } = deps;
   const dir = resolve(config.imageDir);
-  const store = new ImageStore({ dir, retentionMs: config.imageRetention * 3_600_000 });
-  const log = await loadLog(config, store, logger);
-  const journal = new EventJournal<GenerationEvent>(log, {
-    path: join(dir, EVENT_JOURNAL),
-    slack: config.replaySize + 64,
-    onCompactError: (error) => logger.warn({ err: error }, 'could not compact the event journal'),
-  });
-  await journal.start();
-  const generations = new Generations(log, store, { writer: journal });
+  // In a cluster IMAGE_DIR is shared by every node (docs/cluster.md says why not Redis).
+  const store = new ImageStore({ dir, retentionMs: config.imageRetention * 3_600_000, shared: cluster !== undefined });
+  const events = cluster ? await clusterEvents(config, store, cluster, logger) : await journalEvents(config, store, logger);
+  const { log } = events;
+  const generations = new Generations(log, store, { writer: events.writer });
   for (const entry of [...log.newest()].reverse()) generations.restore(entry);
+  if (cluster) {
+    // Jobs created and images announced through other nodes: a producer may go on with a job on any node.
+    log.on('append', function logOnAppend(entry) {
+      try {
+        generations.restore(entry);
+      } catch (error) {
+        // An event the job registry cannot take costs that job on this node, never the process.
+        logger.warn({ err: error, event: entry.id }, 'generation event: job state not restored');
+      }
+    });
+    events.follow?.();
+  }
   if (!config.producerToken) logger.info('publishing is off: set PRODUCER_TOKEN to accept images from producers');
 
   let bridge: ComfyUiBridge | undefined;
@@ -79,6 +91,7 @@ export async function createGenerationsModule(config: Config, deps: { hub: Hub; 
     wire: new GenerationMessages(store),
     maxLag: config.replaySize - Math.max(1, Math.floor(config.replaySize / 10)),
     bridge,
+    clusterEvents: events.stats,
     counters: { consumers: 0, tooSlow: 0 },
     get closing() {
       return closing;
@@ -88,9 +101,63 @@ export async function createGenerationsModule(config: Config, deps: { hub: Hub; 
       clearInterval(pruneTimer);
       await bridge?.stop();
       await generations.close();
-      await journal.close();
+      await events.close();
     },
   };
+}
+
+interface EventSource {
+  log: EventLog<GenerationEvent>;
+  writer: EventWriter;
+  /** Starts taking in other nodes' events (a cluster), once the job service listens to the log. */
+  follow?: () => void;
+  stats?: () => RedisEventLogStats;
+  close(): Promise<void>;
+}
+
+/** A single node: the log from the journal on disk, each event written and synced there first. */
+async function journalEvents(config: Config, store: ImageStore, logger: FastifyBaseLogger): Promise<EventSource> {
+  const log = await loadLog(config, store, logger);
+  const journal = new EventJournal<GenerationEvent>(log, {
+    path: join(resolve(config.imageDir), EVENT_JOURNAL),
+    slack: config.replaySize + 64,
+    onCompactError: (error) => logger.warn({ err: error }, 'could not compact the event journal'),
+  });
+  await journal.start();
+  return { log, writer: journal, close: () => journal.close() };
+}
+
+/**
+ * A cluster node: the log filled from the Redis Stream every node appends to (ids from Redis);
+ * no journal, the images' sidecars are read for the gallery only.
+ */
+async function clusterEvents(config: Config, store: ImageStore, cluster: Cluster, logger: FastifyBaseLogger): Promise<EventSource> {
+  await store.load();
+  const log = new EventLog<GenerationEvent>({ maxEntries: config.replaySize, maxAgeMs: config.replayAge * 1000 });
+  const reader = await cluster.connect('framehub-generations');
+  let unshared = false;
+  const redisLog = new RedisEventLog({
+    redis: cluster.redis,
+    reader,
+    log,
+    prepare: async (entry) => {
+      const ready = await withStoredImage(entry, store, false);
+      if (ready.event.kind === 'image' && !store.get(ready.event.image.name) && !unshared) {
+        unshared = true;
+        logger.warn(`image ${ready.event.image.name} announced by another node is not in ${store.dir}: every node of a cluster needs the same IMAGE_DIR (a shared volume)`);
+      }
+      return ready;
+    },
+    warn: (object, message) => logger.warn(object, message),
+  });
+  try {
+    await redisLog.load();
+  } catch (error) {
+    await redisLog.close();
+    throw error;
+  }
+  if (log.size > 0) logger.info(`cluster: ${log.size} generation event(s) loaded from Redis, ids continue after ${log.lastId}`);
+  return { log, writer: redisLog, follow: () => redisLog.follow(), stats: () => redisLog.stats(), close: () => redisLog.close() };
 }
 
 /**
@@ -118,9 +185,9 @@ async function loadLog(config: Config, store: ImageStore, logger: FastifyBaseLog
 }
 
 /** An image event read back from disk, pointing at the store's record (which `store.read` requires). */
-async function withStoredImage(entry: LogEntry<GenerationEvent>, store: ImageStore): Promise<GenerationEntry> {
+async function withStoredImage(entry: LogEntry<GenerationEvent>, store: ImageStore, record = true): Promise<GenerationEntry> {
   const { event } = entry;
   if (event.kind !== 'image') return entry;
-  const image = await store.adopt(event.image, entry.id);
+  const image = await store.adopt(event.image, entry.id, { record });
   return image ? { ...entry, event: { ...event, image } } : entry;
 }

@@ -58,6 +58,7 @@ export function registerPublishRoutes(app: FastifyInstance, module: GenerationsM
       stored_images: module.store.count,
       jobs: generations.jobs.size,
       comfyui: module.bridge?.state ?? null,
+      cluster_events: module.clusterEvents?.() ?? null,
     }));
 
     scope.get<{ Params: { id: string } }>('/api/generations/:id', async (request) => {
