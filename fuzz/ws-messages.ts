@@ -54,7 +54,11 @@ export function streamMessage(r: Prng): WsMessage {
     const shared = common(r, 'command');
     if (shared) return shared;
   }
-  switch (r.int(9)) {
+  switch (r.int(10)) {
+    // The playback command on a live stream: refused as no playback, or its value as invalid first.
+    case 9: return r.chance(0.5)
+      ? text('playback-elsewhere', `{"command":"playback","playback":${r.pick(['{"paused":true}', '{"seek":1}', '{"speed":2}'])}}`, ['error:playback_not_accepted'])
+      : text('playback-bad', `{"command":"playback","playback":${r.pick(['{"seek":-1}', '{"speed":0.1}', '{"paused":"yes"}', '{}', '[]', 'null', protoKeys(r), deepValue(r)])}}`, ['error:invalid_options']);
     case 0: return text('unknown-command', `{"command":${r.chance(0.5) ? deepValue(r) : anyValue(r)}}`, ['error:unknown_command']);
     case 1: return text('unknown-command', `{"command":${weirdStringJson(r)}}`, ['error:unknown_command']);
     case 2: {

@@ -309,8 +309,18 @@ describe('playing a recording back as a stream', () => {
         const message = JSON.parse(data.toString());
         if (message.type === 'status' && message.data.playback?.paused === true) resolve(message);
       }));
-      await api(server, 'POST', `/api/streams/recording:${id}:formats/playback`, { paused: true });
+      // Steered from the seeds/002 socket itself: `{"command":"playback","playback":{…}}`.
+      json.send(JSON.stringify({ command: 'playback', playback: { paused: true } }));
       assert.equal((await withTimeout(status, 20_000, 'the paused status on /stream')).data.playback.recording_id, id);
+      assert.equal((await api(server, 'GET', `/api/streams/recording:${id}:formats/playback`)).body.paused, true);
+      // Bad playback commands on it get seeds/002 errors and keep the socket.
+      const refused = new Promise<any>((resolve) => json.on('message', (data: RawData) => {
+        const message = JSON.parse(data.toString());
+        if (message.type === 'error') resolve(message);
+      }));
+      json.send(JSON.stringify({ command: 'playback', playback: { speed: 20 } }));
+      assert.equal((await withTimeout(refused, 20_000, 'the error for speed 20')).error.code, 'invalid_options');
+      assert.equal(json.readyState, WebSocket.OPEN);
     } finally {
       json.close();
       video.close();

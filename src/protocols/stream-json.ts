@@ -2,6 +2,7 @@ import type { Variant } from '../hub/variant.js';
 import type { ImageFormat } from '../image/sniff.js';
 import { ErrorCode } from '../wire/errors.js';
 import type { StreamJsonCommand, StreamJsonError, StreamJsonFrame, StreamJsonOptions, StreamJsonStats } from '../wire/stream-json.js';
+import { parsePlaybackChange } from './playback-command.js';
 import { ProtocolError } from './protocol-error.js';
 import { FPS_RANGE, QUALITY_RANGE, describe, imageFormat, intInRange, parseJsonObject } from './values.js';
 
@@ -50,8 +51,9 @@ export function parseStreamJsonCommand(text: string): StreamJsonCommand {
     }
     return { command, options };
   }
+  if (command === 'playback') return { command, playback: parsePlaybackChange(message['playback']) };
   if (command === undefined) throw new ProtocolError(ErrorCode.InvalidMessage, 'message needs a "command" field');
-  throw new ProtocolError(ErrorCode.UnknownCommand, `unknown command ${describe(command)} (known: update_options, take_screenshot)`);
+  throw new ProtocolError(ErrorCode.UnknownCommand, `unknown command ${describe(command)} (known: update_options, take_screenshot, playback)`);
 }
 
 /**

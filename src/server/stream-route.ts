@@ -8,6 +8,7 @@ import type { GuardedHandler } from './access.js';
 import { onClientMessages, parseQueryOrRefuse, resolveStreamOrRefuse, type RouteContext, subscribeOrRefuse } from './route-context.js';
 import type { VariantWire } from './variant-sink.js';
 import { wsSend, wsSendQuiet } from './ws-send.js';
+import { steerPlayback } from './steer-playback.js';
 
 const SCREENSHOT_WAIT_MS = 5000;
 
@@ -75,6 +76,7 @@ export function streamRoute({ hub, config, log }: RouteContext): GuardedHandler 
         void takeScreenshot();
         return;
       }
+      if (command.command === 'playback') return steerPlayback(ws, stream, command.playback);
       client.update(command.options);
       if (command.options.fps !== undefined) subscription.setFps(command.options.fps);
     });

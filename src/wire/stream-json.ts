@@ -1,3 +1,4 @@
+import type { PlaybackChange } from './playback.js';
 import type { ImageFormat } from '../image/sniff.js';
 
 /**
@@ -14,7 +15,9 @@ export interface StreamJsonOptions {
 
 export type StreamJsonCommand =
   | { command: 'update_options'; options: Partial<StreamJsonOptions> }
-  | { command: 'take_screenshot' };
+  | { command: 'take_screenshot' }
+  /** framehub's addition, for `recording:<id>` streams: `{"command":"playback","playback":{seek?, speed?, paused?}}`. */
+  | { command: 'playback'; playback: PlaybackChange };
 
 /** `data` of a `frame` or `screenshot` message; the client library reads the same type. */
 export interface StreamJsonFrame {
