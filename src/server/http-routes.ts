@@ -13,6 +13,7 @@ const WEB_FILES: Record<string, string> = {
   '/view-format.js': 'view-format.js',
   '/session.html': 'session.html',
   '/session.js': 'session.js',
+  '/session-control.js': 'session-control.js',
   '/session-viewer.js': 'session-viewer.js',
   '/session.css': 'session.css',
   '/gallery.html': 'gallery.html',
