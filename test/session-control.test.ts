@@ -330,6 +330,7 @@ describe('control and presence of a browser session (real Chromium, Socket.IO an
     const bob = await join(VIEWER, 'pointers', 'Bob');
     const off = await bob.socket.emitWithAck('pointer:move', { x: 10, y: 10 });
     assert.equal(off.error?.code, 'pointers_off');
+    assert.equal((await bob.socket.emitWithAck('pointer:move', { x: 1e6, y: 10 })).error?.code, 'invalid_input', 'a bad position is that, sharing or not');
     await alice.socket.emitWithAck('control:request');
     assert.equal((await bob.socket.emitWithAck('pointer:share', { enabled: true })).error?.code, 'scope_missing', 'a viewer cannot turn sharing on');
     const shared = nextEvent(bob.socket, 'control:state', (s) => s.pointers === true);

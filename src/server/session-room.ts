@@ -128,12 +128,12 @@ export class Participant {
     return { action: command.action, result: 'done' };
   }
 
-  /** Relays this viewer's pointer while sharing is on; a bad position or sharing off throws. */
+  /** Relays this viewer's pointer while sharing is on; a bad position (checked first, as input is) or sharing off throws. */
   pointer(payload: unknown): void {
+    const { x, y } = pointerPosition(payload, this.session.options);
     if (!this.session.control.pointers) {
       throw new ControlError(ErrorCode.PointersOff, 'pointer:move refused: pointers are not shared in this session now (the controller turns them on with pointer:share)');
     }
-    const { x, y } = pointerPosition(payload, this.session.options);
     this.session.presence.pointer(this.viewer.id, x, y);
   }
 

@@ -100,9 +100,10 @@ function routes(app: FastifyInstance, registry: SessionRegistry, access: Access,
     if (typeof type !== 'string' || !INPUT_TYPES.includes(type as InputType)) {
       throw new InputError(`type must be one of ${INPUT_TYPES.join(', ')} (got ${describe(type)})`);
     }
-    // Once someone asked for control, only the controller's key drives the page.
+    const event = parseInput(type as InputType, body, session.options);
+    // Once someone asked for control, only the controller's key drives the page; bad input is a 400 whoever sends it.
     checkRestInput(session, request);
-    await session.input(parseInput(type as InputType, body, session.options));
+    await session.input(event);
     return { success: true, session_id: session.id, type };
   });
 

@@ -416,17 +416,18 @@ class StreamSocket {
     if (!reaches(this.principal, `control:${session.id}`, session.options.owner)) {
       return reply.refuse(ErrorCode.SessionNotFound, noSession(session.id));
     }
-    // Once someone asked for control, only the controller drives the page (session-control.ts).
-    if (!this.#participant?.mayInput()) {
-      const controller = session.control.state.controller;
-      return reply.refuse(ErrorCode.ControlRequired, `input:${type} refused: ${controller ? `${controller.name} controls this session` : 'nobody controls this session now'}; ask with control:request`);
-    }
     let event;
     try {
       event = parseInput(type, payload, session.options);
     } catch (error) {
       if (error instanceof InputError) return reply.refuse(error.code, error.message);
       return reply.refuse(ErrorCode.InvalidInput, `input:${type} could not be read`);
+    }
+    // Once someone asked for control, only the controller drives the page (session-control.ts);
+    // checked after the payload, so bad input is `invalid_input` whoever sends it.
+    if (!this.#participant?.mayInput()) {
+      const controller = session.control.state.controller;
+      return reply.refuse(ErrorCode.ControlRequired, `input:${type} refused: ${controller ? `${controller.name} controls this session` : 'nobody controls this session now'}; ask with control:request`);
     }
     if (this.#pendingInput >= MAX_PENDING_INPUT) {
       return reply.refuse(ErrorCode.RateLimited, `input:${type} dropped: ${MAX_PENDING_INPUT} of your events are still waiting for the page`);
