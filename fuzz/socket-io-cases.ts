@@ -220,7 +220,12 @@ function sioEvent(ctx: FuzzContext, r: Prng, state: SioState): SioEvent {
     case 12: return bad('many-args', 'subscribe', [1, 2, 3, { session_id: 5 }]);
     case 13: return bad('bad-subscribe', 'subscribe', [{ session_id: ['a'] }]);
     case 14:
-    case 15: return controlEvent(r, state);
+    case 15:
+      // Control mostly happens on a session: subscribe first, so the events after this one reach it.
+      if (state.subscribed !== 'session' && ctx.sessionId && r.chance(0.6)) {
+        return { kind: 'subscribe', event: 'subscribe', args: [{ session_id: ctx.sessionId, ...(r.chance(0.5) && { name: `fuzz ${r.int(1000)}` }) }], expect: ['reply:subscribed'], subscribes: 'session' };
+      }
+      return controlEvent(r, state);
     default: return streamSubscribe(ctx, r);
   }
 }
