@@ -93,6 +93,17 @@ describe('SessionControl (state machine)', () => {
     assert.throws(() => never.take(actor('b')), { code: 'control_busy' });
   });
 
+  it('reports a throwing listener and still completes the action', () => {
+    const reported: unknown[] = [];
+    const control = new SessionControl({ now: () => 0, onListenerError: (error) => reported.push(error) });
+    control.on('changed', () => {
+      throw new Error('listener bug');
+    });
+    assert.equal(control.request(actor('a')), 'granted');
+    assert.equal(control.controllerId, 'a');
+    assert.deepEqual(reported.map((e) => (e as Error).message), ['listener bug']);
+  });
+
   it('bounds the waiting requests and forgets script keys that neither control nor wait', () => {
     const control = new SessionControl({ now: () => 0 });
     control.request(actor('a'));

@@ -38,6 +38,8 @@ export interface PresenceOptions {
   clock?: Clock;
   /** Wall clock for `since`, ms since the epoch. @default Date.now */
   now?: () => number;
+  /** Where a listener's throw goes (the server's log): never back into the join or move that emitted. @default ignore */
+  onListenerError?: (error: unknown) => void;
 }
 
 /**
@@ -57,11 +59,18 @@ export class Presence extends TypedEmitter<PresenceEvents> {
 
   constructor(options: PresenceOptions = {}) {
     super();
-    this.options = { pointerIntervalMs: options.pointerIntervalMs ?? 50, clock: options.clock ?? systemClock, now: options.now ?? Date.now };
+    this.options = {
+      pointerIntervalMs: options.pointerIntervalMs ?? 50,
+      clock: options.clock ?? systemClock,
+      now: options.now ?? Date.now,
+      onListenerError: options.onListenerError ?? (() => {}),
+    };
   }
 
-  /** A throwing listener must not break the join or move that emitted. */
-  protected override onListenerError(): void {}
+  /** A throwing listener must not break the join or move that emitted (nor, from a timer, the process). */
+  protected override onListenerError(error: unknown): void {
+    this.options.onListenerError(error);
+  }
 
   get size(): number {
     return this.#viewers.size;

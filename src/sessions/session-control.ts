@@ -59,6 +59,8 @@ export interface ControlOptions {
   idleMs?: number;
   /** Wall clock, ms since the epoch (injectable for tests). @default Date.now */
   now?: () => number;
+  /** Where a listener's throw goes (the server's log): never back into the action that emitted. @default ignore */
+  onListenerError?: (error: unknown) => void;
 }
 
 /**
@@ -91,12 +93,14 @@ export class SessionControl extends TypedEmitter<ControlEvents> {
 
   constructor(options: ControlOptions = {}) {
     super();
-    this.options = { idleMs: options.idleMs ?? 60_000, now: options.now ?? Date.now };
+    this.options = { idleMs: options.idleMs ?? 60_000, now: options.now ?? Date.now, onListenerError: options.onListenerError ?? (() => {}) };
     this.#emitted = JSON.stringify(this.state);
   }
 
   /** A listener that throws must not reach the action that changed the state (the transports' handlers). */
-  protected override onListenerError(): void {}
+  protected override onListenerError(error: unknown): void {
+    this.options.onListenerError(error);
+  }
 
   get state(): ControlState {
     return {

@@ -85,7 +85,7 @@ export class Session {
   /** Who may send input: everyone allowed until someone asks for control, then one controller. */
   readonly control: SessionControl;
   /** Who watches, and the pointer relay between them. */
-  readonly presence = new Presence();
+  readonly presence: Presence;
   lastActivity = Date.now();
   /** When the session's maximum lifetime ends it (ms since the epoch), if it has one. */
   endsAt: number | undefined;
@@ -104,7 +104,8 @@ export class Session {
   ) {
     this.id = options.id;
     this.options = options;
-    this.control = new SessionControl({ idleMs: deps.controlIdleMs ?? 60_000 });
+    this.control = new SessionControl({ idleMs: deps.controlIdleMs ?? 60_000, onListenerError: deps.onBackgroundError });
+    this.presence = new Presence({ onListenerError: deps.onBackgroundError });
     this.source = new ScreencastSource(
       { cdp: async () => (await this.page()).cdp, responsive: () => this.#responsive() },
       { quality: options.quality, fps: options.fps, maxWidth: options.width, maxHeight: options.height },
