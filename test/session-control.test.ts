@@ -470,7 +470,7 @@ describe('control and presence of a browser session (real Chromium, Socket.IO an
     assert.equal((await alice.socket.emitWithAck('control:request')).result, 'granted', 'still the controller');
   });
 
-  it('the session page shows who watches and who controls, in two browsers, and hands control over', async (t) => {
+  it('the session page shows who watches and who controls, in two browsers, hands control over and shows shared pointers', async (t) => {
     const first = await launchBrowser();
     t.after(() => first.close());
     const second = await launchBrowser();
@@ -526,6 +526,14 @@ describe('control and presence of a browser session (real Chromium, Socket.IO an
     const clicks = (await seen('page')).clicks;
     assert.equal(clicks.length, 2, JSON.stringify(clicks));
     for (const [i, at] of [60, 90].entries()) assert.ok(Math.abs(clicks[i]![0]! - at) <= 2 && Math.abs(clicks[i]![1]! - at) <= 2, JSON.stringify(clicks));
+
+    // Root (now the controller) shares pointers; Alice's pointer shows over Root's picture, named.
+    await guest.page.getByTestId('pointer-share').check();
+    await owner.page.getByTestId('pointer-share').and(owner.page.locator(':checked')).waitFor({ state: 'attached', timeout: 10_000 });
+    await screen(owner.page).hover({ position: { x: 160, y: 120 } });
+    await screen(owner.page).hover({ position: { x: 161, y: 121 } });
+    await guest.page.getByTestId('pointer').filter({ hasText: 'Alice' }).waitFor({ timeout: 10_000 });
+    assert.equal(await owner.page.getByTestId('pointer').count(), 0, 'a page does not show its own pointer');
     assert.deepEqual(owner.errors, []);
     assert.deepEqual(guest.errors, []);
   });
