@@ -21,6 +21,11 @@ export function presenceOf(session: Session): PresenceEntry[] {
 }
 
 const rooms = new WeakMap<Session, SessionRoom>();
+/**
+ * `presence` broadcasts go out at most this often, ms: the list grows with the viewers and goes to
+ * each of them, so a client churning subscribe/unsubscribe must not make every join cost O(n²).
+ */
+const PRESENCE_INTERVAL_MS = 200;
 let roomCount = 0;
 
 /**
@@ -31,7 +36,10 @@ let roomCount = 0;
 class SessionRoom {
   /** Unique per session object: a deleted session's id may be taken again by a new one. */
   readonly name: string;
+  /** The controller the last `presence` showed. */
   #controller: string | undefined;
+  #presenceTimer: ReturnType<typeof setTimeout> | undefined;
+  #lastPresence = Number.NEGATIVE_INFINITY;
 
   constructor(
     private readonly io: SocketIoServer,
@@ -51,10 +59,23 @@ class SessionRoom {
     if (this.#controller !== this.session.control.controllerId) this.#presenceOnChanged();
   };
 
+  /** The first change goes out at once, later ones together after PRESENCE_INTERVAL_MS: the latest list wins. */
   readonly #presenceOnChanged = (): void => {
+    if (this.#presenceTimer !== undefined) return;
+    const wait = this.#lastPresence + PRESENCE_INTERVAL_MS - performance.now();
+    if (wait <= 0) return this.#sendPresence();
+    this.#presenceTimer = setTimeout(() => {
+      this.#presenceTimer = undefined;
+      this.#sendPresence();
+    }, wait);
+    this.#presenceTimer.unref();
+  };
+
+  #sendPresence(): void {
+    this.#lastPresence = performance.now();
     this.#controller = this.session.control.controllerId;
     this.io.to(this.name).local.emit(ControlServerEvent.Presence, { viewers: presenceOf(this.session) });
-  };
+  }
 
   // Volatile: a socket that cannot take a batch now skips it; the next one carries the latest positions.
   readonly #presenceOnPointers = (pointers: readonly PointerPosition[]): void => {
