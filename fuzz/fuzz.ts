@@ -15,6 +15,7 @@ import { Viewer } from './viewer.js';
 import { wsEpisode, wsRefusedOpen } from './ws-cases.js';
 import { socketIoAuthCase } from './socket-io-auth-cases.js';
 import { createOwnedSession, foreignOwnerCase } from './owner-cases.js';
+import { shareCase } from './share-cases.js';
 
 type CaseRunner = (ctx: FuzzContext, r: Prng, caseIndex: number) => Promise<void>;
 
@@ -30,6 +31,7 @@ const CASES: readonly (readonly [number, CaseRunner])[] = [
   [6, engineIoEpisode],
   [3, socketIoAuthCase],
   [3, foreignOwnerCase],
+  [3, shareCase],
   [25, restCase],
   [0.3, unfinishedHandshakeCase],
   [0.5, wsBurstCase],

@@ -177,7 +177,7 @@ function recordingRequest(r: Prng): RestRequest {
   // Never a recording id: those are digits, `T`, `Z`, `-` and lowercase hex only.
   const badId = () => r.pick(['..%2F..%2Fetc%2Fpasswd', '%2e%2e%2fx.mp4', '..%5Cx.mp4', 'x.mp4', `${enc(weirdString(r).slice(0, 300))}!`, '%00.mp4', 'a'.repeat(2000), '20000101T000000Z-0000000G.mp4', '20000101T000000Z-00000000.MP4']);
   const stream = () => `missing-${enc(weirdString(r).slice(0, 100))}`;
-  switch (r.int(7)) {
+  switch (r.int(8)) {
     case 0: return { ...base, route: 'GET /api/recordings/:id.mp4', kind: 'bad-id', method: 'GET', path: `/api/recordings/${badId()}`, expect: ['400 invalid_recording_id'] };
     case 1: {
       const range = r.pick(['bytes=0-1', 'bytes=-1', 'bytes=9-', 'bytes=x', 'items=0-1', 'bytes=1-0', 'bytes=0-1,2-3', weirdString(r).replace(/[^\x20-\x7e]/g, '')]);
@@ -198,6 +198,9 @@ function recordingRequest(r: Prng): RestRequest {
       ]);
       return { ...base, route: 'POST /api/streams/:id/record', kind: 'junk-body', method: 'POST', path: `/api/streams/${stream()}/record`, headers: { 'content-type': type }, body, expect };
     }
+    case 6: return r.chance(0.5)
+      ? { ...base, route: 'GET /api/recordings/:id/events', kind: 'bad-id', method: 'GET', path: `/api/recordings/${badId()}/events`, expect: ['400 invalid_recording_id'] }
+      : { ...base, route: 'GET /api/recordings/:id/events', kind: 'unknown-id', method: 'GET', path: `/api/recordings/${unknownRecordingId(r)}/events`, expect: ['404 recording_not_found'] };
     case 5: return { ...base, route: 'DELETE /api/streams/:id/record', kind: 'not-recording', method: 'DELETE', path: `/api/streams/${stream()}/record`, expect: ['404 not_recording'] };
     default: return { ...base, route: 'GET /api/recordings', kind: 'query-junk', method: 'GET', path: `/api/recordings?${enc(weirdString(r).slice(0, 300))}=${enc(weirdString(r).slice(0, 300))}`, expect: ['200'] };
   }
@@ -223,6 +226,14 @@ const SCOPED_ROUTES: readonly (readonly [Family, string, string, string])[] = [
   ['session', 'POST', '/api/session/fuzz-acl/control/release', 'control:fuzz-acl'],
   ['session', 'POST', '/api/session/fuzz-acl/control/grant', 'control:fuzz-acl'],
   ['session', 'POST', '/api/session/fuzz-acl/control/deny', 'control:fuzz-acl'],
+  ['session', 'GET', '/api/session/fuzz-acl', 'view:session:fuzz-acl'],
+  ['session', 'POST', '/api/session/fuzz-acl/share', 'control:fuzz-acl'],
+  ['session', 'GET', '/api/session/fuzz-acl/shares', 'control:fuzz-acl'],
+  ['session', 'DELETE', '/api/session/fuzz-acl/shares/nope', 'control:fuzz-acl'],
+  ['recording', 'POST', '/api/streams/missing-acl/share', 'admin'],
+  ['recording', 'GET', '/api/streams/missing-acl/shares', 'admin'],
+  ['recording', 'DELETE', '/api/streams/missing-acl/shares/nope', 'admin'],
+  ['recording', 'POST', '/api/streams/session:fuzz-acl/share', 'control:fuzz-acl'],
   ['gallery', 'GET', '/api/images', 'view'],
   ['gallery', 'GET', '/images/nope.png', 'view'],
   ['recording', 'GET', '/api/recordings', 'view'],

@@ -403,9 +403,12 @@ function enginePacket(ctx: FuzzContext, r: Prng): EnginePacket {
       return { kind: 'ack-id-overflow', data: `42${'9'.repeat(digits)}["subscribe",{}]`, expect: ['error'], then: ['ack:error:invalid_message'] };
     }
     case 10: return { kind: 'extreme-numbers', data: `42["fps:set",{"fps":${r.pick(['1e308', '-0', '123456789012345678901234567890', '-1e-400'])}}]`, expect: ['error'] };
-    default: return ctx.sessionId
-      ? { kind: 'subscribe-then-invalid', data: `42["subscribe",{"session_id":${JSON.stringify(ctx.sessionId)}}]`, expect: ['reply:subscribed'] }
-      : { kind: 'non-ascii-event', data: `42["${weirdString(r).replace(/["\\]/g, '').slice(0, 300)}",{}]`, expect: ['error'] };
+    default: {
+      if (ctx.sessionId) return { kind: 'subscribe-then-invalid', data: `42["subscribe",{"session_id":${JSON.stringify(ctx.sessionId)}}]`, expect: ['reply:subscribed'] };
+      const name = weirdString(r).replace(/["\\]/g, '').slice(0, 300);
+      // A control character unescaped inside a JSON string is invalid JSON: socket.io-parser ends the connection.
+      return { kind: 'non-ascii-event', data: `42["${name}",{}]`, expect: /[\u0000-\u001f]/.test(name) ? ENGINE_CLOSES : ['error'] };
+    }
   }
 }
 

@@ -347,6 +347,45 @@ describe('recording a browser session', () => {
     assert.equal((await api(server, 'DELETE', `/api/streams/${stream}/record`)).body.error, 'not_recording');
   });
 
+  it('keeps the session\'s input timeline beside the video: navigations, clicks and keys with their times', async (t) => {
+    const { path: dir, cleanup } = await tempDir();
+    const pages = await startPageServer();
+    t.after(() => pages.close());
+    const server = await startSessionServer({ recordingsDir: dir });
+    t.after(() => server.close());
+    // Last: hooks run in the order they were registered, and the server writes into the directory until it closes.
+    t.after(cleanup);
+    const session = await createLoadedSession(server, `${pages.origin}/animated`);
+    const stream = `session:${session}`;
+    const started = await api(server, 'POST', `/api/streams/${stream}/record`);
+    assert.equal(started.status, 201, JSON.stringify(started.body));
+    const id = started.body.recording_id as string;
+    const post = (path: string, body: unknown) => fetch(`${server.http}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    assert.equal((await post(`/api/session/${session}/load`, { url: `${pages.origin}/` })).status, 200);
+    assert.equal((await post(`/api/session/${session}/input`, { type: 'click', x: 20, y: 30 })).status, 200);
+    assert.equal((await post(`/api/session/${session}/input`, { type: 'text', text: 'hi' })).status, 200);
+    // Refused input never reached the page: not on the timeline.
+    assert.equal((await post(`/api/session/${session}/input`, { type: 'click', x: -5, y: 30 })).status, 400);
+    // Readable while it records: what is written so far.
+    const during = await waitUntil(() => api(server, 'GET', `/api/recordings/${id}/events`), (r) => r.body.events?.length >= 3, { timeoutMs: 30_000, what: 'three timeline entries' });
+    assert.equal(during.status, 200);
+    assert.equal((await api(server, 'DELETE', `/api/streams/${stream}/record`)).status, 200);
+    const { body } = await api(server, 'GET', `/api/recordings/${id}/events`);
+    assert.equal(body.recording_id, id);
+    assert.equal(body.stream, stream);
+    const events = body.events as any[];
+    assert.deepEqual(events.map((e) => e.type === 'navigate' ? `navigate ${e.url}` : `${e.input.type}`), [`navigate ${pages.origin}/`, 'click', 'text']);
+    assert.deepEqual(events[1].input, { type: 'click', x: 20, y: 30, button: 'left' });
+    assert.equal(events[2].input.text, 'hi');
+    const times = events.map((e) => e.t as number);
+    assert.ok(times.every((time, i) => time >= 0 && (i === 0 || time >= times[i - 1]!)), `times from the recording's start, in order: ${times}`);
+    // Bad and unknown ids, as for the download; deleting the recording deletes its timeline.
+    assert.equal((await api(server, 'GET', '/api/recordings/nope/events')).status, 400);
+    assert.equal((await api(server, 'GET', '/api/recordings/20990101T000000Z-00000000/events')).status, 404);
+    assert.equal((await api(server, 'DELETE', `/api/recordings/${id}`)).status, 200);
+    await assert.rejects(stat(join(dir, `${id}.events.jsonl`)), /ENOENT/);
+  });
+
   it('with access configured a session\'s recording is as private as the session', async (t) => {
     const { path: dir, cleanup } = await tempDir();
     const pages = await startPageServer();
@@ -378,10 +417,13 @@ describe('recording a browser session', () => {
     // Download: the owner (control grants view:session:<id>) yes; bare view of another owner and bare control of another owner: unknown.
     assert.equal((await fetch(`${server.http}/api/recordings/${id}.mp4`, { headers: as(owner) })).status, 200);
     for (const token of [viewer, other]) {
-      const res = await api(server, 'GET', `/api/recordings/${id}.mp4`, as(token));
-      assert.equal(res.status, 404, token);
-      assert.equal(res.body.error, 'recording_not_found');
+      for (const path of [`/api/recordings/${id}.mp4`, `/api/recordings/${id}/events`]) {
+        const res = await api(server, 'GET', path, as(token));
+        assert.equal(res.status, 404, `${path} with ${token}`);
+        assert.equal(res.body.error, 'recording_not_found');
+      }
     }
+    assert.equal((await api(server, 'GET', `/api/recordings/${id}/events`, as(owner))).status, 200);
     assert.deepEqual((await api(server, 'GET', '/api/recordings', as(viewer))).body.recordings, []);
     assert.equal((await api(server, 'DELETE', `/api/recordings/${id}`, as(other))).status, 404);
     assert.equal((await api(server, 'DELETE', `/api/recordings/${id}`, as(owner))).status, 200);

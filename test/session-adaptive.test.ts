@@ -55,8 +55,8 @@ describe('adaptive quality over a real Socket.IO connection', () => {
     // read() on a paused socket still emits 'data' to the WebSocket parser, 12 KiB at a time.
     const throttle = setInterval(() => tcp.read(12 * 1024), 100);
     try {
-      await down;
-      await slowFps;
+      // Both at once: a failure of one must not leave the other to reject after the test.
+      await Promise.all([down, slowFps]);
     } finally {
       clearInterval(throttle);
       tcp.resume();

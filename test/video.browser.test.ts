@@ -109,3 +109,50 @@ describe('H.264 in Chromium', () => {
     assert.deepEqual(errors, []);
   });
 });
+
+describe('VideoPlayer across a lost connection', () => {
+  const browser = useBrowser();
+  const streams = { demo: { source: 'pattern', width: 320, height: 180, fps: 30 } } as const;
+
+  it('reconnects by itself when the server goes away and plays again from a keyframe once it is back', async (t) => {
+    const first = await startServer({ streams });
+    let second: TestServer | undefined;
+    t.after(async () => {
+      await first.close();
+      await second?.close();
+    });
+    const { page, errors } = await browser().newPage();
+    t.after(() => page.close());
+    await page.goto(`${first.http}/`);
+    // The player and what it says, kept on the page: opens, closes, pictures drawn since the last open.
+    await page.evaluate(async () => {
+      const { VideoPlayer, VideoPlayerEvent } = await import('/framehub-client.min.js' as string);
+      const log = { opens: 0, closes: [] as string[], drawnSinceOpen: 0, reconnecting: 0 };
+      const player = new VideoPlayer({ url: location.origin, stream: 'demo', tier: '360p', canvas: document.createElement('canvas') });
+      Object.assign(globalThis, { log, player });
+      player.on(VideoPlayerEvent.Open, () => { log.opens++; log.drawnSinceOpen = 0; });
+      player.on(VideoPlayerEvent.Frame, () => { log.drawnSinceOpen++; });
+      player.on(VideoPlayerEvent.Close, ({ code, willReconnect }: { code: number; willReconnect: boolean }) => { log.closes.push(`${code} ${willReconnect}`); });
+      player.on(VideoPlayerEvent.Reconnecting, () => { log.reconnecting++; });
+      player.connect();
+    });
+    const log = () => page.evaluate(() => (globalThis as unknown as { log: { opens: number; closes: string[]; drawnSinceOpen: number; reconnecting: number } }).log);
+    await page.waitForFunction(() => (globalThis as unknown as { log: { drawnSinceOpen: number } }).log.drawnSinceOpen >= 5, undefined, WAIT);
+
+    await first.close();
+    await page.waitForFunction(() => (globalThis as unknown as { log: { reconnecting: number } }).log.reconnecting >= 1, undefined, WAIT);
+    const lost = await log();
+    assert.ok(lost.closes.length >= 1 && lost.closes.every((c) => c.endsWith(' true')), `the player will reconnect: ${JSON.stringify(lost.closes)}`);
+
+    // The same address again: the player's next attempt finds it.
+    second = await startServer({ port: first.port, streams });
+    await page.waitForFunction(() => {
+      const { log: l } = globalThis as unknown as { log: { opens: number; drawnSinceOpen: number } };
+      return l.opens >= 2 && l.drawnSinceOpen >= 5;
+    }, undefined, WAIT);
+    const state = await page.evaluate(() => (globalThis as unknown as { player: { state: string; close(): void } }).player.state);
+    assert.equal(state, 'connected');
+    await page.evaluate(() => (globalThis as unknown as { player: { close(): void } }).player.close());
+    assert.deepEqual(errors, []);
+  });
+});

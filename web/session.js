@@ -185,7 +185,8 @@ socket.on('connect', function socketOnConnect() {
 });
 // A refused token (data.code token_missing, token_invalid, …) ends the handshake here.
 socket.on('connect_error', function socketOnConnectError(error) {
-  if (error.data?.code) say(`${error.message}: add ?token=… to this page's URL`);
+  // A link's own refusal (revoked, expired, used up) says it all; a missing token needs the hint.
+  if (error.data?.code) say(error.data.code === 'token_missing' ? `${error.message}: add ?token=… to this page's URL` : error.message);
 });
 socket.on('disconnect', function socketOnDisconnect() {
   setState('Disconnected', 'error');
@@ -215,4 +216,34 @@ setInterval(function tick() {
     : '';
 }, 1000);
 
-void refreshExisting();
+/**
+ * A share link (`/session.html?session=<id>&token=…`, docs/sessions.md "Share links") joins its
+ * session at once. What the token may do comes from the server (`can_control`), not from the URL.
+ */
+async function joinFromLink(id) {
+  try {
+    const info = await api('GET', `/api/session/${encodeURIComponent(id)}`);
+    join(info);
+    if (!info.can_control) viewOnly();
+  } catch (error) {
+    setState('Refused', 'error');
+    say(error.message);
+  }
+}
+
+/** A view link watches: the controls that drive the page go, and the picture takes no pointer or keys (the server would refuse them anyway). */
+function viewOnly() {
+  document.body.dataset.mode = 'view';
+  for (const element of [$('create'), $('url'), document.querySelector('#navigate button')]) {
+    element.disabled = true;
+    element.style.display = 'none';
+  }
+  screen.style.pointerEvents = 'none';
+  screen.removeAttribute('tabindex');
+  screen.blur();
+  say('View only: this link lets you watch the page, not drive it.');
+}
+
+const LINKED_SESSION = new URLSearchParams(location.search).get('session');
+if (LINKED_SESSION) void joinFromLink(LINKED_SESSION);
+else void refreshExisting();

@@ -80,8 +80,6 @@ let jpegFallback = false;
 const NO_WEBCODECS = 'This browser cannot decode H.264 here (no WebCodecs VideoDecoder; it needs https or localhost): showing JPEG.';
 /** @type {VideoPlayer | null} the H.264 connection shown, instead of `client` */
 let player = null;
-/** @type {ConnectionState} */
-let playerState = 'disconnected';
 /** A reconnect is scheduled: the page is between connections, not done. */
 let reconnecting = false;
 const stats = new ReceiveStats();
@@ -270,11 +268,9 @@ function connectVideo(id) {
     url: location.origin, stream: id, tier: /** @type {VideoTier} */ (ui.tier.value), canvas: ui.canvas, ...(PAGE_TOKEN && { token: PAGE_TOKEN }),
   });
   player = next;
-  playerState = 'connecting';
   const current = () => next === player;
   next.on(VideoPlayerEvent.Open, function playerOnOpen() {
     if (!current()) return;
-    playerState = 'connected';
     connectedAt = Date.now();
     setStatus(`Connected to ${streamLabel} (H.264).`, 'ok');
     showState();
@@ -285,11 +281,13 @@ function connectVideo(id) {
   next.on(VideoPlayerEvent.Error, function playerOnError({ error, context }) {
     if (current() && context !== 'connection') setStatus(`${context === 'server' ? 'Server' : 'Player'} error: ${error.message}`, 'error');
   });
-  next.on(VideoPlayerEvent.Close, function playerOnClose({ code, reason }) {
+  next.on(VideoPlayerEvent.Close, function playerOnClose({ code, reason, willReconnect }) {
     if (!current()) return;
-    player = null;
-    playerState = 'disconnected';
-    onClose(code, reason, false);
+    if (!willReconnect) player = null;
+    onClose(code, reason, willReconnect);
+  });
+  next.on(VideoPlayerEvent.Reconnecting, function playerOnReconnecting(event) {
+    if (current()) showReconnecting(event);
   });
   next.connect();
   showState();
@@ -298,7 +296,6 @@ function connectVideo(id) {
 function closePlayer() {
   const closing = player;
   player = null;
-  playerState = 'disconnected';
   closing?.close();
 }
 
@@ -315,13 +312,13 @@ function disconnect() {
 
 /** Connected, on the way there, or waiting to reconnect: the button then says Disconnect. */
 function isActive() {
-  const state = player ? playerState : client?.state;
+  const state = player ? player.state : client?.state;
   return state === 'connected' || state === 'connecting' || reconnecting;
 }
 
 function showState() {
   /** @type {ConnectionState} */
-  const state = player ? playerState : client?.state ?? 'disconnected';
+  const state = player ? player.state : client?.state ?? 'disconnected';
   const shown = reconnecting && state === 'disconnected' ? 'reconnecting' : state;
   ui.state.dataset['state'] = shown;
   ui.state.textContent = STATE_LABELS[shown];
@@ -378,12 +375,16 @@ function listen(source) {
   source.on(StreamClientEvent.Close, function clientOnClose({ code, reason, willReconnect }) {
     if (current()) onClose(code, reason, willReconnect);
   });
-  source.on(StreamClientEvent.Reconnecting, function clientOnReconnecting({ attempt, delay }) {
-    if (!current()) return;
-    reconnecting = true;
-    setStatus(`${ui.status.textContent} Reconnecting in ${Math.max(1, Math.round(delay / 1000))} s (attempt ${attempt})…`, 'error');
-    showState();
+  source.on(StreamClientEvent.Reconnecting, function clientOnReconnecting(event) {
+    if (current()) showReconnecting(event);
   });
+}
+
+/** A reconnect is scheduled (either connection kind): say when, after why it closed. @param {{ attempt: number, delay: number }} event */
+function showReconnecting({ attempt, delay }) {
+  reconnecting = true;
+  setStatus(`${ui.status.textContent} Reconnecting in ${Math.max(1, Math.round(delay / 1000))} s (attempt ${attempt})…`, 'error');
+  showState();
 }
 
 /** @param {{ frame: FrameData, bytes: number, receivedAt: number }} event */

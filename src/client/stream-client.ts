@@ -5,6 +5,7 @@ import { ExponentialBackoff, type ReconnectPolicy } from '../util/reconnect-poli
 import { TypedEmitter } from '../util/typed-emitter.js';
 import { StopOnCloseCodes } from './close-code-policy.js';
 import { parseJsonObjectMessage } from './json-message.js';
+import { routeUrls } from './server-urls.js';
 import {
   ReconnectingSocket, toError, type ConnectionState, type ErrorContext, type SocketEvents, type StateChangeEvent, type TokenProvider,
 } from './reconnecting-socket.js';
@@ -107,19 +108,8 @@ export class StreamClient extends TypedEmitter<StreamClientEvents> {
     this.#options = { fps: options.fps ?? 10, quality: options.quality ?? 80, format: options.format ?? 'jpeg' };
     this.#urlOptions = { ...this.#options };
     const query = new URLSearchParams({ fps: String(this.#options.fps), quality: String(this.#options.quality), format: this.#options.format });
-    const streamUrl = (server: string): string => {
-      const base = new URL(server);
-      if (base.protocol === 'http:' || base.protocol === 'https:') base.protocol = base.protocol === 'https:' ? 'wss:' : 'ws:';
-      if (base.protocol !== 'ws:' && base.protocol !== 'wss:') throw new TypeError(`url must be a ws(s):// or http(s):// URL (got "${server}")`);
-      return `${base.origin}/stream/${encodeURIComponent(this.stream)}?${query}`;
-    };
-    // An empty list goes through as one: ReconnectingSocket refuses it with its TypeError.
-    const servers: readonly unknown[] = typeof options.url === 'string' ? [options.url] : Array.isArray(options.url) ? options.url : [options.url];
     this.#socket = new ReconnectingSocket({
-      url: servers.map((server) => {
-        if (typeof server !== 'string' || server === '') throw new TypeError('url must be a non-empty string or a non-empty list of them');
-        return streamUrl(server);
-      }),
+      url: routeUrls(options.url, `/stream/${encodeURIComponent(this.stream)}?${query}`),
       name: 'StreamClient',
       policy: options.reconnectPolicy ?? new StopOnCloseCodes(new ExponentialBackoff()),
       // seeds/002 has no event ids to resume from.

@@ -1,19 +1,34 @@
 import { TypedEmitter } from '../util/typed-emitter.js';
 import { CountRate } from '../util/count-rate.js';
+import { ExponentialBackoff, type ReconnectPolicy } from '../util/reconnect-policy.js';
 import { parseVideoUnit, type VideoTierChoice, type VideoUnitMessage } from '../wire/video-unit.js';
+import { StopOnCloseCodes } from './close-code-policy.js';
+import { ReconnectingSocket, type ConnectionState, type TokenProvider } from './reconnecting-socket.js';
+import { routeUrls } from './server-urls.js';
 
 /** What the player draws on: a page's canvas or an OffscreenCanvas. */
 export type PlayerCanvas = HTMLCanvasElement | OffscreenCanvas;
 
 export interface VideoPlayerOptions {
-  /** framehub's origin, `http(s)://host:port` (the player opens `ws(s)://…/video/<stream>`). */
-  url: string;
+  /**
+   * framehub's origin, `http(s)://host:port` (the player opens `ws(s)://…/video/<stream>`), or
+   * several (a cluster's nodes): on a failure the next is tried at once, round robin.
+   */
+  url: string | readonly string[];
   stream: string;
   /** A tier to pin, or `auto`: the server moves the viewer with its delivered bandwidth. @default 'auto' */
   tier?: VideoTierChoice;
   canvas: PlayerCanvas;
   /** An access token (framehub's access model), sent as `?token=`. */
   token?: string;
+  /** Asked before every attempt instead of `token` (a token that expires is fetched afresh). */
+  getToken?: TokenProvider;
+  /**
+   * When to reconnect after the connection is lost. `NO_RECONNECT` (util/reconnect-policy)
+   * for none. @default StopOnCloseCodes(ExponentialBackoff): backoff from 1 s up to 30 s; a
+   * refused token, unknown stream or ended stream (4401, 4403, 4404, 4410, 4400) ends it.
+   */
+  reconnectPolicy?: ReconnectPolicy;
 }
 
 export interface VideoPlayerStats {
@@ -49,15 +64,20 @@ export const VideoPlayerEvent = {
   Frame: 'frame',
   Error: 'error',
   Close: 'close',
+  Reconnecting: 'reconnecting',
 } as const;
 
 export interface VideoPlayerEvents {
+  /** Connected (again): the first picture follows from the tier's latest keyframe. */
   open: undefined;
   /** A picture was drawn. */
   frame: { width: number; height: number; capturedAt: number; decodeMs: number };
   /** A decoder or server error; the player goes on at the next keyframe where it can. */
   error: { error: Error; context: 'decoder' | 'message' | 'server' | 'connection' };
-  close: { code: number; reason: string };
+  /** A connection ended; `willReconnect` says whether the policy tries again (the player keeps its last picture meanwhile). */
+  close: { code: number; reason: string; willReconnect: boolean };
+  /** The next attempt is `delay` ms from now. */
+  reconnecting: { attempt: number; delay: number };
 }
 
 /**
@@ -72,10 +92,11 @@ export class VideoPlayer extends TypedEmitter<VideoPlayerEvents> {
     return typeof (globalThis as { VideoDecoder?: unknown }).VideoDecoder === 'function';
   }
 
-  readonly options: Required<Omit<VideoPlayerOptions, 'canvas' | 'token'>>;
-  readonly #token: string | undefined;
+  readonly options: { readonly url: string | readonly string[]; readonly stream: string; tier: VideoTierChoice };
   readonly #canvas: PlayerCanvas;
-  #ws: WebSocket | undefined;
+  readonly #socket: ReconnectingSocket;
+  /** The tier every connection URL asks for; a different `options.tier` is sent once connected. */
+  readonly #urlTier: VideoTierChoice;
   #decoder: VideoDecoder | undefined;
   /** The codec and avcC the decoder is configured with, to reconfigure only on a change. */
   #configured = '';
@@ -95,43 +116,68 @@ export class VideoPlayer extends TypedEmitter<VideoPlayerEvents> {
   constructor(options: VideoPlayerOptions) {
     super();
     this.options = { url: options.url, stream: options.stream, tier: options.tier ?? 'auto' };
+    this.#urlTier = this.options.tier;
     this.#canvas = options.canvas;
-    this.#token = options.token;
+    const token = options.token;
+    const getToken = options.getToken ?? (token ? () => token : undefined);
+    // One reconnect core for every client (issue 14): backoff, failover between nodes, tokens
+    // fetched per attempt, and the close codes after which retrying cannot help.
+    this.#socket = new ReconnectingSocket({
+      url: routeUrls(options.url, `/video/${encodeURIComponent(options.stream)}?tier=${encodeURIComponent(this.#urlTier)}`),
+      name: 'VideoPlayer',
+      policy: options.reconnectPolicy ?? new StopOnCloseCodes(new ExponentialBackoff()),
+      // Units carry no event ids: a new connection starts at the tier's latest keyframe.
+      resumeParam: '',
+      ...(getToken && { getToken }),
+    });
+    this.#socket.on('open', () => {
+      // Whatever the decoder held belongs to the last connection; this one starts at a keyframe.
+      this.#needKeyframe = true;
+      this.#submitted.clear();
+      if (this.options.tier !== this.#urlTier) this.#socket.send(JSON.stringify({ type: 'set_tier', tier: this.options.tier }));
+      this.emit(VideoPlayerEvent.Open, undefined);
+    });
+    this.#socket.on('message', ({ data }) => this.#onMessage(data));
+    this.#socket.on('error', ({ error, context }) => {
+      if (context === 'connection') this.emit(VideoPlayerEvent.Error, { error, context: 'connection' });
+    });
+    this.#socket.on('reconnecting', (event) => this.emit(VideoPlayerEvent.Reconnecting, event));
+    this.#socket.on('close', ({ code, reason, willReconnect }) => {
+      if (!willReconnect) this.#teardown();
+      this.emit(VideoPlayerEvent.Close, { code, reason, willReconnect });
+    });
   }
 
   get stats(): VideoPlayerStats {
     return { ...this.#stats, bitrate: this.#byteRate.rate(this.#stats.bytes) * 8 };
   }
 
-  /** Opens the connection; events say how it goes. */
+  /** The connection's state (`disconnected` also while a reconnect is scheduled: `reconnecting` events say when). */
+  get state(): ConnectionState {
+    return this.#socket.state;
+  }
+
+  /** Opens the connection; events say how it goes (failures too: the returned promise is not needed). */
   connect(): void {
     if (!VideoPlayer.supported) throw new Error('this browser has no WebCodecs VideoDecoder (it needs a secure context: https or localhost)');
-    const base = this.options.url.replace(/^http/, 'ws').replace(/\/$/, '');
-    const token = this.#token ? `&token=${encodeURIComponent(this.#token)}` : '';
-    const ws = new WebSocket(`${base}/video/${encodeURIComponent(this.options.stream)}?tier=${this.options.tier}${token}`);
-    ws.binaryType = 'arraybuffer';
-    this.#ws = ws;
-    ws.addEventListener('open', () => this.emit(VideoPlayerEvent.Open, undefined));
-    ws.addEventListener('message', (event) => this.#onMessage(event.data as ArrayBuffer | string));
-    ws.addEventListener('error', () => this.emit(VideoPlayerEvent.Error, { error: new Error('connection error'), context: 'connection' }));
-    ws.addEventListener('close', (event) => {
-      this.#teardown();
-      this.emit(VideoPlayerEvent.Close, { code: event.code, reason: event.reason });
+    this.#socket.connect().catch(() => {
+      // Reported through 'close' and 'error'; the promise only repeats it.
     });
   }
 
   /** Pins another tier (or `auto`); the server starts it at that tier's last keyframe. */
   setTier(tier: VideoTierChoice): void {
     this.options.tier = tier;
-    if (this.#ws?.readyState === WebSocket.OPEN) this.#ws.send(JSON.stringify({ type: 'set_tier', tier }));
+    if (this.#socket.state === 'connected') this.#socket.send(JSON.stringify({ type: 'set_tier', tier }));
   }
 
+  /** Closes the connection for good and releases the decoder. */
   close(): void {
-    this.#ws?.close(1000);
+    this.#socket.disconnect(1000, 'player closed');
     this.#teardown();
   }
 
-  #onMessage(data: ArrayBuffer | string): void {
+  #onMessage(data: Uint8Array | string): void {
     if (typeof data === 'string') {
       let message: { type?: string; error?: { code?: string; message?: string } };
       try {
@@ -146,7 +192,7 @@ export class VideoPlayer extends TypedEmitter<VideoPlayerEvents> {
     }
     let unit: VideoUnitMessage;
     try {
-      unit = parseVideoUnit(new Uint8Array(data));
+      unit = parseVideoUnit(data);
     } catch (error) {
       this.emit(VideoPlayerEvent.Error, { error: error as Error, context: 'message' });
       return;

@@ -128,6 +128,8 @@ export interface Config {
   jwtDefaultScopes: string;
   /** Static tokens and their scopes: `<token>=<scope> <scope>; <token2>=<scope>` (ACCESS_TOKENS). @default '' */
   accessTokens: string;
+  /** HS256 key of share-link tokens when JWT_SECRET is unset (SHARE_SECRET); '' = a random key per process. @default '' */
+  shareSecret: string;
   /** Generation events kept for `?since=` replays (REPLAY_SIZE). @default 1000 */
   replaySize: number;
   /** Seconds a generation event stays replayable (REPLAY_AGE, 0 = no limit). @default 3600 */
@@ -240,6 +242,7 @@ export const FIELDS: Record<Exclude<keyof Config, 'streams'>, Field> = {
   jwtMaxAge: { env: 'JWT_MAX_AGE', flag: 'jwt-max-age', parse: int(0, 366 * 86_400), default: 86_400, help: 'seconds a JWT may be old, from iat (0 = no limit)' },
   jwtDefaultScopes: { env: 'JWT_DEFAULT_SCOPES', flag: 'jwt-default-scopes', parse: (raw, origin) => (raw === '' ? '' : str(SCOPE_LIST, 'space-separated scopes like view or view:demo')(raw, origin)), default: '', help: 'scopes of a JWT that carries no scope claim' },
   accessTokens: { env: 'ACCESS_TOKENS', flag: 'access-tokens', parse: (raw, origin) => (raw === '' ? '' : str(ACCESS_TOKEN_LIST, '"<token>=<scope> <scope>; <token2>=<scope>" with tokens of 16+ characters')(raw, origin)), default: '', help: 'static tokens and their scopes: "<token>=<scope> <scope>; <token2>=<scope>"' },
+  shareSecret: { env: 'SHARE_SECRET', flag: 'share-secret', parse: (raw, origin) => (raw === '' ? '' : str(/^.{16,}$/, 'at least 16 characters')(raw, origin)), default: '', help: 'HS256 key of share-link tokens when JWT_SECRET is unset (unset = a random key: links die with the process)' },
   replaySize: { env: 'REPLAY_SIZE', flag: 'replay-size', parse: int(10, 1_000_000), default: 1000, help: 'generation events kept for ?since= replays' },
   replayAge: { env: 'REPLAY_AGE', flag: 'replay-age', parse: int(0, 30 * 86_400), default: 3600, help: 'seconds a generation event stays replayable (0 = no limit)' },
   imageDir: { env: 'IMAGE_DIR', flag: 'image-dir', parse: str(), default: './data/images', help: 'data directory: generated images and the replay log (events.jsonl)' },

@@ -5,7 +5,9 @@ import type { Stream } from '../hub/stream.js';
 import type { VideoTiers } from '../hub/video-tiers.js';
 import { videoTier, DEFAULT_VIDEO_TIER } from '../hub/video-tier-spec.js';
 import { ErrorCode, FramehubError } from '../wire/errors.js';
+import type { SessionActivity } from '../sessions/session-activity.js';
 import { Recorder, type RecorderCounters, type RecorderLog } from './recorder.js';
+import { readTimeline, TimelineWriter, type TimelineEntry } from './timeline.js';
 
 /**
  * A recording's id: its start time (UTC, to the second) and 8 random hex digits. Nothing else
@@ -41,6 +43,8 @@ interface Meta {
 interface ActiveRecording {
   id: string;
   recorder: Recorder | undefined;
+  /** A browser session's input timeline, written beside the video. */
+  timeline?: TimelineWriter;
   detach?: () => void;
 }
 
@@ -52,6 +56,8 @@ export interface RecordingsOptions {
   readonly command?: string;
   /** See RecorderOptions.finishMs. */
   readonly finishMs?: number;
+  /** What is done on the page behind `stream`, when it is a browser session's: recorded as its timeline. */
+  readonly activityOf?: (stream: Stream) => SessionActivity | undefined;
 }
 
 /** The tier recorded: the top of the ladder (720p, or the source's size when smaller). */
@@ -159,6 +165,8 @@ export class Recordings {
       },
     });
     slot.recorder = recorder;
+    const activity = this.options.activityOf?.(stream);
+    if (activity) slot.timeline = new TimelineWriter(this.#timelineFile(id), activity, startedAt.getTime(), this.options.log);
     // A stream that ends for good (a file played once, a deleted browser session) ends its
     // recording: nothing more will come, and the file is finished now rather than at shutdown.
     const onState = ({ newState }: { newState: string }) => {
@@ -193,11 +201,21 @@ export class Recordings {
     if (!meta) throw new FramehubError(ErrorCode.RecordingNotFound, `no recording ${JSON.stringify(id.slice(0, 64))}`);
     if (this.#active.get(meta.stream)?.id === id) throw new FramehubError(ErrorCode.RecordingActive, `recording ${id} is still being written; stop it first (DELETE /api/streams/${meta.stream}/record)`);
     this.#meta.delete(id);
-    for (const file of [this.#file(id), this.#metaFile(id)]) {
+    for (const file of [this.#file(id), this.#timelineFile(id), this.#metaFile(id)]) {
       await unlink(file).catch((error: NodeJS.ErrnoException) => {
         if (error.code !== 'ENOENT') throw error;
       });
     }
+  }
+
+  /**
+   * The input timeline of recording `id` (a RECORDING_ID; the caller checked): what was done on a
+   * browser session's page while it was recorded, `t` in ms from `started_at`. Empty for any
+   * other stream; while recording, what is written so far.
+   */
+  async timeline(id: string): Promise<TimelineEntry[]> {
+    if (!this.#meta.has(id)) throw new FramehubError(ErrorCode.RecordingNotFound, `no recording ${JSON.stringify(id.slice(0, 64))}`);
+    return readTimeline(this.#timelineFile(id));
   }
 
   /** Stops every recording and waits for each file to be finished (the server is closing). */
@@ -211,7 +229,7 @@ export class Recordings {
     if (this.#active.get(streamId) === slot) this.#active.delete(streamId);
     slot.detach?.();
     const meta = this.#meta.get(slot.id);
-    await slot.recorder?.stop();
+    await Promise.all([slot.recorder?.stop(), slot.timeline?.close()]);
     if (meta && meta.ended_at === null) {
       meta.ended_at = new Date().toISOString();
       await this.#writeMeta(meta).catch((error: unknown) => this.options.log.warn({ err: error, recording: slot.id }, 'recordings: the end of a recording could not be written to its entry'));
@@ -237,6 +255,10 @@ export class Recordings {
 
   #file(id: string): string {
     return join(this.options.dir, `${id}.mp4`);
+  }
+
+  #timelineFile(id: string): string {
+    return join(this.options.dir, `${id}.events.jsonl`);
   }
 
   #metaFile(id: string): string {

@@ -7,6 +7,7 @@ import { AuthError, OPEN_PRINCIPAL, bearerToken, createTokenVerifier, producerTo
 import { refusalOf } from './route-errors.js';
 import type { UpgradeHandler } from './upgrade-router.js';
 import { closeSocket } from './ws-close.js';
+import { ShareLinks } from './share-links.js';
 
 /**
  * What a route asks for: `view` (every stream), `view:<stream id>`, `control` (every session),
@@ -85,8 +86,14 @@ export class Access {
   readonly #statics: StaticToken[];
   /** Whether any token may publish (PRODUCER_TOKEN, a JWT, or a static token with `publish`/`admin`). */
   readonly #publishPossible: boolean;
+  /** The share links whose tokens this model also accepts (share-links.ts); unset = none. */
+  readonly shares: ShareLinks | undefined;
 
-  constructor(config: Pick<Config, 'jwtSecret' | 'jwksUrl' | 'jwtAudience' | 'jwtIssuer' | 'jwtMaxAge' | 'jwtDefaultScopes' | 'accessTokens' | 'producerToken'>) {
+  constructor(
+    config: Pick<Config, 'jwtSecret' | 'jwksUrl' | 'jwtAudience' | 'jwtIssuer' | 'jwtMaxAge' | 'jwtDefaultScopes' | 'accessTokens' | 'producerToken'>,
+    shares?: ShareLinks,
+  ) {
+    this.shares = shares;
     this.#verifier = createTokenVerifier({
       jwtSecret: config.jwtSecret,
       jwksUrl: config.jwksUrl,
@@ -101,10 +108,29 @@ export class Access {
     this.#publishPossible = this.#verifier !== undefined || this.#statics.some((s) => allows(s.scopes, 'publish'));
   }
 
-  /** Who `token` is; an AuthError (401 / 4401) when it is missing or not valid. Open: the open grant. */
+  /**
+   * Who `token` is; an AuthError (401 / 4401) when it is missing or not valid. Open: the open
+   * grant, except for a share-link token, which is its link's principal open or not (a `view`
+   * link must not drive the page because the server happens to be open).
+   */
   async identify(token: string | undefined): Promise<Principal> {
-    if (this.open) return OPEN_PRINCIPAL;
+    if (this.open && !this.carriesShare(token)) return OPEN_PRINCIPAL;
     return this.#check(token);
+  }
+
+  /** Whether `token` is a share link's that this server checks (a new connection with it counts as a use: `admit`). */
+  carriesShare(token: string | undefined): boolean {
+    return this.shares !== undefined && ShareLinks.claims(token);
+  }
+
+  /**
+   * `authorize` for a new connection: a share link's token also counts one use of its link
+   * (refused `token_used_up` once `max_uses` are spent). REST requests are not counted.
+   */
+  async admit(token: string | undefined, need: Need | undefined): Promise<Principal> {
+    const principal = need === undefined ? await this.identify(token) : await this.authorize(token, need);
+    if (principal.share) this.shares?.use(principal.share.id);
+    return principal;
   }
 
   /**
@@ -142,6 +168,8 @@ export class Access {
 
   async #check(token: string | undefined): Promise<Principal> {
     if (!token) throw new AuthError('token_missing', 'unauthorized: no token (send ?token=, an Authorization header or the bearer subprotocol)');
+    // A share link is checked against its registry only: signed with JWT_SECRET it would verify as an ordinary JWT too.
+    if (this.shares && ShareLinks.claims(token)) return this.shares.verify(token);
     // Every static token is compared, matched or not: the time taken does not say which matched.
     let found: StaticToken | undefined;
     for (const candidate of this.#statics) if (producerTokenMatches(token, candidate.token) && !found) found = candidate;
@@ -187,9 +215,10 @@ export class Access {
       } catch (error) {
         return refuse(ws, refusalOf(error, log, 'access check'));
       }
-      if (access.open && wanted !== 'publish') return handler(ws, req, url, params, OPEN_PRINCIPAL);
+      const token = tokenFromRequest(req, url);
+      if (access.open && wanted !== 'publish' && !access.carriesShare(token)) return handler(ws, req, url, params, OPEN_PRINCIPAL);
       ws.pause();
-      access.authorize(tokenFromRequest(req, url), wanted).then(
+      access.admit(token, wanted).then(
         (principal) => {
           if (ws.readyState === WebSocket.OPEN) {
             closeAtExpiry(ws, principal, (error) => refuse(ws, error));
@@ -237,16 +266,39 @@ export function restToken(request: FastifyRequest): string | undefined {
 
 /**
  * A token is checked once, at connect: the connection ends (4401 `token_expired`) when it
- * expires, so the client comes back with a fresh one.
+ * expires, so the client comes back with a fresh one; one made with a share link also ends when
+ * the link is revoked (4401 `token_revoked`) or expires.
  */
 export function closeAtExpiry(ws: WebSocket, principal: Principal, refuse: (error: FramehubError) => void = (error) => closeSocket(ws, error.closeCode, error.message)): void {
-  if (principal.expiresAt === undefined) return;
-  const timer = setTimeout(() => {
-    refuse(new AuthError('token_expired', 'unauthorized: token expired'));
-  }, Math.min(Math.max(0, principal.expiresAt - Date.now()), 2 ** 31 - 1));
+  const stop = whenGrantEnds(principal, refuse);
   ws.once('close', function socketOnCloseClearExpiry() {
-    clearTimeout(timer);
+    stop();
   });
+}
+
+/**
+ * Calls `onEnd` once when `principal`'s grant ends: its token's expiry, or its share link's
+ * revocation or expiry. Returns the function that stops watching (call it when the connection ends).
+ */
+export function whenGrantEnds(principal: Principal, onEnd: (error: AuthError) => void): () => void {
+  let ended = false;
+  const end = (error: AuthError) => {
+    if (ended) return;
+    ended = true;
+    stop();
+    onEnd(error);
+  };
+  let unwatch: (() => void) | undefined;
+  const timer = principal.expiresAt === undefined ? undefined : setTimeout(() => {
+    end(new AuthError('token_expired', 'unauthorized: token expired'));
+  }, Math.min(Math.max(0, principal.expiresAt - Date.now()), 2 ** 31 - 1));
+  unwatch = principal.share?.watch(end);
+  function stop() {
+    ended = true;
+    clearTimeout(timer);
+    unwatch?.();
+  }
+  return stop;
 }
 
 /** The one warning of an open server reachable from elsewhere. */

@@ -3,7 +3,7 @@ import type { IncomingMessage } from 'node:http';
 import { createRemoteJWKSet, decodeProtectedHeader, jwtVerify, type JWTPayload } from 'jose';
 import { FramehubError } from '../wire/errors.js';
 
-export type AuthFailure = 'token_missing' | 'token_invalid' | 'token_expired' | 'token_too_old' | 'token_alg_none' | 'token_not_yet_valid' | 'auth_unavailable';
+export type AuthFailure = 'token_missing' | 'token_invalid' | 'token_expired' | 'token_too_old' | 'token_alg_none' | 'token_not_yet_valid' | 'token_revoked' | 'token_used_up' | 'auth_unavailable';
 
 /** Why a token was refused; `code` goes into the error message, `message` into the close reason. */
 export class AuthError extends FramehubError {
@@ -32,6 +32,16 @@ export interface Principal {
    * an admin listing sessions). `undefined` on an open server and for a JWT without `sub`.
    */
   owner?: string;
+  /** Set when the token is a share link (share-links.ts): connections watch it, to end when it is revoked or expires. */
+  share?: ShareGrant;
+}
+
+/** What a connection made with a share link needs of it. */
+export interface ShareGrant {
+  /** The link's id (the token's `jti`). */
+  readonly id: string;
+  /** Calls `onEnd` once when the link is revoked, expires or its target closes; returns the unsubscribe. */
+  watch(onEnd: (error: AuthError) => void): () => void;
 }
 
 export const OPEN_PRINCIPAL: Principal = { userId: undefined, all: true, scopes: new Set(['admin']) };
@@ -124,7 +134,7 @@ function checkAge(payload: JWTPayload, maxAge: number): number {
  * token's header (a `crit` parameter's name, say), which is the client's text and may be of
  * any length; it stays in `cause` for the log.
  */
-function authErrorFrom(error: unknown): AuthError {
+export function authErrorFrom(error: unknown): AuthError {
   const code = (error as { code?: string }).code;
   switch (code) {
     case 'ERR_JWT_EXPIRED':

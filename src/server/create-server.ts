@@ -40,6 +40,8 @@ import { nodeReport, registerClusterRoute } from './cluster-route.js';
 import { createAdapter } from '@socket.io/redis-adapter';
 import { Recordings } from '../recording/recordings.js';
 import { registerRecordingRoutes } from './recording-routes.js';
+import { ShareLinks, type WallClock } from './share-links.js';
+import { registerShareRoutes } from './share-routes.js';
 
 export interface FramehubServer {
   readonly config: Config;
@@ -73,6 +75,8 @@ function closeHandshakes(wss: WebSocketServer, ms: number): Promise<void> {
 
 export interface ServerOptions {
   encoder?: Encoder;
+  /** The share links' clock (their expiry); tests move one themselves. @default the wall clock */
+  shareClock?: WallClock;
 }
 
 /** The composition root: builds the parts and wires them together, nothing more. */
@@ -106,14 +110,24 @@ export async function createServer(config: Config, options: ServerOptions = {}):
 
   const context: RouteContext = { hub, config, log: app.log };
   // Every route asks this one object for its scope (docs/security.md has the table).
-  const access = new Access(config);
+  // Share links (share-links.ts) sign with JWT_SECRET, else SHARE_SECRET, else a key of this process only.
+  const shares = new ShareLinks({
+    secret: config.jwtSecret || config.shareSecret || undefined,
+    onError: (error) => app.log.error({ err: error }, 'ending a share link\'s connection failed'),
+    ...(options.shareClock && { clock: options.shareClock }),
+  });
+  const access = new Access(config, shares);
   const caps = new ConnectionCaps(config.maxConnections, config.maxConnectionsPerIp);
   const router = new UpgradeRouter({ maxPayload: config.maxPayload, caps, log: app.log, gate });
   router.add('/stream/:id', access.upgrade((_req, _url, params) => `view:${params['id']}`, streamRoute(context), refuse, app.log));
   router.add('/ws/video_feed', access.upgrade((_req, url) => `view:${url.searchParams.get('stream') ?? '0'}`, videoFeedRoute(context), refuse, app.log));
   const videoTiers = new VideoTiers({ idleGraceMs: config.idleGrace * 1000, onError: (error) => app.log.warn({ err: error }, 'h264 encoder') });
   router.add('/video/:id', access.upgrade((_req, _url, params) => `view:${params['id']}`, videoRoute(context, videoTiers), refuse, app.log));
-  const recordings = new Recordings({ dir: config.recordingsDir, tiers: videoTiers, log: app.log.child({ part: 'recordings' }) });
+  const recordings = new Recordings({
+    dir: config.recordingsDir, tiers: videoTiers, log: app.log.child({ part: 'recordings' }),
+    // Called when a recording starts, by then the registry below exists.
+    activityOf: (stream) => sessions.sessionOf(stream)?.activity,
+  });
   await recordings.load();
   const generations = await createGenerationsModule(config, { hub, encoder, logger: app.log });
   router.add('/ws/streaming', access.upgrade(() => 'view', streamingRoute(context, generations), refuse, app.log));
@@ -149,6 +163,11 @@ export async function createServer(config: Config, options: ServerOptions = {}):
   });
   hub.addResolver(sessions.resolveStream);
   registerSessionRoutes(app, sessions, access, { quality: config.quality, fps: 30, width: 1280, height: 720 });
+  registerShareRoutes(app, hub, sessions, access, shares);
+  // A new session under a closed one's id must not inherit its links.
+  sessions.on('session:closed', function sessionsOnClosed({ id }) {
+    shares.dropTarget(`session:${id}`);
+  });
   // After the session resolver (the hub resolves `session:<id>` streams at request time either way).
   registerRecordingRoutes(app, hub, recordings, access);
   const io = attachSocketIo(app.server, {
@@ -206,6 +225,7 @@ export async function createServer(config: Config, options: ServerOptions = {}):
         // waits for them); with Redis away there is nothing to unsubscribe from.
         if (cluster?.subscriber.isReady) void io.of('/').adapter.close();
         await sessions.close();
+        shares.close();
         await closeHandshakes(router.wss, 2_000);
         for (const ws of router.wss.clients) ws.terminate();
         router.wss.close();

@@ -30,7 +30,8 @@ function checkedId(id: string): string {
 /**
  * Recording (docs/recording.md): `POST`/`DELETE /api/streams/:id/record` start and stop
  * recording a stream, `GET /api/recordings` lists them, `GET /api/recordings/:id.mp4`
- * downloads one (with Range), `DELETE /api/recordings/:id` deletes one. Errors are
+ * downloads one (with Range), `GET /api/recordings/:id/events` answers a session recording's
+ * input timeline, `DELETE /api/recordings/:id` deletes one. Errors are
  * `{error: <code>, message}` like the other routes outside a scope of their own.
  */
 export function registerRecordingRoutes(app: FastifyInstance, hub: Hub, recordings: Recordings, access: Access): void {
@@ -104,6 +105,15 @@ export function registerRecordingRoutes(app: FastifyInstance, hub: Hub, recordin
       return reply.send(Buffer.alloc(0));
     }
     return reply.send(body);
+  });
+
+  // A browser session's input timeline (clicks, keys, URLs) as recorded beside its video: as
+  // private as the video. Any other stream's recording has an empty one.
+  app.get<IdRoute>('/api/recordings/:id/events', download, async (request: IdRequest, reply) => {
+    const id = request.params.id;
+    const found = find(request, id, (stream) => `view:${stream}`);
+    void reply.header('cache-control', 'no-store');
+    return { recording_id: id, stream: found.stream, events: await recordings.timeline(id) };
   });
 
   app.delete<IdRoute>('/api/recordings/:id', remove, async (request: IdRequest) => {

@@ -107,6 +107,13 @@ function routes(app: FastifyInstance, registry: SessionRegistry, access: Access,
     return { success: true, session_id: session.id, type };
   });
 
+  // One session's info, and whether the caller may drive it: what a page opened from a share link needs to join.
+  app.get<IdRoute>('/api/session/:id', watch, async (request: IdRequest) => {
+    const session = watched(request);
+    const canControl = reaches(grantOf(request), `control:${session.id}`, session.options.owner);
+    return { success: true, ...session.info(), stream: session.stream.id, expires_in: registry.expiresIn(session), can_control: canControl };
+  });
+
   app.get<IdRoute>('/api/session/:id/frame', watch, async (request: IdRequest, reply) => {
     const session = watched(request);
     const { png } = await session.png();

@@ -17,8 +17,8 @@ import { MessageLimiter } from './message-limiter.js';
 import { resolveStream } from './stream-lookup.js';
 import { ConnectionCaps } from './connection-caps.js';
 import { corsOrigins, type RequestGate } from './request-gate.js';
-import { allows, reaches, type Access } from './access.js';
-import { AuthError, bearerToken, OPEN_PRINCIPAL, type Principal } from './auth.js';
+import { allows, reaches, whenGrantEnds, type Access } from './access.js';
+import { bearerToken, OPEN_PRINCIPAL, type Principal } from './auth.js';
 import { refusalOf } from './route-errors.js';
 import { preframedSocketIoEvent, writeSocketIoPacket, type PreframedSocketIoPacket } from './preframed.js';
 import { ControlServerEvent, parseControlEvent, type ControlCommand } from '../protocols/socket-io-control.js';
@@ -119,9 +119,12 @@ export function attachSocketIo(server: HttpServer, deps: SocketIoDeps): SocketIo
   // `?token=` / `Authorization: Bearer` for clients that cannot set `auth`. A refusal reaches
   // the client as `connect_error` with `data: {code, close_code}` (4401 like the WebSocket routes).
   const access = deps.access;
-  if (access && !access.open) {
+  if (access) {
     io.use(function checkHandshakeToken(socket, next) {
-      access.identify(handshakeToken(socket)).then(
+      const token = handshakeToken(socket);
+      // Open and no share link: as the seeds' servers, nothing to check. A share link is its link's principal, open or not.
+      if (access.open && !access.carriesShare(token)) return next();
+      access.admit(token, undefined).then(
         (principal) => {
           principals.set(socket, principal);
           next();
@@ -187,7 +190,8 @@ class StreamSocket {
   /** Rejects the write in flight when the socket goes away (engine.io then drops its callbacks). */
   #abortWrite: ((error: Error) => void) | undefined;
 
-  readonly #expiry: NodeJS.Timeout | undefined;
+  /** Stops watching the grant's end (its token's expiry, its share link's revocation). */
+  readonly #unwatchGrant: () => void;
 
   constructor(
     private readonly socket: Socket,
@@ -196,14 +200,12 @@ class StreamSocket {
   ) {
     socket.onAny(this.#socketOnAny);
     socket.on('disconnect', this.#socketOnDisconnect);
-    // A token is checked at the handshake: the socket ends when it expires, and the client comes back with a fresh one.
-    if (principal.expiresAt !== undefined) {
-      this.#expiry = setTimeout(() => {
-        const expired = new AuthError('token_expired', 'unauthorized: token expired');
-        this.#refuse(expired.code, expired.message);
-        socket.disconnect(true);
-      }, Math.min(Math.max(0, principal.expiresAt - Date.now()), 2 ** 31 - 1));
-    }
+    // A token is checked at the handshake: the socket ends when it expires (or its share link is
+    // revoked), with an `error` saying why first; the client comes back with a fresh one.
+    this.#unwatchGrant = whenGrantEnds(principal, (ended) => {
+      this.#refuse(ended.code, ended.message);
+      socket.disconnect(true);
+    });
   }
 
   readonly #socketOnAny = (event: string, ...args: unknown[]): void => {
@@ -255,7 +257,7 @@ class StreamSocket {
   }
 
   readonly #socketOnDisconnect = (): void => {
-    clearTimeout(this.#expiry);
+    this.#unwatchGrant();
     this.#unsubscribe();
   };
 

@@ -2,6 +2,7 @@ import { ErrorCode, FramehubError } from '../wire/errors.js';
 import type { BrowserContext, CDPSession, Page, Request, Response } from 'playwright-core';
 import type { Encoder } from '../hub/encoder.js';
 import { Stream } from '../hub/stream.js';
+import { SessionActivity } from './session-activity.js';
 import { ScreencastSource } from './screencast-source.js';
 import type { BrowserPool } from './browser-pool.js';
 import { UrlRefused, type UrlGuard } from './url-guard.js';
@@ -89,6 +90,8 @@ export class Session {
   lastActivity = Date.now();
   /** When the session's maximum lifetime ends it (ms since the epoch), if it has one. */
   endsAt: number | undefined;
+  /** Input applied and navigations committed, as they happen (a recording's input timeline). */
+  readonly activity: SessionActivity;
   /** The last URL loaded or navigated to in the main frame; reloaded after a crash. */
   url = 'about:blank';
   #open: Promise<OpenPage> | undefined;
@@ -106,6 +109,7 @@ export class Session {
     this.options = options;
     this.control = new SessionControl({ idleMs: deps.controlIdleMs ?? 60_000, onListenerError: deps.onBackgroundError });
     this.presence = new Presence({ onListenerError: deps.onBackgroundError });
+    this.activity = new SessionActivity(deps.onBackgroundError);
     this.source = new ScreencastSource(
       { cdp: async () => (await this.page()).cdp, responsive: () => this.#responsive() },
       { quality: options.quality, fps: options.fps, maxWidth: options.width, maxHeight: options.height },
@@ -246,6 +250,7 @@ export class Session {
     const run = this.#inputChain.then(async () => {
       if (this.#queuedMove === queued) this.#queuedMove = undefined;
       await applyInput((await this.page()).page, queued.event);
+      this.activity.input(queued.event);
     });
     queued.done = run;
     this.#inputChain = run.catch(() => {}).finally(() => this.#inputPending--);
@@ -318,7 +323,9 @@ export class Session {
       });
       context.on('close', () => this.#lost(open, new Error('the browser closed')));
       page.on('framenavigated', (frame) => {
-        if (frame === page.mainFrame()) this.url = frame.url();
+        if (frame !== page.mainFrame()) return;
+        this.url = frame.url();
+        this.activity.navigate(this.url);
       });
       if (this.#closed) throw new Error(`session ${this.id} is closed`);
       if (this.url !== 'about:blank') {

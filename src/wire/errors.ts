@@ -41,11 +41,19 @@ const TABLE = {
   token_too_old: [401, CloseCode.Unauthorized],
   token_alg_none: [401, CloseCode.Unauthorized],
   token_not_yet_valid: [401, CloseCode.Unauthorized],
+  /** A share link that its maker revoked (or whose session closed): the same token cannot come back. */
+  token_revoked: [401, CloseCode.Unauthorized],
+  /** A share link whose `max_uses` connections are spent. */
+  token_used_up: [401, CloseCode.Unauthorized],
   /** The JWKS could not be fetched: not the token's fault. */
   auth_unavailable: [503, CloseCode.TryAgainLater],
   /** A valid token without the scope this route or event needs. */
   scope_missing: [403, CloseCode.Forbidden],
   publish_disabled: [403, CloseCode.Forbidden],
+  // Share links.
+  share_not_found: [404, CloseCode.NotFound],
+  /** The target holds as many live links as it may (MAX_LINKS_PER_TARGET), or the server does. */
+  too_many_shares: [429, CloseCode.TryAgainLater],
   // Generations.
   job_not_found: [404, CloseCode.NotFound],
   job_exists: [409, CloseCode.BadRequest],
@@ -128,6 +136,10 @@ export const ErrorCode = {
   TokenTooOld: 'token_too_old',
   TokenAlgNone: 'token_alg_none',
   TokenNotYetValid: 'token_not_yet_valid',
+  TokenRevoked: 'token_revoked',
+  TokenUsedUp: 'token_used_up',
+  ShareNotFound: 'share_not_found',
+  TooManyShares: 'too_many_shares',
   AuthUnavailable: 'auth_unavailable',
   ScopeMissing: 'scope_missing',
   PublishDisabled: 'publish_disabled',
