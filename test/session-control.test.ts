@@ -449,8 +449,14 @@ describe('control and presence of a browser session (real Chromium, Socket.IO an
     assert.equal((await call('POST', '/api/session/acl/control/take', VIEWER)).status, 403);
     assert.equal((await call('GET', '/api/session/acl/presence', VIEWER)).status, 200);
     assert.equal((await call('GET', '/api/session/acl/control', VIEWER)).body.control.mode, 'open', 'the refusals changed nothing');
+    // Share links (docs/sessions.md, Share links) carry those scopes: a view link cannot ask, a control link can.
+    const link = async (mode: string) => (await call('POST', '/api/session/acl/share', OWNER, { mode, ttl: 300 })).body.token as string;
+    const viewLink = await join(await link('view'), 'acl', 'Link viewer');
+    assert.equal((await viewLink.socket.emitWithAck('control:request')).error?.code, 'scope_missing');
+    const controlLink = await join(await link('control'), 'acl', 'Link driver');
+    assert.equal((await controlLink.socket.emitWithAck('control:request')).result, 'granted');
     const driver = await join(ALICE, 'acl');
-    assert.equal((await driver.socket.emitWithAck('control:request')).result, 'granted');
+    assert.equal((await driver.socket.emitWithAck('control:request')).result, 'pending');
     assert.equal((await call('GET', '/api/session/acl/presence', OWNER)).status, 200, 'its owner sees presence too');
   });
 
