@@ -6,7 +6,7 @@
 //   npm run bench -- --scenario codec [--seconds 10] [--ssim-frames 60]
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { createWriteStream, readFileSync } from 'node:fs';
 import { createServer as createHttpServer, type Server } from 'node:http';
 import { loadavg, tmpdir } from 'node:os';
@@ -20,6 +20,7 @@ import type { Frame } from '../src/sources/frame.js';
 import { sharedSpec } from '../src/hub/variant-spec.js';
 import { parseVideoUnit, type VideoUnitMessage } from '../src/wire/video-unit.js';
 import { annexBOf } from '../test/video-helpers.js';
+import { encoderCpu, makeVideo } from './ffmpeg-children.js';
 
 const HELP = `Usage: npm run bench -- --scenario codec [options]
 
@@ -234,26 +235,6 @@ function rgbOfJpeg(bytes: Buffer): Promise<Buffer> {
   return sharp(bytes).removeAlpha().raw().toBuffer();
 }
 
-/** utime + stime (clock ticks) of this process's libx264 children, by their input size. */
-async function encoderCpu(): Promise<Map<string, number>> {
-  const out = new Map<string, number>();
-  for (const pid of await readdir('/proc').catch(() => [] as string[])) {
-    if (!/^\d+$/.test(pid)) continue;
-    try {
-      const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      if (Number(fields[1]) !== process.pid) continue;
-      const cmdline = (await readFile(`/proc/${pid}/cmdline`, 'utf8')).split('\0');
-      if (!cmdline.includes('libx264')) continue;
-      const size = cmdline[cmdline.indexOf('-s') + 1]!;
-      out.set(size, (out.get(size) ?? 0) + Number(fields[11]) + Number(fields[12]));
-    } catch {
-      // The process ended while we looked.
-    }
-  }
-  return out;
-}
-
 /** Decodes units (from a keyframe on) with ffmpeg; pictures by the seq of the unit they came from. */
 async function decodeUnits(units: readonly VideoUnitMessage[], width: number, height: number): Promise<Map<number, Buffer>> {
   const first = units.findIndex((u) => u.keyframe);
@@ -295,11 +276,3 @@ async function writeAll(path: string, pictures: readonly Buffer[]): Promise<void
   out.end();
   await once(out, 'finish');
 }
-
-async function makeVideo(path: string, lavfi: string): Promise<void> {
-  // MPEG-4 part 2 at a high quality: always in Debian's ffmpeg, and close to its source.
-  const child = spawn('ffmpeg', ['-hide_banner', '-loglevel', 'error', '-y', '-f', 'lavfi', '-i', lavfi, '-c:v', 'mpeg4', '-q:v', '2', path], { stdio: 'inherit' });
-  const [code] = (await once(child, 'close')) as [number];
-  if (code !== 0) throw new Error(`ffmpeg could not make ${path}`);
-}
-

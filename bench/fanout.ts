@@ -8,6 +8,7 @@ import { stallRun, type StallResult } from './stall-run.js';
 import { runKillBench } from './kill.js';
 import { runClusterBench } from './cluster.js';
 import { runCodecBench } from './codec.js';
+import { runRecordingBench } from './recording.js';
 import { SERVER_KINDS, type ServerKind } from './server-process.js';
 import { fanoutTable, fanoutTimingLine, hubLine, loadLine, overheadLine, ratioLines, roundsSummary, rssSeriesLine, stallTable } from './report.js';
 
@@ -23,7 +24,8 @@ Servers run in child processes; the clients run in this process.
   --scenario <name>        all | fanout | stall (default all); kill (sources killed in a loop),
                            soak | churn (framehub's memory over time on /stream); cluster (three
                            nodes over one redis-server: frames through Redis, CPU per GB, failover);
-                           codec (H.264 against JPEG: bytes, SSIM, encoder CPU); each of those has
+                           codec (H.264 against JPEG: bytes, SSIM, encoder CPU); recording (disk per
+                           hour, recording CPU, viewers' fps while recording); each of those has
                            its own flags: --scenario kill --help
   --servers <list>         fan-out servers, from framehub,ws,tcp (default all three)
   --stall-servers <list>   stall-scenario servers (default framehub,ws)
@@ -128,6 +130,7 @@ async function main(): Promise<void> {
   if (scenario === 'kill') return runKillBench(argv);
   if (scenario === 'cluster') return runClusterBench(argv);
   if (scenario === 'codec') return runCodecBench(argv);
+  if (scenario === 'recording') return runRecordingBench(argv);
   if (scenario === 'soak' || scenario === 'churn') return soakCommand(argv);
   let options: BenchOptions;
   try {

@@ -2,8 +2,8 @@ import { target, type FuzzContext } from './context.js';
 import { anyValue, badInt, badProgress, deepValue, invalidJson, jsonDepth, MAX_JSON_DEPTH, notAnObject, protoKeys, weirdString, weirdStringJson } from './hostile-values.js';
 import type { Sent } from './oracle.js';
 import type { Prng } from './prng.js';
-import type { ServerUnderTest } from './server-under-test.js';
 import { badTokens, validToken } from './jwt.js';
+import { FUZZ_RECORDING_ID, FUZZ_RECORDING_SECONDS, type ServerUnderTest } from './server-under-test.js';
 
 /**
  * The HTTP routes: sessions, streams, metrics, windows, the gallery and the publish API, with
@@ -206,6 +206,44 @@ function recordingRequest(r: Prng): RestRequest {
   }
 }
 
+/**
+ * `GET`/`POST /api/streams/:id/playback` (docs/recording.md "Playback"): the fuzz recording's
+ * playback steered with valid and hostile bodies, ids that are no recording's, a stream that
+ * is no playback.
+ */
+function playbackRequest(r: Prng): RestRequest {
+  const base = { family: 'recording' as const, headers: {} };
+  const path = `/api/streams/recording:${FUZZ_RECORDING_ID}${r.chance(0.2) ? `:fuzz${r.int(3)}` : ''}/playback`;
+  const post = (kind: string, body: string, expect: string[]): RestRequest => ({ ...base, route: 'POST /api/streams/:id/playback', kind, method: 'POST', path, headers: JSON_TYPE, body, expect });
+  switch (r.int(8)) {
+    case 0: return { ...base, route: 'GET /api/streams/:id/playback', kind: 'valid', method: 'GET', path, expect: ['200'] };
+    case 1: {
+      const body = r.pick([
+        `{"seek":${(r.int(FUZZ_RECORDING_SECONDS * 100) / 100).toFixed(2)}}`, `{"speed":${r.pick([0.25, 0.5, 1, 1.5, 2, 8])}}`, `{"paused":${r.chance(0.5)}}`,
+        `{"seek":${r.int(FUZZ_RECORDING_SECONDS)},"speed":${r.pick([0.25, 4])},"paused":${r.chance(0.5)}}`,
+      ]);
+      return post('valid', body, ['200']);
+    }
+    case 2: {
+      const [key, bad] = r.pick([
+        ['seek', r.pick(['-1', '-0.001', '1e308', '"1"', 'null', 'true', '[]', '{}', String(FUZZ_RECORDING_SECONDS + 100), deepValue(r)])],
+        ['speed', r.pick(['0', '0.2', '8.01', '-1', '1e308', '"2"', 'null', 'false', weirdStringJson(r)])],
+        ['paused', r.pick(['1', '0', '"true"', 'null', '[]', weirdStringJson(r)])],
+      ] as const);
+      // A seek past the end passes the body's check and is refused by the playback: invalid_options.
+      return post('bad-field', `{"${key}":${bad}}`, ['400 invalid_body', '400 invalid_options', '400 invalid_json']);
+    }
+    case 3: return post('bad-body', r.pick([invalidJson(r), notAnObject(r), protoKeys(r), '{}', `{${JSON.stringify(weirdString(r))}:1}`, deepValue(r)]), ['400 invalid_body', '400 invalid_json']);
+    case 4: return { ...base, route: 'POST /api/streams/:id/playback', kind: 'wrong-content-type', method: 'POST', path, headers: { 'content-type': r.pick(['text/plain', 'application/xml', 'image/png']) }, body: '{"paused":true}', expect: ['415 unsupported_media_type', '400 invalid_body'] };
+    case 5: {
+      // Ids no recording has, or that are no recording id at all.
+      const id = r.pick([`recording:20000101T000000Z-${r.int(0x1_0000_0000).toString(16).padStart(8, '0')}`, 'recording:', `recording:${enc(weirdString(r).slice(0, 100))}`, `recording:${FUZZ_RECORDING_ID}:${'x'.repeat(40)}`, `recording:..%2F${FUZZ_RECORDING_ID}`]);
+      return { ...base, route: 'POST /api/streams/:id/playback', kind: 'unknown-id', method: 'POST', path: `/api/streams/${id}/playback`, headers: JSON_TYPE, body: '{"paused":true}', expect: ['404 stream_not_found'] };
+    }
+    default: return { ...base, route: 'POST /api/streams/:id/playback', kind: 'not-a-playback', method: 'POST', path: `/api/streams/${r.pick(['demo', '0'])}/playback`, headers: JSON_TYPE, body: '{"paused":true}', expect: ['409 playback_not_accepted'] };
+  }
+}
+
 /** Every REST route of the access table, on the auth server, with its scope and without it. */
 const SCOPED_ROUTES: readonly (readonly [Family, string, string, string])[] = [
   ['plain', 'GET', '/api/streams', 'view'],
@@ -240,6 +278,8 @@ const SCOPED_ROUTES: readonly (readonly [Family, string, string, string])[] = [
   ['recording', 'POST', '/api/streams/missing-acl/record', 'admin'],
   ['recording', 'DELETE', '/api/streams/missing-acl/record', 'admin'],
   ['recording', 'POST', '/api/streams/session:fuzz-acl/record', 'control:fuzz-acl'],
+  ['recording', 'GET', `/api/streams/recording:${FUZZ_RECORDING_ID}/playback`, 'view:fuzzrec'],
+  ['recording', 'POST', `/api/streams/recording:${FUZZ_RECORDING_ID}/playback`, 'view:fuzzrec'],
 ];
 
 /**
@@ -272,7 +312,7 @@ function accessRequest(ctx: FuzzContext, r: Prng): RestRequest {
     default: {
       // The scope it needs: past the gate, the route's own answers (no such session or image, no screen, a body to check).
       const token = validToken(ctx.jwtSecret, 'fuzz', scope);
-      return { route, family, kind: 'scoped', method, path, headers: { ...headers, authorization: `Bearer ${token}` }, ...(body && { body }), expect: ['200', '201', '400', '404', '404 image_not_found', '404 stream_not_found', '404 not_recording', '429', '503'], server };
+      return { route, family, kind: 'scoped', method, path, headers: { ...headers, authorization: `Bearer ${token}` }, ...(body && { body }), expect: ['200', '201', '400', '400 invalid_body', '404', '404 image_not_found', '404 stream_not_found', '404 not_recording', '429', '503'], server };
     }
   }
 }
@@ -348,7 +388,7 @@ export async function restCase(ctx: FuzzContext, r: Prng, caseIndex: number): Pr
   }
   const count = r.range(1, 8);
   for (let i = 1; i <= count && ctx.budgetLeft() && !ctx.stopped; i++) {
-    const request = r.weighted<() => RestRequest>([[3, () => sessionRequest(ctx, r)], [2, () => controlRequest(ctx, r)], [3, () => plainRequest(r)], [4, () => publishRequest(ctx, r, jobId)], [2, () => recordingRequest(r)], [2, () => accessRequest(ctx, r)]])();
+    const request = r.weighted<() => RestRequest>([[3, () => sessionRequest(ctx, r)], [2, () => controlRequest(ctx, r)], [3, () => plainRequest(r)], [4, () => publishRequest(ctx, r, jobId)], [2, () => recordingRequest(r)], [2, () => playbackRequest(r)], [2, () => accessRequest(ctx, r)]])();
     const server = request.server ?? ctx.main;
     // Too deep is refused before anything else is looked at (after the token, which comes first).
     if (request.family === 'publish' && typeof request.body === 'string' && request.expect.every((e) => e.startsWith('400')) && /json/.test(request.headers['content-type'] ?? '') && jsonDepth(request.body) > MAX_JSON_DEPTH) {

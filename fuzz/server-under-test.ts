@@ -1,6 +1,6 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,6 +10,28 @@ const BIN = fileURLToPath(new URL('../bin/framehub.js', import.meta.url));
 
 /** The primary stream every run watches: small frames, so encoding costs little and the fps is the test. */
 export const VIEWER_FPS = 10;
+
+/**
+ * A recording every server under test has on disk from the start (the fuzzer never records):
+ * `recording:<id>` is a playback to steer. Its stream, `fuzzrec`, is configured nowhere, so on
+ * the auth server watching it takes `view:fuzzrec`, a scope no "near" token holds.
+ */
+export const FUZZ_RECORDING_ID = '20010101T000000Z-f022f022';
+export const FUZZ_RECORDING_STREAM = 'fuzzrec';
+/** Seconds the fuzz recording lasts: seeks past it are refused. */
+export const FUZZ_RECORDING_SECONDS = 4;
+
+/** Writes the fuzz recording into `dir` as the recorder would: a fragmented MP4 and its index entry. */
+async function writeFuzzRecording(dir: string): Promise<void> {
+  await mkdir(dir, { recursive: true });
+  const file = join(dir, `${FUZZ_RECORDING_ID}.mp4`);
+  await new Promise<void>((resolve, reject) => {
+    execFile('ffmpeg', ['-v', 'error', '-f', 'lavfi', '-i', `testsrc2=s=320x180:r=30:d=${FUZZ_RECORDING_SECONDS}`, '-c:v', 'libx264', '-preset', 'ultrafast', '-g', '60', '-pix_fmt', 'yuv420p',
+      '-movflags', '+frag_keyframe+empty_moov+default_base_moof', '-f', 'mp4', '-y', file], { timeout: 60_000 }, (error) => (error ? reject(error) : resolve()));
+  });
+  const meta = { recording_id: FUZZ_RECORDING_ID, stream: FUZZ_RECORDING_STREAM, started_at: '2001-01-01T00:00:00.000Z', ended_at: '2001-01-01T00:00:04.000Z' };
+  await writeFile(join(dir, `${FUZZ_RECORDING_ID}.json`), `${JSON.stringify(meta)}\n`);
+}
 
 export interface ServerUnderTestOptions {
   name: string;
@@ -56,6 +78,7 @@ export class ServerUnderTest {
     const dir = await mkdtemp(join(tmpdir(), `framehub-fuzz-${name}-`));
     const config = join(dir, 'framehub.yaml');
     await writeFile(config, `streams:\n  demo:\n    source: pattern\n    fps: ${VIEWER_FPS}\n    width: 320\n    height: 180\n`);
+    await writeFuzzRecording(join(dir, 'recordings'));
     const port = await freePort();
     const child = spawn(process.execPath, ['--max-semi-space-size=2', BIN, 'serve', '--config', config, '--port', String(port), '--host', '127.0.0.1'], {
       env: { ...process.env, LOG_LEVEL: 'warn', IMAGE_DIR: join(dir, 'images'), RECORDINGS_DIR: join(dir, 'recordings'), IDLE_GRACE: '1', ...env },

@@ -5,6 +5,7 @@ import { deepJson, deepValue, invalidJson, weirdString } from './hostile-values.
 import type { Sent } from './oracle.js';
 import type { Prng } from './prng.js';
 import { ANSWER_MS } from './ws-cases.js';
+import { FUZZ_RECORDING_ID, FUZZ_RECORDING_SECONDS } from './server-under-test.js';
 
 /** How long an input may wait for a page that is busy (loading a hostile upstream). */
 const INPUT_MS = 30_000;
@@ -23,7 +24,7 @@ const RELAYED_NOTICE = /; restarting (now|in \d+ ms)$|; not restarting \(gave up
 
 // Control and presence broadcasts (`control:state`, `presence`, `presence:you`, `pointers`) go to every viewer of a
 // session whoever caused them: not answers, so not listened to; `control:acknowledged` answers this socket's own event.
-const SERVER_EVENTS = ['subscribed', 'unsubscribed', 'quality:updated', 'fps:updated', 'adaptive:updated', 'input:acknowledged', 'control:acknowledged', 'error'];
+const SERVER_EVENTS = ['subscribed', 'unsubscribed', 'quality:updated', 'fps:updated', 'adaptive:updated', 'input:acknowledged', 'playback:updated', 'control:acknowledged', 'error'];
 
 /**
  * Answers of one Socket.IO client as labels, frames and status notes left out. An `error` is
@@ -96,8 +97,8 @@ interface SioEvent {
   oneOf?: boolean;
 }
 
-/** What the socket is subscribed to: nothing, a browser session (takes input) or another stream. */
-type Subscribed = 'none' | 'session' | 'stream';
+/** What the socket is subscribed to: nothing, a browser session (takes input), a recording's playback (takes playback:set) or another stream. */
+type Subscribed = 'none' | 'session' | 'recording' | 'stream';
 
 function hostilePayload(r: Prng): unknown {
   return r.pick<() => unknown>([
@@ -129,8 +130,9 @@ const INVALID = 'error:invalid_message';
 function streamSubscribe(ctx: FuzzContext, r: Prng): SioEvent {
   const event = (kind: string, payload: unknown, expect: string[], subscribes?: Subscribed): SioEvent =>
     ({ kind, event: 'subscribe', args: [payload], expect, ...(subscribes && { subscribes }) });
-  switch (r.int(8)) {
+  switch (r.int(9)) {
     case 0: return event('stream-subscribe', { stream: r.pick(['demo', '0']) }, ['reply:subscribed'], 'stream');
+    case 8: return event('stream-subscribe', { stream: `recording:${FUZZ_RECORDING_ID}` }, ['reply:subscribed'], 'recording');
     case 1: return ctx.sessionId
       ? event('stream-subscribe', { stream: `session:${ctx.sessionId}` }, ['reply:subscribed'], 'session')
       : event('stream-subscribe', { stream: 'demo' }, ['reply:subscribed'], 'stream');
@@ -189,7 +191,7 @@ function sioEvent(ctx: FuzzContext, r: Prng, state: SioState): SioEvent {
     state.adaptive = false;
     return { kind: 'valid', event, args, expect };
   };
-  switch (r.int(18)) {
+  switch (r.int(20)) {
     case 0: return bad('bad-subscribe', 'subscribe', [hostilePayload(r)]);
     case 1: return bad('bad-subscribe', 'subscribe', [{ session_id: r.chance(0.5) ? weirdString(r) : `missing-${r.int(1000)}` }]);
     case 2:
@@ -219,8 +221,17 @@ function sioEvent(ctx: FuzzContext, r: Prng, state: SioState): SioEvent {
     case 11: return bad('unknown-event', r.pick(['__proto__', 'constructor', 'hasOwnProperty', weirdString(r).slice(0, 200), 'input:', 'subscribe ', 'frame']), [hostilePayload(r)]);
     case 12: return bad('many-args', 'subscribe', [1, 2, 3, { session_id: 5 }]);
     case 13: return bad('bad-subscribe', 'subscribe', [{ session_id: ['a'] }]);
-    case 14:
-    case 15:
+    case 14: {
+      // Only a recording's playback takes playback:set (docs/recording.md); a valid one is answered with the state.
+      const payload = r.pick<unknown>([{ seek: r.int(FUZZ_RECORDING_SECONDS) }, { speed: r.pick([0.25, 1, 2, 8]) }, { paused: r.chance(0.5) }, { seek: 0, speed: 4, paused: false }]);
+      return { kind: 'playback', event: 'playback:set', args: [payload], expect: [state.subscribed === 'recording' ? 'reply:playback:updated' : 'error:playback_not_accepted'] };
+    }
+    case 15: return bad('bad-playback', 'playback:set', [r.pick<unknown>([
+      { seek: r.pick([-1, 1e308, '1', null, true]) }, { speed: r.pick([0, 0.2, 8.01, -1, '2', null]) }, { paused: r.pick([1, 'true', null]) },
+      {}, { rewind: 1 }, hostilePayload(r),
+    ])]);
+    case 16:
+    case 17:
       // Control mostly happens on a session: subscribe first, so the events after this one reach it.
       if (state.subscribed !== 'session' && ctx.sessionId && r.chance(0.6)) {
         return { kind: 'subscribe', event: 'subscribe', args: [{ session_id: ctx.sessionId, ...(r.chance(0.5) && { name: `fuzz ${r.int(1000)}` }) }], expect: ['reply:subscribed'], subscribes: 'session' };

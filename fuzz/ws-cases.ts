@@ -3,7 +3,7 @@ import { badTokens, validToken } from './jwt.js';
 import { jsonDepth, MAX_JSON_DEPTH, weirdString } from './hostile-values.js';
 import type { Sent } from './oracle.js';
 import type { Prng } from './prng.js';
-import type { ServerUnderTest } from './server-under-test.js';
+import { FUZZ_RECORDING_ID, type ServerUnderTest } from './server-under-test.js';
 import { WsConversation } from './ws-conversation.js';
 import {
   eventsMessage, oversize, PROBE, producerMessage, streamingMessage, streamMessage, videoFeedMessage, videoMessage, WS_ROUTES, type WsMessage, type WsRoute,
@@ -34,8 +34,8 @@ const PATHS: Record<WsRoute, string> = {
   producer: '/ws/producer',
 };
 
-function messageFor(route: WsRoute, r: Prng, tag: string): WsMessage {
-  const message = hostileMessage(route, r, tag);
+function messageFor(route: WsRoute, r: Prng, tag: string, playback: boolean): WsMessage {
+  const message = hostileMessage(route, r, tag, playback);
   // Too deep is refused before anything else is looked at.
   if (typeof message.data === 'string' && !message.binary && jsonDepth(message.data) > MAX_JSON_DEPTH && message.kind !== 'oversize') {
     return { ...message, expect: ['error:invalid_json'], then: undefined };
@@ -43,11 +43,11 @@ function messageFor(route: WsRoute, r: Prng, tag: string): WsMessage {
   return message;
 }
 
-function hostileMessage(route: WsRoute, r: Prng, tag: string): WsMessage {
+function hostileMessage(route: WsRoute, r: Prng, tag: string, playback: boolean): WsMessage {
   if (r.chance(0.03)) return oversize(r);
   switch (route) {
     case 'stream': return streamMessage(r);
-    case 'video_feed': return videoFeedMessage(r);
+    case 'video_feed': return videoFeedMessage(r, playback);
     case 'video': return videoMessage(r);
     case 'streaming': return streamingMessage(r);
     case 'ws': return eventsMessage(r);
@@ -65,6 +65,8 @@ function validUrl(ctx: FuzzContext, route: WsRoute, r: Prng): { server: ServerUn
     if (how === 1) return { server: ctx.auth, url: `${ctx.auth.ws}/ws`, headers: { authorization: `Bearer ${token}` } };
     return { server: ctx.auth, url: `${ctx.auth.ws}/ws`, protocols: ['bearer', token] };
   }
+  // The fuzz recording's playback, steered by the playback commands (server-under-test.ts).
+  if (route === 'video_feed' && r.chance(0.4)) return { server: ctx.main, url: `${PATHS[route]}?stream=recording:${FUZZ_RECORDING_ID}` };
   const since = (route === 'ws' || route === 'streaming') && r.chance(0.3) ? `?since=${r.range(0, 50)}` : '';
   if (route === 'ws' || r.chance(0.85)) return { server: ctx.main, url: `${PATHS[route]}${since}` };
   // The auth server asks every route for a token with `view`.
@@ -92,7 +94,7 @@ export async function wsEpisode(ctx: FuzzContext, r: Prng, caseIndex: number): P
   }
   const count = r.range(1, 40);
   for (let i = 1; i <= count && ctx.budgetLeft() && !ctx.stopped; i++) {
-    const message = messageFor(route, r, `${caseIndex}-${i}`);
+    const message = messageFor(route, r, `${caseIndex}-${i}`, url.includes('stream=recording:'));
     const sent: Sent = { target: name, kind: message.kind, caseIndex, index: i, data: message.data, where };
     conversation.send(message.data, message.binary);
     if (message.then) conversation.send(message.then, true);

@@ -1,5 +1,6 @@
 import { anyValue, badInt, badProgress, deepValue, invalidJson, notAnObject, protoKeys, weirdString, weirdStringJson } from './hostile-values.js';
 import type { Prng } from './prng.js';
+import { FUZZ_RECORDING_SECONDS } from './server-under-test.js';
 
 /**
  * Hostile messages for the six WebSocket protocols, each with the answers the README's
@@ -75,12 +76,35 @@ function deepJsonArray(r: Prng): string {
   return `${'['.repeat(depth)}${']'.repeat(depth)}`;
 }
 
-/** `/ws/video_feed` (seeds/004). */
-export function videoFeedMessage(r: Prng): WsMessage {
+/**
+ * `/ws/video_feed`'s playback commands (docs/recording.md "Playback"): steered on a
+ * `recording:<id>` stream (a valid one is answered by a status, which is no answer here), refused
+ * with `playback_not_accepted` on any other.
+ */
+function playbackCommand(r: Prng, playback: boolean): WsMessage {
+  const refusedElsewhere = (expect: string[]) => (playback ? expect : ['error:playback_not_accepted']);
+  switch (r.int(4)) {
+    case 0: return text('playback-valid', r.pick([
+      `{"type":"command","action":"seek","value":${(r.int(FUZZ_RECORDING_SECONDS * 100) / 100).toFixed(2)}}`,
+      `{"type":"command","action":"speed","value":${r.pick([0.25, 0.5, 1, 2, 8])}}`,
+      '{"type":"command","action":"pause"}', '{"type":"command","action":"play"}',
+    ]), refusedElsewhere(['none']));
+    case 1: return text('playback-bad-seek', `{"type":"command","action":"seek","value":${r.pick(['-1', '1e308', '"1"', 'null', 'true', '[]', String(FUZZ_RECORDING_SECONDS + 100), deepValue(r)])}}`,
+      // A malformed value is refused by the parser, whatever the stream; a seek past the end only by a
+      // playback, once it has read the recording's duration (a seek racing its first start is let through).
+      ['error:invalid_options', ...(playback ? ['none'] : ['error:playback_not_accepted'])]);
+    case 2: return text('playback-bad-speed', `{"type":"command","action":"speed","value":${r.pick(['0', '0.24', '8.5', '-2', '1e308', '"2"', 'null', weirdStringJson(r)])}}`, ['error:invalid_options']);
+    default: return text('playback-extra', `{"type":"command","action":"${r.pick(['pause', 'play'])}","value":${anyValue(r)}}`, refusedElsewhere(['none']));
+  }
+}
+
+/** `/ws/video_feed` (seeds/004); `playback` when the socket watches a `recording:<id>` stream. */
+export function videoFeedMessage(r: Prng, playback = false): WsMessage {
   if (r.chance(0.3)) {
     const shared = common(r, 'type');
     if (shared) return shared;
   }
+  if (r.chance(playback ? 0.5 : 0.1)) return playbackCommand(r, playback);
   switch (r.int(8)) {
     case 0: return text('unknown-type', `{"type":${r.chance(0.5) ? deepValue(r) : weirdStringJson(r)}}`, ['error:unknown_command']);
     case 1: return text('unknown-action', `{"type":"command","action":${anyValue(r)}}`, ['error:unknown_command']);

@@ -54,7 +54,7 @@ describe('video-feed: client commands', () => {
   it('refuses what the protocol does not allow, each with its code', () => {
     assertRefuses(() => parseVideoFeedCommand('{"type":"command","action":"set_quality","value":5}'), ProtocolError, ErrorCode.InvalidOptions, /value must be an integer from 10 to 100/);
     assertRefuses(() => parseVideoFeedCommand('{"type":"command","action":"set_quality"}'), ProtocolError, ErrorCode.InvalidOptions);
-    assertRefuses(() => parseVideoFeedCommand('{"type":"command","action":"reboot"}'), ProtocolError, ErrorCode.UnknownCommand, /unknown action "reboot" \(known: set_quality\)/);
+    assertRefuses(() => parseVideoFeedCommand('{"type":"command","action":"reboot"}'), ProtocolError, ErrorCode.UnknownCommand, /unknown action "reboot" \(known: set_quality, seek, speed, pause, play\)/);
     assertRefuses(() => parseVideoFeedCommand('{"type":"config","brightness":3}'), ProtocolError, ErrorCode.InvalidOptions, /unknown config key "brightness"/);
     assertRefuses(() => parseVideoFeedCommand('{"type":"config","osd":1}'), ProtocolError, ErrorCode.InvalidOptions, /osd must be true or false/);
     for (const resize of ['true', '[15,100]', '[100,7681]', '[100]', '[1,2,3]', '{"width":100}', '"640x360"', '0']) {

@@ -4,6 +4,11 @@ import { PatternSource } from '../src/sources/pattern-source.js';
 import { VideoSource } from '../src/sources/video-source.js';
 import { X11ScreenSource } from '../src/sources/x11-screen-source.js';
 import { X11WindowSource } from '../src/sources/x11-window-source.js';
+import { PlaybackSource } from '../src/recording/playback-source.js';
+import { execFile } from 'node:child_process';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { tempDir } from './temp-dir.js';
 
 /** The shared Source contract, run against every source kind of the capture work (and pattern, as the reference). */
 describe('Source contract: pattern (reference)', { timeout: 120_000 }, () => {
@@ -12,6 +17,21 @@ describe('Source contract: pattern (reference)', { timeout: 120_000 }, () => {
 
 describe('Source contract: video (lavfi)', { timeout: 120_000 }, () => {
   sourceContract(it, () => new VideoSource({ fps: 15, quality: 80, input: { lavfi: 'testsrc2=size=160x90:rate=15' } }));
+});
+
+describe('Source contract: a recording played back', { timeout: 120_000 }, () => {
+  let dir: { path: string; cleanup(): Promise<void> };
+  let file = '';
+  before(async () => {
+    dir = await tempDir();
+    file = join(dir.path, 'clip.mp4');
+    // A fragmented MP4 as the recorder writes them, long enough not to end under the contract.
+    await promisify(execFile)('ffmpeg', ['-v', 'error', '-f', 'lavfi', '-i', 'testsrc2=size=160x90:rate=15:duration=30', '-c:v', 'libx264', '-preset', 'ultrafast', '-g', '30', '-pix_fmt', 'yuv420p', '-movflags', '+frag_keyframe+empty_moov+default_base_moof', '-f', 'mp4', '-y', file]);
+  });
+  after(async () => {
+    await dir?.cleanup();
+  });
+  sourceContract(it, () => new PlaybackSource({ fps: 15, quality: 80, recordingId: 'contract', file, isRecording: () => false }));
 });
 
 describe('Source contract: X11 screen and window', { timeout: 120_000 }, () => {

@@ -15,6 +15,8 @@ import { createLoadedSession, startPageServer, startSessionServer } from './sess
 import { waitFor, waitUntil } from './wait.js';
 import { collectUnits, untilUnits } from './video-helpers.js';
 import { Recordings } from '../src/recording/recordings.js';
+import { FlvWriter } from '../src/recording/flv.js';
+import { AccessUnit } from '../src/hub/access-unit.js';
 import { parseRange } from '../src/server/http-range.js';
 import { videoTier } from '../src/hub/video-tier-spec.js';
 
@@ -65,6 +67,37 @@ describe('parseRange', () => {
     for (const ignored of ['bytes=x', 'items=0-1', 'bytes=0-1,5-6', 'bytes=5-1', 'bytes=-', '']) assert.deepEqual(parseRange(ignored, 100), { kind: 'whole' }, ignored);
     for (const missed of ['bytes=100-', 'bytes=100-200', 'bytes=-0']) assert.deepEqual(parseRange(missed, 100), { kind: 'unsatisfiable' }, missed);
     assert.deepEqual(parseRange('bytes=0-', 0), { kind: 'unsatisfiable' });
+  });
+});
+
+describe('FlvWriter', () => {
+  const unit = (capturedAt: number, keyframe: boolean, config?: Buffer) =>
+    new AccessUnit(Buffer.from([0, 0, 0, 2, keyframe ? 0x65 : 0x41, 0x88]), keyframe, capturedAt, 1, 320, 240, 'avc1.42C01F', config);
+  /** Tag type, timestamp (with its extended byte), frame type and AVC packet type of each tag. */
+  const read = (tags: Buffer[]) => tags.map((tag) => ({
+    type: tag[0], ts: tag.readUIntBE(4, 3) + tag[7]! * 2 ** 24, frame: tag[11]! >> 4, codec: tag[11]! & 15, packet: tag[12],
+    size: tag.readUIntBE(1, 3), trailer: tag.readUInt32BE(tag.length - 4), length: tag.length,
+  }));
+
+  it('tags each unit with its capture time from the first, after a sequence header whenever the configuration is new', () => {
+    const flv = new FlvWriter();
+    const configA = Buffer.from([1, 0x42, 0xc0, 0x1f, 0xff, 0xe1, 0, 1, 0x67, 1, 0, 1, 0x68]);
+    const configB = Buffer.from([1, 0x42, 0xc0, 0x28, 0xff, 0xe1, 0, 1, 0x67, 1, 0, 1, 0x68]);
+    const first = read(flv.tags(unit(10_000, true, configA)));
+    assert.deepEqual(first.map((t) => [t.type, t.ts, t.frame, t.codec, t.packet]), [[9, 0, 1, 7, 0], [9, 0, 1, 7, 1]]);
+    for (const tag of first) {
+      assert.equal(tag.size + 15, tag.length, 'data size: the tag less its 11-byte header and 4-byte trailer');
+      assert.equal(tag.trailer, tag.size + 11, 'PreviousTagSize');
+    }
+    assert.deepEqual(read(flv.tags(unit(10_033.4, false))).map((t) => [t.ts, t.frame, t.packet]), [[33, 2, 1]]);
+    // The same configuration again: no second sequence header.
+    assert.deepEqual(read(flv.tags(unit(10_066, true, configA))).map((t) => t.packet), [1]);
+    // A unit captured before the last one (never by a tier, but the times must not go back).
+    assert.deepEqual(read(flv.tags(unit(10_050, false))).map((t) => t.ts), [66]);
+    // A new configuration (a resized source) is announced before its keyframe.
+    assert.deepEqual(read(flv.tags(unit(10_100, true, configB))).map((t) => t.packet), [0, 1]);
+    // Past 2^24 ms (4.7 hours) the high byte carries on.
+    assert.equal(read(flv.tags(unit(10_000 + 2 ** 24 + 5, false)))[0]!.ts, 2 ** 24 + 5);
   });
 });
 
@@ -427,6 +460,71 @@ describe('recording a browser session', () => {
     assert.deepEqual((await api(server, 'GET', '/api/recordings', as(viewer))).body.recordings, []);
     assert.equal((await api(server, 'DELETE', `/api/recordings/${id}`, as(other))).status, 404);
     assert.equal((await api(server, 'DELETE', `/api/recordings/${id}`, as(owner))).status, 200);
+  });
+});
+
+describe('recording from the configuration', () => {
+  it('prerecord: a recording started now begins that many seconds ago', async (t) => {
+    const dir = await tempDir(t);
+    const server = await startServer({ recordingsDir: dir, streams: { demo: { source: 'pattern', width: 320, height: 180, fps: 30, prerecord: 3 } } });
+    t.after(() => server.close());
+    // The buffer fills with nobody watching or recording: the stream is encoded all the time.
+    await waitUntil(() => server.server.recordings.prerecordedMs('demo') ?? 0, (ms) => ms >= 3000, { timeoutMs: 60_000, what: '3 s in the pre-record buffer' });
+    const askedAt = Date.now();
+    const started = await api(server, 'POST', '/api/streams/demo/record');
+    assert.equal(started.status, 201, JSON.stringify(started.body));
+    const id = started.body.recording_id as string;
+    assert.ok(askedAt - Date.parse(started.body.started_at) >= 2900, `started_at ${started.body.started_at} is 3 s or more before the request (${new Date(askedAt).toISOString()})`);
+    await recorded(server, 'demo', 100); // the buffer's ~90+ units, then live ones after them
+    const stoppedAt = Date.now();
+    assert.equal((await api(server, 'DELETE', '/api/streams/demo/record')).status, 200);
+    const info = await probe(join(dir, `${id}.mp4`));
+    // The file's times are the pictures' own: the buffered past plus the time it ran.
+    assert.ok(info.duration >= (stoppedAt - askedAt) / 1000 + 2.5, `duration ${info.duration} s covers the pre-record buffer and the ${((stoppedAt - askedAt) / 1000).toFixed(1)} s recorded`);
+    assert.ok(info.duration <= (stoppedAt - Date.parse(started.body.started_at)) / 1000 + 1, `duration ${info.duration} s is no longer than started_at → stop`);
+  });
+
+  it('record: true records from the start in segments, and retention_age deletes the old ones', async (t) => {
+    const dir = await tempDir(t);
+    const server = await startServer({
+      recordingsDir: dir,
+      streams: { demo: { source: 'pattern', width: 320, height: 180, fps: 30, record: true, record_segment: 2, retention_age: 1 } },
+    });
+    t.after(() => server.close());
+    const ofDemo = async () => ((await api(server, 'GET', '/api/recordings')).body.recordings as any[]).filter((r) => r.stream === 'demo');
+    // Recording without anyone asking.
+    const first = await waitUntil(ofDemo, (list) => list.length >= 1, { timeoutMs: 30_000, what: 'the always-on recording' });
+    const firstId = first[0].recording_id as string;
+    assert.equal(first[0].ended_at, null);
+    // The next segment takes over; the first ends, and once it is more than 1 s old it is deleted at a later turn.
+    await waitUntil(ofDemo, (list) => list.some((r) => r.recording_id !== firstId), { timeoutMs: 30_000, what: 'a second segment' });
+    const later = await waitUntil(ofDemo, (list) => !list.some((r) => r.recording_id === firstId), { timeoutMs: 30_000, what: 'the first segment deleted by retention' });
+    assert.equal(later.filter((r) => r.ended_at === null).length, 1, 'one segment records at a time');
+    await assert.rejects(stat(join(dir, `${firstId}.mp4`)), /ENOENT/);
+    // Stopped by hand: no segment follows until it is started again.
+    assert.equal((await api(server, 'DELETE', '/api/streams/demo/record')).status, 200);
+    assert.equal(server.server.recordings.activeOf('demo'), undefined);
+    const again = await api(server, 'POST', '/api/streams/demo/record');
+    assert.equal(again.status, 201);
+  });
+
+  it('retention_size deletes the oldest finished recordings past the stream\'s total', async (t) => {
+    const dir = await tempDir(t);
+    // Three finished recordings of 600 KiB each on disk, one of another stream.
+    const ids = ['20260101T000000Z-00000001', '20260101T000100Z-00000002', '20260101T000200Z-00000003', '20260101T000300Z-00000004'];
+    for (const [i, id] of ids.entries()) {
+      const stream = i === 3 ? 'other' : 'demo';
+      await writeFile(join(dir, `${id}.mp4`), Buffer.alloc(600 * 1024));
+      await writeFile(join(dir, `${id}.json`), JSON.stringify({ recording_id: id, stream, started_at: '2026-01-01T00:00:00.000Z', ended_at: '2026-01-01T00:10:00.000Z' }));
+    }
+    const log = { warn: () => {}, debug: () => {} };
+    const recordings = new Recordings({ dir, tiers: undefined as never, log, settings: { demo: { retention_size: 1 }, other: {} } });
+    await recordings.load();
+    await recordings.startConfigured(() => undefined);
+    const left = (await recordings.list()).map((r) => r.recording_id);
+    // 1.8 MiB of demo against 1 MiB: the two oldest go; the other stream's is not demo's to count.
+    assert.deepEqual(left, [ids[2], ids[3]]);
+    await assert.rejects(stat(join(dir, `${ids[0]}.mp4`)), /ENOENT/);
   });
 });
 

@@ -8,7 +8,7 @@ import { VideoTier } from '../src/hub/video-tier.js';
 import { tierSize, VIDEO_LADDER, VIDEO_TIERS, videoTier, type VideoTierSpec } from '../src/hub/video-tier-spec.js';
 import { AdaptiveController } from '../src/hub/adaptive-controller.js';
 import { FakeClock } from './fake-clock.js';
-import { avcConfig, splitNals, nalType, NalType, toAnnexB, toLengthPrefixed } from '../src/hub/h264-bitstream.js';
+import { avcConfig, splitNals, nalType, NalType, toLengthPrefixed } from '../src/hub/h264-bitstream.js';
 import { PacketSplitter } from '../src/hub/packet-splitter.js';
 import { Stream } from '../src/hub/stream.js';
 import { SharpEncoder } from '../src/hub/encoder.js';
@@ -180,17 +180,6 @@ describe('VideoSlot', () => {
     slot.offer(unit(1, true));
     assert.equal(slot.waitingForKeyframe, true);
     assert.equal(slot.counters.failed, 1);
-  });
-});
-
-describe('toAnnexB', () => {
-  it('turns length-prefixed NALs back into start codes, with the avcC\'s SPS and PPS in front', () => {
-    const sps = Buffer.from([0x67, 0x42, 0xc0, 0x1f, 0xaa]);
-    const pps = Buffer.from([0x68, 0xce, 0x3c, 0x80]);
-    const idr = Buffer.from([0x65, 0x88, 0x84, 0x00, 0x21]);
-    const annexB = toAnnexB(toLengthPrefixed([idr]), avcConfig(sps, pps));
-    assert.deepEqual(splitNals(annexB), [sps, pps, idr]);
-    assert.deepEqual(splitNals(toAnnexB(toLengthPrefixed([idr]))), [idr]);
   });
 });
 

@@ -13,6 +13,7 @@
 import { ReceiveStats, StreamClient, StreamClientEvent, VideoPlayer, VideoPlayerEvent } from '/framehub-client.min.js';
 import { FramePainter, dataUrlToBlob } from './frame-painter.js';
 import { extensionFor, formatBytes, formatClock, formatDuration, formatLatency } from './view-format.js';
+import { PlaybackTimeline } from './playback-timeline.js';
 
 /** @typedef {{ fps: number, quality: number, format: 'jpeg' | 'png' | 'webp' }} StreamOptions */
 /** @typedef {'auto' | '720p' | '480p' | '360p'} VideoTier */
@@ -72,6 +73,17 @@ const ui = {
   canvas: element('stream-canvas', HTMLCanvasElement),
   placeholder: element('placeholder', HTMLElement),
 };
+
+/** A `recording:<id>` stream's timeline (scrub, pause/play, speed); hidden for every other stream. */
+const timeline = new PlaybackTimeline({
+  root: element('timeline', HTMLElement),
+  range: element('timeline-range', HTMLInputElement),
+  play: element('timeline-play', HTMLButtonElement),
+  speed: element('timeline-speed', HTMLSelectElement),
+  position: element('timeline-position', HTMLOutputElement),
+}, PAGE_TOKEN, function timelineOnError(message) {
+  setStatus(message, 'error');
+});
 
 /** @type {StreamClient | null} the connection shown; a new one per Connect */
 let client = null;
@@ -247,6 +259,7 @@ function connect() {
   client = null;
   closePlayer();
   reconnecting = false;
+  timeline.show(id);
   if (wantsVideo()) {
     if (VideoPlayer.supported) {
       connectVideo(id);
@@ -365,8 +378,10 @@ function listen(source) {
     lastServerError = error;
     setStatus(`Server error (${error.code}): ${error.message}`, 'error');
   });
-  source.on(StreamClientEvent.Status, function clientOnStatus({ message }) {
-    if (current()) setStatus(`Server: ${message}`, 'info');
+  source.on(StreamClientEvent.Status, function clientOnStatus(data) {
+    if (!current()) return;
+    timeline.onStatus(data);
+    setStatus(`Server: ${data.message}`, 'info');
   });
   source.on(StreamClientEvent.Error, function clientOnError({ error, context }) {
     // Connection errors carry no detail in browsers; the close that follows says what happened.
@@ -411,7 +426,10 @@ function onScreenshot({ frame: data, bytes }) {
  * @param {boolean} willReconnect
  */
 function onClose(code, reason, willReconnect) {
-  if (!willReconnect) reconnecting = false;
+  if (!willReconnect) {
+    reconnecting = false;
+    timeline.hide();
+  }
   connectedAt = NaN;
   ui.placeholder.hidden = false;
   ui.placeholder.textContent = 'Not connected';

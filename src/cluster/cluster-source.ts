@@ -1,4 +1,4 @@
-import { Source, type SourceExit, type SourceFrame } from '../sources/source.js';
+import { Source, type SourceEvents, type SourceExit, type SourceFrame } from '../sources/source.js';
 import type { RedisClient } from './redis-connection.js';
 import { StreamLease } from './stream-lease.js';
 import { framesChannel } from './keys.js';
@@ -200,8 +200,8 @@ export class ClusterSource extends Source {
     this.emit('frame', frame);
   };
 
-  readonly #localOnStatus = (message: string): void => {
-    if (this.#role === 'owner') this.emit('status', message);
+  readonly #localOnStatus = (status: SourceEvents['status']): void => {
+    if (this.#role === 'owner') this.emit('status', status);
   };
 
   readonly #localOnExit = (exit: SourceExit): void => {

@@ -1,8 +1,22 @@
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 
+/** How a configured stream is recorded (docs/recording.md); every kind takes them. */
+export interface StreamRecordingSettings {
+  /** Record from the start, always: a new recording every `record_segment` seconds. */
+  record?: boolean;
+  /** Seconds of the past a recording starts with (0-300): the stream is encoded all the time. */
+  prerecord?: number;
+  /** Seconds an always-on recording runs before the next one takes over. @default 600 */
+  record_segment?: number;
+  /** Finished recordings of this stream older than this many seconds are deleted (0 = kept). */
+  retention_age?: number;
+  /** Finished recordings of this stream are deleted, oldest first, past this many MiB in all (0 = no limit). */
+  retention_size?: number;
+}
+
 /** A stream declared in the config file; `source` picks the kind, the other keys are its settings. */
-export interface PatternStreamConfig {
+export interface PatternStreamConfig extends StreamRecordingSettings {
   source: 'pattern';
   fps?: number;
   width?: number;
@@ -11,7 +25,7 @@ export interface PatternStreamConfig {
   label?: string;
 }
 /** Shared by the ffmpeg kinds. `quality` is the nominal JPEG quality ffmpeg's `-q:v` is derived from. */
-interface FfmpegStreamSettings {
+interface FfmpegStreamSettings extends StreamRecordingSettings {
   fps?: number;
   quality?: number;
   label?: string;
@@ -280,13 +294,20 @@ const STREAM_KEYS: Record<string, Field['parse']> = {
   device: (raw, origin) => str(/^\/dev\/\S+$/, 'a device path like /dev/video0')(raw, origin),
   url: (raw, origin) => str(/^(rtsps?|rtmps?|https?|srt|udp|tcp):\/\/\S+$/i, 'an rtsp://, rtmp://, http(s)://, srt://, udp:// or tcp:// URL')(raw, origin),
   lavfi: (raw, origin) => str()(raw, origin),
+  record: bool,
+  prerecord: int(0, 300),
+  record_segment: int(2, 86_400),
+  retention_age: int(0, 10 * 365 * 86_400),
+  retention_size: int(0, 100 * 1024 * 1024),
 };
 
+const RECORDING_KEYS = ['record', 'prerecord', 'record_segment', 'retention_age', 'retention_size'];
+
 const KIND_KEYS: Record<StreamKind, readonly string[]> = {
-  pattern: ['source', 'fps', 'width', 'height', 'quality', 'label'],
-  screen: ['source', 'fps', 'width', 'height', 'quality', 'label', 'display', 'mouse'],
-  window: ['source', 'fps', 'quality', 'label', 'display', 'window'],
-  video: ['source', 'fps', 'width', 'height', 'quality', 'label', ...VIDEO_INPUTS, 'loop'],
+  pattern: ['source', 'fps', 'width', 'height', 'quality', 'label', ...RECORDING_KEYS],
+  screen: ['source', 'fps', 'width', 'height', 'quality', 'label', 'display', 'mouse', ...RECORDING_KEYS],
+  window: ['source', 'fps', 'quality', 'label', 'display', 'window', ...RECORDING_KEYS],
+  video: ['source', 'fps', 'width', 'height', 'quality', 'label', ...VIDEO_INPUTS, 'loop', ...RECORDING_KEYS],
 };
 
 /** Checks what one key cannot: required keys and keys that only make sense together. */

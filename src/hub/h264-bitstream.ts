@@ -86,28 +86,3 @@ export function toLengthPrefixed(nals: readonly Buffer[]): Buffer {
   }
   return out;
 }
-
-const START_CODE = Buffer.from([0, 0, 0, 1]);
-
-/**
- * The way back: length-prefixed NALs (4-byte lengths) as an Annex-B byte stream, with the SPS
- * and PPS of `avcc` (an avcConfig record) in front when given, since a raw H.264 reader such
- * as ffmpeg's `-f h264` finds the parameter sets only in the stream itself.
- */
-export function toAnnexB(lengthPrefixed: Buffer, avcc?: Buffer): Buffer {
-  const parts: Buffer[] = [];
-  if (avcc && avcc.length >= 11) {
-    const spsLength = avcc.readUInt16BE(6);
-    const ppsAt = 8 + spsLength;
-    if (avcc.length >= ppsAt + 3) {
-      const ppsLength = avcc.readUInt16BE(ppsAt + 1);
-      parts.push(START_CODE, avcc.subarray(8, ppsAt), START_CODE, avcc.subarray(ppsAt + 3, ppsAt + 3 + ppsLength));
-    }
-  }
-  for (let at = 0; at + 4 <= lengthPrefixed.length;) {
-    const length = lengthPrefixed.readUInt32BE(at);
-    parts.push(START_CODE, lengthPrefixed.subarray(at + 4, Math.min(lengthPrefixed.length, at + 4 + length)));
-    at += 4 + length;
-  }
-  return Buffer.concat(parts);
-}

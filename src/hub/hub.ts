@@ -8,6 +8,13 @@ import type { Stream, StreamStats } from './stream.js';
  */
 export type StreamResolver = (id: string) => Stream | undefined;
 
+/**
+ * What watching a stream id takes (a `view:…` need, see server/access.ts) for ids watched on
+ * other terms than their own `view:<id>`: a recording's playback takes what its download takes.
+ * `undefined` means the id is not this one's.
+ */
+export type ViewNeed = (id: string) => string | undefined;
+
 /** The id is valid, but its stream cannot be opened now (a limit is reached); try again later. */
 export class StreamUnavailableError extends FramehubError {
   override readonly name = 'StreamUnavailableError';
@@ -26,6 +33,7 @@ export const STREAM_ID = /^[A-Za-z0-9_.:-]{1,128}$/;
 export class Hub {
   readonly #streams = new Map<string, Stream>();
   readonly #resolvers: StreamResolver[] = [];
+  readonly #viewNeeds: ViewNeed[] = [];
 
   constructor(private primaryId: string) {}
 
@@ -42,6 +50,19 @@ export class Hub {
 
   addResolver(resolver: StreamResolver): void {
     this.#resolvers.push(resolver);
+  }
+
+  addViewNeed(viewNeed: ViewNeed): void {
+    this.#viewNeeds.push(viewNeed);
+  }
+
+  /** What watching `id` takes: `view:<id>` unless a ViewNeed says otherwise. Asked before the id is resolved. */
+  viewNeed(id: string): string {
+    for (const viewNeed of this.#viewNeeds) {
+      const need = viewNeed(id);
+      if (need !== undefined) return need;
+    }
+    return `view:${id}`;
   }
 
   setPrimary(id: string): void {

@@ -2,7 +2,7 @@ import type { Frame } from '../sources/frame.js';
 import { SubscriberSlot, type Deliver, type FrameSink, type SlotCounters } from './subscriber-slot.js';
 import { VariantCache } from './variant.js';
 import type { Encoder } from './encoder.js';
-import type { Source, SourceExit, SourceFrame } from '../sources/source.js';
+import type { Source, SourceExit, SourceFrame, SourceStatus } from '../sources/source.js';
 import { RateMeter } from '../util/rate-meter.js';
 import { CountRate } from '../util/count-rate.js';
 import { systemClock, type Clock, type TimerHandle } from '../util/clock.js';
@@ -15,6 +15,8 @@ export interface StreamNotice {
   message: string;
   /** `true` when the stream has ended for good (e.g. the captured window closed). */
   fatal: boolean;
+  /** Facts for clients beside the words (see SourceStatus), sent with a status. */
+  detail?: Readonly<Record<string, unknown>>;
 }
 
 export type SourceState = 'stopped' | 'starting' | 'running' | 'stopping' | 'restarting' | 'ended';
@@ -334,8 +336,9 @@ export class Stream extends TypedEmitter<StreamEvents> {
     for (let i = 0; i < slots.length; i++) slots[i]!.offer(frame, now);
   };
 
-  readonly #sourceOnStatus = (message: string): void => {
-    this.#notify({ level: 'status', message, fatal: false });
+  readonly #sourceOnStatus = (status: string | SourceStatus): void => {
+    if (typeof status === 'string') this.#notify({ level: 'status', message: status, fatal: false });
+    else this.#notify({ level: 'status', message: status.message, fatal: false, detail: status.detail });
   };
 
   readonly #sourceOnExit = ({ error, restartable }: SourceExit): void => {

@@ -3,6 +3,8 @@ import { ErrorCode } from '../wire/errors.js';
 import { ProtocolError } from './protocol-error.js';
 import { describe, FPS_RANGE, intInRange, QUALITY_RANGE } from './values.js';
 import { nameProblem } from './socket-io-control.js';
+import { parsePlaybackChange } from './playback-command.js';
+import type { PlaybackChange } from '../wire/playback.js';
 
 /**
  * seeds/003's Socket.IO events, both ways, as a pure codec: event name + arguments → typed
@@ -22,6 +24,8 @@ export const SessionEvent = {
   QualitySet: 'quality:set',
   FpsSet: 'fps:set',
   AdaptiveToggle: 'adaptive:toggle',
+  /** `{seek?, speed?, paused?}` to a subscribed `recording:<id>` stream (docs/recording.md). */
+  PlaybackSet: 'playback:set',
 } as const;
 
 /** Server → client events; seeds/003's, verbatim. */
@@ -35,6 +39,8 @@ export const ServerEvent = {
   AdaptiveUpdated: 'adaptive:updated',
   Error: 'error',
   Status: 'status',
+  /** The playback's state after a `playback:set`. */
+  PlaybackUpdated: 'playback:updated',
 } as const;
 
 const INPUT_EVENTS = {
@@ -60,7 +66,8 @@ export type SessionCommand =
   | { type: 'input'; input: (typeof INPUT_EVENTS)[InputEventName]; payload: unknown }
   | { type: 'quality'; quality: number }
   | { type: 'fps'; fps: number }
-  | { type: 'adaptive'; enabled: boolean };
+  | { type: 'adaptive'; enabled: boolean }
+  | { type: 'playback'; change: PlaybackChange };
 
 /** Payload of `error`: seeds/003's `message`, and the stable code the WebSocket routes send too. */
 export interface ErrorPayload {
@@ -100,6 +107,8 @@ export function parseSessionEvent(event: string, args: readonly unknown[]): Sess
       if (typeof enabled !== 'boolean') throw new ProtocolError(ErrorCode.InvalidOptions, `enabled must be true or false (got ${describe(enabled)})`);
       return { type: 'adaptive', enabled };
     }
+    case SessionEvent.PlaybackSet:
+      return { type: 'playback', change: parsePlaybackChange(data) };
     default:
       if (Object.hasOwn(INPUT_EVENTS, event)) return { type: 'input', input: INPUT_EVENTS[event as InputEventName], payload: data };
       throw new ProtocolError(ErrorCode.UnknownCommand, `unknown event ${describe(event)}; known: ${Object.values(SessionEvent).join(', ')}`);

@@ -83,6 +83,7 @@ export function errorMessage(code: string, message: string): string {
   return JSON.stringify({ type: 'error', error: { message, code } satisfies StreamJsonError });
 }
 
-export function statusMessage(message: string): string {
-  return JSON.stringify({ type: 'status', data: { message } });
+/** `detail` (a playback's state, …) goes beside `message`; it never overrides it. */
+export function statusMessage(message: string, detail?: Readonly<Record<string, unknown>>): string {
+  return JSON.stringify({ type: 'status', data: { ...detail, message } });
 }

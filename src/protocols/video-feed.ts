@@ -2,6 +2,8 @@ import type { ImageFormat } from '../image/sniff.js';
 import { ErrorCode } from '../wire/errors.js';
 import { ProtocolError } from './protocol-error.js';
 import { FPS_RANGE, QUALITY_RANGE, bool, describe, imageFormat, intInRange, parseJsonObject } from './values.js';
+import { seekValue, speedValue } from './playback-command.js';
+import type { PlaybackChange } from '../wire/playback.js';
 
 /**
  * The binary video protocol of seeds/004 (`WS /ws/video_feed`): every frame is one binary
@@ -20,6 +22,8 @@ export interface VideoFeedOptions {
 
 export type VideoFeedCommand =
   | { type: 'set_quality'; quality: number }
+  /** `seek` / `speed` (`value`), `pause`, `play`: for a `recording:<id>` stream. */
+  | { type: 'playback'; change: PlaybackChange }
   | { type: 'config'; changes: Partial<Omit<VideoFeedOptions, 'stream'>> };
 
 const SIZE_RANGE = [16, 7680] as const;
@@ -59,7 +63,9 @@ export function parseVideoFeedCommand(text: string): VideoFeedCommand {
     if (message['action'] === 'set_quality') {
       return { type: 'set_quality', quality: intInRange(message['value'], 'value', QUALITY_RANGE, code) };
     }
-    throw new ProtocolError(ErrorCode.UnknownCommand, `unknown action ${describe(message['action'])} (known: set_quality)`);
+    const playback = playbackAction(message['action'], message['value']);
+    if (playback) return { type: 'playback', change: playback };
+    throw new ProtocolError(ErrorCode.UnknownCommand, `unknown action ${describe(message['action'])} (known: set_quality, seek, speed, pause, play)`);
   }
   if (message['type'] === 'config') {
     const changes: Partial<Omit<VideoFeedOptions, 'stream'>> = {};
@@ -76,6 +82,17 @@ export function parseVideoFeedCommand(text: string): VideoFeedCommand {
   }
   if (message['type'] === undefined) throw new ProtocolError(ErrorCode.InvalidMessage, 'message needs a "type" field');
   throw new ProtocolError(ErrorCode.UnknownCommand, `unknown message type ${describe(message['type'])} (known: command, config)`);
+}
+
+/** A recording's playback commands, in the shape of `set_quality`: `{"type":"command","action":"seek","value":12.5}`. */
+function playbackAction(action: unknown, value: unknown): PlaybackChange | undefined {
+  switch (action) {
+    case 'seek': return { seek: seekValue(value, 'value') };
+    case 'speed': return { speed: speedValue(value, 'value') };
+    case 'pause': return { paused: true };
+    case 'play': return { paused: false };
+    default: return undefined;
+  }
 }
 
 function parseResize(value: unknown): { width: number; height: number } | null {

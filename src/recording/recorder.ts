@@ -4,7 +4,7 @@ import type { AccessUnit } from '../hub/access-unit.js';
 import type { DeliveryDone } from '../hub/subscriber-slot.js';
 import type { VideoSink } from '../hub/video-slot.js';
 import type { VideoSubscription, VideoTier } from '../hub/video-tier.js';
-import { toAnnexB } from '../hub/h264-bitstream.js';
+import { FLV_HEADER, FlvWriter } from './flv.js';
 import { toError } from '../util/errors.js';
 
 /** What a recorder reports to its owner's log. */
@@ -36,21 +36,24 @@ export interface RecorderCounters {
 /**
  * Fragmented MP4 written as it goes: the `moov` up front (empty_moov) and a fragment per
  * keyframe, so a file cut short by a crash or a kill still plays up to its last fragment.
- * The timestamps are ffmpeg's wall clock as units arrive: the units carry capture times, but a
- * raw H.264 stream has nowhere to put them, and arrival time is within a frame of them.
+ * The units come in as FLV (flv.ts), each tagged with its capture time, so the file's times are
+ * the pictures' own, also for units written in a burst (a pre-record buffer, a catch-up).
+ * `-flush_packets 1`: each fragment reaches the file when it is done, not when ffmpeg's 32 KiB
+ * output buffer fills (minutes for a still picture), so a playback of a recording under way
+ * finds its `moov` and every whole fragment so far.
  */
 function ffmpegArgs(file: string): string[] {
   return [
     '-hide_banner', '-loglevel', 'error', '-nostdin',
-    '-use_wallclock_as_timestamps', '1', '-f', 'h264', '-i', 'pipe:0',
-    '-c', 'copy', '-movflags', '+frag_keyframe+empty_moov+default_base_moof',
+    '-f', 'flv', '-i', 'pipe:0',
+    '-c', 'copy', '-movflags', '+frag_keyframe+empty_moov+default_base_moof', '-flush_packets', '1',
     '-f', 'mp4', '-y', file,
   ];
 }
 
 /**
  * One recording in progress: one more consumer of a video tier (a VideoSink, like a viewer's
- * socket) piping the tier's units as Annex-B into one ffmpeg that copies them into an MP4.
+ * socket) piping the tier's units as FLV into one ffmpeg that copies them into an MP4.
  *
  * It never holds up the live path: the tier hands it units through its own VideoSlot, which
  * queues at most MAX_WAITING_UNITS behind a write in flight; when ffmpeg (or the disk under
@@ -66,11 +69,16 @@ export class Recorder implements VideoSink {
   #stderrTail = '';
   #units = 0;
   #bytes = 0;
+  /** Set while the tier's units may repeat the pre-record buffer's: the last one written from it. */
+  #afterSeq: number | undefined;
+  /** Each recording's own times: they start at its first unit. */
+  readonly #flv = new FlvWriter();
 
   constructor(private readonly options: RecorderOptions) {
     this.#child = spawn(options.command ?? 'ffmpeg', ffmpegArgs(options.file), { stdio: ['pipe', 'ignore', 'pipe'] });
     // EPIPE when ffmpeg died with a write under way: the exit below reports it; the write's own callback fails the delivery.
     this.#child.stdin.on('error', (error) => options.log.debug({ err: error, file: options.file }, 'recorder input closed'));
+    this.#child.stdin.write(FLV_HEADER);
     this.#child.stderr.setEncoding('utf8');
     this.#child.stderr.on('data', (text: string) => {
       this.#stderrTail = (this.#stderrTail + text).slice(-2000);
@@ -110,17 +118,34 @@ export class Recorder implements VideoSink {
     return { units: this.#units, bytes: this.#bytes, dropped: slot?.dropped ?? 0, resyncs: slot?.resyncs ?? 0 };
   }
 
-  /** Attaches to `tier` as one more of its consumers; it starts at the tier's current GOP (a keyframe first). */
-  attach(tier: VideoTier): void {
+  /**
+   * Attaches to `tier` as one more of its consumers; it starts at the tier's current GOP (a
+   * keyframe first), or with `before` (a pre-record buffer's pictures, from a keyframe) and then
+   * the tier's units that come after them.
+   */
+  attach(tier: VideoTier, before: readonly AccessUnit[] = []): void {
     if (this.#stopping || this.#subscription) return;
+    if (before.length > 0) {
+      this.#afterSeq = before.at(-1)!.seq;
+      this.#write(before, (error) => {
+        if (error) this.options.log.debug({ err: error, file: this.options.file }, 'recording the pre-record buffer failed');
+      });
+    }
     this.#subscription = tier.subscribe(this, (error) => this.options.log.debug({ err: error, file: this.options.file }, 'recording write failed'));
   }
 
   deliver(units: readonly AccessUnit[], done: DeliveryDone): void {
+    // The tier's run since its last keyframe overlaps the pre-record buffer written first.
+    const fresh = this.#afterSeq === undefined ? units : units.filter((unit) => unit.seq > this.#afterSeq!);
+    if (fresh.length === 0) return done(undefined, 0);
+    this.#afterSeq = undefined;
+    this.#write(fresh, done);
+  }
+
+  #write(units: readonly AccessUnit[], done: DeliveryDone): void {
     const stdin = this.#child.stdin;
     if (this.#stopping || !stdin.writable) return done(new Error('recorder input closed'), 0);
-    // Built once per unit, shared if the unit is ever recorded twice (two recordings of one tier).
-    const chunk = Buffer.concat(units.map((unit) => unit.memo('annexb', (u) => toAnnexB(u.data, u.config))));
+    const chunk = Buffer.concat(units.flatMap((unit) => this.#flv.tags(unit)));
     this.#units += units.length;
     try {
       stdin.write(chunk, (error) => {

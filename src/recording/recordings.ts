@@ -1,11 +1,15 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, readdir, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { AccessUnit } from '../hub/access-unit.js';
 import type { Stream } from '../hub/stream.js';
 import type { VideoTiers } from '../hub/video-tiers.js';
 import { videoTier, DEFAULT_VIDEO_TIER } from '../hub/video-tier-spec.js';
 import { ErrorCode, FramehubError } from '../wire/errors.js';
+import type { StreamRecordingSettings } from '../config/config.js';
 import type { SessionActivity } from '../sessions/session-activity.js';
+import { TypedEmitter } from '../util/typed-emitter.js';
+import { PrerecordBuffer } from './prerecord.js';
 import { Recorder, type RecorderCounters, type RecorderLog } from './recorder.js';
 import { readTimeline, TimelineWriter, type TimelineEntry } from './timeline.js';
 
@@ -58,6 +62,16 @@ export interface RecordingsOptions {
   readonly finishMs?: number;
   /** What is done on the page behind `stream`, when it is a browser session's: recorded as its timeline. */
   readonly activityOf?: (stream: Stream) => SessionActivity | undefined;
+  /** The configured streams' recording settings (`record`, `prerecord`, segments, retention), by stream id. */
+  readonly settings?: Readonly<Record<string, StreamRecordingSettings>>;
+}
+
+/** An always-on recording's length before the next takes over, when the stream does not say. */
+const DEFAULT_SEGMENT_S = 600;
+
+export interface RecordingsEvents {
+  /** A recording's file and entry are gone: its playback ends. */
+  deleted: { id: string };
 }
 
 /** The tier recorded: the top of the ladder (720p, or the source's size when smaller). */
@@ -68,13 +82,26 @@ const RECORDED_TIER = videoTier(DEFAULT_VIDEO_TIER)!;
  * `<id>.json` entries at start, written at start and stop of each recording) and one Recorder
  * per stream being recorded. Sizes come from the files themselves when listed.
  */
-export class Recordings {
+export class Recordings extends TypedEmitter<RecordingsEvents> {
   readonly #meta = new Map<string, Meta>();
   /** By stream id: the recording under way (its Recorder is set once its entry is written). */
   readonly #active = new Map<string, ActiveRecording>();
+  /** By stream id: the last seconds of the streams configured with `prerecord`. */
+  readonly #prerecords = new Map<string, PrerecordBuffer>();
+  /** By stream id: the timer of an always-on stream's next segment. */
+  readonly #segmentTimers = new Map<string, ReturnType<typeof setTimeout>>();
+  /** Always-on streams whose recording someone stopped: no new segment until started again. */
+  readonly #stoppedByHand = new Set<string>();
   #closed = false;
 
-  constructor(private readonly options: RecordingsOptions) {}
+  constructor(private readonly options: RecordingsOptions) {
+    super();
+  }
+
+  /** A listener's failure is logged: deleting a recording has happened, whatever a listener does. */
+  protected override onListenerError(error: unknown): void {
+    this.options.log.warn({ err: error }, 'recordings: a listener failed');
+  }
 
   /**
    * Reads the index entries already on disk. One whose recording never ended (the server died
@@ -128,18 +155,50 @@ export class Recordings {
     return this.#active.get(streamId)?.recorder?.counters;
   }
 
+  /** Milliseconds of the past stream `streamId`'s pre-record buffer holds now; `undefined` without one. */
+  prerecordedMs(streamId: string): number | undefined {
+    return this.#prerecords.get(streamId)?.spanMs;
+  }
+
   /** Every recording under way and its counters, by stream (for /metrics). */
   underWay(): { stream: string; counters: RecorderCounters }[] {
     return [...this.#active].flatMap(([stream, slot]) => (slot.recorder ? [{ stream, counters: slot.recorder.counters }] : []));
   }
 
-  /** Starts recording `stream`; `already_recording` when it is. */
+  /**
+   * Begins what the configuration asks for, once the streams resolve: a pre-record buffer for
+   * each stream with `prerecord`, and the first recording of each with `record: true`. Retention
+   * is applied to what is on disk already.
+   */
+  async startConfigured(resolve: (id: string) => Stream | undefined): Promise<void> {
+    for (const [id, settings] of Object.entries(this.options.settings ?? {})) {
+      await this.#retain(id);
+      const stream = resolve(id);
+      if (!stream) continue;
+      if ((settings.prerecord ?? 0) > 0 && !this.#prerecords.has(id)) {
+        const buffer = new PrerecordBuffer(settings.prerecord! * 1000);
+        this.#prerecords.set(id, buffer);
+        buffer.attach(this.options.tiers.get(stream, RECORDED_TIER));
+      }
+      if (settings.record) await this.#startSegment(stream);
+    }
+  }
+
+  /** Starts recording `stream`; `already_recording` when it is. A stream with `prerecord` begins that long ago. */
   async start(stream: Stream): Promise<RecordingEntry> {
+    this.#stoppedByHand.delete(stream.id);
+    const entry = await this.#start(stream, this.#prerecords.get(stream.id)?.snapshot() ?? []);
+    if (this.options.settings?.[stream.id]?.record) this.#scheduleSegment(stream);
+    return entry;
+  }
+
+  async #start(stream: Stream, before: readonly AccessUnit[]): Promise<RecordingEntry> {
     if (this.#closed) throw new FramehubError(ErrorCode.ShuttingDown, 'the server is shutting down');
     // Nothing would ever come: refused as the stream routes refuse a stream that ended.
     if (stream.state === 'ended') throw new FramehubError(ErrorCode.StreamEnded, `stream ${JSON.stringify(stream.id)} has ended`);
     if (this.#active.has(stream.id)) throw new FramehubError(ErrorCode.AlreadyRecording, `stream ${JSON.stringify(stream.id)} is being recorded already`);
-    const startedAt = new Date();
+    // With a pre-record buffer the recording begins at its first picture, in the past.
+    const startedAt = new Date(before[0]?.capturedAt ?? Date.now());
     const id = `${startedAt.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')}-${randomBytes(4).toString('hex')}`;
     // Claimed before the first await: a second start of the same stream meanwhile gets its 409.
     const slot: ActiveRecording = { id, recorder: undefined };
@@ -178,15 +237,82 @@ export class Recordings {
     slot.detach = () => stream.off('state:change', onState);
     // Stopped while the entry was being written (or the server closing): nothing to attach to.
     if (this.#active.get(stream.id) !== slot) await recorder.stop();
-    else recorder.attach(this.options.tiers.get(stream, RECORDED_TIER));
+    else recorder.attach(this.options.tiers.get(stream, RECORDED_TIER), before);
     return this.#entry(meta);
   }
 
-  /** Stops the recording of stream `streamId`; `not_recording` when there is none. */
+  /** Stops the recording of stream `streamId`; `not_recording` when there is none. An always-on stream stays stopped until started again. */
   async stop(streamId: string): Promise<RecordingEntry> {
     const slot = this.#active.get(streamId);
     if (!slot) throw new FramehubError(ErrorCode.NotRecording, `stream ${JSON.stringify(streamId.slice(0, 128))} is not being recorded`);
+    this.#stoppedByHand.add(streamId);
+    this.#cancelSegment(streamId);
     return this.#end(streamId, slot);
+  }
+
+  /** An always-on stream's next segment: it starts at the tier's current keyframe (a pre-record buffer would repeat the last one's end). */
+  async #startSegment(stream: Stream): Promise<void> {
+    try {
+      await this.#start(stream, []);
+    } catch (error) {
+      this.options.log.warn({ err: error, stream: stream.id }, 'always-on recording could not start; trying again at the next segment');
+    }
+    this.#scheduleSegment(stream);
+  }
+
+  #scheduleSegment(stream: Stream): void {
+    this.#cancelSegment(stream.id);
+    if (this.#closed) return;
+    const seconds = this.options.settings?.[stream.id]?.record_segment ?? DEFAULT_SEGMENT_S;
+    const timer = setTimeout(() => {
+      this.#segmentTimers.delete(stream.id);
+      if (this.#closed || this.#stoppedByHand.has(stream.id)) return;
+      void (async () => {
+        const slot = this.#active.get(stream.id);
+        if (slot) await this.#end(stream.id, slot);
+        if (this.#closed || this.#stoppedByHand.has(stream.id) || stream.state === 'ended') return;
+        await this.#startSegment(stream);
+      })().catch((error: unknown) => this.options.log.warn({ err: error, stream: stream.id }, 'always-on recording: the next segment failed'));
+    }, seconds * 1000);
+    timer.unref();
+    this.#segmentTimers.set(stream.id, timer);
+  }
+
+  #cancelSegment(streamId: string): void {
+    const timer = this.#segmentTimers.get(streamId);
+    if (timer !== undefined) clearTimeout(timer);
+    this.#segmentTimers.delete(streamId);
+  }
+
+  /**
+   * Deletes finished recordings of `streamId` past its retention: older than `retention_age`,
+   * then the oldest while all of them together exceed `retention_size`. A recording under way
+   * is never deleted.
+   */
+  async #retain(streamId: string): Promise<void> {
+    const settings = this.options.settings?.[streamId];
+    const ageS = settings?.retention_age ?? 0;
+    const sizeMiB = settings?.retention_size ?? 0;
+    if (ageS === 0 && sizeMiB === 0) return;
+    const finished = [...this.#meta.values()]
+      .filter((meta) => meta.stream === streamId && meta.ended_at !== null && this.#active.get(streamId)?.id !== meta.recording_id)
+      .sort((a, b) => a.recording_id.localeCompare(b.recording_id));
+    const drop = async (meta: Meta, why: string) => {
+      await this.delete(meta.recording_id).catch((error: unknown) => this.options.log.warn({ err: error, recording: meta.recording_id }, 'retention: a recording could not be deleted'));
+      this.options.log.debug({ recording: meta.recording_id, stream: streamId, why }, 'retention: recording deleted');
+    };
+    const kept: Meta[] = [];
+    for (const meta of finished) {
+      if (ageS > 0 && Date.parse(meta.ended_at!) < Date.now() - ageS * 1000) await drop(meta, 'age');
+      else kept.push(meta);
+    }
+    if (sizeMiB === 0) return;
+    const sizes = await Promise.all(kept.map(async (meta) => (await stat(this.#file(meta.recording_id)).catch(() => undefined))?.size ?? 0));
+    let total = sizes.reduce((a, b) => a + b, 0);
+    for (let i = 0; i < kept.length && total > sizeMiB * 1024 * 1024; i++) {
+      await drop(kept[i]!, 'size');
+      total -= sizes[i]!;
+    }
   }
 
   /** Every recording, oldest first. */
@@ -201,10 +327,15 @@ export class Recordings {
     if (!meta) throw new FramehubError(ErrorCode.RecordingNotFound, `no recording ${JSON.stringify(id.slice(0, 64))}`);
     if (this.#active.get(meta.stream)?.id === id) throw new FramehubError(ErrorCode.RecordingActive, `recording ${id} is still being written; stop it first (DELETE /api/streams/${meta.stream}/record)`);
     this.#meta.delete(id);
-    for (const file of [this.#file(id), this.#timelineFile(id), this.#metaFile(id)]) {
-      await unlink(file).catch((error: NodeJS.ErrnoException) => {
-        if (error.code !== 'ENOENT') throw error;
-      });
+    try {
+      for (const file of [this.#file(id), this.#timelineFile(id), this.#metaFile(id)]) {
+        await unlink(file).catch((error: NodeJS.ErrnoException) => {
+          if (error.code !== 'ENOENT') throw error;
+        });
+      }
+    } finally {
+      // Out of the index either way: nothing may watch it any more.
+      this.emit('deleted', { id });
     }
   }
 
@@ -221,6 +352,9 @@ export class Recordings {
   /** Stops every recording and waits for each file to be finished (the server is closing). */
   async close(): Promise<void> {
     this.#closed = true;
+    for (const id of [...this.#segmentTimers.keys()]) this.#cancelSegment(id);
+    for (const buffer of this.#prerecords.values()) buffer.close();
+    this.#prerecords.clear();
     await Promise.all([...this.#active].map(([streamId, slot]) => this.#end(streamId, slot)));
   }
 
@@ -238,6 +372,7 @@ export class Recordings {
       const counters = slot.recorder.counters;
       if (counters.resyncs > 0) this.options.log.warn({ recording: slot.id, ...counters }, 'recording had gaps: the writer fell behind');
     }
+    await this.#retain(streamId);
     return meta ? this.#entry(meta) : { recording_id: slot.id, stream: streamId, started_at: '', ended_at: new Date().toISOString(), bytes: 0 };
   }
 

@@ -40,6 +40,8 @@ import { nodeReport, registerClusterRoute } from './cluster-route.js';
 import { createAdapter } from '@socket.io/redis-adapter';
 import { Recordings } from '../recording/recordings.js';
 import { registerRecordingRoutes } from './recording-routes.js';
+import { PlaybackStreams } from '../recording/playback-streams.js';
+import { registerPlaybackRoutes } from './playback-routes.js';
 import { ShareLinks, type WallClock } from './share-links.js';
 import { registerShareRoutes } from './share-routes.js';
 
@@ -119,16 +121,21 @@ export async function createServer(config: Config, options: ServerOptions = {}):
   const access = new Access(config, shares);
   const caps = new ConnectionCaps(config.maxConnections, config.maxConnectionsPerIp);
   const router = new UpgradeRouter({ maxPayload: config.maxPayload, caps, log: app.log, gate });
-  router.add('/stream/:id', access.upgrade((_req, _url, params) => `view:${params['id']}`, streamRoute(context), refuse, app.log));
-  router.add('/ws/video_feed', access.upgrade((_req, url) => `view:${url.searchParams.get('stream') ?? '0'}`, videoFeedRoute(context), refuse, app.log));
+  router.add('/stream/:id', access.upgrade((_req, _url, params) => hub.viewNeed(params['id'] ?? ''), streamRoute(context), refuse, app.log));
+  router.add('/ws/video_feed', access.upgrade((_req, url) => hub.viewNeed(url.searchParams.get('stream') ?? '0'), videoFeedRoute(context), refuse, app.log));
   const videoTiers = new VideoTiers({ idleGraceMs: config.idleGrace * 1000, onError: (error) => app.log.warn({ err: error }, 'h264 encoder') });
-  router.add('/video/:id', access.upgrade((_req, _url, params) => `view:${params['id']}`, videoRoute(context, videoTiers), refuse, app.log));
+  router.add('/video/:id', access.upgrade((_req, _url, params) => hub.viewNeed(params['id'] ?? ''), videoRoute(context, videoTiers), refuse, app.log));
   const recordings = new Recordings({
     dir: config.recordingsDir, tiers: videoTiers, log: app.log.child({ part: 'recordings' }),
     // Called when a recording starts, by then the registry below exists.
     activityOf: (stream) => sessions.sessionOf(stream)?.activity,
+    settings: config.streams,
   });
   await recordings.load();
+  // `recording:<id>`: a recording played back as a stream; watched on the terms of its download.
+  const playbacks = new PlaybackStreams({ recordings, encoder, idleGraceMs: config.idleGrace * 1000, quality: config.quality, log: app.log.child({ part: 'playback' }) });
+  hub.addResolver(playbacks.resolve);
+  hub.addViewNeed(playbacks.viewNeed);
   const generations = await createGenerationsModule(config, { hub, encoder, logger: app.log });
   router.add('/ws/streaming', access.upgrade(() => 'view', streamingRoute(context, generations), refuse, app.log));
   // /ws checks its own token (through `access`): its refusals are seeds/001 envelopes, its replay starts at the upgrade.
@@ -170,6 +177,7 @@ export async function createServer(config: Config, options: ServerOptions = {}):
   });
   // After the session resolver (the hub resolves `session:<id>` streams at request time either way).
   registerRecordingRoutes(app, hub, recordings, access);
+  registerPlaybackRoutes(app, hub, access);
   const io = attachSocketIo(app.server, {
     hub, registry: sessions, access, log: app.log, maxPayload: config.maxPayload, caps, gate, allowedOrigins: config.allowedOrigins,
     // Broadcasts, fetchSockets() and serverSideEmit reach every node's sockets (docs/cluster.md
@@ -201,6 +209,8 @@ export async function createServer(config: Config, options: ServerOptions = {}):
       const host = config.host === '0.0.0.0' ? 'localhost' : config.host;
       const url = `${config.tlsCert ? 'https' : 'http'}://${host}:${port}`;
       cluster?.node.setUrl(url);
+      // Pre-record buffers and always-on recordings (streams' `prerecord`, `record`) once serving.
+      await recordings.startConfigured((id) => hub.resolve(id));
       return { host: config.host, port, url };
     },
     reloadTls: () => reloadTls(app.server, config),
@@ -213,6 +223,7 @@ export async function createServer(config: Config, options: ServerOptions = {}):
         await generations.close();
         for (const ws of router.wss.clients) closeSocket(ws, CloseCode.GoingAway, 'server shutting down');
         // Before the tiers: each recorder ends its ffmpeg's input, so its file ends on a whole fragment.
+        await playbacks.close();
         await recordings.close();
         await videoTiers.close();
         await hub.close();

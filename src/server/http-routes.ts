@@ -11,6 +11,7 @@ const WEB_FILES: Record<string, string> = {
   '/viewer.css': 'viewer.css',
   '/frame-painter.js': 'frame-painter.js',
   '/view-format.js': 'view-format.js',
+  '/playback-timeline.js': 'playback-timeline.js',
   '/session.html': 'session.html',
   '/session.js': 'session.js',
   '/session-control.js': 'session-control.js',

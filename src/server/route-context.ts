@@ -44,7 +44,7 @@ export function resolveStreamOrRefuse(ws: WebSocket, hub: Hub, id: string, princ
 /** Relays source status and failures to one client as JSON text; a fatal one ends the connection. */
 export function noticeRelay(ws: WebSocket): (notice: StreamNotice) => void {
   return (notice) => {
-    if (notice.level === 'status') return wsSendQuiet(ws, statusMessage(notice.message));
+    if (notice.level === 'status') return wsSendQuiet(ws, statusMessage(notice.message, notice.detail));
     if (notice.fatal) return refuse(ws, new FramehubError(ErrorCode.StreamEnded, notice.message));
     wsSendQuiet(ws, errorMessage(ErrorCode.SourceError, notice.message));
   };

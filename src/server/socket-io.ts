@@ -14,6 +14,7 @@ import type { Session } from '../sessions/session.js';
 import { SESSION_STREAM_PREFIX, type SessionRegistry } from '../sessions/session-registry.js';
 import type { ErrorPayload, SubscribeTarget } from '../protocols/socket-io-session.js';
 import { MessageLimiter } from './message-limiter.js';
+import { playbackOf } from '../recording/playback-streams.js';
 import { resolveStream } from './stream-lookup.js';
 import { ConnectionCaps } from './connection-caps.js';
 import { corsOrigins, type RequestGate } from './request-gate.js';
@@ -292,12 +293,21 @@ class StreamSocket {
       case 'control':
       case 'pointer':
         return this.#control(command, reply);
+      case 'playback': {
+        // Whoever watches a recording's playback steers it, for every viewer of it (docs/recording.md).
+        const playback = this.#stream && playbackOf(this.#stream);
+        if (!playback) {
+          const why = this.#stream ? `stream ${JSON.stringify(this.#stream.id)} is no recording's playback` : 'nothing is subscribed';
+          return reply.refuse(ErrorCode.PlaybackNotAccepted, `playback:set refused: ${why}; subscribe {stream: "recording:<recording id>"} first`);
+        }
+        return reply.answer(ServerEvent.PlaybackUpdated, playback.apply(command.change).state);
+      }
     }
   }
 
   #subscribe(target: SubscribeTarget, reply: Reply, name: string | undefined): void {
     // Asked before the stream is looked up: a refusal says nothing about which ids exist.
-    this.deps.access?.require(this.principal, `view:${target.kind === 'session' ? `${SESSION_STREAM_PREFIX}${target.sessionId}` : target.streamId}`);
+    this.deps.access?.require(this.principal, this.deps.hub.viewNeed(target.kind === 'session' ? `${SESSION_STREAM_PREFIX}${target.sessionId}` : target.streamId));
     let stream: Stream;
     try {
       // Another owner's session is not found here, as an unknown one (stream-lookup.ts).
@@ -490,7 +500,7 @@ class StreamSocket {
    * the socket stays, free to subscribe again (a client may create a new session on it).
    */
   #relayNotice(stream: Stream, notice: StreamNotice): void {
-    if (notice.level === 'status') return this.#emit(ServerEvent.Status, { message: notice.message });
+    if (notice.level === 'status') return this.#emit(ServerEvent.Status, { ...notice.detail, message: notice.message });
     this.#refuse(notice.fatal ? ErrorCode.StreamEnded : ErrorCode.SourceError, notice.message);
     if (notice.fatal && this.#stream === stream) this.#unsubscribe();
   }

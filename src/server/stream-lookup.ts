@@ -22,6 +22,6 @@ export function resolveStream(hub: Hub, id: string, principal: Principal): Strea
     if (error instanceof StreamUnavailableError) throw error;
     throw new FramehubError(ErrorCode.InternalError, 'the stream could not be opened', { cause: error });
   }
-  if (!stream || !reaches(principal, `view:${stream.id}`, stream.owner)) throw new FramehubError(ErrorCode.StreamNotFound, `no stream with id ${JSON.stringify(id.slice(0, 128))}`);
+  if (!stream || !reaches(principal, hub.viewNeed(stream.id), stream.owner)) throw new FramehubError(ErrorCode.StreamNotFound, `no stream with id ${JSON.stringify(id.slice(0, 128))}`);
   return stream;
 }

@@ -6,6 +6,12 @@ import { onClientMessages, parseQueryOrRefuse, resolveStreamOrRefuse, type Route
 import type { VariantWire } from './variant-sink.js';
 import { ConnectionCaps } from './connection-caps.js';
 import { closeSocket } from './ws-close.js';
+import { wsSendQuiet } from './ws-send.js';
+import type { Stream } from '../hub/stream.js';
+import { playbackOf } from '../recording/playback-streams.js';
+import { statusMessage } from '../protocols/stream-json.js';
+import type { PlaybackChange } from '../wire/playback.js';
+import { ErrorCode, FramehubError } from '../wire/errors.js';
 
 /** seeds/004: the image bytes, one binary message per frame. */
 const VIDEO_FEED_WIRE: VariantWire<VideoFeedOptions> = {
@@ -14,6 +20,18 @@ const VIDEO_FEED_WIRE: VariantWire<VideoFeedOptions> = {
   binary: true,
   frameKey: 'ws-frame:video-feed',
 };
+
+/**
+ * A playback command from one viewer steers the playback every viewer of the stream shares;
+ * each of them hears of a change in a status notice, and the sender of one that changed
+ * nothing gets the state alone.
+ */
+function steerPlayback(ws: WebSocket, stream: Stream, change: PlaybackChange): void {
+  const playback = playbackOf(stream);
+  if (!playback) throw new FramehubError(ErrorCode.PlaybackNotAccepted, `stream ${JSON.stringify(stream.id)} is no recording's playback; seek, speed, pause and play go to recording:<recording id>`);
+  const { state, changed } = playback.apply(change);
+  if (!changed) wsSendQuiet(ws, statusMessage('playback: unchanged', { playback: state }));
+}
 
 /** `WS /ws/video_feed[?stream=id]`: seeds/004's one binary image per message, JSON commands. */
 export function videoFeedRoute({ hub, config, log }: RouteContext): GuardedHandler {
@@ -41,6 +59,7 @@ export function videoFeedRoute({ hub, config, log }: RouteContext): GuardedHandl
 
     onClientMessages(ws, log, (text) => {
       const command = parseVideoFeedCommand(text);
+      if (command.type === 'playback') return steerPlayback(ws, stream, command.change);
       client.update(command.type === 'set_quality' ? { quality: command.quality } : command.changes);
       if (command.type === 'config' && command.changes.fps !== undefined) subscription.setFps(command.changes.fps);
     });

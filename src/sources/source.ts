@@ -11,10 +11,17 @@ export interface SourceExit {
   restartable: boolean;
 }
 
+/** A status with facts a client can read besides the words (a playback's position, speed, …). */
+export interface SourceStatus {
+  message: string;
+  /** Merged into the status message on the wire (`{"type":"status","data":{message, ...detail}}`). */
+  detail: Readonly<Record<string, unknown>>;
+}
+
 export interface SourceEvents {
   frame: SourceFrame;
-  /** Human-readable progress, e.g. "restarting ffmpeg". */
-  status: string;
+  /** Human-readable progress, e.g. "restarting ffmpeg"; with facts for clients where it has them. */
+  status: string | SourceStatus;
   /** The source stopped without being asked to. */
   exit: SourceExit;
 }

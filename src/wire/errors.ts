@@ -92,6 +92,8 @@ const TABLE = {
   recording_active: [409, CloseCode.BadRequest],
   /** A Range no byte of the file satisfies. */
   range_not_satisfiable: [416, CloseCode.BadRequest],
+  /** A playback command (seek, speed, pause) for a stream that is no recording's playback. */
+  playback_not_accepted: [409, CloseCode.BadRequest],
   // The server.
   not_built: [404, CloseCode.NotFound],
   /** A `Host` that is not one of PUBLIC_HOSTS (DNS rebinding). */
@@ -168,6 +170,7 @@ export const ErrorCode = {
   NotRecording: 'not_recording',
   RecordingActive: 'recording_active',
   RangeNotSatisfiable: 'range_not_satisfiable',
+  PlaybackNotAccepted: 'playback_not_accepted',
   NotBuilt: 'not_built',
   HostNotAllowed: 'host_not_allowed',
   OriginNotAllowed: 'origin_not_allowed',

@@ -1,0 +1,40 @@
+// The ffmpeg processes a bench's in-process framehub runs, and test videos made with ffmpeg:
+// shared by the codec and recording benches.
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { readdir, readFile } from 'node:fs/promises';
+
+/**
+ * utime + stime (clock ticks, 100 a second here) of this process's ffmpeg children, summed by
+ * the key `classify` gives each one's argument list (`undefined`: not counted).
+ */
+export async function childFfmpegTicks(classify: (args: readonly string[]) => string | undefined): Promise<Map<string, number>> {
+  const out = new Map<string, number>();
+  for (const pid of await readdir('/proc').catch(() => [] as string[])) {
+    if (!/^\d+$/.test(pid)) continue;
+    try {
+      const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      if (Number(fields[1]) !== process.pid) continue;
+      const key = classify((await readFile(`/proc/${pid}/cmdline`, 'utf8')).split('\0'));
+      if (key === undefined) continue;
+      out.set(key, (out.get(key) ?? 0) + Number(fields[11]) + Number(fields[12]));
+    } catch {
+      // The process ended while we looked.
+    }
+  }
+  return out;
+}
+
+/** The H.264 encoders (libx264 children), by their input size (`1280x720`). */
+export function encoderCpu(): Promise<Map<string, number>> {
+  return childFfmpegTicks((args) => (args.includes('libx264') ? args[args.indexOf('-s') + 1] : undefined));
+}
+
+/** A video file from an ffmpeg lavfi graph. */
+export async function makeVideo(path: string, lavfi: string): Promise<void> {
+  // MPEG-4 part 2 at a high quality: always in Debian's ffmpeg, and close to its source.
+  const child = spawn('ffmpeg', ['-hide_banner', '-loglevel', 'error', '-y', '-f', 'lavfi', '-i', lavfi, '-c:v', 'mpeg4', '-q:v', '2', path], { stdio: 'inherit' });
+  const [code] = (await once(child, 'close')) as [number];
+  if (code !== 0) throw new Error(`ffmpeg could not make ${path}`);
+}
