@@ -2,6 +2,7 @@ import type { Variant } from '../hub/variant.js';
 import { ErrorCode } from '../wire/errors.js';
 import { ProtocolError } from './protocol-error.js';
 import { describe, FPS_RANGE, intInRange, QUALITY_RANGE } from './values.js';
+import { nameProblem } from './socket-io-control.js';
 import { parsePlaybackChange } from './playback-command.js';
 import type { PlaybackChange } from '../wire/playback.js';
 
@@ -58,7 +59,8 @@ type InputEventName = keyof typeof INPUT_EVENTS;
 export type SubscribeTarget = { kind: 'session'; sessionId: string } | { kind: 'stream'; streamId: string };
 
 export type SessionCommand =
-  | { type: 'subscribe'; target: SubscribeTarget }
+  /** `name`: how the other viewers of a browser session see this one (presence); optional. */
+  | { type: 'subscribe'; target: SubscribeTarget; name?: string }
   | { type: 'unsubscribe' }
   /** Input is checked against the page size by the session's input module, which knows it. */
   | { type: 'input'; input: (typeof INPUT_EVENTS)[InputEventName]; payload: unknown }
@@ -85,8 +87,14 @@ export function parseSessionEvent(event: string, args: readonly unknown[]): Sess
   // A client may pass an ack callback last; it carries no data.
   const data = args.find((arg) => typeof arg !== 'function');
   switch (event) {
-    case SessionEvent.Subscribe:
-      return { type: 'subscribe', target: subscribeTarget(payloadObject(event, data)) };
+    case SessionEvent.Subscribe: {
+      const payload = payloadObject(event, data);
+      const target = subscribeTarget(payload);
+      if (payload['name'] === undefined) return { type: 'subscribe', target };
+      const problem = nameProblem(payload['name']);
+      if (problem) throw new ProtocolError(ErrorCode.InvalidMessage, `subscribe: ${problem}`);
+      return { type: 'subscribe', target, name: (payload['name'] as string).trim() };
+    }
     case SessionEvent.Unsubscribe:
       return { type: 'unsubscribe' };
     case SessionEvent.QualitySet:

@@ -14,6 +14,7 @@ const WEB_FILES: Record<string, string> = {
   '/playback-timeline.js': 'playback-timeline.js',
   '/session.html': 'session.html',
   '/session.js': 'session.js',
+  '/session-control.js': 'session-control.js',
   '/session-viewer.js': 'session-viewer.js',
   '/session.css': 'session.css',
   '/gallery.html': 'gallery.html',
