@@ -1,6 +1,7 @@
 import { mkdir, open, readFile, rename, stat, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { EventLog, LogEntry } from './event-log.js';
+import { syncDirectory } from '../util/sync-directory.js';
 
 /** The first line of a compacted file: ids continue after it even when every entry has expired. */
 interface Header {
@@ -228,16 +229,6 @@ export class EventJournal<T> {
     // A new file: its name must be durable before the first entry is acknowledged.
     if ((await this.#file.stat()).size === 0) await syncDirectory(this.#dir);
     return this.#file;
-  }
-}
-
-/** Makes renames and new names in `dir` durable (Linux: fsync on the directory). */
-async function syncDirectory(dir: string): Promise<void> {
-  const handle = await open(dir, 'r');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
   }
 }
 

@@ -3,6 +3,7 @@ import { link, mkdir, open, readdir, readFile, rename, rm, stat, writeFile } fro
 import { join } from 'node:path';
 import type { ImageFormat } from '../image/sniff.js';
 import type { StoredImage } from './generation-event.js';
+import { syncDirectory } from '../util/sync-directory.js';
 
 export interface ImageStoreOptions {
   /** Created on the first save, so a server that never stores an image leaves no trace. */
@@ -256,14 +257,4 @@ export class ImageStore {
 
 function byAge(a: IndexEntry, b: IndexEntry): number {
   return a.createdAt - b.createdAt || (a.eventId ?? 0) - (b.eventId ?? 0);
-}
-
-/** Makes a new name in `dir` durable (Linux: fsync on the directory). */
-async function syncDirectory(dir: string): Promise<void> {
-  const handle = await open(dir, 'r');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
 }

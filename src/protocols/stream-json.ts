@@ -1,5 +1,4 @@
 import type { Variant } from '../hub/variant.js';
-import type { ImageFormat } from '../image/sniff.js';
 import { ErrorCode } from '../wire/errors.js';
 import type { StreamJsonCommand, StreamJsonError, StreamJsonFrame, StreamJsonOptions, StreamJsonStats } from '../wire/stream-json.js';
 import { parsePlaybackChange } from './playback-command.js';

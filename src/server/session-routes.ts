@@ -1,4 +1,4 @@
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { describe, FPS_RANGE, QUALITY_RANGE } from '../protocols/values.js';
 import { INPUT_TYPES, InputError, parseInput, type InputType } from '../sessions/input.js';
 import type { Session } from '../sessions/session.js';
