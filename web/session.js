@@ -5,6 +5,8 @@
 /* global io */
 import { ReceiveStats } from '/framehub-client.min.js';
 import { ControlPanel } from '/session-control.js';
+import { TouchInput } from '/session-touch.js';
+import { KeysPanel } from '/session-keys.js';
 
 const $ = (id) => document.getElementById(id);
 const screen = $('screen');
@@ -23,6 +25,17 @@ const socket = io({ transports: ['websocket', 'polling'], ...(TOKEN && { auth: {
 // Who controls and who watches; input is sent only while this page may drive the session.
 const control = new ControlPanel(socket, say);
 $('viewer-name').value = new URLSearchParams(location.search).get('name') ?? '';
+// Phones and tablets (docs/sessions.md): touch gestures, on-screen keyboard, clipboard, page size.
+const driving = () => Boolean(session) && control.mayInput();
+new TouchInput(screen, socket, { driving, point: pagePoint, box: $('screen-box') });
+new KeysPanel(socket, {
+  driving, say, screen, fitTo: $('screen-wrap'),
+  pageSize: () => session,
+  setPageSize(width, height) {
+    Object.assign(session, { width, height });
+    control.setPage(width, height);
+  },
+});
 
 /** `subscribe` with the name the other viewers see (presence), when one is given. */
 function subscribe() {

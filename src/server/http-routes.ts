@@ -15,6 +15,8 @@ const WEB_FILES: Record<string, string> = {
   '/session.html': 'session.html',
   '/session.js': 'session.js',
   '/session-control.js': 'session-control.js',
+  '/session-touch.js': 'session-touch.js',
+  '/session-keys.js': 'session-keys.js',
   '/session-viewer.js': 'session-viewer.js',
   '/session.css': 'session.css',
   '/gallery.html': 'gallery.html',
