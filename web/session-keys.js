@@ -39,8 +39,9 @@ export class KeysPanel {
     $('keys-copy').addEventListener('click', () => this.#copySelection());
     $('keys-fit').addEventListener('click', () => {
       const clamp = (v, [min, max]) => Math.min(max, Math.max(min, Math.round(v)));
+      // As wide as the picture may be shown, as tall as the screen below the picture's top: at 1:1, in one screen.
       const width = clamp(fitTo.clientWidth, LIMITS.width);
-      const height = clamp(window.visualViewport?.height ?? window.innerHeight, LIMITS.height);
+      const height = clamp(window.innerHeight - (fitTo.getBoundingClientRect().top + window.scrollY), LIMITS.height);
       this.#send('input:resize', { width, height });
     });
     // Frames are the page's own size: when they change, someone resized it, and input must be scaled to the new size.
