@@ -476,7 +476,7 @@ class StreamSocket {
     this.#clipboardPending = true;
     session.selectedText().finally(() => { this.#clipboardPending = false; }).then(
       (selection) => reply.answer(ServerEvent.Clipboard, { session_id: session.id, ...selection }),
-      (error: unknown) => reply.refuse(ErrorCode.SourceError, `clipboard:get failed: ${(error as Error).message.split('\n')[0]}`),
+      (error: unknown) => reply.refuse(error instanceof FramehubError ? error.code : ErrorCode.SourceError, `clipboard:get failed: ${(error as Error).message.split('\n')[0]}`),
     );
   }
 

@@ -40,6 +40,14 @@ export interface SessionDeps {
   onBackgroundError: (error: unknown) => void;
 }
 
+/** The page did not do what was asked (take a size, answer a question) in time: a 504 over REST. */
+export class PageTimeout extends FramehubError {
+  override readonly name = 'PageTimeout';
+  constructor(message: string) {
+    super(ErrorCode.Timeout, message);
+  }
+}
+
 /** A navigation that could not complete (DNS failure, timeout, refused connection). */
 export class NavigationError extends FramehubError {
   override readonly name = 'NavigationError';
@@ -273,7 +281,7 @@ export class Session {
     // Bounded: setViewportSize waits for the renderer without a limit (see browser-pool.ts).
     let timer: ReturnType<typeof setTimeout> | undefined;
     const deadline = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`the page did not take the size ${width}x${height} within ${RESIZE_TIMEOUT_MS / 1000} s`)), RESIZE_TIMEOUT_MS);
+      timer = setTimeout(() => reject(new PageTimeout(`the page did not take the size ${width}x${height} within ${RESIZE_TIMEOUT_MS / 1000} s`)), RESIZE_TIMEOUT_MS);
     });
     try {
       await Promise.race([page.setViewportSize({ width, height }), deadline]);
@@ -301,7 +309,7 @@ export class Session {
     // CDP, not page.evaluate: it runs in the page without waiting for a navigation to settle, and bounded.
     let timer: ReturnType<typeof setTimeout> | undefined;
     const deadline = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`the page did not answer within ${PAGE_PROBE_MS / 1000} s`)), PAGE_PROBE_MS);
+      timer = setTimeout(() => reject(new PageTimeout(`the page did not answer within ${PAGE_PROBE_MS / 1000} s`)), PAGE_PROBE_MS);
     });
     try {
       const answer = await Promise.race([cdp.send('Runtime.evaluate', { expression, returnByValue: true }), deadline]);
