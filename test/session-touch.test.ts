@@ -24,7 +24,8 @@ function near(actual: number, expected: number): boolean {
   return Math.abs(actual - expected) <= SLACK;
 }
 
-describe('web/session.html on a phone: touch, on-screen keyboard, clipboard, resize', () => {
+// The page plays H.264 where the browser decodes it (this Chromium does), JPEG frames with `?video=jpeg`: touch works on both.
+for (const mode of ['h264', 'jpeg'] as const) describe(`web/session.html on a phone (${mode} picture): touch, on-screen keyboard, clipboard, resize`, () => {
   let pages: PageServer;
   let server: TestServer;
   let phone: TestBrowser;
@@ -62,8 +63,12 @@ describe('web/session.html on a phone: touch, on-screen keyboard, clipboard, res
     ({ page, errors } = await phone.newPage());
     cdp = await page.context().newCDPSession(page);
     // A share link's URL: the page joins the session at once.
-    await page.goto(`${server.http}/session.html?session=touch1`);
+    await page.goto(`${server.http}/session.html?session=touch1${mode === 'jpeg' ? '&video=jpeg' : ''}`);
     await page.waitForFunction((w) => (document.querySelector('[data-testid=screen]') as HTMLImageElement).naturalWidth === w, WIDTH, { timeout: 30_000 });
+    // The picture is there (a decoded H.264 picture on the canvas, or a JPEG frame): the session streams to this phone.
+    await page.waitForFunction((h264) => h264
+      ? ((document.querySelector('[data-testid=screen-video]') as HTMLCanvasElement | null)?.width ?? 0) > 0
+      : (document.querySelector('[data-testid=screen]') as HTMLImageElement).src.startsWith('data:image/jpeg'), mode === 'h264', { timeout: 30_000 });
   });
   after(async () => {
     await phone?.close();
@@ -257,10 +262,15 @@ describe('web/session.html on a phone: touch, on-screen keyboard, clipboard, res
     });
     assert.ok(want.width < WIDTH, `the phone is narrower than the page (${want.width})`);
     await remote.waitForFunction((w) => innerWidth === w.width && innerHeight === w.height, want, { timeout: 20_000 });
-    await page.waitForFunction((w) => {
-      const screen = document.querySelector('[data-testid=screen]') as HTMLImageElement;
-      return screen.naturalWidth === w.width && screen.naturalHeight === w.height;
-    }, want, { timeout: 20_000 });
+    // The picture follows: JPEG frames at the new size, or the H.264 canvas (even sizes: a pixel less for an odd one).
+    await page.waitForFunction(({ w, h264 }) => {
+      if (!h264) {
+        const screen = document.querySelector('[data-testid=screen]') as HTMLImageElement;
+        return screen.naturalWidth === w.width && screen.naturalHeight === w.height;
+      }
+      const canvas = document.querySelector('[data-testid=screen-video]') as HTMLCanvasElement;
+      return Math.abs(canvas.width - w.width) <= 1 && Math.abs(canvas.height - w.height) <= 1;
+    }, { w: want, h264: mode === 'h264' }, { timeout: 30_000 });
     const info = server.server.sessions.get('touch1')!.info();
     assert.equal(info['width'], want.width);
     assert.equal(info['height'], want.height);

@@ -37,19 +37,28 @@ export class KeysPanel {
     }
     $('keys-paste').addEventListener('click', () => this.#pasteFromClipboard());
     $('keys-copy').addEventListener('click', () => this.#copySelection());
-    $('keys-fit').addEventListener('click', () => {
+    $('keys-fit').addEventListener('click', async () => {
+      if (!this.driving()) return say('Watching only: ask for control to drive the page');
       const clamp = (v, [min, max]) => Math.min(max, Math.max(min, Math.round(v)));
       // As wide as the picture may be shown, as tall as the screen below the picture's top: at 1:1, in one screen.
       const width = clamp(fitTo.clientWidth, LIMITS.width);
       const height = clamp(window.innerHeight - (fitTo.getBoundingClientRect().top + window.scrollY), LIMITS.height);
-      this.#send('input:resize', { width, height });
+      const answer = await socket.timeout(10_000).emitWithAck('input:resize', { width, height }).catch((error) => ({ error: { message: error.message } }));
+      if (answer?.error) return say(answer.error.message);
+      // The exact size at once; the other viewers follow from the frames.
+      if (pageSize()) setPageSize(width, height);
     });
-    // Frames are the page's own size: when they change, someone resized it, and input must be scaled to the new size.
-    screen.addEventListener('load', () => {
+    // Frames are the page's own size: when they change, someone resized it, and input must be
+    // scaled to the new size. JPEG frames arrive in the <img>; H.264 ones are drawn on a canvas
+    // over it (session-video.js), whose size is the decoded picture's, rounded to even numbers.
+    const follow = (width, height, slack) => {
       const size = pageSize();
-      const { naturalWidth: width, naturalHeight: height } = screen;
-      if (size && width > 0 && height > 0 && (width !== size.width || height !== size.height)) setPageSize(width, height);
-    });
+      if (size && width > 0 && height > 0 && (Math.abs(width - size.width) > slack || Math.abs(height - size.height) > slack)) setPageSize(width, height);
+    };
+    screen.addEventListener('load', () => follow(screen.naturalWidth, screen.naturalHeight, 0));
+    new MutationObserver((changes) => {
+      for (const { target } of changes) if (target instanceof HTMLCanvasElement) follow(target.width, target.height, 1);
+    }).observe(screen.parentElement, { subtree: true, attributes: true, attributeFilter: ['width', 'height'] });
   }
 
   #send(event, payload) {

@@ -2,11 +2,14 @@
 // Socket.IO (seeds/003's events) and send mouse, wheel and keyboard input back. Coordinates are
 // scaled from the size the picture is shown at to the page's own size. Frames are counted by
 // the client library's ReceiveStats (served at /framehub-client.min.js), as in the viewer.
+// Where the browser decodes H.264 the picture comes from /video/session:<id> instead
+// (session-video.js); `?video=jpeg` keeps seeds/003's JPEG frames.
 /* global io */
 import { ReceiveStats } from '/framehub-client.min.js';
 import { ControlPanel } from '/session-control.js';
 import { TouchInput } from '/session-touch.js';
 import { KeysPanel } from '/session-keys.js';
+import { SessionVideo, wantsVideo } from '/session-video.js';
 
 const $ = (id) => document.getElementById(id);
 const screen = $('screen');
@@ -24,6 +27,8 @@ const TOKEN = new URLSearchParams(location.search).get('token') ?? '';
 const socket = io({ transports: ['websocket', 'polling'], ...(TOKEN && { auth: { token: TOKEN } }) });
 // Who controls and who watches; input is sent only while this page may drive the session.
 const control = new ControlPanel(socket, say);
+// H.264 where the browser decodes it; Socket.IO then carries events and input, no frames.
+const video = wantsVideo() ? new SessionVideo(screen, TOKEN, (bytes, capturedAt) => stats.onFrame(bytes, capturedAt)) : null;
 $('viewer-name').value = new URLSearchParams(location.search).get('name') ?? '';
 // Phones and tablets (docs/sessions.md): touch gestures, on-screen keyboard, clipboard, page size.
 const driving = () => Boolean(session) && control.mayInput();
@@ -34,13 +39,14 @@ new KeysPanel(socket, {
   setPageSize(width, height) {
     Object.assign(session, { width, height });
     control.setPage(width, height);
+    video?.resize(width, height);
   },
 });
 
 /** `subscribe` with the name the other viewers see (presence), when one is given. */
 function subscribe() {
   const name = $('viewer-name').value.trim();
-  socket.emit('subscribe', { session_id: session.id, ...(name && { name }) });
+  socket.emit('subscribe', { session_id: session.id, ...(name && { name }), ...(video && { frames: false }) });
 }
 
 function setState(text, kind) {
@@ -77,6 +83,7 @@ function join(info) {
   enableControls(true);
   setState(`Session ${session.id}`, 'joining');
   control.setPage(session.width, session.height);
+  video?.play(session.id, session.width, session.height);
   subscribe();
   screen.focus();
 }

@@ -73,8 +73,12 @@ type InputEventName = keyof typeof INPUT_EVENTS;
 export type SubscribeTarget = { kind: 'session'; sessionId: string } | { kind: 'stream'; streamId: string };
 
 export type SessionCommand =
-  /** `name`: how the other viewers of a browser session see this one (presence); optional. */
-  | { type: 'subscribe'; target: SubscribeTarget; name?: string }
+  /**
+   * `name`: how the other viewers of a browser session see this one (presence); optional.
+   * `frames: false`: no `frame` events (the client takes its pictures from `/video/:id`, H.264),
+   * everything else as for any subscriber.
+   */
+  | { type: 'subscribe'; target: SubscribeTarget; name?: string; frames?: false }
   | { type: 'unsubscribe' }
   /** Input is checked against the page size by the session's input module, which knows it. */
   | { type: 'input'; input: (typeof INPUT_EVENTS)[InputEventName]; payload: unknown }
@@ -105,10 +109,13 @@ export function parseSessionEvent(event: string, args: readonly unknown[]): Sess
     case SessionEvent.Subscribe: {
       const payload = payloadObject(event, data);
       const target = subscribeTarget(payload);
-      if (payload['name'] === undefined) return { type: 'subscribe', target };
+      const frames = payload['frames'];
+      if (frames !== undefined && typeof frames !== 'boolean') throw new ProtocolError(ErrorCode.InvalidMessage, `subscribe: frames must be true or false (got ${describe(frames)})`);
+      const command: SessionCommand = { type: 'subscribe', target, ...(frames === false && { frames: false as const }) };
+      if (payload['name'] === undefined) return command;
       const problem = nameProblem(payload['name']);
       if (problem) throw new ProtocolError(ErrorCode.InvalidMessage, `subscribe: ${problem}`);
-      return { type: 'subscribe', target, name: (payload['name'] as string).trim() };
+      return { ...command, name: (payload['name'] as string).trim() };
     }
     case SessionEvent.Unsubscribe:
       return { type: 'unsubscribe' };

@@ -15,6 +15,7 @@ const WEB_FILES: Record<string, string> = {
   '/session.html': 'session.html',
   '/session.js': 'session.js',
   '/session-control.js': 'session-control.js',
+  '/session-video.js': 'session-video.js',
   '/session-touch.js': 'session-touch.js',
   '/session-keys.js': 'session-keys.js',
   '/session-viewer.js': 'session-viewer.js',

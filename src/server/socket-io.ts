@@ -266,7 +266,7 @@ class StreamSocket {
   #handle(command: SessionCommand | ControlCommand, reply: Reply): void {
     switch (command.type) {
       case 'subscribe':
-        return this.#subscribe(command.target, reply, command.name);
+        return this.#subscribe(command.target, reply, command.name, command.frames !== false);
       case 'unsubscribe':
         this.#unsubscribe();
         return reply.answer(ServerEvent.Unsubscribed, {});
@@ -308,7 +308,7 @@ class StreamSocket {
     }
   }
 
-  #subscribe(target: SubscribeTarget, reply: Reply, name: string | undefined): void {
+  #subscribe(target: SubscribeTarget, reply: Reply, name: string | undefined, frames: boolean): void {
     // Asked before the stream is looked up: a refusal says nothing about which ids exist.
     this.deps.access?.require(this.principal, this.deps.hub.viewNeed(target.kind === 'session' ? `${SESSION_STREAM_PREFIX}${target.sessionId}` : target.streamId));
     let stream: Stream;
@@ -341,7 +341,9 @@ class StreamSocket {
     this.#session?.touch();
     const subscription = stream.subscribe({
       fps: this.#fps,
-      deliver: deliverFromPromise((frame) => this.#deliver(stream, frame)),
+      // Without frames (the client plays /video/:id): a subscriber all the same, for the
+      // stream's notices, the session's presence and control, and input; nothing is encoded.
+      deliver: frames ? deliverFromPromise((frame) => this.#deliver(stream, frame)) : (_frame, done) => done(undefined, 0),
       onNotice: (notice) => this.#relayNotice(stream, notice),
       onDeliverError: (error) => this.deps.log.debug({ err: error, stream: stream.id }, 'socket.io frame delivery failed'),
     });
