@@ -78,12 +78,16 @@ function sessionRequest(ctx: FuzzContext, r: Prng): RestRequest {
         () => `{"type":"click","x":${badInt(r, 0, 199)},"y":5}`,
         () => `{"type":"scroll","deltaX":${r.pick(['10001', '-1e308', '"x"'])},"deltaY":0}`,
         () => `{"type":"text","text":"${'é'.repeat(501)}"}`,
+        // Phones and tablets: drags, paste, resize (docs/sessions.md).
+        () => `{"type":"${r.pick(['down', 'up'])}","x":${badInt(r, 0, 199)},"y":5}`,
+        () => `{"type":"paste","text":${r.chance(0.5) ? `"${'x'.repeat(10_001)}"` : r.pick(['5', 'null', '[]'])}}`,
+        () => `{"type":"resize","width":${badInt(r, 200, 3840)},"height":300}`,
         () => badJsonBody(r).body,
       ])();
       return { ...base, route: 'POST /api/session/:id/input', kind: real ? 'bad-input' : 'unknown-session', method: 'POST', path: `/api/session/${id}/input`, body, expect: real ? ['400', '429'] : ['404', '400'] };
     }
     case 4: {
-      const what = r.pick(['frame', 'frame/data', 'viewer', 'keepalive']);
+      const what = r.pick(['frame', 'frame/data', 'viewer', 'keepalive', 'clipboard']);
       return { ...base, route: `${what === 'keepalive' ? 'POST' : 'GET'} /api/session/:id/${what}`, kind: 'unknown-session', method: what === 'keepalive' ? 'POST' : 'GET', path: `/api/session/${unknownId}/${what}`, headers: {}, expect: ['404'] };
     }
     case 5: return { ...base, route: 'DELETE /api/session/:id', kind: 'unknown-session', method: 'DELETE', path: `/api/session/${unknownId}`, headers: {}, expect: ['404'] };
@@ -252,6 +256,7 @@ const SCOPED_ROUTES: readonly (readonly [Family, string, string, string])[] = [
   ['session', 'GET', '/api/sessions', 'control'],
   ['session', 'POST', '/api/session/create', 'control'],
   ['session', 'POST', '/api/session/fuzz-acl/input', 'control:fuzz-acl'],
+  ['session', 'GET', '/api/session/fuzz-acl/clipboard', 'control:fuzz-acl'],
   ['session', 'POST', '/api/session/fuzz-acl/load', 'control:fuzz-acl'],
   ['session', 'POST', '/api/session/fuzz-acl/keepalive', 'control:fuzz-acl'],
   ['session', 'DELETE', '/api/session/fuzz-acl', 'control:fuzz-acl'],

@@ -24,7 +24,7 @@ const RELAYED_NOTICE = /; restarting (now|in \d+ ms)$|; not restarting \(gave up
 
 // Control and presence broadcasts (`control:state`, `presence`, `presence:you`, `pointers`) go to every viewer of a
 // session whoever caused them: not answers, so not listened to; `control:acknowledged` answers this socket's own event.
-const SERVER_EVENTS = ['subscribed', 'unsubscribed', 'quality:updated', 'fps:updated', 'adaptive:updated', 'input:acknowledged', 'playback:updated', 'control:acknowledged', 'error'];
+const SERVER_EVENTS = ['subscribed', 'unsubscribed', 'quality:updated', 'fps:updated', 'adaptive:updated', 'input:acknowledged', 'playback:updated', 'control:acknowledged', 'clipboard', 'error'];
 
 /**
  * Answers of one Socket.IO client as labels, frames and status notes left out. An `error` is
@@ -184,6 +184,18 @@ function controlEvent(r: Prng, state: SioState): SioEvent {
   }
 }
 
+/**
+ * `clipboard:get` (docs/sessions.md, Phones and tablets): a payload that is there must be an
+ * object (`invalid_message`); then it needs a subscribed session (`input_not_accepted`), whose
+ * selected text it answers with `clipboard`, or `source_error` when the page does not answer.
+ */
+function clipboardEvent(r: Prng, state: SioState): SioEvent {
+  const payload = r.pick<unknown[]>([[], [{}], [{ any: 'thing' }], ['selection'], [5], [null], [[]]]);
+  const objectOrNone = payload.length === 0 || (typeof payload[0] === 'object' && payload[0] !== null && !Array.isArray(payload[0]));
+  const expect = !objectOrNone ? ['error:invalid_message'] : state.subscribed === 'session' ? ['reply:clipboard', 'error:source_error'] : ['error:input_not_accepted'];
+  return { kind: 'clipboard', event: 'clipboard:get', args: payload, expect, oneOf: true };
+}
+
 function sioEvent(ctx: FuzzContext, r: Prng, state: SioState): SioEvent {
   const bad = (kind: string, event: string, args: unknown[]): SioEvent => ({ kind, event, args, expect: ['error'] });
   const manual = (event: string, updated: string, args: unknown[]): SioEvent => {
@@ -213,8 +225,14 @@ function sioEvent(ctx: FuzzContext, r: Prng, state: SioState): SioEvent {
       return { kind: 'valid', event: 'adaptive:toggle', args: [{ enabled }], expect: ['reply:adaptive:updated'] };
     }
     case 10: {
-      const name = r.pick(['input:click', 'input:scroll', 'input:text', 'input:key', 'input:move']);
-      const payload = r.pick<unknown>([{ x: 1e308, y: -0 }, { text: 'é'.repeat(501) }, { key: weirdString(r) }, { deltaX: 1e6, deltaY: 'x' }, hostilePayload(r), { x: 10, y: 10 }]);
+      if (r.chance(0.15)) return clipboardEvent(r, state);
+      const name = r.pick(['input:click', 'input:scroll', 'input:text', 'input:key', 'input:move', 'input:down', 'input:up', 'input:paste', 'input:resize']);
+      // Never a valid resize: the fuzz session is shared, and its size stays what every case assumes.
+      const payload = r.pick<unknown>([
+        { x: 1e308, y: -0 }, { text: 'é'.repeat(501) }, { key: weirdString(r) }, { deltaX: 1e6, deltaY: 'x' }, hostilePayload(r), { x: 10, y: 10 },
+        { x: 10, y: 10, button: r.pick(['side', 1, null]) }, { text: 'x'.repeat(10_001) }, { text: weirdString(r) },
+        { width: r.pick([199, 3841, 400.5, '400', -0, 1e308]), height: 300 }, { width: 400, height: r.pick([2161, null, 'x']) },
+      ]);
       // Only a session takes input: elsewhere `input_not_accepted`; on a session a bad payload is an error and a good one is acknowledged.
       return { kind: 'input', event: name, args: [payload], expect: state.subscribed === 'session' ? ['error', 'reply:input:acknowledged'] : ['error:input_not_accepted'] };
     }
@@ -275,7 +293,7 @@ export async function socketIoEpisode(ctx: FuzzContext, r: Prng, caseIndex: numb
     const adaptiveBefore = state.adaptive;
     if (event.kind === 'input' || event.oneOf) {
       // An input waits for the page; a session busy loading a hostile page answers late.
-      const got = asExpected(await conversation.next(event.kind === 'input' ? INPUT_MS : ANSWER_MS), event.expect);
+      const got = asExpected(await conversation.next(event.kind === 'input' || event.kind === 'clipboard' ? INPUT_MS : ANSWER_MS), event.expect);
       if (!event.expect.includes(got) && got.startsWith('error')) sent.where = `error message: ${conversation.lastError}`;
       ctx.oracle.record(sent, got, event.expect);
       if (got === 'timeout') break; // a late answer would be taken for the next event's

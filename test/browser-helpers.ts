@@ -43,7 +43,8 @@ export interface TestPage {
  * (`waitForFunction('…')`) and `addScriptTag` need; tests that drive the pages bypass the policy,
  * and test/web-security loads the pages with it on to show they work under it.
  */
-export async function launchBrowser(options: { bypassCSP?: boolean } = {}): Promise<TestBrowser> {
+/** `mobile`: a phone (390x844 CSS pixels, touch, a mobile viewport), for touch input tests. */
+export async function launchBrowser(options: { bypassCSP?: boolean; mobile?: boolean } = {}): Promise<TestBrowser> {
   const userDataDir = await mkdtemp(join(tmpdir(), 'framehub-chromium-'));
   let context: BrowserContext;
   try {
@@ -53,7 +54,9 @@ export async function launchBrowser(options: { bypassCSP?: boolean } = {}): Prom
       args: [...CHROMIUM_ARGS],
       acceptDownloads: true,
       bypassCSP: options.bypassCSP ?? true,
-      viewport: { width: 1280, height: 900 },
+      ...(options.mobile
+        ? { viewport: { width: 390, height: 844 }, hasTouch: true, isMobile: true }
+        : { viewport: { width: 1280, height: 900 } }),
     });
   } catch (error) {
     await rm(userDataDir, { recursive: true, force: true });

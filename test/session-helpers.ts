@@ -26,6 +26,30 @@ document.addEventListener('keydown', (e) => window.seen.keys.push(e.key));
 document.addEventListener('wheel', (e) => window.seen.wheel.push([e.deltaX, e.deltaY]));
 </script></body></html>`;
 
+/**
+ * A page for touch input (test/session-touch): a text field at its top left, a sentence to select,
+ * 3000 px tall so it scrolls. It records what reached it: mouse buttons and moves with a button
+ * held (`[type, x, y, button]`), context menus, keys, wheel deltas.
+ */
+const TOUCH_PAGE = `<!doctype html><html><head><meta charset="utf-8"><style>
+html,body{margin:0}
+body{height:3000px;background:rgb(${RED.join(',')})}
+#field{position:absolute;left:0;top:0;width:200px;height:60px;margin:0;border:0;padding:0}
+#sentence{position:absolute;left:0;top:100px;margin:0}
+</style></head><body>
+<textarea id="field"></textarea><p id="sentence">copy this sentence</p>
+<script>
+window.seen = { mouse: [], contextmenu: 0, keys: [], wheel: [] };
+for (const type of ['mousedown', 'mousemove', 'mouseup']) {
+  document.addEventListener(type, (e) => {
+    if (type !== 'mousemove' || e.buttons !== 0) window.seen.mouse.push([type, e.clientX, e.clientY, e.button]);
+  });
+}
+document.addEventListener('contextmenu', (e) => { window.seen.contextmenu++; e.preventDefault(); });
+document.addEventListener('keydown', (e) => window.seen.keys.push(e.key));
+document.addEventListener('wheel', (e) => window.seen.wheel.push([e.deltaX, e.deltaY]));
+</script></body></html>`;
+
 /** A 1280x720 canvas repainting on every animation frame, for frame-rate measurements. */
 const ANIMATED_PAGE = `<!doctype html><html><head><meta charset="utf-8"><style>html,body{margin:0;overflow:hidden}</style></head><body>
 <canvas id="c" width="1280" height="720"></canvas>
@@ -74,7 +98,7 @@ export interface PageServer {
 }
 
 /**
- * Pages on 127.0.0.1: `/` (red, blue after a click), `/animated`, `/redirect?to=<url>` (302),
+ * Pages on 127.0.0.1: `/` (red, blue after a click), `/animated`, `/touch` (records touch-made input), `/redirect?to=<url>` (302),
  * `/webview?framehub=<origin>&session=<id>` (seeds/003's WebView snippet), `/pixel.png`,
  * `/embed?to=<image url>` (sets `window.probe` to `loaded` or `blocked`), `/hog?mb=<n>` (after
  * loading, holds n MiB of array buffers, every page of them written: resident, not only reserved).
@@ -109,7 +133,7 @@ export async function startPageServer(): Promise<PageServer> {
       res.end(`<body style="margin:0;background:rgb(200,0,0)"><script>window.hog=[];setTimeout(()=>{for(let i=0;i<${mb};i++){const b=new Uint8Array(1048576);b.fill(1);hog.push(b)}},50)</script>`);
       return;
     }
-    res.end(url.pathname === '/animated' ? ANIMATED_PAGE : COLOUR_PAGE);
+    res.end(url.pathname === '/animated' ? ANIMATED_PAGE : url.pathname === '/touch' ? TOUCH_PAGE : COLOUR_PAGE);
   });
   const port = await listenLocal(server);
   return {

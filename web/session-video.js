@@ -36,7 +36,7 @@ export class SessionVideo {
   /** Plays session `id`, `width`×`height` CSS pixels; replaces what played before. */
   play(id, width, height) {
     this.stop();
-    this.screen.src = `data:image/svg+xml,${encodeURIComponent(`<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}"/>`)}`;
+    this.resize(width, height);
     const player = new VideoPlayer({ url: location.origin, stream: `session:${id}`, canvas: this.canvas, ...(this.token && { token: this.token }) });
     let counted = 0;
     player.on(VideoPlayerEvent.Frame, ({ capturedAt }) => {
@@ -46,6 +46,11 @@ export class SessionVideo {
     });
     this.player = player;
     player.connect();
+  }
+
+  /** The session's page is `width`×`height` now (a resize): the transparent picture takes that size, so input maps to it. */
+  resize(width, height) {
+    this.screen.src = `data:image/svg+xml,${encodeURIComponent(`<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}"/>`)}`;
   }
 
   stop() {

@@ -7,6 +7,8 @@
 /* global io */
 import { ReceiveStats } from '/framehub-client.min.js';
 import { ControlPanel } from '/session-control.js';
+import { TouchInput } from '/session-touch.js';
+import { KeysPanel } from '/session-keys.js';
 import { SessionVideo, wantsVideo } from '/session-video.js';
 
 const $ = (id) => document.getElementById(id);
@@ -28,6 +30,18 @@ const control = new ControlPanel(socket, say);
 // H.264 where the browser decodes it; Socket.IO then carries events and input, no frames.
 const video = wantsVideo() ? new SessionVideo(screen, TOKEN, (bytes, capturedAt) => stats.onFrame(bytes, capturedAt)) : null;
 $('viewer-name').value = new URLSearchParams(location.search).get('name') ?? '';
+// Phones and tablets (docs/sessions.md): touch gestures, on-screen keyboard, clipboard, page size.
+const driving = () => Boolean(session) && control.mayInput();
+new TouchInput(screen, socket, { driving, point: pagePoint, box: $('screen-box') });
+new KeysPanel(socket, {
+  driving, say, screen, fitTo: $('screen-wrap'),
+  pageSize: () => session,
+  setPageSize(width, height) {
+    Object.assign(session, { width, height });
+    control.setPage(width, height);
+    video?.resize(width, height);
+  },
+});
 
 /** `subscribe` with the name the other viewers see (presence), when one is given. */
 function subscribe() {

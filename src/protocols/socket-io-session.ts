@@ -21,6 +21,14 @@ export const SessionEvent = {
   Text: 'input:text',
   Key: 'input:key',
   Move: 'input:move',
+  /** Touch drags and long presses (docs/sessions.md, Phones and tablets): a button down, then up. */
+  Down: 'input:down',
+  Up: 'input:up',
+  Paste: 'input:paste',
+  /** The page's viewport follows the controller's screen. */
+  Resize: 'input:resize',
+  /** Asks for the text selected in the page: answered with `clipboard {text, truncated}`. */
+  ClipboardGet: 'clipboard:get',
   QualitySet: 'quality:set',
   FpsSet: 'fps:set',
   AdaptiveToggle: 'adaptive:toggle',
@@ -41,6 +49,8 @@ export const ServerEvent = {
   Status: 'status',
   /** The playback's state after a `playback:set`. */
   PlaybackUpdated: 'playback:updated',
+  /** The answer to `clipboard:get`: the page's selected text. */
+  Clipboard: 'clipboard',
 } as const;
 
 const INPUT_EVENTS = {
@@ -49,6 +59,10 @@ const INPUT_EVENTS = {
   [SessionEvent.Text]: 'text',
   [SessionEvent.Key]: 'key',
   [SessionEvent.Move]: 'move',
+  [SessionEvent.Down]: 'down',
+  [SessionEvent.Up]: 'up',
+  [SessionEvent.Paste]: 'paste',
+  [SessionEvent.Resize]: 'resize',
 } as const;
 type InputEventName = keyof typeof INPUT_EVENTS;
 
@@ -71,7 +85,8 @@ export type SessionCommand =
   | { type: 'quality'; quality: number }
   | { type: 'fps'; fps: number }
   | { type: 'adaptive'; enabled: boolean }
-  | { type: 'playback'; change: PlaybackChange };
+  | { type: 'playback'; change: PlaybackChange }
+  | { type: 'clipboard' };
 
 /** Payload of `error`: seeds/003's `message`, and the stable code the WebSocket routes send too. */
 export interface ErrorPayload {
@@ -116,6 +131,10 @@ export function parseSessionEvent(event: string, args: readonly unknown[]): Sess
     }
     case SessionEvent.PlaybackSet:
       return { type: 'playback', change: parsePlaybackChange(data) };
+    case SessionEvent.ClipboardGet:
+      // Nothing to read; a payload that is there must be an object (a string means something else).
+      if (data !== undefined) payloadObject(event, data);
+      return { type: 'clipboard' };
     default:
       if (Object.hasOwn(INPUT_EVENTS, event)) return { type: 'input', input: INPUT_EVENTS[event as InputEventName], payload: data };
       throw new ProtocolError(ErrorCode.UnknownCommand, `unknown event ${describe(event)}; known: ${Object.values(SessionEvent).join(', ')}`);

@@ -16,6 +16,8 @@ const WEB_FILES: Record<string, string> = {
   '/session.js': 'session.js',
   '/session-control.js': 'session-control.js',
   '/session-video.js': 'session-video.js',
+  '/session-touch.js': 'session-touch.js',
+  '/session-keys.js': 'session-keys.js',
   '/session-viewer.js': 'session-viewer.js',
   '/session.css': 'session.css',
   '/gallery.html': 'gallery.html',

@@ -107,6 +107,16 @@ function routes(app: FastifyInstance, registry: SessionRegistry, access: Access,
     return { success: true, session_id: session.id, type };
   });
 
+  // The page's selected text (a phone's "copy"), counted against the session's REST input rate.
+  app.get<IdRoute>('/api/session/:id/clipboard', drive, async (request: IdRequest) => {
+    const session = driven(request);
+    let limiter = inputLimiters.get(session);
+    if (!limiter) inputLimiters.set(session, (limiter = new MessageLimiter(REST_INPUT_PER_SECOND, REST_INPUT_PER_SECOND * 2)));
+    if (!limiter.take()) throw new SessionError(ErrorCode.RateLimited, `too many input events: at most ${REST_INPUT_PER_SECOND} a second`);
+    const { text, truncated } = await session.selectedText();
+    return { success: true, session_id: session.id, text, truncated };
+  });
+
   // One session's info, and whether the caller may drive it: what a page opened from a share link needs to join.
   app.get<IdRoute>('/api/session/:id', watch, async (request: IdRequest) => {
     const session = watched(request);

@@ -184,6 +184,7 @@ class StreamSocket {
   #fps: number = TIERS.normal.fps;
   #lastLimitNotice = 0;
   #pendingInput = 0;
+  #clipboardPending = false;
   /** This socket among the viewers of the browser session it watches (presence, control). */
   #participant: Participant | undefined;
   /** Gives the held quality back to the stream's bound on distinct variants. */
@@ -293,6 +294,8 @@ class StreamSocket {
       case 'control':
       case 'pointer':
         return this.#control(command, reply);
+      case 'clipboard':
+        return this.#clipboard(reply);
       case 'playback': {
         // Whoever watches a recording's playback steers it, for every viewer of it (docs/recording.md).
         const playback = this.#stream && playbackOf(this.#stream);
@@ -455,6 +458,27 @@ class StreamSocket {
         if (error instanceof InputError) reply.refuse(error.code, error.message);
         else reply.refuse(ErrorCode.SourceError, `input:${type} failed: ${(error as Error).message.split('\n')[0]}`);
       },
+    );
+  }
+
+  /**
+   * The page's selected text, for the controller's clipboard (`clipboard:get`). It takes the
+   * scope input needs, not control itself: reading changes nothing. One read per socket at a time.
+   */
+  #clipboard(reply: Reply): void {
+    const session = this.#session;
+    if (!session || session.closed) {
+      return reply.refuse(ErrorCode.InputNotAccepted, 'clipboard:get needs a subscribed browser session; send subscribe {session_id} first');
+    }
+    this.deps.access?.require(this.principal, `control:${session.id}`);
+    if (!reaches(this.principal, `control:${session.id}`, session.options.owner)) {
+      return reply.refuse(ErrorCode.SessionNotFound, noSession(session.id));
+    }
+    if (this.#clipboardPending) return reply.refuse(ErrorCode.RateLimited, 'clipboard:get dropped: your last one is still waiting for the page');
+    this.#clipboardPending = true;
+    session.selectedText().finally(() => { this.#clipboardPending = false; }).then(
+      (selection) => reply.answer(ServerEvent.Clipboard, { session_id: session.id, ...selection }),
+      (error: unknown) => reply.refuse(error instanceof FramehubError ? error.code : ErrorCode.SourceError, `clipboard:get failed: ${(error as Error).message.split('\n')[0]}`),
     );
   }
 

@@ -8,14 +8,24 @@ export type InputEvent =
   | { type: 'move'; x: number; y: number }
   | { type: 'scroll'; deltaX: number; deltaY: number; x?: number; y?: number }
   | { type: 'text'; text: string }
-  | { type: 'key'; key: string };
+  | { type: 'key'; key: string }
+  /** A button pressed (`down`) or let go (`up`) at a point: a drag is down, moves, up. */
+  | { type: 'down' | 'up'; x: number; y: number; button: MouseButton }
+  /** Text inserted at the caret at once, as a paste does (no key events per character). */
+  | { type: 'paste'; text: string }
+  /** The page's viewport, CSS pixels, within the sizes session creation takes. */
+  | { type: 'resize'; width: number; height: number };
 
 export type InputType = InputEvent['type'];
 export type MouseButton = 'left' | 'right' | 'middle';
 
-export const INPUT_TYPES: readonly InputType[] = ['click', 'move', 'scroll', 'text', 'key'];
+export const INPUT_TYPES: readonly InputType[] = ['click', 'move', 'scroll', 'text', 'key', 'down', 'up', 'paste', 'resize'];
 /** Longest `input:text`: typing is one CDP round trip per character. */
 export const MAX_TEXT_LENGTH = 500;
+/** Longest `input:paste`: one CDP call (`Input.insertText`) whatever the length. */
+export const MAX_PASTE_LENGTH = 10_000;
+/** Viewport sizes, CSS pixels, a session may have: at creation and after `input:resize`. */
+export const VIEWPORT_LIMITS = { width: [200, 3840], height: [200, 2160] } as const;
 /** Largest scroll step either way, CSS pixels. */
 export const MAX_SCROLL_DELTA = 10_000;
 // Playwright key names (`Enter`, `ArrowLeft`, `F5`, `a`) with optional modifiers (`Control+a`).
@@ -43,12 +53,29 @@ export function parseInput(type: InputType, raw: unknown, viewport: { width: num
     return finite(data[name], name, 0, max, type);
   };
   switch (type) {
-    case 'click': {
+    case 'click':
+    case 'down':
+    case 'up': {
       const button = data['button'] ?? 'left';
       if (button !== 'left' && button !== 'right' && button !== 'middle') {
-        throw new InputError(`input:click button must be left, right or middle (got ${describe(button)})`);
+        throw new InputError(`input:${type} button must be left, right or middle (got ${describe(button)})`);
       }
       return { type, x: coord('x'), y: coord('y'), button };
+    }
+    case 'paste': {
+      const text = data['text'];
+      if (typeof text !== 'string') throw new InputError(`input:paste text must be a string (got ${describe(text)})`);
+      if (text.length > MAX_PASTE_LENGTH) throw new InputError(`input:paste text is ${text.length} characters; at most ${MAX_PASTE_LENGTH}`);
+      return { type, text };
+    }
+    case 'resize': {
+      const size = (name: 'width' | 'height'): number => {
+        const [min, max] = VIEWPORT_LIMITS[name];
+        const value = finite(data[name], name, min, max, type);
+        if (!Number.isInteger(value)) throw new InputError(`input:resize ${name} must be an integer from ${min} to ${max} (got ${describe(value)})`);
+        return value;
+      };
+      return { type, width: size('width'), height: size('height') };
     }
     case 'move':
       return { type, x: coord('x'), y: coord('y') };
@@ -85,8 +112,8 @@ function finite(raw: unknown, name: string, min: number, max: number, type: Inpu
   return raw;
 }
 
-/** Performs a validated event on the page through Playwright's mouse and keyboard (CDP Input.*). */
-export async function applyInput(page: Page, event: InputEvent): Promise<void> {
+/** Performs a validated event on the page through Playwright's mouse and keyboard (CDP Input.*); the session does resizes itself (the screencast must follow). */
+export async function applyInput(page: Page, event: Exclude<InputEvent, { type: 'resize' }>): Promise<void> {
   switch (event.type) {
     case 'click':
       return page.mouse.click(event.x, event.y, { button: event.button });
@@ -97,6 +124,12 @@ export async function applyInput(page: Page, event: InputEvent): Promise<void> {
       return page.mouse.wheel(event.deltaX, event.deltaY);
     case 'text':
       return page.keyboard.type(event.text);
+    case 'down':
+    case 'up':
+      await page.mouse.move(event.x, event.y);
+      return event.type === 'down' ? page.mouse.down({ button: event.button }) : page.mouse.up({ button: event.button });
+    case 'paste':
+      return page.keyboard.insertText(event.text);
     case 'key':
       try {
         return await page.keyboard.press(event.key);

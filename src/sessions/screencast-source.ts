@@ -50,6 +50,9 @@ export class ScreencastSource extends Source {
   #recovering = false;
   #watchdog: ReturnType<typeof setTimeout> | undefined;
   readonly #watchdogMs: number;
+  /** The frame bounds now: `options`' at first, the page's new size after a resize. */
+  #maxWidth: number;
+  #maxHeight: number;
 
   constructor(
     private readonly target: ScreencastTarget,
@@ -57,6 +60,8 @@ export class ScreencastSource extends Source {
   ) {
     super();
     this.#interval = 1000 / options.fps;
+    this.#maxWidth = options.maxWidth;
+    this.#maxHeight = options.maxHeight;
     // Chromium paints only on change, so silence alone proves nothing: after this long without a
     // frame the watchdog asks the page whether it is alive (a cheap script run), and only a page
     // that does not answer is replaced. Four frame intervals, at least 2 s.
@@ -72,14 +77,7 @@ export class ScreencastSource extends Source {
       if (!this.#running) return;
       cdp.on('Page.screencastFrame', this.#cdpOnFrame);
       this.#cdp = cdp;
-      await cdp.send('Page.startScreencast', {
-        format: 'jpeg',
-        quality: this.options.quality,
-        maxWidth: this.options.maxWidth,
-        maxHeight: this.options.maxHeight,
-        // Every frame: skipping every other one could skip the only paint a static page makes.
-        everyNthFrame: 1,
-      });
+      await cdp.send('Page.startScreencast', this.#screencastParams());
     } catch (error) {
       this.#teardown();
       throw error;
@@ -89,6 +87,31 @@ export class ScreencastSource extends Source {
       this.#recovering = false;
       this.emit('status', 'browser page is back');
     }
+  }
+
+  /**
+   * Frames at most `maxWidth`x`maxHeight` from now on (the session's page was resized): a
+   * running screencast is restarted with the new bounds, or its frames would keep the old scale.
+   */
+  async resize(maxWidth: number, maxHeight: number): Promise<void> {
+    this.#maxWidth = maxWidth;
+    this.#maxHeight = maxHeight;
+    const cdp = this.#cdp;
+    if (!this.#running || !cdp) return;
+    await cdp.send('Page.stopScreencast').catch(() => {});
+    if (this.#cdp !== cdp) return; // failed or stopped meanwhile: the next start uses the new bounds
+    await cdp.send('Page.startScreencast', this.#screencastParams());
+  }
+
+  #screencastParams() {
+    return {
+      format: 'jpeg' as const,
+      quality: this.options.quality,
+      maxWidth: this.#maxWidth,
+      maxHeight: this.#maxHeight,
+      // Every frame: skipping every other one could skip the only paint a static page makes.
+      everyNthFrame: 1,
+    };
   }
 
   async stop(): Promise<void> {

@@ -14,7 +14,8 @@ export const SESSION_ID = /^[A-Za-z0-9_.-]{1,64}$/;
 /** Stream ids that name a session's screencast: `session:<id>`. */
 export const SESSION_STREAM_PREFIX = 'session:';
 
-export const VIEWPORT_LIMITS = { width: [200, 3840], height: [200, 2160] } as const;
+// Defined beside input:resize, which must keep to the same sizes.
+export { VIEWPORT_LIMITS } from './input.js';
 
 export interface RegistryOptions {
   maxSessions: number;

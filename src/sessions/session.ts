@@ -40,6 +40,14 @@ export interface SessionDeps {
   onBackgroundError: (error: unknown) => void;
 }
 
+/** The page did not do what was asked (take a size, answer a question) in time: a 504 over REST. */
+export class PageTimeout extends FramehubError {
+  override readonly name = 'PageTimeout';
+  constructor(message: string) {
+    super(ErrorCode.Timeout, message);
+  }
+}
+
 /** A navigation that could not complete (DNS failure, timeout, refused connection). */
 export class NavigationError extends FramehubError {
   override readonly name = 'NavigationError';
@@ -68,6 +76,10 @@ const PAGE_PROBE_MS = 2000;
 const MAX_PENDING_INPUT = 64;
 /** Longest a screenshot may take before the request fails (a 502 from the REST route). */
 const SCREENSHOT_TIMEOUT_MS = 10_000;
+/** Longest a resize may take before the input fails. */
+const RESIZE_TIMEOUT_MS = 5000;
+/** Most characters of the page's selection `selectedText` returns (a selected book stays on the server). */
+export const MAX_SELECTION_LENGTH = 100_000;
 /** Concurrent PNG requests within this window share one screenshot. */
 const SCREENSHOT_REUSE_MS = 100;
 
@@ -249,12 +261,64 @@ export class Session {
     this.#queuedMove = event.type === 'move' ? queued : undefined;
     const run = this.#inputChain.then(async () => {
       if (this.#queuedMove === queued) this.#queuedMove = undefined;
-      await applyInput((await this.page()).page, queued.event);
+      const event = queued.event;
+      if (event.type === 'resize') await this.#resize(event.width, event.height);
+      else await applyInput((await this.page()).page, event);
       this.activity.input(queued.event);
     });
     queued.done = run;
     this.#inputChain = run.catch(() => {}).finally(() => this.#inputPending--);
     return run;
+  }
+
+  /**
+   * The page's viewport becomes `width`x`height` (validated by parseInput), and the screencast
+   * follows. Runs in the input queue, so input sent after it lands on the new layout. A page
+   * reopened after a crash gets the new size too (it is read from `options`).
+   */
+  async #resize(width: number, height: number): Promise<void> {
+    const { page } = await this.page();
+    // Bounded: setViewportSize waits for the renderer without a limit (see browser-pool.ts).
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new PageTimeout(`the page did not take the size ${width}x${height} within ${RESIZE_TIMEOUT_MS / 1000} s`)), RESIZE_TIMEOUT_MS);
+    });
+    try {
+      await Promise.race([page.setViewportSize({ width, height }), deadline]);
+    } finally {
+      clearTimeout(timer);
+    }
+    this.options.width = width;
+    this.options.height = height;
+    await this.source.resize(width, height);
+  }
+
+  /**
+   * The text selected in the page now (its focused field's selection, else the document's),
+   * at most MAX_SELECTION_LENGTH characters; `truncated` when it was longer.
+   */
+  async selectedText(): Promise<{ text: string; truncated: boolean }> {
+    const { cdp } = await this.page();
+    const expression = `(() => {
+      const el = document.activeElement;
+      let text = '';
+      if (el && (el.tagName === 'TEXTAREA' || el.tagName === 'INPUT') && typeof el.selectionStart === 'number') text = el.value.slice(el.selectionStart, el.selectionEnd);
+      if (!text) text = String(window.getSelection?.() ?? '');
+      return [text.slice(0, ${MAX_SELECTION_LENGTH}), text.length > ${MAX_SELECTION_LENGTH}];
+    })()`;
+    // CDP, not page.evaluate: it runs in the page without waiting for a navigation to settle, and bounded.
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new PageTimeout(`the page did not answer within ${PAGE_PROBE_MS / 1000} s`)), PAGE_PROBE_MS);
+    });
+    try {
+      const answer = await Promise.race([cdp.send('Runtime.evaluate', { expression, returnByValue: true }), deadline]);
+      const value = answer.result.value as unknown;
+      if (!Array.isArray(value) || typeof value[0] !== 'string') return { text: '', truncated: false };
+      return { text: value[0], truncated: value[1] === true };
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   /** A PNG of the page now: the live frame when the stream runs, a screenshot otherwise. */
