@@ -7,6 +7,7 @@ import { ErrorCode } from '../wire/errors.js';
 import { MessageLimiter } from './message-limiter.js';
 import { answerErrors } from './route-errors.js';
 import { grantOf, reaches, type Access } from './access.js';
+import { SessionForward } from '../cluster/session-forward.js';
 
 export interface SessionRouteDefaults {
   quality: number;
@@ -27,7 +28,7 @@ const REST_INPUT_PER_SECOND = 30;
  * for clients that drive a page without Socket.IO. Every answer is JSON with `success`;
  * failures carry `error` and a 4xx/5xx status.
  */
-export function registerSessionRoutes(root: FastifyInstance, registry: SessionRegistry, access: Access, defaults: SessionRouteDefaults): void {
+export function registerSessionRoutes(root: FastifyInstance, registry: SessionRegistry, access: Access, defaults: SessionRouteDefaults, remote?: SessionForward): void {
   // A plugin scope, so the error handler below answers for these routes only.
   void root.register(async function sessionRoutes(app) {
     // JSON bodies only: a text/plain body is refused 415 like every other type, not parsed as a string.
@@ -37,6 +38,9 @@ export function registerSessionRoutes(root: FastifyInstance, registry: SessionRe
       success: false,
       error: refusal.code === ErrorCode.InternalError ? 'internal error' : refusal.message,
     }));
+    // In a cluster, a call for a session another node runs is answered by that node (session-forward.ts),
+    // after this node's own scope check; the owner node checks everything again, as for a local call.
+    if (remote) app.addHook('preHandler', forwardHook(registry, remote));
     routes(app, registry, access, defaults);
   });
 }
@@ -148,6 +152,24 @@ function routes(app: FastifyInstance, registry: SessionRegistry, access: Access,
     return { success: true, sessions: seen.map((session) => ({ ...session.info(), expires_in: registry.expiresIn(session) })) };
   });
 
+}
+
+/** A `preHandler` sending `/api/session/:id…` calls for a session this node does not run to the node that does. */
+function forwardHook(registry: SessionRegistry, remote: SessionForward) {
+  return async function forwardToSessionNode(request: FastifyRequest, reply: FastifyReply) {
+    const id = (request.params as Partial<IdRoute['Params']> | undefined)?.id;
+    if (typeof id !== 'string' || registry.get(id) || SessionForward.forwarded(request.headers)) return;
+    const query = request.url.indexOf('?');
+    const suffix = (request.routeOptions.url ?? '').slice('/api/session/:id'.length);
+    const answer = await remote.send(id, {
+      method: request.method,
+      path: `/api/session/${encodeURIComponent(id)}${suffix}${query === -1 ? '' : request.url.slice(query)}`,
+      headers: request.headers,
+      body: request.body,
+    });
+    if (!answer) return; // no node runs it: answered here, as an unknown id
+    return reply.code(answer.status).headers(answer.headers).send(answer.body);
+  };
 }
 
 /** The session `request` names when its grant reaches it for `need`; otherwise the unknown id's 404, word for word. */

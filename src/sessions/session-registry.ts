@@ -39,6 +39,11 @@ export interface RegistryOptions {
   encoder: Encoder;
   idleGraceMs: number;
   onBackgroundError: (error: unknown) => void;
+  /**
+   * In a cluster: takes the id for this node (session-directory.ts); `false` when another node's
+   * session has it. Unset: ids are this process's alone.
+   */
+  claimId?: (id: string, owner: string | undefined) => Promise<boolean>;
 }
 
 export type CloseReason = 'deleted' | 'expired' | 'lifetime' | 'shutdown' | 'failed';
@@ -161,6 +166,14 @@ export class SessionRegistry extends TypedEmitter<RegistryEvents> {
     this.#sessions.set(id, session);
     this.pool.setDemand(this.#sessions.size);
     this.#starting.add(session);
+    // After the local count: the claim waits for Redis, and concurrent creates here must not overshoot the caps meanwhile.
+    const claimed = this.options.claimId ? await this.options.claimId(id, request.owner).catch((error: unknown) => error as Error) : true;
+    if (claimed !== true) {
+      this.#starting.delete(session);
+      await this.delete(id, 'failed');
+      if (claimed === false) throw new SessionError(ErrorCode.SessionExists, `session ${id} already exists`);
+      throw new SessionError(ErrorCode.BrowserUnavailable, `could not claim the session id in the cluster: ${claimed.message}`);
+    }
     try {
       await session.page();
     } catch (error) {

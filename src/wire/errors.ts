@@ -72,6 +72,8 @@ const TABLE = {
   url_unresolvable: [502, CloseCode.BadRequest],
   navigation_failed: [502, CloseCode.BadRequest],
   timeout: [504, CloseCode.TryAgainLater],
+  /** In a cluster: the node running a browser session did not answer a request forwarded to it. */
+  node_unreachable: [502, CloseCode.TryAgainLater],
   // Recordings.
   /** A recording id that is not `<YYYYMMDD>T<HHMMSS>Z-<8 hex>` (never a path). */
   invalid_recording_id: [400, CloseCode.BadRequest],
@@ -152,6 +154,7 @@ export const ErrorCode = {
   UrlUnresolvable: 'url_unresolvable',
   NavigationFailed: 'navigation_failed',
   Timeout: 'timeout',
+  NodeUnreachable: 'node_unreachable',
   InvalidRecordingId: 'invalid_recording_id',
   RecordingNotFound: 'recording_not_found',
   AlreadyRecording: 'already_recording',

@@ -1,0 +1,185 @@
+import { TypedEmitter } from '../util/typed-emitter.js';
+import type { ClusterNode } from './cluster-node.js';
+import type { RedisClient } from './redis-connection.js';
+import { SESSIONS_CHANNEL, sessionKey } from './keys.js';
+
+/** Where a browser session run by another node lives, and whose it is. */
+export interface SessionPlace {
+  /** The node running its Chromium. */
+  node: string;
+  /** That node's address, from its heartbeat (`null` until it listens). */
+  url: string | null;
+  owner?: string;
+}
+
+/** What nodes tell each other on SESSIONS_CHANNEL between heartbeats. */
+type SessionNotice =
+  | { event: 'opened'; id: string; node: string; url: string | null; owner?: string }
+  | { event: 'closed'; id: string; node: string; reason: string }
+  /** A node started following the session's frames: its node starts publishing them at once. */
+  | { event: 'watched'; id: string };
+
+export interface SessionDirectoryEvents {
+  /** A session of another node ended (closed there, or its node is gone): `why` is for its viewers. */
+  'session:gone': { id: string; why: string };
+  /** Another node follows `id`'s frames now. */
+  'session:watched': { id: string };
+}
+
+export interface SessionDirectoryOptions {
+  redis: RedisClient;
+  subscriber: RedisClient;
+  node: ClusterNode;
+  /** The sessions running on this node now: their claims are renewed. */
+  localIds: () => string[];
+  /** How often the claims are renewed and the node list read again. @default 1000 */
+  refreshMs?: number;
+  /** How long a claim outlives its node's last renewal: how long a dead node's session ids stay taken. @default 5000 */
+  claimTtlMs?: number;
+}
+
+// Renew and release only claims this node still holds (as stream-lease.ts does for leases).
+const RENEW = "local n = 0 for i, key in ipairs(KEYS) do if redis.call('get', key) == ARGV[1] then redis.call('pexpire', key, ARGV[2]) n = n + 1 end end return n";
+const RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0";
+
+/**
+ * Every node's browser sessions as this node knows them: which node runs each (from the node
+ * heartbeats, read every second, and the `opened`/`closed` notices between them) and the claim
+ * on each id, a Redis key with a TTL that its node renews, so one id names one session in the
+ * whole cluster and a dead node's ids come free when its claims expire.
+ *
+ * Lookups are synchronous (the hub resolves stream ids synchronously): they read the last
+ * snapshot, which is at most `refreshMs` old, or current through the notices.
+ */
+export class SessionDirectory extends TypedEmitter<SessionDirectoryEvents> {
+  readonly #options: Required<Pick<SessionDirectoryOptions, 'refreshMs' | 'claimTtlMs'>> & SessionDirectoryOptions;
+  /** Sessions of other nodes. */
+  #places = new Map<string, SessionPlace>();
+  #timer: NodeJS.Timeout | undefined;
+  #refreshing: Promise<void> | undefined;
+
+  constructor(options: SessionDirectoryOptions) {
+    super();
+    this.#options = { refreshMs: 1000, claimTtlMs: 5000, ...options };
+  }
+
+  get nodeId(): string {
+    return this.#options.node.id;
+  }
+
+  async start(): Promise<void> {
+    await this.#options.subscriber.subscribe(SESSIONS_CHANNEL, this.#subscriberOnNotice);
+    await this.refresh();
+    this.#timer ??= setInterval(this.#tick, this.#options.refreshMs).unref();
+  }
+
+  async stop(): Promise<void> {
+    if (this.#timer) clearInterval(this.#timer);
+    this.#timer = undefined;
+    if (this.#options.subscriber.isReady) await this.#options.subscriber.unsubscribe(SESSIONS_CHANNEL, this.#subscriberOnNotice).catch(() => undefined);
+  }
+
+  /** The node running session `id` when it is another node (the snapshot; never waits). */
+  place(id: string): SessionPlace | undefined {
+    return this.#places.get(id);
+  }
+
+  /** As `place`, reading the node list again on a miss: for a request that arrived just after the session was made elsewhere. */
+  async lookup(id: string): Promise<SessionPlace | undefined> {
+    return this.#places.get(id) ?? (await this.refresh().catch(() => undefined), this.#places.get(id));
+  }
+
+  /** Takes `id` for a session about to start here; `false` when another node holds it. Tells the other nodes at once. */
+  async claim(id: string, owner: string | undefined): Promise<boolean> {
+    const taken = await this.#options.redis.set(sessionKey(id), this.nodeId, { condition: 'NX', expiration: { type: 'PX', value: this.#options.claimTtlMs } });
+    if (taken !== 'OK') return false;
+    this.#notify({ event: 'opened', id, node: this.nodeId, url: this.#url(), ...(owner !== undefined && { owner }) });
+    return true;
+  }
+
+  /** Gives `id` up (its session closed here) and tells the other nodes' viewers why; nothing when the claim was not ours. */
+  async release(id: string, reason: string): Promise<void> {
+    const released = await this.#options.redis.eval(RELEASE, { keys: [sessionKey(id)], arguments: [this.nodeId] });
+    if (released === 1) this.#notify({ event: 'closed', id, node: this.nodeId, reason });
+  }
+
+  /** Asks the node running `id` to publish its frames now (it also notices within a second by itself). */
+  watch(id: string): void {
+    this.#notify({ event: 'watched', id });
+  }
+
+  /** Renews this node's claims and reads every node's sessions; one at a time. */
+  refresh(): Promise<void> {
+    this.#refreshing ??= this.#refresh().finally(() => (this.#refreshing = undefined));
+    return this.#refreshing;
+  }
+
+  async #refresh(): Promise<void> {
+    const local = this.#options.localIds();
+    if (local.length > 0) await this.#options.redis.eval(RENEW, { keys: local.map(sessionKey), arguments: [this.nodeId, String(this.#options.claimTtlMs)] });
+    const nodes = await this.#options.node.nodes();
+    const places = new Map<string, SessionPlace>();
+    for (const node of nodes) {
+      if (node.id === this.nodeId) continue;
+      for (const id of node.sessions) {
+        const owner = node.sessionOwners?.[id];
+        places.set(id, { node: node.id, url: node.url, ...(owner !== undefined && { owner }) });
+      }
+    }
+    // A session announced after the heartbeat that was read stays until a heartbeat lists it or its node is gone.
+    const alive = new Set(nodes.map((node) => node.id));
+    for (const [id, place] of this.#places) {
+      if (!places.has(id) && alive.has(place.node) && this.#fresh.has(id)) places.set(id, place);
+    }
+    this.#fresh.clear();
+    const before = this.#places;
+    this.#places = places;
+    for (const [id, place] of before) {
+      if (places.get(id)?.node === place.node) continue;
+      const why = alive.has(place.node)
+        ? `session ${id} has ended`
+        : `session ${id} has ended: node ${place.node}, which ran its browser, stopped answering (its Chromium is gone)`;
+      this.emit('session:gone', { id, why });
+    }
+  }
+
+  /** Ids announced since the last refresh: the heartbeat read next may predate them. */
+  readonly #fresh = new Set<string>();
+
+  readonly #tick = (): void => {
+    // Redis away: the next tick tries again; the snapshot stays as it was.
+    this.refresh().catch(() => undefined);
+  };
+
+  #url(): string | null {
+    return this.#options.node.url;
+  }
+
+  #notify(notice: SessionNotice): void {
+    // Best effort: the heartbeats say the same within a second.
+    this.#options.redis.publish(SESSIONS_CHANNEL, JSON.stringify(notice)).catch(() => undefined);
+  }
+
+  readonly #subscriberOnNotice = (message: string): void => {
+    let notice: SessionNotice;
+    try {
+      notice = JSON.parse(message) as SessionNotice;
+    } catch {
+      return;
+    }
+    if (typeof notice !== 'object' || notice === null || typeof notice.id !== 'string') return;
+    if (notice.event === 'watched') {
+      this.emit('session:watched', { id: notice.id });
+      return;
+    }
+    if (typeof notice.node !== 'string' || notice.node === this.nodeId) return;
+    if (notice.event === 'opened') {
+      this.#places.set(notice.id, { node: notice.node, url: typeof notice.url === 'string' ? notice.url : null, ...(typeof notice.owner === 'string' && { owner: notice.owner }) });
+      this.#fresh.add(notice.id);
+    } else if (notice.event === 'closed' && this.#places.get(notice.id)?.node === notice.node) {
+      this.#places.delete(notice.id);
+      this.#fresh.delete(notice.id);
+      this.emit('session:gone', { id: notice.id, why: `session ${notice.id} has ended (${String(notice.reason).slice(0, 200)})` });
+    }
+  };
+}
