@@ -56,6 +56,19 @@ export class SessionRelay {
     this.#check().catch((error: unknown) => this.#options.onError?.(error)).finally(() => (this.#checking = false));
   }
 
+  /**
+   * Another node has started following session `id`: relay it from now on, and publish its
+   * current frame again, since a page that does not repaint sends no new one and that node's
+   * viewers would wait for it (a local subscriber gets the latest frame at once too).
+   */
+  watched(id: string): void {
+    this.check();
+    const session = this.#options.sessions().find((s) => s.id === id);
+    const latest = session?.stream.latest;
+    if (!session || !latest || !this.#relays.has(session.stream)) return;
+    this.#options.redis.publish(framesChannel(session.stream.id), encodeFrameMessage(latest)).catch((error: unknown) => this.#options.onError?.(error));
+  }
+
   async #check(): Promise<void> {
     const sessions = this.#options.sessions();
     const live = new Set(sessions.map((session) => session.stream));

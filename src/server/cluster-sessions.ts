@@ -38,8 +38,8 @@ export function clusterSessions(cluster: Cluster, deps: { encoder: Encoder; idle
     idleGraceMs: deps.idleGraceMs,
     isLocal: (id) => registry?.get(id) !== undefined,
   });
-  directory.on('session:watched', function directoryOnWatched() {
-    relay.check();
+  directory.on('session:watched', function directoryOnWatched({ id }) {
+    relay.watched(id);
   });
   return {
     directory,
