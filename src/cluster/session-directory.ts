@@ -57,6 +57,14 @@ export class SessionDirectory extends TypedEmitter<SessionDirectoryEvents> {
   #places = new Map<string, SessionPlace>();
   #timer: NodeJS.Timeout | undefined;
   #refreshing: Promise<void> | undefined;
+  #refreshedAt = 0;
+  /**
+   * Sessions announced closed, with the node that ran them, until a heartbeat read after the
+   * notice: a heartbeat written just before the close would otherwise bring them back for a second.
+   */
+  readonly #closed = new Map<string, string>();
+  /** Releases under way, awaited by stop() so that a clean stop tells the other nodes before it leaves. */
+  readonly #releasing = new Set<Promise<void>>();
 
   constructor(options: SessionDirectoryOptions) {
     super();
@@ -74,6 +82,7 @@ export class SessionDirectory extends TypedEmitter<SessionDirectoryEvents> {
   }
 
   async stop(): Promise<void> {
+    await Promise.all(this.#releasing);
     if (this.#timer) clearInterval(this.#timer);
     this.#timer = undefined;
     if (this.#options.subscriber.isReady) await this.#options.subscriber.unsubscribe(SESSIONS_CHANNEL, this.#subscriberOnNotice).catch(() => undefined);
@@ -86,26 +95,35 @@ export class SessionDirectory extends TypedEmitter<SessionDirectoryEvents> {
 
   /** As `place`, reading the node list again on a miss: for a request that arrived just after the session was made elsewhere. */
   async lookup(id: string): Promise<SessionPlace | undefined> {
-    return this.#places.get(id) ?? (await this.refresh().catch(() => undefined), this.#places.get(id));
+    const known = this.#places.get(id);
+    // A client asking for unknown ids does not get one node-list read each: at most one every 250 ms.
+    if (known || Date.now() - this.#refreshedAt < 250) return known;
+    await this.refresh().catch(() => undefined);
+    return this.#places.get(id);
   }
 
   /** Takes `id` for a session about to start here; `false` when another node holds it. Tells the other nodes at once. */
   async claim(id: string, owner: string | undefined): Promise<boolean> {
     const taken = await this.#options.redis.set(sessionKey(id), this.nodeId, { condition: 'NX', expiration: { type: 'PX', value: this.#options.claimTtlMs } });
     if (taken !== 'OK') return false;
-    this.#notify({ event: 'opened', id, node: this.nodeId, url: this.#url(), ...(owner !== undefined && { owner }) });
+    void this.#notify({ event: 'opened', id, node: this.nodeId, url: this.#url(), ...(owner !== undefined && { owner }) });
     return true;
   }
 
   /** Gives `id` up (its session closed here) and tells the other nodes' viewers why; nothing when the claim was not ours. */
-  async release(id: string, reason: string): Promise<void> {
-    const released = await this.#options.redis.eval(RELEASE, { keys: [sessionKey(id)], arguments: [this.nodeId] });
-    if (released === 1) this.#notify({ event: 'closed', id, node: this.nodeId, reason });
+  release(id: string, reason: string): Promise<void> {
+    const releasing = (async () => {
+      const released = await this.#options.redis.eval(RELEASE, { keys: [sessionKey(id)], arguments: [this.nodeId] });
+      if (released === 1) await this.#notify({ event: 'closed', id, node: this.nodeId, reason });
+    })();
+    const tracked = releasing.catch(() => undefined).finally(() => this.#releasing.delete(tracked));
+    this.#releasing.add(tracked);
+    return releasing;
   }
 
   /** Asks the node running `id` to publish its frames now (it also notices within a second by itself). */
   watch(id: string): void {
-    this.#notify({ event: 'watched', id });
+    void this.#notify({ event: 'watched', id });
   }
 
   /** Renews this node's claims and reads every node's sessions; one at a time. */
@@ -115,6 +133,8 @@ export class SessionDirectory extends TypedEmitter<SessionDirectoryEvents> {
   }
 
   async #refresh(): Promise<void> {
+    this.#refreshedAt = Date.now();
+    const closedBefore = new Map(this.#closed);
     const local = this.#options.localIds();
     if (local.length > 0) await this.#options.redis.eval(RENEW, { keys: local.map(sessionKey), arguments: [this.nodeId, String(this.#options.claimTtlMs)] });
     const nodes = await this.#options.node.nodes();
@@ -122,6 +142,7 @@ export class SessionDirectory extends TypedEmitter<SessionDirectoryEvents> {
     for (const node of nodes) {
       if (node.id === this.nodeId) continue;
       for (const id of node.sessions) {
+        if (this.#closed.get(id) === node.id) continue;
         const owner = node.sessionOwners?.[id];
         places.set(id, { node: node.id, url: node.url, ...(owner !== undefined && { owner }) });
       }
@@ -132,6 +153,8 @@ export class SessionDirectory extends TypedEmitter<SessionDirectoryEvents> {
       if (!places.has(id) && alive.has(place.node) && this.#fresh.has(id)) places.set(id, place);
     }
     this.#fresh.clear();
+    // Heartbeats read from now on were written after these notices.
+    for (const [id, node] of closedBefore) if (this.#closed.get(id) === node) this.#closed.delete(id);
     const before = this.#places;
     this.#places = places;
     for (const [id, place] of before) {
@@ -155,9 +178,9 @@ export class SessionDirectory extends TypedEmitter<SessionDirectoryEvents> {
     return this.#options.node.url;
   }
 
-  #notify(notice: SessionNotice): void {
+  #notify(notice: SessionNotice): Promise<void> {
     // Best effort: the heartbeats say the same within a second.
-    this.#options.redis.publish(SESSIONS_CHANNEL, JSON.stringify(notice)).catch(() => undefined);
+    return this.#options.redis.publish(SESSIONS_CHANNEL, JSON.stringify(notice)).then(() => undefined, () => undefined);
   }
 
   readonly #subscriberOnNotice = (message: string): void => {
@@ -174,11 +197,13 @@ export class SessionDirectory extends TypedEmitter<SessionDirectoryEvents> {
     }
     if (typeof notice.node !== 'string' || notice.node === this.nodeId) return;
     if (notice.event === 'opened') {
+      this.#closed.delete(notice.id);
       this.#places.set(notice.id, { node: notice.node, url: typeof notice.url === 'string' ? notice.url : null, ...(typeof notice.owner === 'string' && { owner: notice.owner }) });
       this.#fresh.add(notice.id);
     } else if (notice.event === 'closed' && this.#places.get(notice.id)?.node === notice.node) {
       this.#places.delete(notice.id);
       this.#fresh.delete(notice.id);
+      this.#closed.set(notice.id, notice.node);
       this.emit('session:gone', { id: notice.id, why: `session ${notice.id} has ended (${String(notice.reason).slice(0, 200)})` });
     }
   };
