@@ -37,7 +37,9 @@ async function call(server: ServerProcess, method: string, path: string, token: 
 
 function socketOn(t: TestCleanup, server: ServerProcess, token: string): Socket {
   const socket = connect(server.http, { auth: { token }, transports: ['websocket'], reconnection: false });
-  t.after(() => void socket.disconnect());
+  t.after(() => {
+    socket.disconnect();
+  });
   return socket;
 }
 
@@ -163,7 +165,7 @@ describe('cluster (REDIS_URL): browser sessions on every node', () => {
     await subscribe(onC, 'doomed');
     await red;
 
-    const told = nextEvent(onC, 'error', (e: { code: string }) => e.code === 'stream_ended', 30_000);
+    const told = nextEvent<{ code: string; message: string }>(onC, 'error', (e) => e.code === 'stream_ended', 30_000);
     await killHard(a);
     const notice = await told;
     assert.match(notice.message, /stopped answering.*Chromium is gone/);
