@@ -37,7 +37,7 @@ async function call(server: ServerProcess, method: string, path: string, token: 
 
 function socketOn(t: TestCleanup, server: ServerProcess, token: string): Socket {
   const socket = connect(server.http, { auth: { token }, transports: ['websocket'], reconnection: false });
-  t.after(() => {
+  t.after(async () => {
     socket.disconnect();
   });
   return socket;
