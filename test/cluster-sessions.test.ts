@@ -104,6 +104,8 @@ describe('cluster (REDIS_URL): browser sessions on every node', () => {
 
     // Watched through B (Socket.IO), its frames come from A through Redis.
     const onB = socketOn(t, b, OWNER);
+    const errorsOnB: unknown[] = [];
+    onB.on('error', (e: unknown) => errorsOnB.push(e));
     const redOnB = frameOfColour(onB, RED, 30_000);
     assert.equal((await subscribe(onB, 'shared')).session_id, 'shared');
     await redOnB;
@@ -122,7 +124,7 @@ describe('cluster (REDIS_URL): browser sessions on every node', () => {
     await subscribe(onC, 'shared');
     const blueOnB = frameOfColour(onB, BLUE, 30_000);
     assert.deepEqual(await onC.timeout(30_000).emitWithAck('input:click', { x: 100, y: 100 }), { type: 'click' });
-    await blueOnB;
+    await blueOnB.catch((error: Error) => assert.fail(`${error.message}; errors on B: ${JSON.stringify(errorsOnB)}`));
     // A's input validation answers through C.
     const refused = await onC.timeout(30_000).emitWithAck('input:click', { x: 100_000, y: 100 });
     assert.equal(refused.error?.code, 'invalid_input', JSON.stringify(refused));

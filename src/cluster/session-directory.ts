@@ -147,12 +147,15 @@ export class SessionDirectory extends TypedEmitter<SessionDirectoryEvents> {
         places.set(id, { node: node.id, url: node.url, ...(owner !== undefined && { owner }) });
       }
     }
-    // A session announced after the heartbeat that was read stays until a heartbeat lists it or its node is gone.
+    // A session announced after the heartbeat that was read stays until a heartbeat lists it, its
+    // node is gone, or a few heartbeats have passed without it (a create that failed there).
     const alive = new Set(nodes.map((node) => node.id));
-    for (const [id, place] of this.#places) {
-      if (!places.has(id) && alive.has(place.node) && this.#fresh.has(id)) places.set(id, place);
+    const now = Date.now();
+    for (const [id, announcedAt] of this.#fresh) {
+      const place = this.#places.get(id);
+      if (places.get(id)?.node === place?.node || !place || !alive.has(place.node) || now - announcedAt > 5 * this.#options.refreshMs) this.#fresh.delete(id);
+      else if (!places.has(id)) places.set(id, place);
     }
-    this.#fresh.clear();
     // Heartbeats read from now on were written after these notices.
     for (const [id, node] of closedBefore) if (this.#closed.get(id) === node) this.#closed.delete(id);
     const before = this.#places;
@@ -166,8 +169,8 @@ export class SessionDirectory extends TypedEmitter<SessionDirectoryEvents> {
     }
   }
 
-  /** Ids announced since the last refresh: the heartbeat read next may predate them. */
-  readonly #fresh = new Set<string>();
+  /** Ids announced (with when) and not yet listed by their node's heartbeat, which may predate them. */
+  readonly #fresh = new Map<string, number>();
 
   readonly #tick = (): void => {
     // Redis away: the next tick tries again; the snapshot stays as it was.
@@ -199,7 +202,7 @@ export class SessionDirectory extends TypedEmitter<SessionDirectoryEvents> {
     if (notice.event === 'opened') {
       this.#closed.delete(notice.id);
       this.#places.set(notice.id, { node: notice.node, url: typeof notice.url === 'string' ? notice.url : null, ...(typeof notice.owner === 'string' && { owner: notice.owner }) });
-      this.#fresh.add(notice.id);
+      this.#fresh.set(notice.id, Date.now());
     } else if (notice.event === 'closed' && this.#places.get(notice.id)?.node === notice.node) {
       this.#places.delete(notice.id);
       this.#fresh.delete(notice.id);
