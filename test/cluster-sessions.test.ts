@@ -15,11 +15,12 @@ import { nextEvent, waitUntil, withTimeout } from './wait.js';
 /** Two owners (static tokens own `token:<hash>`): a session is reachable by its owner only, on every node. */
 const OWNER = 'owner-token-aaaaaaaaaaaaaaaa';
 const STRANGER = 'stranger-token-bbbbbbbbbbbbbbbb';
-const ACCESS_TOKENS = `${OWNER}=control; ${STRANGER}=control`;
+const ADMIN = 'admin-token-cccccccccccccccc';
+const ACCESS_TOKENS = `${OWNER}=control; ${STRANGER}=control; ${ADMIN}=admin`;
 
-async function node(t: TestCleanup, redisUrl: string): Promise<ServerProcess> {
+async function node(t: TestCleanup, redisUrl: string, extra: string[] = []): Promise<ServerProcess> {
   const dir = await tempDir(t);
-  const server = await spawnServer(['--redis', redisUrl, '--idle-grace', '1', '--image-dir', dir, '--browser-allow-hosts', '127.0.0.1', '--access-tokens', ACCESS_TOKENS]);
+  const server = await spawnServer(['--redis', redisUrl, '--idle-grace', '1', '--image-dir', dir, '--browser-allow-hosts', '127.0.0.1', '--access-tokens', ACCESS_TOKENS, ...extra]);
   t.after(() => killHard(server));
   return server;
 }
@@ -179,5 +180,25 @@ describe('cluster (REDIS_URL): browser sessions on every node', () => {
       { timeoutMs: 30_000, what: 'the id of the dead node\'s session free again' },
     );
     assert.equal(created.body.session_id, 'doomed');
+  });
+
+  it('counts the global and per-user session caps across the cluster', async (t) => {
+    const redis = await startRedis(t);
+    const caps = ['--max-sessions', '2', '--max-sessions-per-user', '1'];
+    const a = await node(t, redis.url, caps);
+    const b = await node(t, redis.url, caps);
+    const body = (id: string) => ({ session_id: id, width: 320, height: 240 });
+    assert.equal((await call(a, 'POST', '/api/session/create', OWNER, body('first'))).status, 201);
+    await waitUntil(() => call(b, 'GET', '/api/cluster', ADMIN), (view) => view.body.sessions?.['first'] !== undefined, { timeoutMs: 20_000, what: "B knowing A's session" });
+    // The owner has one session (on A): B refuses a second one.
+    const second = await call(b, 'POST', '/api/session/create', OWNER, body('second'));
+    assert.equal(second.status, 429, JSON.stringify(second.body));
+    assert.match(second.body.error, /too many sessions of yours/);
+    // Another user may: two sessions in the cluster, the global cap.
+    assert.equal((await call(b, 'POST', '/api/session/create', STRANGER, body('second'))).status, 201);
+    await waitUntil(() => call(a, 'GET', '/api/cluster', ADMIN), (view) => view.body.sessions?.['second'] !== undefined, { timeoutMs: 20_000, what: "A knowing B's session" });
+    const third = await call(a, 'POST', '/api/session/create', ADMIN, body('third'));
+    assert.equal(third.status, 429, JSON.stringify(third.body));
+    assert.match(third.body.error, /too many sessions: 2 at most/);
   });
 });

@@ -93,6 +93,13 @@ export class SessionDirectory extends TypedEmitter<SessionDirectoryEvents> {
     return this.#places.get(id);
   }
 
+  /** Sessions other nodes run (the snapshot): in all, and of `owner`. What the session caps count besides this node's own. */
+  counts(owner: string | undefined): { total: number; owner: number } {
+    let ofOwner = 0;
+    if (owner !== undefined) for (const place of this.#places.values()) if (place.owner === owner) ofOwner++;
+    return { total: this.#places.size, owner: ofOwner };
+  }
+
   /** As `place`, reading the node list again on a miss: for a request that arrived just after the session was made elsewhere. */
   async lookup(id: string): Promise<SessionPlace | undefined> {
     const known = this.#places.get(id);

@@ -169,7 +169,10 @@ export async function createServer(config: Config, options: ServerOptions = {}):
     encoder,
     idleGraceMs: config.idleGrace * 1000,
     onBackgroundError: (error) => app.log.warn({ err: error }, 'browser session'),
-    ...(sharedSessions && { claimId: (id: string, owner: string | undefined) => sharedSessions.directory.claim(id, owner) }),
+    ...(sharedSessions && {
+      claimId: (id: string, owner: string | undefined) => sharedSessions.directory.claim(id, owner),
+      sessionsElsewhere: (owner: string | undefined) => sharedSessions.directory.counts(owner),
+    }),
   });
   hub.addResolver(sessions.resolveStream);
   if (sharedSessions) hub.addResolver(sharedSessions.remote.resolveStream);

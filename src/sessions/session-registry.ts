@@ -44,6 +44,11 @@ export interface RegistryOptions {
    * session has it. Unset: ids are this process's alone.
    */
   claimId?: (id: string, owner: string | undefined) => Promise<boolean>;
+  /**
+   * In a cluster: the sessions other nodes run, in all and of `owner`, counted against
+   * `maxSessions` and `maxSessionsPerOwner` with this node's own. Unset: none.
+   */
+  sessionsElsewhere?: (owner: string | undefined) => { total: number; owner: number };
 }
 
 export type CloseReason = 'deleted' | 'expired' | 'lifetime' | 'shutdown' | 'failed';
@@ -140,7 +145,8 @@ export class SessionRegistry extends TypedEmitter<RegistryEvents> {
     const id = request.id ?? randomBytes(9).toString('base64url');
     if (!SESSION_ID.test(id)) throw new SessionError(ErrorCode.InvalidBody, 'session_id must be 1-64 letters, digits, "_", "." or "-"');
     if (this.#sessions.has(id)) throw new SessionError(ErrorCode.SessionExists, `session ${id} already exists`);
-    if (this.#sessions.size >= this.options.maxSessions) {
+    const elsewhere = this.options.sessionsElsewhere?.(request.owner) ?? { total: 0, owner: 0 };
+    if (this.#sessions.size + elsewhere.total >= this.options.maxSessions) {
       throw new SessionError(ErrorCode.TooManySessions, `too many sessions: ${this.options.maxSessions} at most on this server; delete one or try later`);
     }
     const fromIp = this.list().filter((s) => s.options.ip === ip).length;
@@ -148,7 +154,7 @@ export class SessionRegistry extends TypedEmitter<RegistryEvents> {
       throw new SessionError(ErrorCode.TooManySessions, `too many sessions from ${ip}: ${this.options.maxSessionsPerIp} at most; delete one or try later`);
     }
     const perOwner = this.options.maxSessionsPerOwner ?? 0;
-    if (request.owner !== undefined && perOwner > 0 && this.list().filter((s) => s.options.owner === request.owner).length >= perOwner) {
+    if (request.owner !== undefined && perOwner > 0 && this.list().filter((s) => s.options.owner === request.owner).length + elsewhere.owner >= perOwner) {
       throw new SessionError(ErrorCode.TooManySessions, `too many sessions of yours: ${perOwner} at most each (MAX_SESSIONS_PER_USER); delete one or try later`);
     }
     const options: SessionOptions = {
