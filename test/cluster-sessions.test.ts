@@ -201,4 +201,23 @@ describe('cluster (REDIS_URL): browser sessions on every node', () => {
     assert.equal(third.status, 429, JSON.stringify(third.body));
     assert.match(third.body.error, /too many sessions: 2 at most/);
   });
+
+  it('places a new session on the node running the fewest, whichever node got the create', async (t) => {
+    const redis = await startRedis(t);
+    const a = await node(t, redis.url);
+    const b = await node(t, redis.url);
+    const body = (id: string) => ({ session_id: id, width: 320, height: 240 });
+    const idOf = async (server: ServerProcess) => (await call(server, 'GET', '/api/cluster', ADMIN)).body.node as string;
+    const [idA, idB] = [await idOf(a), await idOf(b)];
+    // Both nodes run none: A keeps the first.
+    assert.equal((await call(a, 'POST', '/api/session/create', OWNER, body('first'))).status, 201);
+    await waitUntil(() => call(a, 'GET', '/api/cluster', ADMIN), (view) => view.body.nodes?.length === 2 && view.body.sessions?.['first'] === idA, { timeoutMs: 20_000, what: 'A listing its session and both nodes' });
+    // A runs one, B none: the second, asked of A, goes to B, and A still answers for it.
+    const second = await call(a, 'POST', '/api/session/create', OWNER, body('second'));
+    assert.equal(second.status, 201, JSON.stringify(second.body));
+    assert.equal(second.body.session_id, 'second');
+    const view = await waitUntil(() => call(b, 'GET', '/api/cluster', ADMIN), (v) => v.body.sessions?.['second'] !== undefined, { timeoutMs: 20_000, what: 'the second session listed' });
+    assert.equal(view.body.sessions['second'], idB);
+    await waitUntil(() => call(a, 'POST', '/api/session/second/keepalive', OWNER), (answer) => answer.status === 200, { timeoutMs: 20_000, what: 'A answering for the session on B' });
+  });
 });

@@ -29,3 +29,6 @@ export const sessionKey = (sessionId: string): string => `${KEY_PREFIX}session:$
 
 /** Sessions opened, closed and watched from other nodes (pub/sub, JSON SessionNotice): what keeps every node's directory current between heartbeats. */
 export const SESSIONS_CHANNEL = `${KEY_PREFIX}sessions`;
+
+/** A random secret every node reads at start: a forwarded call carries it, so the node it reaches may trust the client address it names. */
+export const CLUSTER_SECRET_KEY = `${KEY_PREFIX}cluster-secret`;

@@ -1,7 +1,9 @@
 import { TypedEmitter } from '../util/typed-emitter.js';
 import type { ClusterNode } from './cluster-node.js';
 import type { RedisClient } from './redis-connection.js';
-import { SESSIONS_CHANNEL, sessionKey } from './keys.js';
+import { randomBytes, timingSafeEqual } from 'node:crypto';
+import type { NodeInfo } from './cluster-node.js';
+import { CLUSTER_SECRET_KEY, SESSIONS_CHANNEL, sessionKey } from './keys.js';
 
 /** Where a browser session run by another node lives, and whose it is. */
 export interface SessionPlace {
@@ -58,6 +60,8 @@ export class SessionDirectory extends TypedEmitter<SessionDirectoryEvents> {
   #timer: NodeJS.Timeout | undefined;
   #refreshing: Promise<void> | undefined;
   #refreshedAt = 0;
+  /** The node list as last read. */
+  #nodes: NodeInfo[] = [];
   /**
    * Sessions announced closed, with the node that ran them, until a heartbeat read after the
    * notice: a heartbeat written just before the close would otherwise bring them back for a second.
@@ -75,7 +79,12 @@ export class SessionDirectory extends TypedEmitter<SessionDirectoryEvents> {
     return this.#options.node.id;
   }
 
+  /** The cluster's shared secret (read at start): what makes a forwarded call's client address trustworthy. */
+  #secret = '';
+
   async start(): Promise<void> {
+    await this.#options.redis.set(CLUSTER_SECRET_KEY, randomBytes(24).toString('base64url'), { condition: 'NX' });
+    this.#secret = (await this.#options.redis.get(CLUSTER_SECRET_KEY)) ?? '';
     await this.#options.subscriber.subscribe(SESSIONS_CHANNEL, this.#subscriberOnNotice);
     await this.refresh();
     this.#timer ??= setInterval(this.#tick, this.#options.refreshMs).unref();
@@ -91,6 +100,35 @@ export class SessionDirectory extends TypedEmitter<SessionDirectoryEvents> {
   /** The node running session `id` when it is another node (the snapshot; never waits). */
   place(id: string): SessionPlace | undefined {
     return this.#places.get(id);
+  }
+
+  get secret(): string {
+    return this.#secret;
+  }
+
+  /** Whether `value` is the cluster's secret (compared in constant time). */
+  isSecret(value: unknown): boolean {
+    if (typeof value !== 'string' || this.#secret === '') return false;
+    const a = Buffer.from(value);
+    const b = Buffer.from(this.#secret);
+    return a.length === b.length && timingSafeEqual(a, b);
+  }
+
+  /**
+   * The node a new session should go to: the one running the fewest sessions, the least busy
+   * CPU among those (this node when it runs no more than any); `undefined` for this node.
+   */
+  roomiest(localSessions: number): { node: string; url: string } | undefined {
+    let best: { node: string; url: string; sessions: number; cpu: number } | undefined;
+    for (const node of this.#nodes) {
+      if (node.id === this.nodeId || !node.url) continue;
+      const candidate = { node: node.id, url: node.url, sessions: node.sessions.length, cpu: node.cpu };
+      if (!best || candidate.sessions < best.sessions || (candidate.sessions === best.sessions && candidate.cpu < best.cpu)) best = candidate;
+    }
+    // This node keeps a session unless another runs fewer: a forwarded create costs a hop, and
+    // CPU shares measured a second ago are too noisy to move a session between equals for.
+    if (!best || localSessions <= best.sessions) return undefined;
+    return { node: best.node, url: best.url };
   }
 
   /** Sessions other nodes run (the snapshot): in all, and of `owner`. What the session caps count besides this node's own. */
@@ -145,6 +183,7 @@ export class SessionDirectory extends TypedEmitter<SessionDirectoryEvents> {
     const local = this.#options.localIds();
     if (local.length > 0) await this.#options.redis.eval(RENEW, { keys: local.map(sessionKey), arguments: [this.nodeId, String(this.#options.claimTtlMs)] });
     const nodes = await this.#options.node.nodes();
+    this.#nodes = nodes;
     const places = new Map<string, SessionPlace>();
     for (const node of nodes) {
       if (node.id === this.nodeId) continue;

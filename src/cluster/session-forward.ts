@@ -4,6 +4,11 @@ import type { SessionDirectory } from './session-directory.js';
 /** Marks a request one node forwarded to another: it is answered where it lands, never forwarded again. */
 export const FORWARDED_HEADER = 'x-framehub-forwarded';
 
+/** The cluster's secret, proving a forwarded call comes from a node (session-directory.ts). */
+const SECRET_HEADER = 'x-framehub-cluster-secret';
+/** The address of the client a forwarded call came from: what a create's per-address cap counts. */
+const CLIENT_IP_HEADER = 'x-framehub-client-ip';
+
 /** The request headers that travel with a forwarded call: who asks (the owner node checks the token again) and the body's type. */
 const PASSED_REQUEST_HEADERS = ['authorization', 'content-type', 'accept'] as const;
 /** The answer headers that come back. */
@@ -18,6 +23,8 @@ export interface ForwardedCall {
   path: string;
   headers: Record<string, string | string[] | undefined>;
   body?: unknown;
+  /** The caller's address, passed on for the per-address cap of a create. */
+  clientIp?: string;
 }
 
 export interface ForwardedAnswer {
@@ -50,6 +57,32 @@ export class SessionForward {
     return headers[FORWARDED_HEADER] !== undefined;
   }
 
+  /**
+   * The address a call came from: the one a forwarding node names when the call carries the
+   * cluster's secret, otherwise the connection's own (`ip`). A client cannot name another address.
+   */
+  clientIp(headers: Record<string, unknown>, ip: string): string {
+    const named = headers[CLIENT_IP_HEADER];
+    return typeof named === 'string' && named.length <= 64 && this.directory.isSecret(headers[SECRET_HEADER]) ? named : ip;
+  }
+
+  /**
+   * A create sent to the node with the most room (session-directory.ts `roomiest`), answered
+   * with its answer; `undefined` when this node is the place (or the chosen node could not be
+   * connected to: this node then makes the session itself rather than fail it).
+   */
+  async create(localSessions: number, call: ForwardedCall): Promise<ForwardedAnswer | undefined> {
+    const target = this.directory.roomiest(localSessions);
+    if (!target || call.path !== '/api/session/create') return undefined;
+    try {
+      return await this.#fetch(target, call, 'a new session');
+    } catch (error) {
+      // Never reached: made here instead. A timeout is thrown: the other node may have made it.
+      if (error instanceof FramehubError && error.code === ErrorCode.NodeUnreachable) return undefined;
+      throw error;
+    }
+  }
+
   /** The owner node's answer to `call` for session `id`; `undefined` when no other node runs it. Throws `node_unreachable` / `timeout`. */
   async send(id: string, call: ForwardedCall): Promise<ForwardedAnswer | undefined> {
     const place = await this.directory.lookup(id);
@@ -58,7 +91,15 @@ export class SessionForward {
     if (!place.url || !(call.path === prefix || call.path.startsWith(`${prefix}/`) || call.path.startsWith(`${prefix}?`))) {
       throw new FramehubError(ErrorCode.NodeUnreachable, `session ${JSON.stringify(id.slice(0, 64))} runs on node ${place.node}, which announced no address`);
     }
-    const headers: Record<string, string> = { [FORWARDED_HEADER]: this.directory.nodeId };
+    return this.#fetch({ node: place.node, url: place.url }, call, `session ${JSON.stringify(id.slice(0, 64))}`);
+  }
+
+  async #fetch(target: { node: string; url: string }, call: ForwardedCall, what: string): Promise<ForwardedAnswer> {
+    const headers: Record<string, string> = {
+      [FORWARDED_HEADER]: this.directory.nodeId,
+      [SECRET_HEADER]: this.directory.secret,
+      ...(call.clientIp !== undefined && { [CLIENT_IP_HEADER]: call.clientIp }),
+    };
     for (const name of PASSED_REQUEST_HEADERS) {
       const value = call.headers[name];
       if (typeof value === 'string') headers[name] = value;
@@ -67,7 +108,7 @@ export class SessionForward {
     if (hasBody) headers['content-type'] = 'application/json';
     let response: Response;
     try {
-      response = await fetch(new URL(call.path, place.url), {
+      response = await fetch(new URL(call.path, target.url), {
         method: call.method,
         headers,
         ...(hasBody && { body: JSON.stringify(call.body) }),
@@ -83,9 +124,9 @@ export class SessionForward {
       return { status: response.status, headers: answerHeaders, body };
     } catch (error) {
       if ((error as Error).name === 'TimeoutError') {
-        throw new FramehubError(ErrorCode.Timeout, `session ${JSON.stringify(id.slice(0, 64))} runs on node ${place.node}, which did not answer within ${this.timeoutMs / 1000} s`, { cause: error });
+        throw new FramehubError(ErrorCode.Timeout, `${what} runs on node ${target.node}, which did not answer within ${this.timeoutMs / 1000} s`, { cause: error });
       }
-      throw new FramehubError(ErrorCode.NodeUnreachable, `session ${JSON.stringify(id.slice(0, 64))} runs on node ${place.node}, which cannot be reached: ${(error as Error).message}`, { cause: error });
+      throw new FramehubError(ErrorCode.NodeUnreachable, `${what} runs on node ${target.node}, which cannot be reached: ${(error as Error).message}`, { cause: error });
     }
   }
 

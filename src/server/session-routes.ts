@@ -41,11 +41,11 @@ export function registerSessionRoutes(root: FastifyInstance, registry: SessionRe
     // In a cluster, a call for a session another node runs is answered by that node (session-forward.ts),
     // after this node's own scope check; the owner node checks everything again, as for a local call.
     if (remote) app.addHook('preHandler', forwardHook(registry, remote));
-    routes(app, registry, access, defaults);
+    routes(app, registry, access, defaults, remote);
   });
 }
 
-function routes(app: FastifyInstance, registry: SessionRegistry, access: Access, defaults: SessionRouteDefaults): void {
+function routes(app: FastifyInstance, registry: SessionRegistry, access: Access, defaults: SessionRouteDefaults, remote: SessionForward | undefined): void {
   const inputLimiters = new WeakMap<Session, MessageLimiter>();
   // Who may do what (access.ts): making sessions takes `control`, driving one `control:<id>`,
   // watching one `view:session:<id>` (which `control:<id>` grants), listing them `control`. The
@@ -75,7 +75,7 @@ function routes(app: FastifyInstance, registry: SessionRegistry, access: Access,
       height: intField(body, 'height', VIEWPORT_LIMITS.height, defaults.height),
       quality: intField(body, 'quality', QUALITY_RANGE, defaults.quality),
       fps: intField(body, 'fps', FPS_RANGE, defaults.fps),
-    }, request.ip);
+    }, remote ? remote.clientIp(request.headers, request.ip) : request.ip);
     return reply.code(201).send({ success: true, ...session.info(), stream: session.stream.id, expires_in: registry.expiresIn(session) });
   });
 
@@ -157,8 +157,14 @@ function routes(app: FastifyInstance, registry: SessionRegistry, access: Access,
 /** A `preHandler` sending `/api/session/:id…` calls for a session this node does not run to the node that does. */
 function forwardHook(registry: SessionRegistry, remote: SessionForward) {
   return async function forwardToSessionNode(request: FastifyRequest, reply: FastifyReply) {
+    if (SessionForward.forwarded(request.headers)) return;
+    if (request.routeOptions.url === '/api/session/create') {
+      // A new session goes to the node with the most room, whichever node the create reached.
+      const placed = await remote.create(registry.size, { method: 'POST', path: '/api/session/create', headers: request.headers, body: request.body, clientIp: request.ip });
+      return placed && reply.code(placed.status).headers(placed.headers).send(placed.body);
+    }
     const id = (request.params as Partial<IdRoute['Params']> | undefined)?.id;
-    if (typeof id !== 'string' || registry.get(id) || SessionForward.forwarded(request.headers)) return;
+    if (typeof id !== 'string' || registry.get(id)) return;
     const query = request.url.indexOf('?');
     const suffix = (request.routeOptions.url ?? '').slice('/api/session/:id'.length);
     const answer = await remote.send(id, {
