@@ -32,8 +32,6 @@ export interface SessionDirectoryOptions {
   redis: RedisClient;
   subscriber: RedisClient;
   node: ClusterNode;
-  /** The sessions running on this node now: their claims are renewed. */
-  localIds: () => string[];
   /** How often the claims are renewed and the node list read again. @default 1000 */
   refreshMs?: number;
   /** How long a claim outlives its node's last renewal: how long a dead node's session ids stay taken. @default 5000 */
@@ -60,6 +58,8 @@ export class SessionDirectory extends TypedEmitter<SessionDirectoryEvents> {
   #timer: NodeJS.Timeout | undefined;
   #refreshing: Promise<void> | undefined;
   #refreshedAt = 0;
+  /** Ids this node claimed and has not released: renewed on every refresh. */
+  readonly #claimed = new Set<string>();
   /** The node list as last read. */
   #nodes: NodeInfo[] = [];
   /**
@@ -131,6 +131,14 @@ export class SessionDirectory extends TypedEmitter<SessionDirectoryEvents> {
     return { node: best.node, url: best.url };
   }
 
+  /**
+   * Whether this node holds the claim on `id`. The node report lists only these: a session still
+   * waiting for its claim (which another node may hold) must not look like a second place of that id.
+   */
+  holds(id: string): boolean {
+    return this.#claimed.has(id);
+  }
+
   /** Sessions other nodes run (the snapshot): in all, and of `owner`. What the session caps count besides this node's own. */
   counts(owner: string | undefined): { total: number; owner: number } {
     let ofOwner = 0;
@@ -151,12 +159,15 @@ export class SessionDirectory extends TypedEmitter<SessionDirectoryEvents> {
   async claim(id: string, owner: string | undefined): Promise<boolean> {
     const taken = await this.#options.redis.set(sessionKey(id), this.nodeId, { condition: 'NX', expiration: { type: 'PX', value: this.#options.claimTtlMs } });
     if (taken !== 'OK') return false;
+    this.#claimed.add(id);
     void this.#notify({ event: 'opened', id, node: this.nodeId, url: this.#url(), ...(owner !== undefined && { owner }) });
     return true;
   }
 
   /** Gives `id` up (its session closed here) and tells the other nodes' viewers why; nothing when the claim was not ours. */
   release(id: string, reason: string): Promise<void> {
+    // Not renewed from now on: if Redis is away, the claim expires by itself.
+    if (!this.#claimed.delete(id)) return Promise.resolve();
     const releasing = (async () => {
       const released = await this.#options.redis.eval(RELEASE, { keys: [sessionKey(id)], arguments: [this.nodeId] });
       if (released === 1) await this.#notify({ event: 'closed', id, node: this.nodeId, reason });
@@ -180,7 +191,7 @@ export class SessionDirectory extends TypedEmitter<SessionDirectoryEvents> {
   async #refresh(): Promise<void> {
     this.#refreshedAt = Date.now();
     const closedBefore = new Map(this.#closed);
-    const local = this.#options.localIds();
+    const local = [...this.#claimed];
     if (local.length > 0) await this.#options.redis.eval(RENEW, { keys: local.map(sessionKey), arguments: [this.nodeId, String(this.#options.claimTtlMs)] });
     const nodes = await this.#options.node.nodes();
     this.#nodes = nodes;
@@ -189,6 +200,8 @@ export class SessionDirectory extends TypedEmitter<SessionDirectoryEvents> {
       if (node.id === this.nodeId) continue;
       for (const id of node.sessions) {
         if (this.#closed.get(id) === node.id) continue;
+        // Two nodes naming one id (a heartbeat older than a claim's move): the place known already stays.
+        if (places.has(id) && this.#places.get(id)?.node !== node.id) continue;
         const owner = node.sessionOwners?.[id];
         places.set(id, { node: node.id, url: node.url, ...(owner !== undefined && { owner }) });
       }

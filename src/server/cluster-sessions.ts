@@ -24,7 +24,6 @@ export function clusterSessions(cluster: Cluster, deps: { encoder: Encoder; idle
     redis: cluster.redis,
     subscriber: cluster.subscriber,
     node: cluster.node,
-    localIds: () => registry?.list().map((session) => session.id) ?? [],
   });
   const relay = new SessionRelay({
     redis: cluster.redis,

@@ -194,7 +194,7 @@ export async function createServer(config: Config, options: ServerOptions = {}):
   });
   if (cluster) {
     registerClusterRoute(app, cluster, access);
-    await cluster.start(() => nodeReport(hub, cluster, sessions));
+    await cluster.start(() => nodeReport(hub, cluster, sessions, sharedSessions && ((id) => sharedSessions.directory.holds(id))));
     await sharedSessions?.start(sessions);
   }
   await app.ready();
