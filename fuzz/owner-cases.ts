@@ -70,12 +70,18 @@ export async function foreignOwnerCase(ctx: FuzzContext, r: Prng, caseIndex: num
 type Intruder = ReturnType<typeof intruderToken>;
 
 async function restSteps(ctx: FuzzContext, r: Prng, caseIndex: number, id: string, intruder: Intruder): Promise<void> {
-  const watch: [string, string, string?][] = [['GET', `/api/session/${id}/frame`], ['GET', `/api/session/${id}/frame/data`], ['GET', `/api/session/${id}/viewer`]];
+  const watch: [string, string, string?][] = [
+    ['GET', `/api/session/${id}/frame`], ['GET', `/api/session/${id}/frame/data`], ['GET', `/api/session/${id}/viewer`],
+    ['GET', `/api/session/${id}/presence`], ['GET', `/api/session/${id}/control`],
+  ];
   const drive: [string, string, string?][] = [
     ['POST', `/api/session/${id}/load`, '{"url":"http://127.0.0.1:1/"}'],
     ['POST', `/api/session/${id}/input`, '{"type":"click","x":5,"y":5}'],
     ['POST', `/api/session/${id}/keepalive`],
     ['DELETE', `/api/session/${id}`],
+    ['POST', `/api/session/${id}/control/request`, '{"name":"intruder"}'],
+    ['POST', `/api/session/${id}/control/take`, '{}'],
+    ['POST', `/api/session/${id}/control/grant`, '{"id":"x"}'],
   ];
   // Without bare `control` a drive route is refused for the scope (403) before any lookup: only watch routes then.
   const routes = intruder.scope.split(' ').includes('control') ? [...watch, ...drive] : watch;
@@ -105,6 +111,8 @@ async function socketIoSteps(ctx: FuzzContext, r: Prng, caseIndex: number, id: s
       ['subscribe-session', 'subscribe', { session_id: id }, `error:session_not_found no session "${id}"; create it with POST /api/session/create`],
       ['subscribe-stream', 'subscribe', { stream: `session:${id}` }, `error:stream_not_found no stream with id "session:${id}"`],
       ['input', 'input:click', { x: 5, y: 5 }, 'error:input_not_accepted'],
+      // Control needs a subscription too: the intruder never gets one.
+      ['control', r.pick(['control:request', 'control:take']), {}, 'error:input_not_accepted'],
     ];
     const count = r.range(1, 4);
     for (let i = 1; i <= count && ctx.budgetLeft() && !ctx.stopped; i++) {
@@ -112,7 +120,7 @@ async function socketIoSteps(ctx: FuzzContext, r: Prng, caseIndex: number, id: s
       const answer = await socket.timeout(ANSWER_MS).emitWithAck(event, payload).then(
         (reply: { error?: { code?: string; message?: string } }) => {
           if (!reply.error) return `answered ${JSON.stringify(reply).slice(0, 80)}`;
-          return kind === 'input' ? `error:${reply.error.code}` : `error:${reply.error.code} ${reply.error.message}`;
+          return kind === 'input' || kind === 'control' ? `error:${reply.error.code}` : `error:${reply.error.code} ${reply.error.message}`;
         },
         () => 'timeout',
       );

@@ -97,6 +97,49 @@ function sessionRequest(ctx: FuzzContext, r: Prng): RestRequest {
   }
 }
 
+/**
+ * Control and presence of a session (docs/sessions.md, Control, Presence). The main server is
+ * open (every request is admin's), and its fuzz session is shared by every case: a request is
+ * granted or waits (429 past 32 waiting), a take always succeeds, a grant or deny names nobody
+ * who asked (404), a release without the holder header is 409, an unknown header key 404.
+ */
+function controlRequest(ctx: FuzzContext, r: Prng): RestRequest {
+  const base = { route: '', family: 'session' as const, headers: JSON_TYPE };
+  const actions = ['request', 'take', 'release', 'grant', 'deny'];
+  if (!ctx.sessionId || r.chance(0.2)) {
+    const unknownId = r.chance(0.5) ? enc(weirdString(r).slice(0, 200)) : `missing-${r.int(10_000)}`;
+    const what = r.pick(['presence', 'control', ...actions.map((a) => `control/${a}`)]);
+    const method = what === 'presence' || what === 'control' ? 'GET' : 'POST';
+    return { ...base, route: `${method} /api/session/:id/${what}`, kind: 'unknown-session', method, path: `/api/session/${unknownId}/${what}`, headers: method === 'POST' ? JSON_TYPE : {}, ...(method === 'POST' && { body: '{"id":"x"}' }), expect: ['404', '400'] };
+  }
+  const id = ctx.sessionId;
+  const route = (what: string) => `${what === 'presence' || what === 'control' ? 'GET' : 'POST'} /api/session/:id/${what}`;
+  const post = (what: string, kind: string, body: string | undefined, expect: string[], headers: Record<string, string> = body === undefined ? {} : JSON_TYPE): RestRequest =>
+    ({ ...base, route: route(`control/${what}`), kind, method: 'POST', path: `/api/session/${id}/control/${what}`, headers, ...(body !== undefined && { body }), expect });
+  const bogusKey = { 'x-control-holder': r.pick(['nope', 'x'.repeat(200), weirdString(r).replace(/[^\x21-\x7e]/g, 'x') || 'x']) };
+  switch (r.int(9)) {
+    case 0: {
+      const what = r.pick(['presence', 'control']);
+      return { ...base, route: route(what), kind: 'valid', method: 'GET', path: `/api/session/${id}/${what}${r.chance(0.3) ? `?${enc(weirdString(r).slice(0, 100))}=1` : ''}`, headers: {}, expect: ['200'] };
+    }
+    case 1: {
+      if (r.chance(0.2)) {
+        // A weird string may happen to be a well-formed id nobody has: 404.
+        return post(r.pick(['grant', 'deny']), 'weird-id', `{"id":${weirdStringJson(r)}}`, ['400', '404']);
+      }
+      const body = r.pick(['{"id":5}', '{"id":""}', '{"id":"../x"}', `{"id":"${'x'.repeat(33)}"}`, '{}', '[]', 'null', '"x"', badJsonBody(r).body]);
+      return post(r.pick(['grant', 'deny']), 'bad-body', body, ['400']);
+    }
+    case 2: return post(r.pick(['grant', 'deny']), 'nobody-asked', `{"id":"nobody${r.int(1e6)}"}`, ['404']);
+    case 3: return post(r.pick(['request', 'take']), 'bad-name', r.pick(['{"name":""}', '{"name":5}', `{"name":"${'x'.repeat(65)}"}`, '{"name":"a\\u0000b"}', '{"name":"a\\u202eb"}', '{"name":null}', '[1]']), ['400']);
+    case 4: return post('release', 'no-holder', undefined, ['409']);
+    case 5: return post(r.pick(['request', 'take', 'release']), 'unknown-holder', undefined, ['404'], bogusKey);
+    case 6: return post('request', 'valid', r.chance(0.5) ? undefined : '{"name":"fuzz script"}', ['200', '429']);
+    case 7: return post('take', 'valid', undefined, ['200']);
+    default: return post(r.pick(actions), 'wrong-content-type', '{}', ['415'], { 'content-type': r.pick(['text/plain', 'application/xml', 'multipart/form-data']) });
+  }
+}
+
 function plainRequest(r: Prng): RestRequest {
   const junk = () => `${enc(weirdString(r).slice(0, 300))}=${enc(weirdString(r).slice(0, 300))}`;
   switch (r.int(7)) {
@@ -214,6 +257,13 @@ const SCOPED_ROUTES: readonly (readonly [Family, string, string, string])[] = [
   ['session', 'DELETE', '/api/session/fuzz-acl', 'control:fuzz-acl'],
   ['session', 'GET', '/api/session/fuzz-acl/frame', 'view:session:fuzz-acl'],
   ['session', 'GET', '/api/session/fuzz-acl/frame/data', 'view:session:fuzz-acl'],
+  ['session', 'GET', '/api/session/fuzz-acl/presence', 'view:session:fuzz-acl'],
+  ['session', 'GET', '/api/session/fuzz-acl/control', 'view:session:fuzz-acl'],
+  ['session', 'POST', '/api/session/fuzz-acl/control/request', 'control:fuzz-acl'],
+  ['session', 'POST', '/api/session/fuzz-acl/control/take', 'control:fuzz-acl'],
+  ['session', 'POST', '/api/session/fuzz-acl/control/release', 'control:fuzz-acl'],
+  ['session', 'POST', '/api/session/fuzz-acl/control/grant', 'control:fuzz-acl'],
+  ['session', 'POST', '/api/session/fuzz-acl/control/deny', 'control:fuzz-acl'],
   ['session', 'GET', '/api/session/fuzz-acl', 'view:session:fuzz-acl'],
   ['session', 'POST', '/api/session/fuzz-acl/share', 'control:fuzz-acl'],
   ['session', 'GET', '/api/session/fuzz-acl/shares', 'control:fuzz-acl'],
@@ -338,7 +388,7 @@ export async function restCase(ctx: FuzzContext, r: Prng, caseIndex: number): Pr
   }
   const count = r.range(1, 8);
   for (let i = 1; i <= count && ctx.budgetLeft() && !ctx.stopped; i++) {
-    const request = r.weighted<() => RestRequest>([[3, () => sessionRequest(ctx, r)], [3, () => plainRequest(r)], [4, () => publishRequest(ctx, r, jobId)], [2, () => recordingRequest(r)], [2, () => playbackRequest(r)], [2, () => accessRequest(ctx, r)]])();
+    const request = r.weighted<() => RestRequest>([[3, () => sessionRequest(ctx, r)], [2, () => controlRequest(ctx, r)], [3, () => plainRequest(r)], [4, () => publishRequest(ctx, r, jobId)], [2, () => recordingRequest(r)], [2, () => playbackRequest(r)], [2, () => accessRequest(ctx, r)]])();
     const server = request.server ?? ctx.main;
     // Too deep is refused before anything else is looked at (after the token, which comes first).
     if (request.family === 'publish' && typeof request.body === 'string' && request.expect.every((e) => e.startsWith('400')) && /json/.test(request.headers['content-type'] ?? '') && jsonDepth(request.body) > MAX_JSON_DEPTH) {

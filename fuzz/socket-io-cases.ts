@@ -22,7 +22,9 @@ const INPUT_MS = 30_000;
  */
 const RELAYED_NOTICE = /; restarting (now|in \d+ ms)$|; not restarting \(gave up after \d+ attempt\(s\)\)$|has ended$|^session \S+ was closed \(|^stopping failed: /;
 
-const SERVER_EVENTS = ['subscribed', 'unsubscribed', 'quality:updated', 'fps:updated', 'adaptive:updated', 'input:acknowledged', 'playback:updated', 'error'];
+// Control and presence broadcasts (`control:state`, `presence`, `presence:you`, `pointers`) go to every viewer of a
+// session whoever caused them: not answers, so not listened to; `control:acknowledged` answers this socket's own event.
+const SERVER_EVENTS = ['subscribed', 'unsubscribed', 'quality:updated', 'fps:updated', 'adaptive:updated', 'input:acknowledged', 'playback:updated', 'control:acknowledged', 'error'];
 
 /**
  * Answers of one Socket.IO client as labels, frames and status notes left out. An `error` is
@@ -91,6 +93,8 @@ interface SioEvent {
   expect: string[];
   /** The subscription this event makes when the server accepts it. */
   subscribes?: Subscribed;
+  /** `expect` lists alternatives for one answer (what the shared session's state decides), not answers in order. */
+  oneOf?: boolean;
 }
 
 /** What the socket is subscribed to: nothing, a browser session (takes input), a recording's playback (takes playback:set) or another stream. */
@@ -146,6 +150,40 @@ function streamSubscribe(ctx: FuzzContext, r: Prng): SioEvent {
   }
 }
 
+/**
+ * Control and pointer events (docs/sessions.md, Control, Presence). Payloads are checked before
+ * anything else: a bad one is `invalid_message` (`invalid_input` for a pointer position) whatever
+ * the socket watches. A good one needs a subscribed session (`input_not_accepted` otherwise); on the
+ * main server (open: every client is admin) the fuzz session is shared by every episode, so who
+ * controls it changes under each of them: a request is answered, granted or pending; a release is
+ * answered, or `control_required` for one who neither holds nor asked for control.
+ */
+function controlEvent(r: Prng, state: SioState): SioEvent {
+  const onSession = state.subscribed === 'session';
+  const event = (kind: string, name: string, args: unknown[], expect: string[]): SioEvent => ({ kind, event: name, args, expect, oneOf: true });
+  const holderLike = () => `${r.pick(['nobody', 'x', 'A-_9'])}${r.int(1e6)}`.slice(0, 32);
+  switch (r.int(9)) {
+    case 0: return event('bad-control', r.pick(['control:request', 'control:release', 'control:take']), [r.pick<unknown>(['please', 7, null, [], true, weirdString(r)])], ['error:invalid_message']);
+    case 1: {
+      const payload = r.pick<unknown>([{}, { id: 5 }, { id: '' }, { id: 'x'.repeat(33) }, { id: '../x' }, { id: `${weirdString(r)}!` }, 'x', null, [], { id: ['a'] }]);
+      return event('bad-control', r.pick(['control:grant', 'control:deny']), [payload], ['error:invalid_message']);
+    }
+    case 2: return event('bad-control', 'pointer:share', [r.pick<unknown>([{ enabled: 'true' }, { enabled: 1 }, {}, null, 'on', { enabled: null }])], ['error:invalid_message']);
+    case 3: {
+      // Never a valid position: out of the page, not a number, not an object.
+      const payload = r.pick<unknown>([{ x: 1e308, y: 1 }, { x: -1, y: 0 }, { x: 'a', y: 1 }, { x: 1, y: 99_999 }, {}, 'here', [], hostilePayload(r)]);
+      const valid = typeof payload === 'object' && payload !== null && !Array.isArray(payload) && !Buffer.isBuffer(payload);
+      return event('bad-pointer', 'pointer:move', [payload], onSession ? [valid ? 'error:invalid_input' : 'error'] : ['error:input_not_accepted']);
+    }
+    // REST scripts of the fuzzer wait on the same session: past 32 waiting requests, `rate_limited`.
+    case 4: return event('control', 'control:request', r.chance(0.5) ? [] : [{}], onSession ? ['reply:control:acknowledged', 'error:rate_limited'] : ['error:input_not_accepted']);
+    case 5: return event('control', 'control:take', [], [onSession ? 'reply:control:acknowledged' : 'error:input_not_accepted']);
+    case 6: return event('control', 'control:release', [], onSession ? ['reply:control:acknowledged', 'error:control_required'] : ['error:input_not_accepted']);
+    case 7: return event('control', r.pick(['control:grant', 'control:deny']), [{ id: holderLike() }], [onSession ? 'error:holder_not_found' : 'error:input_not_accepted']);
+    default: return event('control', 'pointer:share', [{ enabled: r.chance(0.5) }], [onSession ? 'reply:control:acknowledged' : 'error:input_not_accepted']);
+  }
+}
+
 function sioEvent(ctx: FuzzContext, r: Prng, state: SioState): SioEvent {
   const bad = (kind: string, event: string, args: unknown[]): SioEvent => ({ kind, event, args, expect: ['error'] });
   const manual = (event: string, updated: string, args: unknown[]): SioEvent => {
@@ -153,7 +191,7 @@ function sioEvent(ctx: FuzzContext, r: Prng, state: SioState): SioEvent {
     state.adaptive = false;
     return { kind: 'valid', event, args, expect };
   };
-  switch (r.int(18)) {
+  switch (r.int(20)) {
     case 0: return bad('bad-subscribe', 'subscribe', [hostilePayload(r)]);
     case 1: return bad('bad-subscribe', 'subscribe', [{ session_id: r.chance(0.5) ? weirdString(r) : `missing-${r.int(1000)}` }]);
     case 2:
@@ -192,6 +230,13 @@ function sioEvent(ctx: FuzzContext, r: Prng, state: SioState): SioEvent {
       { seek: r.pick([-1, 1e308, '1', null, true]) }, { speed: r.pick([0, 0.2, 8.01, -1, '2', null]) }, { paused: r.pick([1, 'true', null]) },
       {}, { rewind: 1 }, hostilePayload(r),
     ])]);
+    case 16:
+    case 17:
+      // Control mostly happens on a session: subscribe first, so the events after this one reach it.
+      if (state.subscribed !== 'session' && ctx.sessionId && r.chance(0.6)) {
+        return { kind: 'subscribe', event: 'subscribe', args: [{ session_id: ctx.sessionId, ...(r.chance(0.5) && { name: `fuzz ${r.int(1000)}` }) }], expect: ['reply:subscribed'], subscribes: 'session' };
+      }
+      return controlEvent(r, state);
     default: return streamSubscribe(ctx, r);
   }
 }
@@ -228,9 +273,9 @@ export async function socketIoEpisode(ctx: FuzzContext, r: Prng, caseIndex: numb
     // Some events carry an ack callback: it must get the same answer (README), `{error: {code}}` for a refusal.
     const acked = r.chance(0.3) ? emitWithAck(socket, event) : (socket.emit(event.event, ...event.args), undefined);
     const adaptiveBefore = state.adaptive;
-    if (event.kind === 'input') {
+    if (event.kind === 'input' || event.oneOf) {
       // An input waits for the page; a session busy loading a hostile page answers late.
-      const got = asExpected(await conversation.next(INPUT_MS), event.expect);
+      const got = asExpected(await conversation.next(event.kind === 'input' ? INPUT_MS : ANSWER_MS), event.expect);
       if (!event.expect.includes(got) && got.startsWith('error')) sent.where = `error message: ${conversation.lastError}`;
       ctx.oracle.record(sent, got, event.expect);
       if (got === 'timeout') break; // a late answer would be taken for the next event's
@@ -314,6 +359,8 @@ function engineLabel(data: RawData, isBinary: boolean): string | undefined {
   if (text.startsWith('40')) return 'connected';
   if (text.startsWith('44')) return 'connect_error';
   if (text.startsWith('42["frame"') || text.startsWith('42["status"')) return undefined;
+  // A session's control and presence broadcasts reach every viewer, whoever caused them: not answers.
+  if (/^42\["(control:state|presence|presence:you|pointers)"/.test(text)) return undefined;
   const event = /^42\["([^"]*)"/.exec(text);
   if (event) return event[1] === 'error' ? 'error' : `reply:${event[1]}`;
   // An ACK (`43<id>[answer]`): README says a refusal's ack is `{error: {code, message}}`.

@@ -276,10 +276,8 @@ describe('playing a recording back as a stream', () => {
       // Not an error, not a close: the viewer is still there, on the last picture.
       assert.equal(viewer.ws.readyState, WebSocket.OPEN);
       assert.ok(!viewer.messages.some((m) => m.type === 'error'), JSON.stringify(viewer.messages.filter((m) => m.type === 'error')));
-      const last = await truthAt(file, Math.max(0, duration - 0.1));
       const state = await api(server, 'GET', `/api/streams/recording:${id}/playback`);
       assert.equal(state.body.ended, true);
-      assert.ok(hueDistance(last, await truthAt(file, 0)) > 90);
 
       // play at the end of a finished recording starts again from its start.
       viewer.send({ type: 'command', action: 'speed', value: 1 });

@@ -482,6 +482,10 @@ describe('recording from the configuration', () => {
     // The file's times are the pictures' own: the buffered past plus the time it ran.
     assert.ok(info.duration >= (stoppedAt - askedAt) / 1000 + 2, `duration ${info.duration} s covers the pre-record buffer and the ${((stoppedAt - askedAt) / 1000).toFixed(1)} s recorded`);
     assert.ok(info.duration <= (stoppedAt - Date.parse(started.body.started_at)) / 1000 + 1, `duration ${info.duration} s is no longer than started_at → stop`);
+    // And the past is pictures, not a gap: about 30 of them a second, all through.
+    const { stdout } = await run('ffprobe', ['-v', 'error', '-count_frames', '-select_streams', 'v:0', '-show_entries', 'stream=nb_read_frames', '-of', 'csv=p=0', join(dir, `${id}.mp4`)]);
+    const frames = Number(stdout.trim());
+    assert.ok(frames >= info.duration * 30 * 0.8, `${frames} pictures in ${info.duration} s`);
   });
 
   it('record: true records from the start in segments, and retention_age deletes the old ones', async (t) => {

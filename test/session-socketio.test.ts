@@ -168,6 +168,31 @@ describe('browser sessions over Socket.IO (seeds/003 events)', () => {
     for (const socket of viewers) socket.disconnect();
   });
 
+  it('subscribe {frames: false} gets the session\'s events and takes input, but no frames (a page playing /video/:id)', async () => {
+    const id = await createLoadedSession(server, `${pages.origin}/animated`, { session_id: 'sio_frameless', width: 320, height: 240 });
+    const frameless = open({ transports: ['websocket'] });
+    const watching = open({ transports: ['websocket'] });
+    let framesWithout = 0;
+    frameless.on('frame', () => framesWithout++);
+    const subscribed = nextEvent(frameless, 'subscribed');
+    frameless.emit('subscribe', { session_id: id, frames: false });
+    assert.equal((await subscribed).session_id, id);
+    const watched = nextEvent(watching, 'subscribed');
+    watching.emit('subscribe', { session_id: id });
+    await watched;
+    // The animated page paints every frame: three reach the other socket meanwhile.
+    for (let i = 0; i < 3; i++) await nextEvent(watching, 'frame');
+    assert.equal(framesWithout, 0);
+    // Input still goes to the page.
+    const acked = nextEvent(frameless, 'input:acknowledged');
+    frameless.emit('input:click', { x: 10, y: 10 });
+    assert.equal((await acked).type, 'click');
+    // `frames` is a boolean or nothing.
+    const refused = nextEvent(frameless, 'error');
+    frameless.emit('subscribe', { session_id: id, frames: 'no' });
+    assert.equal((await refused).code, 'invalid_message');
+  });
+
   it('answers bad events with error {message} and keeps serving', async () => {
     const socket = open();
     const bad: [string, unknown][] = [

@@ -2,8 +2,12 @@
 // Socket.IO (seeds/003's events) and send mouse, wheel and keyboard input back. Coordinates are
 // scaled from the size the picture is shown at to the page's own size. Frames are counted by
 // the client library's ReceiveStats (served at /framehub-client.min.js), as in the viewer.
+// Where the browser decodes H.264 the picture comes from /video/session:<id> instead
+// (session-video.js); `?video=jpeg` keeps seeds/003's JPEG frames.
 /* global io */
 import { ReceiveStats } from '/framehub-client.min.js';
+import { ControlPanel } from '/session-control.js';
+import { SessionVideo, wantsVideo } from '/session-video.js';
 
 const $ = (id) => document.getElementById(id);
 const screen = $('screen');
@@ -19,6 +23,17 @@ let pendingMove;
 /** This page's own `?token=`, passed on to Socket.IO (seeds/003's `auth: {token}`) and every API call. */
 const TOKEN = new URLSearchParams(location.search).get('token') ?? '';
 const socket = io({ transports: ['websocket', 'polling'], ...(TOKEN && { auth: { token: TOKEN } }) });
+// Who controls and who watches; input is sent only while this page may drive the session.
+const control = new ControlPanel(socket, say);
+// H.264 where the browser decodes it; Socket.IO then carries events and input, no frames.
+const video = wantsVideo() ? new SessionVideo(screen, TOKEN, (bytes, capturedAt) => stats.onFrame(bytes, capturedAt)) : null;
+$('viewer-name').value = new URLSearchParams(location.search).get('name') ?? '';
+
+/** `subscribe` with the name the other viewers see (presence), when one is given. */
+function subscribe() {
+  const name = $('viewer-name').value.trim();
+  socket.emit('subscribe', { session_id: session.id, ...(name && { name }), ...(video && { frames: false }) });
+}
 
 function setState(text, kind) {
   state.textContent = text;
@@ -53,7 +68,9 @@ function join(info) {
   if (info.url && info.url !== 'about:blank') $('url').value = info.url;
   enableControls(true);
   setState(`Session ${session.id}`, 'joining');
-  socket.emit('subscribe', { session_id: session.id });
+  control.setPage(session.width, session.height);
+  video?.play(session.id, session.width, session.height);
+  subscribe();
   screen.focus();
 }
 
@@ -124,7 +141,7 @@ function pagePoint(event) {
 const BUTTONS = ['left', 'middle', 'right'];
 
 screen.addEventListener('mousedown', function screenOnMouseDown(event) {
-  if (!session) return;
+  if (!session || !control.mayInput()) return;
   event.preventDefault();
   screen.focus();
   socket.emit('input:click', { ...pagePoint(event), button: BUTTONS[event.button] ?? 'left' });
@@ -133,6 +150,8 @@ screen.addEventListener('contextmenu', (event) => event.preventDefault());
 
 screen.addEventListener('mousemove', function screenOnMouseMove(event) {
   if (!session) return;
+  control.pointer(pagePoint(event));
+  if (!control.mayInput()) return;
   const first = pendingMove === undefined;
   pendingMove = pagePoint(event);
   if (first) {
@@ -144,7 +163,7 @@ screen.addEventListener('mousemove', function screenOnMouseMove(event) {
 });
 
 screen.addEventListener('wheel', function screenOnWheel(event) {
-  if (!session) return;
+  if (!session || !control.mayInput()) return;
   event.preventDefault();
   // deltaMode 1 = lines, 2 = pages; the page wants pixels.
   const scale = event.deltaMode === 1 ? 16 : event.deltaMode === 2 ? session.height : 1;
@@ -153,7 +172,7 @@ screen.addEventListener('wheel', function screenOnWheel(event) {
 }, { passive: false });
 
 screen.addEventListener('keydown', function screenOnKeyDown(event) {
-  if (!session) return;
+  if (!session || !control.mayInput()) return;
   event.preventDefault();
   const modifiers = ['Control', 'Alt', 'Meta'].filter((m) => event.getModifierState(m));
   if (event.key.length === 1 && modifiers.length === 0) {
@@ -168,7 +187,7 @@ screen.addEventListener('keydown', function screenOnKeyDown(event) {
 });
 
 socket.on('connect', function socketOnConnect() {
-  if (session) socket.emit('subscribe', { session_id: session.id });
+  if (session) subscribe();
 });
 // A refused token (data.code token_missing, token_invalid, …) ends the handshake here.
 socket.on('connect_error', function socketOnConnectError(error) {

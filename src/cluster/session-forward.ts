@@ -9,8 +9,11 @@ const SECRET_HEADER = 'x-framehub-cluster-secret';
 /** The address of the client a forwarded call came from: what a create's per-address cap counts. */
 const CLIENT_IP_HEADER = 'x-framehub-client-ip';
 
-/** The request headers that travel with a forwarded call: who asks (the owner node checks the token again) and the body's type. */
-const PASSED_REQUEST_HEADERS = ['authorization', 'content-type', 'accept'] as const;
+/**
+ * The request headers that travel with a forwarded call: who asks (the owner node checks the
+ * token again), the body's type, and a REST script's control key (session-control-routes.ts).
+ */
+const PASSED_REQUEST_HEADERS = ['authorization', 'content-type', 'accept', 'x-control-holder'] as const;
 /** The answer headers that come back. */
 export const PASSED_ANSWER_HEADERS = ['content-type', 'cache-control', 'www-authenticate'] as const;
 
@@ -162,6 +165,8 @@ const STATUS_CODES: Record<number, ErrorCode> = {
   401: ErrorCode.Unauthorized,
   403: ErrorCode.ScopeMissing,
   404: ErrorCode.SessionNotFound,
+  // What input meets once someone asked for the session's control (this socket is no participant there).
+  409: ErrorCode.ControlRequired,
   429: ErrorCode.RateLimited,
   504: ErrorCode.Timeout,
 };

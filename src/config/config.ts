@@ -96,6 +96,8 @@ export interface Config {
   sessionTimeout: number;
   /** Seconds a browser session lives at most, watched or not (SESSION_MAX_LIFETIME); 0 = no limit. @default 14400 */
   sessionMaxLifetime: number;
+  /** Seconds a session's controller must be idle before anyone who may drive the session can take control (SESSION_CONTROL_IDLE); 0 = only an admin. @default 60 */
+  sessionControlIdle: number;
   /** Browser sessions at once, overall (MAX_SESSIONS). @default 10 */
   maxSessions: number;
   /** Browser sessions at once per client IP (MAX_SESSIONS_PER_IP). @default 3 */
@@ -231,6 +233,7 @@ export const FIELDS: Record<Exclude<keyof Config, 'streams'>, Field> = {
   pingInterval: { env: 'WS_PING_INTERVAL', flag: 'ping-interval', parse: num(0.05, 3600), default: 30, help: 'seconds between WebSocket pings' },
   sessionTimeout: { env: 'SESSION_TIMEOUT', flag: 'session-timeout', parse: int(1, 86_400), default: 300, help: 'seconds an idle browser session lives' },
   sessionMaxLifetime: { env: 'SESSION_MAX_LIFETIME', flag: 'session-max-lifetime', parse: int(0, 604_800), default: 14_400, help: 'seconds a browser session lives at most, watched or not (0 = no limit)' },
+  sessionControlIdle: { env: 'SESSION_CONTROL_IDLE', flag: 'session-control-idle', parse: int(0, 86_400), default: 60, help: 'seconds a session\'s controller must be idle before another client may take control (0 = only an admin)' },
   maxSessions: { env: 'MAX_SESSIONS', flag: 'max-sessions', parse: int(0, 1000), default: 10, help: 'browser sessions at once, overall' },
   maxSessionsPerIp: { env: 'MAX_SESSIONS_PER_IP', flag: 'max-sessions-per-ip', parse: int(0, 1000), default: 3, help: 'browser sessions at once per client IP' },
   maxSessionsPerUser: { env: 'MAX_SESSIONS_PER_USER', flag: 'max-sessions-per-user', parse: int(0, 1000), default: 3, help: 'browser sessions at once per token owner when access is configured (0 = no limit)' },

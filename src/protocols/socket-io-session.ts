@@ -2,6 +2,7 @@ import type { Variant } from '../hub/variant.js';
 import { ErrorCode } from '../wire/errors.js';
 import { ProtocolError } from './protocol-error.js';
 import { describe, FPS_RANGE, intInRange, QUALITY_RANGE } from './values.js';
+import { nameProblem } from './socket-io-control.js';
 import { parsePlaybackChange } from './playback-command.js';
 import type { PlaybackChange } from '../wire/playback.js';
 
@@ -58,7 +59,12 @@ type InputEventName = keyof typeof INPUT_EVENTS;
 export type SubscribeTarget = { kind: 'session'; sessionId: string } | { kind: 'stream'; streamId: string };
 
 export type SessionCommand =
-  | { type: 'subscribe'; target: SubscribeTarget }
+  /**
+   * `name`: how the other viewers of a browser session see this one (presence); optional.
+   * `frames: false`: no `frame` events (the client takes its pictures from `/video/:id`, H.264),
+   * everything else as for any subscriber.
+   */
+  | { type: 'subscribe'; target: SubscribeTarget; name?: string; frames?: false }
   | { type: 'unsubscribe' }
   /** Input is checked against the page size by the session's input module, which knows it. */
   | { type: 'input'; input: (typeof INPUT_EVENTS)[InputEventName]; payload: unknown }
@@ -85,8 +91,17 @@ export function parseSessionEvent(event: string, args: readonly unknown[]): Sess
   // A client may pass an ack callback last; it carries no data.
   const data = args.find((arg) => typeof arg !== 'function');
   switch (event) {
-    case SessionEvent.Subscribe:
-      return { type: 'subscribe', target: subscribeTarget(payloadObject(event, data)) };
+    case SessionEvent.Subscribe: {
+      const payload = payloadObject(event, data);
+      const target = subscribeTarget(payload);
+      const frames = payload['frames'];
+      if (frames !== undefined && typeof frames !== 'boolean') throw new ProtocolError(ErrorCode.InvalidMessage, `subscribe: frames must be true or false (got ${describe(frames)})`);
+      const command: SessionCommand = { type: 'subscribe', target, ...(frames === false && { frames: false as const }) };
+      if (payload['name'] === undefined) return command;
+      const problem = nameProblem(payload['name']);
+      if (problem) throw new ProtocolError(ErrorCode.InvalidMessage, `subscribe: ${problem}`);
+      return { ...command, name: (payload['name'] as string).trim() };
+    }
     case SessionEvent.Unsubscribe:
       return { type: 'unsubscribe' };
     case SessionEvent.QualitySet:

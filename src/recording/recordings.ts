@@ -70,7 +70,7 @@ export interface RecordingsOptions {
 const DEFAULT_SEGMENT_S = 600;
 
 export interface RecordingsEvents {
-  /** A recording's file and entry are gone: its playback ends. */
+  /** A recording left the index and its files are being removed: its playback ends. */
   deleted: { id: string };
 }
 
@@ -327,15 +327,13 @@ export class Recordings extends TypedEmitter<RecordingsEvents> {
     if (!meta) throw new FramehubError(ErrorCode.RecordingNotFound, `no recording ${JSON.stringify(id.slice(0, 64))}`);
     if (this.#active.get(meta.stream)?.id === id) throw new FramehubError(ErrorCode.RecordingActive, `recording ${id} is still being written; stop it first (DELETE /api/streams/${meta.stream}/record)`);
     this.#meta.delete(id);
-    try {
-      for (const file of [this.#file(id), this.#timelineFile(id), this.#metaFile(id)]) {
-        await unlink(file).catch((error: NodeJS.ErrnoException) => {
-          if (error.code !== 'ENOENT') throw error;
-        });
-      }
-    } finally {
-      // Out of the index either way: nothing may watch it any more.
-      this.emit('deleted', { id });
+    // Out of the index: nothing may watch it any more. Told before its files go, so a playback
+    // ends with "deleted" rather than finding its file missing first.
+    this.emit('deleted', { id });
+    for (const file of [this.#file(id), this.#timelineFile(id), this.#metaFile(id)]) {
+      await unlink(file).catch((error: NodeJS.ErrnoException) => {
+        if (error.code !== 'ENOENT') throw error;
+      });
     }
   }
 

@@ -168,6 +168,7 @@ export async function createServer(config: Config, options: ServerOptions = {}):
     browserAllowHosts: config.browserAllowHosts,
     encoder,
     idleGraceMs: config.idleGrace * 1000,
+    controlIdleMs: config.sessionControlIdle * 1000,
     onBackgroundError: (error) => app.log.warn({ err: error }, 'browser session'),
     ...(sharedSessions && {
       claimId: (id: string, owner: string | undefined) => sharedSessions.directory.claim(id, owner),

@@ -14,6 +14,8 @@ const WEB_FILES: Record<string, string> = {
   '/playback-timeline.js': 'playback-timeline.js',
   '/session.html': 'session.html',
   '/session.js': 'session.js',
+  '/session-control.js': 'session-control.js',
+  '/session-video.js': 'session-video.js',
   '/session-viewer.js': 'session-viewer.js',
   '/session.css': 'session.css',
   '/gallery.html': 'gallery.html',

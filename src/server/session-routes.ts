@@ -8,6 +8,7 @@ import { MessageLimiter } from './message-limiter.js';
 import { answerErrors } from './route-errors.js';
 import { grantOf, reaches, type Access } from './access.js';
 import { SessionForward } from '../cluster/session-forward.js';
+import { checkRestInput, registerControlRoutes } from './session-control-routes.js';
 
 export interface SessionRouteDefaults {
   quality: number;
@@ -103,7 +104,10 @@ function routes(app: FastifyInstance, registry: SessionRegistry, access: Access,
     if (typeof type !== 'string' || !INPUT_TYPES.includes(type as InputType)) {
       throw new InputError(`type must be one of ${INPUT_TYPES.join(', ')} (got ${describe(type)})`);
     }
-    await session.input(parseInput(type as InputType, body, session.options));
+    const event = parseInput(type as InputType, body, session.options);
+    // Once someone asked for control, only the controller's key drives the page; bad input is a 400 whoever sends it.
+    checkRestInput(session, request);
+    await session.input(event);
     return { success: true, session_id: session.id, type };
   });
 
@@ -151,6 +155,8 @@ function routes(app: FastifyInstance, registry: SessionRegistry, access: Access,
     const seen = principal.scopes.has('admin') ? registry.list() : registry.list().filter((session) => principal.owner !== undefined && session.options.owner === principal.owner);
     return { success: true, sessions: seen.map((session) => ({ ...session.info(), expires_in: registry.expiresIn(session) })) };
   });
+
+  registerControlRoutes(app, { drive, watch, driven, watched });
 
 }
 

@@ -20,10 +20,12 @@ import { playbackOf } from '../recording/playback-streams.js';
 import { resolveStream } from './stream-lookup.js';
 import { ConnectionCaps } from './connection-caps.js';
 import { corsOrigins, type RequestGate } from './request-gate.js';
-import { reaches, whenGrantEnds, type Access } from './access.js';
+import { allows, reaches, whenGrantEnds, type Access } from './access.js';
 import { bearerToken, OPEN_PRINCIPAL, type Principal } from './auth.js';
 import { refusalOf } from './route-errors.js';
 import { preframedSocketIoEvent, writeSocketIoPacket, type PreframedSocketIoPacket } from './preframed.js';
+import { ControlServerEvent, parseControlEvent, type ControlCommand } from '../protocols/socket-io-control.js';
+import { Participant } from './session-room.js';
 
 /** Where Socket.IO's engine answers (and claims upgrades, see upgrade-router.ts). */
 export const SOCKET_IO_PATH = '/socket.io/';
@@ -78,6 +80,8 @@ type Ack = (answer: unknown) => void;
 interface Reply {
   answer(event: string, payload: object): void;
   refuse(code: ErrorCode, message: string): void;
+  /** Acks without an answer event: for events too frequent to answer each (`pointer:move`). */
+  quiet(payload: object): void;
 }
 
 /**
@@ -184,6 +188,8 @@ class StreamSocket {
   #fps: number = TIERS.normal.fps;
   #lastLimitNotice = 0;
   #pendingInput = 0;
+  /** This socket among the viewers of the browser session it watches (presence, control). */
+  #participant: Participant | undefined;
   /** Gives the held quality back to the stream's bound on distinct variants. */
   #unclaim: (() => void) | undefined;
   /** Rejects the write in flight when the socket goes away (engine.io then drops its callbacks). */
@@ -226,7 +232,7 @@ class StreamSocket {
     // A listener that throws ends the process (socket.io rethrows on a later tick): every
     // failure becomes an `error` event to this client.
     try {
-      this.#handle(parseSessionEvent(event, args), reply);
+      this.#handle(parseControlEvent(event, args) ?? parseSessionEvent(event, args), reply);
     } catch (error) {
       if (error instanceof FramehubError) {
         reply.refuse(error.code, error.message);
@@ -251,6 +257,7 @@ class StreamSocket {
         this.#refuse(code, message);
         acknowledge({ error: { code, message } });
       },
+      quiet: acknowledge,
     };
   }
 
@@ -259,10 +266,10 @@ class StreamSocket {
     this.#unsubscribe();
   };
 
-  #handle(command: SessionCommand, reply: Reply): void {
+  #handle(command: SessionCommand | ControlCommand, reply: Reply): void {
     switch (command.type) {
       case 'subscribe':
-        return this.#subscribe(command.target, reply);
+        return this.#subscribe(command.target, reply, command.name, command.frames !== false);
       case 'unsubscribe':
         this.#unsubscribe();
         return reply.answer(ServerEvent.Unsubscribed, {});
@@ -287,6 +294,9 @@ class StreamSocket {
         return reply.answer(ServerEvent.AdaptiveUpdated, { enabled: command.enabled });
       case 'input':
         return this.#input(command.input, command.payload, reply);
+      case 'control':
+      case 'pointer':
+        return this.#control(command, reply);
       case 'playback': {
         // Whoever watches a recording's playback steers it, for every viewer of it (docs/recording.md).
         const playback = this.#stream && playbackOf(this.#stream);
@@ -299,7 +309,7 @@ class StreamSocket {
     }
   }
 
-  #subscribe(target: SubscribeTarget, reply: Reply): void {
+  #subscribe(target: SubscribeTarget, reply: Reply, name: string | undefined, frames: boolean): void {
     // Asked before the stream is looked up: a refusal says nothing about which ids exist.
     this.deps.access?.require(this.principal, this.deps.hub.viewNeed(target.kind === 'session' ? `${SESSION_STREAM_PREFIX}${target.sessionId}` : target.streamId));
     let stream: Stream;
@@ -332,7 +342,9 @@ class StreamSocket {
     this.#session?.touch();
     const subscription = stream.subscribe({
       fps: this.#fps,
-      deliver: deliverFromPromise((frame) => this.#deliver(stream, frame)),
+      // Without frames (the client plays /video/:id): a subscriber all the same, for the
+      // stream's notices, the session's presence and control, and input; nothing is encoded.
+      deliver: frames ? deliverFromPromise((frame) => this.#deliver(stream, frame)) : (_frame, done) => done(undefined, 0),
       onNotice: (notice) => this.#relayNotice(stream, notice),
       onDeliverError: (error) => this.deps.log.debug({ err: error, stream: stream.id }, 'socket.io frame delivery failed'),
     });
@@ -342,6 +354,8 @@ class StreamSocket {
     reply.answer(ServerEvent.Subscribed, target.kind === 'session'
       ? { session_id: target.sessionId, fps: this.#fps, quality: this.#quality }
       : { stream: stream.id, fps: this.#fps, quality: this.#quality });
+    // After `subscribed`: a session's viewer then hears who watches and who controls.
+    if (this.#session) this.#participant = new Participant(this.socket.nsp.server, this.socket, this.#session, name);
   }
 
   /**
@@ -363,6 +377,8 @@ class StreamSocket {
   }
 
   #unsubscribe(): void {
+    this.#participant?.leave();
+    this.#participant = undefined;
     this.#unclaim?.();
     this.#unclaim = undefined;
     this.#subscription?.close();
@@ -427,10 +443,17 @@ class StreamSocket {
       if (error instanceof InputError) return reply.refuse(error.code, error.message);
       return reply.refuse(ErrorCode.InvalidInput, `input:${type} could not be read`);
     }
+    // Once someone asked for control, only the controller drives the page (session-control.ts);
+    // checked after the payload, so bad input is `invalid_input` whoever sends it.
+    if (!this.#participant?.mayInput()) {
+      const controller = session.control.state.controller;
+      return reply.refuse(ErrorCode.ControlRequired, `input:${type} refused: ${controller ? `${controller.name} controls this session` : 'nobody controls this session now'}; ask with control:request`);
+    }
     if (this.#pendingInput >= MAX_PENDING_INPUT) {
       return reply.refuse(ErrorCode.RateLimited, `input:${type} dropped: ${MAX_PENDING_INPUT} of your events are still waiting for the page`);
     }
     this.#pendingInput++;
+    this.#participant.touch();
     session.input(event).finally(() => this.#pendingInput--).then(
       () => reply.answer(ServerEvent.InputAcknowledged, { type }),
       (error: unknown) => {
@@ -463,6 +486,26 @@ class StreamSocket {
         else reply.refuse(ErrorCode.SourceError, `input:${type} failed: ${(error as Error).message.split('\n')[0]}`);
       },
     );
+  }
+
+  /** Control actions and pointer positions of a session's viewer (session-room.ts does the work). */
+  #control(command: ControlCommand, reply: Reply): void {
+    const participant = this.#participant;
+    const event = command.type === 'pointer' ? 'pointer:move' : `control:${command.action}`;
+    if (!participant || participant.session.closed) {
+      return reply.refuse(ErrorCode.InputNotAccepted, `${event} needs a subscribed browser session; send subscribe {session_id} first`);
+    }
+    if (command.type === 'pointer') {
+      participant.pointer(command.payload);
+      return reply.quiet({});
+    }
+    // Asking for control is asking to drive: the same scope input needs.
+    const session = participant.session;
+    this.deps.access?.require(this.principal, `control:${session.id}`);
+    if (!reaches(this.principal, `control:${session.id}`, session.options.owner)) {
+      return reply.refuse(ErrorCode.SessionNotFound, noSession(session.id));
+    }
+    reply.answer(ControlServerEvent.Acknowledged, participant.act(command, allows(this.principal.scopes, 'admin')));
   }
 
   /** `quality:set` and `fps:set` turn adaptive mode off for this client (seeds/003). */

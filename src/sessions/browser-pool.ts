@@ -83,6 +83,9 @@ const MEMORY_CHECK_MS = 1000;
 /** A page that crashes this long after a memory kill is taken to be the one killed. */
 const MEMORY_KILL_ATTRIBUTION_MS = 5000;
 
+/** A spare page that is not ready, or not resized, within this is passed over for a fresh one. */
+const SPARE_WAIT_MS = 5000;
+
 /** Chromium answers a browser-level command within this, or it is considered stuck. */
 const PROBE_TIMEOUT_MS = 1500;
 
@@ -283,16 +286,23 @@ export class BrowserPool extends TypedEmitter<BrowserPoolEvents> {
 
   async #takeSpare(slot: BrowserSlot, viewport: { width: number; height: number }): Promise<PoolPage | undefined> {
     const spare = slot.spares.shift();
-    const ready = await spare?.catch(() => undefined);
-    if (!ready || ready.page.isClosed()) return undefined;
-    try {
-      await ready.page.setViewportSize(viewport);
-      this.#scheduleWarm();
-      return ready;
-    } catch {
-      await ready.context.close().catch(() => {});
+    if (!spare) return undefined;
+    const ready = await withTimeout(spare.catch(() => undefined), SPARE_WAIT_MS, undefined);
+    if (!ready) {
+      // Passed over: when it does come, nobody holds it any more.
+      void spare.then((late) => late?.context.close(), () => {}).catch(() => {});
       return undefined;
     }
+    if (ready.page.isClosed()) return undefined;
+    // A resize waits for the renderer to answer: one that never finished starting (a loaded
+    // machine, a renderer stuck at birth) would hold the session's page for ever.
+    const resized = await withTimeout(ready.page.setViewportSize(viewport).then(() => true, () => false), SPARE_WAIT_MS, false);
+    if (resized) {
+      this.#scheduleWarm();
+      return ready;
+    }
+    void ready.context.close().catch(() => {});
+    return undefined;
   }
 
   async #freshPage(slot: BrowserSlot, viewport: { width: number; height: number }): Promise<PoolPage> {

@@ -38,6 +38,8 @@ export interface RegistryOptions {
   browserAllowHosts: string;
   encoder: Encoder;
   idleGraceMs: number;
+  /** ms a session's controller must be idle before a non-admin may take control; 0 = never. @default 60000 */
+  controlIdleMs?: number;
   onBackgroundError: (error: unknown) => void;
   /**
    * In a cluster: takes the id for this node (session-directory.ts); `false` when another node's
@@ -166,6 +168,7 @@ export class SessionRegistry extends TypedEmitter<RegistryEvents> {
       guard: this.guard,
       encoder: this.options.encoder,
       idleGraceMs: this.options.idleGraceMs,
+      ...(this.options.controlIdleMs !== undefined && { controlIdleMs: this.options.controlIdleMs }),
       onBackgroundError: this.options.onBackgroundError,
     });
     // Counted before the browser starts, so concurrent creates cannot overshoot the limits.

@@ -8,6 +8,8 @@ import type { BrowserPool } from './browser-pool.js';
 import { UrlRefused, type UrlGuard } from './url-guard.js';
 import { REFUSED_HEADER } from './guard-proxy.js';
 import { applyInput, InputError, type InputEvent } from './input.js';
+import { SessionControl } from './session-control.js';
+import { Presence } from './presence.js';
 
 export interface SessionOptions {
   id: string;
@@ -32,6 +34,8 @@ export interface SessionDeps {
   guard: UrlGuard;
   encoder: Encoder;
   idleGraceMs: number;
+  /** ms the controller must be idle before a non-admin may take control (SESSION_CONTROL_IDLE); 0 = never. @default 60000 */
+  controlIdleMs?: number;
   /** Errors nobody waits for (a failed reload after a crash). */
   onBackgroundError: (error: unknown) => void;
 }
@@ -79,6 +83,10 @@ export class Session {
   readonly stream: Stream;
   readonly source: ScreencastSource;
   readonly createdAt = Date.now();
+  /** Who may send input: everyone allowed until someone asks for control, then one controller. */
+  readonly control: SessionControl;
+  /** Who watches, and the pointer relay between them. */
+  readonly presence: Presence;
   lastActivity = Date.now();
   /** When the session's maximum lifetime ends it (ms since the epoch), if it has one. */
   endsAt: number | undefined;
@@ -99,6 +107,8 @@ export class Session {
   ) {
     this.id = options.id;
     this.options = options;
+    this.control = new SessionControl({ idleMs: deps.controlIdleMs ?? 60_000, onListenerError: deps.onBackgroundError });
+    this.presence = new Presence({ onListenerError: deps.onBackgroundError });
     this.activity = new SessionActivity(deps.onBackgroundError);
     this.source = new ScreencastSource(
       { cdp: async () => (await this.page()).cdp, responsive: () => this.#responsive() },
@@ -291,6 +301,7 @@ export class Session {
   async close(reason = 'deleted'): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    this.presence.close();
     this.source.end(new Error(`session ${this.id} was closed (${reason})`));
     await this.stream.close();
     const open = this.#open;

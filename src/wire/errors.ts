@@ -74,6 +74,14 @@ const TABLE = {
   timeout: [504, CloseCode.TryAgainLater],
   /** In a cluster: the node running a browser session did not answer a request forwarded to it. */
   node_unreachable: [502, CloseCode.TryAgainLater],
+  /** Input, or a controller's action (grant, deny, release), from a client that does not hold the session's control. */
+  control_required: [409, CloseCode.BadRequest],
+  /** `take` while someone else controls and has been active within SESSION_CONTROL_IDLE (only an admin may take then). */
+  control_busy: [409, CloseCode.BadRequest],
+  /** A grant or deny naming nobody who asked for control; a REST `X-Control-Holder` key the session does not know. */
+  holder_not_found: [404, CloseCode.NotFound],
+  /** A pointer position while the controller does not share pointers. */
+  pointers_off: [409, CloseCode.BadRequest],
   // Recordings.
   /** A recording id that is not `<YYYYMMDD>T<HHMMSS>Z-<8 hex>` (never a path). */
   invalid_recording_id: [400, CloseCode.BadRequest],
@@ -155,6 +163,10 @@ export const ErrorCode = {
   NavigationFailed: 'navigation_failed',
   Timeout: 'timeout',
   NodeUnreachable: 'node_unreachable',
+  ControlRequired: 'control_required',
+  ControlBusy: 'control_busy',
+  HolderNotFound: 'holder_not_found',
+  PointersOff: 'pointers_off',
   InvalidRecordingId: 'invalid_recording_id',
   RecordingNotFound: 'recording_not_found',
   AlreadyRecording: 'already_recording',
