@@ -67,6 +67,8 @@ export class SessionDirectory extends TypedEmitter<SessionDirectoryEvents> {
    * notice: a heartbeat written just before the close would otherwise bring them back for a second.
    */
   readonly #closed = new Map<string, string>();
+  /** The cluster's shared secret (read at start): what makes a forwarded call's client address trustworthy. */
+  #secret = '';
   /** Releases under way, awaited by stop() so that a clean stop tells the other nodes before it leaves. */
   readonly #releasing = new Set<Promise<void>>();
 
@@ -78,9 +80,6 @@ export class SessionDirectory extends TypedEmitter<SessionDirectoryEvents> {
   get nodeId(): string {
     return this.#options.node.id;
   }
-
-  /** The cluster's shared secret (read at start): what makes a forwarded call's client address trustworthy. */
-  #secret = '';
 
   async start(): Promise<void> {
     await this.#options.redis.set(CLUSTER_SECRET_KEY, randomBytes(24).toString('base64url'), { condition: 'NX' });
@@ -102,6 +101,7 @@ export class SessionDirectory extends TypedEmitter<SessionDirectoryEvents> {
     return this.#places.get(id);
   }
 
+  /** The cluster's secret, sent with every forwarded call (session-forward.ts). */
   get secret(): string {
     return this.#secret;
   }
