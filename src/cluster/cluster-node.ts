@@ -71,6 +71,11 @@ export class ClusterNode {
     this.#timer ??= setInterval(() => void this.#beat().catch((error: Error) => this.options.onError?.(error)), this.#heartbeatMs).unref();
   }
 
+  /** The address this node announced (`null` until it listens). */
+  get url(): string | null {
+    return this.#url;
+  }
+
   /** The address the node listens on, once it does; announced at once. */
   setUrl(url: string): void {
     this.#url = url;

@@ -23,3 +23,12 @@ export const GENERATION_SEQ_KEY = `${KEY_PREFIX}gen:seq`;
 /** Taken with the event that announces a job or one of its images, so no other node announces it again (409). */
 export const generationClaimKey = (kind: 'job' | 'image', jobId: string, imageIdx?: number): string =>
   `${KEY_PREFIX}gen:claim:${kind}:${jobId}${imageIdx === undefined ? '' : `:${imageIdx}`}`;
+
+/** A browser session's id, claimed cluster-wide by the node running it (its node id, `SET NX PX`, renewed while it runs). */
+export const sessionKey = (sessionId: string): string => `${KEY_PREFIX}session:${sessionId}`;
+
+/** Sessions opened, closed and watched from other nodes (pub/sub, JSON SessionNotice): what keeps every node's directory current between heartbeats. */
+export const SESSIONS_CHANNEL = `${KEY_PREFIX}sessions`;
+
+/** A random secret every node reads at start: a forwarded call carries it, so the node it reaches may trust the client address it names. */
+export const CLUSTER_SECRET_KEY = `${KEY_PREFIX}cluster-secret`;

@@ -38,6 +38,7 @@ import { registerWindowsRoute } from './windows-route.js';
 import { Cluster } from '../cluster/cluster.js';
 import { nodeReport, registerClusterRoute } from './cluster-route.js';
 import { createAdapter } from '@socket.io/redis-adapter';
+import { clusterSessions } from './cluster-sessions.js';
 import { Recordings } from '../recording/recordings.js';
 import { registerRecordingRoutes } from './recording-routes.js';
 import { PlaybackStreams } from '../recording/playback-streams.js';
@@ -151,6 +152,8 @@ export async function createServer(config: Config, options: ServerOptions = {}):
   installScreenCapture({ hub, config, encoder, log: app.log });
   registerWindowsRoute(app, config, access);
 
+  // In a cluster every node serves every session: frames through Redis, calls forwarded to its node.
+  const sharedSessions = cluster ? clusterSessions(cluster, { encoder, idleGraceMs: config.idleGrace * 1000, log: app.log }) : undefined;
   const sessions = new SessionRegistry({
     maxSessions: config.maxSessions,
     maxSessionsPerIp: config.maxSessionsPerIp,
@@ -167,9 +170,14 @@ export async function createServer(config: Config, options: ServerOptions = {}):
     idleGraceMs: config.idleGrace * 1000,
     controlIdleMs: config.sessionControlIdle * 1000,
     onBackgroundError: (error) => app.log.warn({ err: error }, 'browser session'),
+    ...(sharedSessions && {
+      claimId: (id: string, owner: string | undefined) => sharedSessions.directory.claim(id, owner),
+      sessionsElsewhere: (owner: string | undefined) => sharedSessions.directory.counts(owner),
+    }),
   });
   hub.addResolver(sessions.resolveStream);
-  registerSessionRoutes(app, sessions, access, { quality: config.quality, fps: 30, width: 1280, height: 720 });
+  if (sharedSessions) hub.addResolver(sharedSessions.remote.resolveStream);
+  registerSessionRoutes(app, sessions, access, { quality: config.quality, fps: 30, width: 1280, height: 720 }, sharedSessions?.forward);
   registerShareRoutes(app, hub, sessions, access, shares);
   // A new session under a closed one's id must not inherit its links.
   sessions.on('session:closed', function sessionsOnClosed({ id }) {
@@ -183,10 +191,12 @@ export async function createServer(config: Config, options: ServerOptions = {}):
     // Broadcasts, fetchSockets() and serverSideEmit reach every node's sockets (docs/cluster.md
     // says why the pub/sub adapter): it uses the node's own two connections.
     ...(cluster && { adapter: createAdapter(cluster.redis, cluster.subscriber) }),
+    ...(sharedSessions && { remote: { sessions: sharedSessions.remote, forward: sharedSessions.forward } }),
   });
   if (cluster) {
     registerClusterRoute(app, cluster, access);
-    await cluster.start(() => nodeReport(hub, cluster, sessions));
+    await cluster.start(() => nodeReport(hub, cluster, sessions, sharedSessions && ((id) => sharedSessions.directory.holds(id))));
+    await sharedSessions?.start(sessions);
   }
   await app.ready();
 
@@ -236,6 +246,8 @@ export async function createServer(config: Config, options: ServerOptions = {}):
         // waits for them); with Redis away there is nothing to unsubscribe from.
         if (cluster?.subscriber.isReady) void io.of('/').adapter.close();
         await sessions.close();
+        // After the registry: its sessions' ids are released (and their viewers elsewhere told) first.
+        await sharedSessions?.close();
         shares.close();
         await closeHandshakes(router.wss, 2_000);
         for (const ws of router.wss.clients) ws.terminate();

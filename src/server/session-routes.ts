@@ -1,4 +1,4 @@
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { describe, FPS_RANGE, QUALITY_RANGE } from '../protocols/values.js';
 import { INPUT_TYPES, InputError, parseInput, type InputType } from '../sessions/input.js';
 import type { Session } from '../sessions/session.js';
@@ -7,6 +7,7 @@ import { ErrorCode } from '../wire/errors.js';
 import { MessageLimiter } from './message-limiter.js';
 import { answerErrors } from './route-errors.js';
 import { grantOf, reaches, type Access } from './access.js';
+import { SessionForward } from '../cluster/session-forward.js';
 import { checkRestInput, registerControlRoutes } from './session-control-routes.js';
 
 export interface SessionRouteDefaults {
@@ -28,7 +29,7 @@ const REST_INPUT_PER_SECOND = 30;
  * for clients that drive a page without Socket.IO. Every answer is JSON with `success`;
  * failures carry `error` and a 4xx/5xx status.
  */
-export function registerSessionRoutes(root: FastifyInstance, registry: SessionRegistry, access: Access, defaults: SessionRouteDefaults): void {
+export function registerSessionRoutes(root: FastifyInstance, registry: SessionRegistry, access: Access, defaults: SessionRouteDefaults, remote?: SessionForward): void {
   // A plugin scope, so the error handler below answers for these routes only.
   void root.register(async function sessionRoutes(app) {
     // JSON bodies only: a text/plain body is refused 415 like every other type, not parsed as a string.
@@ -38,11 +39,14 @@ export function registerSessionRoutes(root: FastifyInstance, registry: SessionRe
       success: false,
       error: refusal.code === ErrorCode.InternalError ? 'internal error' : refusal.message,
     }));
-    routes(app, registry, access, defaults);
+    // In a cluster, a call for a session another node runs is answered by that node (session-forward.ts),
+    // after this node's own scope check; the owner node checks everything again, as for a local call.
+    if (remote) app.addHook('preHandler', forwardHook(registry, remote));
+    routes(app, registry, access, defaults, remote);
   });
 }
 
-function routes(app: FastifyInstance, registry: SessionRegistry, access: Access, defaults: SessionRouteDefaults): void {
+function routes(app: FastifyInstance, registry: SessionRegistry, access: Access, defaults: SessionRouteDefaults, remote: SessionForward | undefined): void {
   const inputLimiters = new WeakMap<Session, MessageLimiter>();
   // Who may do what (access.ts): making sessions takes `control`, driving one `control:<id>`,
   // watching one `view:session:<id>` (which `control:<id>` grants), listing them `control`. The
@@ -72,7 +76,7 @@ function routes(app: FastifyInstance, registry: SessionRegistry, access: Access,
       height: intField(body, 'height', VIEWPORT_LIMITS.height, defaults.height),
       quality: intField(body, 'quality', QUALITY_RANGE, defaults.quality),
       fps: intField(body, 'fps', FPS_RANGE, defaults.fps),
-    }, request.ip);
+    }, remote ? remote.clientIp(request.headers, request.ip) : request.ip);
     return reply.code(201).send({ success: true, ...session.info(), stream: session.stream.id, expires_in: registry.expiresIn(session) });
   });
 
@@ -164,6 +168,30 @@ function routes(app: FastifyInstance, registry: SessionRegistry, access: Access,
 
   registerControlRoutes(app, { drive, watch, driven, watched });
 
+}
+
+/** A `preHandler` sending `/api/session/:id…` calls for a session this node does not run to the node that does. */
+function forwardHook(registry: SessionRegistry, remote: SessionForward) {
+  return async function forwardToSessionNode(request: FastifyRequest, reply: FastifyReply) {
+    if (SessionForward.forwarded(request.headers)) return;
+    if (request.routeOptions.url === '/api/session/create') {
+      // A new session goes to the node with the most room, whichever node the create reached.
+      const placed = await remote.create(registry.size, { method: 'POST', path: '/api/session/create', headers: request.headers, body: request.body, clientIp: request.ip });
+      return placed && reply.code(placed.status).headers(placed.headers).send(placed.body);
+    }
+    const id = (request.params as Partial<IdRoute['Params']> | undefined)?.id;
+    if (typeof id !== 'string' || registry.get(id)) return;
+    const query = request.url.indexOf('?');
+    const suffix = (request.routeOptions.url ?? '').slice('/api/session/:id'.length);
+    const answer = await remote.send(id, {
+      method: request.method,
+      path: `/api/session/${encodeURIComponent(id)}${suffix}${query === -1 ? '' : request.url.slice(query)}`,
+      headers: request.headers,
+      body: request.body,
+    });
+    if (!answer) return; // no node runs it: answered here, as an unknown id
+    return reply.code(answer.status).headers(answer.headers).send(answer.body);
+  };
 }
 
 /** The session `request` names when its grant reaches it for `need`; otherwise the unknown id's 404, word for word. */

@@ -14,6 +14,8 @@ import type { Session } from '../sessions/session.js';
 import { SESSION_STREAM_PREFIX, type SessionRegistry } from '../sessions/session-registry.js';
 import type { ErrorPayload, SubscribeTarget } from '../protocols/socket-io-session.js';
 import { MessageLimiter } from './message-limiter.js';
+import type { RemoteSessions } from '../cluster/remote-sessions.js';
+import type { SessionForward } from '../cluster/session-forward.js';
 import { playbackOf } from '../recording/playback-streams.js';
 import { resolveStream } from './stream-lookup.js';
 import { ConnectionCaps } from './connection-caps.js';
@@ -54,6 +56,8 @@ export interface SocketIoDeps {
   allowedOrigins?: string;
   /** Socket.IO's adapter: in a cluster, the Redis one, so broadcasts reach every node's sockets. */
   adapter?: ServerOptions['adapter'];
+  /** In a cluster: sessions other nodes run, watched here, and where their input goes. */
+  remote?: { sessions: RemoteSessions; forward: SessionForward };
 }
 
 /** The key the `frame` event's pre-framed packet is memoised under on each variant. */
@@ -419,6 +423,8 @@ class StreamSocket {
 
   #input(type: Parameters<typeof parseInput>[0], payload: unknown, reply: Reply): void {
     const session = this.#session;
+    const remote = !session && this.#stream ? this.deps.remote?.sessions.sessionOf(this.#stream) : undefined;
+    if (remote && this.#stream) return this.#remoteInput(remote.id, this.#stream.owner, type, payload, reply);
     if (this.#stream && !session) {
       const message = `input:${type} refused: stream ${JSON.stringify(this.#stream.id)} takes no input; only a browser session does (subscribe {session_id} or {stream: "session:<id>"})`;
       return reply.refuse(ErrorCode.InputNotAccepted, message);
@@ -479,6 +485,30 @@ class StreamSocket {
     session.selectedText().finally(() => { this.#clipboardPending = false; }).then(
       (selection) => reply.answer(ServerEvent.Clipboard, { session_id: session.id, ...selection }),
       (error: unknown) => reply.refuse(error instanceof FramehubError ? error.code : ErrorCode.SourceError, `clipboard:get failed: ${(error as Error).message.split('\n')[0]}`),
+    );
+  }
+
+  /**
+   * Input for a session another node runs: checked here as far as this node can (scope, owner),
+   * then sent to that node, which checks it all again and hands it to the page; bounded by the
+   * same count of events waiting as local input.
+   */
+  #remoteInput(id: string, owner: string | undefined, type: Parameters<typeof parseInput>[0], payload: unknown, reply: Reply): void {
+    this.deps.access?.require(this.principal, `control:${id}`);
+    if (!reaches(this.principal, `control:${id}`, owner)) return reply.refuse(ErrorCode.SessionNotFound, noSession(id));
+    if (typeof payload !== 'object' || payload === null || Array.isArray(payload)) {
+      return reply.refuse(ErrorCode.InvalidInput, `input:${type} needs an object`);
+    }
+    if (this.#pendingInput >= MAX_PENDING_INPUT) {
+      return reply.refuse(ErrorCode.RateLimited, `input:${type} dropped: ${MAX_PENDING_INPUT} of your events are still waiting for the page`);
+    }
+    this.#pendingInput++;
+    this.deps.remote!.forward.input(id, handshakeToken(this.socket), type, payload as Record<string, unknown>).finally(() => this.#pendingInput--).then(
+      () => reply.answer(ServerEvent.InputAcknowledged, { type }),
+      (error: unknown) => {
+        if (error instanceof FramehubError) reply.refuse(error.code, error.message);
+        else reply.refuse(ErrorCode.SourceError, `input:${type} failed: ${(error as Error).message.split('\n')[0]}`);
+      },
     );
   }
 

@@ -42,6 +42,16 @@ export interface RegistryOptions {
   /** ms a session's controller must be idle before a non-admin may take control; 0 = never. @default 60000 */
   controlIdleMs?: number;
   onBackgroundError: (error: unknown) => void;
+  /**
+   * In a cluster: takes the id for this node (session-directory.ts); `false` when another node's
+   * session has it. Unset: ids are this process's alone.
+   */
+  claimId?: (id: string, owner: string | undefined) => Promise<boolean>;
+  /**
+   * In a cluster: the sessions other nodes run, in all and of `owner`, counted against
+   * `maxSessions` and `maxSessionsPerOwner` with this node's own. Unset: none.
+   */
+  sessionsElsewhere?: (owner: string | undefined) => { total: number; owner: number };
 }
 
 export type CloseReason = 'deleted' | 'expired' | 'lifetime' | 'shutdown' | 'failed';
@@ -138,7 +148,8 @@ export class SessionRegistry extends TypedEmitter<RegistryEvents> {
     const id = request.id ?? randomBytes(9).toString('base64url');
     if (!SESSION_ID.test(id)) throw new SessionError(ErrorCode.InvalidBody, 'session_id must be 1-64 letters, digits, "_", "." or "-"');
     if (this.#sessions.has(id)) throw new SessionError(ErrorCode.SessionExists, `session ${id} already exists`);
-    if (this.#sessions.size >= this.options.maxSessions) {
+    const elsewhere = this.options.sessionsElsewhere?.(request.owner) ?? { total: 0, owner: 0 };
+    if (this.#sessions.size + elsewhere.total >= this.options.maxSessions) {
       throw new SessionError(ErrorCode.TooManySessions, `too many sessions: ${this.options.maxSessions} at most on this server; delete one or try later`);
     }
     const fromIp = this.list().filter((s) => s.options.ip === ip).length;
@@ -146,7 +157,7 @@ export class SessionRegistry extends TypedEmitter<RegistryEvents> {
       throw new SessionError(ErrorCode.TooManySessions, `too many sessions from ${ip}: ${this.options.maxSessionsPerIp} at most; delete one or try later`);
     }
     const perOwner = this.options.maxSessionsPerOwner ?? 0;
-    if (request.owner !== undefined && perOwner > 0 && this.list().filter((s) => s.options.owner === request.owner).length >= perOwner) {
+    if (request.owner !== undefined && perOwner > 0 && this.list().filter((s) => s.options.owner === request.owner).length + elsewhere.owner >= perOwner) {
       throw new SessionError(ErrorCode.TooManySessions, `too many sessions of yours: ${perOwner} at most each (MAX_SESSIONS_PER_USER); delete one or try later`);
     }
     const options: SessionOptions = {
@@ -165,6 +176,14 @@ export class SessionRegistry extends TypedEmitter<RegistryEvents> {
     this.#sessions.set(id, session);
     this.pool.setDemand(this.#sessions.size);
     this.#starting.add(session);
+    // After the local count: the claim waits for Redis, and concurrent creates here must not overshoot the caps meanwhile.
+    const claimed = this.options.claimId ? await this.options.claimId(id, request.owner).catch((error: unknown) => error as Error) : true;
+    if (claimed !== true) {
+      this.#starting.delete(session);
+      await this.delete(id, 'failed');
+      if (claimed === false) throw new SessionError(ErrorCode.SessionExists, `session ${id} already exists`);
+      throw new SessionError(ErrorCode.BrowserUnavailable, `could not claim the session id in the cluster: ${claimed.message}`);
+    }
     try {
       await session.page();
     } catch (error) {

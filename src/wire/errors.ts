@@ -72,6 +72,8 @@ const TABLE = {
   url_unresolvable: [502, CloseCode.BadRequest],
   navigation_failed: [502, CloseCode.BadRequest],
   timeout: [504, CloseCode.TryAgainLater],
+  /** In a cluster: the node running a browser session did not answer a request forwarded to it. */
+  node_unreachable: [502, CloseCode.TryAgainLater],
   /** Input, or a controller's action (grant, deny, release), from a client that does not hold the session's control. */
   control_required: [409, CloseCode.BadRequest],
   /** `take` while someone else controls and has been active within SESSION_CONTROL_IDLE (only an admin may take then). */
@@ -160,6 +162,7 @@ export const ErrorCode = {
   UrlUnresolvable: 'url_unresolvable',
   NavigationFailed: 'navigation_failed',
   Timeout: 'timeout',
+  NodeUnreachable: 'node_unreachable',
   ControlRequired: 'control_required',
   ControlBusy: 'control_busy',
   HolderNotFound: 'holder_not_found',

@@ -1,0 +1,272 @@
+import { TypedEmitter } from '../util/typed-emitter.js';
+import type { ClusterNode } from './cluster-node.js';
+import type { RedisClient } from './redis-connection.js';
+import { randomBytes, timingSafeEqual } from 'node:crypto';
+import type { NodeInfo } from './cluster-node.js';
+import { CLUSTER_SECRET_KEY, SESSIONS_CHANNEL, sessionKey } from './keys.js';
+
+/** Where a browser session run by another node lives, and whose it is. */
+export interface SessionPlace {
+  /** The node running its Chromium. */
+  node: string;
+  /** That node's address, from its heartbeat (`null` until it listens). */
+  url: string | null;
+  owner?: string;
+}
+
+/** What nodes tell each other on SESSIONS_CHANNEL between heartbeats. */
+type SessionNotice =
+  | { event: 'opened'; id: string; node: string; url: string | null; owner?: string }
+  | { event: 'closed'; id: string; node: string; reason: string }
+  /** A node started following the session's frames: its node starts publishing them at once. */
+  | { event: 'watched'; id: string };
+
+export interface SessionDirectoryEvents {
+  /** A session of another node ended (closed there, or its node is gone): `why` is for its viewers. */
+  'session:gone': { id: string; why: string };
+  /** Another node follows `id`'s frames now. */
+  'session:watched': { id: string };
+}
+
+export interface SessionDirectoryOptions {
+  redis: RedisClient;
+  subscriber: RedisClient;
+  node: ClusterNode;
+  /** How often the claims are renewed and the node list read again. @default 1000 */
+  refreshMs?: number;
+  /** How long a claim outlives its node's last renewal: how long a dead node's session ids stay taken. @default 5000 */
+  claimTtlMs?: number;
+}
+
+// Renew and release only claims this node still holds (as stream-lease.ts does for leases).
+const RENEW = "local n = 0 for i, key in ipairs(KEYS) do if redis.call('get', key) == ARGV[1] then redis.call('pexpire', key, ARGV[2]) n = n + 1 end end return n";
+const RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0";
+
+/**
+ * Every node's browser sessions as this node knows them: which node runs each (from the node
+ * heartbeats, read every second, and the `opened`/`closed` notices between them) and the claim
+ * on each id, a Redis key with a TTL that its node renews, so one id names one session in the
+ * whole cluster and a dead node's ids come free when its claims expire.
+ *
+ * Lookups are synchronous (the hub resolves stream ids synchronously): they read the last
+ * snapshot, which is at most `refreshMs` old, or current through the notices.
+ */
+export class SessionDirectory extends TypedEmitter<SessionDirectoryEvents> {
+  readonly #options: Required<Pick<SessionDirectoryOptions, 'refreshMs' | 'claimTtlMs'>> & SessionDirectoryOptions;
+  /** Sessions of other nodes. */
+  #places = new Map<string, SessionPlace>();
+  #timer: NodeJS.Timeout | undefined;
+  #refreshing: Promise<void> | undefined;
+  #refreshedAt = 0;
+  /** Ids this node claimed and has not released: renewed on every refresh. */
+  readonly #claimed = new Set<string>();
+  /** The node list as last read. */
+  #nodes: NodeInfo[] = [];
+  /**
+   * Sessions announced closed, with the node that ran them, until a heartbeat read after the
+   * notice: a heartbeat written just before the close would otherwise bring them back for a second.
+   */
+  readonly #closed = new Map<string, string>();
+  /** The cluster's shared secret (read at start): what makes a forwarded call's client address trustworthy. */
+  #secret = '';
+  /** Releases under way, awaited by stop() so that a clean stop tells the other nodes before it leaves. */
+  readonly #releasing = new Set<Promise<void>>();
+
+  constructor(options: SessionDirectoryOptions) {
+    super();
+    this.#options = { refreshMs: 1000, claimTtlMs: 5000, ...options };
+  }
+
+  get nodeId(): string {
+    return this.#options.node.id;
+  }
+
+  async start(): Promise<void> {
+    await this.#options.redis.set(CLUSTER_SECRET_KEY, randomBytes(24).toString('base64url'), { condition: 'NX' });
+    this.#secret = (await this.#options.redis.get(CLUSTER_SECRET_KEY)) ?? '';
+    await this.#options.subscriber.subscribe(SESSIONS_CHANNEL, this.#subscriberOnNotice);
+    await this.refresh();
+    this.#timer ??= setInterval(this.#tick, this.#options.refreshMs).unref();
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all(this.#releasing);
+    if (this.#timer) clearInterval(this.#timer);
+    this.#timer = undefined;
+    if (this.#options.subscriber.isReady) await this.#options.subscriber.unsubscribe(SESSIONS_CHANNEL, this.#subscriberOnNotice).catch(() => undefined);
+  }
+
+  /** The node running session `id` when it is another node (the snapshot; never waits). */
+  place(id: string): SessionPlace | undefined {
+    return this.#places.get(id);
+  }
+
+  /** The cluster's secret, sent with every forwarded call (session-forward.ts). */
+  get secret(): string {
+    return this.#secret;
+  }
+
+  /** Whether `value` is the cluster's secret (compared in constant time). */
+  isSecret(value: unknown): boolean {
+    if (typeof value !== 'string' || this.#secret === '') return false;
+    const a = Buffer.from(value);
+    const b = Buffer.from(this.#secret);
+    return a.length === b.length && timingSafeEqual(a, b);
+  }
+
+  /**
+   * The node a new session should go to: the one running the fewest sessions, the least busy
+   * CPU among those (this node when it runs no more than any); `undefined` for this node.
+   */
+  roomiest(localSessions: number): { node: string; url: string } | undefined {
+    let best: { node: string; url: string; sessions: number; cpu: number } | undefined;
+    for (const node of this.#nodes) {
+      if (node.id === this.nodeId || !node.url) continue;
+      const candidate = { node: node.id, url: node.url, sessions: node.sessions.length, cpu: node.cpu };
+      if (!best || candidate.sessions < best.sessions || (candidate.sessions === best.sessions && candidate.cpu < best.cpu)) best = candidate;
+    }
+    // This node keeps a session unless another runs fewer: a forwarded create costs a hop, and
+    // CPU shares measured a second ago are too noisy to move a session between equals for.
+    if (!best || localSessions <= best.sessions) return undefined;
+    return { node: best.node, url: best.url };
+  }
+
+  /**
+   * Whether this node holds the claim on `id`. The node report lists only these: a session still
+   * waiting for its claim (which another node may hold) must not look like a second place of that id.
+   */
+  holds(id: string): boolean {
+    return this.#claimed.has(id);
+  }
+
+  /** Sessions other nodes run (the snapshot): in all, and of `owner`. What the session caps count besides this node's own. */
+  counts(owner: string | undefined): { total: number; owner: number } {
+    let ofOwner = 0;
+    if (owner !== undefined) for (const place of this.#places.values()) if (place.owner === owner) ofOwner++;
+    return { total: this.#places.size, owner: ofOwner };
+  }
+
+  /** As `place`, reading the node list again on a miss: for a request that arrived just after the session was made elsewhere. */
+  async lookup(id: string): Promise<SessionPlace | undefined> {
+    const known = this.#places.get(id);
+    // A client asking for unknown ids does not get one node-list read each: at most one every 250 ms.
+    if (known || Date.now() - this.#refreshedAt < 250) return known;
+    await this.refresh().catch(() => undefined);
+    return this.#places.get(id);
+  }
+
+  /** Takes `id` for a session about to start here; `false` when another node holds it. Tells the other nodes at once. */
+  async claim(id: string, owner: string | undefined): Promise<boolean> {
+    const taken = await this.#options.redis.set(sessionKey(id), this.nodeId, { condition: 'NX', expiration: { type: 'PX', value: this.#options.claimTtlMs } });
+    if (taken !== 'OK') return false;
+    this.#claimed.add(id);
+    void this.#notify({ event: 'opened', id, node: this.nodeId, url: this.#url(), ...(owner !== undefined && { owner }) });
+    return true;
+  }
+
+  /** Gives `id` up (its session closed here) and tells the other nodes' viewers why; nothing when the claim was not ours. */
+  release(id: string, reason: string): Promise<void> {
+    // Not renewed from now on: if Redis is away, the claim expires by itself.
+    if (!this.#claimed.delete(id)) return Promise.resolve();
+    const releasing = (async () => {
+      const released = await this.#options.redis.eval(RELEASE, { keys: [sessionKey(id)], arguments: [this.nodeId] });
+      if (released === 1) await this.#notify({ event: 'closed', id, node: this.nodeId, reason });
+    })();
+    const tracked = releasing.catch(() => undefined).finally(() => this.#releasing.delete(tracked));
+    this.#releasing.add(tracked);
+    return releasing;
+  }
+
+  /** Asks the node running `id` to publish its frames now (it also notices within a second by itself). */
+  watch(id: string): void {
+    void this.#notify({ event: 'watched', id });
+  }
+
+  /** Renews this node's claims and reads every node's sessions; one at a time. */
+  refresh(): Promise<void> {
+    this.#refreshing ??= this.#refresh().finally(() => (this.#refreshing = undefined));
+    return this.#refreshing;
+  }
+
+  async #refresh(): Promise<void> {
+    this.#refreshedAt = Date.now();
+    const closedBefore = new Map(this.#closed);
+    const local = [...this.#claimed];
+    if (local.length > 0) await this.#options.redis.eval(RENEW, { keys: local.map(sessionKey), arguments: [this.nodeId, String(this.#options.claimTtlMs)] });
+    const nodes = await this.#options.node.nodes();
+    this.#nodes = nodes;
+    const places = new Map<string, SessionPlace>();
+    for (const node of nodes) {
+      if (node.id === this.nodeId) continue;
+      for (const id of node.sessions) {
+        if (this.#closed.get(id) === node.id) continue;
+        // Two nodes naming one id (a heartbeat older than a claim's move): the place known already stays.
+        if (places.has(id) && this.#places.get(id)?.node !== node.id) continue;
+        const owner = node.sessionOwners?.[id];
+        places.set(id, { node: node.id, url: node.url, ...(owner !== undefined && { owner }) });
+      }
+    }
+    // A session announced after the heartbeat that was read stays until a heartbeat lists it, its
+    // node is gone, or a few heartbeats have passed without it (a create that failed there).
+    const alive = new Set(nodes.map((node) => node.id));
+    const now = Date.now();
+    for (const [id, announcedAt] of this.#fresh) {
+      const place = this.#places.get(id);
+      if (places.get(id)?.node === place?.node || !place || !alive.has(place.node) || now - announcedAt > 5 * this.#options.refreshMs) this.#fresh.delete(id);
+      else if (!places.has(id)) places.set(id, place);
+    }
+    // Heartbeats read from now on were written after these notices.
+    for (const [id, node] of closedBefore) if (this.#closed.get(id) === node) this.#closed.delete(id);
+    const before = this.#places;
+    this.#places = places;
+    for (const [id, place] of before) {
+      if (places.get(id)?.node === place.node) continue;
+      const why = alive.has(place.node)
+        ? `session ${id} has ended`
+        : `session ${id} has ended: node ${place.node}, which ran its browser, stopped answering (its Chromium is gone)`;
+      this.emit('session:gone', { id, why });
+    }
+  }
+
+  /** Ids announced (with when) and not yet listed by their node's heartbeat, which may predate them. */
+  readonly #fresh = new Map<string, number>();
+
+  readonly #tick = (): void => {
+    // Redis away: the next tick tries again; the snapshot stays as it was.
+    this.refresh().catch(() => undefined);
+  };
+
+  #url(): string | null {
+    return this.#options.node.url;
+  }
+
+  #notify(notice: SessionNotice): Promise<void> {
+    // Best effort: the heartbeats say the same within a second.
+    return this.#options.redis.publish(SESSIONS_CHANNEL, JSON.stringify(notice)).then(() => undefined, () => undefined);
+  }
+
+  readonly #subscriberOnNotice = (message: string): void => {
+    let notice: SessionNotice;
+    try {
+      notice = JSON.parse(message) as SessionNotice;
+    } catch {
+      return;
+    }
+    if (typeof notice !== 'object' || notice === null || typeof notice.id !== 'string') return;
+    if (notice.event === 'watched') {
+      this.emit('session:watched', { id: notice.id });
+      return;
+    }
+    if (typeof notice.node !== 'string' || notice.node === this.nodeId) return;
+    if (notice.event === 'opened') {
+      this.#closed.delete(notice.id);
+      this.#places.set(notice.id, { node: notice.node, url: typeof notice.url === 'string' ? notice.url : null, ...(typeof notice.owner === 'string' && { owner: notice.owner }) });
+      this.#fresh.set(notice.id, Date.now());
+    } else if (notice.event === 'closed' && this.#places.get(notice.id)?.node === notice.node) {
+      this.#places.delete(notice.id);
+      this.#fresh.delete(notice.id);
+      this.#closed.set(notice.id, notice.node);
+      this.emit('session:gone', { id: notice.id, why: `session ${notice.id} has ended (${String(notice.reason).slice(0, 200)})` });
+    }
+  };
+}

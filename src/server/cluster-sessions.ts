@@ -1,0 +1,61 @@
+import type { FastifyBaseLogger } from 'fastify';
+import type { Cluster } from '../cluster/cluster.js';
+import { RemoteSessions } from '../cluster/remote-sessions.js';
+import { SessionDirectory } from '../cluster/session-directory.js';
+import { SessionForward } from '../cluster/session-forward.js';
+import { SessionRelay } from '../cluster/session-relay.js';
+import type { Encoder } from '../hub/encoder.js';
+import type { SessionRegistry } from '../sessions/session-registry.js';
+
+/** Browser sessions in a cluster: the parts that let every node serve a session one node runs. */
+export interface ClusterSessions {
+  directory: SessionDirectory;
+  remote: RemoteSessions;
+  forward: SessionForward;
+  /** Once the registry exists: starts following the other nodes' sessions and relaying this node's. */
+  start(registry: SessionRegistry): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Wiring only: the directory (who runs which session), the relay (this node's frames out), the remote streams (others' frames in), the forwarder (calls out). */
+export function clusterSessions(cluster: Cluster, deps: { encoder: Encoder; idleGraceMs: number; log: FastifyBaseLogger }): ClusterSessions {
+  let registry: SessionRegistry | undefined;
+  const directory = new SessionDirectory({
+    redis: cluster.redis,
+    subscriber: cluster.subscriber,
+    node: cluster.node,
+  });
+  const relay = new SessionRelay({
+    redis: cluster.redis,
+    sessions: () => registry?.list().map((session) => ({ id: session.id, stream: session.stream, fps: session.options.fps })) ?? [],
+    onError: (error) => deps.log.debug({ err: error }, 'cluster: relaying a session\'s frames'),
+  });
+  const remote = new RemoteSessions({
+    directory,
+    subscriber: cluster.subscriber,
+    encoder: deps.encoder,
+    idleGraceMs: deps.idleGraceMs,
+    isLocal: (id) => registry?.get(id) !== undefined,
+  });
+  directory.on('session:watched', function directoryOnWatched({ id }) {
+    relay.watched(id);
+  });
+  return {
+    directory,
+    remote,
+    forward: new SessionForward(directory),
+    async start(sessions) {
+      registry = sessions;
+      sessions.on('session:closed', function sessionsOnClosedRelease({ id, reason }) {
+        directory.release(id, reason).catch((error: unknown) => deps.log.warn({ err: error, session: id }, 'cluster: releasing a session id'));
+      });
+      await directory.start();
+      relay.start();
+    },
+    async close() {
+      relay.stop();
+      await remote.close();
+      await directory.stop();
+    },
+  };
+}

@@ -1,0 +1,223 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { io as connect, type Socket } from 'socket.io-client';
+import { WebSocket, type RawData } from 'ws';
+import { startRedis } from './redis-server.js';
+import { killHard, spawnServer, type ServerProcess } from './server-process.js';
+import { BLUE, frameOfColour, near, pixelAt, RED, startPageServer } from './session-helpers.js';
+import { tempDir, type TestCleanup } from './temp-dir.js';
+import { nextEvent, waitUntil, withTimeout } from './wait.js';
+
+// Browser sessions in a cluster: three `framehub serve` processes over one real redis-server
+// (npm run build first: they run from dist/), a real Chromium on the node that runs the session,
+// and its frames, REST calls and input reaching it through the other nodes.
+
+/** Two owners (static tokens own `token:<hash>`): a session is reachable by its owner only, on every node. */
+const OWNER = 'owner-token-aaaaaaaaaaaaaaaa';
+const STRANGER = 'stranger-token-bbbbbbbbbbbbbbbb';
+const ADMIN = 'admin-token-cccccccccccccccc';
+const ACCESS_TOKENS = `${OWNER}=control; ${STRANGER}=control; ${ADMIN}=admin`;
+
+async function node(t: TestCleanup, redisUrl: string, extra: string[] = []): Promise<ServerProcess> {
+  const dir = await tempDir(t);
+  const server = await spawnServer(['--redis', redisUrl, '--idle-grace', '1', '--image-dir', dir, '--browser-allow-hosts', '127.0.0.1', '--access-tokens', ACCESS_TOKENS, ...extra]);
+  t.after(() => killHard(server));
+  return server;
+}
+
+/** A REST call with a token; status and parsed JSON body. */
+async function call(server: ServerProcess, method: string, path: string, token: string, body?: unknown): Promise<{ status: number; body: any }> {
+  const response = await fetch(`${server.http}${path}`, {
+    method,
+    headers: { authorization: `Bearer ${token}`, ...(body !== undefined && { 'content-type': 'application/json' }) },
+    ...(body !== undefined && { body: JSON.stringify(body) }),
+    signal: AbortSignal.timeout(30_000),
+  });
+  return { status: response.status, body: await response.json() };
+}
+
+function socketOn(t: TestCleanup, server: ServerProcess, token: string): Socket {
+  const socket = connect(server.http, { auth: { token }, transports: ['websocket'], reconnection: false });
+  t.after(async () => {
+    socket.disconnect();
+  });
+  return socket;
+}
+
+/** A WebSocket frame route's viewer; resolves with its first image: a binary message, or a seeds/002 JSON `frame`'s data URL. */
+async function firstImage(t: TestCleanup, url: string): Promise<Buffer> {
+  const ws = new WebSocket(url);
+  ws.on('error', () => undefined);
+  t.after(async () => ws.terminate());
+  return withTimeout(new Promise<Buffer>((resolve, reject) => {
+    ws.on('message', (data: RawData, isBinary: boolean) => {
+      if (isBinary) return resolve(jpegIn(data as Buffer));
+      const message = JSON.parse(data.toString()) as { type?: string; data?: { data_url?: string } };
+      const dataUrl = message.data?.data_url;
+      if (message.type === 'frame' && typeof dataUrl === 'string') resolve(Buffer.from(dataUrl.slice(dataUrl.indexOf(',') + 1), 'base64'));
+    });
+    ws.once('close', (code, reason) => reject(new Error(`closed ${code} ${reason.toString()}`)));
+  }), 30_000, `a frame on ${url.replace(/token=[^&]+/, 'token=…')}`);
+}
+
+/** The JPEG in a binary frame message (a small header may precede it). */
+function jpegIn(message: Buffer): Buffer {
+  const start = message.indexOf(Buffer.from([0xff, 0xd8, 0xff]));
+  assert.ok(start >= 0, 'a JPEG in the message');
+  return message.subarray(start);
+}
+
+/** Subscribes `socket` to a session; resolves with the `subscribed` answer or rejects with the `error` one. */
+async function subscribe(socket: Socket, sessionId: string): Promise<any> {
+  const answer = await socket.timeout(20_000).emitWithAck('subscribe', { session_id: sessionId });
+  if (answer?.error) throw Object.assign(new Error(answer.error.message), { code: answer.error.code });
+  return answer;
+}
+
+describe('cluster (REDIS_URL): browser sessions on every node', () => {
+  it('serves a session created through node A on every node: driven through C, watched through B, its owner checked everywhere', async (t) => {
+    const redis = await startRedis(t);
+    const pages = await startPageServer();
+    t.after(() => pages.close());
+    const a = await node(t, redis.url);
+    const b = await node(t, redis.url);
+    const c = await node(t, redis.url);
+
+    const created = await call(a, 'POST', '/api/session/create', OWNER, { session_id: 'shared', width: 320, height: 240 });
+    assert.equal(created.status, 201, JSON.stringify(created.body));
+    // The same id cannot be taken on another node while A runs it.
+    const twice = await call(b, 'POST', '/api/session/create', OWNER, { session_id: 'shared', width: 320, height: 240 });
+    assert.equal(twice.status, 409, JSON.stringify(twice.body));
+
+    // Loaded through C: forwarded to A, answered as A answers.
+    const loaded = await call(c, 'POST', '/api/session/shared/load', OWNER, { url: `${pages.origin}/` });
+    assert.equal(loaded.status, 200, JSON.stringify(loaded.body));
+    assert.equal(loaded.body.success, true);
+    // A's validation, through C: a bad url is refused by A with A's words.
+    const bad = await call(c, 'POST', '/api/session/shared/load', OWNER, { url: 42 });
+    assert.equal(bad.status, 400);
+    assert.match(bad.body.error, /url must be a string/);
+    // Another owner's session is unknown to the stranger on C as on A, word for word.
+    const strangerOnA = await call(a, 'POST', '/api/session/shared/keepalive', STRANGER);
+    const strangerOnC = await call(c, 'POST', '/api/session/shared/keepalive', STRANGER);
+    assert.equal(strangerOnC.status, 404);
+    assert.deepEqual(strangerOnC.body, strangerOnA.body);
+
+    // Watched through B (Socket.IO), its frames come from A through Redis.
+    const onB = socketOn(t, b, OWNER);
+    const errorsOnB: unknown[] = [];
+    onB.on('error', (e: unknown) => errorsOnB.push(e));
+    const redOnB = frameOfColour(onB, RED, 30_000);
+    assert.equal((await subscribe(onB, 'shared')).session_id, 'shared');
+    await redOnB;
+    // The stranger cannot watch it on B either: the owner came with the node report.
+    const strangerSocket = socketOn(t, b, STRANGER);
+    await assert.rejects(subscribe(strangerSocket, 'shared'), (error: Error & { code?: string }) => error.code === 'session_not_found');
+
+    // The WebSocket routes on B and C serve it too.
+    const feed = await firstImage(t, `${b.ws}/ws/video_feed?stream=session:shared&token=${OWNER}`);
+    assert.ok(near(await pixelAt(feed, 10, 10), RED), 'a red frame on /ws/video_feed through B');
+    const stream = await firstImage(t, `${c.ws}/stream/session:shared?token=${OWNER}`);
+    assert.ok(near(await pixelAt(stream, 10, 10), RED), 'a red frame on /stream through C');
+
+    // Driven through C over Socket.IO: the page turns blue, seen on B.
+    const onC = socketOn(t, c, OWNER);
+    await subscribe(onC, 'shared');
+    const blueOnB = frameOfColour(onB, BLUE, 30_000);
+    assert.deepEqual(await onC.timeout(30_000).emitWithAck('input:click', { x: 100, y: 100 }), { type: 'click' });
+    await blueOnB.catch((error: Error) => assert.fail(`${error.message}; errors on B: ${JSON.stringify(errorsOnB)}`));
+    // A's input validation answers through C.
+    const refused = await onC.timeout(30_000).emitWithAck('input:click', { x: 100_000, y: 100 });
+    assert.equal(refused.error?.code, 'invalid_input', JSON.stringify(refused));
+
+    // Driven through C over REST: red again.
+    const redAgain = frameOfColour(onB, RED, 30_000);
+    const clicked = await call(c, 'POST', '/api/session/shared/input', OWNER, { type: 'click', x: 50, y: 50 });
+    assert.equal(clicked.status, 200, JSON.stringify(clicked.body));
+    await redAgain;
+
+    // keepalive, info and the PNG through C.
+    assert.equal((await call(c, 'POST', '/api/session/shared/keepalive', OWNER)).status, 200);
+    const info = await call(c, 'GET', '/api/session/shared', OWNER);
+    assert.equal(info.body.session_id ?? info.body.id, 'shared');
+    const data = await call(c, 'GET', '/api/session/shared/frame/data', OWNER);
+    assert.equal(data.status, 200);
+    assert.equal(data.body.format, 'png');
+    assert.ok(near(await pixelAt(Buffer.from(data.body.frame, 'base64'), 10, 10), RED));
+
+    // Deleted through C: the viewer on B is told the stream has ended; the id is free.
+    const ended = nextEvent(onB, 'error', (e: { code: string }) => e.code === 'stream_ended', 20_000);
+    const deleted = await call(c, 'DELETE', '/api/session/shared', OWNER);
+    assert.equal(deleted.status, 200, JSON.stringify(deleted.body));
+    await ended;
+    const again = await call(b, 'POST', '/api/session/create', OWNER, { session_id: 'shared', width: 320, height: 240 });
+    assert.equal(again.status, 201, JSON.stringify(again.body));
+  });
+
+  it('ends a session whose node is killed for its viewers on other nodes, and frees its id', async (t) => {
+    const redis = await startRedis(t);
+    const pages = await startPageServer();
+    t.after(() => pages.close());
+    const a = await node(t, redis.url);
+    const c = await node(t, redis.url);
+
+    assert.equal((await call(a, 'POST', '/api/session/create', OWNER, { session_id: 'doomed', width: 320, height: 240 })).status, 201);
+    assert.equal((await call(a, 'POST', '/api/session/doomed/load', OWNER, { url: `${pages.origin}/` })).status, 200);
+    const onC = socketOn(t, c, OWNER);
+    const red = frameOfColour(onC, RED, 30_000);
+    await subscribe(onC, 'doomed');
+    await red;
+
+    const told = nextEvent<{ code: string; message: string }>(onC, 'error', (e) => e.code === 'stream_ended', 30_000);
+    await killHard(a);
+    const notice = await told;
+    assert.match(notice.message, /stopped answering.*Chromium is gone/);
+
+    // The id comes free once A's claim expires (5 s after its last renewal).
+    const created = await waitUntil(
+      () => call(c, 'POST', '/api/session/create', OWNER, { session_id: 'doomed', width: 320, height: 240 }),
+      (answer) => answer.status === 201,
+      { timeoutMs: 30_000, what: 'the id of the dead node\'s session free again' },
+    );
+    assert.equal(created.body.session_id, 'doomed');
+  });
+
+  it('counts the global and per-user session caps across the cluster', async (t) => {
+    const redis = await startRedis(t);
+    const caps = ['--max-sessions', '2', '--max-sessions-per-user', '1'];
+    const a = await node(t, redis.url, caps);
+    const b = await node(t, redis.url, caps);
+    const body = (id: string) => ({ session_id: id, width: 320, height: 240 });
+    assert.equal((await call(a, 'POST', '/api/session/create', OWNER, body('first'))).status, 201);
+    await waitUntil(() => call(b, 'GET', '/api/cluster', ADMIN), (view) => view.body.sessions?.['first'] !== undefined, { timeoutMs: 20_000, what: "B knowing A's session" });
+    // The owner has one session (on A): B refuses a second one.
+    const second = await call(b, 'POST', '/api/session/create', OWNER, body('second'));
+    assert.equal(second.status, 429, JSON.stringify(second.body));
+    assert.match(second.body.error, /too many sessions of yours/);
+    // Another user may: two sessions in the cluster, the global cap.
+    assert.equal((await call(b, 'POST', '/api/session/create', STRANGER, body('second'))).status, 201);
+    await waitUntil(() => call(a, 'GET', '/api/cluster', ADMIN), (view) => view.body.sessions?.['second'] !== undefined, { timeoutMs: 20_000, what: "A knowing B's session" });
+    const third = await call(a, 'POST', '/api/session/create', ADMIN, body('third'));
+    assert.equal(third.status, 429, JSON.stringify(third.body));
+    assert.match(third.body.error, /too many sessions: 2 at most/);
+  });
+
+  it('places a new session on the node running the fewest, whichever node got the create', async (t) => {
+    const redis = await startRedis(t);
+    const a = await node(t, redis.url);
+    const b = await node(t, redis.url);
+    const body = (id: string) => ({ session_id: id, width: 320, height: 240 });
+    const idOf = async (server: ServerProcess) => (await call(server, 'GET', '/api/cluster', ADMIN)).body.node as string;
+    const [idA, idB] = [await idOf(a), await idOf(b)];
+    // Both nodes run none: A keeps the first.
+    assert.equal((await call(a, 'POST', '/api/session/create', OWNER, body('first'))).status, 201);
+    await waitUntil(() => call(a, 'GET', '/api/cluster', ADMIN), (view) => view.body.nodes?.length === 2 && view.body.sessions?.['first'] === idA, { timeoutMs: 20_000, what: 'A listing its session and both nodes' });
+    // A runs one, B none: the second, asked of A, goes to B, and A still answers for it.
+    const second = await call(a, 'POST', '/api/session/create', OWNER, body('second'));
+    assert.equal(second.status, 201, JSON.stringify(second.body));
+    assert.equal(second.body.session_id, 'second');
+    const view = await waitUntil(() => call(b, 'GET', '/api/cluster', ADMIN), (v) => v.body.sessions?.['second'] !== undefined, { timeoutMs: 20_000, what: 'the second session listed' });
+    assert.equal(view.body.sessions['second'], idB);
+    await waitUntil(() => call(a, 'POST', '/api/session/second/keepalive', OWNER), (answer) => answer.status === 200, { timeoutMs: 20_000, what: 'A answering for the session on B' });
+  });
+});
