@@ -5,10 +5,11 @@
 // recording, so the machine's load moves both alike.
 //
 //   npm run bench -- --scenario recording [--seconds 10] [--rounds 2]
+import { execFile } from 'node:child_process';
 import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
+import { parseArgs, promisify } from 'node:util';
 import { WebSocket, type RawData } from 'ws';
 import { loadConfig } from '../src/config/config.js';
 import { createServer } from '../src/server/create-server.js';
@@ -35,6 +36,7 @@ would cost).
 const WIDTH = 1280;
 const HEIGHT = 720;
 const log = (line: string) => process.stderr.write(`${line}\n`);
+const run = promisify(execFile);
 
 interface Phase { h264Fps: number[]; jpegFps: number; recorderCpu: number; encoderCpu: number; bytesPerHour: number; jpegBytesPerHour: number }
 
@@ -123,10 +125,11 @@ async function measure(name: string, stream: Record<string, unknown>, seconds: n
       jpegBytesPerHour: ((counts.jpegBytes - before.jpegBytes) / elapsed) * 3600,
     };
     if (recording) {
-      const stopped = await fetch(`http://127.0.0.1:${port}/api/streams/c/record`, { method: 'DELETE' });
-      const entry = (await stopped.json()) as { started_at: string; ended_at: string };
-      const bytes = (await stat(join(recordingsDir, `${id}.mp4`))).size;
-      result.bytesPerHour = (bytes / ((Date.parse(entry.ended_at) - Date.parse(entry.started_at)) / 1000)) * 3600;
+      await fetch(`http://127.0.0.1:${port}/api/streams/c/record`, { method: 'DELETE' });
+      const file = join(recordingsDir, `${id}.mp4`);
+      // Per second of what the file plays: it also holds the GOP the recorder joined with, from before the start.
+      const { stdout } = await run('ffprobe', ['-v', 'error', '-show_entries', 'format=duration', '-of', 'csv=p=0', file]);
+      result.bytesPerHour = ((await stat(file)).size / Number(stdout.trim())) * 3600;
     }
     return result;
   }
