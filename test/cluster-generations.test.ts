@@ -5,7 +5,7 @@ import { Consumer, PRODUCER_TOKEN, numberedPng, sha } from './generations-helper
 import { startRedis, type RedisServer } from './redis-server.js';
 import { killHard, serveImages, signalAndWait, type ServerProcess } from './server-process.js';
 import { tempDir, type TestCleanup } from './temp-dir.js';
-import { waitUntil } from './wait.js';
+import { nextEvent, waitUntil } from './wait.js';
 import { closeRedis, connectRedis } from '../src/cluster/redis-connection.js';
 import { RedisEventLog } from '../src/cluster/generation-log.js';
 import { GENERATION_EVENTS_KEY } from '../src/cluster/keys.js';
@@ -113,6 +113,12 @@ function checkDelivery(messages: any[], images: Buffer[], jobId: string): number
 async function fetchBytes(server: ServerProcess, url: string): Promise<{ status: number; bytes: Buffer }> {
   const response = await fetch(server.http + url, { signal: AbortSignal.timeout(30_000) });
   return { status: response.status, bytes: Buffer.from(await response.arrayBuffer()) };
+}
+
+/** Resolves once `log` holds event `id` (its append event, or at once when it does already). */
+async function reaches(log: EventLog<GenerationEvent>, id: number): Promise<void> {
+  if (log.lastId >= id) return;
+  await nextEvent(log, 'append', (entry) => entry.id >= id);
 }
 
 describe('generations in a cluster (three framehub processes, one redis-server)', () => {
@@ -290,7 +296,8 @@ describe('the cluster event log (RedisEventLog, in this process, on a real redis
     const answers = await Promise.all([x.events.append(note('x1')), y.events.append(note('y1')), x.events.append(note('x2')), y.events.append({ kind: 'started', job: job('j') })]);
     assert.deepEqual(answers.map((e) => e.id).sort((p, q) => p - q), [1, 2, 3, 4]);
     await assert.rejects(x.events.append({ kind: 'started', job: job('j') }), (error: Error) => error instanceof GenerationError && error.code === 'job_exists');
-    await waitUntil(() => [x.log.lastId, y.log.lastId], ([p, q]) => p === 4 && q === 4, { what: 'both logs at id 4' });
+    await Promise.all([reaches(x.log, 4), reaches(y.log, 4)]);
+    assert.deepEqual([x.log.lastId, y.log.lastId], [4, 4]);
     const ids = (l: EventLog<GenerationEvent>) => [...l.newest()].reverse().map((e) => `${e.id}:${e.event.kind === 'notification' ? e.event.message : e.event.kind}`);
     assert.deepEqual(ids(x.log), ids(y.log), 'the same events with the same ids on both nodes');
   });
@@ -318,7 +325,8 @@ describe('the cluster event log (RedisEventLog, in this process, on a real redis
     await writer.redis.xTrim(GENERATION_EVENTS_KEY, 'MAXLEN', 3);
     await writer.events.append(note('n6'));
     late.events.follow();
-    await waitUntil(() => late.log.lastId, (id) => id === 6, { what: 'the late node at id 6' });
+    await reaches(late.log, 6);
+    assert.equal(late.log.lastId, 6);
     assert.deepEqual([...late.log.newest()].map((e) => e.id), [6, 5, 4]);
     assert.equal(late.log.hasLost(0), true, 'a consumer at 0 gets a replay gap');
     assert.deepEqual(late.events.stats(), { applied: 3, skipped: 1, lost: 3 });

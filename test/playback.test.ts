@@ -374,14 +374,15 @@ describe('playing a recording back as a stream', () => {
       await nextEvent(socket, 'frame');
       // Listening before the command: paused, the playback sends the one frame at 3 s.
       const truth = await truthAt(file, 3);
-      const hues: number[] = [];
-      const onFrame = (frame: { image: string }) => void hueOf(Buffer.from(frame.image, 'base64')).then((hue) => hues.push(hue));
-      socket.on('frame', onFrame);
+      let onFrame: (frame: { image: string }) => void = () => {};
+      const shown = withTimeout(new Promise<void>((resolve) => {
+        onFrame = (frame) => void hueOf(Buffer.from(frame.image, 'base64')).then((hue) => { if (hueDistance(hue, truth) < 15) resolve(); }, () => {});
+        socket.on('frame', onFrame);
+      }), 20_000, `a Socket.IO frame showing 3 s (hue ${truth.toFixed(1)})`);
       const paused = await socket.emitWithAck('playback:set', { paused: true, seek: 3 });
       assert.equal(paused.paused, true);
       assert.equal(paused.position, 3);
-      await waitUntil(() => hues, (seen) => seen.some((hue) => hueDistance(hue, truth) < 15), { timeoutMs: 20_000, what: `a Socket.IO frame showing 3 s (hue ${truth.toFixed(1)})` });
-      socket.off('frame', onFrame);
+      await shown.finally(() => socket.off('frame', onFrame));
       const status = nextEvent(socket, 'status', (s: any) => s.playback?.speed === 4);
       const faster = await socket.emitWithAck('playback:set', { speed: 4 });
       assert.equal(faster.speed, 4);
