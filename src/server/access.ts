@@ -24,7 +24,15 @@ export class AccessError extends FramehubError {
 }
 
 /** The prefix of a browser session's stream id (sessions/session-registry.ts uses the same). */
-const SESSION_STREAM = 'session:';
+export const SESSION_STREAM = 'session:';
+
+/**
+ * What acting for a stream beyond watching it (recording it, sharing it) needs: a browser
+ * session's driver may (`control:<session id>`); any other stream is the operator's, `admin`.
+ */
+export function driverOrAdminNeed(streamId: string): Need {
+  return streamId.startsWith(SESSION_STREAM) ? `control:${streamId.slice(SESSION_STREAM.length)}` : 'admin';
+}
 
 /**
  * Whether `scopes` grant `need`. `admin` grants everything. `view` grants `view:<any>`;

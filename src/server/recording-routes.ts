@@ -4,23 +4,19 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Hub } from '../hub/hub.js';
 import { RECORDING_ID, type Recordings } from '../recording/recordings.js';
 import { ErrorCode, FramehubError } from '../wire/errors.js';
-import { grantOf, reaches, type Access, type Need } from './access.js';
+import { driverOrAdminNeed, grantOf, reaches, type Access, type Need } from './access.js';
 import { resolveStream } from './stream-lookup.js';
 import { parseRange } from './http-range.js';
 
 interface IdRoute { Params: { id: string } }
 type IdRequest = FastifyRequest<IdRoute>;
 
-const SESSION_STREAM = 'session:';
-
 /**
  * What recording `streamId` (starting, stopping, deleting its recordings) needs: a browser
- * session's driver may record it (`control:<session id>`, as driving it); any other stream
- * writes to the server's disk at the operator's cost, so `admin`.
+ * session's driver may record it; any other stream writes to the server's disk at the
+ * operator's cost.
  */
-function recordNeed(streamId: string): Need {
-  return streamId.startsWith(SESSION_STREAM) ? `control:${streamId.slice(SESSION_STREAM.length)}` : 'admin';
-}
+const recordNeed = driverOrAdminNeed;
 
 function checkedId(id: string): string {
   if (!RECORDING_ID.test(id)) throw new FramehubError(ErrorCode.InvalidRecordingId, 'a recording id is <YYYYMMDD>T<HHMMSS>Z-<8 hex digits>, as POST /api/streams/:id/record answered it');

@@ -23,7 +23,6 @@ export const MAX_LINKS = 4_096;
  */
 export const SHARE_TOKEN_TYPE = 'framehub-share+jwt';
 const AUDIENCE = 'framehub:share';
-const SESSION_STREAM = 'session:';
 
 /** A wall clock (ms since the epoch) and its timers; tests pass one they move themselves. */
 export type WallClock = Clock;
@@ -71,6 +70,9 @@ export interface ShareLinksOptions {
   /** A connection's end handler threw (a bug): logged by the caller, never rethrown into a revoke or a session's close. */
   onError?: (error: unknown) => void;
 }
+
+/** A browser session's stream id prefix (access.ts's SESSION_STREAM; access.ts imports this file). */
+const SESSION_STREAM = 'session:';
 
 /** The scope a link of `mode` on stream `target` carries. */
 export function shareScope(target: string, mode: ShareMode): string {

@@ -3,7 +3,7 @@ import type { Hub } from '../hub/hub.js';
 import { describe } from '../protocols/values.js';
 import type { SessionRegistry } from '../sessions/session-registry.js';
 import { ErrorCode, FramehubError } from '../wire/errors.js';
-import { AccessError, grantOf, reaches, type Access, type Need } from './access.js';
+import { AccessError, SESSION_STREAM, driverOrAdminNeed, grantOf, reaches, type Access } from './access.js';
 import type { Principal } from './auth.js';
 import { answerErrors } from './route-errors.js';
 import { MAX_SHARE_USES, SHARE_TTL, type ShareLinks, type ShareMode } from './share-links.js';
@@ -13,7 +13,6 @@ interface IdRoute { Params: { id: string } }
 interface LinkRoute { Params: { id: string; link: string } }
 type IdRequest = FastifyRequest<IdRoute>;
 
-const SESSION_STREAM = 'session:';
 const MODES: readonly ShareMode[] = ['view', 'control'];
 
 /** What a share request's body asks for, checked. */
@@ -70,14 +69,13 @@ export function registerShareRoutes(root: FastifyInstance, hub: Hub, registry: S
   void root.register(async function streamShareRoutes(app) {
     app.removeContentTypeParser('text/plain');
     const canonical = (id: string) => (id === '0' ? hub.primary : id);
-    const need = (id: string): Need => (id.startsWith(SESSION_STREAM) ? `control:${id.slice(SESSION_STREAM.length)}` : 'admin');
-    const manage = { onRequest: access.hook((request) => need(canonical((request as IdRequest).params.id))) };
+    const manage = { onRequest: access.hook((request) => driverOrAdminNeed(canonical((request as IdRequest).params.id))) };
     const target = (request: FastifyRequest<IdRoute | LinkRoute>) => {
       const grant = makerOf(request);
       const id = canonical(request.params.id);
       if (id.startsWith(SESSION_STREAM)) {
         const session = registry.get(id.slice(SESSION_STREAM.length));
-        if (!session || !reaches(grant, need(id), session.options.owner)) throw new FramehubError(ErrorCode.StreamNotFound, `no stream with id ${JSON.stringify(id.slice(0, 128))}`);
+        if (!session || !reaches(grant, driverOrAdminNeed(id), session.options.owner)) throw new FramehubError(ErrorCode.StreamNotFound, `no stream with id ${JSON.stringify(id.slice(0, 128))}`);
         return session.stream.id;
       }
       return resolveStream(hub, id, grant).id;
