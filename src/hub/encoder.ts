@@ -3,6 +3,7 @@ import type { Frame } from '../sources/frame.js';
 import type { RawImage } from '../image/raster.js';
 import { targetSize, type VariantSpec } from './variant-spec.js';
 import { drawLabel } from '../image/raster.js';
+import { canDecodeJpegTurbo, canEncodeJpegTurbo, decodeJpegTurbo, encodeJpegTurbo } from '../image/jpeg-turbo.js';
 
 export interface EncodedImage {
   bytes: Buffer;
@@ -15,32 +16,102 @@ export interface Encoder {
   encode(frame: Frame, spec: VariantSpec, overlay?: string): Promise<EncodedImage>;
 }
 
-/** The default encoder: sharp (libvips), tuned for live frames. */
+/**
+ * Where a variant's pixels come from (`encodePlan`):
+ * - `raw`: the frame's decoded pixels, as they are (same size);
+ * - `raw-resize`: the frame's decoded pixels, resized by libvips;
+ * - `resize`: the frame's bytes, decoded and resized by libvips in one pipeline; for a JPEG that
+ *   lets libjpeg decode at 1/2, 1/4 or 1/8 of the size straight from the DCT coefficients
+ *   ("shrink-on-load": most of the downscale for the price of a partial decode) before
+ *   libvips' resampler finishes the rest;
+ * - `decode`: the frame's bytes, decoded in full (same size, another quality or format).
+ */
+export type PixelSource = 'raw' | 'raw-resize' | 'resize' | 'decode';
+
+export interface EncodePlan {
+  source: PixelSource;
+  /** Decoded (`decode` of a JPEG) and/or encoded (JPEG out) by libjpeg-turbo directly rather than through libvips. */
+  turbo: boolean;
+}
+
+/**
+ * How `SharpEncoder` makes a variant. Raw pixels, where a frame has them, beat its JPEG bytes
+ * even for a downscale: resampling pixels in memory costs less than the entropy decoding a
+ * shrink-on-load still does in full (bench: `--scenario encode`, "variants of a JPEG frame").
+ */
+export function encodePlan(frame: Frame, spec: VariantSpec): EncodePlan {
+  const size = targetSize(frame.width, frame.height, spec);
+  const resize = size.width !== frame.width || size.height !== frame.height;
+  const source: PixelSource = resize ? (frame.raw ? 'raw-resize' : 'resize') : frame.raw ? 'raw' : 'decode';
+  // libjpeg-turbo only where the pixels need no libvips step: handing raw pixels over from a
+  // libvips resize costs about what the faster encoder saves.
+  const turbo = spec.format === 'jpeg' && canEncodeJpegTurbo(spec.quality)
+    && (source === 'raw' || (source === 'decode' && frame.format === 'jpeg' && canDecodeJpegTurbo()));
+  return { source, turbo };
+}
+
+/**
+ * The default encoder: sharp (libvips) for resizing and every format, and libjpeg-turbo
+ * directly for JPEG to JPEG and raw pixels to JPEG at the same size (about twice as fast per
+ * frame as libvips' jpegsave, see jpeg-turbo.ts).
+ */
 export class SharpEncoder implements Encoder {
   async encode(frame: Frame, spec: VariantSpec, overlay?: string): Promise<EncodedImage> {
     const size = targetSize(frame.width, frame.height, spec);
-    const resize = size.width !== frame.width || size.height !== frame.height;
-    let pipeline = input(frame);
-    if (resize) pipeline = pipeline.resize(size.width, size.height, { fit: 'fill' });
+    const plan = encodePlan(frame, spec);
+    let bytes: Buffer;
     if (overlay !== undefined) {
       // Draw on decoded pixels, then encode those: one decode and one encode per variant.
-      const { data, info } = await pipeline.removeAlpha().raw().toBuffer({ resolveWithObject: true });
-      const img: RawImage = { data, width: info.width, height: info.height, channels: 3 };
+      const img = await pixels(frame, plan, size, true);
       const scale = Math.max(1, Math.round(img.width / 640));
       drawLabel(img, overlay, 8 * scale, 8 * scale, 2 * scale);
-      pipeline = sharp(data, { raw: { width: img.width, height: img.height, channels: 3 } });
+      bytes = await encodeRaw(img, spec);
+    } else if (plan.turbo) {
+      bytes = await encodeJpegTurbo(await pixels(frame, plan, size, false), spec.quality);
+    } else {
+      bytes = await format(pipeline(frame, plan.source, size), spec).toBuffer();
     }
-    const bytes = await format(pipeline, spec).toBuffer();
     return { bytes, width: size.width, height: size.height };
   }
 }
 
-function input(frame: Frame): Sharp {
-  if (frame.raw) {
-    const { data, width, height, channels } = frame.raw;
-    return sharp(data, { raw: { width, height, channels } });
+function pipeline(frame: Frame, source: PixelSource, size: { width: number; height: number }): Sharp {
+  switch (source) {
+    case 'raw':
+    case 'raw-resize': {
+      const { data, width, height, channels } = frame.raw!;
+      const input = sharp(data, { raw: { width, height, channels } });
+      return source === 'raw' ? input : input.resize(size.width, size.height, { fit: 'fill' });
+    }
+    // Resizing from the bytes in the same pipeline is what lets sharp choose the JPEG
+    // shrink-on-load factor; decoding first and resizing the pixels would decode in full.
+    case 'resize': return sharp(frame.bytes).resize(size.width, size.height, { fit: 'fill' });
+    case 'decode': return sharp(frame.bytes);
   }
-  return sharp(frame.bytes);
+}
+
+/**
+ * The variant's pixels at its size. `writable` ones are never the frame's own buffer, which
+ * every variant and subscriber shares.
+ */
+async function pixels(frame: Frame, plan: EncodePlan, size: { width: number; height: number }, writable: boolean): Promise<RawImage> {
+  const raw = frame.raw;
+  if (plan.source === 'raw' && raw && (raw.channels === 3 || !writable)) {
+    return writable ? { ...raw, data: Buffer.from(raw.data) } : raw;
+  }
+  if (plan.source === 'decode' && frame.format === 'jpeg' && canDecodeJpegTurbo()) {
+    // TurboJPEG refuses what libvips still reads (CMYK, a header that disagrees with the frame's size).
+    try {
+      return await decodeJpegTurbo(frame.bytes, frame.width, frame.height);
+    } catch {}
+  }
+  const { data, info } = await pipeline(frame, plan.source, size).removeAlpha().raw().toBuffer({ resolveWithObject: true });
+  return { data, width: info.width, height: info.height, channels: 3 };
+}
+
+function encodeRaw(img: RawImage, spec: VariantSpec): Promise<Buffer> {
+  if (spec.format === 'jpeg' && canEncodeJpegTurbo(spec.quality)) return encodeJpegTurbo(img, spec.quality);
+  return format(sharp(img.data, { raw: { width: img.width, height: img.height, channels: img.channels } }), spec).toBuffer();
 }
 
 function format(pipeline: Sharp, spec: VariantSpec): Sharp {

@@ -147,7 +147,10 @@ export class VariantCache {
     const resized = size.width !== frame.width || size.height !== frame.height;
     const osd = spec.osd === true;
     const quality = effectiveQuality(spec);
-    const passthrough = !resized && !osd && spec.format === frame.format && (quality === undefined || quality === frame.quality);
+    // A lossy source re-encoded at a higher quality only grows: what the source's encoder threw
+    // away does not come back. Its own bytes serve any quality from its own up.
+    const passthrough = !resized && !osd && spec.format === frame.format
+      && (quality === undefined || (frame.quality !== undefined && quality >= frame.quality));
     // Normalised key: specs that produce the same bytes share one entry.
     const key = passthrough ? 'source' : `${spec.format}:${quality ?? ''}:${size.width}x${size.height}:${osd ? 'osd' : ''}`;
     const variants = this.#variantsOf(frame);
