@@ -56,6 +56,27 @@ describe('VariantCache', () => {
     assert.equal(bigBox, variant, 'a box larger than the frame changes nothing');
   });
 
+  it('passes a JPEG-only source through for any quality from its own up, and encodes below it', async () => {
+    const encoder = countingEncoder();
+    const cache = new VariantCache(encoder, () => 'OSD');
+    const frame = await jpegFrame();
+    for (const quality of [81, 90, 100]) {
+      const variant = await cache.get(frame, { format: 'jpeg', quality });
+      assert.equal(variant.bytes, frame.bytes, `q${quality}: the source's own Buffer`);
+      assert.equal(variant.passthrough, true);
+    }
+    assert.equal(encoder.calls, 0, 're-encoding at a higher quality would only grow the bytes');
+    const lower = await cache.get(frame, { format: 'jpeg', quality: 79 });
+    assert.equal(lower.passthrough, false);
+    assert.equal(encoder.calls, 1);
+    const unknown = { ...frame, seq: 2, quality: undefined };
+    assert.equal((await cache.get(unknown, { format: 'jpeg', quality: 90 })).passthrough, false, 'a source of unknown quality is encoded');
+    const raw = { data: Buffer.alloc(320 * 180 * 3, 90), width: 320, height: 180, channels: 3 as const };
+    const withRaw = { ...frame, seq: 3, raw };
+    assert.equal((await cache.get(withRaw, { format: 'jpeg', quality: 80 })).passthrough, true, 'its own quality passes through');
+    assert.equal((await cache.get(withRaw, { format: 'jpeg', quality: 90 })).passthrough, false, 'from raw pixels a higher quality is a better picture');
+  });
+
   it('peek hands out a ready variant synchronously: a pass-through at once, an encode once it finished', async () => {
     const encoder = countingEncoder();
     const cache = new VariantCache(encoder, () => '');

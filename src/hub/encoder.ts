@@ -3,6 +3,7 @@ import type { Frame } from '../sources/frame.js';
 import type { RawImage } from '../image/raster.js';
 import { targetSize, type VariantSpec } from './variant-spec.js';
 import { drawLabel } from '../image/raster.js';
+import { ScratchPool } from '../image/scratch-pool.js';
 import { canDecodeJpegTurbo, canEncodeJpegTurbo, decodeJpegTurbo, encodeJpegTurbo } from '../image/jpeg-turbo.js';
 
 export interface EncodedImage {
@@ -63,17 +64,29 @@ export class SharpEncoder implements Encoder {
     if (overlay !== undefined) {
       // Draw on decoded pixels, then encode those: one decode and one encode per variant.
       const img = await pixels(frame, plan, size, true);
-      const scale = Math.max(1, Math.round(img.width / 640));
-      drawLabel(img, overlay, 8 * scale, 8 * scale, 2 * scale);
-      bytes = await encodeRaw(img, spec);
+      try {
+        const scale = Math.max(1, Math.round(img.width / 640));
+        drawLabel(img, overlay, 8 * scale, 8 * scale, 2 * scale);
+        bytes = await encodeRaw(img, spec);
+      } finally {
+        if (img.pooled) scratch.give(img.data);
+      }
     } else if (plan.turbo) {
-      bytes = await encodeJpegTurbo(await pixels(frame, plan, size, false), spec.quality);
+      const img = await pixels(frame, plan, size, false);
+      try {
+        bytes = await encodeJpegTurbo(img, spec.quality);
+      } finally {
+        if (img.pooled) scratch.give(img.data);
+      }
     } else {
       bytes = await format(pipeline(frame, plan.source, size), spec).toBuffer();
     }
     return { bytes, width: size.width, height: size.height };
   }
 }
+
+/** Pixels copied or decoded for one encode (see ScratchPool for why they are kept). */
+const scratch = new ScratchPool(2);
 
 function pipeline(frame: Frame, source: PixelSource, size: { width: number; height: number }): Sharp {
   switch (source) {
@@ -92,18 +105,24 @@ function pipeline(frame: Frame, source: PixelSource, size: { width: number; heig
 
 /**
  * The variant's pixels at its size. `writable` ones are never the frame's own buffer, which
- * every variant and subscriber shares.
+ * every variant and subscriber shares. `pooled` ones go back to `scratch` after the encode.
  */
-async function pixels(frame: Frame, plan: EncodePlan, size: { width: number; height: number }, writable: boolean): Promise<RawImage> {
+async function pixels(frame: Frame, plan: EncodePlan, size: { width: number; height: number }, writable: boolean): Promise<RawImage & { pooled?: true }> {
   const raw = frame.raw;
-  if (plan.source === 'raw' && raw && (raw.channels === 3 || !writable)) {
-    return writable ? { ...raw, data: Buffer.from(raw.data) } : raw;
+  if (plan.source === 'raw' && raw && !writable) return raw;
+  if (plan.source === 'raw' && raw && raw.channels === 3) {
+    const data = scratch.take(raw.data.length);
+    raw.data.copy(data);
+    return { ...raw, data, pooled: true };
   }
   if (plan.source === 'decode' && frame.format === 'jpeg' && canDecodeJpegTurbo()) {
-    // TurboJPEG refuses what libvips still reads (CMYK, a header that disagrees with the frame's size).
+    const data = scratch.take(frame.width * frame.height * 3);
     try {
-      return await decodeJpegTurbo(frame.bytes, frame.width, frame.height);
-    } catch {}
+      return { ...await decodeJpegTurbo(frame.bytes, frame.width, frame.height, data), pooled: true };
+    } catch {
+      // TurboJPEG refuses what libvips still reads (CMYK, a header that disagrees with the frame's size).
+      scratch.give(data);
+    }
   }
   const { data, info } = await pipeline(frame, plan.source, size).removeAlpha().raw().toBuffer({ resolveWithObject: true });
   return { data, width: info.width, height: info.height, channels: 3 };

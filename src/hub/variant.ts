@@ -147,10 +147,7 @@ export class VariantCache {
     const resized = size.width !== frame.width || size.height !== frame.height;
     const osd = spec.osd === true;
     const quality = effectiveQuality(spec);
-    // A lossy source re-encoded at a higher quality only grows: what the source's encoder threw
-    // away does not come back. Its own bytes serve any quality from its own up.
-    const passthrough = !resized && !osd && spec.format === frame.format
-      && (quality === undefined || (frame.quality !== undefined && quality >= frame.quality));
+    const passthrough = !resized && !osd && spec.format === frame.format && (quality === undefined || servesQuality(frame, quality));
     // Normalised key: specs that produce the same bytes share one entry.
     const key = passthrough ? 'source' : `${spec.format}:${quality ?? ''}:${size.width}x${size.height}:${osd ? 'osd' : ''}`;
     const variants = this.#variantsOf(frame);
@@ -217,6 +214,16 @@ export class VariantLimitError extends FramehubError {
 /** The quality that changes the bytes, or `undefined` for lossless formats, where it changes nothing. */
 export function effectiveQuality(spec: VariantSpec): number | undefined {
   return spec.format === 'png' || spec.format === 'gif' ? undefined : spec.quality;
+}
+
+/**
+ * Whether a lossy frame's own bytes serve `quality`: its own quality, or a higher one when the
+ * bytes are all there is. Re-encoding a decoded JPEG at a higher quality only grows it (what
+ * the source's encoder threw away does not come back); from raw pixels it is a better picture.
+ */
+function servesQuality(frame: Frame, quality: number): boolean {
+  if (frame.quality === undefined) return false;
+  return quality === frame.quality || (quality > frame.quality && frame.raw === undefined);
 }
 
 /** Specs that give the same bytes on every frame have the same key. */

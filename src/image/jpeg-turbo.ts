@@ -1,5 +1,6 @@
 import { createRequire } from 'node:module';
 import type { RawImage } from './raster.js';
+import { ScratchPool } from './scratch-pool.js';
 
 /**
  * JPEG encoding of raw RGB(A) pixels straight through libjpeg-turbo's TurboJPEG API
@@ -49,24 +50,23 @@ export function canDecodeJpegTurbo(): boolean {
 }
 
 /**
- * Decodes a JPEG of `width`x`height` (its header's size) into new RGB pixels. Rejects when the
- * bytes are not a JPEG of that size. Runs on libuv's thread pool.
+ * Decodes a JPEG of `width`x`height` (its header's size) into RGB pixels in `out` (at least
+ * width*height*3 bytes). Rejects when the bytes are not a JPEG of that size. Runs on libuv's
+ * thread pool.
  */
-export async function decodeJpegTurbo(jpeg: Buffer, width: number, height: number): Promise<RawImage> {
+export async function decodeJpegTurbo(jpeg: Buffer, width: number, height: number, out: Buffer): Promise<RawImage> {
   if (!turbo) throw new Error('libjpeg-turbo binding not available');
-  const out = Buffer.allocUnsafe(width * height * 3);
   const decoded = await turbo.decompress(jpeg, out, { format: turbo.FORMAT_RGB });
   if (decoded.width !== width || decoded.height !== height) throw new Error(`JPEG is ${decoded.width}x${decoded.height}, not ${width}x${height}`);
-  return { data: out, width, height, channels: 3 };
+  return { data: out.subarray(0, width * height * 3), width, height, channels: 3 };
 }
 
 /**
- * Output buffers kept between encodes. TurboJPEG needs one of its worst-case size (several times
- * the raw frame) to write into; allocating that per encode and keeping a slice of it would pin
- * megabytes per variant, so the JPEG is copied out and the buffer kept for the next encode.
+ * TurboJPEG writes into a buffer of its worst-case size (several times the JPEG); allocating
+ * that per encode and keeping a slice of it would pin megabytes per variant, so the JPEG is
+ * copied out and the buffer kept for the next encode.
  */
-const spare: Buffer[] = [];
-const SPARE_MAX = 2;
+const outputs = new ScratchPool(2);
 
 /**
  * Encodes `raw` as a baseline JPEG, chroma subsampled 4:2:0 below quality 90 and not at 90
@@ -77,14 +77,12 @@ export async function encodeJpegTurbo(raw: RawImage, quality: number): Promise<B
   if (!turbo) throw new Error('libjpeg-turbo binding not available');
   const subsampling = quality >= 90 ? turbo.SAMP_444 : turbo.SAMP_420;
   const { width, height } = raw;
-  const need = turbo.bufferSize({ width, height, subsampling });
-  const at = spare.findIndex((b) => b.length >= need);
-  const out = at >= 0 ? spare.splice(at, 1)[0]! : Buffer.allocUnsafe(need);
+  const out = outputs.take(turbo.bufferSize({ width, height, subsampling }));
   try {
     const format = raw.channels === 4 ? turbo.FORMAT_RGBA : turbo.FORMAT_RGB;
     const view = await turbo.compress(raw.data, out, { format, width, height, subsampling, quality });
     return Buffer.from(view);
   } finally {
-    if (spare.length < SPARE_MAX) spare.push(out);
+    outputs.give(out);
   }
 }
