@@ -4,7 +4,7 @@ import type { RawImage } from '../image/raster.js';
 import { targetSize, type VariantSpec } from './variant-spec.js';
 import { drawLabel } from '../image/raster.js';
 import { ScratchPool } from '../image/scratch-pool.js';
-import { canDecodeJpegTurbo, canEncodeJpegTurbo, decodeJpegTurbo, encodeJpegTurbo } from '../image/jpeg-turbo.js';
+import { canDecodeJpegTurbo, canEncodeJpegTurbo, decodeJpegTurbo, encodeJpeg, encodeJpegTurbo } from '../image/jpeg-turbo.js';
 
 export interface EncodedImage {
   bytes: Buffer;
@@ -129,7 +129,7 @@ async function pixels(frame: Frame, plan: EncodePlan, size: { width: number; hei
 }
 
 function encodeRaw(img: RawImage, spec: VariantSpec): Promise<Buffer> {
-  if (spec.format === 'jpeg' && canEncodeJpegTurbo(spec.quality)) return encodeJpegTurbo(img, spec.quality);
+  if (spec.format === 'jpeg') return encodeJpeg(img, spec.quality);
   return format(sharp(img.data, { raw: { width: img.width, height: img.height, channels: img.channels } }), spec).toBuffer();
 }
 
