@@ -9,6 +9,7 @@ import { runKillBench } from './kill.js';
 import { runClusterBench } from './cluster.js';
 import { runCodecBench } from './codec.js';
 import { runRecordingBench } from './recording.js';
+import { runGlassBench } from './glass.js';
 import { SERVER_KINDS, type ServerKind } from './server-process.js';
 import { fanoutTable, fanoutTimingLine, hubLine, loadLine, overheadLine, ratioLines, roundsSummary, rssSeriesLine, stallTable } from './report.js';
 
@@ -25,7 +26,8 @@ Servers run in child processes; the clients run in this process.
                            soak | churn (framehub's memory over time on /stream); cluster (three
                            nodes over one redis-server: frames through Redis, CPU per GB, failover);
                            codec (H.264 against JPEG: bytes, SSIM, encoder CPU); recording (disk per
-                           hour, recording CPU, viewers' fps while recording); each of those has
+                           hour, recording CPU, viewers' fps while recording); glass (capture to
+                           drawn in Chromium, per route and stage); each of those has
                            its own flags: --scenario kill --help
   --servers <list>         fan-out servers, from framehub,ws,tcp (default all three)
   --stall-servers <list>   stall-scenario servers (default framehub,ws)
@@ -131,6 +133,7 @@ async function main(): Promise<void> {
   if (scenario === 'cluster') return runClusterBench(argv);
   if (scenario === 'codec') return runCodecBench(argv);
   if (scenario === 'recording') return runRecordingBench(argv);
+  if (scenario === 'glass') return runGlassBench(argv);
   if (scenario === 'soak' || scenario === 'churn') return soakCommand(argv);
   let options: BenchOptions;
   try {
