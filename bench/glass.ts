@@ -10,7 +10,9 @@
 // machine's wall clock (performance.timeOrigin + performance.now()), as capture times are.
 //
 //   npm run bench -- --scenario glass [--seconds 10] [--modes headless,headed] [--routes stream,video_feed,socketio,viewer]
+import { readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
+import { basename } from 'node:path';
 import { parseArgs } from 'node:util';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { WebSocket, type RawData } from 'ws';
@@ -21,7 +23,7 @@ import type { Frame } from '../src/sources/frame.js';
 import { preciseNow } from '../src/util/clock.js';
 import { CHROME_PATH, CHROMIUM_ARGS } from '../test/browser-helpers.js';
 import { startXvfb, type XServer } from '../test/capture-helpers.js';
-import { ascending, mean, percentile } from './percentiles.js';
+import { ascending, mean, median, percentile } from './percentiles.js';
 
 const HELP = `Usage: npm run bench -- --scenario glass [options]
 
@@ -38,6 +40,11 @@ the viewer's own painter. Route "viewer" opens the viewer at / itself and reads 
   --fps <n>         source and requested frame rate (default 30)
   --quality <n>     JPEG quality of the source and of every route (default 80: passed through)
   --modes <list>    headless, headed (default both)
+  --compare-painter <file>  measure every page twice in a row: with web/frame-painter.js and
+                    with <file> served in its place (e.g. an older one from git show), labelled
+  --canvas-css <css>  style of the bench page's canvas (default none: drawn at 1:1), e.g. the
+                    viewer's "max-width:100%;max-height:72vh;height:auto;border-radius:4px"
+  --rounds <n>      repeat every page n times, interleaved, and sum up by medians (default 1)
   --routes <list>   stream (/stream/:id), video_feed (/ws/video_feed), socketio (Socket.IO
                     subscribe {stream}), viewer (the page at /) (default all four)
   -h, --help        show this help
@@ -67,6 +74,9 @@ interface PageResult {
   drawn: number;
   skipped: number;
   failed: number;
+  /** Undefined from a painter without the split (the one before issue 20). */
+  skippedUndecoded?: number;
+  skippedUndrawn?: number;
 }
 
 /** One frame as the stream emitted it. */
@@ -78,10 +88,16 @@ interface Tapped {
 interface Row {
   mode: Mode;
   route: Route;
+  /** Which painter drew: web/'s or the --compare-painter file. */
+  painter?: string;
   seconds: number;
   received: number;
   drawn: number;
   skipped: number;
+  skippedUndecoded?: number;
+  skippedUndrawn?: number;
+  /** Gaps between the page's animation frames while measuring, ms. */
+  frameGaps: number[];
   /** Per stage, ms, over the frames drawn. */
   stages?: Record<Stage, number[]>;
   arrival?: number[];
@@ -105,6 +121,22 @@ function fingerprint(bytes: Uint8Array): string {
   return `${bytes.length}:${hash.toString(16)}`;
 }
 
+/**
+ * Installed in every page measured: the gaps between animation frames while measuring. A
+ * renderer that keeps up with a 60 Hz display calls back every ~16.7 ms; longer gaps are
+ * display frames it did not produce, whatever the page asked for.
+ */
+const FRAME_PROBE = `(() => {
+  const probe = { gaps: [], last: NaN };
+  const tick = (at) => {
+    if (Number.isFinite(probe.last)) probe.gaps.push(at - probe.last);
+    probe.last = at;
+    requestAnimationFrame(tick);
+  };
+  requestAnimationFrame(tick);
+  window.__frameProbe = probe;
+})()`;
+
 /** The bench page: the same modules and painter as the viewer, one route chosen by `?route=`. */
 const PAGE_SCRIPT = `
 import { StreamClient, StreamClientEvent, parseDataUrl } from '/framehub-client.min.js';
@@ -117,7 +149,9 @@ const quality = Number(query.get('quality'));
 const now = () => performance.timeOrigin + performance.now();
 ${fingerprint.toString()}
 let records = [];
-const painter = new FramePainter(document.getElementById('screen'), (frame, timing) => {
+const canvas = document.getElementById('screen');
+canvas.style.cssText = query.get('css') ?? '';
+const painter = new FramePainter(canvas, (frame, timing) => {
   const record = frame.record;
   if (!record) return;
   // The viewer's painter before issue 20 passed only drawnAt.
@@ -163,7 +197,10 @@ window.__glass = {
   reset() { records = []; painter.resetCounters(); },
   stop() {
     close();
-    return { records, drawn: painter.drawn, skipped: painter.skipped, failed: painter.failed };
+    return {
+      records, drawn: painter.drawn, skipped: painter.skipped, failed: painter.failed,
+      skippedUndecoded: painter.skippedUndecoded, skippedUndrawn: painter.skippedUndrawn,
+    };
   },
 };
 `;
@@ -180,6 +217,7 @@ export async function runGlassBench(argv: string[]): Promise<void> {
     options: {
       scenario: { type: 'string' }, seconds: { type: 'string' }, warmup: { type: 'string' }, fps: { type: 'string' },
       quality: { type: 'string' }, modes: { type: 'string' }, routes: { type: 'string' }, help: { type: 'boolean', short: 'h' },
+      'compare-painter': { type: 'string' }, rounds: { type: 'string' }, 'canvas-css': { type: 'string' },
     },
   });
   if (values.help) {
@@ -192,14 +230,18 @@ export async function runGlassBench(argv: string[]): Promise<void> {
   const quality = Number(values.quality ?? 80);
   const modes = list(values.modes, MODES, 'modes');
   const routes = list(values.routes, ROUTES, 'routes');
-  if (!(seconds > 0 && seconds <= 120 && warmup >= 0 && warmup <= 60 && fps >= 1 && fps <= 60 && quality >= 10 && quality <= 100)) {
-    throw new Error('--seconds 1-120, --warmup 0-60, --fps 1-60, --quality 10-100');
+  const painters: Painter[] = [{ label: 'web/' }];
+  if (values['compare-painter']) painters.push({ label: basename(values['compare-painter']), source: readFileSync(values['compare-painter'], 'utf8') });
+  const canvasCss = values['canvas-css'] ?? '';
+  const rounds = Number(values.rounds ?? 1);
+  if (!(seconds > 0 && seconds <= 120 && warmup >= 0 && warmup <= 60 && fps >= 1 && fps <= 60 && quality >= 10 && quality <= 100 && Number.isInteger(rounds) && rounds >= 1 && rounds <= 20)) {
+    throw new Error('--seconds 1-120, --warmup 0-60, --fps 1-60, --quality 10-100, --rounds 1-20');
   }
   // Bounds the whole run whatever hangs: every page has its own timeouts too.
   const watchdog = setTimeout(() => {
     log('glass: did not finish in time; giving up');
     process.exit(1);
-  }, (modes.length * routes.length * (seconds + warmup + 30) + 60) * 1000);
+  }, (rounds * modes.length * routes.length * painters.length * (seconds + warmup + 30) + 60) * 1000);
   watchdog.unref();
 
   const config = loadConfig({
@@ -236,13 +278,16 @@ export async function runGlassBench(argv: string[]): Promise<void> {
         ...(xvfb && { env: { ...process.env, DISPLAY: xvfb.display } }),
       });
       try {
-        for (const route of routes) {
-          log(`glass: ${mode}, ${route}: ${warmup} s warm-up, ${seconds} s measured …`);
-          rows.push(route === 'viewer'
-            ? await measureViewer(browser, origin, mode, { seconds, warmup, fps, quality })
-            : await measureRoute(browser, origin, mode, route, { seconds, warmup, fps, quality }, tapped, seqOf));
-          tapped.clear();
-          seqOf.clear();
+        for (let round = 1; round <= rounds; round++) for (const route of routes) {
+          for (const painter of painters) {
+            log(`glass: ${mode}, round ${round}, ${route}, painter ${painter.label}: ${warmup} s warm-up, ${seconds} s measured …`);
+            const settings = { seconds, warmup, fps, quality, painter, canvasCss };
+            rows.push(route === 'viewer'
+              ? await measureViewer(browser, origin, mode, settings)
+              : await measureRoute(browser, origin, mode, route, settings, tapped, seqOf));
+            tapped.clear();
+            seqOf.clear();
+          }
         }
       } finally {
         await browser.close();
@@ -255,8 +300,15 @@ export async function runGlassBench(argv: string[]): Promise<void> {
     await server.close();
   }
   const [l1, l5] = loadavg();
-  console.log(report(rows, { seconds, fps, quality }));
+  console.log(report(rows, { seconds, fps, quality, canvasCss }));
+  if (rounds > 1) console.log(`\n${summary(rows, rounds)}`);
   console.log(`\n${new Date().toISOString()}, load ${l1!.toFixed(1)} ${l5!.toFixed(1)} (1 and 5 min, end of run), Chromium ${CHROME_PATH}`);
+}
+
+interface Painter {
+  label: string;
+  /** Served as /frame-painter.js instead of web/'s. */
+  source?: string;
 }
 
 interface Settings {
@@ -264,11 +316,15 @@ interface Settings {
   warmup: number;
   fps: number;
   quality: number;
+  painter: Painter;
+  canvasCss: string;
 }
 
-async function newPage(browser: Browser): Promise<Page> {
+async function newPage(browser: Browser, origin: string, painter: Painter): Promise<Page> {
   const context = await browser.newContext({ viewport: { width: 1400, height: 900 }, bypassCSP: true });
   const page = await context.newPage();
+  const source = painter.source;
+  if (source !== undefined) await page.route(`${origin}/frame-painter.js`, (request) => request.fulfill({ contentType: 'text/javascript', body: source }));
   page.on('pageerror', (error) => log(`glass: page error: ${error.message}`));
   page.on('console', (message) => { if (message.type() === 'error' || message.type() === 'warning') log(`glass: page console: ${message.text()}`); });
   return page;
@@ -278,18 +334,20 @@ async function measureRoute(
   browser: Browser, origin: string, mode: Mode, route: Exclude<Route, 'viewer'>, settings: Settings,
   tapped: Map<number, Tapped>, seqOf: Map<string, number>,
 ): Promise<Row> {
-  const page = await newPage(browser);
+  const page = await newPage(browser, origin, settings.painter);
   // The bench page is served on framehub's own origin, so it loads the viewer's modules from it.
   await page.route(`${origin}${PAGE_PATH}*`, (request) => request.fulfill({ contentType: 'text/html', body: PAGE_HTML }));
   const reference = referenceClient(origin, route, settings);
   try {
-    await page.goto(`${origin}${PAGE_PATH}?route=${route}&stream=${STREAM}&fps=${settings.fps}&quality=${settings.quality}`);
+    await page.goto(`${origin}${PAGE_PATH}?route=${route}&stream=${STREAM}&fps=${settings.fps}&quality=${settings.quality}&css=${encodeURIComponent(settings.canvasCss)}`);
     await page.waitForFunction(() => '__glass' in window, undefined, { timeout: 15_000 });
     await delay(settings.warmup * 1000);
     await page.evaluate(() => (window as unknown as { __glass: { reset(): void } }).__glass.reset());
+    await page.evaluate(FRAME_PROBE);
     await delay(settings.seconds * 1000);
+    const gaps = await frameGaps(page);
     const result = await page.evaluate(() => (window as unknown as { __glass: { stop(): PageResult } }).__glass.stop());
-    return rowOf(mode, route, settings.seconds, result, tapped, seqOf, reference.arrivals);
+    return { ...rowOf(mode, route, settings.seconds, result, gaps, tapped, seqOf, reference.arrivals), painter: settings.painter.label };
   } finally {
     reference.close();
     await page.context().close();
@@ -329,8 +387,12 @@ function referenceClient(origin: string, route: Exclude<Route, 'viewer'>, settin
   return { arrivals, close: () => socket.terminate() };
 }
 
+function frameGaps(page: Page): Promise<number[]> {
+  return page.evaluate(() => (window as unknown as { __frameProbe: { gaps: number[] } }).__frameProbe.gaps);
+}
+
 function rowOf(
-  mode: Mode, route: Route, seconds: number, result: PageResult,
+  mode: Mode, route: Route, seconds: number, result: PageResult, gaps: number[],
   tapped: Map<number, Tapped>, seqOf: Map<string, number>, reference: Map<string, number>,
 ): Row {
   const stages = Object.fromEntries(STAGES.map((s) => [s, [] as number[]])) as Record<Stage, number[]>;
@@ -355,23 +417,29 @@ function rowOf(
     drawImage.push(record.drawnAt - frame.capturedAt);
     total.push(record.shownAt - frame.capturedAt);
   }
-  return { mode, route, seconds, received: result.records.length, drawn: result.drawn, skipped: result.skipped, stages, arrival, drawImage, total };
+  return {
+    mode, route, seconds, received: result.records.length, drawn: result.drawn, skipped: result.skipped,
+    ...(result.skippedUndecoded !== undefined && { skippedUndecoded: result.skippedUndecoded, skippedUndrawn: result.skippedUndrawn }),
+    frameGaps: gaps, stages, arrival, drawImage, total,
+  };
 }
 
 /** The viewer at / itself, as a user opens it: frames received, drawn and skipped from its own counters. */
 async function measureViewer(browser: Browser, origin: string, mode: Mode, settings: Settings): Promise<Row> {
-  const page = await newPage(browser);
+  const page = await newPage(browser, origin, settings.painter);
   try {
     await page.goto(`${origin}/?stream=${STREAM}&fps=${settings.fps}&quality=${settings.quality}&format=jpeg&connect=1`);
     await page.waitForSelector('#connection-state[data-state="connected"]', { timeout: 15_000 });
     await delay(settings.warmup * 1000);
     await page.click('#reset-button');
+    await page.evaluate(FRAME_PROBE);
     await delay(settings.seconds * 1000);
+    const gaps = await frameGaps(page);
     // The counters are rendered every 250 ms; read them together, after one more render.
     await delay(300);
     const stat = (id: string) => page.getAttribute(`#${id}`, 'data-value').then(Number);
     const [received, drawn, skipped, latency] = await Promise.all([stat('stat-frames'), stat('stat-drawn'), stat('stat-skipped'), stat('stat-latency')]);
-    return { mode, route: 'viewer', seconds: settings.seconds, received, drawn, skipped, viewerLatency: latency };
+    return { mode, route: 'viewer', painter: settings.painter.label, seconds: settings.seconds, received, drawn, skipped, frameGaps: gaps, viewerLatency: latency };
   } finally {
     await page.context().close();
   }
@@ -386,30 +454,55 @@ const ROUTE_LABEL: Record<Route, string> = {
   viewer: 'the viewer at / (its own counters)',
 };
 
-function report(rows: Row[], settings: { seconds: number; fps: number; quality: number }): string {
+function report(rows: Row[], settings: { seconds: number; fps: number; quality: number; canvasCss: string }): string {
   const lines = [
-    `# glass to glass: ${WIDTH}x${HEIGHT} demo pattern at ${settings.fps} fps, JPEG q${settings.quality}, ${settings.seconds} s per page`,
+    `# glass to glass: ${WIDTH}x${HEIGHT} demo pattern at ${settings.fps} fps, JPEG q${settings.quality}, ${settings.seconds} s per page`
+      + `, bench page canvas ${settings.canvasCss ? `styled "${settings.canvasCss}"` : 'at 1:1'}`,
     '',
-    '| mode | route | received (fps) | drawn / skipped | capture → arrival p50 / p95 ms | capture → drawImage p50 / p95 | capture → drawn (next frame) p50 / p95 |',
-    '| --- | --- | --- | --- | --- | --- | --- |',
+    '| mode | route | painter | received (fps) | drawn / skipped (undecoded + undrawn) | animation frames/s, gap p95 ms, gaps > 25 ms | capture → arrival p50 / p95 ms | capture → drawImage p50 / p95 | capture → drawn (next frame) p50 / p95 |',
+    '| --- | --- | --- | --- | --- | --- | --- | --- | --- |',
   ];
   for (const r of rows) {
     const tail = r.route === 'viewer'
       ? `- | - | latest ${f1(r.viewerLatency ?? NaN)} (its own figure) |`
       : `${p(r.arrival, 50)} / ${p(r.arrival, 95)} | ${p(r.drawImage, 50)} / ${p(r.drawImage, 95)} | ${p(r.total, 50)} / ${p(r.total, 95)} |`;
-    lines.push(`| ${r.mode} | ${ROUTE_LABEL[r.route]} | ${r.received} (${f1(r.received / r.seconds)}) | ${r.drawn} / ${r.skipped} | ${tail}`);
+    const split = r.skippedUndecoded === undefined ? '' : ` (${r.skippedUndecoded} + ${r.skippedUndrawn})`;
+    const gaps = `${f1(r.frameGaps.length / r.seconds)}, ${p(r.frameGaps, 95)}, ${r.frameGaps.filter((g) => g > 25).length}`;
+    lines.push(`| ${r.mode} | ${ROUTE_LABEL[r.route]} | ${r.painter ?? ''} | ${r.received} (${f1(r.received / r.seconds)}) | ${r.drawn} / ${r.skipped}${split} | ${gaps} | ${tail}`);
   }
   lines.push('', 'Stages of the frames drawn, p50 / p95 ms (share of the mean capture → drawn):', '',
-    `| mode | route | ${STAGES.join(' | ')} |`, `| --- | --- | ${STAGES.map(() => '---').join(' | ')} |`);
+    `| mode | route | painter | ${STAGES.join(' | ')} |`, `| --- | --- | --- | ${STAGES.map(() => '---').join(' | ')} |`);
   for (const r of rows) {
-    if (!r.stages) continue;
+    if (!r.stages || r.stages.encode.length === 0) continue;
     const sum = STAGES.reduce((acc, s) => acc + mean(r.stages![s]), 0);
     const cells = STAGES.map((s) => `${p(r.stages![s], 50)} / ${p(r.stages![s], 95)} (${f1((mean(r.stages![s]) / sum) * 100)} %)`);
-    lines.push(`| ${r.mode} | ${r.route} | ${cells.join(' | ')} |`);
+    lines.push(`| ${r.mode} | ${r.route} | ${r.painter ?? ''} | ${cells.join(' | ')} |`);
   }
   lines.push('', 'encode: capture → the source emitted the JPEG (the pattern renders and encodes); send: → a Node client on the same route read it;',
     "receive: → the page's message handler; decode: → createImageBitmap resolved (a decode in progress included);",
     'paint: → the animation frame after the one that drew it. receive is the difference of two clients on one machine, so a frame can show a small negative.');
+  return lines.join('\n');
+}
+
+/** Per mode, route and painter: the median over rounds of the figures to quote. */
+function summary(rows: Row[], rounds: number): string {
+  const lines = [
+    `## over ${rounds} rounds (medians of the rounds)`, '',
+    '| mode | route | painter | drawn ÷ received | animation frames/s | capture → arrival p50 | capture → drawn (next frame) p50 / p95 |',
+    '| --- | --- | --- | --- | --- | --- | --- |',
+  ];
+  const groups = new Map<string, Row[]>();
+  for (const r of rows) {
+    const key = `${r.mode}|${r.route}|${r.painter ?? ''}`;
+    groups.set(key, [...(groups.get(key) ?? []), r]);
+  }
+  const med = (values: number[]) => f1(median(ascending(values.filter(Number.isFinite))));
+  for (const group of groups.values()) {
+    const r = group[0]!;
+    const share = med(group.map((g) => (g.drawn / g.received) * 100));
+    const p50 = (pick: (g: Row) => number[] | undefined, q = 50) => med(group.map((g) => percentile(ascending(pick(g) ?? []), q)));
+    lines.push(`| ${r.mode} | ${r.route} | ${r.painter ?? ''} | ${share} % | ${med(group.map((g) => g.frameGaps.length / g.seconds))} | ${p50((g) => g.arrival)} | ${p50((g) => g.total)} / ${p50((g) => g.total, 95)} |`);
+  }
   return lines.join('\n');
 }
 
