@@ -10,6 +10,7 @@ import { runClusterBench } from './cluster.js';
 import { runCodecBench } from './codec.js';
 import { runRecordingBench } from './recording.js';
 import { runEncodeBench } from './encode.js';
+import { runGlassBench } from './glass.js';
 import { SERVER_KINDS, type ServerKind } from './server-process.js';
 import { fanoutTable, fanoutTimingLine, hubLine, loadLine, overheadLine, ratioLines, roundsSummary, rssSeriesLine, stallTable } from './report.js';
 
@@ -27,7 +28,9 @@ Servers run in child processes; the clients run in this process.
                            nodes over one redis-server: frames through Redis, CPU per GB, failover);
                            codec (H.264 against JPEG: bytes, SSIM, encoder CPU); recording (disk per
                            hour, recording CPU, viewers' fps while recording); encode (JPEG
-                           encode per core against tjbench); each of those has its own flags: --scenario kill --help
+                           encode per core against tjbench); glass (capture to drawn in
+                           Chromium, per route and stage); each of those has its own flags:
+                           --scenario kill --help
   --servers <list>         fan-out servers, from framehub,ws,tcp (default all three)
   --stall-servers <list>   stall-scenario servers (default framehub,ws)
   --stall-duration <s>     how long the stall lasts (default 60)
@@ -133,6 +136,7 @@ async function main(): Promise<void> {
   if (scenario === 'codec') return runCodecBench(argv);
   if (scenario === 'recording') return runRecordingBench(argv);
   if (scenario === 'encode') return runEncodeBench(argv);
+  if (scenario === 'glass') return runGlassBench(argv);
   if (scenario === 'soak' || scenario === 'churn') return soakCommand(argv);
   let options: BenchOptions;
   try {
