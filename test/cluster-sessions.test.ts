@@ -2,39 +2,16 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { io as connect, type Socket } from 'socket.io-client';
 import { WebSocket, type RawData } from 'ws';
+import { ADMIN, call, node, OWNER, STRANGER } from './cluster-session-helpers.js';
 import { startRedis } from './redis-server.js';
-import { killHard, spawnServer, type ServerProcess } from './server-process.js';
+import { killHard, type ServerProcess } from './server-process.js';
 import { BLUE, frameOfColour, near, pixelAt, RED, startPageServer } from './session-helpers.js';
-import { tempDir, type TestCleanup } from './temp-dir.js';
+import type { TestCleanup } from './temp-dir.js';
 import { nextEvent, waitUntil, withTimeout } from './wait.js';
 
 // Browser sessions in a cluster: three `framehub serve` processes over one real redis-server
 // (npm run build first: they run from dist/), a real Chromium on the node that runs the session,
 // and its frames, REST calls and input reaching it through the other nodes.
-
-/** Two owners (static tokens own `token:<hash>`): a session is reachable by its owner only, on every node. */
-const OWNER = 'owner-token-aaaaaaaaaaaaaaaa';
-const STRANGER = 'stranger-token-bbbbbbbbbbbbbbbb';
-const ADMIN = 'admin-token-cccccccccccccccc';
-const ACCESS_TOKENS = `${OWNER}=control; ${STRANGER}=control; ${ADMIN}=admin`;
-
-async function node(t: TestCleanup, redisUrl: string, extra: string[] = []): Promise<ServerProcess> {
-  const dir = await tempDir(t);
-  const server = await spawnServer(['--redis', redisUrl, '--idle-grace', '1', '--image-dir', dir, '--browser-allow-hosts', '127.0.0.1', '--access-tokens', ACCESS_TOKENS, ...extra]);
-  t.after(() => killHard(server));
-  return server;
-}
-
-/** A REST call with a token; status and parsed JSON body. */
-async function call(server: ServerProcess, method: string, path: string, token: string, body?: unknown): Promise<{ status: number; body: any }> {
-  const response = await fetch(`${server.http}${path}`, {
-    method,
-    headers: { authorization: `Bearer ${token}`, ...(body !== undefined && { 'content-type': 'application/json' }) },
-    ...(body !== undefined && { body: JSON.stringify(body) }),
-    signal: AbortSignal.timeout(30_000),
-  });
-  return { status: response.status, body: await response.json() };
-}
 
 function socketOn(t: TestCleanup, server: ServerProcess, token: string): Socket {
   const socket = connect(server.http, { auth: { token }, transports: ['websocket'], reconnection: false });

@@ -32,3 +32,13 @@ export const SESSIONS_CHANNEL = `${KEY_PREFIX}sessions`;
 
 /** A random secret every node reads at start: a forwarded call carries it, so the node it reaches may trust the client address it names. */
 export const CLUSTER_SECRET_KEY = `${KEY_PREFIX}cluster-secret`;
+
+/**
+ * The browser sessions counted against the caps, cluster-wide: sorted sets of session ids, each
+ * scored with when its reservation lapses unless its node renews it (Redis's clock, ms). One of
+ * every session, one per client address, one per owner; a create checks and joins them in one
+ * script (session-directory.ts), so two nodes cannot both take the last place.
+ */
+export const SESSION_CAPS_ALL_KEY = `${KEY_PREFIX}session-caps:all`;
+export const sessionCapsIpKey = (ip: string): string => `${KEY_PREFIX}session-caps:ip:${ip}`;
+export const sessionCapsOwnerKey = (owner: string): string => `${KEY_PREFIX}session-caps:owner:${owner}`;

@@ -3,7 +3,7 @@ import type { ClusterNode } from './cluster-node.js';
 import type { RedisClient } from './redis-connection.js';
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import type { NodeInfo } from './cluster-node.js';
-import { CLUSTER_SECRET_KEY, SESSIONS_CHANNEL, sessionKey } from './keys.js';
+import { CLUSTER_SECRET_KEY, SESSION_CAPS_ALL_KEY, SESSIONS_CHANNEL, sessionCapsIpKey, sessionCapsOwnerKey, sessionKey } from './keys.js';
 
 /** Where a browser session run by another node lives, and whose it is. */
 export interface SessionPlace {
@@ -38,15 +38,68 @@ export interface SessionDirectoryOptions {
   claimTtlMs?: number;
 }
 
-// Renew and release only claims this node still holds (as stream-lease.ts does for leases).
-const RENEW = "local n = 0 for i, key in ipairs(KEYS) do if redis.call('get', key) == ARGV[1] then redis.call('pexpire', key, ARGV[2]) n = n + 1 end end return n";
-const RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0";
+/** A session about to start on this node: what its reservation is counted under. */
+export interface SessionClaim {
+  id: string;
+  /** The client address the create came from (the per-address cap). */
+  ip: string;
+  /** Whose it is (the per-owner cap); unset on an open server. */
+  owner?: string;
+}
+
+/** The caps a reservation must fit under, every node's sessions counted: overall, per address, per owner (0 = none). */
+export interface SessionCaps {
+  total: number;
+  ip: number;
+  owner: number;
+}
+
+/** What a claim came to: the id and a place taken, or which of them another session holds. */
+export type ClaimResult = 'ok' | 'exists' | 'total' | 'ip' | 'owner';
+
+// The claim key, then the cap sets it is counted in (session-caps: all, the address's, the
+// owner's if any): KEYS[1], KEYS[2..]. Times are Redis's (TIME), so the nodes' clocks do not matter.
+const NOW = "local t = redis.call('time') local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)";
+/**
+ * Takes the id and a place under every cap in one step: a create on another node runs before or
+ * after this, never between the count and the add. Expired reservations (a dead node's) are
+ * dropped before counting. ARGV: node, ttl ms, cap overall, per address, per owner (0 = none), id.
+ */
+const RESERVE = `if redis.call('exists', KEYS[1]) == 1 then return 'exists' end ${NOW}
+for i = 2, #KEYS do redis.call('zremrangebyscore', KEYS[i], '-inf', now) end
+if redis.call('zcard', KEYS[2]) >= tonumber(ARGV[3]) then return 'total' end
+if redis.call('zcard', KEYS[3]) >= tonumber(ARGV[4]) then return 'ip' end
+if KEYS[4] and tonumber(ARGV[5]) > 0 and redis.call('zcard', KEYS[4]) >= tonumber(ARGV[5]) then return 'owner' end
+redis.call('set', KEYS[1], ARGV[1], 'PX', ARGV[2])
+for i = 2, #KEYS do redis.call('zadd', KEYS[i], now + tonumber(ARGV[2]), ARGV[6]) redis.call('pexpire', KEYS[i], ARGV[2]) end
+return 'ok'`;
+// Renew and release only claims no other node holds (as stream-lease.ts does for leases), with
+// their places under the caps. A claim that lapsed meanwhile (this node stalled past the TTL, or
+// Redis restarted empty) is taken again: the session still runs here and must be counted, even
+// if that puts the cluster past a cap for a while. A set's own TTL is pushed to the latest
+// renewal: every score in it is earlier, so an empty set goes away by itself.
+// ARGV: node, ttl ms, id (RENEW); node, id (RELEASE).
+const RENEW = `local holder = redis.call('get', KEYS[1]) if holder and holder ~= ARGV[1] then return 0 end ${NOW}
+redis.call('set', KEYS[1], ARGV[1], 'PX', ARGV[2])
+for i = 2, #KEYS do redis.call('zadd', KEYS[i], now + tonumber(ARGV[2]), ARGV[3]) redis.call('pexpire', KEYS[i], ARGV[2]) end
+return 1`;
+const RELEASE = `if redis.call('get', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('del', KEYS[1])
+for i = 2, #KEYS do redis.call('zrem', KEYS[i], ARGV[2]) end
+return 1`;
+
+/** The keys a claim's scripts touch: its id's claim, then the cap sets it counts in. */
+function claimKeys(claim: SessionClaim): string[] {
+  return [sessionKey(claim.id), SESSION_CAPS_ALL_KEY, sessionCapsIpKey(claim.ip), ...(claim.owner === undefined ? [] : [sessionCapsOwnerKey(claim.owner)])];
+}
 
 /**
  * Every node's browser sessions as this node knows them: which node runs each (from the node
  * heartbeats, read every second, and the `opened`/`closed` notices between them) and the claim
  * on each id, a Redis key with a TTL that its node renews, so one id names one session in the
- * whole cluster and a dead node's ids come free when its claims expire.
+ * whole cluster and a dead node's ids come free when its claims expire. A claim is also the
+ * session's place under the session caps (overall, per address, per owner), counted in Redis
+ * over every node and taken in the same step as the id, so the caps hold across the cluster.
  *
  * Lookups are synchronous (the hub resolves stream ids synchronously): they read the last
  * snapshot, which is at most `refreshMs` old, or current through the notices.
@@ -58,8 +111,8 @@ export class SessionDirectory extends TypedEmitter<SessionDirectoryEvents> {
   #timer: NodeJS.Timeout | undefined;
   #refreshing: Promise<void> | undefined;
   #refreshedAt = 0;
-  /** Ids this node claimed and has not released: renewed on every refresh. */
-  readonly #claimed = new Set<string>();
+  /** Ids this node claimed and has not released, with what they are counted under: renewed on every refresh. */
+  readonly #claimed = new Map<string, SessionClaim>();
   /** The node list as last read. */
   #nodes: NodeInfo[] = [];
   /**
@@ -139,11 +192,20 @@ export class SessionDirectory extends TypedEmitter<SessionDirectoryEvents> {
     return this.#claimed.has(id);
   }
 
-  /** Sessions other nodes run (the snapshot): in all, and of `owner`. What the session caps count besides this node's own. */
-  counts(owner: string | undefined): { total: number; owner: number } {
-    let ofOwner = 0;
-    if (owner !== undefined) for (const place of this.#places.values()) if (place.owner === owner) ofOwner++;
-    return { total: this.#places.size, owner: ofOwner };
+  /**
+   * Every other node (the snapshot), with the sessions it runs: where a cluster-wide session
+   * list asks, and what it says of a node that does not answer. A node known only from an
+   * `opened` notice (it joined under a second ago) is there too, with the address it announced.
+   */
+  others(): { node: string; url: string | null; sessions: { id: string; owner?: string }[] }[] {
+    const nodes = new Map<string, { node: string; url: string | null; sessions: { id: string; owner?: string }[] }>();
+    for (const node of this.#nodes) if (node.id !== this.nodeId) nodes.set(node.id, { node: node.id, url: node.url, sessions: [] });
+    for (const [id, place] of this.#places) {
+      let entry = nodes.get(place.node);
+      if (!entry) nodes.set(place.node, (entry = { node: place.node, url: place.url, sessions: [] }));
+      entry.sessions.push({ id, ...(place.owner !== undefined && { owner: place.owner }) });
+    }
+    return [...nodes.values()];
   }
 
   /** As `place`, reading the node list again on a miss: for a request that arrived just after the session was made elsewhere. */
@@ -155,21 +217,30 @@ export class SessionDirectory extends TypedEmitter<SessionDirectoryEvents> {
     return this.#places.get(id);
   }
 
-  /** Takes `id` for a session about to start here; `false` when another node holds it. Tells the other nodes at once. */
-  async claim(id: string, owner: string | undefined): Promise<boolean> {
-    const taken = await this.#options.redis.set(sessionKey(id), this.nodeId, { condition: 'NX', expiration: { type: 'PX', value: this.#options.claimTtlMs } });
-    if (taken !== 'OK') return false;
-    this.#claimed.add(id);
-    void this.#notify({ event: 'opened', id, node: this.nodeId, url: this.#url(), ...(owner !== undefined && { owner }) });
-    return true;
+  /**
+   * Takes `claim.id` and a place under `caps` for a session about to start here, counting every
+   * node's sessions; what refused it otherwise (`exists`: another node's session has the id).
+   * Tells the other nodes at once.
+   */
+  async claim(claim: SessionClaim, caps: SessionCaps): Promise<ClaimResult> {
+    const result = await this.#options.redis.eval(RESERVE, {
+      keys: claimKeys(claim),
+      arguments: [this.nodeId, String(this.#options.claimTtlMs), String(caps.total), String(caps.ip), String(caps.owner), claim.id],
+    });
+    if (result !== 'ok') return result as ClaimResult;
+    this.#claimed.set(claim.id, claim);
+    void this.#notify({ event: 'opened', id: claim.id, node: this.nodeId, url: this.#url(), ...(claim.owner !== undefined && { owner: claim.owner }) });
+    return 'ok';
   }
 
   /** Gives `id` up (its session closed here) and tells the other nodes' viewers why; nothing when the claim was not ours. */
   release(id: string, reason: string): Promise<void> {
-    // Not renewed from now on: if Redis is away, the claim expires by itself.
-    if (!this.#claimed.delete(id)) return Promise.resolve();
+    const claim = this.#claimed.get(id);
+    // Not renewed from now on: if Redis is away, the claim and its places expire by themselves.
+    if (!claim) return Promise.resolve();
+    this.#claimed.delete(id);
     const releasing = (async () => {
-      const released = await this.#options.redis.eval(RELEASE, { keys: [sessionKey(id)], arguments: [this.nodeId] });
+      const released = await this.#options.redis.eval(RELEASE, { keys: claimKeys(claim), arguments: [this.nodeId, id] });
       if (released === 1) await this.#notify({ event: 'closed', id, node: this.nodeId, reason });
     })();
     const tracked = releasing.catch(() => undefined).finally(() => this.#releasing.delete(tracked));
@@ -191,8 +262,9 @@ export class SessionDirectory extends TypedEmitter<SessionDirectoryEvents> {
   async #refresh(): Promise<void> {
     this.#refreshedAt = Date.now();
     const closedBefore = new Map(this.#closed);
-    const local = [...this.#claimed];
-    if (local.length > 0) await this.#options.redis.eval(RENEW, { keys: local.map(sessionKey), arguments: [this.nodeId, String(this.#options.claimTtlMs)] });
+    // One script a claim (node-redis sends them in one write): each names its own cap sets.
+    const ttl = String(this.#options.claimTtlMs);
+    await Promise.all([...this.#claimed.values()].map((claim) => this.#options.redis.eval(RENEW, { keys: claimKeys(claim), arguments: [this.nodeId, ttl, claim.id] })));
     const nodes = await this.#options.node.nodes();
     this.#nodes = nodes;
     const places = new Map<string, SessionPlace>();

@@ -17,6 +17,9 @@ const PASSED_REQUEST_HEADERS = ['authorization', 'content-type', 'accept', 'x-co
 /** The answer headers that come back. */
 export const PASSED_ANSWER_HEADERS = ['content-type', 'cache-control', 'www-authenticate'] as const;
 
+/** How long a node has to answer for its sessions in a cluster-wide list (a list is not worth a 10 s wait for one node). */
+const LIST_TIMEOUT_MS = 3_000;
+
 /** The largest answer taken back (a 4K PNG of a busy page is well under it). */
 const MAX_ANSWER_BYTES = 64 * 1024 * 1024;
 
@@ -45,8 +48,9 @@ export interface ForwardedAnswer {
  * a local call meets, with nothing copied; and PNG answers (megabytes) do not pass through
  * Redis's single thread, where they would hold up the leases. It costs nodes reaching each
  * other at the address each announces. Never an open relay: only to the node the directory
- * names for that session (a live member of the cluster), only `/api/session/<id>` paths, and a
- * forwarded call is never forwarded again.
+ * names for that session (a live member of the cluster), only `/api/session/<id>` paths (and
+ * `/api/sessions` to the members, for the cluster-wide list), and a forwarded call is never
+ * forwarded again.
  */
 export class SessionForward {
   constructor(
@@ -97,7 +101,35 @@ export class SessionForward {
     return this.#fetch({ node: place.node, url: place.url }, call, `session ${JSON.stringify(id.slice(0, 64))}`);
   }
 
-  async #fetch(target: { node: string; url: string }, call: ForwardedCall, what: string): Promise<ForwardedAnswer> {
+  /** This node's id: what a cluster-wide session list names as the node of this node's sessions. */
+  get nodeId(): string {
+    return this.directory.nodeId;
+  }
+
+  /**
+   * Every other node's entries of `GET /api/sessions`, asked of each with the caller's token (each
+   * node lists what that token may see of its own sessions, by its own rules, with its `node`),
+   * all at once. A node that does not answer within `LIST_TIMEOUT_MS` is listed from the directory:
+   * its sessions' ids, node and owner (those `visible` lets through), with `state: "unreachable"`.
+   */
+  async list(headers: Record<string, string | string[] | undefined>, visible: (owner: string | undefined) => boolean): Promise<Record<string, unknown>[]> {
+    const lists = await Promise.all(this.directory.others().map(async ({ node, url, sessions }) => {
+      try {
+        if (!url) throw new Error('no address announced');
+        const answer = await this.#fetch({ node, url }, { method: 'GET', path: '/api/sessions', headers }, 'the session list', LIST_TIMEOUT_MS);
+        const body = JSON.parse(answer.body.toString('utf8')) as { sessions?: unknown };
+        if (answer.status !== 200 || !Array.isArray(body.sessions)) throw new Error(`answered ${answer.status}`);
+        return body.sessions.filter((entry): entry is Record<string, unknown> => typeof entry === 'object' && entry !== null && !Array.isArray(entry));
+      } catch {
+        return sessions
+          .filter((session) => visible(session.owner))
+          .map((session) => ({ session_id: session.id, node, state: 'unreachable', ...(session.owner !== undefined && { owner: session.owner }) }));
+      }
+    }));
+    return lists.flat();
+  }
+
+  async #fetch(target: { node: string; url: string }, call: ForwardedCall, what: string, timeoutMs = this.timeoutMs): Promise<ForwardedAnswer> {
     const headers: Record<string, string> = {
       [FORWARDED_HEADER]: this.directory.nodeId,
       [SECRET_HEADER]: this.directory.secret,
@@ -116,7 +148,7 @@ export class SessionForward {
         headers,
         ...(hasBody && { body: JSON.stringify(call.body) }),
         redirect: 'manual',
-        signal: AbortSignal.timeout(this.timeoutMs),
+        signal: AbortSignal.timeout(timeoutMs),
       });
       const body = await readBounded(response);
       const answerHeaders: Record<string, string> = {};
@@ -127,7 +159,7 @@ export class SessionForward {
       return { status: response.status, headers: answerHeaders, body };
     } catch (error) {
       if ((error as Error).name === 'TimeoutError') {
-        throw new FramehubError(ErrorCode.Timeout, `${what} runs on node ${target.node}, which did not answer within ${this.timeoutMs / 1000} s`, { cause: error });
+        throw new FramehubError(ErrorCode.Timeout, `${what} runs on node ${target.node}, which did not answer within ${timeoutMs / 1000} s`, { cause: error });
       }
       throw new FramehubError(ErrorCode.NodeUnreachable, `${what} runs on node ${target.node}, which cannot be reached: ${(error as Error).message}`, { cause: error });
     }

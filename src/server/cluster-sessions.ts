@@ -5,13 +5,15 @@ import { SessionDirectory } from '../cluster/session-directory.js';
 import { SessionForward } from '../cluster/session-forward.js';
 import { SessionRelay } from '../cluster/session-relay.js';
 import type { Encoder } from '../hub/encoder.js';
-import type { SessionRegistry } from '../sessions/session-registry.js';
+import type { RegistryOptions, SessionRegistry } from '../sessions/session-registry.js';
 
 /** Browser sessions in a cluster: the parts that let every node serve a session one node runs. */
 export interface ClusterSessions {
   directory: SessionDirectory;
   remote: RemoteSessions;
   forward: SessionForward;
+  /** The registry's cluster hooks: ids and cap places taken and given up in Redis (session-directory.ts). */
+  registryHooks: Pick<RegistryOptions, 'claimId' | 'releaseId'>;
   /** Once the registry exists: starts following the other nodes' sessions and relaying this node's. */
   start(registry: SessionRegistry): Promise<void>;
   close(): Promise<void>;
@@ -44,11 +46,13 @@ export function clusterSessions(cluster: Cluster, deps: { encoder: Encoder; idle
     directory,
     remote,
     forward: new SessionForward(directory),
+    registryHooks: {
+      claimId: (claim, caps) => directory.claim(claim, caps),
+      // Redis away: the claim is no longer renewed and lapses by itself.
+      releaseId: (id, reason) => directory.release(id, reason).catch((error: unknown) => deps.log.warn({ err: error, session: id }, 'cluster: releasing a session id')),
+    },
     async start(sessions) {
       registry = sessions;
-      sessions.on('session:closed', function sessionsOnClosedRelease({ id, reason }) {
-        directory.release(id, reason).catch((error: unknown) => deps.log.warn({ err: error, session: id }, 'cluster: releasing a session id'));
-      });
       await directory.start();
       relay.start();
     },

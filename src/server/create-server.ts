@@ -170,10 +170,8 @@ export async function createServer(config: Config, options: ServerOptions = {}):
     idleGraceMs: config.idleGrace * 1000,
     controlIdleMs: config.sessionControlIdle * 1000,
     onBackgroundError: (error) => app.log.warn({ err: error }, 'browser session'),
-    ...(sharedSessions && {
-      claimId: (id: string, owner: string | undefined) => sharedSessions.directory.claim(id, owner),
-      sessionsElsewhere: (owner: string | undefined) => sharedSessions.directory.counts(owner),
-    }),
+    // Ids and caps cluster-wide (session-directory.ts).
+    ...sharedSessions?.registryHooks,
   });
   hub.addResolver(sessions.resolveStream);
   if (sharedSessions) hub.addResolver(sharedSessions.remote.resolveStream);

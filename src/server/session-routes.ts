@@ -159,11 +159,18 @@ function routes(app: FastifyInstance, registry: SessionRegistry, access: Access,
   });
 
   // `admin` (and an open server's grant, which is admin) lists every session; bare `control` its own.
+  // In a cluster every node's sessions, each with its `node`: this node asks the others (session-forward.ts).
   app.get('/api/sessions', list, async (request) => {
     const principal = grantOf(request);
     // A token without an owner (a JWT without sub) owns nothing, not the ownerless sessions of an open server.
-    const seen = principal.scopes.has('admin') ? registry.list() : registry.list().filter((session) => principal.owner !== undefined && session.options.owner === principal.owner);
-    return { success: true, sessions: seen.map((session) => ({ ...session.info(), expires_in: registry.expiresIn(session) })) };
+    const visible = (owner: string | undefined) => principal.scopes.has('admin') || (principal.owner !== undefined && owner === principal.owner);
+    const mine = registry.list().filter((session) => visible(session.options.owner));
+    const here = mine.map((session) => ({ ...session.info(), expires_in: registry.expiresIn(session), ...(remote && { node: remote.nodeId }) }));
+    // A node asked by another lists its own only (no list of lists).
+    if (!remote || SessionForward.forwarded(request.headers)) return { success: true, sessions: here };
+    const listed = new Set(mine.map((session) => session.id));
+    const elsewhere = (await remote.list(request.headers, visible)).filter((session) => !listed.has(session['session_id'] as string));
+    return { success: true, sessions: [...here, ...elsewhere] };
   });
 
   registerControlRoutes(app, { drive, watch, driven, watched });

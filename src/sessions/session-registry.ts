@@ -43,15 +43,17 @@ export interface RegistryOptions {
   controlIdleMs?: number;
   onBackgroundError: (error: unknown) => void;
   /**
-   * In a cluster: takes the id for this node (session-directory.ts); `false` when another node's
-   * session has it. Unset: ids are this process's alone.
+   * In a cluster: takes the id and a place under the caps for this node, every node's sessions
+   * counted, in one step (session-directory.ts); otherwise what refused it (`exists`: another
+   * node's session has the id). Unset: ids and caps are this process's alone.
    */
-  claimId?: (id: string, owner: string | undefined) => Promise<boolean>;
+  claimId?: (claim: { id: string; ip: string; owner?: string }, caps: { total: number; ip: number; owner: number }) => Promise<'ok' | 'exists' | 'total' | 'ip' | 'owner'>;
   /**
-   * In a cluster: the sessions other nodes run, in all and of `owner`, counted against
-   * `maxSessions` and `maxSessionsPerOwner` with this node's own. Unset: none.
+   * In a cluster: gives up a closed session's id and places (`claimId`), awaited before
+   * `delete()` resolves, so a create on any node right after a DELETE's answer finds them free.
+   * Never rejects.
    */
-  sessionsElsewhere?: (owner: string | undefined) => { total: number; owner: number };
+  releaseId?: (id: string, reason: CloseReason) => Promise<void>;
 }
 
 export type CloseReason = 'deleted' | 'expired' | 'lifetime' | 'shutdown' | 'failed';
@@ -148,17 +150,12 @@ export class SessionRegistry extends TypedEmitter<RegistryEvents> {
     const id = request.id ?? randomBytes(9).toString('base64url');
     if (!SESSION_ID.test(id)) throw new SessionError(ErrorCode.InvalidBody, 'session_id must be 1-64 letters, digits, "_", "." or "-"');
     if (this.#sessions.has(id)) throw new SessionError(ErrorCode.SessionExists, `session ${id} already exists`);
-    const elsewhere = this.options.sessionsElsewhere?.(request.owner) ?? { total: 0, owner: 0 };
-    if (this.#sessions.size + elsewhere.total >= this.options.maxSessions) {
-      throw new SessionError(ErrorCode.TooManySessions, `too many sessions: ${this.options.maxSessions} at most on this server; delete one or try later`);
-    }
-    const fromIp = this.list().filter((s) => s.options.ip === ip).length;
-    if (fromIp >= this.options.maxSessionsPerIp) {
-      throw new SessionError(ErrorCode.TooManySessions, `too many sessions from ${ip}: ${this.options.maxSessionsPerIp} at most; delete one or try later`);
-    }
+    // This node's own sessions first (all of them, in a cluster too): no Redis round trip for a create that cannot fit.
     const perOwner = this.options.maxSessionsPerOwner ?? 0;
-    if (request.owner !== undefined && perOwner > 0 && this.list().filter((s) => s.options.owner === request.owner).length + elsewhere.owner >= perOwner) {
-      throw new SessionError(ErrorCode.TooManySessions, `too many sessions of yours: ${perOwner} at most each (MAX_SESSIONS_PER_USER); delete one or try later`);
+    if (this.#sessions.size >= this.options.maxSessions) throw this.#capRefusal('total', ip, perOwner);
+    if (this.list().filter((s) => s.options.ip === ip).length >= this.options.maxSessionsPerIp) throw this.#capRefusal('ip', ip, perOwner);
+    if (request.owner !== undefined && perOwner > 0 && this.list().filter((s) => s.options.owner === request.owner).length >= perOwner) {
+      throw this.#capRefusal('owner', ip, perOwner);
     }
     const options: SessionOptions = {
       id, width: request.width, height: request.height, quality: request.quality, fps: request.fps, ip,
@@ -177,11 +174,16 @@ export class SessionRegistry extends TypedEmitter<RegistryEvents> {
     this.pool.setDemand(this.#sessions.size);
     this.#starting.add(session);
     // After the local count: the claim waits for Redis, and concurrent creates here must not overshoot the caps meanwhile.
-    const claimed = this.options.claimId ? await this.options.claimId(id, request.owner).catch((error: unknown) => error as Error) : true;
-    if (claimed !== true) {
+    const claimed = this.options.claimId
+      ? await this.options
+        .claimId({ id, ip, ...(request.owner !== undefined && { owner: request.owner }) }, { total: this.options.maxSessions, ip: this.options.maxSessionsPerIp, owner: request.owner === undefined ? 0 : perOwner })
+        .catch((error: unknown) => error as Error)
+      : 'ok';
+    if (claimed !== 'ok') {
       this.#starting.delete(session);
       await this.delete(id, 'failed');
-      if (claimed === false) throw new SessionError(ErrorCode.SessionExists, `session ${id} already exists`);
+      if (claimed === 'exists') throw new SessionError(ErrorCode.SessionExists, `session ${id} already exists`);
+      if (typeof claimed === 'string') throw this.#capRefusal(claimed, ip, perOwner);
       throw new SessionError(ErrorCode.BrowserUnavailable, `could not claim the session id in the cluster: ${claimed.message}`);
     }
     try {
@@ -205,6 +207,13 @@ export class SessionRegistry extends TypedEmitter<RegistryEvents> {
     return session;
   }
 
+  /** The answer to a create past a cap, the same whether this node's count or the cluster's refused it. */
+  #capRefusal(cap: 'total' | 'ip' | 'owner', ip: string, perOwner: number): SessionError {
+    if (cap === 'total') return new SessionError(ErrorCode.TooManySessions, `too many sessions: ${this.options.maxSessions} at most on this server; delete one or try later`);
+    if (cap === 'ip') return new SessionError(ErrorCode.TooManySessions, `too many sessions from ${ip}: ${this.options.maxSessionsPerIp} at most; delete one or try later`);
+    return new SessionError(ErrorCode.TooManySessions, `too many sessions of yours: ${perOwner} at most each (MAX_SESSIONS_PER_USER); delete one or try later`);
+  }
+
   async delete(id: string, reason: CloseReason = 'deleted'): Promise<boolean> {
     const session = this.#sessions.get(id);
     if (!session) return false;
@@ -214,6 +223,7 @@ export class SessionRegistry extends TypedEmitter<RegistryEvents> {
     this.#lifetimeTimers.delete(session);
     // Viewers hear this sentence (the stream's fatal notice), as for an idle expiry.
     await session.close(reason === 'lifetime' ? `it reached its maximum lifetime of ${duration(this.#maxLifetimeMs)}` : reason);
+    await this.options.releaseId?.(id, reason);
     this.emit('session:closed', { id, reason });
     return true;
   }
