@@ -2,7 +2,7 @@ import sharp from 'sharp';
 import { Source } from './source.js';
 import { preciseNow } from '../util/clock.js';
 import type { RawImage } from '../image/raster.js';
-import { drawText, fillRect, textWidth, type Rgb } from '../image/raster.js';
+import { drawText, fillRect, GLYPH_HEIGHT, textWidth, type Rgb } from '../image/raster.js';
 
 export interface PatternOptions {
   /** @default 1280 */
@@ -22,11 +22,21 @@ const BARS: readonly Rgb[] = [
   [191, 191, 191], [191, 191, 0], [0, 191, 191], [0, 191, 0],
   [191, 0, 191], [191, 0, 0], [0, 0, 191], [16, 16, 16],
 ];
+const BAND: Rgb = [24, 24, 40];
+const BOX: Rgb = [255, 140, 0];
+const WHITE: Rgb = [255, 255, 255];
+
+/** A rectangle drawn on the band last frame, to be painted back to the band colour. */
+interface Rect { x: number; y: number; w: number; h: number }
 
 /**
  * The demo source: scrolling colour bars, a bouncing box, a frame counter and a clock,
  * drawn into a raw RGB buffer and encoded with sharp. Needs nothing beyond npm packages.
  * Frames carry their raw pixels too, so other variants skip a JPEG decode.
+ *
+ * Drawing is incremental (issue 20: what a demo costs its host counts): one canvas lives as
+ * long as the source; the bars are one precomputed row copied down, and only what moved
+ * since the last frame (box, counter, clock) is painted back to the band colour and redrawn.
  */
 export class PatternSource extends Source {
   readonly kind = 'pattern';
@@ -38,6 +48,12 @@ export class PatternSource extends Source {
   #running = false;
   #timer: ReturnType<typeof setTimeout> | undefined;
   #frameNo = 0;
+  /** The picture, drawn in place frame after frame; created on first use. */
+  #canvas: RawImage | undefined;
+  /** The bar row at scroll offset 0, twice over: the row at offset o starts (width - o) pixels in. */
+  #barRows: Buffer | undefined;
+  /** What the last frame drew on the band (box, counter, clock). */
+  #dirty: Rect[] = [];
 
   constructor(options: PatternOptions = {}) {
     super();
@@ -79,48 +95,88 @@ export class PatternSource extends Source {
     this.#timer = undefined;
   }
 
-  /** Renders frame `n` into a new raw RGB image. Exposed for tests of the picture itself. */
+  /**
+   * Renders frame `n` into a new raw RGB image (a copy of the canvas: the canvas itself is
+   * redrawn by the next call). Exposed for tests of the picture itself.
+   */
   render(n: number, now = new Date()): RawImage {
+    const canvas = this.#draw(n, now);
+    return { ...canvas, data: Buffer.from(canvas.data) };
+  }
+
+  /** Draws frame `n` onto the canvas, touching only what differs from the previous frame. */
+  #draw(n: number, now: Date): RawImage {
     const { width, height } = this;
-    const img: RawImage = { data: Buffer.allocUnsafe(width * height * 3), width, height, channels: 3 };
+    const stride = width * 3;
     const barsHeight = Math.round(height * 0.7);
-    // Draw one row of bars scrolled by 4 px a frame, then copy it down: one fill per bar.
-    const barWidth = width / BARS.length;
-    const offset = (n * 4) % width;
-    const row: RawImage = { data: Buffer.allocUnsafe(width * 3), width, height: 1, channels: 3 };
-    for (let i = 0; i < BARS.length; i++) {
-      const x = (i * barWidth + offset) % width;
-      fillRect(row, x, 0, barWidth + 1, 1, BARS[i]!);
-      fillRect(row, x - width, 0, barWidth + 1, 1, BARS[i]!);
+    let canvas = this.#canvas;
+    let barRows = this.#barRows;
+    if (!canvas || !barRows) {
+      canvas = { data: Buffer.alloc(width * height * 3), width, height, channels: 3 };
+      fillRect(canvas, 0, barsHeight, width, height - barsHeight, BAND);
+      // One row of bars at offset 0 (one fill per bar, the last wrapping round), then doubled.
+      const barWidth = width / BARS.length;
+      const row: RawImage = { data: Buffer.alloc(stride), width, height: 1, channels: 3 };
+      for (let i = 0; i < BARS.length; i++) {
+        fillRect(row, i * barWidth, 0, barWidth + 1, 1, BARS[i]!);
+        fillRect(row, i * barWidth - width, 0, barWidth + 1, 1, BARS[i]!);
+      }
+      barRows = Buffer.concat([row.data, row.data]);
+      this.#canvas = canvas;
+      this.#barRows = barRows;
+      this.#dirty = [];
     }
-    for (let y = 0; y < barsHeight; y++) row.data.copy(img.data, y * width * 3);
-    fillRect(img, 0, barsHeight, width, height - barsHeight, [24, 24, 40]);
+    // Bars scroll by 4 px a frame: copy the shifted row into the first line, then double the
+    // copied block down (log2(rows) memcpys instead of one per line).
+    if (barsHeight > 0) {
+      const start = (width - ((n * 4) % width)) * 3;
+      barRows.copy(canvas.data, 0, start, start + stride);
+      for (let done = 1; done < barsHeight; done *= 2) {
+        const rows = Math.min(done, barsHeight - done);
+        canvas.data.copyWithin(done * stride, 0, rows * stride);
+      }
+    }
+    // Paint last frame's box and text back to the band (their parts over the bars were just redrawn).
+    for (const r of this.#dirty) {
+      const top = Math.max(r.y, barsHeight);
+      fillRect(canvas, r.x, top, r.w, r.y + r.h - top, BAND);
+    }
     // A box bouncing across the bottom band.
     const span = width - 80;
     const phase = (n * 8) % (2 * span);
     const boxX = phase < span ? phase : 2 * span - phase;
-    fillRect(img, boxX, height - 60, 80, 40, [255, 140, 0]);
+    const box: Rect = { x: boxX, y: height - 60, w: 80, h: 40 };
+    fillRect(canvas, box.x, box.y, box.w, box.h, BOX);
     const scale = Math.max(2, Math.round(height / 120));
     const counter = `FRAME ${String(n).padStart(6, '0')}`;
     const clock = now.toISOString().slice(11, 23);
     const textY = barsHeight + scale * 3;
-    drawText(img, counter, scale * 4, textY, scale, [255, 255, 255]);
-    drawText(img, clock, width - textWidth(clock, scale) - scale * 4, textY, scale, [255, 255, 255]);
+    const counterRect: Rect = { x: scale * 4, y: textY, w: textWidth(counter, scale), h: GLYPH_HEIGHT * scale };
+    const clockRect: Rect = { x: width - textWidth(clock, scale) - scale * 4, y: textY, w: textWidth(clock, scale), h: GLYPH_HEIGHT * scale };
+    drawText(canvas, counter, counterRect.x, textY, scale, WHITE);
+    drawText(canvas, clock, clockRect.x, textY, scale, WHITE);
+    // The label sits on the bars, which were redrawn under it (on a tiny picture it may reach the band).
     const labelScale = Math.max(1, Math.round(scale / 2));
-    drawText(img, this.label, scale * 4, scale * 4, labelScale, [255, 255, 255]);
-    return img;
+    const labelRect: Rect = { x: scale * 4, y: scale * 4, w: textWidth(this.label, labelScale), h: GLYPH_HEIGHT * labelScale };
+    drawText(canvas, this.label, labelRect.x, labelRect.y, labelScale, WHITE);
+    this.#dirty = [box, counterRect, clockRect, labelRect];
+    return canvas;
   }
 
   async #emitFrame(): Promise<void> {
     const n = ++this.#frameNo;
     const capturedAt = preciseNow();
-    const raw = this.render(n, new Date(capturedAt));
-    const bytes = await sharp(raw.data, { raw: { width: raw.width, height: raw.height, channels: 3 } })
+    const canvas = this.#draw(n, new Date(capturedAt));
+    // sharp reads the canvas while this awaits; the next frame is drawn only after it.
+    const bytes = await sharp(canvas.data, { raw: { width: canvas.width, height: canvas.height, channels: 3 } })
       .jpeg({ quality: this.quality, optimiseCoding: false })
       .toBuffer();
     if (!this.#running) return;
+    // The frame's raw pixels are its own: variants encode them asynchronously, possibly after
+    // the canvas has moved on to the next frame.
+    const raw: RawImage = { ...canvas, data: Buffer.from(canvas.data) };
     this.emit('frame', {
-      bytes, format: 'jpeg', width: raw.width, height: raw.height, capturedAt, quality: this.quality, raw,
+      bytes, format: 'jpeg', width: canvas.width, height: canvas.height, capturedAt, quality: this.quality, raw,
       meta: { pattern: n },
     });
   }
