@@ -9,6 +9,7 @@ import { runKillBench } from './kill.js';
 import { runClusterBench } from './cluster.js';
 import { runCodecBench } from './codec.js';
 import { runRecordingBench } from './recording.js';
+import { runSeed004Bench } from './seed004.js';
 import { SERVER_KINDS, type ServerKind } from './server-process.js';
 import { fanoutTable, fanoutTimingLine, hubLine, loadLine, overheadLine, ratioLines, roundsSummary, rssSeriesLine, stallTable } from './report.js';
 
@@ -131,6 +132,7 @@ async function main(): Promise<void> {
   if (scenario === 'cluster') return runClusterBench(argv);
   if (scenario === 'codec') return runCodecBench(argv);
   if (scenario === 'recording') return runRecordingBench(argv);
+  if (scenario === 'seed004') return runSeed004Bench(argv);
   if (scenario === 'soak' || scenario === 'churn') return soakCommand(argv);
   let options: BenchOptions;
   try {
