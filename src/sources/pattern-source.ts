@@ -2,6 +2,7 @@ import sharp from 'sharp';
 import { Source } from './source.js';
 import { preciseNow } from '../util/clock.js';
 import type { RawImage } from '../image/raster.js';
+import { BAND_ROWS, BandJpeg } from '../image/band-jpeg.js';
 import { drawText, fillRect, GLYPH_HEIGHT, textWidth, type Rgb } from '../image/raster.js';
 
 export interface PatternOptions {
@@ -30,6 +31,12 @@ const WHITE: Rgb = [255, 255, 255];
 interface Rect { x: number; y: number; w: number; h: number }
 
 /**
+ * Encoded bands kept for reuse. The pattern repeats (bars every width/4 frames at most, the box
+ * every 2(width-80)/8), so the keys are finitely many; the cap only bounds odd sizes.
+ */
+const MAX_CACHED_BANDS = 4096;
+
+/**
  * The demo source: scrolling colour bars, a bouncing box, a frame counter and a clock,
  * drawn into a raw RGB buffer and encoded with sharp. Needs nothing beyond npm packages.
  * Frames carry their raw pixels too, so other variants skip a JPEG decode.
@@ -54,6 +61,9 @@ export class PatternSource extends Source {
   #barRows: Buffer | undefined;
   /** What the last frame drew on the band (box, counter, clock). */
   #dirty: Rect[] = [];
+  /** Frames put together from 64-row bands; undefined once sharp's output could not be stacked. */
+  #bands: BandJpeg | undefined;
+  readonly #bandCache = new Map<string, Buffer>();
 
   constructor(options: PatternOptions = {}) {
     super();
@@ -62,6 +72,7 @@ export class PatternSource extends Source {
     this.fps = options.fps ?? 30;
     this.quality = options.quality ?? 80;
     this.label = options.label ?? 'FRAMEHUB DEMO';
+    this.#bands = new BandJpeg(this.width, this.height, this.quality);
   }
 
   async start(): Promise<void> {
@@ -104,11 +115,75 @@ export class PatternSource extends Source {
     return { ...canvas, data: Buffer.from(canvas.data) };
   }
 
+  /** Where the bars and the box are in frame `n`. */
+  #motion(n: number): { offset: number; boxX: number } {
+    const span = this.width - 80;
+    const phase = (n * 8) % (2 * span);
+    return { offset: (n * 4) % this.width, boxX: phase < span ? phase : 2 * span - phase };
+  }
+
+  /** Rows of the picture's parts: what a band's pixels depend on. */
+  #layout(): { barsHeight: number; textTop: number; textBottom: number; boxTop: number; boxBottom: number; labelTop: number; labelBottom: number } {
+    const barsHeight = Math.round(this.height * 0.7);
+    const scale = Math.max(2, Math.round(this.height / 120));
+    const labelScale = Math.max(1, Math.round(scale / 2));
+    const textTop = barsHeight + scale * 3;
+    return {
+      barsHeight, textTop, textBottom: textTop + GLYPH_HEIGHT * scale, boxTop: this.height - 60, boxBottom: this.height - 20,
+      labelTop: scale * 4, labelBottom: scale * 4 + GLYPH_HEIGHT * labelScale,
+    };
+  }
+
+  /**
+   * The cache key of band `index` in frame `n`, from what its pixels depend on: the bars'
+   * offset, the box's position, nothing (static) or the counter and clock (no key: new each frame).
+   */
+  #bandKey(index: number, n: number): string | undefined {
+    const top = index * BAND_ROWS;
+    const bottom = Math.min(this.height, top + BAND_ROWS);
+    const l = this.#layout();
+    const hits = (from: number, to: number) => top < to && from < bottom;
+    if (hits(l.textTop, l.textBottom)) return undefined;
+    const { offset, boxX } = this.#motion(n);
+    const bars = hits(0, l.barsHeight);
+    const box = hits(l.boxTop, l.boxBottom);
+    // Full bands of bars alone have the same pixels wherever they are: one entry for all of them.
+    if (bars && !box && !hits(l.labelTop, l.labelBottom) && bottom - top === BAND_ROWS && bottom <= l.barsHeight) return `bars:${offset}`;
+    return `${index}:${bars ? offset : ''}:${box ? boxX : ''}`;
+  }
+
+  /** The frame's JPEG: bands whose pixels were encoded before are reused, the others encoded now. */
+  async #encode(canvas: RawImage, n: number): Promise<Buffer> {
+    const bands = this.#bands;
+    if (bands) {
+      try {
+        const keys = Array.from({ length: bands.bandCount }, (_, i) => this.#bandKey(i, n));
+        const segments = await Promise.all(keys.map(async (key, i) => {
+          const cached = key === undefined ? undefined : this.#bandCache.get(key);
+          if (cached) return cached;
+          const segment = await bands.encodeBand(canvas.data, i);
+          if (key !== undefined && this.#bandCache.size < MAX_CACHED_BANDS) this.#bandCache.set(key, segment);
+          return segment;
+        }));
+        return bands.assemble(segments);
+      } catch {
+        // sharp's output could not be stacked (another build of it, say): encode whole frames from now on.
+        this.#bands = undefined;
+        this.#bandCache.clear();
+      }
+    }
+    return sharp(canvas.data, { raw: { width: canvas.width, height: canvas.height, channels: 3 } })
+      .jpeg({ quality: this.quality, optimiseCoding: false })
+      .toBuffer();
+  }
+
   /** Draws frame `n` onto the canvas, touching only what differs from the previous frame. */
   #draw(n: number, now: Date): RawImage {
     const { width, height } = this;
     const stride = width * 3;
-    const barsHeight = Math.round(height * 0.7);
+    const layout = this.#layout();
+    const { barsHeight } = layout;
+    const { offset, boxX } = this.#motion(n);
     let canvas = this.#canvas;
     let barRows = this.#barRows;
     if (!canvas || !barRows) {
@@ -129,7 +204,7 @@ export class PatternSource extends Source {
     // Bars scroll by 4 px a frame: copy the shifted row into the first line, then double the
     // copied block down (log2(rows) memcpys instead of one per line).
     if (barsHeight > 0) {
-      const start = (width - ((n * 4) % width)) * 3;
+      const start = (width - offset) * 3;
       barRows.copy(canvas.data, 0, start, start + stride);
       for (let done = 1; done < barsHeight; done *= 2) {
         const rows = Math.min(done, barsHeight - done);
@@ -142,15 +217,12 @@ export class PatternSource extends Source {
       fillRect(canvas, r.x, top, r.w, r.y + r.h - top, BAND);
     }
     // A box bouncing across the bottom band.
-    const span = width - 80;
-    const phase = (n * 8) % (2 * span);
-    const boxX = phase < span ? phase : 2 * span - phase;
     const box: Rect = { x: boxX, y: height - 60, w: 80, h: 40 };
     fillRect(canvas, box.x, box.y, box.w, box.h, BOX);
     const scale = Math.max(2, Math.round(height / 120));
     const counter = `FRAME ${String(n).padStart(6, '0')}`;
     const clock = now.toISOString().slice(11, 23);
-    const textY = barsHeight + scale * 3;
+    const textY = layout.textTop;
     const counterRect: Rect = { x: scale * 4, y: textY, w: textWidth(counter, scale), h: GLYPH_HEIGHT * scale };
     const clockRect: Rect = { x: width - textWidth(clock, scale) - scale * 4, y: textY, w: textWidth(clock, scale), h: GLYPH_HEIGHT * scale };
     drawText(canvas, counter, counterRect.x, textY, scale, WHITE);
@@ -168,9 +240,7 @@ export class PatternSource extends Source {
     const capturedAt = preciseNow();
     const canvas = this.#draw(n, new Date(capturedAt));
     // sharp reads the canvas while this awaits; the next frame is drawn only after it.
-    const bytes = await sharp(canvas.data, { raw: { width: canvas.width, height: canvas.height, channels: 3 } })
-      .jpeg({ quality: this.quality, optimiseCoding: false })
-      .toBuffer();
+    const bytes = await this.#encode(canvas, n);
     if (!this.#running) return;
     // The frame's raw pixels are its own: variants encode them asynchronously, possibly after
     // the canvas has moved on to the next frame.
