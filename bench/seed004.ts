@@ -42,7 +42,8 @@ framehub's demo pictures: --loop-frames frames rendered by this tree's PatternSo
   --no-seed              leave the seed's server out (framehub trees only)
   --clients <n>          viewers per server (default 100)
   --rounds <n>           rounds (default 3)
-  --warmup <s>           seconds of traffic before measuring (default 5)
+  --warmup <s>           seconds of traffic before measuring (default 12: the demo's bars repeat
+                         every 320 frames, 10.7 s at 30 fps, and its band cache fills over one cycle)
   --duration <s>         measured seconds per run (default 10)
   --fps <n>              frame rate of both sources (default 30)
   --loop-frames <n>      demo frames the seed's source loops over (default 30)
@@ -110,7 +111,7 @@ function parseOptions(argv: string[]): Options {
     seed: !values['no-seed'],
     clients: Math.round(num('clients', values.clients, 100, 1, 2000)),
     rounds: Math.round(num('rounds', values.rounds, 3, 1, 20)),
-    warmup: num('warmup', values.warmup, 5, 0, 120),
+    warmup: num('warmup', values.warmup, 12, 0, 120),
     duration: num('duration', values.duration, 10, 1, 600),
     fps: Math.round(num('fps', values.fps, 30, 1, 60)),
     loopFrames: Math.round(num('loop-frames', values['loop-frames'], 30, 1, 300)),
