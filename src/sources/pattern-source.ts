@@ -158,13 +158,22 @@ export class PatternSource extends Source {
     if (bands) {
       try {
         const keys = Array.from({ length: bands.bandCount }, (_, i) => this.#bandKey(i, n));
-        const segments = await Promise.all(keys.map(async (key, i) => {
-          const cached = key === undefined ? undefined : this.#bandCache.get(key);
+        // One encode per missing key: the bands of bars alone share theirs.
+        const pending = new Map<string, Promise<Buffer>>();
+        const segments = await Promise.all(keys.map((key, i) => {
+          if (key === undefined) return bands.encodeBand(canvas.data, i);
+          const cached = this.#bandCache.get(key);
           if (cached) return cached;
-          const segment = await bands.encodeBand(canvas.data, i);
-          if (key !== undefined && this.#bandCache.size < MAX_CACHED_BANDS) this.#bandCache.set(key, segment);
-          return segment;
+          let encoding = pending.get(key);
+          if (!encoding) {
+            encoding = bands.encodeBand(canvas.data, i);
+            pending.set(key, encoding);
+          }
+          return encoding;
         }));
+        for (const [key, encoding] of pending) {
+          if (this.#bandCache.size < MAX_CACHED_BANDS) this.#bandCache.set(key, await encoding);
+        }
         return bands.assemble(segments);
       } catch {
         // sharp's output could not be stacked (another build of it, say): encode whole frames from now on.
