@@ -11,6 +11,7 @@ import { runCodecBench } from './codec.js';
 import { runRecordingBench } from './recording.js';
 import { runEncodeBench } from './encode.js';
 import { runGlassBench } from './glass.js';
+import { runSeed004Bench } from './seed004.js';
 import { SERVER_KINDS, type ServerKind } from './server-process.js';
 import { fanoutTable, fanoutTimingLine, hubLine, loadLine, overheadLine, ratioLines, roundsSummary, rssSeriesLine, stallTable } from './report.js';
 
@@ -29,7 +30,8 @@ Servers run in child processes; the clients run in this process.
                            codec (H.264 against JPEG: bytes, SSIM, encoder CPU); recording (disk per
                            hour, recording CPU, viewers' fps while recording); encode (JPEG
                            encode per core against tjbench); glass (capture to drawn in
-                           Chromium, per route and stage); each of those has its own flags:
+                           Chromium, per route and stage); seed004 (frames per CPU-second against
+                           seeds/004's own server); each of those has its own flags:
                            --scenario kill --help
   --servers <list>         fan-out servers, from framehub,ws,tcp (default all three)
   --stall-servers <list>   stall-scenario servers (default framehub,ws)
@@ -137,6 +139,7 @@ async function main(): Promise<void> {
   if (scenario === 'recording') return runRecordingBench(argv);
   if (scenario === 'encode') return runEncodeBench(argv);
   if (scenario === 'glass') return runGlassBench(argv);
+  if (scenario === 'seed004') return runSeed004Bench(argv);
   if (scenario === 'soak' || scenario === 'churn') return soakCommand(argv);
   let options: BenchOptions;
   try {
