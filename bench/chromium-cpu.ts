@@ -11,6 +11,9 @@ export const CHROMIUM_PROCESS_TYPES: readonly ChromiumProcessType[] = ['browser'
 
 export type CpuTicks = Record<ChromiumProcessType, number>;
 
+/** One reading: each Chromium process's type and utime+stime ticks, by pid. */
+export type TickReading = Map<number, { type: ChromiumProcessType; ticks: number }>;
+
 const CLK_TCK = 100; // USER_HZ on Linux
 
 /** Every process below `root` (not `root` itself), with its parent. */
@@ -48,31 +51,30 @@ function typeOf(pid: number): ChromiumProcessType | undefined {
   return 'other';
 }
 
-/**
- * utime+stime of every Chromium process below `root` (framehub's node process, or the bench's
- * own), summed by type. A process that exited between two readings loses its ticks: compare
- * readings of a tree whose processes live through the window.
- */
-export function chromiumTicks(root: number): CpuTicks {
-  const ticks: CpuTicks = { browser: 0, gpu: 0, renderer: 0, other: 0 };
+/** utime+stime of every Chromium process below `root` (framehub's node process, or the bench's own). */
+export function chromiumTicks(root: number): TickReading {
+  const reading: TickReading = new Map();
   for (const pid of below(root)) {
     try {
       const type = typeOf(pid);
       if (!type) continue;
       const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
       const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      ticks[type] += Number(fields[11]) + Number(fields[12]);
+      reading.set(pid, { type, ticks: Number(fields[11]) + Number(fields[12]) });
     } catch {
       // exited meanwhile
     }
   }
-  return ticks;
+  return reading;
 }
 
-/** CPU seconds by type between two readings. */
-export function cpuSeconds(before: CpuTicks, after: CpuTicks): CpuTicks {
+/**
+ * CPU seconds by type between two readings: of the processes in both (one that started in
+ * between counts from 0; one that exited in between is left out, not counted negative).
+ */
+export function cpuSeconds(before: TickReading, after: TickReading): CpuTicks {
   const out: CpuTicks = { browser: 0, gpu: 0, renderer: 0, other: 0 };
-  for (const type of CHROMIUM_PROCESS_TYPES) out[type] = (after[type] - before[type]) / CLK_TCK;
+  for (const [pid, { type, ticks }] of after) out[type] += (ticks - (before.get(pid)?.ticks ?? 0)) / CLK_TCK;
   return out;
 }
 
