@@ -40,6 +40,11 @@ const RATE_WINDOW_MS = 500;
 const SKIP_ABOVE = 1.4;
 /** Most page frames one sent frame stands for. */
 const MAX_NTH = 4;
+/**
+ * After frames slowed down while skipping (a busy machine), every frame for at least this
+ * long: each switch restarts the screencast, which costs a gap of a few frames.
+ */
+const SLOW_BACKOFF_MS = 5000;
 
 /**
  * Frames of a live page from CDP `Page.startScreencast`. Each frame is acked as soon as it has
@@ -78,8 +83,12 @@ export class ScreencastSource extends Source {
   #pagePeriod = 0;
   /** Frames stopped coming while skipping: every frame again (see the class comment). */
   #settle: ReturnType<typeof setTimeout> | undefined;
+  /** No skipping before this (performance.now), after a slow-down. */
+  #skipNotBefore = 0;
   /** Restarts of the screencast (a new everyNthFrame, new bounds), one after the other. */
   #restarts: Promise<void> = Promise.resolve();
+  /** Restarts not finished yet: no frames then is the restart's gap, not a still page. */
+  #restarting = 0;
 
   constructor(
     private readonly target: ScreencastTarget,
@@ -138,12 +147,15 @@ export class ScreencastSource extends Source {
   #restart(): Promise<void> {
     const cdp = this.#cdp;
     if (!this.#running || !cdp) return Promise.resolve();
+    this.#restarting++;
     const restart = this.#restarts.then(async () => {
       if (this.#cdp !== cdp) return; // failed or stopped meanwhile: the next start uses the new parameters
       await cdp.send('Page.stopScreencast').catch(() => {});
       if (this.#cdp !== cdp) return;
       this.#recent = [];
       await cdp.send('Page.startScreencast', this.#screencastParams());
+    }).finally(() => {
+      this.#restarting--;
     });
     this.#restarts = restart.catch(() => {});
     return restart;
@@ -168,7 +180,7 @@ export class ScreencastSource extends Source {
     recent.push({ at: now, capturedAt });
     while (recent.length > 0 && now - recent[0]!.at > RATE_WINDOW_MS) recent.shift();
     if (this.#nth === 1) {
-      if (recent.length < 8 || recent.length * (1000 / RATE_WINDOW_MS) < SKIP_ABOVE * this.options.fps) return;
+      if (now < this.#skipNotBefore || recent.length < 8 || recent.length * (1000 / RATE_WINDOW_MS) < SKIP_ABOVE * this.options.fps) return;
       // The page's frame period: the lower quartile of the capture-time steps (a busy Chromium
       // misses some paints, which makes longer steps, never shorter ones).
       const steps = recent.slice(1).map((frame, i) => frame.capturedAt - recent[i]!.capturedAt).filter((step) => step > 0).sort((a, b) => a - b);
@@ -185,7 +197,10 @@ export class ScreencastSource extends Source {
     }
     this.#armSettle();
     // Slowed down: frames come more than 1.5 session intervals apart on the whole.
-    if (recent.length >= 4 && (now - recent[0]!.at) / (recent.length - 1) > 1.5 * this.#interval) this.#everyFrame();
+    if (recent.length >= 4 && (now - recent[0]!.at) / (recent.length - 1) > 1.5 * this.#interval) {
+      this.#skipNotBefore = now + SLOW_BACKOFF_MS;
+      this.#everyFrame();
+    }
   }
 
   #armSettle(): void {
@@ -196,7 +211,8 @@ export class ScreencastSource extends Source {
     // A few page frames without one sent: the page went still, perhaps on a skipped paint.
     this.#settle = setTimeout(() => {
       this.#settle = undefined;
-      this.#everyFrame();
+      if (this.#restarting > 0) this.#armSettle();
+      else this.#everyFrame();
     }, Math.ceil(2 * this.#nth * this.#pagePeriod) + 10);
     this.#settle.unref();
   }
