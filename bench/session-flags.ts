@@ -165,7 +165,7 @@ try {
   }
   console.log(`\n# Screencast cost by configuration (${new Date().toISOString()}, ${values.page} 1280x720 page, ${SECONDS} s x ${ROUNDS} rounds, interleaved; medians)\n`);
   console.log(`| config | page frames/s | frames/s sent | passed (≤ ${FPS}/s) | cores total | browser | GPU | renderer | other | CPU ms per passed frame | browser ms per sent frame | GPU ms per page frame | renderer ms per page frame | capture → CDP p50 / p95 ms | capture → passed p50 / p95 ms |`);
-  console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
+  console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
   for (const name of NAMES) {
     const list = samples.get(name)!;
     const fps = median(list.map((s) => s.fps));
