@@ -1,16 +1,20 @@
-// Browser-session benchmark (issue 4, point 7): delivered fps of an animated 1280x720 page to
-// 1, 10 and 100 Socket.IO viewers; click → first frame showing the change (p50, p95); CPU and
-// memory per session. framehub runs in its own process (with its Chromium below it), so its
-// CPU and memory are read from /proc apart from the viewers'.
+// Browser-session benchmark (issue 4, point 7; issue 20, point 4): delivered fps of an animated
+// 1280x720 page to 1, 10 and 100 Socket.IO viewers, with capture → received (p50, p95) and
+// Chromium's CPU by process type (browser, GPU, renderer); click → first frame showing the
+// change (p50, p95) with 1, 10 and 100 viewers watching; CPU and memory per session. framehub
+// runs in its own process (with its Chromium below it), so its CPU and memory are read from
+// /proc apart from the viewers'.
 //
 //   npm run bench:sessions [-- --seconds 8 --viewers 1,10,100 --clicks 40 --sessions 3]
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import sharp from 'sharp';
 import { io as connect, type Socket } from 'socket.io-client';
 import { startPageServer, type PageServer } from '../test/session-helpers.js';
+import { chromiumTicks, cpuSeconds, type CpuTicks } from './chromium-cpu.js';
 
 const { values } = parseArgs({
   options: {
@@ -41,7 +45,9 @@ async function startFramehub(port: number): Promise<ChildProcess> {
     "const { main } = await import('./src/cli/main.ts'); process.exitCode = await main(process.argv.slice(1));",
     'serve', '--port', String(port), '--host', '127.0.0.1', '--log-level', 'warn',
   ], {
-    env: { ...process.env, BROWSER_ALLOW_HOSTS: '127.0.0.1', MAX_SESSIONS: '20', MAX_SESSIONS_PER_IP: '20', IDLE_GRACE: '1' },
+    env: { ...process.env, BROWSER_ALLOW_HOSTS: '127.0.0.1', MAX_SESSIONS: '20', MAX_SESSIONS_PER_IP: '20', IDLE_GRACE: '1',
+      // 100 viewers from one address: above the default cap of 64 connections per address.
+      MAX_CONNECTIONS_PER_IP: '1000' },
     stdio: ['ignore', 'inherit', 'inherit'],
   });
   const deadline = Date.now() + 30_000;
@@ -97,13 +103,17 @@ function usage(root: number, nodePid: number): { server: Usage; chromium: Usage 
 }
 
 /** CPU (cores) and PSS (MiB) over `seconds`, framehub's node process apart from Chromium. */
-async function measure(root: number, seconds: number): Promise<{ serverCores: number; chromiumCores: number; serverMiB: number; chromiumMiB: number }> {
+async function measure(root: number, seconds: number): Promise<{ serverCores: number; chromiumCores: number; serverMiB: number; chromiumMiB: number; byType: CpuTicks }> {
   const before = usage(root, root);
+  const typedBefore = chromiumTicks(root);
   await new Promise((resolve) => setTimeout(resolve, seconds * 1000));
   const after = usage(root, root);
+  const byType = cpuSeconds(typedBefore, chromiumTicks(root));
+  for (const type of Object.keys(byType) as (keyof CpuTicks)[]) byType[type] /= seconds;
   return {
+    byType,
     serverCores: (after.server.cpuTicks - before.server.cpuTicks) / CLK_TCK / seconds,
-    chromiumCores: (after.chromium.cpuTicks - before.chromium.cpuTicks) / CLK_TCK / seconds,
+    chromiumCores: Object.values(byType).reduce((a, b) => a + b, 0),
     serverMiB: after.server.pssKiB / 1024,
     chromiumMiB: after.chromium.pssKiB / 1024,
   };
@@ -127,11 +137,18 @@ async function sessionInfo(base: string, id: string): Promise<{ source_fps: numb
   return sessions.find((s) => s.session_id === id)!;
 }
 
+/** Capture → received delays (ms) of every viewer's frames while `recording.on`. */
+const recording = { on: false, delays: [] as number[] };
+
 /** A Socket.IO viewer with manual q80/30 fps (adaptive off), counting frames. */
 async function viewer(base: string, id: string): Promise<{ socket: Socket; frames: () => number }> {
   const socket = connect(base, { transports: ['websocket'], reconnection: false, forceNew: true });
   let frames = 0;
-  socket.on('frame', () => frames++);
+  socket.on('frame', (data: { timestamp: number }) => {
+    frames++;
+    // timestamp: when Chromium composited the frame; the same clock (one machine).
+    if (recording.on) recording.delays.push(Date.now() - data.timestamp);
+  });
   await new Promise<void>((resolve, reject) => {
     socket.once('subscribed', () => resolve());
     socket.once('connect_error', reject);
@@ -163,6 +180,9 @@ async function main(): Promise<void> {
   const port = await freePort();
   const base = `http://127.0.0.1:${port}`;
   const child = await startFramehub(port);
+  // Even when the bench dies of an uncaught error, framehub (and its Chromium) stop with it.
+  const killChild = () => child.kill('SIGKILL');
+  process.once('exit', killChild);
   const root = child.pid!;
   const lines: string[] = [];
   const log = (line: string) => {
@@ -170,54 +190,65 @@ async function main(): Promise<void> {
     console.log(line);
   };
   try {
-    log(`# Browser sessions benchmark (${new Date().toISOString()}, ${SECONDS} s per point)`);
+    log(`# Browser sessions benchmark (${new Date().toISOString()}, ${SECONDS} s per point, load ${loadavg().map((l) => l.toFixed(2)).join(' ')})`);
 
     // 1. Delivered fps of an animated 1280x720 page to N Socket.IO viewers.
     const animated = await session(base, `${pages.origin}/animated`);
-    log('\n| viewers | Chromium fps (source) | mean delivered fps | min fps | framehub CPU (cores) | Chromium CPU (cores) |');
-    log('| ---: | ---: | ---: | ---: | ---: | ---: |');
+    log('\n| viewers | Chromium fps (source) | mean delivered fps | min fps | capture → received p50 / p95 ms | framehub CPU (cores) | Chromium CPU (cores) | browser | GPU | renderer | other |');
+    log('| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
     for (const n of VIEWER_COUNTS) {
       const viewers = await Promise.all(Array.from({ length: n }, () => viewer(base, animated)));
       await new Promise((resolve) => setTimeout(resolve, 1500)); // let the screencast settle
       const start = viewers.map((v) => v.frames());
       const sourceFps: number[] = [];
       const sampler = setInterval(() => void sessionInfo(base, animated).then((s) => sourceFps.push(s.source_fps)), 1000);
+      recording.delays = [];
+      recording.on = true;
       const cpu = await measure(root, SECONDS);
+      recording.on = false;
       clearInterval(sampler);
       const fps = viewers.map((v, i) => (v.frames() - start[i]!) / SECONDS);
-      log(`| ${n} | ${(sourceFps.reduce((a, b) => a + b, 0) / Math.max(1, sourceFps.length)).toFixed(1)} | ${(fps.reduce((a, b) => a + b, 0) / n).toFixed(1)} | ${Math.min(...fps).toFixed(1)} | ${cpu.serverCores.toFixed(2)} | ${cpu.chromiumCores.toFixed(2)} |`);
+      const delays = recording.delays.sort((a, b) => a - b);
+      const t = cpu.byType;
+      log(`| ${n} | ${(sourceFps.reduce((a, b) => a + b, 0) / Math.max(1, sourceFps.length)).toFixed(1)} | ${(fps.reduce((a, b) => a + b, 0) / n).toFixed(1)} | ${Math.min(...fps).toFixed(1)} | ${percentile(delays, 50).toFixed(0)} / ${percentile(delays, 95).toFixed(0)} | ${cpu.serverCores.toFixed(2)} | ${cpu.chromiumCores.toFixed(2)} | ${t.browser.toFixed(2)} | ${t.gpu.toFixed(2)} | ${t.renderer.toFixed(2)} | ${t.other.toFixed(2)} |`);
       for (const v of viewers) v.socket.disconnect();
     }
     await fetch(`${base}/api/session/${animated}`, { method: 'DELETE' });
 
-    // 2. Click → first frame showing the change, on a static page (one viewer).
+    // 2. Click → first frame showing the change, on a static page, with N viewers watching
+    // (the first one clicks and times it).
     const clicky = await session(base, `${pages.origin}/`);
-    const { socket } = await viewer(base, clicky);
-    const latencies: number[] = [];
-    // The page is static: learn its colour once, then every click toggles it.
-    const shot = await fetch(`${base}/api/session/${clicky}/frame`);
-    const first = await sharp(Buffer.from(await shot.arrayBuffer())).extract({ left: 600, top: 300, width: 1, height: 1 }).removeAlpha().raw().toBuffer();
-    let colour = [...first].join(',');
-    for (let i = 0; i < CLICKS; i++) {
-      const changed = new Promise<number>((resolve) => {
-        const onFrame = async (data: { image: string }) => {
-          const arrived = performance.now();
-          const pixel = (await centrePixel(data.image)).join(',');
-          if (!differs(pixel, colour)) return;
-          socket.off('frame', onFrame);
-          colour = pixel;
-          resolve(arrived);
-        };
-        socket.on('frame', onFrame);
-      });
-      const sent = performance.now();
-      socket.emit('input:click', { x: 640, y: 360 });
-      latencies.push((await changed) - sent);
+    log('\n| viewers | clicks | click → changed frame p50 ms | p95 ms | max ms |');
+    log('| ---: | ---: | ---: | ---: | ---: |');
+    for (const n of VIEWER_COUNTS) {
+      const watchers = await Promise.all(Array.from({ length: n }, () => viewer(base, clicky)));
+      const socket = watchers[0]!.socket;
+      const latencies: number[] = [];
+      // The page is static: learn its colour once, then every click toggles it.
+      const shot = await fetch(`${base}/api/session/${clicky}/frame`);
+      const first = await sharp(Buffer.from(await shot.arrayBuffer())).extract({ left: 600, top: 300, width: 1, height: 1 }).removeAlpha().raw().toBuffer();
+      let colour = [...first].join(',');
+      for (let i = 0; i < CLICKS; i++) {
+        const changed = new Promise<number>((resolve) => {
+          const onFrame = async (data: { image: string }) => {
+            const arrived = performance.now();
+            const pixel = (await centrePixel(data.image)).join(',');
+            if (!differs(pixel, colour)) return;
+            socket.off('frame', onFrame);
+            colour = pixel;
+            resolve(arrived);
+          };
+          socket.on('frame', onFrame);
+        });
+        const sent = performance.now();
+        socket.emit('input:click', { x: 640, y: 360 });
+        latencies.push((await changed) - sent);
+      }
+      for (const w of watchers) w.socket.disconnect();
+      latencies.sort((a, b) => a - b);
+      log(`| ${n} | ${CLICKS} | ${percentile(latencies, 50).toFixed(1)} | ${percentile(latencies, 95).toFixed(1)} | ${latencies.at(-1)!.toFixed(1)} |`);
     }
-    socket.disconnect();
     await fetch(`${base}/api/session/${clicky}`, { method: 'DELETE' });
-    latencies.sort((a, b) => a - b);
-    log(`\nClick → first frame showing the change (${CLICKS} clicks, 1280x720, Socket.IO): p50 ${percentile(latencies, 50).toFixed(1)} ms, p95 ${percentile(latencies, 95).toFixed(1)} ms, max ${latencies.at(-1)!.toFixed(1)} ms`);
 
     // 3. CPU and memory per session: idle baseline, then static and animated sessions with one viewer each.
     log('\n| state | framehub CPU | Chromium CPU | framehub PSS MiB | Chromium PSS MiB |');

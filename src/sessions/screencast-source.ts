@@ -31,12 +31,34 @@ export interface ScreencastOptions {
   watchdogMs?: number;
 }
 
+/** Frames arriving within this window tell how fast the page paints. */
+const RATE_WINDOW_MS = 500;
+/**
+ * Chromium sends at least this many times the session's fps before frames are skipped in the
+ * browser (everyNthFrame): below it, little is encoded only to be dropped here.
+ */
+const SKIP_ABOVE = 1.4;
+/** Most page frames one sent frame stands for. */
+const MAX_NTH = 4;
+/**
+ * After frames slowed down while skipping (a busy machine), every frame for at least this
+ * long: each switch restarts the screencast, which costs a gap of a few frames.
+ */
+const SLOW_BACKOFF_MS = 5000;
+
 /**
  * Frames of a live page from CDP `Page.startScreencast`. Each frame is acked as soon as it has
  * been handed to the stream: Chromium sends the next one only after the ack, so acking late
  * (e.g. when clients got it) would cut the frame rate (measured: 100 ms late → 18 fps).
  * Chromium paints only on change; a static page sends one frame and then nothing, and the
  * stream's latest frame covers new subscribers.
+ *
+ * A page that paints faster than the session's fps (an animation at 60 Hz, a 30 fps session)
+ * would have Chromium copy and JPEG-encode every paint, half of them dropped here: the
+ * screencast is then restarted with `everyNthFrame` so that Chromium encodes only about the
+ * frames passed on (docs/benchmarks.md, "Browser sessions"). A skipped frame may be the last
+ * paint before the page goes still, so when frames stop coming for a few page frames the
+ * screencast is restarted with every frame again: a start sends the page as it is now.
  */
 export class ScreencastSource extends Source {
   readonly kind = 'chromium';
@@ -53,6 +75,20 @@ export class ScreencastSource extends Source {
   /** The frame bounds now: `options`' at first, the page's new size after a resize. */
   #maxWidth: number;
   #maxHeight: number;
+  /** Chromium sends every `#nth`th frame the page paints. */
+  #nth = 1;
+  /** Arrival (performance.now) and capture time (ms) of the frames of the last RATE_WINDOW_MS. */
+  #recent: { at: number; capturedAt: number }[] = [];
+  /** The page's frame period measured when frames started being skipped (ms). */
+  #pagePeriod = 0;
+  /** Frames stopped coming while skipping: every frame again (see the class comment). */
+  #settle: ReturnType<typeof setTimeout> | undefined;
+  /** No skipping before this (performance.now), after a slow-down. */
+  #skipNotBefore = 0;
+  /** Restarts of the screencast (a new everyNthFrame, new bounds), one after the other. */
+  #restarts: Promise<void> = Promise.resolve();
+  /** Restarts not finished yet: no frames then is the restart's gap, not a still page. */
+  #restarting = 0;
 
   constructor(
     private readonly target: ScreencastTarget,
@@ -96,11 +132,33 @@ export class ScreencastSource extends Source {
   async resize(maxWidth: number, maxHeight: number): Promise<void> {
     this.#maxWidth = maxWidth;
     this.#maxHeight = maxHeight;
+    await this.#restart();
+  }
+
+  /** Chromium sends every this-many-th frame the page paints now (1: every frame). */
+  get everyNthFrame(): number {
+    return this.#nth;
+  }
+
+  /**
+   * Stops and starts the running screencast with the current parameters; restarts run one
+   * after the other (two at once would start it twice).
+   */
+  #restart(): Promise<void> {
     const cdp = this.#cdp;
-    if (!this.#running || !cdp) return;
-    await cdp.send('Page.stopScreencast').catch(() => {});
-    if (this.#cdp !== cdp) return; // failed or stopped meanwhile: the next start uses the new bounds
-    await cdp.send('Page.startScreencast', this.#screencastParams());
+    if (!this.#running || !cdp) return Promise.resolve();
+    this.#restarting++;
+    const restart = this.#restarts.then(async () => {
+      if (this.#cdp !== cdp) return; // failed or stopped meanwhile: the next start uses the new parameters
+      await cdp.send('Page.stopScreencast').catch(() => {});
+      if (this.#cdp !== cdp) return;
+      this.#recent = [];
+      await cdp.send('Page.startScreencast', this.#screencastParams());
+    }).finally(() => {
+      this.#restarting--;
+    });
+    this.#restarts = restart.catch(() => {});
+    return restart;
   }
 
   #screencastParams() {
@@ -109,9 +167,62 @@ export class ScreencastSource extends Source {
       quality: this.options.quality,
       maxWidth: this.#maxWidth,
       maxHeight: this.#maxHeight,
-      // Every frame: skipping every other one could skip the only paint a static page makes.
-      everyNthFrame: 1,
+      everyNthFrame: this.#nth,
     };
+  }
+
+  /**
+   * Follows the page's paint rate (see the class comment): skips frames in Chromium while it
+   * paints well above the session's fps, every frame again when it slows down or goes still.
+   */
+  #followPaintRate(now: number, capturedAt: number): void {
+    const recent = this.#recent;
+    recent.push({ at: now, capturedAt });
+    while (recent.length > 0 && now - recent[0]!.at > RATE_WINDOW_MS) recent.shift();
+    if (this.#nth === 1) {
+      if (now < this.#skipNotBefore || recent.length < 8 || recent.length * (1000 / RATE_WINDOW_MS) < SKIP_ABOVE * this.options.fps) return;
+      // The page's frame period: the lower quartile of the capture-time steps (a busy Chromium
+      // misses some paints, which makes longer steps, never shorter ones).
+      const steps = recent.slice(1).map((frame, i) => frame.capturedAt - recent[i]!.capturedAt).filter((step) => step > 0).sort((a, b) => a - b);
+      const period = steps[Math.floor(steps.length / 4)];
+      if (period === undefined) return;
+      // 10 % slack: a 60 Hz page and a 30 fps session make 2, a 40 fps one 1.
+      const nth = Math.min(MAX_NTH, Math.floor((1.1 * this.#interval) / period));
+      if (nth < 2) return;
+      this.#nth = nth;
+      this.#pagePeriod = period;
+      this.#armSettle();
+      void this.#restart().catch(() => {});
+      return;
+    }
+    this.#armSettle();
+    // Slowed down: frames come more than 1.5 session intervals apart on the whole.
+    if (recent.length >= 4 && (now - recent[0]!.at) / (recent.length - 1) > 1.5 * this.#interval) {
+      this.#skipNotBefore = now + SLOW_BACKOFF_MS;
+      this.#everyFrame();
+    }
+  }
+
+  #armSettle(): void {
+    if (this.#settle !== undefined) {
+      this.#settle.refresh();
+      return;
+    }
+    // A few page frames without one sent: the page went still, perhaps on a skipped paint.
+    this.#settle = setTimeout(() => {
+      this.#settle = undefined;
+      if (this.#restarting > 0) this.#armSettle();
+      else this.#everyFrame();
+    }, Math.ceil(2 * this.#nth * this.#pagePeriod) + 10);
+    this.#settle.unref();
+  }
+
+  #everyFrame(): void {
+    if (this.#settle !== undefined) clearTimeout(this.#settle);
+    this.#settle = undefined;
+    if (this.#nth === 1 || !this.#running) return;
+    this.#nth = 1;
+    void this.#restart().catch(() => {});
   }
 
   async stop(): Promise<void> {
@@ -171,6 +282,11 @@ export class ScreencastSource extends Source {
     this.#held = undefined;
     if (this.#timer !== undefined) clearTimeout(this.#timer);
     this.#timer = undefined;
+    if (this.#settle !== undefined) clearTimeout(this.#settle);
+    this.#settle = undefined;
+    // A new start (a new page after a crash) begins with every frame, as the first start did.
+    this.#nth = 1;
+    this.#recent = [];
   }
 
   readonly #cdpOnFrame = (event: ScreencastFrameEvent): void => {
@@ -178,9 +294,10 @@ export class ScreencastSource extends Source {
     if (!cdp) return;
     this.#armWatchdog();
     cdp.send('Page.screencastFrameAck', { sessionId: event.sessionId }).catch(() => {});
+    const now = performance.now();
+    this.#followPaintRate(now, event.metadata.timestamp !== undefined ? event.metadata.timestamp * 1000 : Date.now());
     // Pace to the session's fps, latest frame wins, and the last frame of a burst is always
     // passed on (after a click on a static page it is the only one showing the change).
-    const now = performance.now();
     if (now >= this.#nextDue && this.#timer === undefined) {
       this.#pass(event, now);
       return;
