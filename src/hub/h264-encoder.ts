@@ -51,8 +51,8 @@ export class H264Encoder extends TypedEmitter<H264EncoderEvents> {
       '-an', '-c:v', 'libx264', '-preset', 'ultrafast', '-tune', 'zerolatency',
       // No B-frames (zerolatency sets none), so every picture comes out as soon as it goes in.
       // Main profile for CABAC, which ultrafast leaves off: the same pictures (same CRF, same
-      // SSIM) in 25 % fewer bytes on screen-like content, 15-35 % on the others, at no
-      // measurable CPU (docs/video.md#measured). Every WebCodecs decoder takes Main.
+      // SSIM) in 13-33 % fewer bytes below the tier's ceiling (25 % on screen-like content), at
+      // no measurable CPU (docs/video.md#measured). Every WebCodecs decoder takes Main.
       '-profile:v', 'main', '-x264-params', 'cabac=1:bframes=0', '-pix_fmt', 'yuv420p',
       // Capped CRF: constant quality, so still or simple content costs few bits, with the
       // tier's bitrate as the ceiling; a VBV of half a second bounds how far one picture can
