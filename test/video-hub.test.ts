@@ -71,8 +71,14 @@ describe('H264Encoder', () => {
       await encoder.stop();
     }
     assert.equal(units[0]!.keyframe, true);
-    assert.match(units[0]!.codec, /^avc1\.42[0-9A-F]{4}$/);
-    assert.ok(units[0]!.config && units[0]!.config[0] === 1, 'avcC on the keyframe');
+    // Main profile (0x4D) with CABAC: the PPS after the avcC's SPS starts with pps_id 0 and
+    // sps_id 0 (one bit each) and then entropy_coding_mode_flag, 1 for CABAC.
+    assert.match(units[0]!.codec, /^avc1\.4D[0-9A-F]{4}$/);
+    const config = units[0]!.config!;
+    assert.ok(config && config[0] === 1, 'avcC on the keyframe');
+    const pps = config.subarray(8 + config.readUInt16BE(6) + 3);
+    assert.equal(nalType(pps), NalType.Pps);
+    assert.equal(pps[1]! & 0xe0, 0xe0, 'the PPS says CABAC');
     assert.ok(lengthPrefixedTypes(units[0]!.data).includes(NalType.Idr));
     assert.deepEqual(units.map((u) => u.seq), [1, 2, 3, 4, 5]);
     assert.deepEqual(units.map((u) => u.capturedAt), [1001, 1002, 1003, 1004, 1005]);

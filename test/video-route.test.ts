@@ -35,7 +35,7 @@ describe('WS /video/:id', () => {
       const first = units[0]!;
       assert.equal(first.keyframe, true);
       assert.ok(first.config && first.config.length > 8);
-      assert.match(first.codec, /^avc1\.42[0-9A-F]{4}$/);
+      assert.match(first.codec, /^avc1\.4D[0-9A-F]{4}$/);
       assert.deepEqual([first.width, first.height], [640, 480]);
       assert.ok(units.slice(1, 10).every((u) => !u.config), 'config only on keyframes');
       assert.ok(Date.now() - first.capturedAt < 60_000 && first.capturedAt > Date.now() - 600_000, 'a capture time in ms since the epoch');

@@ -52,8 +52,8 @@ export function codecString(sps: Buffer): string {
 
 /**
  * An AVCDecoderConfigurationRecord with one SPS and one PPS and 4-byte NAL lengths. Baseline
- * profile only needs these fields; High-profile records add chroma fields decoders do not need
- * when the SPS carries them, and the encoder here is set to baseline.
+ * and Main profile only need these fields; High-profile records add chroma fields decoders do
+ * not need when the SPS carries them, and the encoder here is set to Main.
  */
 export function avcConfig(sps: Buffer, pps: Buffer): Buffer {
   const out = Buffer.alloc(11 + sps.length + pps.length);
