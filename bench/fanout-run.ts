@@ -141,7 +141,9 @@ async function measureWindow(server: ServerProcess, viewers: Viewers, seconds: n
 export async function fanoutRun(kind: ServerKind, options: BenchOptions, source: RunSource = { fps: options.fps, frameBytes: options.frameBytes }): Promise<FanoutResult> {
   const server = await ServerProcess.start(kind, {
     fps: source.fps, cap: options.cap, frameBytes: source.frameBytes, quality: options.quality, maxClients: options.clients + 16,
-    source: kind === 'framehub' ? options.source : 'pre-encoded',
+    // The demo pattern runs in every server (the same source cost in each); a session only in
+    // framehub, whose frames the baselines copy in size and rate (`source`).
+    source: kind === 'framehub' || options.source === 'demo' ? options.source : 'pre-encoded',
   }, 60_000, serverNodeFlags(options));
   const viewers = await viewersFor(server, options);
   try {

@@ -47,9 +47,9 @@ Servers run in child processes; the clients run in this process.
   --client-procs <n>       processes the ws clients are spread over (default ceil(clients/250), min 2)
   --source <kind>          what framehub serves: pre-encoded (default: the bench's stamped JPEGs),
                            demo (framehub's pattern source, drawn and encoded live) or session (a
-                           browser session on an animated page). With demo or session the
-                           baselines send fresh buffers of the size and at the rate framehub's
-                           clients got in the same round, and the cost is the marginal one
+                           browser session on an animated page). With demo every server runs the
+                           demo pattern; with session the baselines send fresh buffers of the
+                           size and at the rate framehub's clients got in the same round
   --marginal / --no-marginal  measure each server with 1 client first and report the cost of the
                            other N-1 (the source's cost cancels); default on unless pre-encoded
   --connect-concurrency <n> handshakes in flight while connecting (default 50)
@@ -182,14 +182,15 @@ async function main(): Promise<void> {
   if (options.scenario !== 'stall') {
     for (let round = 1; round <= options.rounds; round++) {
       const results: FanoutResult[] = [];
-      // A live source's frames have their own size and rate: the baselines send fresh buffers
-      // of the size framehub's clients got, at the rate they got them, in this same round.
+      // A session's frames have their own size and rate: the baselines send fresh buffers of
+      // the size framehub's clients got, at the rate they got them, in this same round. (The
+      // demo pattern runs in every server itself.)
       let source: RunSource = { fps: options.fps, frameBytes: options.frameBytes };
       for (const kind of options.servers) {
-        log(`fan-out round ${round}: ${kind}, ${options.clients} ${options.client} clients, source ${kind === 'framehub' ? options.source : `pre-encoded ${source.frameBytes} B at ${source.fps} fps`}, ${options.duration} s`);
+        log(`fan-out round ${round}: ${kind}, ${options.clients} ${options.client} clients, source ${kind === 'framehub' || options.source !== 'session' ? options.source : `pre-encoded ${source.frameBytes} B at ${source.fps} fps`}, ${options.duration} s`);
         const result = await fanoutRun(kind, options, source);
         results.push(result);
-        if (kind === 'framehub' && options.source !== 'pre-encoded') {
+        if (kind === 'framehub' && options.source === 'session') {
           source = { fps: Math.round(result.fps.median * 10) / 10, frameBytes: Math.round(result.meanFrameBytes) };
         }
       }
@@ -204,8 +205,8 @@ async function main(): Promise<void> {
       for (const r of results) {
         const hub = hubLine(r);
         if (hub) console.log(`- ${hub}`);
-        // framehub's demo and session frames are encoded without a stamp: no latency for them.
-        if (r.unstamped > 0 && (r.kind !== 'framehub' || options.source === 'pre-encoded')) console.log(`- WARNING: ${r.unstamped} messages without a stamp on ${r.kind}`);
+        // Demo and session frames are encoded without a stamp: no latency for them.
+        if (r.unstamped > 0 && (options.source === 'pre-encoded' || (options.source === 'session' && r.kind !== 'framehub'))) console.log(`- WARNING: ${r.unstamped} messages without a stamp on ${r.kind}`);
       }
     }
   }

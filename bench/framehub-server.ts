@@ -5,9 +5,22 @@ import { createServer } from '../src/server/create-server.js';
 import { Stream } from '../src/hub/stream.js';
 import { SharpEncoder } from '../src/hub/encoder.js';
 import { PatternSource } from '../src/sources/pattern-source.js';
+import { systemClock } from '../src/util/clock.js';
 import { BenchSource } from './bench-source.js';
 import { BENCH_STREAM, runServerChild } from './child-ipc.js';
 import { SESSION_PAGE } from './session-page.js';
+
+/**
+ * Timers set through framehub's clock: subscriber slots wait on one when a frame comes before
+ * their fps cap allows it, one timer per client and frame, so this counts how often pacing,
+ * not the source, decided when frames went out (the heartbeat adds one per interval).
+ */
+const clockTimers = { set: 0 };
+const setTimer = systemClock.setTimeout;
+systemClock.setTimeout = (fn, ms) => {
+  clockTimers.set++;
+  return setTimer(fn, ms);
+};
 
 /** The session `--source session` opens; its stream is `session:<id>`. */
 const SESSION_ID = 'bench';
@@ -68,7 +81,7 @@ await runServerChild(async ({ fps, cap, frameBytes, quality, maxClients, source:
     page?.close();
     void server.close().finally(() => process.exit(0));
   });
-  return { port, frameSizes, wireBytes, streamId: stream.id, stats: () => stream.stats() };
+  return { port, frameSizes, wireBytes, streamId: stream.id, stats: () => ({ ...stream.stats(), clockTimers: clockTimers.set }) };
 });
 
 async function postJson(url: string, body: unknown): Promise<void> {

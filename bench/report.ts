@@ -93,9 +93,10 @@ export function loadLine(results: FanoutResult[]): string {
 
 /** framehub's own counters after a run: dropped/skipped frames and encodes (0 = pure pass-through). */
 export function hubLine(result: FanoutResult | StallResult): string | undefined {
-  const stats = result.serverStats as { framesIn: number; framesOut: number; framesDropped: number; framesSkipped: number; encodes: number } | undefined;
+  const stats = result.serverStats as { framesIn: number; framesOut: number; framesDropped: number; framesSkipped: number; encodes: number; clockTimers?: number } | undefined;
   if (!stats) return undefined;
-  return `framehub stream counters: ${stats.framesIn} frames in, ${stats.framesOut} out, ${stats.framesDropped} dropped (client busy), ${stats.framesSkipped} skipped (fps cap), ${stats.encodes} encodes`;
+  const timers = stats.clockTimers === undefined ? '' : `, ${stats.clockTimers} pacing timers (${f2(stats.clockTimers / Math.max(1, stats.framesOut))} per delivery)`;
+  return `framehub stream counters: ${stats.framesIn} frames in, ${stats.framesOut} out, ${stats.framesDropped} dropped (client busy), ${stats.framesSkipped} skipped (fps cap), ${stats.encodes} encodes${timers}`;
 }
 
 export function stallTable(results: StallResult[]): string {
