@@ -18,8 +18,7 @@ interface PageState {
 
 /**
  * Chromium pages as viewers: each opens a WebSocket to the server as a page on the server's
- * own origin would (a blank page at that address, served by Playwright, so framehub's Origin
- * check sees its own origin), takes every binary message as an ArrayBuffer, and reads the
+ * own origin would (framehub's Origin check sees its own origin), takes every binary message as an ArrayBuffer, and reads the
  * capture stamp (bench/frame-stamp.ts) from its first bytes. Chromium's clock is the
  * machine's, as every bench process's (`performance.timeOrigin + performance.now()`).
  */
@@ -39,10 +38,12 @@ export class BrowserViewers implements Viewers {
       this.#context = await chromium.launchPersistentContext(this.#dir, { executablePath: CHROME_PATH, headless: true, args: CHROMIUM_ARGS, viewport: { width: 320, height: 240 } });
       // tsx compiles with esbuild's keepNames: functions given to page.evaluate call `__name`.
       await this.#context.addInitScript({ content: 'globalThis.__name ??= (fn) => fn;' });
-      await this.#context.route(`${this.origin}/bench-viewer`, (route) => route.fulfill({ status: 200, contentType: 'text/html', body: '<!doctype html><title>viewer</title>' }));
     }
     for (let i = 0; i < count; i++) {
       const page = await this.#context.newPage();
+      // Whatever the server answers (framehub a 404 page, the ws loop a 426): the page is then
+      // on the server's own origin and loopback address. A page Playwright made up instead is
+      // refused the connection by Chromium's local network access checks.
       await page.goto(`${this.origin}/bench-viewer`, { timeout: timeoutMs });
       await page.evaluate(openViewer, this.url);
       this.#pages.push(page);
