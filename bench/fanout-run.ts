@@ -1,6 +1,6 @@
 import { loadavg } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { viewersFor, type Viewers } from './viewers.js';
+import { MixedViewers, viewersFor, type Viewers } from './viewers.js';
 import { ServerProcess, type ServerKind } from './server-process.js';
 import { ascending, mean, percentile } from './percentiles.js';
 import { serverNodeFlags, type BenchOptions } from './bench-options.js';
@@ -60,6 +60,8 @@ export interface FanoutResult {
     /** GC ms per s in the one-client window (the N-client window's are in `gcMsPerSecond`). */
     oneClientGcMsPerSecond: { minor: number; major: number };
   };
+  /** With `--client browser`: each Chromium page's fps in the window (they are among `fps`). */
+  pageFps?: number[];
   /** The main thread's CPU in the window, % of a core. */
   mainCpuPercent: number;
   /** Mean payload bytes per delivered frame and the median client's fps: what the baselines copy. */
@@ -208,6 +210,7 @@ export async function fanoutRun(kind: ServerKind, options: BenchOptions, source:
       unstamped: w.unstamped,
       loadAverage: loadavg()[0]!,
       mainCpuPercent: (mainCpu(w) / seconds) * 100,
+      ...(viewers instanceof MixedViewers && { pageFps: w.frames.slice(w.frames.length - viewers.secondOpen).map((f) => Math.round((f / seconds) * 10) / 10) }),
       meanFrameBytes: deliveredBytes / Math.max(1, deliveredFrames),
       ...(marginal && { marginal }),
       ...(serverStats !== undefined && { serverStats }),

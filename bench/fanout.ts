@@ -203,6 +203,7 @@ async function main(): Promise<void> {
       console.log(`- ${overheadLine(results)}`);
       console.log(`- ${loadLine(results)}`);
       for (const r of results) {
+        if (r.pageFps) console.log(`- ${r.kind}: the ${r.pageFps.length} Chromium pages got ${r.pageFps.join(', ')} fps`);
         const hub = hubLine(r);
         if (hub) console.log(`- ${hub}`);
         // Demo and session frames are encoded without a stamp: no latency for them.

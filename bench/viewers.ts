@@ -63,6 +63,11 @@ export class MixedViewers implements Viewers {
     readonly secondMax: number,
   ) {}
 
+  /** Clients of `second` open now: the last entries of `counts().frames`. */
+  get secondOpen(): number {
+    return this.#secondOpen;
+  }
+
   async connect(count: number, concurrency: number, timeoutMs: number): Promise<void> {
     const base = this.#opened === 0 ? 1 : 0;
     const second = Math.max(0, Math.min(this.secondMax - this.#secondOpen, count - base));
