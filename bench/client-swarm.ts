@@ -120,7 +120,9 @@ export class ClientSwarm implements Viewers {
 
   #openWs(index: number, timeoutMs: number): Promise<BenchClient> {
     return new Promise((resolve, reject) => {
-      const ws = new WebSocket(this.url, { perMessageDeflate: false, handshakeTimeout: timeoutMs });
+      // The client's defaults, as its users have them: it offers permessage-deflate, which
+      // framehub and the ws loop decline (no Sec-WebSocket-Extensions in their 101).
+      const ws = new WebSocket(this.url, { handshakeTimeout: timeoutMs });
       const client: BenchClient = {
         index, frames: 0, bytes: 0, stalled: false,
         // ws's pause() stops reading the socket: the kernel buffers fill, then the server's writes stall.
