@@ -165,7 +165,10 @@ async function main(): Promise<void> {
     process.exit(2);
   }
   // Every phase has its own timeout; this bounds the whole run as well, whatever hangs.
-  const fanoutSeconds = options.scenario === 'stall' ? 0 : options.rounds * options.servers.length * (options.warmup + options.duration + 30);
+  // A marginal run measures a one-client window first; ws client processes and Chromium take
+  // their time to start on a busy machine.
+  const runSeconds = options.warmup + options.duration + 30 + (options.marginal ? Math.min(options.warmup, 5) + options.duration + 15 : 0) + (options.client === 'raw' ? 0 : 30);
+  const fanoutSeconds = options.scenario === 'stall' ? 0 : options.rounds * options.servers.length * runSeconds;
   const stallSeconds = options.scenario === 'fanout' ? 0 : options.stallServers.length * (options.warmup + options.stallBefore + options.stallDuration + 30);
   const watchdog = setTimeout(() => {
     log(`bench: did not finish within ${fanoutSeconds + stallSeconds + 120} s; giving up`);
