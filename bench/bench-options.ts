@@ -1,6 +1,11 @@
 import { readFileSync } from 'node:fs';
 import type { ServerKind } from './server-process.js';
 
+export type ClientKind = 'raw' | 'ws' | 'browser';
+export const CLIENT_KINDS: readonly ClientKind[] = ['raw', 'ws', 'browser'];
+export type SourceKind = 'pre-encoded' | 'demo' | 'session';
+export const SOURCE_KINDS: readonly SourceKind[] = ['pre-encoded', 'demo', 'session'];
+
 /** Everything a bench run is told from the command line (see `npm run bench -- --help`). */
 export interface BenchOptions {
   /** @default 100 */
@@ -33,8 +38,27 @@ export interface BenchOptions {
   quality: number;
   /** Fan-out rounds: every server once a round, rounds one after another, summed up by their median. @default 5 */
   rounds: number;
-  /** The WebSocket clients: bench/raw-ws-client.ts (`raw`) or the `ws` library's (`ws`). @default 'raw' */
-  client: 'ws' | 'raw';
+  /**
+   * The WebSocket clients (bench/viewers.ts): bench/raw-ws-client.ts in this process (`raw`),
+   * the `ws` library's client in child processes (`ws`), or a few Chromium pages next to raw
+   * clients (`browser`). @default 'raw'
+   */
+  client: ClientKind;
+  /** Chromium pages among the clients with `--client browser`. @default 4 */
+  browserPages: number;
+  /** Child processes the `ws` clients are spread over. @default ceil(clients / 250), at least 2 */
+  clientProcs: number;
+  /**
+   * What framehub serves (bench/framehub-server.ts): the bench's pre-encoded stamped JPEGs, the
+   * demo pattern source, or a browser session; the baselines send fresh buffers of the size and
+   * at the rate framehub delivered in the same round. @default 'pre-encoded'
+   */
+  source: SourceKind;
+  /**
+   * Also measure each server with one client first and report the marginal cost, (N clients −
+   * 1 client) per GB, in which a source's own cost cancels. @default true unless pre-encoded
+   */
+  marginal: boolean;
   /** Handshakes in flight while connecting. @default 50 */
   connectConcurrency: number;
   /** Write a CPU profile of each server child into this directory. */

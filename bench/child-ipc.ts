@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { PerformanceObserver, constants } from 'node:perf_hooks';
 import { fanoutTime } from './bench-source.js';
+import type { SourceKind } from './bench-options.js';
 /**
  * The IPC between the bench orchestrator and a server child. The child measures itself
  * (process.cpuUsage covers every thread of the process: main, libuv pool, libvips) and answers
@@ -11,7 +12,10 @@ import { fanoutTime } from './bench-source.js';
 export const BENCH_STREAM = 'bench';
 
 export interface ServerChildOptions {
+  /** Source frame rate (the baselines may get a fractional one: the rate framehub's source delivered). */
   fps: number;
+  /** What framehub's bench stream is fed by (bench-options.ts); the baselines always send BenchSource frames. */
+  source?: SourceKind;
   /** framehub's per-client fps cap (WS_FRAME_RATE). */
   cap: number;
   frameBytes: number;
@@ -25,6 +29,12 @@ export interface ChildSample {
   /** CPU time of the whole process, microseconds. */
   cpuUser: number;
   cpuSystem: number;
+  /**
+   * CPU time of the main thread alone (user + system, µs; /proc/thread-self/schedstat, NaN
+   * where there is none): the event loop, where the fan-out and its socket writes run, without
+   * the libuv pool (sharp's encodes), libvips' and V8's helper threads.
+   */
+  mainCpu: number;
   /** Times the process slept waiting (voluntary context switches) since it started. */
   sleeps: number;
   /** The bench source's `fanoutTime.ms` so far. */
@@ -51,7 +61,7 @@ export type ParentMessage =
   | { type: 'stats'; id: number };
 
 export type ChildMessage =
-  | { type: 'ready'; port: number; frameSizes: number[]; wireBytes: number }
+  | { type: 'ready'; port: number; frameSizes: number[]; wireBytes: number; streamId?: string }
   | { type: 'sample'; id: number; sample: ChildSample }
   | { type: 'stats'; id: number; stats: unknown };
 
@@ -59,6 +69,8 @@ export interface ServingChild {
   port: number;
   frameSizes: number[];
   wireBytes: number;
+  /** framehub's stream the clients ask for (BENCH_STREAM, or a session's). */
+  streamId?: string;
   /** Server-side counters worth reporting (framehub's stream stats); `undefined` for baselines. */
   stats?: () => unknown;
 }
@@ -93,6 +105,7 @@ function sample(gc: boolean): ChildSample {
     at: performance.timeOrigin + performance.now(),
     cpuUser: cpu.user,
     cpuSystem: cpu.system,
+    mainCpu: mainThreadCpu(),
     sleeps: process.resourceUsage().voluntaryContextSwitches,
     fanoutMs: fanoutTime.ms,
     gcMinorMs: gcTime.minor,
@@ -104,6 +117,14 @@ function sample(gc: boolean): ChildSample {
     external: mem.external,
     arrayBuffers: mem.arrayBuffers,
   };
+}
+
+function mainThreadCpu(): number {
+  try {
+    return Number(readFileSync('/proc/thread-self/schedstat', 'utf8').split(' ')[0]) / 1e3;
+  } catch {
+    return NaN;
+  }
 }
 
 function writeCalls(): number {
@@ -131,5 +152,5 @@ export async function runServerChild(start: (options: ServerChildOptions) => Pro
     if (message.type === 'sample') send({ type: 'sample', id: message.id, sample: sample(message.gc === true) });
     else if (message.type === 'stats') send({ type: 'stats', id: message.id, stats: serving.stats?.() });
   });
-  send({ type: 'ready', port: serving.port, frameSizes: serving.frameSizes, wireBytes: serving.wireBytes });
+  send({ type: 'ready', port: serving.port, frameSizes: serving.frameSizes, wireBytes: serving.wireBytes, ...(serving.streamId !== undefined && { streamId: serving.streamId }) });
 }

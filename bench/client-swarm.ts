@@ -2,6 +2,7 @@ import { connect as tcpConnect, type Socket } from 'node:net';
 import { WebSocket } from 'ws';
 import { readStamp, STAMP_END } from './frame-stamp.js';
 import { openRawWebSocket, readBuffer } from './raw-ws-client.js';
+import type { RecordedLatencies, ViewerCounts, Viewers } from './viewers.js';
 
 /** `ws`: the `ws` library's client; `raw`: bench/raw-ws-client.ts; `tcp`: length-prefixed frames. */
 export type Transport = 'ws' | 'raw' | 'tcp';
@@ -17,7 +18,7 @@ export interface BenchClient {
 }
 
 /** Latencies of the frames received while recording, ms, in a growable typed array. */
-class LatencyLog {
+export class LatencyLog {
   #values = new Float64Array(1 << 16);
   length = 0;
 
@@ -39,7 +40,7 @@ class LatencyLog {
  * N clients in this process, all on one server. Each counts what it receives and, while the
  * swarm is recording, logs frame-ready → message-complete latency from the frame's stamp.
  */
-export class ClientSwarm {
+export class ClientSwarm implements Viewers {
   readonly clients: BenchClient[] = [];
   latencies = new LatencyLog();
   recording = false;
@@ -54,6 +55,7 @@ export class ClientSwarm {
   /** Starts logging latencies afresh. */
   record(): void {
     this.latencies = new LatencyLog();
+    this.unstamped = 0;
     this.recording = true;
   }
 
@@ -97,13 +99,30 @@ export class ClientSwarm {
     }
   }
 
-  close(): void {
+  async counts(): Promise<ViewerCounts> {
+    return { frames: this.clients.map((c) => c.frames), bytes: this.clients.reduce((sum, c) => sum + c.bytes, 0) };
+  }
+
+  async recorded(): Promise<RecordedLatencies> {
+    this.recording = false;
+    return { latencies: this.latencies.sorted(), unstamped: this.unstamped };
+  }
+
+  /** This process's CPU: the clients run here (with the bench's own bookkeeping, which is little). */
+  async cpuMicros(): Promise<number> {
+    const cpu = process.cpuUsage();
+    return cpu.user + cpu.system;
+  }
+
+  async close(): Promise<void> {
     for (const client of this.clients) client.close();
   }
 
   #openWs(index: number, timeoutMs: number): Promise<BenchClient> {
     return new Promise((resolve, reject) => {
-      const ws = new WebSocket(this.url, { perMessageDeflate: false, handshakeTimeout: timeoutMs });
+      // The client's defaults, as its users have them: it offers permessage-deflate, which
+      // framehub and the ws loop decline (no Sec-WebSocket-Extensions in their 101).
+      const ws = new WebSocket(this.url, { handshakeTimeout: timeoutMs });
       const client: BenchClient = {
         index, frames: 0, bytes: 0, stalled: false,
         // ws's pause() stops reading the socket: the kernel buffers fill, then the server's writes stall.

@@ -1,8 +1,8 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { parseArgs } from 'node:util';
-import type { BenchOptions } from './bench-options.js';
-import { fanoutRun, type FanoutResult } from './fanout-run.js';
+import { CLIENT_KINDS, SOURCE_KINDS, type BenchOptions, type ClientKind, type SourceKind } from './bench-options.js';
+import { fanoutRun, type FanoutResult, type RunSource } from './fanout-run.js';
 import { soakCommand } from './soak.js';
 import { stallRun, type StallResult } from './stall-run.js';
 import { runKillBench } from './kill.js';
@@ -44,8 +44,20 @@ Servers run in child processes; the clients run in this process.
   --quality <n>            JPEG quality of the frames and of the clients' request (default 80)
   --rounds <n>             fan-out rounds, each running every server once, summed up by
                            their median (default 5)
-  --client <raw|ws>        WebSocket clients: a minimal RFC 6455 reader that copies only the
-                           stamp (raw, default, as cheap as the TCP clients) or the ws library
+  --client <raw|ws|browser> WebSocket clients: a minimal RFC 6455 reader in this process that
+                           copies only the stamp (raw, default, as cheap as the TCP clients); the
+                           ws library's client, in child processes (ws); or a few Chromium pages
+                           next to raw clients (browser). The TCP baseline always reads raw.
+  --client-kind <kind>     the same as --client
+  --browser-pages <n>      Chromium pages among the clients with --client browser (default 4)
+  --client-procs <n>       processes the ws clients are spread over (default ceil(clients/250), min 2)
+  --source <kind>          what framehub serves: pre-encoded (default: the bench's stamped JPEGs),
+                           demo (framehub's pattern source, drawn and encoded live) or session (a
+                           browser session on an animated page). With demo every server runs the
+                           demo pattern; with session the baselines send fresh buffers of the
+                           size and at the rate framehub's clients got in the same round
+  --marginal / --no-marginal  measure each server with 1 client first and report the cost of the
+                           other N-1 (the source's cost cancels); default on unless pre-encoded
   --connect-concurrency <n> handshakes in flight while connecting (default 50)
   --json <file>            also write the results as JSON
   --profile <dir>          write a CPU profile (.cpuprofile) of each server child into <dir>
@@ -63,7 +75,8 @@ function parseOptions(argv: string[]): BenchOptions {
       scenario: { type: 'string' }, servers: { type: 'string' }, 'stall-servers': { type: 'string' },
       'stall-duration': { type: 'string' }, 'stall-before': { type: 'string' }, 'stall-fraction': { type: 'string' },
       fps: { type: 'string' }, cap: { type: 'string' }, 'frame-bytes': { type: 'string' }, quality: { type: 'string' },
-      rounds: { type: 'string' }, client: { type: 'string' }, 'connect-concurrency': { type: 'string' }, json: { type: 'string' }, profile: { type: 'string' }, 'node-flags': { type: 'string' },
+      rounds: { type: 'string' }, client: { type: 'string' }, 'client-kind': { type: 'string' }, 'browser-pages': { type: 'string' },
+      'client-procs': { type: 'string' }, source: { type: 'string' }, marginal: { type: 'boolean' }, 'no-marginal': { type: 'boolean' }, 'connect-concurrency': { type: 'string' }, json: { type: 'string' }, profile: { type: 'string' }, 'node-flags': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -85,12 +98,19 @@ function parseOptions(argv: string[]): BenchOptions {
   };
   const scenario = values.scenario ?? 'all';
   if (scenario !== 'all' && scenario !== 'fanout' && scenario !== 'stall') throw new Error(`--scenario must be all, fanout or stall (got ${scenario})`);
-  const client = values.client ?? 'raw';
-  if (client !== 'raw' && client !== 'ws') throw new Error(`--client must be raw or ws (got ${client})`);
+  const client = (values['client-kind'] ?? values.client ?? 'raw') as ClientKind;
+  if (!CLIENT_KINDS.includes(client)) throw new Error(`--client must be one of ${CLIENT_KINDS.join(', ')} (got ${client})`);
+  const source = (values.source ?? 'pre-encoded') as SourceKind;
+  if (!SOURCE_KINDS.includes(source)) throw new Error(`--source must be one of ${SOURCE_KINDS.join(', ')} (got ${source})`);
+  const clients = Math.round(num('clients', values.clients, 100, 1, 10_000));
   return {
     nodeFlags: (values['node-flags'] ?? '').split(/\s+/).filter(Boolean),
     client,
-    clients: Math.round(num('clients', values.clients, 100, 1, 10_000)),
+    browserPages: Math.round(num('browser-pages', values['browser-pages'], 4, 1, 50)),
+    clientProcs: Math.round(num('client-procs', values['client-procs'], Math.max(2, Math.ceil(clients / 250)), 1, 32)),
+    source,
+    marginal: values['no-marginal'] ? false : values.marginal ?? source !== 'pre-encoded',
+    clients,
     duration: num('duration', values.duration, 15, 1, 3600),
     warmup: num('warmup', values.warmup, 15, 0, 600),
     scenario,
@@ -154,7 +174,10 @@ async function main(): Promise<void> {
     process.exit(2);
   }
   // Every phase has its own timeout; this bounds the whole run as well, whatever hangs.
-  const fanoutSeconds = options.scenario === 'stall' ? 0 : options.rounds * options.servers.length * (options.warmup + options.duration + 30);
+  // A marginal run measures a one-client window first; ws client processes and Chromium take
+  // their time to start on a busy machine.
+  const runSeconds = options.warmup + options.duration + 30 + (options.marginal ? Math.min(options.warmup, 5) + options.duration + 15 : 0) + (options.client === 'raw' ? 0 : 30);
+  const fanoutSeconds = options.scenario === 'stall' ? 0 : options.rounds * options.servers.length * runSeconds;
   const stallSeconds = options.scenario === 'fanout' ? 0 : options.stallServers.length * (options.warmup + options.stallBefore + options.stallDuration + 30);
   const watchdog = setTimeout(() => {
     log(`bench: did not finish within ${fanoutSeconds + stallSeconds + 120} s; giving up`);
@@ -171,9 +194,17 @@ async function main(): Promise<void> {
   if (options.scenario !== 'stall') {
     for (let round = 1; round <= options.rounds; round++) {
       const results: FanoutResult[] = [];
+      // A session's frames have their own size and rate: the baselines send fresh buffers of
+      // the size framehub's clients got, at the rate they got them, in this same round. (The
+      // demo pattern runs in every server itself.)
+      let source: RunSource = { fps: options.fps, frameBytes: options.frameBytes };
       for (const kind of options.servers) {
-        log(`fan-out round ${round}: ${kind}, ${options.clients} clients, ${options.duration} s`);
-        results.push(await fanoutRun(kind, options));
+        log(`fan-out round ${round}: ${kind}, ${options.clients} ${options.client} clients, source ${kind === 'framehub' || options.source !== 'session' ? options.source : `pre-encoded ${source.frameBytes} B at ${source.fps} fps`}, ${options.duration} s`);
+        const result = await fanoutRun(kind, options, source);
+        results.push(result);
+        if (kind === 'framehub' && options.source === 'session') {
+          source = { fps: Math.round(result.fps.median * 10) / 10, frameBytes: Math.round(result.meanFrameBytes) };
+        }
       }
       fanout.push(results);
       console.log(`\n## fan-out, round ${round} of ${options.rounds}: ${options.clients} clients, ${options.fps} fps, frames of ${results[0]?.frameBytes ?? 0} bytes\n`);
@@ -184,9 +215,11 @@ async function main(): Promise<void> {
       console.log(`- ${overheadLine(results)}`);
       console.log(`- ${loadLine(results)}`);
       for (const r of results) {
+        if (r.pageFps) console.log(`- ${r.kind}: the ${r.pageFps.length} Chromium pages got ${r.pageFps.join(', ')} fps`);
         const hub = hubLine(r);
         if (hub) console.log(`- ${hub}`);
-        if (r.unstamped > 0) console.log(`- WARNING: ${r.unstamped} messages without a stamp on ${r.kind}`);
+        // Demo and session frames are encoded without a stamp: no latency for them.
+        if (r.unstamped > 0 && (options.source === 'pre-encoded' || (options.source === 'session' && r.kind !== 'framehub'))) console.log(`- WARNING: ${r.unstamped} messages without a stamp on ${r.kind}`);
       }
     }
   }

@@ -25,7 +25,17 @@ export function ratioLines(round: FanoutResult[]): string[] {
   if (!framehub) return [];
   return round
     .filter((r) => r.kind !== 'framehub')
-    .map((r) => `framehub cost ÷ ${SERVER_LABEL[r.kind]} cost = ${f2(framehub.server.cpuSecondsPerGB / r.server.cpuSecondsPerGB)}x (${f2(framehub.server.cpuSecondsPerGB)} vs ${f2(r.server.cpuSecondsPerGB)} CPU s per delivered GB)`);
+    .flatMap((r) => [
+      `framehub cost ÷ ${SERVER_LABEL[r.kind]} cost = ${f2(framehub.server.cpuSecondsPerGB / r.server.cpuSecondsPerGB)}x (${f2(framehub.server.cpuSecondsPerGB)} vs ${f2(r.server.cpuSecondsPerGB)} CPU s per delivered GB)`,
+      ...(framehub.marginal && r.marginal
+        ? [`marginal cost (${r.clients} clients − 1) ÷ ${SERVER_LABEL[r.kind]}'s = ${f2(framehub.marginal.cpuSecondsPerGB / r.marginal.cpuSecondsPerGB)}x (${f2(framehub.marginal.cpuSecondsPerGB)} vs ${f2(r.marginal.cpuSecondsPerGB)} CPU s per GB; main thread alone ${f2(framehub.marginal.mainCpuSecondsPerGB)} vs ${f2(r.marginal.mainCpuSecondsPerGB)}, ${f2(framehub.marginal.mainCpuSecondsPerGB / r.marginal.mainCpuSecondsPerGB)}x; with 1 client: ${f1(framehub.marginal.oneClientCpuPercent)} vs ${f1(r.marginal.oneClientCpuPercent)} % CPU, GC ms/s young + full ${f1(framehub.marginal.oneClientGcMsPerSecond.minor)} + ${f1(framehub.marginal.oneClientGcMsPerSecond.major)} vs ${f1(r.marginal.oneClientGcMsPerSecond.minor)} + ${f1(r.marginal.oneClientGcMsPerSecond.major)})`]
+        : []),
+    ]);
+}
+
+/** framehub's marginal cost ÷ the baseline's, when both runs measured it. */
+function marginalRatio(framehub: FanoutResult, baseline: FanoutResult): number | undefined {
+  return framehub.marginal && baseline.marginal ? framehub.marginal.cpuSecondsPerGB / baseline.marginal.cpuSecondsPerGB : undefined;
 }
 
 /**
@@ -46,6 +56,15 @@ export function roundsSummary(rounds: FanoutResult[][]): string[] {
     if (ratios.length === 0) continue;
     const within = ratios.filter((x) => x <= 1.1).length;
     lines.push(`framehub cost ÷ ${SERVER_LABEL[kind]} cost: median ${f2(median(ratios))}x, mean ${f2(mean(ratios))}x, ${f2(ratios[0]!)}x–${f2(ratios[ratios.length - 1]!)}x; ${within} of ${ratios.length} rounds ≤ 1.1x`);
+    const marginal = ascending(rounds.flatMap((round) => {
+      const framehub = round.find((r) => r.kind === 'framehub');
+      const baseline = round.find((r) => r.kind === kind);
+      const ratio = framehub && baseline ? marginalRatio(framehub, baseline) : undefined;
+      return ratio === undefined ? [] : [ratio];
+    }));
+    if (marginal.length > 0) {
+      lines.push(`framehub marginal cost (N − 1 clients) ÷ ${SERVER_LABEL[kind]}'s: median ${f2(median(marginal))}x, mean ${f2(mean(marginal))}x, ${f2(marginal[0]!)}x–${f2(marginal[marginal.length - 1]!)}x (${marginal.map(f2).join(', ')}); ${marginal.filter((x) => x <= 1.1).length} of ${marginal.length} rounds ≤ 1.1x`);
+    }
   }
   for (const kind of kinds) {
     const p99 = ascending(rounds.flatMap((round) => round.filter((r) => r.kind === kind).map((r) => r.latencyMs.p99)));
@@ -63,8 +82,8 @@ export function fanoutTimingLine(results: FanoutResult[]): string {
 
 /** Per server: its CPU split into user and kernel time, CPU with no clients (its fixed cost) and GC time in the window. */
 export function overheadLine(results: FanoutResult[]): string {
-  const one = (r: FanoutResult) => `${r.kind} ${f1(r.server.userPercent)} + ${f1(r.server.systemPercent)} / ${f2(r.idleCpuPercent)} / ${f2(r.gcMsPerSecond.minor)} + ${f2(r.gcMsPerSecond.major)}`;
-  return `server CPU % user + system / idle CPU % / GC ms per s (young + full): ${results.map(one).join(', ')}`;
+  const one = (r: FanoutResult) => `${r.kind} ${f1(r.server.userPercent)} + ${f1(r.server.systemPercent)} (main thread ${f1(r.mainCpuPercent)}) / ${f2(r.idleCpuPercent)} / ${f2(r.gcMsPerSecond.minor)} + ${f2(r.gcMsPerSecond.major)}`;
+  return `server CPU % user + system (main thread) / idle CPU % / GC ms per s (young + full): ${results.map(one).join(', ')}`;
 }
 
 /** How busy the machine was: other people's work competes for the same two cores. */
@@ -74,9 +93,10 @@ export function loadLine(results: FanoutResult[]): string {
 
 /** framehub's own counters after a run: dropped/skipped frames and encodes (0 = pure pass-through). */
 export function hubLine(result: FanoutResult | StallResult): string | undefined {
-  const stats = result.serverStats as { framesIn: number; framesOut: number; framesDropped: number; framesSkipped: number; encodes: number } | undefined;
+  const stats = result.serverStats as { framesIn: number; framesOut: number; framesDropped: number; framesSkipped: number; encodes: number; clockTimers?: number } | undefined;
   if (!stats) return undefined;
-  return `framehub stream counters: ${stats.framesIn} frames in, ${stats.framesOut} out, ${stats.framesDropped} dropped (client busy), ${stats.framesSkipped} skipped (fps cap), ${stats.encodes} encodes`;
+  const timers = stats.clockTimers === undefined ? '' : `, ${stats.clockTimers} pacing timers (${f2(stats.clockTimers / Math.max(1, stats.framesOut))} per delivery)`;
+  return `framehub stream counters: ${stats.framesIn} frames in, ${stats.framesOut} out, ${stats.framesDropped} dropped (client busy), ${stats.framesSkipped} skipped (fps cap), ${stats.encodes} encodes${timers}`;
 }
 
 export function stallTable(results: StallResult[]): string {

@@ -31,6 +31,8 @@ export class ServerProcess {
     readonly port: number,
     readonly frameSizes: number[],
     readonly wireBytes: number,
+    /** framehub's stream the clients ask for. */
+    readonly streamId: string,
   ) {
     this.#exited = new Promise((resolve) => {
       if (child.exitCode !== null || child.signalCode !== null) resolve();
@@ -67,7 +69,7 @@ export class ServerProcess {
         reject(new Error(`${kind} server exited before it was ready (${signal ?? code})`));
       });
     });
-    return new ServerProcess(kind, child, ready.port, ready.frameSizes, ready.wireBytes);
+    return new ServerProcess(kind, child, ready.port, ready.frameSizes, ready.wireBytes, ready.streamId ?? BENCH_STREAM);
   }
 
   get pid(): number {
@@ -79,9 +81,14 @@ export class ServerProcess {
     return this.kind === 'tcp' ? 'tcp' : client;
   }
 
+  /** An http:// address on the server's port, for a browser page to have its origin. */
+  get origin(): string {
+    return `http://127.0.0.1:${this.port}`;
+  }
+
   /** Where clients connect: framehub's seeds/004 route on the bench stream, or the baseline's port. */
   get url(): string {
-    if (this.kind === 'framehub') return `ws://127.0.0.1:${this.port}/ws/video_feed?stream=${BENCH_STREAM}`;
+    if (this.kind === 'framehub') return `ws://127.0.0.1:${this.port}/ws/video_feed?stream=${encodeURIComponent(this.streamId)}`;
     if (this.kind === 'ws') return `ws://127.0.0.1:${this.port}/ws/video_feed`;
     return `tcp://127.0.0.1:${this.port}`;
   }

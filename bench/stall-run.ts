@@ -39,8 +39,9 @@ const MiB = 1024 * 1024;
 export async function stallRun(kind: ServerKind, options: BenchOptions, log: (line: string) => void): Promise<StallResult> {
   const server = await ServerProcess.start(kind, {
     fps: options.fps, cap: options.cap, frameBytes: options.frameBytes, quality: options.quality, maxClients: options.clients + 16,
+    source: 'pre-encoded',
   }, 30_000, serverNodeFlags(options));
-  const swarm = new ClientSwarm(server.transport(options.client), server.url);
+  const swarm = new ClientSwarm(server.transport(options.client === 'ws' ? 'ws' : 'raw'), server.url);
   try {
     await swarm.connect(options.clients, options.connectConcurrency, 60_000 + options.clients * 50);
     await swarm.firstFrames(20_000);

@@ -1,4 +1,5 @@
 import { createServer, type Socket } from 'node:net';
+import { PatternSource } from '../src/sources/pattern-source.js';
 import { BenchSource } from './bench-source.js';
 import { runServerChild } from './child-ipc.js';
 
@@ -6,7 +7,7 @@ import { runServerChild } from './child-ipc.js';
  * Child process, baseline (b): plain TCP. Each frame is a 4-byte big-endian length and the
  * bytes; the same skip rule as the ws loop (a socket with unflushed data skips the frame).
  */
-await runServerChild(async ({ fps, frameBytes, quality }) => {
+await runServerChild(async ({ fps, frameBytes, quality, source: sourceKind }) => {
   const sockets = new Set<Socket>();
   const server = createServer(function serverOnConnection(socket) {
     socket.setNoDelay(true);
@@ -15,8 +16,9 @@ await runServerChild(async ({ fps, frameBytes, quality }) => {
     socket.on('error', () => sockets.delete(socket));
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const source = new BenchSource({ fps, frameBytes, quality });
-  const frameSizes = await source.prepare();
+  const bench = sourceKind === 'demo' ? undefined : new BenchSource({ fps, frameBytes, quality });
+  const frameSizes = bench ? await bench.prepare() : [];
+  const source = bench ?? new PatternSource({ fps, quality });
   source.on('frame', function sourceOnFrame(frame) {
     // One length prefix per frame, shared by every socket, like a pre-framed broadcast.
     const prefix = Buffer.allocUnsafe(4);
@@ -31,5 +33,5 @@ await runServerChild(async ({ fps, frameBytes, quality }) => {
   });
   await source.start();
   const address = server.address();
-  return { port: typeof address === 'object' && address ? address.port : 0, frameSizes, wireBytes: source.sampleBytes };
+  return { port: typeof address === 'object' && address ? address.port : 0, frameSizes, wireBytes: bench?.sampleBytes ?? 0 };
 });
