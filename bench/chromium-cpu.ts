@@ -1,4 +1,5 @@
-import { readdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
+import { descendants } from '../src/sessions/process-tree.js';
 
 /**
  * CPU of a Chromium process tree by process type (`--type=` on each command line: none is the
@@ -16,30 +17,6 @@ export type TickReading = Map<number, { type: ChromiumProcessType; ticks: number
 
 const CLK_TCK = 100; // USER_HZ on Linux
 
-/** Every process below `root` (not `root` itself), with its parent. */
-function below(root: number): number[] {
-  const children = new Map<number, number[]>();
-  for (const name of readdirSync('/proc')) {
-    if (!/^\d+$/.test(name)) continue;
-    try {
-      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      const list = children.get(ppid) ?? [];
-      list.push(Number(name));
-      children.set(ppid, list);
-    } catch {
-      // exited meanwhile
-    }
-  }
-  const out: number[] = [];
-  for (let queue = [root]; queue.length > 0;) {
-    const next = children.get(queue.pop()!) ?? [];
-    out.push(...next);
-    queue.push(...next);
-  }
-  return out;
-}
-
 function typeOf(pid: number): ChromiumProcessType | undefined {
   const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'latin1');
   // Only Chromium's own processes (a zygote's fork joins its arguments with spaces).
@@ -54,7 +31,7 @@ function typeOf(pid: number): ChromiumProcessType | undefined {
 /** utime+stime of every Chromium process below `root` (framehub's node process, or the bench's own). */
 export function chromiumTicks(root: number): TickReading {
   const reading: TickReading = new Map();
-  for (const pid of below(root)) {
+  for (const pid of descendants(root)) {
     try {
       const type = typeOf(pid);
       if (!type) continue;
