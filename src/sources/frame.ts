@@ -14,7 +14,10 @@ export interface Frame {
   readonly seq: number;
   /** Wall-clock capture time, ms since the epoch (float: sub-ms precision where the source has it). */
   readonly capturedAt: number;
-  /** Encoder quality of `bytes` when the source knows it; lets a matching variant pass the bytes through. */
+  /**
+   * Encoder quality of `bytes` when the source knows it: a variant at that quality passes the
+   * bytes through, and so does a higher one when there are no `raw` pixels to encode better from.
+   */
   readonly quality?: number;
   /** Decoded pixels of `bytes`, if the source had them; the stream drops them once a newer frame arrives. */
   readonly raw?: RawImage;
