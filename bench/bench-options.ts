@@ -89,3 +89,15 @@ export function startScriptFlags(): string[] {
 export function serverNodeFlags(options: BenchOptions): string[] {
   return [...startScriptFlags(), ...(options.profile ? ['--cpu-prof', `--cpu-prof-dir=${options.profile}`] : []), ...options.nodeFlags];
 }
+
+/**
+ * A numeric command-line option of a bench: `fallback` when absent, else a number from `min` to
+ * `max` (a whole one when `integer`), or an error naming the flag.
+ */
+export function numberOption(name: string, raw: string | undefined, fallback: number, min: number, max: number, integer = false): number {
+  if (raw === undefined) return fallback;
+  const n = Number(raw);
+  const ok = integer ? Number.isInteger(n) : Number.isFinite(n);
+  if (!ok || n < min || n > max) throw new Error(`--${name} must be ${integer ? 'an integer' : 'a number'} from ${min} to ${max} (got ${raw})`);
+  return n;
+}

@@ -1,7 +1,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { parseArgs } from 'node:util';
-import { CLIENT_KINDS, SOURCE_KINDS, type BenchOptions, type ClientKind, type SourceKind } from './bench-options.js';
+import { CLIENT_KINDS, SOURCE_KINDS, numberOption, type BenchOptions, type ClientKind, type SourceKind } from './bench-options.js';
 import { fanoutRun, type FanoutResult, type RunSource } from './fanout-run.js';
 import { soakCommand } from './soak.js';
 import { stallRun, type StallResult } from './stall-run.js';
@@ -84,12 +84,6 @@ function parseOptions(argv: string[]): BenchOptions {
     process.stdout.write(HELP);
     process.exit(0);
   }
-  const num = (name: string, raw: string | undefined, fallback: number, min: number, max: number): number => {
-    if (raw === undefined) return fallback;
-    const n = Number(raw);
-    if (!Number.isFinite(n) || n < min || n > max) throw new Error(`--${name} must be a number from ${min} to ${max} (got ${raw})`);
-    return n;
-  };
   const kinds = (name: string, raw: string | undefined, fallback: ServerKind[]): ServerKind[] => {
     if (raw === undefined) return fallback;
     const list = raw.split(',').map((s) => s.trim()).filter(Boolean);
@@ -102,29 +96,29 @@ function parseOptions(argv: string[]): BenchOptions {
   if (!CLIENT_KINDS.includes(client)) throw new Error(`--client must be one of ${CLIENT_KINDS.join(', ')} (got ${client})`);
   const source = (values.source ?? 'pre-encoded') as SourceKind;
   if (!SOURCE_KINDS.includes(source)) throw new Error(`--source must be one of ${SOURCE_KINDS.join(', ')} (got ${source})`);
-  const clients = Math.round(num('clients', values.clients, 100, 1, 10_000));
+  const clients = Math.round(numberOption('clients', values.clients, 100, 1, 10_000));
   return {
     nodeFlags: (values['node-flags'] ?? '').split(/\s+/).filter(Boolean),
     client,
-    browserPages: Math.round(num('browser-pages', values['browser-pages'], 4, 1, 50)),
-    clientProcs: Math.round(num('client-procs', values['client-procs'], Math.max(2, Math.ceil(clients / 250)), 1, 32)),
+    browserPages: Math.round(numberOption('browser-pages', values['browser-pages'], 4, 1, 50)),
+    clientProcs: Math.round(numberOption('client-procs', values['client-procs'], Math.max(2, Math.ceil(clients / 250)), 1, 32)),
     source,
     marginal: values['no-marginal'] ? false : values.marginal ?? source !== 'pre-encoded',
     clients,
-    duration: num('duration', values.duration, 15, 1, 3600),
-    warmup: num('warmup', values.warmup, 15, 0, 600),
+    duration: numberOption('duration', values.duration, 15, 1, 3600),
+    warmup: numberOption('warmup', values.warmup, 15, 0, 600),
     scenario,
     servers: kinds('servers', values.servers, [...SERVER_KINDS]),
     stallServers: kinds('stall-servers', values['stall-servers'], ['framehub', 'ws']),
-    stallDuration: num('stall-duration', values['stall-duration'], 60, 1, 3600),
-    stallBefore: num('stall-before', values['stall-before'], 10, 1, 600),
-    stallFraction: num('stall-fraction', values['stall-fraction'], 0.1, 0.01, 0.5),
-    fps: Math.round(num('fps', values.fps, 30, 1, 60)),
-    cap: Math.round(num('cap', values.cap, num('fps', values.fps, 30, 1, 60), 1, 60)),
-    frameBytes: Math.round(num('frame-bytes', values['frame-bytes'], 65_536, 4096, 4 * 1024 * 1024)),
-    quality: Math.round(num('quality', values.quality, 80, 10, 100)),
-    rounds: Math.round(num('rounds', values.rounds, 5, 1, 20)),
-    connectConcurrency: Math.round(num('connect-concurrency', values['connect-concurrency'], 50, 1, 1000)),
+    stallDuration: numberOption('stall-duration', values['stall-duration'], 60, 1, 3600),
+    stallBefore: numberOption('stall-before', values['stall-before'], 10, 1, 600),
+    stallFraction: numberOption('stall-fraction', values['stall-fraction'], 0.1, 0.01, 0.5),
+    fps: Math.round(numberOption('fps', values.fps, 30, 1, 60)),
+    cap: Math.round(numberOption('cap', values.cap, numberOption('fps', values.fps, 30, 1, 60), 1, 60)),
+    frameBytes: Math.round(numberOption('frame-bytes', values['frame-bytes'], 65_536, 4096, 4 * 1024 * 1024)),
+    quality: Math.round(numberOption('quality', values.quality, 80, 10, 100)),
+    rounds: Math.round(numberOption('rounds', values.rounds, 5, 1, 20)),
+    connectConcurrency: Math.round(numberOption('connect-concurrency', values['connect-concurrency'], 50, 1, 1000)),
     json: values.json,
     profile: values.profile,
   };

@@ -16,6 +16,7 @@ import type { Stream } from '../src/hub/stream.js';
 import type { FfmpegSource } from '../src/sources/ffmpeg-source.js';
 import { startPageServer, type PageServer } from '../test/session-helpers.js';
 import { ascending, median, percentile } from './percentiles.js';
+import { numberOption } from './bench-options.js';
 
 const HELP = `Usage: npm run bench -- --scenario kill [options]
 
@@ -55,19 +56,14 @@ function parseKillOptions(argv: string[]): KillOptions {
     process.stdout.write(HELP);
     process.exit(0);
   }
-  const num = (name: string, raw: string | undefined, fallback: number, min: number, max: number): number => {
-    if (raw === undefined) return fallback;
-    const n = Number(raw);
-    if (!Number.isInteger(n) || n < min || n > max) throw new Error(`--${name} must be an integer from ${min} to ${max} (got ${raw})`);
-    return n;
-  };
+  const int = (name: string, raw: string | undefined, fallback: number, min: number, max: number): number => numberOption(name, raw, fallback, min, max, true);
   return {
-    ffmpegKills: num('ffmpeg-kills', values['ffmpeg-kills'], 100, 0, 10_000),
-    chromiumKills: num('chromium-kills', values['chromium-kills'], 20, 0, 1000),
-    viewers: num('viewers', values.viewers, 3, 1, 100),
-    settleMs: num('settle', values.settle, 300, 0, 60_000),
-    chromiumSettleMs: num('chromium-settle', values['chromium-settle'], 3000, 0, 60_000),
-    timeoutMs: num('timeout', values.timeout, 15, 1, 600) * 1000,
+    ffmpegKills: int('ffmpeg-kills', values['ffmpeg-kills'], 100, 0, 10_000),
+    chromiumKills: int('chromium-kills', values['chromium-kills'], 20, 0, 1000),
+    viewers: int('viewers', values.viewers, 3, 1, 100),
+    settleMs: int('settle', values.settle, 300, 0, 60_000),
+    chromiumSettleMs: int('chromium-settle', values['chromium-settle'], 3000, 0, 60_000),
+    timeoutMs: int('timeout', values.timeout, 15, 1, 600) * 1000,
   };
 }
 

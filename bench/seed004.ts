@@ -17,7 +17,7 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { PatternSource } from '../src/sources/pattern-source.js';
-import { startScriptFlags } from './bench-options.js';
+import { numberOption, startScriptFlags } from './bench-options.js';
 import { ClientSwarm } from './client-swarm.js';
 import { ascending, median } from './percentiles.js';
 
@@ -98,23 +98,17 @@ function parseOptions(argv: string[]): Options {
     process.stdout.write(HELP);
     process.exit(0);
   }
-  const num = (name: string, raw: string | undefined, fallback: number, min: number, max: number): number => {
-    if (raw === undefined) return fallback;
-    const n = Number(raw);
-    if (!Number.isFinite(n) || n < min || n > max) throw new Error(`--${name} must be a number from ${min} to ${max} (got ${raw})`);
-    return n;
-  };
   return {
     seedFile: values['seed-file'],
     python: values.python ?? '/usr/bin/python3',
     framehub: (values.framehub ?? '.').split(',').map((dir) => resolve(REPO, dir.trim())).filter(Boolean),
     seed: !values['no-seed'],
-    clients: Math.round(num('clients', values.clients, 100, 1, 2000)),
-    rounds: Math.round(num('rounds', values.rounds, 3, 1, 20)),
-    warmup: num('warmup', values.warmup, 12, 0, 120),
-    duration: num('duration', values.duration, 10, 1, 600),
-    fps: Math.round(num('fps', values.fps, 30, 1, 60)),
-    loopFrames: Math.round(num('loop-frames', values['loop-frames'], 30, 1, 300)),
+    clients: Math.round(numberOption('clients', values.clients, 100, 1, 2000)),
+    rounds: Math.round(numberOption('rounds', values.rounds, 3, 1, 20)),
+    warmup: numberOption('warmup', values.warmup, 12, 0, 120),
+    duration: numberOption('duration', values.duration, 10, 1, 600),
+    fps: Math.round(numberOption('fps', values.fps, 30, 1, 60)),
+    loopFrames: Math.round(numberOption('loop-frames', values['loop-frames'], 30, 1, 300)),
   };
 }
 

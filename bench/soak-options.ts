@@ -1,5 +1,6 @@
 import { parseArgs } from 'node:util';
 import { LEAVE_MODES, type LeaveMode } from './soak-viewers.js';
+import { numberOption } from './bench-options.js';
 
 /** What `npm run bench -- --scenario soak|churn` is told (see SOAK_HELP). */
 export interface SoakOptions {
@@ -84,28 +85,22 @@ export function parseSoakOptions(argv: string[]): SoakOptions | 'help' {
   if (values.help) return 'help';
   const scenario = values.scenario;
   if (scenario !== 'soak' && scenario !== 'churn') throw new Error(`--scenario must be soak or churn here (got ${scenario})`);
-  const num = (name: string, raw: string | undefined, fallback: number, min: number, max: number): number => {
-    if (raw === undefined) return fallback;
-    const n = Number(raw);
-    if (!Number.isFinite(n) || n < min || n > max) throw new Error(`--${name} must be a number from ${min} to ${max} (got ${raw})`);
-    return n;
-  };
   const leave = values.leave ?? 'mixed';
   if (!LEAVE_MODES.includes(leave as LeaveMode)) throw new Error(`--leave must be one of ${LEAVE_MODES.join(', ')} (got ${leave})`);
   return {
     scenario,
-    clients: Math.round(num('clients', values.clients, scenario === 'soak' ? 1000 : 2000, 1, 10_000)),
-    duration: num('duration', values.duration, 600, 1, 24 * 3600),
-    warmup: num('warmup', values.warmup, 60, 0, 3600),
-    sampleEvery: num('sample-every', values['sample-every'], 5, 1, 600),
-    rounds: Math.round(num('rounds', values.rounds, 10, 1, 100)),
-    settle: num('settle', values.settle, 10, 0, 600),
+    clients: Math.round(numberOption('clients', values.clients, scenario === 'soak' ? 1000 : 2000, 1, 10_000)),
+    duration: numberOption('duration', values.duration, 600, 1, 24 * 3600),
+    warmup: numberOption('warmup', values.warmup, 60, 0, 3600),
+    sampleEvery: numberOption('sample-every', values['sample-every'], 5, 1, 600),
+    rounds: Math.round(numberOption('rounds', values.rounds, 10, 1, 100)),
+    settle: numberOption('settle', values.settle, 10, 0, 600),
     leave: leave as LeaveMode,
-    fps: Math.round(num('fps', values.fps, 30, 1, 60)),
-    cap: Math.round(num('cap', values.cap, scenario === 'soak' ? 10 : 1, 1, 60)),
-    frameBytes: Math.round(num('frame-bytes', values['frame-bytes'], 65_536, 4096, 4 * 1024 * 1024)),
-    quality: Math.round(num('quality', values.quality, 80, 10, 100)),
-    connectConcurrency: Math.round(num('connect-concurrency', values['connect-concurrency'], 50, 1, 1000)),
+    fps: Math.round(numberOption('fps', values.fps, 30, 1, 60)),
+    cap: Math.round(numberOption('cap', values.cap, scenario === 'soak' ? 10 : 1, 1, 60)),
+    frameBytes: Math.round(numberOption('frame-bytes', values['frame-bytes'], 65_536, 4096, 4 * 1024 * 1024)),
+    quality: Math.round(numberOption('quality', values.quality, 80, 10, 100)),
+    connectConcurrency: Math.round(numberOption('connect-concurrency', values['connect-concurrency'], 50, 1, 1000)),
     nodeFlags: (values['node-flags'] ?? '').split(/\s+/).filter(Boolean),
     json: values.json,
   };
