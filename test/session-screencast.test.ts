@@ -36,8 +36,10 @@ describe('browser session screencast: frames skipped in Chromium', () => {
     // (three times in four) unless the source goes back to every frame when frames stop.
     const blue = frameOfColour(socket, BLUE, 20_000);
     const { page } = await session.page();
-    await page.evaluate(`requestAnimationFrame = () => 0;
-      setTimeout(() => { const c = document.getElementById('c').getContext('2d'); c.fillStyle = 'rgb(${BLUE.join(',')})'; c.fillRect(0, 0, 1280, 720); }, 200);`);
+    // The animation stops (its next requestAnimationFrame goes nowhere); the blue paint comes
+    // two page frames later, once the last animated paint is behind it.
+    await page.evaluate(`{ const frame = requestAnimationFrame; requestAnimationFrame = () => 0;
+      frame(() => frame(() => { const c = document.getElementById('c').getContext('2d'); c.fillStyle = 'rgb(${BLUE.join(',')})'; c.fillRect(0, 0, 1280, 720); })); }`);
     await blue;
     assert.equal(session.source.everyNthFrame, 1, 'a still page is screencast with every frame again');
   });

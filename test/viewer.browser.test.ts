@@ -59,11 +59,16 @@ async function disconnect(page: Page): Promise<void> {
 /** Frames received per second over a measured interval of about `ms`. */
 async function measureRate(page: Page, ms: number): Promise<number> {
   return page.evaluate(async (ms) => {
-    const read = () => Number(document.getElementById('stat-frames')!.dataset['value']);
+    const stat = document.getElementById('stat-frames')!;
+    const read = () => Number(stat.dataset['value']);
     // data-value refreshes every 250 ms; count from the moment it changes so both ends align.
+    const changed = () => new Promise<void>((resolve) => {
+      const observer = new MutationObserver(() => { observer.disconnect(); resolve(); });
+      observer.observe(stat, { attributes: true, attributeFilter: ['data-value'] });
+    });
     const edge = async () => {
       const start = read();
-      while (read() === start) await new Promise((r) => setTimeout(r, 5));
+      while (read() === start) await changed();
       return { frames: read(), at: performance.now() };
     };
     const first = await edge();
