@@ -10,19 +10,25 @@ import { waitUntil } from './wait.js';
 // killed. Each would pass on a single node; on nodes that count only their own sessions (or list
 // only their own), each fails.
 
+const body = (id: string) => ({ session_id: id, width: 320, height: 240 });
+
+/** Session `from-a` created on `a` by OWNER and `from-c` on `c` by STRANGER, at the same moment. */
+async function createOnBoth(a: Parameters<typeof call>[0], c: Parameters<typeof call>[0]) {
+  const [onA, onC] = await Promise.all([
+    call(a, 'POST', '/api/session/create', OWNER, body('from-a')),
+    call(c, 'POST', '/api/session/create', STRANGER, body('from-c')),
+  ]);
+  return { onA, onC, answers: [onA, onC] };
+}
+
 describe('cluster (REDIS_URL): session caps and the session list hold across the nodes', () => {
   it('holds the per-address cap across the cluster: creates from one address on A and C at once, one is refused as a single node refuses it', async (t) => {
     const redis = await startRedis(t);
     const caps = ['--max-sessions-per-ip', '1'];
     const a = await node(t, redis.url, caps);
     const c = await node(t, redis.url, caps);
-    const body = (id: string) => ({ session_id: id, width: 320, height: 240 });
     // Two owners, so only the per-address cap (both come from 127.0.0.1) can refuse one.
-    const [onA, onC] = await Promise.all([
-      call(a, 'POST', '/api/session/create', OWNER, body('from-a')),
-      call(c, 'POST', '/api/session/create', STRANGER, body('from-c')),
-    ]);
-    const answers = [onA, onC];
+    const { onA, onC, answers } = await createOnBoth(a, c);
     const made = answers.filter((answer) => answer.status === 201);
     const refused = answers.filter((answer) => answer.status !== 201);
     assert.equal(made.length, 1, JSON.stringify(answers.map((answer) => answer.body)));
@@ -46,13 +52,8 @@ describe('cluster (REDIS_URL): session caps and the session list hold across the
     const caps = ['--max-sessions', '1', '--max-sessions-per-ip', '100', '--max-sessions-per-user', '0'];
     const a = await node(t, redis.url, caps);
     const c = await node(t, redis.url, caps);
-    const body = (id: string) => ({ session_id: id, width: 320, height: 240 });
     // Two owners and a high per-address cap: only the global cap can refuse one.
-    const [onA, onC] = await Promise.all([
-      call(a, 'POST', '/api/session/create', OWNER, body('from-a')),
-      call(c, 'POST', '/api/session/create', STRANGER, body('from-c')),
-    ]);
-    const answers = [onA, onC];
+    const { onA, onC, answers } = await createOnBoth(a, c);
     assert.equal(answers.filter((answer) => answer.status === 201).length, 1, JSON.stringify(answers.map((answer) => answer.body)));
     const refused = answers.find((answer) => answer.status !== 201)!;
     assert.equal(refused.status, 429, JSON.stringify(refused.body));
@@ -74,7 +75,6 @@ describe('cluster (REDIS_URL): session caps and the session list hold across the
     const a = await node(t, redis.url);
     const b = await node(t, redis.url);
     const c = await node(t, redis.url);
-    const body = (id: string) => ({ session_id: id, width: 320, height: 240 });
     const idOf = async (server: ServerProcess) => (await call(server, 'GET', '/api/cluster', ADMIN)).body.node as string;
     const [idA, idB, idC] = [await idOf(a), await idOf(b), await idOf(c)];
     assert.equal((await call(a, 'POST', '/api/session/create', OWNER, body('mine'))).status, 201);
