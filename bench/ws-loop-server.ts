@@ -1,5 +1,6 @@
 import { WebSocketServer, WebSocket } from 'ws';
 import { PatternSource } from '../src/sources/pattern-source.js';
+import { ReaderDemand } from '../src/hub/reader-demand.js';
 import { BenchSource } from './bench-source.js';
 import { runServerChild } from './child-ipc.js';
 
@@ -15,6 +16,8 @@ await runServerChild(async ({ fps, frameBytes, quality, source: sourceKind }) =>
   const bench = sourceKind === 'demo' ? undefined : new BenchSource({ fps, frameBytes, quality });
   const frameSizes = bench ? await bench.prepare() : [];
   const source = bench ?? new PatternSource({ fps, quality });
+  // A bare loop sends the demo's JPEG only: no reader of its raw pixels (demand.ts), as in framehub with only pass-through viewers.
+  source.useDemand(new ReaderDemand());
   source.on('frame', function sourceOnFrame(frame) {
     for (const ws of wss.clients) {
       if (ws.readyState === WebSocket.OPEN && ws.bufferedAmount === 0) ws.send(frame.bytes, { binary: true });

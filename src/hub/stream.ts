@@ -1,6 +1,7 @@
 import type { Frame } from '../sources/frame.js';
 import { SubscriberSlot, type Deliver, type FrameSink, type SlotCounters } from './subscriber-slot.js';
 import { VariantCache } from './variant.js';
+import { frameRequest, ReaderDemand, type ReaderNeed } from './reader-demand.js';
 import type { Encoder } from './encoder.js';
 import type { Source, SourceExit, SourceFrame, SourceStatus } from '../sources/source.js';
 import { RateMeter } from '../util/rate-meter.js';
@@ -58,6 +59,12 @@ export interface SubscribeOptions {
   deliver: FrameSink | Deliver;
   onNotice?: (notice: StreamNotice) => void;
   onDeliverError?: (error: unknown) => void;
+  /**
+   * What this subscriber needs of each frame, held while it is subscribed (`Stream.demand`).
+   * `null`: nothing of its own, its reader holds its need elsewhere (a VariantSink's claimed
+   * variant). @default { kind: 'frames' }: the frames as they come, full size and quality
+   */
+  need?: ReaderNeed | null;
 }
 
 export interface Subscription {
@@ -88,6 +95,8 @@ export interface StreamStats {
  */
 export class Stream extends TypedEmitter<StreamEvents> {
   readonly variants: VariantCache;
+  /** What the readers need now; the source reads it (src/sources/demand.ts). */
+  readonly demand = new ReaderDemand();
   readonly label: string;
   /** See StreamOptions.owner. */
   readonly owner: string | undefined;
@@ -135,7 +144,8 @@ export class Stream extends TypedEmitter<StreamEvents> {
     this.#restartPolicy = options.restartPolicy ?? restartAtOnceThenBackOff(this.#restartDelayMs, options.maxRestartDelayMs ?? 10_000);
     this.#inMeter = new RateMeter(1000, 256, this.#clock);
     this.#outRate = new CountRate(1000, 256, this.#clock);
-    this.variants = new VariantCache(encoder, (frame) => this.osdText(frame));
+    this.variants = new VariantCache(encoder, (frame) => this.osdText(frame), this.demand);
+    source.useDemand(this.demand);
     source.on('frame', this.#sourceOnFrame);
     source.on('status', this.#sourceOnStatus);
     source.on('exit', this.#sourceOnExit);
@@ -166,6 +176,8 @@ export class Stream extends TypedEmitter<StreamEvents> {
   /** Adds a subscriber; it receives the latest frame at once (a static page still shows something). */
   subscribe(options: SubscribeOptions): Subscription {
     const slot = new SubscriberSlot(options.deliver, options.fps, this.#clock, options.onDeliverError, this.#recordSent);
+    const need = options.need === undefined ? FRAMES : options.need;
+    const unneed = need ? this.demand.hold(need) : undefined;
     this.#slots = [...this.#slots, slot];
     if (options.onNotice) this.#noticeHandlers.set(slot, options.onNotice);
     this.#cancelIdle();
@@ -183,6 +195,7 @@ export class Stream extends TypedEmitter<StreamEvents> {
         if (closed) return;
         closed = true;
         slot.close();
+        unneed?.();
         this.#slots = this.#slots.filter((s) => s !== slot);
         this.#noticeHandlers.delete(slot);
         const counters = slot.counters;
@@ -206,6 +219,33 @@ export class Stream extends TypedEmitter<StreamEvents> {
       };
       this.once('frame', onFrame);
     });
+  }
+
+  /**
+   * A frame that gives `need` what it asks (Source.serves): the latest if it does, else the next
+   * one that does, with `need` held meanwhile so the source makes it (the demo copies its
+   * pixels, a screencast sent smaller goes back to full size). After `timeoutMs` without one,
+   * the latest frame as it is; without any, an error. A screenshot asks this way.
+   */
+  frameFor(need: ReaderNeed, timeoutMs: number): Promise<Frame> {
+    const serves = (frame: Frame) => this.source.serves(frame, frameRequest(need, frame));
+    const latest = this.#latest;
+    if (latest && serves(latest)) return Promise.resolve(latest);
+    const unneed = this.demand.hold(need);
+    return new Promise<Frame>((resolve, reject) => {
+      const timer = this.#clock.setTimeout(() => {
+        this.off('frame', onFrame);
+        if (this.#latest) resolve(this.#latest);
+        else reject(new Error(`no frame from stream ${this.id} within ${timeoutMs} ms`));
+      }, timeoutMs);
+      const onFrame = (frame: Frame) => {
+        if (!serves(frame)) return;
+        this.#clock.clearTimeout(timer);
+        this.off('frame', onFrame);
+        resolve(frame);
+      };
+      this.on('frame', onFrame);
+    }).finally(unneed);
   }
 
   /** Text of the on-screen display: stream name, wall-clock time of capture, measured fps. */
@@ -374,6 +414,9 @@ export class Stream extends TypedEmitter<StreamEvents> {
     }, delay);
   };
 }
+
+/** What a subscriber that says nothing needs: the frames as they come. */
+const FRAMES: ReaderNeed = Object.freeze({ kind: 'frames' });
 
 /**
  * The default restart policy. Viewers wait for the restart: a source that was delivering comes

@@ -1,4 +1,5 @@
 import type { ImageFormat } from '../image/sniff.js';
+import type { FrameShape } from '../sources/demand.js';
 
 /**
  * What a subscriber wants a frame as. Two subscribers with equal specs share the same bytes.
@@ -44,8 +45,33 @@ export function sharedSpec(spec: VariantSpec): VariantSpec {
 }
 
 /** Output size of `spec` applied to a `width`x`height` frame. */
-export function targetSize(width: number, height: number, spec: VariantSpec): { width: number; height: number } {
+export function targetSize(width: number, height: number, spec: Pick<VariantSpec, 'maxWidth' | 'maxHeight'>): { width: number; height: number } {
   const scale = Math.min(1, (spec.maxWidth ?? Infinity) / width, (spec.maxHeight ?? Infinity) / height);
   if (scale >= 1) return { width, height };
   return { width: Math.max(1, Math.round(width * scale)), height: Math.max(1, Math.round(height * scale)) };
+}
+
+/** The quality that changes the bytes, or `undefined` for lossless formats, where it changes nothing. */
+export function effectiveQuality(spec: VariantSpec): number | undefined {
+  return spec.format === 'png' || spec.format === 'gif' ? undefined : spec.quality;
+}
+
+/**
+ * Whether `spec` is the frame's own bytes, untouched: same size, format and quality, no overlay.
+ * A lossy frame's bytes also serve a higher quality when they are all there is (`hasPixels`
+ * false): re-encoding a decoded JPEG at a higher quality only grows it (what the source's
+ * encoder threw away does not come back); from raw pixels it is a better picture.
+ */
+export function passesThrough(frame: FrameShape, spec: VariantSpec, hasPixels: boolean): boolean {
+  const size = targetSize(frame.width, frame.height, spec);
+  if (size.width !== frame.width || size.height !== frame.height || spec.osd === true || spec.format !== frame.format) return false;
+  const quality = effectiveQuality(spec);
+  if (quality === undefined) return true;
+  if (frame.quality === undefined) return false;
+  return quality === frame.quality || (quality > frame.quality && !hasPixels);
+}
+
+/** Specs that give the same bytes on every frame have the same key. */
+export function specKey(spec: VariantSpec): string {
+  return `${spec.format}:${effectiveQuality(spec) ?? ''}:${spec.maxWidth ?? ''}x${spec.maxHeight ?? ''}:${spec.osd === true ? 'osd' : ''}`;
 }

@@ -1,7 +1,8 @@
 import { ErrorCode, FramehubError } from '../wire/errors.js';
 import type { Frame } from '../sources/frame.js';
 import type { Encoder } from './encoder.js';
-import { targetSize, type VariantSpec } from './variant-spec.js';
+import { effectiveQuality, passesThrough, specKey, targetSize, type VariantSpec } from './variant-spec.js';
+import { ReaderDemand } from './reader-demand.js';
 import { MIME_TYPES, type ImageFormat } from '../image/sniff.js';
 
 /**
@@ -93,22 +94,27 @@ export class VariantCache {
     private readonly encoder: Encoder,
     /** Overlay text for `osd` variants, read when the variant is encoded. */
     private readonly osdText: (frame: Frame) => string,
+    /** The stream's readers' demand: a claimed spec is a reader's need (of pixels, a size, a quality) while it is held. */
+    readonly demand: ReaderDemand = new ReaderDemand(),
   ) {}
 
   /**
    * Registers a subscriber's spec; the returned function gives it back. A stream encodes each
    * distinct spec once per frame, so distinct specs are bounded: past MAX_VARIANTS a new spec is
    * refused with a VariantLimitError (the client keeps what it had and may ask for one in use).
+   * While held, the spec is one of the readers' needs in `demand`.
    */
   claim(spec: VariantSpec): () => void {
     const key = specKey(spec);
     const holders = this.#claimed.get(key) ?? 0;
     if (holders === 0 && this.#claimed.size >= MAX_VARIANTS) throw new VariantLimitError(MAX_VARIANTS);
     this.#claimed.set(key, holders + 1);
+    const unneed = this.demand.hold({ kind: 'variant', spec });
     let released = false;
     return () => {
       if (released) return;
       released = true;
+      unneed();
       const left = this.#claimed.get(key)! - 1;
       if (left === 0) this.#claimed.delete(key);
       else this.#claimed.set(key, left);
@@ -143,13 +149,14 @@ export class VariantCache {
   }
 
   #entry(frame: Frame, spec: VariantSpec): VariantEntry {
-    const size = targetSize(frame.width, frame.height, spec);
-    const resized = size.width !== frame.width || size.height !== frame.height;
     const osd = spec.osd === true;
-    const quality = effectiveQuality(spec);
-    const passthrough = !resized && !osd && spec.format === frame.format && (quality === undefined || servesQuality(frame, quality));
+    const passthrough = passesThrough(frame, spec, frame.raw !== undefined);
     // Normalised key: specs that produce the same bytes share one entry.
-    const key = passthrough ? 'source' : `${spec.format}:${quality ?? ''}:${size.width}x${size.height}:${osd ? 'osd' : ''}`;
+    let key = 'source';
+    if (!passthrough) {
+      const size = targetSize(frame.width, frame.height, spec);
+      key = `${spec.format}:${effectiveQuality(spec) ?? ''}:${size.width}x${size.height}:${osd ? 'osd' : ''}`;
+    }
     const variants = this.#variantsOf(frame);
     let entry = variants.get(key);
     if (!entry) {
@@ -211,25 +218,8 @@ export class VariantLimitError extends FramehubError {
   }
 }
 
-/** The quality that changes the bytes, or `undefined` for lossless formats, where it changes nothing. */
-export function effectiveQuality(spec: VariantSpec): number | undefined {
-  return spec.format === 'png' || spec.format === 'gif' ? undefined : spec.quality;
-}
+export { effectiveQuality } from './variant-spec.js';
 
-/**
- * Whether a lossy frame's own bytes serve `quality`: its own quality, or a higher one when the
- * bytes are all there is. Re-encoding a decoded JPEG at a higher quality only grows it (what
- * the source's encoder threw away does not come back); from raw pixels it is a better picture.
- */
-function servesQuality(frame: Frame, quality: number): boolean {
-  if (frame.quality === undefined) return false;
-  return quality === frame.quality || (quality > frame.quality && frame.raw === undefined);
-}
-
-/** Specs that give the same bytes on every frame have the same key. */
-function specKey(spec: VariantSpec): string {
-  return `${spec.format}:${effectiveQuality(spec) ?? ''}:${spec.maxWidth ?? ''}x${spec.maxHeight ?? ''}:${spec.osd === true ? 'osd' : ''}`;
-}
 
 /**
  * Releases a frame's finished variants. One still encoding is left alone: whoever awaits it

@@ -84,7 +84,8 @@ export class VideoTier {
     this.#slots = [...this.#slots, slot];
     if (this.#idleTimer !== undefined) clearTimeout(this.#idleTimer);
     this.#idleTimer = undefined;
-    this.#subscription ??= this.stream.subscribe({ fps: this.options.maxFps ?? 30, deliver: this.#feed });
+    // The encoder reads pixels at the tier's size: the source's own where it has them (demand.ts).
+    this.#subscription ??= this.stream.subscribe({ fps: this.options.maxFps ?? 30, deliver: this.#feed, need: { kind: 'pixels', maxHeight: this.spec.maxHeight } });
     slot.join(this.#gop);
     let closed = false;
     return {

@@ -112,6 +112,7 @@ export function subscribeOrRefuse<O extends VariantSpec & { fps: number }>(
     deliver: client,
     onNotice: noticeRelay(ws),
     onDeliverError: (error) => log.debug({ err: error, stream: stream.id }, 'frame delivery failed'),
+    need: null, // the client's claimed variant is its need
   });
   return { client, subscription };
 }

@@ -60,8 +60,10 @@ export function streamRoute({ hub, config, log }: RouteContext): GuardedHandler 
       if (screenshotPending) return;
       screenshotPending = true;
       try {
-        const frame = await stream.nextFrame(SCREENSHOT_WAIT_MS);
-        const variant = await stream.variants.get(frame, { format: options.format, quality: 100 });
+        // Full size at quality 100: from the source's pixels where it copies them only on demand.
+        const spec = { format: options.format, quality: 100 } as const;
+        const frame = await stream.frameFor({ kind: 'variant', spec }, SCREENSHOT_WAIT_MS);
+        const variant = await stream.variants.get(frame, spec);
         await wsSend(ws, frameMessage(variant, 'screenshot'), false);
       } catch (error) {
         wsSendQuiet(ws, errorMessage(ErrorCode.NoFrame, `screenshot failed: ${(error as Error).message}`));

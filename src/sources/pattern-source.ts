@@ -2,6 +2,8 @@ import sharp from 'sharp';
 import { Source } from './source.js';
 import { preciseNow } from '../util/clock.js';
 import type { RawImage } from '../image/raster.js';
+import type { Frame } from './frame.js';
+import type { FrameRequest } from './demand.js';
 import { BAND_ROWS, BandJpeg } from '../image/band-jpeg.js';
 import { drawText, fillRect, GLYPH_HEIGHT, textWidth, type Rgb } from '../image/raster.js';
 
@@ -39,7 +41,9 @@ const MAX_CACHED_BANDS = 4096;
 /**
  * The demo source: scrolling colour bars, a bouncing box, a frame counter and a clock,
  * drawn into a raw RGB buffer and encoded with sharp. Needs nothing beyond npm packages.
- * Frames carry their raw pixels too, so other variants skip a JPEG decode.
+ * Frames carry their raw pixels too, so other variants skip a JPEG decode, but only while some
+ * reader encodes from pixels (`demand`): a 2.7 MB copy per 720p frame that nobody reads costs
+ * the process full garbage collections (docs/benchmarks.md, "Raw pixels on demand").
  *
  * Drawing is incremental (issue 20: what a demo costs its host counts): one canvas lives as
  * long as the source; the bars are one precomputed row copied down, and only what moved
@@ -252,11 +256,18 @@ export class PatternSource extends Source {
     const bytes = await this.#encode(canvas, n);
     if (!this.#running) return;
     // The frame's raw pixels are its own: variants encode them asynchronously, possibly after
-    // the canvas has moved on to the next frame.
-    const raw: RawImage = { ...canvas, data: Buffer.from(canvas.data) };
+    // the canvas has moved on to the next frame. Asked now, after the encode: a reader that
+    // came meanwhile gets this frame's.
+    const shape = { width: canvas.width, height: canvas.height, format: 'jpeg', quality: this.quality } as const;
+    const raw: RawImage | undefined = this.demand.wantsPixels(shape) ? { ...canvas, data: Buffer.from(canvas.data) } : undefined;
     this.emit('frame', {
-      bytes, format: 'jpeg', width: canvas.width, height: canvas.height, capturedAt, quality: this.quality, raw,
+      ...shape, bytes, capturedAt, ...(raw && { raw }),
       meta: { pattern: n },
     });
+  }
+
+  /** A reader that asked for pixels waits for a frame that has them. */
+  override serves(frame: Frame, request: FrameRequest): boolean {
+    return !request.pixels || frame.raw !== undefined;
   }
 }

@@ -1,4 +1,5 @@
 import type { Frame } from './frame.js';
+import { FULL_DEMAND, type Demand, type FrameRequest } from './demand.js';
 import { TypedEmitter } from '../util/typed-emitter.js';
 
 /** What a source emits; the stream numbers the frames. */
@@ -32,6 +33,28 @@ export interface SourceEvents {
  */
 export abstract class Source extends TypedEmitter<SourceEvents> {
   abstract readonly kind: string;
+  #demand: Demand = FULL_DEMAND;
   abstract start(): Promise<void>;
   abstract stop(): Promise<void>;
+
+  /** What the readers of this source's frames need now: every reader there could be until a stream gives its own. */
+  get demand(): Demand {
+    return this.#demand;
+  }
+
+  /** The stream that owns the source hands it its readers' demand (demand.ts), once, before the first start. */
+  useDemand(demand: Demand): void {
+    this.#demand = demand;
+  }
+
+  /**
+   * Whether `frame` gives a reader what `request` asks: a reader that asked for more (a
+   * screenshot wanting pixels or full size) waits for a frame that does. A source that always
+   * sends everything it can: yes.
+   */
+  serves(frame: Frame, request: FrameRequest): boolean {
+    void frame;
+    void request;
+    return true;
+  }
 }
