@@ -1,6 +1,9 @@
 import type { CDPSession } from 'playwright-core';
 import { Source } from '../sources/source.js';
+import type { Frame } from '../sources/frame.js';
+import type { FrameRequest, PictureSize } from '../sources/demand.js';
 import { sniffImage } from '../image/sniff.js';
+import { targetSize } from '../hub/variant-spec.js';
 
 /** Where a screencast comes from: the page of a session, which may be replaced after a crash. */
 export interface ScreencastTarget {
@@ -29,6 +32,11 @@ export interface ScreencastOptions {
   maxHeight: number;
   /** Silence after which the watchdog checks the page. @default max(2000, 4 frame intervals) */
   watchdogMs?: number;
+  /**
+   * How long the readers must have needed less (a smaller size, a lower quality) before the
+   * screencast follows them down; more is followed at once. @default 5000
+   */
+  lowerAfterMs?: number;
 }
 
 /** Frames arriving within this window tell how fast the page paints. */
@@ -46,6 +54,9 @@ const MAX_NTH = 4;
  */
 const SLOW_BACKOFF_MS = 5000;
 
+/** See ScreencastOptions.lowerAfterMs. */
+const LOWER_AFTER_MS = 5000;
+
 /**
  * Frames of a live page from CDP `Page.startScreencast`. Each frame is acked as soon as it has
  * been handed to the stream: Chromium sends the next one only after the ack, so acking late
@@ -59,6 +70,13 @@ const SLOW_BACKOFF_MS = 5000;
  * frames passed on (docs/benchmarks.md, "Browser sessions"). A skipped frame may be the last
  * paint before the page goes still, so when frames stop coming for a few page frames the
  * screencast is restarted with every frame again: a start sends the page as it is now.
+ *
+ * Chromium also encodes only the size and quality some reader needs (`demand`: the largest
+ * variant viewers ask for, an H.264 tier's size, a screenshot's full size; never above the
+ * session's own): with every viewer on a 640-wide variant at quality 50 it sends 640-wide frames
+ * at quality 50, which then pass through untouched. More is followed at once (a restart of the
+ * screencast, which costs a gap of about a frame), less only after `lowerAfterMs`, so a viewer
+ * coming and going does not restart it each time.
  */
 export class ScreencastSource extends Source {
   readonly kind = 'chromium';
@@ -89,6 +107,15 @@ export class ScreencastSource extends Source {
   #restarts: Promise<void> = Promise.resolve();
   /** Restarts not finished yet: no frames then is the restart's gap, not a still page. */
   #restarting = 0;
+  /** The size and quality the screencast runs at (what the readers needed when last followed). */
+  #sent: PictureSize;
+  /** JPEG quality of the frames arriving now: during a restart the lower of the old and new. */
+  #frameQuality: number;
+  /** Pending follow of the readers' demand: at once for more, after lowerAfterMs for less. */
+  #follow: ReturnType<typeof setTimeout> | undefined;
+  #followLower = false;
+  #stopDemand: (() => void) | undefined;
+  readonly #lowerAfterMs: number;
 
   constructor(
     private readonly target: ScreencastTarget,
@@ -98,6 +125,9 @@ export class ScreencastSource extends Source {
     this.#interval = 1000 / options.fps;
     this.#maxWidth = options.maxWidth;
     this.#maxHeight = options.maxHeight;
+    this.#sent = this.#full();
+    this.#frameQuality = options.quality;
+    this.#lowerAfterMs = options.lowerAfterMs ?? LOWER_AFTER_MS;
     // Chromium paints only on change, so silence alone proves nothing: after this long without a
     // frame the watchdog asks the page whether it is alive (a cheap script run), and only a page
     // that does not answer is replaced. Four frame intervals, at least 2 s.
@@ -113,6 +143,9 @@ export class ScreencastSource extends Source {
       if (!this.#running) return;
       cdp.on('Page.screencastFrame', this.#cdpOnFrame);
       this.#cdp = cdp;
+      this.#stopDemand ??= this.demand.onChange(this.#demandOnChange);
+      this.#sent = this.demand.largest(this.#full()) ?? this.#full();
+      this.#frameQuality = this.#sent.quality;
       await cdp.send('Page.startScreencast', this.#screencastParams());
     } catch (error) {
       this.#teardown();
@@ -132,7 +165,80 @@ export class ScreencastSource extends Source {
   async resize(maxWidth: number, maxHeight: number): Promise<void> {
     this.#maxWidth = maxWidth;
     this.#maxHeight = maxHeight;
+    this.#sent = this.demand.largest(this.#full()) ?? this.#full();
     await this.#restart();
+  }
+
+  /** The size and quality Chromium encodes at now (followed from the readers' demand). */
+  get sending(): PictureSize {
+    return this.#sent;
+  }
+
+  /** What the session could send: the page's size, the session's quality. */
+  #full(): PictureSize {
+    return { width: this.#maxWidth, height: this.#maxHeight, quality: this.options.quality };
+  }
+
+  /**
+   * A frame serves a reader when it is at least the size and quality the reader asked, as far
+   * as the session sends them (Chromium scales to whole pixels: one pixel short is the same size).
+   */
+  override serves(frame: Frame, request: FrameRequest): boolean {
+    const full = this.#full();
+    const wanted = targetSize(full.width, full.height, request);
+    const quality = Math.min(full.quality, request.quality ?? full.quality);
+    return frame.width >= wanted.width - 1 && frame.height >= wanted.height - 1 && (frame.quality ?? 0) >= quality;
+  }
+
+  /** The readers' needs changed: follow them up at once, down after lowerAfterMs of needing less. */
+  readonly #demandOnChange = (): void => {
+    if (!this.#running) return;
+    const wanted = this.demand.largest(this.#full());
+    if (!wanted) return; // nobody reads: the stream stops the source after its grace; keep what runs
+    const sent = this.#sent;
+    const more = wanted.width > sent.width || wanted.height > sent.height || wanted.quality > sent.quality;
+    const same = wanted.width === sent.width && wanted.height === sent.height && wanted.quality === sent.quality;
+    if (same) {
+      this.#cancelFollow();
+      return;
+    }
+    // A reader that changes its variant holds the new need before it gives the old one back:
+    // follow on the next turn, when both changes are in.
+    if (more) {
+      if (this.#follow !== undefined && !this.#followLower) return;
+      this.#cancelFollow();
+      this.#follow = setTimeout(this.#followDemand, 0);
+    } else {
+      if (this.#follow !== undefined) return;
+      this.#followLower = true;
+      this.#follow = setTimeout(this.#followDemand, this.#lowerAfterMs);
+    }
+    this.#follow.unref();
+  };
+
+  readonly #followDemand = (): void => {
+    const lower = this.#followLower;
+    this.#follow = undefined;
+    this.#followLower = false;
+    if (!this.#running) return;
+    const wanted = this.demand.largest(this.#full());
+    const sent = this.#sent;
+    if (!wanted) return;
+    // Up at once only where more is needed; what is needed less waits out its own delay.
+    const next = lower ? wanted : {
+      width: Math.max(sent.width, wanted.width), height: Math.max(sent.height, wanted.height), quality: Math.max(sent.quality, wanted.quality),
+    };
+    if (next.width !== sent.width || next.height !== sent.height || next.quality !== sent.quality) {
+      this.#sent = next;
+      void this.#restart().catch(() => {});
+    }
+    if (!lower) this.#demandOnChange();
+  };
+
+  #cancelFollow(): void {
+    if (this.#follow !== undefined) clearTimeout(this.#follow);
+    this.#follow = undefined;
+    this.#followLower = false;
   }
 
   /** Chromium sends every this-many-th frame the page paints now (1: every frame). */
@@ -150,10 +256,14 @@ export class ScreencastSource extends Source {
     this.#restarting++;
     const restart = this.#restarts.then(async () => {
       if (this.#cdp !== cdp) return; // failed or stopped meanwhile: the next start uses the new parameters
+      const params = this.#screencastParams();
+      // Frames of the old screencast may still come until the new one runs.
+      this.#frameQuality = Math.min(this.#frameQuality, params.quality);
       await cdp.send('Page.stopScreencast').catch(() => {});
       if (this.#cdp !== cdp) return;
       this.#recent = [];
-      await cdp.send('Page.startScreencast', this.#screencastParams());
+      await cdp.send('Page.startScreencast', params);
+      this.#frameQuality = params.quality;
     }).finally(() => {
       this.#restarting--;
     });
@@ -164,9 +274,9 @@ export class ScreencastSource extends Source {
   #screencastParams() {
     return {
       format: 'jpeg' as const,
-      quality: this.options.quality,
-      maxWidth: this.#maxWidth,
-      maxHeight: this.#maxHeight,
+      quality: this.#sent.quality,
+      maxWidth: this.#sent.width,
+      maxHeight: this.#sent.height,
       everyNthFrame: this.#nth,
     };
   }
@@ -284,6 +394,9 @@ export class ScreencastSource extends Source {
     this.#timer = undefined;
     if (this.#settle !== undefined) clearTimeout(this.#settle);
     this.#settle = undefined;
+    this.#cancelFollow();
+    this.#stopDemand?.();
+    this.#stopDemand = undefined;
     // A new start (a new page after a crash) begins with every frame, as the first start did.
     this.#nth = 1;
     this.#recent = [];
@@ -319,6 +432,6 @@ export class ScreencastSource extends Source {
     const height = info?.height ?? Math.round(event.metadata.deviceHeight);
     // metadata.timestamp is when Chromium composited the frame (seconds since the epoch).
     const capturedAt = event.metadata.timestamp !== undefined ? event.metadata.timestamp * 1000 : Date.now();
-    this.emit('frame', { bytes, format: 'jpeg', width, height, capturedAt, quality: this.options.quality });
+    this.emit('frame', { bytes, format: 'jpeg', width, height, capturedAt, quality: this.#frameQuality });
   }
 }

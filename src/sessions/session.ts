@@ -80,6 +80,8 @@ const SCREENSHOT_TIMEOUT_MS = 10_000;
 const RESIZE_TIMEOUT_MS = 5000;
 /** Most characters of the page's selection `selectedText` returns (a selected book stays on the server). */
 export const MAX_SELECTION_LENGTH = 100_000;
+/** Longest a PNG request waits for the screencast to come back to full size before taking a page screenshot instead. */
+const FULL_FRAME_WAIT_MS = 3000;
 /** Concurrent PNG requests within this window share one screenshot. */
 const SCREENSHOT_REUSE_MS = 100;
 
@@ -323,10 +325,15 @@ export class Session {
 
   /** A PNG of the page now: the live frame when the stream runs, a screenshot otherwise. */
   async png(): Promise<{ png: Buffer; timestamp: number }> {
-    const latest = this.stream.latest;
-    if (latest) {
-      const variant = await this.stream.variants.get(latest, { format: 'png', quality: 100 });
-      return { png: variant.bytes, timestamp: latest.capturedAt };
+    if (this.stream.latest) {
+      // The live frame at full size: the screencast may be following smaller viewers, and is
+      // then asked for full size (a restart sends the page as it is); a page screenshot if it
+      // does not come in time.
+      const frame = await this.stream.frameFor({ kind: 'frames' }, FULL_FRAME_WAIT_MS).catch(() => undefined);
+      if (frame && this.source.serves(frame, { pixels: false })) {
+        const variant = await this.stream.variants.get(frame, { format: 'png', quality: 100 });
+        return { png: variant.bytes, timestamp: frame.capturedAt };
+      }
     }
     const now = Date.now();
     if (!this.#shot || now - this.#shot.at > SCREENSHOT_REUSE_MS) {
