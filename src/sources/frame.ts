@@ -19,7 +19,10 @@ export interface Frame {
    * bytes through, and so does a higher one when there are no `raw` pixels to encode better from.
    */
   readonly quality?: number;
-  /** Decoded pixels of `bytes`, if the source had them; the stream drops them once a newer frame arrives. */
+  /**
+   * Decoded pixels of `bytes`, if the source had them and some reader needs them (`Source.demand`);
+   * the stream drops them once a newer frame arrives. A reader without them decodes `bytes`.
+   */
   readonly raw?: RawImage;
   readonly meta?: Readonly<Record<string, unknown>>;
 }
