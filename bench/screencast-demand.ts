@@ -42,7 +42,7 @@ page.listen(0, '127.0.0.1');
 await once(page, 'listening');
 const pagePort = (page.address() as { port: number }).port;
 const config = loadConfig({
-  overrides: { port: 0, host: '127.0.0.1', logLevel: 'silent', browserAllowHosts: '127.0.0.1', maxConnectionsPerIp: 10_000, maxClientsPerIp: 10_000, idleGrace: 1 },
+  overrides: { port: 0, host: '127.0.0.1', logLevel: 'silent', browserAllowHosts: '127.0.0.1', maxConnectionsPerIp: 10_000, maxClients: 10_000, maxClientsPerIp: 10_000, idleGrace: 1 },
 });
 const server = await createServer(config);
 const { port } = await server.listen();
