@@ -8,6 +8,9 @@ export const KEY_PREFIX = 'framehub:';
 export const nodeKey = (nodeId: string): string => `${KEY_PREFIX}node:${nodeId}`;
 export const NODE_KEY_PATTERN = `${KEY_PREFIX}node:*`;
 
+/** A live node of that name (NODE_NAME): its id, with the heartbeat's TTL. Its pinned streams' followers read it. */
+export const nodeNameKey = (name: string): string => `${KEY_PREFIX}node-name:${name}`;
+
 /** A stream's source lease: the id of the node that runs the source, with a TTL (`SET NX PX`). */
 export const leaseKey = (streamId: string): string => `${KEY_PREFIX}lease:${streamId}`;
 

@@ -102,13 +102,13 @@ export async function createServer(config: Config, options: ServerOptions = {}):
   const encoder = options.encoder ?? new SharpEncoder();
 
   // Without REDIS_URL nothing below touches Redis: one node, everything in this process.
-  const cluster = config.redis ? await Cluster.join({ url: config.redis, log: app.log }) : undefined;
+  const cluster = config.redis ? await Cluster.join({ url: config.redis, log: app.log, nodeName: config.nodeName }) : undefined;
   const hub = new Hub(config.primaryStream);
   for (const [id, streamConfig] of Object.entries(config.streams)) {
     const local = createSource(id, streamConfig, {
       quality: config.quality, captureFps: config.captureFps, log: app.log.child({ stream: id }), ...(config.display && { display: config.display }),
     });
-    const source = cluster ? cluster.wrapSource(id, local) : local;
+    const source = cluster ? cluster.wrapSource(id, local, streamConfig.node) : local;
     hub.add(new Stream(id, source, encoder, { idleGraceMs: config.idleGrace * 1000, label: id.toUpperCase() }));
   }
 
