@@ -28,8 +28,8 @@ redis.call('zremrangebyscore', KEYS[2], '-inf', now)
 redis.call('zremrangebyscore', KEYS[3], '-inf', now)
 local live = 0
 for _, id in ipairs(redis.call('zrange', KEYS[2], 0, -1)) do
-  local revoked = redis.call('hget', '${shareKey('')}' .. id, 'revoked')
-  if revoked == false then redis.call('zrem', KEYS[2], id) redis.call('zrem', KEYS[3], id)
+  local revoked = redis.pcall('hget', '${shareKey('')}' .. id, 'revoked')
+  if type(revoked) ~= 'string' then redis.call('zrem', KEYS[2], id) redis.call('zrem', KEYS[3], id)
   elseif revoked ~= '1' then live = live + 1 end
 end
 if live >= tonumber(ARGV[9]) then return 'target' end
@@ -46,8 +46,8 @@ return 'ok'`;
  * Counts one use, or says why not, in one step: two nodes admitting the last use run one after
  * the other, and the second finds it spent. KEYS: link. ARGV: now.
  */
-const USE = `local r = redis.call('hmget', KEYS[1], 'revoked', 'expires', 'max', 'uses')
-if r[1] == false then return 'unknown' end
+const USE = `local r = redis.pcall('hmget', KEYS[1], 'revoked', 'expires', 'max', 'uses')
+if r.err or r[1] == false then return 'unknown' end
 if r[1] == '1' then return 'revoked' end
 if tonumber(r[2]) == nil or tonumber(r[2]) <= tonumber(ARGV[1]) then return 'expired' end
 if r[3] ~= '' and (tonumber(r[3]) == nil or tonumber(r[4]) == nil or tonumber(r[4]) >= tonumber(r[3])) then return 'used_up' end
@@ -60,14 +60,14 @@ return 'ok'`;
  * target past its cap, as a single node does. KEYS: link, target set, all set. ARGV: target,
  * id, notice, revoked records kept. Answers 0 (no such link of that target), 1 (revoked now), 2 (already).
  */
-const REVOKE = `if redis.call('hget', KEYS[1], 'target') ~= ARGV[1] then return 0 end
+const REVOKE = `if redis.pcall('hget', KEYS[1], 'target') ~= ARGV[1] then return 0 end
 if redis.call('hget', KEYS[1], 'revoked') == '1' then return 2 end
 redis.call('hset', KEYS[1], 'revoked', 1)
 redis.call('publish', '${SHARES_CHANNEL}', ARGV[3])
 local revoked = {}
 for _, id in ipairs(redis.call('zrange', KEYS[2], 0, -1)) do
-  local r = redis.call('hmget', '${shareKey('')}' .. id, 'revoked', 'created')
-  if r[1] == '1' then table.insert(revoked, { id, tonumber(r[2]) or 0 }) end
+  local r = redis.pcall('hmget', '${shareKey('')}' .. id, 'revoked', 'created')
+  if not r.err and r[1] == '1' then table.insert(revoked, { id, tonumber(r[2]) or 0 }) end
 end
 table.sort(revoked, function(a, b) return a[2] < b[2] end)
 for i = 1, #revoked - tonumber(ARGV[4]) do
@@ -243,7 +243,15 @@ export class ClusterShareLinks implements ShareRegistry {
 
   /** Link `id` as Redis holds it, checked; `undefined` when there is none or it is not a record framehub wrote. */
   async #read(id: string): Promise<StoredLink | undefined> {
-    return parseLink(id, await this.#redis.hGetAll(shareKey(id)));
+    let fields: Record<string, string>;
+    try {
+      fields = await this.#redis.hGetAll(shareKey(id));
+    } catch (error) {
+      // A key of another type under a link's name is not a link; Redis away is an error of its own.
+      if (/WRONGTYPE/.test((error as Error).message)) return undefined;
+      throw error;
+    }
+    return parseLink(id, fields);
   }
 
   #grant(record: StoredLink): ShareGrant {
