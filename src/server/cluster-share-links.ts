@@ -213,7 +213,7 @@ export class ClusterShareLinks implements ShareRegistry {
 
   async verify(token: string): Promise<Principal> {
     const claimed = await verifyShareToken(this.#key, token, this.#clock.now());
-    const record = claimed && validId(claimed.id) ? await this.#read(claimed.id) : undefined;
+    const record = claimed && validId(claimed.id) ? await unavailableIfFails(this.#read(claimed.id)) : undefined;
     if (!record || claimed?.scope !== record.scope) throw new AuthError('token_invalid', UNKNOWN);
     if (record.revoked) throw linkRevoked();
     if (record.expiresAt <= this.#clock.now()) throw linkExpired();
@@ -221,7 +221,7 @@ export class ClusterShareLinks implements ShareRegistry {
   }
 
   async use(id: string): Promise<void> {
-    const answer = validId(id) ? await this.#redis.eval(USE, { keys: [shareKey(id)], arguments: [String(this.#clock.now())] }) : 'unknown';
+    const answer = validId(id) ? await unavailableIfFails(this.#redis.eval(USE, { keys: [shareKey(id)], arguments: [String(this.#clock.now())] })) : 'unknown';
     if (answer === 'ok') return;
     if (answer === 'revoked') throw linkRevoked();
     if (answer === 'expired') throw linkExpired();
@@ -341,6 +341,18 @@ export class ClusterShareLinks implements ShareRegistry {
       for (const dropped of ids.slice(0, 2 * MAX_LINKS_PER_TARGET)) if (validId(dropped)) this.#endLink(dropped, targetGone(target));
     }
   };
+}
+
+/**
+ * Redis away (or failing): `auth_unavailable` (503, close 1013: try again later), as an
+ * unreachable JWKS is, not an internal error and not a refusal of the link.
+ */
+async function unavailableIfFails<T>(pending: Promise<T>): Promise<T> {
+  try {
+    return await pending;
+  } catch (error) {
+    throw new AuthError('auth_unavailable', 'unauthorized: share links cannot be checked now (the cluster\'s Redis did not answer); try again later', { cause: error });
+  }
 }
 
 /** A link id as framehub makes them (12 random bytes, base64url); anything else names no link. */
