@@ -3,10 +3,10 @@ import assert from 'node:assert/strict';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { startRedis } from './redis-server.js';
-import { killHard, spawnServer, type ServerProcess } from './server-process.js';
+import { killHard, spawnServer } from './server-process.js';
 import { tempDir, type TestCleanup } from './temp-dir.js';
 import { waitUntil } from './wait.js';
-import { feedViewer } from './cluster-viewer.js';
+import { clusterNode, clusterView, feedViewer } from './cluster-viewer.js';
 import type { ClusterView } from '../src/cluster/cluster.js';
 
 // A configured stream pinned to one node (`node: <name>`, docs/cluster.md): only the node of
@@ -14,18 +14,7 @@ import type { ClusterView } from '../src/cluster/cluster.js';
 // not in the cluster, tell their viewers so instead of taking the source over. Real `framehub
 // serve` processes over a real redis-server (npm run build first).
 
-async function pinnedNode(t: TestCleanup, redisUrl: string, config: string, name: string): Promise<ServerProcess> {
-  const dir = await tempDir(t);
-  const server = await spawnServer(['--redis', redisUrl, '--idle-grace', '1', '--image-dir', dir, '--config', config, '--node-name', name]);
-  t.after(() => killHard(server));
-  return server;
-}
-
-async function clusterView(server: ServerProcess): Promise<ClusterView> {
-  const response = await fetch(`${server.http}/api/cluster`);
-  assert.equal(response.status, 200);
-  return (await response.json()) as ClusterView;
-}
+const pinnedNode = (t: TestCleanup, redisUrl: string, config: string, name: string) => clusterNode(t, redisUrl, ['--config', config, '--node-name', name]);
 
 const streamOf = (view: ClusterView, name: string) => view.nodes.find((n) => n.name === name)?.streams.find((s) => s.id === 'cam');
 

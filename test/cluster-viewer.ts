@@ -1,7 +1,24 @@
+import assert from 'node:assert/strict';
 import { WebSocket, type RawData } from 'ws';
-import type { ServerProcess } from './server-process.js';
-import type { TestCleanup } from './temp-dir.js';
+import { killHard, spawnServer, type ServerProcess } from './server-process.js';
+import { tempDir, type TestCleanup } from './temp-dir.js';
 import { withTimeout } from './wait.js';
+import type { ClusterView } from '../src/cluster/cluster.js';
+
+/** A `framehub serve` node over `redisUrl` (with `extra` flags), SIGKILLed when the test `t` ends. */
+export async function clusterNode(t: TestCleanup, redisUrl: string, extra: string[] = []): Promise<ServerProcess> {
+  const dir = await tempDir(t);
+  const server = await spawnServer(['--redis', redisUrl, '--idle-grace', '1', '--image-dir', dir, ...extra]);
+  t.after(() => killHard(server));
+  return server;
+}
+
+/** `GET /api/cluster` of an open node. */
+export async function clusterView(server: ServerProcess): Promise<ClusterView> {
+  const response = await fetch(`${server.http}/api/cluster`);
+  assert.equal(response.status, 200);
+  return (await response.json()) as ClusterView;
+}
 
 /** A `/ws/video_feed` viewer of a cluster test: its frames, its text messages (parsed) and how it closed. */
 export interface FeedViewer {

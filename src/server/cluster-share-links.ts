@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { AuthError, type Principal, type ShareGrant } from './auth.js';
 import {
   MAX_LINKS, MAX_LINKS_PER_TARGET, MAX_SHARE_USES, linkExpired, linkInfo, linkRevoked, shareRefusal, shareScope, signShareToken, targetGone, usedUp, verifyShareToken,
-  type ShareLinkInfo, type ShareMode, type ShareRegistry, type WallClock,
+  type ShareLinkInfo, type ShareMode, type ShareRecord, type ShareRegistry, type WallClock,
 } from './share-links.js';
 import { SHARES_ALL_KEY, SHARES_CHANNEL, SHARE_SECRET_KEY, shareKey, sharesTargetKey } from '../cluster/keys.js';
 import type { RedisClient } from '../cluster/redis-connection.js';
@@ -88,17 +88,7 @@ return #ids`;
 type ShareNotice = { event: 'revoked'; id: string } | { event: 'dropped'; target: string; ids: string[] };
 
 /** A link as read from Redis, checked. */
-interface StoredLink {
-  id: string;
-  target: string;
-  mode: ShareMode;
-  scope: string;
-  createdAt: number;
-  expiresAt: number;
-  maxUses: number | undefined;
-  uses: number;
-  revoked: boolean;
-}
+type StoredLink = ShareRecord;
 
 /** The connections one link admitted on this node, and the timer that ends them at its expiry. */
 interface Watched {

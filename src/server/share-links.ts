@@ -48,7 +48,8 @@ export interface ShareLinkInfo {
   revoked: boolean;
 }
 
-interface LinkRecord {
+/** What a registry keeps of a link (times in ms since the epoch). */
+export interface ShareRecord {
   id: string;
   target: string;
   mode: ShareMode;
@@ -58,6 +59,9 @@ interface LinkRecord {
   maxUses: number | undefined;
   uses: number;
   revoked: boolean;
+}
+
+interface LinkRecord extends ShareRecord {
   /** The connections admitted with it, told when it ends. */
   watchers: Set<(error: AuthError) => void>;
   expiry: TimerHandle | undefined;
@@ -319,7 +323,7 @@ export async function verifyShareToken(key: Uint8Array, token: string, now: numb
 }
 
 /** A link as answers show it. */
-export function linkInfo(record: Pick<LinkRecord, 'id' | 'target' | 'mode' | 'scope' | 'createdAt' | 'expiresAt' | 'maxUses' | 'uses' | 'revoked'>): ShareLinkInfo {
+export function linkInfo(record: ShareRecord): ShareLinkInfo {
   return {
     id: record.id,
     target: record.target,
