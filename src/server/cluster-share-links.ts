@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { AuthError, type Principal, type ShareGrant } from './auth.js';
 import {
-  MAX_LINKS, MAX_LINKS_PER_TARGET, MAX_SHARE_USES, linkExpired, linkInfo, linkRevoked, shareRefusal, shareScope, signShareToken, targetGone, usedUp, verifyShareToken,
+  MAX_LINKS, MAX_LINKS_PER_TARGET, MAX_SHARE_USES, linkExpired, linkInfo, shareGrant, linkRevoked, shareRefusal, shareScope, signShareToken, targetGone, usedUp, verifyShareToken,
   type ShareLinkInfo, type ShareMode, type ShareRecord, type ShareRegistry, type WallClock,
 } from './share-links.js';
 import { SHARES_ALL_KEY, SHARES_CHANNEL, SHARE_SECRET_KEY, shareKey, sharesTargetKey } from '../cluster/keys.js';
@@ -245,21 +245,11 @@ export class ClusterShareLinks implements ShareRegistry {
   }
 
   #grant(record: StoredLink): ShareGrant {
-    return {
-      id: record.id,
-      watch: (onEnd) => {
-        let called = false;
-        const once = (error: AuthError) => {
-          if (called) return;
-          called = true;
-          onEnd(error);
-        };
-        // Heard ended between the check and now: end this one too, after the caller has set up.
-        const ended = this.#ended.get(record.id);
-        if (ended) {
-          queueMicrotask(() => once(ended));
-          return () => { called = true; };
-        }
+    return shareGrant(
+      record.id,
+      // Heard ended between the check and now.
+      () => this.#ended.get(record.id),
+      (once) => {
         let watched = this.#watched.get(record.id);
         if (!watched) {
           watched = { watchers: new Set(), expiry: undefined };
@@ -269,14 +259,13 @@ export class ClusterShareLinks implements ShareRegistry {
         }
         watched.watchers.add(once);
         return () => {
-          called = true;
           const current = this.#watched.get(record.id);
           if (!current) return;
           current.watchers.delete(once);
           if (current.watchers.size === 0) this.#forget(record.id);
         };
       },
-    };
+    );
   }
 
   /** Tells every connection of this node admitted with `id` that it ended; one that throws does not stop the others. */

@@ -238,28 +238,15 @@ export class ShareLinks implements ShareRegistry {
   }
 
   #grant(record: LinkRecord): ShareGrant {
-    return {
-      id: record.id,
-      watch: (onEnd) => {
-        let called = false;
-        const once = (error: AuthError) => {
-          if (called) return;
-          called = true;
-          onEnd(error);
-        };
-        // Ended between the check and now (a revoke on another request): end this one too, after the caller has set up.
-        if (this.#links.get(record.id) !== record || record.revoked) {
-          const error = record.revoked ? linkRevoked() : linkExpired();
-          queueMicrotask(() => once(error));
-          return () => { called = true; };
-        }
+    return shareGrant(
+      record.id,
+      // Ended between the check and now (a revoke on another request).
+      () => (this.#links.get(record.id) !== record || record.revoked ? (record.revoked ? linkRevoked() : linkExpired()) : undefined),
+      (once) => {
         record.watchers.add(once);
-        return () => {
-          called = true;
-          record.watchers.delete(once);
-        };
+        return () => record.watchers.delete(once);
       },
-    };
+    );
   }
 
   #end(record: LinkRecord, error: AuthError): void {
@@ -285,6 +272,35 @@ export class ShareLinks implements ShareRegistry {
     record.expiry = undefined;
     if (this.#links.get(record.id) === record) this.#links.delete(record.id);
   }
+}
+
+/**
+ * A link's grant: `watch(onEnd)` calls `onEnd` at most once. When `ended()` says the link ended
+ * already (between the check and the watch), after the caller has set up; otherwise `add`
+ * registers it with the registry and returns what takes it out again.
+ */
+export function shareGrant(id: string, ended: () => AuthError | undefined, add: (once: (error: AuthError) => void) => () => void): ShareGrant {
+  return {
+    id,
+    watch: (onEnd) => {
+      let called = false;
+      const once = (error: AuthError) => {
+        if (called) return;
+        called = true;
+        onEnd(error);
+      };
+      const error = ended();
+      if (error) {
+        queueMicrotask(() => once(error));
+        return () => { called = true; };
+      }
+      const remove = add(once);
+      return () => {
+        called = true;
+        remove();
+      };
+    },
+  };
 }
 
 /** A link's token: HS256, `typ` SHARE_TOKEN_TYPE, `jti` its id, `scope` its one scope. */
