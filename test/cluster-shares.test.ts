@@ -1,7 +1,8 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { startRedis } from './redis-server.js';
-import { ADMIN, call, node } from './cluster-session-helpers.js';
+import { ADMIN, OWNER, STRANGER, call, node } from './cluster-session-helpers.js';
+import { waitUntil } from './wait.js';
 import { feedOutcome, feedViewer } from './cluster-viewer.js';
 
 // Share links in a cluster (docs/sessions.md "Share links"): the registry is in Redis, so a link
@@ -77,5 +78,38 @@ describe('share links across the nodes of a cluster', () => {
     assert.equal(refused.body.error, 'too_many_shares');
     const listed = await call(a, 'GET', '/api/streams/demo/shares', ADMIN);
     assert.equal(listed.body.links.length, 32);
+  });
+
+  it("a session's links are made, used and revoked through a node that does not run it (real Chromium)", async (t) => {
+    const redis = await startRedis(t);
+    const [a, b] = await Promise.all([node(t, redis.url), node(t, redis.url)]);
+    const created = await call(a, 'POST', '/api/session/create', OWNER, { session_id: 'kiosk', width: 320, height: 240 });
+    assert.equal(created.status, 201, JSON.stringify(created.body));
+    const view = await waitUntil(() => call(b, 'GET', '/api/cluster', ADMIN), (v) => v.body.sessions?.['kiosk'] !== undefined, { timeoutMs: 20_000, what: "B knowing A's session" });
+    const runsOn = view.body.sessions['kiosk'] as string;
+    const [home, away] = view.body.nodes.find((n: { id: string }) => n.id === runsOn)?.url === a.http ? [a, b] : [b, a];
+
+    // Made on the node that does not run the session, by its owner only.
+    assert.equal((await call(away, 'POST', '/api/session/kiosk/share', STRANGER, { mode: 'control' })).status, 404);
+    const control = await call(away, 'POST', '/api/session/kiosk/share', OWNER, { mode: 'control' });
+    assert.equal(control.status, 201, JSON.stringify(control.body));
+    const watch = await call(away, 'POST', '/api/session/kiosk/share', OWNER, { mode: 'view' });
+    assert.equal(watch.status, 201);
+
+    // Used through that node (its calls are forwarded to the session's node, which checks the link in Redis).
+    assert.equal((await call(away, 'POST', '/api/session/kiosk/keepalive', control.body.token)).status, 200);
+    assert.equal((await call(away, 'GET', '/api/session/kiosk', watch.body.token)).status, 200);
+    assert.equal((await call(away, 'POST', '/api/session/kiosk/keepalive', watch.body.token)).status, 403, 'a view link does not drive');
+
+    // Listed and revoked on the session's node: refused on both.
+    const listed = await call(home, 'GET', '/api/session/kiosk/shares', OWNER);
+    assert.deepEqual(listed.body.links.map((l: { mode: string }) => l.mode).sort(), ['control', 'view']);
+    assert.equal((await call(home, 'DELETE', `/api/session/kiosk/shares/${control.body.link.id}`, OWNER)).status, 200);
+    for (const server of [home, away]) {
+      const refused = await call(server, 'POST', '/api/session/kiosk/keepalive', control.body.token);
+      assert.equal(refused.status, 401);
+      assert.match(refused.body.error, /share link revoked/);
+    }
+    assert.equal((await call(home, 'DELETE', '/api/session/kiosk', OWNER)).status, 200);
   });
 });
