@@ -2,27 +2,17 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { WebSocket, type RawData } from 'ws';
 import { startRedis } from './redis-server.js';
-import { killHard, spawnServer, type ServerProcess } from './server-process.js';
-import { tempDir, type TestCleanup } from './temp-dir.js';
+import { killHard, type ServerProcess } from './server-process.js';
+import type { TestCleanup } from './temp-dir.js';
 import { waitUntil, withTimeout } from './wait.js';
 import type { ClusterView } from '../src/cluster/cluster.js';
+import { clusterNode, clusterView } from './cluster-viewer.js';
 
 // Several `framehub serve` processes over one real redis-server (npm run build first: they run
 // from dist/). The demo stream is the pattern source every node could run; the lease decides
 // which one does.
 
-async function node(t: TestCleanup, redisUrl: string): Promise<ServerProcess> {
-  const dir = await tempDir(t);
-  const server = await spawnServer(['--redis', redisUrl, '--idle-grace', '1', '--image-dir', dir]);
-  t.after(() => killHard(server));
-  return server;
-}
-
-async function clusterView(server: ServerProcess): Promise<ClusterView> {
-  const response = await fetch(`${server.http}/api/cluster`);
-  assert.equal(response.status, 200);
-  return (await response.json()) as ClusterView;
-}
+const node = (t: TestCleanup, redisUrl: string) => clusterNode(t, redisUrl);
 
 /** A `/ws/video_feed` viewer that counts the JPEG frames it receives. */
 interface Viewer {

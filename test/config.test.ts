@@ -66,6 +66,9 @@ describe('loadConfig', () => {
     ['a bad stream setting', { file: yamlFile('streams:\n  x:\n    source: pattern\n    fps: 1000\n') }, /streams.x.fps must be an integer from 1 to 60/],
     ['stream id 0', { file: yamlFile('streams:\n  "0":\n    source: pattern\n') }, /stream id "0"/],
     ['a primary stream that does not exist', { file: yamlFile('primaryStream: nope\n') }, /primaryStream "nope" is not a declared stream/],
+    ['a stream node that is no node name', { file: yamlFile('redis: redis://127.0.0.1:1\nstreams:\n  x:\n    source: pattern\n    node: "cam host!"\n') }, /streams.x.node must be a node name: 1-63 letters, digits/],
+    ['a node name with a space', { env: { NODE_NAME: 'my node' } }, /NODE_NAME must be a node name/],
+    ['a stream pinned to another node without a cluster', { flags: { 'node-name': 'here' }, file: yamlFile('streams:\n  x:\n    source: pattern\n    node: there\n') }, /streams.x.node is "there", but this node is "here" and joins no cluster/],
   ];
   for (const [name, inputs, message] of bad) {
     it(`refuses ${name} with a clear message`, () => {

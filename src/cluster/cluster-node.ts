@@ -1,7 +1,8 @@
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import type { RedisClient } from './redis-connection.js';
-import { NODE_KEY_PATTERN, nodeKey } from './keys.js';
+import { NODE_KEY_PATTERN, nodeKey, nodeNameKey } from './keys.js';
+import { RELEASE } from './stream-lease.js';
 
 /** What a node tells the others about itself, renewed every heartbeat. */
 export interface NodeReport {
@@ -27,6 +28,8 @@ export interface NodeReport {
 
 export interface NodeInfo extends NodeReport {
   id: string;
+  /** Its name (NODE_NAME; the host name by default): what a configured stream's `node:` names. */
+  name: string;
   /** Where this node listens (as it sees itself; behind a proxy, an internal address). */
   url: string | null;
   startedAt: number;
@@ -36,6 +39,8 @@ export interface NodeInfo extends NodeReport {
 
 export interface ClusterNodeOptions {
   redis: RedisClient;
+  /** @default the host name */
+  name?: string;
   /** @default 1000 */
   heartbeatMs?: number;
   /** A node that missed this long of heartbeats is gone from the list. @default 5000 */
@@ -59,7 +64,10 @@ export class ClusterNode {
   readonly #heartbeatMs: number;
   readonly #ttlMs: number;
 
+  readonly name: string;
+
   constructor(private readonly options: ClusterNodeOptions) {
+    this.name = options.name ?? hostname();
     this.#heartbeatMs = options.heartbeatMs ?? 1000;
     this.#ttlMs = options.ttlMs ?? 5000;
   }
@@ -86,7 +94,11 @@ export class ClusterNode {
   async stop(): Promise<void> {
     if (this.#timer) clearInterval(this.#timer);
     this.#timer = undefined;
-    if (this.options.redis.isReady) await this.options.redis.del(nodeKey(this.id)).catch(() => undefined);
+    if (this.options.redis.isReady) {
+      await this.options.redis.del(nodeKey(this.id)).catch(() => undefined);
+      // Only if no other node of that name renewed it since.
+      await this.options.redis.eval(RELEASE, { keys: [nodeNameKey(this.name)], arguments: [this.id] }).catch(() => undefined);
+    }
   }
 
   /** Every node whose heartbeat has not expired, this one included, oldest first. */
@@ -121,8 +133,12 @@ export class ClusterNode {
     if (this.#beating || !this.#report) return;
     this.#beating = true;
     try {
-      const info: NodeInfo = { id: this.id, url: this.#url, startedAt: this.startedAt, updatedAt: Date.now(), ...this.#load(), ...this.#report() };
-      await this.options.redis.set(nodeKey(this.id), JSON.stringify(info), { expiration: { type: 'PX', value: this.#ttlMs } });
+      const info: NodeInfo = { id: this.id, name: this.name, url: this.#url, startedAt: this.startedAt, updatedAt: Date.now(), ...this.#load(), ...this.#report() };
+      await Promise.all([
+        this.options.redis.set(nodeKey(this.id), JSON.stringify(info), { expiration: { type: 'PX', value: this.#ttlMs } }),
+        // The name's key says the node is alive to the nodes following its pinned streams (one GET, not a node-list read).
+        this.options.redis.set(nodeNameKey(this.name), this.id, { expiration: { type: 'PX', value: this.#ttlMs } }),
+      ]);
     } finally {
       this.#beating = false;
     }

@@ -1,7 +1,7 @@
 import { Source, type SourceEvents, type SourceExit, type SourceFrame } from '../sources/source.js';
 import type { RedisClient } from './redis-connection.js';
 import { StreamLease } from './stream-lease.js';
-import { framesChannel } from './keys.js';
+import { framesChannel, nodeNameKey } from './keys.js';
 import { decodeFrameMessage, encodeFrameMessage } from './frame-message.js';
 
 /** `owner`: this node runs the source and publishes its frames; `follower`: it receives them from Redis. */
@@ -20,7 +20,14 @@ export interface ClusterSourceOptions {
   leaseMs?: number;
   /** How often the owner renews and a follower tries to take the lease. @default 400 */
   tickMs?: number;
+  /** This node's name (NODE_NAME). */
+  nodeName?: string;
+  /** The stream's `node:`: only a node of that name runs its source; every other node follows it. */
+  pinned?: string;
 }
+
+/** While a pinned stream's node is away, its followers' viewers are told again this often (one who joined since hears it too). */
+const ABSENT_NOTICE_MS = 5_000;
 
 export interface ClusterSourceStats {
   role: ClusterRole;
@@ -56,6 +63,14 @@ export class ClusterSource extends Source {
   #publishing = false;
   #pendingPublish: SourceFrame | undefined;
   readonly #counts = { published: 0, publishSkipped: 0, received: 0 };
+  /** Pinned to another node: this node only ever follows. */
+  readonly #elsewhere: boolean;
+  /** Pinned to this node: it runs the source while any node has viewers, not only while it has some itself. */
+  readonly #here: boolean;
+  /** Whether the pinned node was in the cluster at the last look (`undefined`: not looked yet). */
+  #nodePresent: boolean | undefined;
+  #absentToldAt = 0;
+  #serving = false;
 
   constructor(options: ClusterSourceOptions) {
     super();
@@ -63,6 +78,8 @@ export class ClusterSource extends Source {
     this.kind = options.local.kind;
     this.#lease = new StreamLease(options.redis, options.streamId, options.nodeId, this.#options.leaseMs);
     this.#channel = framesChannel(options.streamId);
+    this.#elsewhere = options.pinned !== undefined && options.pinned !== options.nodeName;
+    this.#here = options.pinned !== undefined && options.pinned === options.nodeName;
     options.local.on('frame', this.#localOnFrame);
     options.local.on('status', this.#localOnStatus);
     options.local.on('exit', this.#localOnExit);
@@ -76,6 +93,21 @@ export class ClusterSource extends Source {
     return { role: this.#role, ...this.#counts };
   }
 
+  /** The node this stream is pinned to (`node:`), if any. */
+  get pinned(): string | undefined {
+    return this.#options.pinned;
+  }
+
+  /**
+   * Pinned to this node: from now on it runs the source whenever another node follows the
+   * stream (`PUBSUB NUMSUB` of its frames, every tick), not only for its own viewers.
+   */
+  serveFollowers(): void {
+    if (!this.#here) return;
+    this.#serving = true;
+    this.#timer ??= setInterval(this.#tick, this.#options.tickMs).unref();
+  }
+
   start(): Promise<void> {
     this.#wanted = true;
     this.#timer ??= setInterval(this.#tick, this.#options.tickMs).unref();
@@ -84,17 +116,22 @@ export class ClusterSource extends Source {
       // The Stream starts a source again after it died: only the owner has anything to restart.
       if (this.#role === 'owner') return this.#options.local.start();
       if (this.#role === 'follower') return;
-      if (await this.#lease.acquire()) await this.#becomeOwner();
+      if (!this.#elsewhere && (await this.#lease.acquire())) await this.#becomeOwner();
       else await this.#follow();
+      // Redis away: the next tick looks again.
+      if (this.#elsewhere) await this.#lookForNode().catch(() => undefined);
     });
   }
 
   stop(): Promise<void> {
     this.#wanted = false;
-    if (this.#timer) clearInterval(this.#timer);
-    this.#timer = undefined;
+    if (this.#timer && !this.#serving) clearInterval(this.#timer);
+    if (!this.#serving) this.#timer = undefined;
     return this.#serial(async () => {
       if (this.#wanted) return; // started again meanwhile
+      this.#nodePresent = undefined;
+      // Pinned here and another node still follows: the source runs on for it.
+      if (this.#here && this.#serving && this.#role === 'owner' && (await this.#followers()) > 0) return;
       const role = this.#role;
       this.#role = 'idle';
       if (role === 'owner') {
@@ -131,13 +168,77 @@ export class ClusterSource extends Source {
     await this.#options.subscriber.unsubscribe(this.#channel, this.#remoteOnFrame, true);
   }
 
+  /** Stops serving other nodes (the node is closing) and gives the lease up. */
+  async close(): Promise<void> {
+    this.#serving = false;
+    await this.stop();
+  }
+
+  /** Nodes following this stream's frames. */
+  async #followers(): Promise<number> {
+    const counts = await this.#options.redis.pubSubNumSub(this.#channel);
+    const count = Number(counts[this.#channel] ?? 0);
+    return Number.isFinite(count) ? count : 0;
+  }
+
+  /**
+   * Pinned elsewhere: whether its node is in the cluster (its name's key, renewed by its
+   * heartbeat). Viewers are told when it goes and when it comes back, and every
+   * ABSENT_NOTICE_MS while it is away.
+   */
+  async #lookForNode(): Promise<void> {
+    const node = this.#options.pinned!;
+    const present = (await this.#options.redis.get(nodeNameKey(node))) !== null;
+    const was = this.#nodePresent;
+    this.#nodePresent = present;
+    const stream = this.#options.streamId;
+    if (present) {
+      if (was === false) this.emit('status', { message: `node "${node}", which runs the source of ${stream}, is back in the cluster: frames resume`, detail: { node, node_present: true } });
+      return;
+    }
+    if (was === false && Date.now() - this.#absentToldAt < ABSENT_NOTICE_MS) return;
+    this.#absentToldAt = Date.now();
+    this.emit('status', { message: `node "${node}", the only node that runs the source of ${stream}, is not in the cluster: waiting for it to come back`, detail: { node, node_present: false } });
+  }
+
+  /** Pinned here: runs the source while this node or any other wants its frames, and stops it when none does. */
+  async #serveTick(): Promise<void> {
+    if (this.#role === 'owner') {
+      if (!(await this.#lease.renew())) {
+        // Another node of the same name took it (two nodes named alike): follow it, as any owner that lost its lease.
+        this.#role = this.#wanted ? 'follower' : 'idle';
+        await this.#options.local.stop();
+        if (this.#wanted) await this.#follow();
+        return;
+      }
+      if (this.#wanted || (await this.#followers()) > 0) return;
+      this.#role = 'idle';
+      try {
+        await this.#options.local.stop();
+      } finally {
+        await this.#lease.release();
+      }
+      return;
+    }
+    if (!this.#wanted && (await this.#followers()) === 0) return;
+    if (!(await this.#lease.acquire())) return;
+    if (this.#role === 'follower') await this.#unfollow();
+    try {
+      await this.#becomeOwner();
+    } catch (error) {
+      if (this.#wanted) this.#localOnExit({ error: error as Error, restartable: true });
+    }
+  }
+
   /** The owner renews its lease; a follower takes the lease when nobody holds it. */
   readonly #tick = (): void => {
     // A tick still waiting for Redis (Redis away, reconnecting) is not joined by another.
-    if (this.#ticking || !this.#wanted) return;
+    if (this.#ticking || (!this.#wanted && !this.#serving)) return;
     this.#ticking = true;
     void this.#serial(async () => {
+      if (this.#serving) return this.#serveTick();
       if (!this.#wanted) return;
+      if (this.#elsewhere) return this.#lookForNode();
       if (this.#role === 'owner') {
         if (await this.#lease.renew()) return;
         // Our lease expired (this process stalled longer than leaseMs) and another node may hold
@@ -205,6 +306,11 @@ export class ClusterSource extends Source {
   };
 
   readonly #localOnExit = (exit: SourceExit): void => {
-    if (this.#role === 'owner') this.emit('exit', exit);
+    if (this.#role !== 'owner') return;
+    if (this.#wanted) return void this.emit('exit', exit);
+    // Running for other nodes only (pinned here), with no Stream here to restart it: give the
+    // lease up, and the next tick starts the source again while some node follows.
+    this.#role = 'idle';
+    void this.#serial(() => this.#lease.release()).catch(() => undefined);
   };
 }

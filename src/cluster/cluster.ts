@@ -11,15 +11,23 @@ export interface ClusterOptions {
   leaseMs?: number;
   tickMs?: number;
   heartbeatMs?: number;
+  /** This node's name (NODE_NAME): what a configured stream's `node:` names. @default the host name */
+  nodeName?: string;
 }
 
 /** What `GET /api/cluster` answers. */
 export interface ClusterView {
   /** The node that answered. */
   node: string;
+  /** Its name (NODE_NAME). */
+  name: string;
   nodes: NodeInfo[];
-  /** Per configured stream: the node running its source (`null`: none) and its viewers on every node. */
-  streams: Record<string, { owner: string | null; viewers: number }>;
+  /**
+   * Per configured stream: the node running its source (`null`: none), its viewers on every
+   * node, and for a stream pinned with `node:` the name of the only node that may run it and
+   * whether a node of that name is in the cluster.
+   */
+  streams: Record<string, { owner: string | null; viewers: number; node?: string; nodePresent?: boolean }>;
   /** Per browser session: the node its Chromium runs on. */
   sessions: Record<string, string>;
   /** Per browser session with an owner (access configured): whose it is. */
@@ -53,6 +61,7 @@ export class Cluster {
     }
     const node = new ClusterNode({
       redis,
+      ...(options.nodeName !== undefined && { name: options.nodeName }),
       ...(options.heartbeatMs !== undefined && { heartbeatMs: options.heartbeatMs }),
       onError: (error) => options.log.warn({ err: error }, 'cluster heartbeat'),
     });
@@ -62,7 +71,8 @@ export class Cluster {
   /** Announces this node to the others (the first heartbeat); `report` is asked on every heartbeat. */
   async start(report: () => Omit<NodeReport, 'cpu' | 'rss'>): Promise<void> {
     await this.node.start(report);
-    this.options.log.info(`cluster: joined as node ${this.node.id}`);
+    for (const source of this.#sources.values()) source.serveFollowers();
+    this.options.log.info(`cluster: joined as node ${this.node.id} (name ${this.node.name})`);
   }
 
   /** Another connection to the cluster's Redis, for a part that blocks on it (the generation log's `XREAD BLOCK`); its user closes it. */
@@ -71,11 +81,13 @@ export class Cluster {
   }
 
   /** `local` as this stream's source in the cluster: it runs here only while this node holds the stream's lease. */
-  wrapSource(streamId: string, local: Source): ClusterSource {
+  wrapSource(streamId: string, local: Source, pinned?: string): ClusterSource {
     const source = new ClusterSource({
       streamId,
       local,
       nodeId: this.node.id,
+      nodeName: this.node.name,
+      ...(pinned !== undefined && { pinned }),
       redis: this.redis,
       subscriber: this.subscriber,
       ...(this.options.leaseMs !== undefined && { leaseMs: this.options.leaseMs }),
@@ -96,7 +108,8 @@ export class Cluster {
     const streams: ClusterView['streams'] = {};
     for (const [id, owner] of Object.entries(owners)) {
       const viewers = nodes.reduce((sum, node) => sum + (node.streams.find((s) => s.id === id)?.viewers ?? 0), 0);
-      streams[id] = { owner, viewers };
+      const pinned = this.#sources.get(id)?.pinned;
+      streams[id] = { owner, viewers, ...(pinned !== undefined && { node: pinned, nodePresent: nodes.some((node) => node.name === pinned) }) };
     }
     const sessions: ClusterView['sessions'] = {};
     const sessionOwners: ClusterView['sessionOwners'] = {};
@@ -105,12 +118,14 @@ export class Cluster {
       // A node of an older version reports no owners.
       Object.assign(sessionOwners, node.sessionOwners ?? {});
     }
-    return { node: this.node.id, nodes, streams, sessions, sessionOwners };
+    return { node: this.node.id, name: this.node.name, nodes, streams, sessions, sessionOwners };
   }
 
   /** Leaves the cluster and closes the connections; call after the streams have stopped (their leases are released then). */
   close(): Promise<void> {
     this.#closing ??= (async () => {
+      // A pinned stream's source may run for other nodes only: stopped, and its lease released, before the node leaves.
+      await Promise.all([...this.#sources.values()].map((source) => source.close().catch(() => undefined)));
       await this.node.stop();
       await closeRedis(this.subscriber);
       await closeRedis(this.redis);

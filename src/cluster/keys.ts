@@ -8,6 +8,9 @@ export const KEY_PREFIX = 'framehub:';
 export const nodeKey = (nodeId: string): string => `${KEY_PREFIX}node:${nodeId}`;
 export const NODE_KEY_PATTERN = `${KEY_PREFIX}node:*`;
 
+/** A live node of that name (NODE_NAME): its id, with the heartbeat's TTL. Its pinned streams' followers read it. */
+export const nodeNameKey = (name: string): string => `${KEY_PREFIX}node-name:${name}`;
+
 /** A stream's source lease: the id of the node that runs the source, with a TTL (`SET NX PX`). */
 export const leaseKey = (streamId: string): string => `${KEY_PREFIX}lease:${streamId}`;
 
@@ -42,3 +45,14 @@ export const CLUSTER_SECRET_KEY = `${KEY_PREFIX}cluster-secret`;
 export const SESSION_CAPS_ALL_KEY = `${KEY_PREFIX}session-caps:all`;
 export const sessionCapsIpKey = (ip: string): string => `${KEY_PREFIX}session-caps:ip:${ip}`;
 export const sessionCapsOwnerKey = (owner: string): string => `${KEY_PREFIX}session-caps:owner:${owner}`;
+
+/** A share link (a hash: target, mode, scope, created, expires, max, uses, revoked), expiring with the link (cluster-share-links.ts). */
+export const shareKey = (linkId: string): string => `${KEY_PREFIX}share:${linkId}`;
+/** The links of one target (a sorted set of link ids scored by their expiry, ms): its cap and its list. */
+export const sharesTargetKey = (target: string): string => `${KEY_PREFIX}shares:target:${target}`;
+/** Every link of the cluster (scored by expiry): the overall cap. */
+export const SHARES_ALL_KEY = `${KEY_PREFIX}shares:all`;
+/** Revocations and dropped targets (pub/sub, JSON): every node ends its connections made with those links at once. */
+export const SHARES_CHANNEL = `${KEY_PREFIX}shares`;
+/** The key share tokens are signed with when neither JWT_SECRET nor SHARE_SECRET is set: random, set by the first node. */
+export const SHARE_SECRET_KEY = `${KEY_PREFIX}share-secret`;

@@ -4,7 +4,8 @@ import { leaseKey } from './keys.js';
 // Renew and release only a lease this node still holds: GET and PEXPIRE/DEL in one script, so a
 // lease that expired and went to another node in between is never extended or deleted by us.
 const RENEW = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) end return 0";
-const RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0";
+/** Deletes KEYS[1] only while it holds ARGV[1] (this node's id): what a node gives up, never another's. */
+export const RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0";
 
 /**
  * The right to run one stream's source: a Redis key holding the owner's node id with a TTL.

@@ -1,10 +1,16 @@
 import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { parse as parseYaml } from 'yaml';
 
 /** How a configured stream is recorded (docs/recording.md); every kind takes them. */
 export interface StreamRecordingSettings {
   /** Record from the start, always: a new recording every `record_segment` seconds. */
   record?: boolean;
+  /**
+   * The node that runs this stream's source in a cluster (its `nodeName`): a camera attached to
+   * one machine. Every other node follows it. Unset: whichever node has viewers first.
+   */
+  node?: string;
   /** Seconds of the past a recording starts with (0-300): the stream is encoded all the time. */
   prerecord?: number;
   /** Seconds an always-on recording runs before the next one takes over. @default 600 */
@@ -160,6 +166,8 @@ export interface Config {
   comfyui: string;
   /** Redis of the cluster this node joins, e.g. redis://127.0.0.1:6379 (REDIS_URL, --redis); '' = a single node, no Redis. @default '' */
   redis: string;
+  /** This node's name in its cluster, what a stream's `node:` names (NODE_NAME, --node-name). @default the host name */
+  nodeName: string;
   streams: Record<string, StreamConfig>;
 }
 
@@ -207,6 +215,9 @@ const bool = (raw: unknown, origin: Origin): boolean => {
   if (typeof raw === 'string' && /^(0|false|no|off)$/i.test(raw.trim())) return false;
   throw new ConfigError(`${origin} must be true or false (got ${JSON.stringify(raw)})`);
 };
+/** A node's name: a host name's characters, so the default (the host name) is one. */
+const NODE_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
+const NODE_NAME_RULE = 'a node name: 1-63 letters, digits, "_", "." or "-", starting with a letter or digit';
 const LOG_LEVELS = /^(fatal|error|warn|info|debug|trace|silent)$/;
 /** One scope: `view`, `view:<stream id>`, `control`, `control:<session id>`, `publish`, `admin`, `generations:all`. */
 const SCOPE = '[A-Za-z][A-Za-z_]*(?::[A-Za-z0-9_.:-]{1,160})?';
@@ -265,6 +276,7 @@ export const FIELDS: Record<Exclude<keyof Config, 'streams'>, Field> = {
   maxImageSize: { env: 'MAX_IMAGE_SIZE', flag: 'max-image-size', parse: int(1024, 512 * 1024 * 1024), default: 32 * 1024 * 1024, help: 'largest published image, bytes' },
   comfyui: { env: 'COMFYUI_URL', flag: 'comfyui', parse: (raw, origin) => (raw === '' ? '' : str(/^https?:\/\/\S+$/, 'an http(s) URL like http://127.0.0.1:8188')(raw, origin)), default: '', help: 'ComfyUI server to bridge' },
   redis: { env: 'REDIS_URL', flag: 'redis', parse: (raw, origin) => (raw === '' ? '' : str(/^rediss?:\/\/\S+$/, 'a redis:// or rediss:// URL like redis://127.0.0.1:6379')(raw, origin)), default: '', help: 'Redis of the cluster to join (unset = a single node)' },
+  nodeName: { env: 'NODE_NAME', flag: 'node-name', parse: (raw, origin) => (raw === '' ? '' : str(NODE_NAME, NODE_NAME_RULE)(raw, origin)), default: '', help: 'this node\'s name in the cluster, what a stream\'s node: names (unset = the host name)' },
 };
 
 type StreamKind = StreamConfig['source'];
@@ -294,6 +306,7 @@ const STREAM_KEYS: Record<string, Field['parse']> = {
   device: (raw, origin) => str(/^\/dev\/\S+$/, 'a device path like /dev/video0')(raw, origin),
   url: (raw, origin) => str(/^(rtsps?|rtmps?|https?|srt|udp|tcp):\/\/\S+$/i, 'an rtsp://, rtmp://, http(s)://, srt://, udp:// or tcp:// URL')(raw, origin),
   lavfi: (raw, origin) => str()(raw, origin),
+  node: (raw, origin) => str(NODE_NAME, NODE_NAME_RULE)(raw, origin),
   record: bool,
   prerecord: int(0, 300),
   record_segment: int(2, 86_400),
@@ -301,7 +314,8 @@ const STREAM_KEYS: Record<string, Field['parse']> = {
   retention_size: int(0, 100 * 1024 * 1024),
 };
 
-const RECORDING_KEYS = ['record', 'prerecord', 'record_segment', 'retention_age', 'retention_size'];
+// `node` with them: every kind takes both.
+const RECORDING_KEYS = ['node', 'record', 'prerecord', 'record_segment', 'retention_age', 'retention_size'];
 
 const KIND_KEYS: Record<StreamKind, readonly string[]> = {
   pattern: ['source', 'fps', 'width', 'height', 'quality', 'label', ...RECORDING_KEYS],
@@ -379,6 +393,15 @@ export function loadConfig(inputs: ConfigInputs = {}): Config {
 
   const rawStreams = inputs.overrides?.streams ?? fileValues['streams'] ?? DEFAULT_STREAMS;
   config['streams'] = parseStreams(rawStreams, inputs.overrides?.streams ? 'streams' : `${inputs.file ?? 'defaults'}: streams`);
+  if (config['nodeName'] === '') config['nodeName'] = defaultNodeName();
+  // One node: a stream pinned to another could never run, so say so now rather than serve a stream without frames.
+  if (config['redis'] === '') {
+    for (const [id, stream] of Object.entries(config['streams'] as Record<string, StreamConfig>)) {
+      if (stream.node !== undefined && stream.node !== config['nodeName']) {
+        throw new ConfigError(`streams.${id}.node is "${stream.node}", but this node is "${String(config['nodeName'])}" and joins no cluster (no REDIS_URL): no node could run its source. Set REDIS_URL, or NODE_NAME=${stream.node} on the node that has its source, or drop node:`);
+      }
+    }
+  }
   const streamIds = Object.keys(config['streams'] as object);
   if (config['primaryStream'] === '') config['primaryStream'] = streamIds[0];
   else if (!streamIds.includes(config['primaryStream'] as string)) {
@@ -415,4 +438,10 @@ function parseStreams(raw: unknown, origin: Origin): Record<string, StreamConfig
     streams[id] = stream as unknown as StreamConfig;
   }
   return streams;
+}
+
+/** The host name as a node name: characters a name may not hold become "-". */
+function defaultNodeName(): string {
+  const name = hostname().replace(/[^A-Za-z0-9_.-]/g, '-').replace(/^[^A-Za-z0-9]+/, '').slice(0, 63);
+  return NODE_NAME.test(name) ? name : 'node';
 }

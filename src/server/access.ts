@@ -7,7 +7,7 @@ import { AuthError, OPEN_PRINCIPAL, bearerToken, createTokenVerifier, producerTo
 import { refusalOf } from './route-errors.js';
 import type { UpgradeHandler } from './upgrade-router.js';
 import { closeSocket } from './ws-close.js';
-import { ShareLinks } from './share-links.js';
+import { ShareLinks, type ShareRegistry } from './share-links.js';
 
 /**
  * What a route asks for: `view` (every stream), `view:<stream id>`, `control` (every session),
@@ -95,11 +95,11 @@ export class Access {
   /** Whether any token may publish (PRODUCER_TOKEN, a JWT, or a static token with `publish`/`admin`). */
   readonly #publishPossible: boolean;
   /** The share links whose tokens this model also accepts (share-links.ts); unset = none. */
-  readonly shares: ShareLinks | undefined;
+  readonly shares: ShareRegistry | undefined;
 
   constructor(
     config: Pick<Config, 'jwtSecret' | 'jwksUrl' | 'jwtAudience' | 'jwtIssuer' | 'jwtMaxAge' | 'jwtDefaultScopes' | 'accessTokens' | 'producerToken'>,
-    shares?: ShareLinks,
+    shares?: ShareRegistry,
   ) {
     this.shares = shares;
     this.#verifier = createTokenVerifier({
@@ -137,7 +137,7 @@ export class Access {
    */
   async admit(token: string | undefined, need: Need | undefined): Promise<Principal> {
     const principal = need === undefined ? await this.identify(token) : await this.authorize(token, need);
-    if (principal.share) this.shares?.use(principal.share.id);
+    if (principal.share) await this.shares?.use(principal.share.id);
     return principal;
   }
 

@@ -43,7 +43,8 @@ import { Recordings } from '../recording/recordings.js';
 import { registerRecordingRoutes } from './recording-routes.js';
 import { PlaybackStreams } from '../recording/playback-streams.js';
 import { registerPlaybackRoutes } from './playback-routes.js';
-import { ShareLinks, type WallClock } from './share-links.js';
+import { ShareLinks, type ShareRegistry, type WallClock } from './share-links.js';
+import { ClusterShareLinks } from './cluster-share-links.js';
 import { registerShareRoutes } from './share-routes.js';
 
 export interface FramehubServer {
@@ -101,24 +102,34 @@ export async function createServer(config: Config, options: ServerOptions = {}):
   const encoder = options.encoder ?? new SharpEncoder();
 
   // Without REDIS_URL nothing below touches Redis: one node, everything in this process.
-  const cluster = config.redis ? await Cluster.join({ url: config.redis, log: app.log }) : undefined;
+  const cluster = config.redis ? await Cluster.join({ url: config.redis, log: app.log, nodeName: config.nodeName }) : undefined;
   const hub = new Hub(config.primaryStream);
   for (const [id, streamConfig] of Object.entries(config.streams)) {
     const local = createSource(id, streamConfig, {
       quality: config.quality, captureFps: config.captureFps, log: app.log.child({ stream: id }), ...(config.display && { display: config.display }),
     });
-    const source = cluster ? cluster.wrapSource(id, local) : local;
+    const source = cluster ? cluster.wrapSource(id, local, streamConfig.node) : local;
     hub.add(new Stream(id, source, encoder, { idleGraceMs: config.idleGrace * 1000, label: id.toUpperCase() }));
   }
 
   const context: RouteContext = { hub, config, log: app.log };
   // Every route asks this one object for its scope (docs/security.md has the table).
-  // Share links (share-links.ts) sign with JWT_SECRET, else SHARE_SECRET, else a key of this process only.
-  const shares = new ShareLinks({
-    secret: config.jwtSecret || config.shareSecret || undefined,
-    onError: (error) => app.log.error({ err: error }, 'ending a share link\'s connection failed'),
+  // Share links (share-links.ts) sign with JWT_SECRET, else SHARE_SECRET, else a key of this
+  // process only; in a cluster they live in Redis (cluster-share-links.ts), signed with the
+  // cluster's key when neither secret is set, so a link works on every node.
+  const shareOptions = {
+    ...((config.jwtSecret || config.shareSecret) && { secret: config.jwtSecret || config.shareSecret }),
+    onError: (error: unknown) => app.log.error({ err: error }, 'ending a share link\'s connection failed'),
     ...(options.shareClock && { clock: options.shareClock }),
-  });
+  };
+  let shares: ShareRegistry;
+  if (cluster) {
+    const clustered = new ClusterShareLinks({ redis: cluster.redis, subscriber: cluster.subscriber, ...shareOptions });
+    await clustered.start();
+    shares = clustered;
+  } else {
+    shares = new ShareLinks(shareOptions);
+  }
   const access = new Access(config, shares);
   const caps = new ConnectionCaps(config.maxConnections, config.maxConnectionsPerIp);
   const router = new UpgradeRouter({ maxPayload: config.maxPayload, caps, log: app.log, gate });
@@ -176,10 +187,11 @@ export async function createServer(config: Config, options: ServerOptions = {}):
   hub.addResolver(sessions.resolveStream);
   if (sharedSessions) hub.addResolver(sharedSessions.remote.resolveStream);
   registerSessionRoutes(app, sessions, access, { quality: config.quality, fps: 30, width: 1280, height: 720 }, sharedSessions?.forward);
-  registerShareRoutes(app, hub, sessions, access, shares);
+  registerShareRoutes(app, hub, sessions, access, shares, sharedSessions && ((id) => sharedSessions.directory.lookup(id)));
   // A new session under a closed one's id must not inherit its links.
   sessions.on('session:closed', function sessionsOnClosed({ id }) {
-    shares.dropTarget(`session:${id}`);
+    // Redis away: the links stay until they expire; a new session under this id is unlikely (ids are random unless named).
+    Promise.resolve(shares.dropTarget(`session:${id}`)).catch((error: unknown) => app.log.warn({ err: error, session: id }, 'ending a closed session\'s share links'));
   });
   // After the session resolver (the hub resolves `session:<id>` streams at request time either way).
   registerRecordingRoutes(app, hub, recordings, access);
@@ -246,7 +258,7 @@ export async function createServer(config: Config, options: ServerOptions = {}):
         await sessions.close();
         // After the registry: its sessions' ids are released (and their viewers elsewhere told) first.
         await sharedSessions?.close();
-        shares.close();
+        await shares.close();
         await closeHandshakes(router.wss, 2_000);
         for (const ws of router.wss.clients) ws.terminate();
         router.wss.close();

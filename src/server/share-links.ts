@@ -48,7 +48,8 @@ export interface ShareLinkInfo {
   revoked: boolean;
 }
 
-interface LinkRecord {
+/** What a registry keeps of a link (times in ms since the epoch). */
+export interface ShareRecord {
   id: string;
   target: string;
   mode: ShareMode;
@@ -58,6 +59,9 @@ interface LinkRecord {
   maxUses: number | undefined;
   uses: number;
   revoked: boolean;
+}
+
+interface LinkRecord extends ShareRecord {
   /** The connections admitted with it, told when it ends. */
   watchers: Set<(error: AuthError) => void>;
   expiry: TimerHandle | undefined;
@@ -74,6 +78,38 @@ export interface ShareLinksOptions {
 /** A browser session's stream id prefix (access.ts's SESSION_STREAM; access.ts imports this file). */
 const SESSION_STREAM = 'session:';
 
+/**
+ * The share links of a server: `ShareLinks` holds them in this process; in a cluster
+ * (REDIS_URL) `ClusterShareLinks` (server/cluster-share-links.ts) holds them in Redis, so a
+ * link works on every node. Callers await every answer (the memory registry's are synchronous).
+ */
+export interface ShareRegistry {
+  /** A new link on `target` and its token. Throws `too_many_shares` past the caps. */
+  create(target: string, mode: ShareMode, ttlSeconds: number, maxUses: number | undefined): Promise<{ link: ShareLinkInfo; token: string }>;
+  /** The links on `target`, oldest first. */
+  list(target: string): ShareLinkInfo[] | Promise<ShareLinkInfo[]>;
+  /** Revokes link `id` of `target`; `undefined` when `target` has no such link. */
+  revoke(target: string, id: string): ShareLinkInfo | undefined | Promise<ShareLinkInfo | undefined>;
+  /** Ends every link on `target` (its session closed). */
+  dropTarget(target: string): void | Promise<void>;
+  /** The principal of a share-link token, or an AuthError. */
+  verify(token: string): Promise<Principal>;
+  /** Counts one use (a connection) of link `id`, or an AuthError (`token_used_up`, …). */
+  use(id: string): void | Promise<void>;
+  close(): void | Promise<void>;
+}
+
+/** Why a create was refused: the target's cap, or the server's (the cluster's). */
+export function shareRefusal(cap: 'target' | 'all', target: string): FramehubError {
+  return cap === 'target'
+    ? new FramehubError(ErrorCode.TooManyShares, `too many share links on ${target.slice(0, 140)}: ${MAX_LINKS_PER_TARGET} at most; revoke one first`)
+    : new FramehubError(ErrorCode.TooManyShares, `too many share links on this server: ${MAX_LINKS} at most; try again later`);
+}
+export const linkRevoked = (): AuthError => new AuthError('token_revoked', 'unauthorized: share link revoked');
+export const linkExpired = (): AuthError => new AuthError('token_expired', 'unauthorized: share link expired');
+export const usedUp = (maxUses: number): AuthError => new AuthError('token_used_up', `unauthorized: share link used up (max_uses ${maxUses})`);
+export const targetGone = (target: string): AuthError => new AuthError('token_revoked', `unauthorized: share link ended: ${target.slice(0, 80)} is gone`);
+
 /** The scope a link of `mode` on stream `target` carries. */
 export function shareScope(target: string, mode: ShareMode): string {
   return mode === 'control' ? `control:${target.slice(SESSION_STREAM.length)}` : `view:${target}`;
@@ -86,7 +122,7 @@ export function shareScope(target: string, mode: ShareMode): string {
  * `max_uses`. Records end at their expiry (a timer), when revoked (kept a while, so a revoked
  * link is told as such), or when their target closes (`dropTarget`).
  */
-export class ShareLinks {
+export class ShareLinks implements ShareRegistry {
   readonly #key: Uint8Array;
   readonly #clock: WallClock;
   readonly #links = new Map<string, LinkRecord>();
@@ -115,9 +151,9 @@ export class ShareLinks {
   async create(target: string, mode: ShareMode, ttlSeconds: number, maxUses: number | undefined): Promise<{ link: ShareLinkInfo; token: string }> {
     const live = [...this.#links.values()].filter((record) => !record.revoked);
     if (live.filter((record) => record.target === target).length >= MAX_LINKS_PER_TARGET) {
-      throw new FramehubError(ErrorCode.TooManyShares, `too many share links on ${target.slice(0, 140)}: ${MAX_LINKS_PER_TARGET} at most; revoke one first`);
+      throw shareRefusal('target', target);
     }
-    if (this.#links.size >= MAX_LINKS) throw new FramehubError(ErrorCode.TooManyShares, `too many share links on this server: ${MAX_LINKS} at most; try again later`);
+    if (this.#links.size >= MAX_LINKS) throw shareRefusal('all', target);
     const id = randomBytes(12).toString('base64url');
     const now = this.#clock.now();
     const record: LinkRecord = {
@@ -125,17 +161,10 @@ export class ShareLinks {
     };
     // Held before the signing's await, so creates racing each other all count against the caps.
     this.#links.set(id, record);
-    record.expiry = this.#clock.setTimeout(() => this.#end(record, new AuthError('token_expired', 'unauthorized: share link expired')), ttlSeconds * 1000);
+    record.expiry = this.#clock.setTimeout(() => this.#end(record, linkExpired()), ttlSeconds * 1000);
     try {
-      const token = await new SignJWT({ scope: record.scope })
-        .setProtectedHeader({ alg: 'HS256', typ: SHARE_TOKEN_TYPE })
-        .setJti(id)
-        .setAudience(AUDIENCE)
-        .setIssuedAt(Math.floor(now / 1000))
-        // Whole seconds, rounded up: the record's own expiry (to the ms) is what the registry enforces.
-        .setExpirationTime(Math.ceil(record.expiresAt / 1000))
-        .sign(this.#key);
-      return { link: info(record), token };
+      const token = await signShareToken(this.#key, record);
+      return { link: linkInfo(record), token };
     } catch (error) {
       this.#drop(record);
       throw error;
@@ -144,7 +173,7 @@ export class ShareLinks {
 
   /** The links on `target`, oldest first. */
   list(target: string): ShareLinkInfo[] {
-    return [...this.#links.values()].filter((record) => record.target === target).map(info);
+    return [...this.#links.values()].filter((record) => record.target === target).map(linkInfo);
   }
 
   /**
@@ -158,16 +187,16 @@ export class ShareLinks {
     if (!record || record.target !== target) return undefined;
     if (!record.revoked) {
       record.revoked = true;
-      this.#notify(record, new AuthError('token_revoked', 'unauthorized: share link revoked'));
+      this.#notify(record, linkRevoked());
       const revoked = [...this.#links.values()].filter((other) => other.target === target && other.revoked);
       for (const old of revoked.slice(0, Math.max(0, revoked.length - MAX_LINKS_PER_TARGET))) this.#drop(old);
     }
-    return info(record);
+    return linkInfo(record);
   }
 
   /** Ends every link on `target` (its session closed): a new session under the same id must not inherit them. */
   dropTarget(target: string): void {
-    const ended = new AuthError('token_revoked', `unauthorized: share link ended: ${target.slice(0, 80)} is gone`);
+    const ended = targetGone(target);
     for (const record of [...this.#links.values()]) if (record.target === target) this.#end(record, ended);
   }
 
@@ -178,23 +207,9 @@ export class ShareLinks {
    * (`token_revoked`).
    */
   async verify(token: string): Promise<Principal> {
-    let payload;
-    try {
-      ({ payload } = await jwtVerify(token, this.#key, {
-        algorithms: ['HS256'],
-        typ: SHARE_TOKEN_TYPE,
-        audience: AUDIENCE,
-        requiredClaims: ['exp', 'jti'],
-        currentDate: new Date(this.#clock.now()),
-      }));
-    } catch (error) {
-      const refusal = authErrorFrom(error);
-      // The same sentence whether jose or the registry saw it first.
-      if (refusal.code === 'token_expired') throw new AuthError('token_expired', 'unauthorized: share link expired', { cause: error });
-      throw refusal;
-    }
-    const record = typeof payload.jti === 'string' ? this.#links.get(payload.jti) : undefined;
-    if (!record || payload['scope'] !== record.scope) throw new AuthError('token_invalid', 'unauthorized: unknown share link (it ended, or another server process made it)');
+    const claimed = await verifyShareToken(this.#key, token, this.#clock.now());
+    const record = claimed ? this.#links.get(claimed.id) : undefined;
+    if (!record || claimed?.scope !== record.scope) throw new AuthError('token_invalid', 'unauthorized: unknown share link (it ended, or another server process made it)');
     this.#check(record);
     return { userId: undefined, all: false, scopes: new Set([record.scope]), share: this.#grant(record) };
   }
@@ -207,9 +222,7 @@ export class ShareLinks {
     const record = this.#links.get(id);
     if (!record) throw new AuthError('token_invalid', 'unauthorized: unknown share link (it ended, or another server process made it)');
     this.#check(record);
-    if (record.maxUses !== undefined && record.uses >= record.maxUses) {
-      throw new AuthError('token_used_up', `unauthorized: share link used up (max_uses ${record.maxUses})`);
-    }
+    if (record.maxUses !== undefined && record.uses >= record.maxUses) throw usedUp(record.maxUses);
     record.uses++;
   }
 
@@ -220,33 +233,20 @@ export class ShareLinks {
   }
 
   #check(record: LinkRecord): void {
-    if (record.revoked) throw new AuthError('token_revoked', 'unauthorized: share link revoked');
-    if (record.expiresAt <= this.#clock.now()) throw new AuthError('token_expired', 'unauthorized: share link expired');
+    if (record.revoked) throw linkRevoked();
+    if (record.expiresAt <= this.#clock.now()) throw linkExpired();
   }
 
   #grant(record: LinkRecord): ShareGrant {
-    return {
-      id: record.id,
-      watch: (onEnd) => {
-        let called = false;
-        const once = (error: AuthError) => {
-          if (called) return;
-          called = true;
-          onEnd(error);
-        };
-        // Ended between the check and now (a revoke on another request): end this one too, after the caller has set up.
-        if (this.#links.get(record.id) !== record || record.revoked) {
-          const error = record.revoked ? new AuthError('token_revoked', 'unauthorized: share link revoked') : new AuthError('token_expired', 'unauthorized: share link expired');
-          queueMicrotask(() => once(error));
-          return () => { called = true; };
-        }
+    return shareGrant(
+      record.id,
+      // Ended between the check and now (a revoke on another request).
+      () => (this.#links.get(record.id) !== record || record.revoked ? (record.revoked ? linkRevoked() : linkExpired()) : undefined),
+      (once) => {
         record.watchers.add(once);
-        return () => {
-          called = true;
-          record.watchers.delete(once);
-        };
+        return () => record.watchers.delete(once);
       },
-    };
+    );
   }
 
   #end(record: LinkRecord, error: AuthError): void {
@@ -274,7 +274,72 @@ export class ShareLinks {
   }
 }
 
-function info(record: LinkRecord): ShareLinkInfo {
+/**
+ * A link's grant: `watch(onEnd)` calls `onEnd` at most once. When `ended()` says the link ended
+ * already (between the check and the watch), after the caller has set up; otherwise `add`
+ * registers it with the registry and returns what takes it out again.
+ */
+export function shareGrant(id: string, ended: () => AuthError | undefined, add: (once: (error: AuthError) => void) => () => void): ShareGrant {
+  return {
+    id,
+    watch: (onEnd) => {
+      let called = false;
+      const once = (error: AuthError) => {
+        if (called) return;
+        called = true;
+        onEnd(error);
+      };
+      const error = ended();
+      if (error) {
+        queueMicrotask(() => once(error));
+        return () => { called = true; };
+      }
+      const remove = add(once);
+      return () => {
+        called = true;
+        remove();
+      };
+    },
+  };
+}
+
+/** A link's token: HS256, `typ` SHARE_TOKEN_TYPE, `jti` its id, `scope` its one scope. */
+export function signShareToken(key: Uint8Array, record: { id: string; scope: string; createdAt: number; expiresAt: number }): Promise<string> {
+  return new SignJWT({ scope: record.scope })
+    .setProtectedHeader({ alg: 'HS256', typ: SHARE_TOKEN_TYPE })
+    .setJti(record.id)
+    .setAudience(AUDIENCE)
+    .setIssuedAt(Math.floor(record.createdAt / 1000))
+    // Whole seconds, rounded up: the record's own expiry (to the ms) is what the registry enforces.
+    .setExpirationTime(Math.ceil(record.expiresAt / 1000))
+    .sign(key);
+}
+
+/**
+ * The link id (`jti`) and scope a share token names once its signature, audience and expiry
+ * hold at `now`; an AuthError otherwise. `undefined` when it names no string id.
+ */
+export async function verifyShareToken(key: Uint8Array, token: string, now: number): Promise<{ id: string; scope: unknown } | undefined> {
+  let payload;
+  try {
+    ({ payload } = await jwtVerify(token, key, {
+      algorithms: ['HS256'],
+      typ: SHARE_TOKEN_TYPE,
+      audience: AUDIENCE,
+      requiredClaims: ['exp', 'jti'],
+      currentDate: new Date(now),
+    }));
+  } catch (error) {
+    const refusal = authErrorFrom(error);
+    // The same sentence whether jose or the registry saw it first.
+    if (refusal.code === 'token_expired') throw new AuthError('token_expired', 'unauthorized: share link expired', { cause: error });
+    throw refusal;
+  }
+  return typeof payload.jti === 'string' ? { id: payload.jti, scope: payload['scope'] } : undefined;
+}
+
+/** A link as answers show it. */
+export function linkInfo(record: ShareRecord): ShareLinkInfo {
   return {
     id: record.id,
     target: record.target,

@@ -6,10 +6,12 @@ import { ErrorCode, FramehubError } from '../wire/errors.js';
 import { AccessError, SESSION_STREAM, driverOrAdminNeed, grantOf, reaches, type Access } from './access.js';
 import type { Principal } from './auth.js';
 import { answerErrors } from './route-errors.js';
-import { MAX_SHARE_USES, SHARE_TTL, type ShareLinks, type ShareMode } from './share-links.js';
+import { MAX_SHARE_USES, SHARE_TTL, type ShareMode, type ShareRegistry } from './share-links.js';
 import { resolveStream } from './stream-lookup.js';
 
 interface IdRoute { Params: { id: string } }
+/** In a cluster: the owner of a session another node runs (`undefined`: no node runs it). */
+export type RemoteSessionOwners = (id: string) => Promise<{ owner?: string } | undefined>;
 interface LinkRoute { Params: { id: string; link: string } }
 type IdRequest = FastifyRequest<IdRoute>;
 
@@ -30,7 +32,17 @@ interface ShareRequest {
  * `admin` only, since a link outlives the token that made it and a viewer could otherwise hand
  * out access its issuer cannot take back. A share link's own holder may do none of this.
  */
-export function registerShareRoutes(root: FastifyInstance, hub: Hub, registry: SessionRegistry, access: Access, shares: ShareLinks): void {
+export function registerShareRoutes(root: FastifyInstance, hub: Hub, registry: SessionRegistry, access: Access, shares: ShareRegistry, remote?: RemoteSessionOwners): void {
+  /**
+   * Session `id` with its owner, here or (in a cluster) on another node: links live in Redis
+   * there, so any node makes, lists and revokes them for its driver.
+   */
+  const sessionOf = async (id: string): Promise<{ owner: string | undefined } | undefined> => {
+    const session = registry.get(id);
+    if (session) return { owner: session.options.owner };
+    const place = await remote?.(id);
+    return place && { owner: place.owner };
+  };
   // The session routes' scope and failure shape: `{success: false, error}`.
   void root.register(async function sessionShareRoutes(app) {
     app.removeContentTypeParser('text/plain');
@@ -40,26 +52,26 @@ export function registerShareRoutes(root: FastifyInstance, hub: Hub, registry: S
     }));
     const drive = { onRequest: access.hook((request) => `control:${(request as IdRequest).params.id}`) };
     /** The session's stream id, when the grant drives it; otherwise the unknown id's 404, word for word. */
-    const target = (request: FastifyRequest<IdRoute | LinkRoute>) => {
+    const target = async (request: FastifyRequest<IdRoute | LinkRoute>) => {
       const grant = makerOf(request);
       const { id } = request.params;
-      const session = registry.get(id);
-      if (!session || !reaches(grant, `control:${id}`, session.options.owner)) {
+      const session = await sessionOf(id);
+      if (!session || !reaches(grant, `control:${id}`, session.owner)) {
         throw new FramehubError(ErrorCode.SessionNotFound, `no session ${JSON.stringify(id.slice(0, 64))}`);
       }
-      return session.stream.id;
+      return `${SESSION_STREAM}${id}`;
     };
 
     app.post<IdRoute>('/api/session/:id/share', drive, async (request, reply) => {
-      const stream = target(request);
+      const stream = await target(request);
       const wanted = shareRequest(request.body, MODES);
       const { link, token } = await shares.create(stream, wanted.mode, wanted.ttl, wanted.maxUses);
       const path = `/session.html?session=${encodeURIComponent(request.params.id)}&token=${encodeURIComponent(token)}`;
       return reply.code(201).send({ success: true, link, token, path, url: absolute(request, path) });
     });
-    app.get<IdRoute>('/api/session/:id/shares', drive, async (request) => ({ success: true, links: shares.list(target(request)) }));
+    app.get<IdRoute>('/api/session/:id/shares', drive, async (request) => ({ success: true, links: await shares.list(await target(request)) }));
     app.delete<LinkRoute>('/api/session/:id/shares/:link', drive, async (request) => {
-      const link = shares.revoke(target(request), request.params.link);
+      const link = await shares.revoke(await target(request), request.params.link);
       if (!link) throw noLink(request.params.link);
       return { success: true, link };
     });
@@ -70,28 +82,28 @@ export function registerShareRoutes(root: FastifyInstance, hub: Hub, registry: S
     app.removeContentTypeParser('text/plain');
     const canonical = (id: string) => (id === '0' ? hub.primary : id);
     const manage = { onRequest: access.hook((request) => driverOrAdminNeed(canonical((request as IdRequest).params.id))) };
-    const target = (request: FastifyRequest<IdRoute | LinkRoute>) => {
+    const target = async (request: FastifyRequest<IdRoute | LinkRoute>) => {
       const grant = makerOf(request);
       const id = canonical(request.params.id);
       if (id.startsWith(SESSION_STREAM)) {
-        const session = registry.get(id.slice(SESSION_STREAM.length));
-        if (!session || !reaches(grant, driverOrAdminNeed(id), session.options.owner)) throw new FramehubError(ErrorCode.StreamNotFound, `no stream with id ${JSON.stringify(id.slice(0, 128))}`);
-        return session.stream.id;
+        const session = await sessionOf(id.slice(SESSION_STREAM.length));
+        if (!session || !reaches(grant, driverOrAdminNeed(id), session.owner)) throw new FramehubError(ErrorCode.StreamNotFound, `no stream with id ${JSON.stringify(id.slice(0, 128))}`);
+        return id;
       }
       return resolveStream(hub, id, grant).id;
     };
 
     app.post<IdRoute>('/api/streams/:id/share', manage, async (request, reply) => {
-      const stream = target(request);
+      const stream = await target(request);
       const wanted = shareRequest(request.body === undefined ? {} : request.body, ['view']);
       const { link, token } = await shares.create(stream, wanted.mode, wanted.ttl, wanted.maxUses);
       // The viewer page reads ?stream=&token=&connect=1 (web/viewer.js).
       const path = `/?stream=${encodeURIComponent(stream)}&token=${encodeURIComponent(token)}&connect=1`;
       return reply.code(201).send({ link, token, path, url: absolute(request, path) });
     });
-    app.get<IdRoute>('/api/streams/:id/shares', manage, async (request) => ({ links: shares.list(target(request)) }));
+    app.get<IdRoute>('/api/streams/:id/shares', manage, async (request) => ({ links: await shares.list(await target(request)) }));
     app.delete<LinkRoute>('/api/streams/:id/shares/:link', manage, async (request) => {
-      const link = shares.revoke(target(request), request.params.link);
+      const link = await shares.revoke(await target(request), request.params.link);
       if (!link) throw noLink(request.params.link);
       return { link };
     });
