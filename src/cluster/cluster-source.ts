@@ -70,6 +70,13 @@ export class ClusterSource extends Source {
   /** Whether the pinned node was in the cluster at the last look (`undefined`: not looked yet). */
   #nodePresent: boolean | undefined;
   #absentToldAt = 0;
+  /**
+   * Pinned here, running for other nodes only: deaths of the source since its last frame, and
+   * when it may start again. With no Stream here to pace restarts, a source that keeps failing
+   * would otherwise be started again at every tick.
+   */
+  #serveFailures = 0;
+  #serveRetryAt = 0;
   #serving = false;
 
   constructor(options: ClusterSourceOptions) {
@@ -221,6 +228,7 @@ export class ClusterSource extends Source {
       return;
     }
     if (!this.#wanted && (await this.#followers()) === 0) return;
+    if (!this.#wanted && Date.now() < this.#serveRetryAt) return;
     if (!(await this.#lease.acquire())) return;
     if (this.#role === 'follower') await this.#unfollow();
     try {
@@ -267,6 +275,7 @@ export class ClusterSource extends Source {
 
   readonly #localOnFrame = (frame: SourceFrame): void => {
     if (this.#role !== 'owner') return;
+    this.#serveFailures = 0;
     this.emit('frame', frame);
     this.#publish(frame);
   };
@@ -311,6 +320,9 @@ export class ClusterSource extends Source {
     // Running for other nodes only (pinned here), with no Stream here to restart it: give the
     // lease up, and the next tick starts the source again while some node follows.
     this.#role = 'idle';
+    // At once after a source that was delivering, then 0.5 s doubling up to 10 s, as a Stream restarts one.
+    this.#serveRetryAt = Date.now() + (this.#serveFailures === 0 ? 0 : Math.min(10_000, 500 * 2 ** (this.#serveFailures - 1)));
+    this.#serveFailures++;
     void this.#serial(() => this.#lease.release()).catch(() => undefined);
   };
 }
