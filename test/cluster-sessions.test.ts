@@ -45,11 +45,29 @@ function jpegIn(message: Buffer): Buffer {
 }
 
 /** Subscribes `socket` to a session; resolves with the `subscribed` answer or rejects with the `error` one. */
-async function subscribe(socket: Socket, sessionId: string): Promise<any> {
-  const answer = await socket.timeout(20_000).emitWithAck('subscribe', { session_id: sessionId });
+async function subscribe(socket: Socket, sessionId: string, name?: string): Promise<any> {
+  const answer = await socket.timeout(20_000).emitWithAck('subscribe', { session_id: sessionId, ...(name !== undefined && { name }) });
   if (answer?.error) throw Object.assign(new Error(answer.error.message), { code: answer.error.code });
   return answer;
 }
+
+/**
+ * The latest payload of each event `socket` got, and a wait for one that matches: the one got
+ * already, or the next. Set up before subscribing, so that nothing sent on subscribe is missed.
+ */
+function recorder(socket: Socket) {
+  const last = new Map<string, any>();
+  socket.onAny((event: string, payload: unknown) => last.set(event, payload));
+  return {
+    async until<T = any>(event: string, predicate: (payload: T) => boolean, ms = 30_000): Promise<T> {
+      if (last.has(event) && predicate(last.get(event))) return last.get(event);
+      return nextEvent<T>(socket, event, predicate, ms);
+    },
+  };
+}
+
+/** The names a `presence` payload lists, sorted. */
+const names = (presence: { viewers: { name: string }[] }): string[] => presence.viewers.map((viewer) => viewer.name).sort();
 
 describe('cluster (REDIS_URL): browser sessions on every node', () => {
   it('serves a session created through node A on every node: driven through C, watched through B, its owner checked everywhere', async (t) => {
@@ -196,5 +214,77 @@ describe('cluster (REDIS_URL): browser sessions on every node', () => {
     const view = await waitUntil(() => call(b, 'GET', '/api/cluster', ADMIN), (v) => v.body.sessions?.['second'] !== undefined, { timeoutMs: 20_000, what: 'the second session listed' });
     assert.equal(view.body.sessions['second'], idB);
     await waitUntil(() => call(a, 'POST', '/api/session/second/keepalive', OWNER), (answer) => answer.status === 200, { timeoutMs: 20_000, what: 'A answering for the session on B' });
+  });
+
+  it('makes a Socket.IO viewer on another node a participant: presence, control hand-off, its input as the controller\'s, gone when it leaves or its node dies', async (t) => {
+    const redis = await startRedis(t);
+    const pages = await startPageServer();
+    t.after(() => pages.close());
+    const a = await node(t, redis.url);
+    const c = await node(t, redis.url);
+    assert.equal((await call(a, 'POST', '/api/session/create', OWNER, { session_id: 'hand', width: 320, height: 240 })).status, 201);
+    assert.equal((await call(a, 'POST', '/api/session/hand/load', OWNER, { url: `${pages.origin}/` })).status, 200);
+
+    // Alice watches on A (the session's node), Carol on C.
+    const onA = socketOn(t, a, OWNER);
+    const onC = socketOn(t, c, OWNER);
+    const seenA = recorder(onA);
+    const seenC = recorder(onC);
+    const red = frameOfColour(onA, RED, 30_000);
+    await subscribe(onA, 'hand', 'alice');
+    await red;
+    await subscribe(onC, 'hand', 'carol');
+    const alice = await seenA.until<{ id: string; name: string }>('presence:you', () => true);
+    const carol = await seenC.until<{ id: string; name: string }>('presence:you', () => true);
+    assert.equal(carol.name, 'carol');
+    // Each sees both, with their names, wherever they are.
+    for (const seen of [seenA, seenC]) await seen.until('presence', (p: any) => names(p).join() === 'alice,carol');
+    await seenC.until('control:state', (state: any) => state.mode === 'open');
+
+    // Alice asks first and gets control; Carol's request, from C, waits, and Alice (on A) sees it.
+    assert.deepEqual(await onA.timeout(20_000).emitWithAck('control:request'), { action: 'request', result: 'granted' });
+    assert.deepEqual(await onC.timeout(20_000).emitWithAck('control:request'), { action: 'request', result: 'pending' });
+    await seenA.until('control:state', (state: any) => state.requests.some((r: any) => r.id === carol.id));
+    // Carol's input is refused as a local viewer's would be.
+    const early = await onC.timeout(20_000).emitWithAck('input:click', { x: 100, y: 100 });
+    assert.equal(early.error?.code, 'control_required', JSON.stringify(early));
+    // Denied on A: Carol, on C, hears it.
+    const denied = nextEvent(onC, 'control:denied', () => true, 20_000);
+    assert.deepEqual(await onA.timeout(20_000).emitWithAck('control:deny', { id: carol.id }), { action: 'deny', result: 'done' });
+    assert.deepEqual((await denied).by, { id: alice.id, name: 'alice' });
+    // Granted on A: Carol controls, and both hear it.
+    assert.deepEqual(await onC.timeout(20_000).emitWithAck('control:request'), { action: 'request', result: 'pending' });
+    await seenA.until('control:state', (state: any) => state.requests.some((r: any) => r.id === carol.id));
+    assert.deepEqual(await onA.timeout(20_000).emitWithAck('control:grant', { id: carol.id }), { action: 'grant', result: 'done' });
+    for (const seen of [seenA, seenC]) await seen.until('control:state', (state: any) => state.controller?.id === carol.id);
+    await seenA.until('presence', (p: any) => p.viewers.find((v: any) => v.id === carol.id)?.role === 'controller');
+
+    // Carol's click, sent on C, reaches the page on A (it turns blue); Alice's is refused now.
+    const blue = frameOfColour(onA, BLUE, 30_000);
+    assert.deepEqual(await onC.timeout(30_000).emitWithAck('input:click', { x: 100, y: 100 }), { type: 'click' });
+    await blue;
+    const refused = await onA.timeout(20_000).emitWithAck('input:click', { x: 100, y: 100 });
+    assert.equal(refused.error?.code, 'control_required', JSON.stringify(refused));
+    // Control actions keep their codes through C: Carol cannot grant a request nobody made.
+    const noSuch = await onC.timeout(20_000).emitWithAck('control:grant', { id: 'nobody' });
+    assert.equal(noSuch.error?.code, 'holder_not_found', JSON.stringify(noSuch));
+
+    // Alice waits for control; Carol disconnects: she leaves A's presence and control passes to Alice.
+    assert.deepEqual(await onA.timeout(20_000).emitWithAck('control:request'), { action: 'request', result: 'pending' });
+    onC.disconnect();
+    await seenA.until('control:state', (state: any) => state.controller?.id === alice.id);
+    await seenA.until('presence', (p: any) => names(p).join() === 'alice');
+
+    // Dave watches on C and waits for control; C is killed: Dave leaves A's presence and the requests.
+    const onC2 = socketOn(t, c, OWNER);
+    const seenC2 = recorder(onC2);
+    await subscribe(onC2, 'hand', 'dave');
+    const dave = await seenC2.until<{ id: string }>('presence:you', () => true);
+    assert.deepEqual(await onC2.timeout(20_000).emitWithAck('control:request'), { action: 'request', result: 'pending' });
+    await seenA.until('presence', (p: any) => names(p).join() === 'alice,dave');
+    await seenA.until('control:state', (state: any) => state.requests.some((r: any) => r.id === dave.id));
+    await killHard(c);
+    await seenA.until('presence', (p: any) => names(p).join() === 'alice', 30_000);
+    await seenA.until('control:state', (state: any) => state.requests.length === 0 && state.controller?.id === alice.id);
   });
 });
