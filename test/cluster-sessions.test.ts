@@ -8,6 +8,9 @@ import { killHard, type ServerProcess } from './server-process.js';
 import { BLUE, frameOfColour, near, pixelAt, RED, startPageServer } from './session-helpers.js';
 import type { TestCleanup } from './temp-dir.js';
 import { nextEvent, waitUntil, withTimeout } from './wait.js';
+import { execFileSync } from 'node:child_process';
+import { Prng } from '../fuzz/prng.js';
+import { anyValue, badInt, deepValue, invalidJson, notAnObject, weirdStringJson } from '../fuzz/hostile-values.js';
 
 // Browser sessions in a cluster: three `framehub serve` processes over one real redis-server
 // (npm run build first: they run from dist/), a real Chromium on the node that runs the session,
@@ -286,5 +289,80 @@ describe('cluster (REDIS_URL): browser sessions on every node', () => {
     await killHard(c);
     await seenA.until('presence', (p: any) => names(p).join() === 'alice', 30_000);
     await seenA.until('control:state', (state: any) => state.requests.length === 0 && state.controller?.id === alice.id);
+  });
+
+  it('answers hostile calls on the internal participant routes with defined errors: without the secret an unknown route, with it the body checked as a client\'s', async (t) => {
+    const redis = await startRedis(t);
+    const a = await node(t, redis.url);
+    assert.equal((await call(a, 'POST', '/api/session/create', OWNER, { session_id: 'guarded', width: 320, height: 240 })).status, 201);
+    const secret = execFileSync('redis-cli', ['-p', String(redis.port), 'GET', 'framehub:cluster-secret'], { encoding: 'utf8' }).trim();
+    assert.ok(secret.length > 10, 'the cluster secret in Redis');
+    const onA = socketOn(t, a, OWNER);
+    const seenA = recorder(onA);
+    await subscribe(onA, 'guarded', 'alice');
+    await seenA.until('presence', (p: any) => names(p).join() === 'alice');
+    /** A raw call to A as node `from` (with the secret unless told otherwise). */
+    const raw = async (method: string, path: string, body: string | undefined, { token = OWNER, withSecret = true, from = 'ghost-node' } = {}) => {
+      const response = await fetch(`${a.http}${path}`, {
+        method,
+        headers: {
+          'x-framehub-forwarded': from,
+          ...(withSecret && { 'x-framehub-cluster-secret': secret }),
+          ...(token && { authorization: `Bearer ${token}` }),
+          ...(body !== undefined && { 'content-type': 'application/json' }),
+        },
+        ...(body !== undefined && { body }),
+        signal: AbortSignal.timeout(30_000),
+      });
+      return { status: response.status, body: await response.json() as any };
+    };
+
+    // A client, even one naming a node, gets an unknown route's answer.
+    const forged = await raw('POST', '/api/session/guarded/participants', '{"socket":"abc"}', { withSecret: false });
+    assert.equal(forged.status, 404);
+    assert.match(forged.body.message, /not found/);
+    // With the secret, the viewer's token and owner are checked as for a local socket.
+    assert.equal((await raw('POST', '/api/session/guarded/participants', '{"socket":"abc"}', { token: '' })).status, 401);
+    const stranger = await raw('POST', '/api/session/guarded/participants', '{"socket":"abc"}', { token: STRANGER });
+    assert.deepEqual([stranger.status, stranger.body.code], [404, 'session_not_found']);
+
+    // A participant of node "ghost-node", which no heartbeat lists.
+    const joined = await raw('POST', '/api/session/guarded/participants', '{"socket":"ghost-socket","name":"ghost"}');
+    assert.equal(joined.status, 200, JSON.stringify(joined.body));
+    const ghost = joined.body.you.id as string;
+    await seenA.until('presence', (p: any) => names(p).join() === 'alice,ghost');
+    // Another node cannot act for it.
+    const other = await raw('POST', `/api/session/guarded/participants/${ghost}/control`, '{"event":"control:request"}', { from: 'another-node' });
+    assert.deepEqual([other.status, other.body.code], [409, 'input_not_accepted']);
+
+    // Hostile bodies on every internal route: a defined 4xx with its code, never a 5xx.
+    const r = new Prng(17);
+    const routes: [string, string][] = [
+      ['POST', '/api/session/guarded/participants'],
+      ['POST', `/api/session/guarded/participants/${ghost}/control`],
+      ['POST', `/api/session/guarded/participants/${ghost}/pointer`],
+      ['POST', `/api/session/${encodeURIComponent('missing')}/participants`],
+    ];
+    const bodies = [
+      () => invalidJson(r), () => notAnObject(r), () => deepValue(r),
+      () => `{"socket":${weirdStringJson(r)},"name":${weirdStringJson(r)}}`,
+      () => `{"socket":"s${r.int(1000)}","name":${anyValue(r)}}`,
+      () => `{"event":${weirdStringJson(r)},"payload":${anyValue(r)}}`,
+      () => `{"event":"${r.pick(['control:grant', 'control:deny', 'pointer:share', 'control:request', 'pointer:move', 'subscribe'])}","payload":${anyValue(r)}}`,
+      () => `{"x":${badInt(r, 0, 320)},"y":${badInt(r, 0, 240)}}`,
+    ];
+    for (let i = 0; i < 120; i++) {
+      const [method, path] = r.pick(routes);
+      const answer = await raw(method, path, r.pick(bodies)());
+      if (answer.status === 200) continue; // a body that happens to be valid (a join, a request, a pointer)
+      assert.ok(answer.status >= 400 && answer.status < 500, `${method} ${path}: ${answer.status} ${JSON.stringify(answer.body)}`);
+      assert.equal(answer.body.success, false);
+      assert.equal(typeof answer.body.code, 'string');
+      assert.equal(typeof answer.body.error, 'string');
+    }
+    assert.equal((await fetch(`${a.http}/healthz`)).status, 200);
+
+    // Listed by no heartbeat, every participant of "ghost-node" leaves A's presence by itself.
+    await seenA.until('presence', (p: any) => names(p).join() === 'alice', 30_000);
   });
 });
