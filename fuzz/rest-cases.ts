@@ -161,7 +161,8 @@ function clusterRequest(ctx: FuzzContext, r: Prng): RestRequest {
   const suffix = r.pick(['', `/${enc(weirdString(r).slice(0, 40)) || 'p'}`, '/p/control', '/p/pointer']);
   const method = suffix === '' || suffix.endsWith('control') || suffix.endsWith('pointer') ? 'POST' : 'DELETE';
   const body = r.pick([() => badJsonBody(r).body, () => `{"socket":${weirdStringJson(r)},"name":${weirdStringJson(r)}}`, () => `{"event":${weirdStringJson(r)},"payload":${deepValue(r)}}`, () => `{"x":${badInt(r, 0, 320)},"y":1e308}`])();
-  return { route: `${method} /api/session/:id/participants`, family: 'plain', kind: 'forged-node', method, path: `/api/session/${id}/participants${suffix}`, headers: forged, ...(method === 'POST' && { body }), expect: ['404'] };
+  // 400: a body too deep, or a JSON content type with no body, is refused before any route is looked for.
+  return { route: `${method} /api/session/:id/participants`, family: 'plain', kind: 'forged-node', method, path: `/api/session/${id}/participants${suffix}`, headers: forged, ...(method === 'POST' && { body }), expect: ['404', '400'] };
 }
 
 function plainRequest(r: Prng): RestRequest {
