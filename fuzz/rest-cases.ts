@@ -153,7 +153,8 @@ function controlRequest(ctx: FuzzContext, r: Prng): RestRequest {
  */
 function clusterRequest(ctx: FuzzContext, r: Prng): RestRequest {
   const header = () => weirdString(r).replace(/[^\x21-\x7e]/g, 'x').slice(0, 200) || 'x';
-  const forged = { ...JSON_TYPE, 'x-framehub-forwarded': header(), 'x-framehub-cluster-secret': header(), 'x-framehub-participant': header() };
+  const nodeHeaders = { 'x-framehub-forwarded': header(), 'x-framehub-cluster-secret': header(), 'x-framehub-participant': header() };
+  const forged = { ...JSON_TYPE, ...nodeHeaders };
   const id = ctx.sessionId && r.chance(0.5) ? ctx.sessionId : enc(weirdString(r).slice(0, 100)) || 'x';
   if (ctx.sessionId && r.chance(0.3)) {
     return { route: 'POST /api/session/:id/input', family: 'session', kind: 'forged-participant', method: 'POST', path: `/api/session/${ctx.sessionId}/input`, headers: forged, body: '{"type":"click","x":5,"y":5}', expect: ['200', '409', '429'] };
@@ -162,7 +163,7 @@ function clusterRequest(ctx: FuzzContext, r: Prng): RestRequest {
   const method = suffix === '' || suffix.endsWith('control') || suffix.endsWith('pointer') ? 'POST' : 'DELETE';
   const body = r.pick([() => badJsonBody(r).body, () => `{"socket":${weirdStringJson(r)},"name":${weirdStringJson(r)}}`, () => `{"event":${weirdStringJson(r)},"payload":${deepValue(r)}}`, () => `{"x":${badInt(r, 0, 320)},"y":1e308}`])();
   // 400: a body too deep, or a JSON content type with no body, is refused before any route is looked for.
-  return { route: `${method} /api/session/:id/participants`, family: 'plain', kind: 'forged-node', method, path: `/api/session/${id}/participants${suffix}`, headers: forged, ...(method === 'POST' && { body }), expect: ['404', '400'] };
+  return { route: `${method} /api/session/:id/participants`, family: 'plain', kind: 'forged-node', method, path: `/api/session/${id}/participants${suffix}`, headers: method === 'POST' ? forged : nodeHeaders, ...(method === 'POST' && { body }), expect: ['404', '400'] };
 }
 
 function plainRequest(r: Prng): RestRequest {

@@ -69,6 +69,18 @@ function recorder(socket: Socket) {
   };
 }
 
+/** Two nodes over one Redis, and session `id` made on A with the colour page loaded (red; a click turns it blue). */
+async function loadedOnA(t: TestCleanup, id: string): Promise<{ a: ServerProcess; c: ServerProcess }> {
+  const redis = await startRedis(t);
+  const pages = await startPageServer();
+  t.after(() => pages.close());
+  const a = await node(t, redis.url);
+  const c = await node(t, redis.url);
+  assert.equal((await call(a, 'POST', '/api/session/create', OWNER, { session_id: id, width: 320, height: 240 })).status, 201);
+  assert.equal((await call(a, 'POST', `/api/session/${id}/load`, OWNER, { url: `${pages.origin}/` })).status, 200);
+  return { a, c };
+}
+
 /** The names a `presence` payload lists, sorted. */
 const names = (presence: { viewers: { name: string }[] }): string[] => presence.viewers.map((viewer) => viewer.name).sort();
 
@@ -153,14 +165,7 @@ describe('cluster (REDIS_URL): browser sessions on every node', () => {
   });
 
   it('ends a session whose node is killed for its viewers on other nodes, and frees its id', async (t) => {
-    const redis = await startRedis(t);
-    const pages = await startPageServer();
-    t.after(() => pages.close());
-    const a = await node(t, redis.url);
-    const c = await node(t, redis.url);
-
-    assert.equal((await call(a, 'POST', '/api/session/create', OWNER, { session_id: 'doomed', width: 320, height: 240 })).status, 201);
-    assert.equal((await call(a, 'POST', '/api/session/doomed/load', OWNER, { url: `${pages.origin}/` })).status, 200);
+    const { a, c } = await loadedOnA(t, 'doomed');
     const onC = socketOn(t, c, OWNER);
     const red = frameOfColour(onC, RED, 30_000);
     await subscribe(onC, 'doomed');
@@ -220,13 +225,7 @@ describe('cluster (REDIS_URL): browser sessions on every node', () => {
   });
 
   it('makes a Socket.IO viewer on another node a participant: presence, control hand-off, its input as the controller\'s, gone when it leaves or its node dies', async (t) => {
-    const redis = await startRedis(t);
-    const pages = await startPageServer();
-    t.after(() => pages.close());
-    const a = await node(t, redis.url);
-    const c = await node(t, redis.url);
-    assert.equal((await call(a, 'POST', '/api/session/create', OWNER, { session_id: 'hand', width: 320, height: 240 })).status, 201);
-    assert.equal((await call(a, 'POST', '/api/session/hand/load', OWNER, { url: `${pages.origin}/` })).status, 200);
+    const { a, c } = await loadedOnA(t, 'hand');
 
     // Alice watches on A (the session's node), Carol on C.
     const onA = socketOn(t, a, OWNER);
