@@ -271,6 +271,19 @@ describe('cluster (REDIS_URL): browser sessions on every node', () => {
     const noSuch = await onC.timeout(20_000).emitWithAck('control:grant', { id: 'nobody' });
     assert.equal(noSuch.error?.code, 'holder_not_found', JSON.stringify(noSuch));
 
+    // Carol, controlling from C, shares pointers: each sees the other's, across the nodes.
+    assert.deepEqual(await onC.timeout(20_000).emitWithAck('pointer:share', { enabled: true }), { action: 'pointers', result: 'on' });
+    await seenA.until('control:state', (state: any) => state.pointers === true);
+    const alicePointer = nextEvent(onC, 'pointers', (p: any) => p.pointers.some((q: any) => q.id === alice.id && q.x === 30 && q.y === 40), 20_000);
+    assert.deepEqual(await onA.timeout(20_000).emitWithAck('pointer:move', { x: 30, y: 40 }), {});
+    await alicePointer;
+    const carolPointer = nextEvent(onA, 'pointers', (p: any) => p.pointers.some((q: any) => q.id === carol.id && q.x === 50 && q.y === 60), 20_000);
+    assert.deepEqual(await onC.timeout(20_000).emitWithAck('pointer:move', { x: 50, y: 60 }), {});
+    await carolPointer;
+    // A position off the page is refused by A with A's code.
+    const offPage = await onC.timeout(20_000).emitWithAck('pointer:move', { x: 99_999, y: 1 });
+    assert.equal(offPage.error?.code, 'invalid_input', JSON.stringify(offPage));
+
     // Alice waits for control; Carol disconnects: she leaves A's presence and control passes to Alice.
     assert.deepEqual(await onA.timeout(20_000).emitWithAck('control:request'), { action: 'request', result: 'pending' });
     onC.disconnect();
