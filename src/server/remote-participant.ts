@@ -85,12 +85,15 @@ export class RemoteParticipant {
     this.#pointerBusy = true;
     this.#call('POST', 'pointer', payload).then(
       () => reply.quiet({}),
-      (error: unknown) => this.#refuse(reply, 'pointer:move', error),
+      (error: unknown) => refuseFailure(reply, 'pointer:move', error),
     ).finally(() => {
       this.#pointerBusy = false;
       const next = this.#pointerNext;
       this.#pointerNext = undefined;
-      if (next && !this.#left) this.pointer(next.payload, next.reply);
+      if (!next) return;
+      // Unsubscribed meanwhile: the position goes nowhere, as a local one after leaving.
+      if (this.#left) next.reply.quiet({});
+      else this.pointer(next.payload, next.reply);
     });
   }
 
@@ -180,12 +183,13 @@ export class RemoteParticipant {
     throw new FramehubError(code, message);
   }
 
-  #refuse(reply: ParticipantReply, event: string, error: unknown): void {
-    if (error instanceof FramehubError) reply.refuse(error.code, error.message);
-    else reply.refuse(ErrorCode.SourceError, `${event} failed: ${(error as Error).message.split('\n')[0]}`);
-  }
-
   #emit(event: string, payload: object): void {
     if (this.socket.connected) this.socket.emit(event, payload);
   }
+}
+
+/** A call for `event` that failed on the way to the session's node or there: its code and words, or `source_error`. */
+export function refuseFailure(reply: Pick<ParticipantReply, 'refuse'>, event: string, error: unknown): void {
+  if (error instanceof FramehubError) reply.refuse(error.code, error.message);
+  else reply.refuse(ErrorCode.SourceError, `${event} failed: ${(error as Error).message.split('\n')[0]}`);
 }

@@ -26,7 +26,7 @@ import { refusalOf } from './route-errors.js';
 import { preframedSocketIoEvent, writeSocketIoPacket, type PreframedSocketIoPacket } from './preframed.js';
 import { ControlServerEvent, parseControlEvent, type ControlCommand } from '../protocols/socket-io-control.js';
 import { Participant } from './session-room.js';
-import { RemoteParticipant } from './remote-participant.js';
+import { refuseFailure, RemoteParticipant } from './remote-participant.js';
 
 /** Where Socket.IO's engine answers (and claims upgrades, see upgrade-router.ts). */
 export const SOCKET_IO_PATH = '/socket.io/';
@@ -523,10 +523,7 @@ class StreamSocket {
     this.#pendingInput++;
     this.deps.remote!.forward.input(id, handshakeToken(this.socket), type, payload as Record<string, unknown>, this.#visitor?.id).finally(() => this.#pendingInput--).then(
       () => reply.answer(ServerEvent.InputAcknowledged, { type }),
-      (error: unknown) => {
-        if (error instanceof FramehubError) reply.refuse(error.code, error.message);
-        else reply.refuse(ErrorCode.SourceError, `input:${type} failed: ${(error as Error).message.split('\n')[0]}`);
-      },
+      (error: unknown) => refuseFailure(reply, `input:${type}`, error),
     );
   }
 
@@ -568,10 +565,7 @@ class StreamSocket {
         : [`control:${command.action}`, undefined];
     visitor.act(event, payload).then(
       (acknowledged) => reply.answer(ControlServerEvent.Acknowledged, acknowledged),
-      (error: unknown) => {
-        if (error instanceof FramehubError) reply.refuse(error.code, error.message);
-        else reply.refuse(ErrorCode.SourceError, `${event} failed: ${(error as Error).message.split('\n')[0]}`);
-      },
+      (error: unknown) => refuseFailure(reply, event, error),
     );
   }
 
