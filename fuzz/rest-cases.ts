@@ -144,6 +144,28 @@ function controlRequest(ctx: FuzzContext, r: Prng): RestRequest {
   }
 }
 
+/**
+ * A client posing as a cluster node (docs/cluster.md): the internal participant routes, with a
+ * forged node id and secret and a hostile body, are an unknown route's 404 (the fuzzed servers
+ * are single nodes, where they do not exist; a cluster node answers a call without its secret
+ * the same); a forged participant header on input is ignored, the input answered as any other.
+ * test/cluster-sessions.test.ts sends hostile bodies with the real secret, as a node would.
+ */
+function clusterRequest(ctx: FuzzContext, r: Prng): RestRequest {
+  const header = () => weirdString(r).replace(/[^\x21-\x7e]/g, 'x').slice(0, 200) || 'x';
+  const nodeHeaders = { 'x-framehub-forwarded': header(), 'x-framehub-cluster-secret': header(), 'x-framehub-participant': header() };
+  const forged = { ...JSON_TYPE, ...nodeHeaders };
+  const id = ctx.sessionId && r.chance(0.5) ? ctx.sessionId : enc(weirdString(r).slice(0, 100)) || 'x';
+  if (ctx.sessionId && r.chance(0.3)) {
+    return { route: 'POST /api/session/:id/input', family: 'session', kind: 'forged-participant', method: 'POST', path: `/api/session/${ctx.sessionId}/input`, headers: forged, body: '{"type":"click","x":5,"y":5}', expect: ['200', '409', '429'] };
+  }
+  const suffix = r.pick(['', `/${enc(weirdString(r).slice(0, 40)) || 'p'}`, '/p/control', '/p/pointer']);
+  const method = suffix === '' || suffix.endsWith('control') || suffix.endsWith('pointer') ? 'POST' : 'DELETE';
+  const body = r.pick([() => badJsonBody(r).body, () => `{"socket":${weirdStringJson(r)},"name":${weirdStringJson(r)}}`, () => `{"event":${weirdStringJson(r)},"payload":${deepValue(r)}}`, () => `{"x":${badInt(r, 0, 320)},"y":1e308}`])();
+  // 400: a body too deep, or a JSON content type with no body, is refused before any route is looked for.
+  return { route: `${method} /api/session/:id/participants`, family: 'plain', kind: 'forged-node', method, path: `/api/session/${id}/participants${suffix}`, headers: method === 'POST' ? forged : nodeHeaders, ...(method === 'POST' && { body }), expect: ['404', '400'] };
+}
+
 function plainRequest(r: Prng): RestRequest {
   const junk = () => `${enc(weirdString(r).slice(0, 300))}=${enc(weirdString(r).slice(0, 300))}`;
   switch (r.int(7)) {
@@ -393,7 +415,7 @@ export async function restCase(ctx: FuzzContext, r: Prng, caseIndex: number): Pr
   }
   const count = r.range(1, 8);
   for (let i = 1; i <= count && ctx.budgetLeft() && !ctx.stopped; i++) {
-    const request = r.weighted<() => RestRequest>([[3, () => sessionRequest(ctx, r)], [2, () => controlRequest(ctx, r)], [3, () => plainRequest(r)], [4, () => publishRequest(ctx, r, jobId)], [2, () => recordingRequest(r)], [2, () => playbackRequest(r)], [2, () => accessRequest(ctx, r)]])();
+    const request = r.weighted<() => RestRequest>([[3, () => sessionRequest(ctx, r)], [2, () => controlRequest(ctx, r)], [3, () => plainRequest(r)], [4, () => publishRequest(ctx, r, jobId)], [2, () => recordingRequest(r)], [2, () => playbackRequest(r)], [2, () => accessRequest(ctx, r)], [1, () => clusterRequest(ctx, r)]])();
     const server = request.server ?? ctx.main;
     // Too deep is refused before anything else is looked at (after the token, which comes first).
     if (request.family === 'publish' && typeof request.body === 'string' && request.expect.every((e) => e.startsWith('400')) && /json/.test(request.headers['content-type'] ?? '') && jsonDepth(request.body) > MAX_JSON_DEPTH) {

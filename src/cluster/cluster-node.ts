@@ -24,6 +24,12 @@ export interface NodeReport {
    * is served only by its own node, which checks it there; every node's view names whose it is.
    */
   sessionOwners: Record<string, string>;
+  /**
+   * The participants this node's Socket.IO viewers are in sessions other nodes run (their
+   * presence ids): the session's node drops one that its node stops listing (it left, or the
+   * node died). Absent from a node of an older version.
+   */
+  participants?: string[];
 }
 
 export interface NodeInfo extends NodeReport {

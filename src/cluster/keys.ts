@@ -33,6 +33,13 @@ export const sessionKey = (sessionId: string): string => `${KEY_PREFIX}session:$
 /** Sessions opened, closed and watched from other nodes (pub/sub, JSON SessionNotice): what keeps every node's directory current between heartbeats. */
 export const SESSIONS_CHANNEL = `${KEY_PREFIX}sessions`;
 
+/**
+ * The Socket.IO room (through the cluster adapter) of the participants other nodes hold in a
+ * session `node` runs: its control and presence broadcasts reach their sockets there. Named from
+ * the node and the id, so a node's socket joins it before asking to join the session's presence.
+ */
+export const participantsRoom = (nodeId: string, sessionId: string): string => `${KEY_PREFIX}participants:${nodeId}:${sessionId}`;
+
 /** A random secret every node reads at start: a forwarded call carries it, so the node it reaches may trust the client address it names. */
 export const CLUSTER_SECRET_KEY = `${KEY_PREFIX}cluster-secret`;
 

@@ -26,6 +26,8 @@ export interface SessionDirectoryEvents {
   'session:gone': { id: string; why: string };
   /** Another node follows `id`'s frames now. */
   'session:watched': { id: string };
+  /** The node list as just read (every refresh, about every second): every live node, this one too. */
+  'nodes': readonly NodeInfo[];
 }
 
 export interface SessionDirectoryOptions {
@@ -298,6 +300,7 @@ export class SessionDirectory extends TypedEmitter<SessionDirectoryEvents> {
         : `session ${id} has ended: node ${place.node}, which ran its browser, stopped answering (its Chromium is gone)`;
       this.emit('session:gone', { id, why });
     }
+    this.emit('nodes', nodes);
   }
 
   /** Ids announced (with when) and not yet listed by their node's heartbeat, which may predate them. */

@@ -8,6 +8,12 @@ export const FORWARDED_HEADER = 'x-framehub-forwarded';
 const SECRET_HEADER = 'x-framehub-cluster-secret';
 /** The address of the client a forwarded call came from: what a create's per-address cap counts. */
 const CLIENT_IP_HEADER = 'x-framehub-client-ip';
+/**
+ * The presence id a forwarded Socket.IO input comes from (remote-participant.ts): the session's
+ * node takes it as that participant's input, believed only beside the secret and from the node
+ * that holds the participant. Never passed on from a client's own headers.
+ */
+export const PARTICIPANT_HEADER = 'x-framehub-participant';
 
 /**
  * The request headers that travel with a forwarded call: who asks (the owner node checks the
@@ -31,6 +37,8 @@ export interface ForwardedCall {
   body?: unknown;
   /** The caller's address, passed on for the per-address cap of a create. */
   clientIp?: string;
+  /** The participant a Socket.IO viewer is in the session (its presence id there), for its input. */
+  participant?: string;
 }
 
 export interface ForwardedAnswer {
@@ -71,6 +79,15 @@ export class SessionForward {
   clientIp(headers: Record<string, unknown>, ip: string): string {
     const named = headers[CLIENT_IP_HEADER];
     return typeof named === 'string' && named.length <= 64 && this.directory.isSecret(headers[SECRET_HEADER]) ? named : ip;
+  }
+
+  /**
+   * The node that forwarded a call here, when the call carries the cluster's secret; `undefined`
+   * for any other call (a client's own, whatever headers it sends).
+   */
+  sender(headers: Record<string, unknown>): string | undefined {
+    const node = headers[FORWARDED_HEADER];
+    return typeof node === 'string' && node.length <= 128 && this.directory.isSecret(headers[SECRET_HEADER]) ? node : undefined;
   }
 
   /**
@@ -134,6 +151,7 @@ export class SessionForward {
       [FORWARDED_HEADER]: this.directory.nodeId,
       [SECRET_HEADER]: this.directory.secret,
       ...(call.clientIp !== undefined && { [CLIENT_IP_HEADER]: call.clientIp }),
+      ...(call.participant !== undefined && { [PARTICIPANT_HEADER]: call.participant }),
     };
     for (const name of PASSED_REQUEST_HEADERS) {
       const value = call.headers[name];
@@ -171,12 +189,13 @@ export class SessionForward {
    * FramehubError with the owner's message otherwise (its code read from the status: the REST
    * answer carries the message only).
    */
-  async input(id: string, token: string | undefined, type: string, payload: Record<string, unknown>): Promise<void> {
+  async input(id: string, token: string | undefined, type: string, payload: Record<string, unknown>, participant?: string): Promise<void> {
     const answer = await this.send(id, {
       method: 'POST',
       path: `/api/session/${encodeURIComponent(id)}/input`,
       headers: token === undefined ? {} : { authorization: `Bearer ${token}` },
       body: { ...payload, type },
+      ...(participant !== undefined && { participant }),
     });
     if (!answer) throw new FramehubError(ErrorCode.SessionNotFound, `no session ${JSON.stringify(id.slice(0, 64))}`);
     if (answer.status < 300) return;
@@ -197,7 +216,7 @@ const STATUS_CODES: Record<number, ErrorCode> = {
   401: ErrorCode.Unauthorized,
   403: ErrorCode.ScopeMissing,
   404: ErrorCode.SessionNotFound,
-  // What input meets once someone asked for the session's control (this socket is no participant there).
+  // What input meets once someone asked for the session's control and another holds it.
   409: ErrorCode.ControlRequired,
   429: ErrorCode.RateLimited,
   504: ErrorCode.Timeout,

@@ -6,7 +6,7 @@ import type { SessionRegistry } from '../sessions/session-registry.js';
 import type { Access } from './access.js';
 
 /** What this node reports on each heartbeat: its viewers per configured stream, its role for each, its sessions and their owners. */
-export function nodeReport(hub: Hub, cluster: Cluster, sessions: SessionRegistry, listed: (id: string) => boolean = () => true): Omit<NodeReport, 'cpu' | 'rss'> {
+export function nodeReport(hub: Hub, cluster: Cluster, sessions: SessionRegistry, listed: (id: string) => boolean = () => true, participants?: ReadonlySet<string>): Omit<NodeReport, 'cpu' | 'rss'> {
   const streams: NodeReport['streams'] = [];
   let viewers = 0;
   for (const stream of hub.list()) {
@@ -21,7 +21,7 @@ export function nodeReport(hub: Hub, cluster: Cluster, sessions: SessionRegistry
   const own = sessions.list().filter((session) => listed(session.id));
   const sessionOwners: NodeReport['sessionOwners'] = {};
   for (const session of own) if (session.options.owner !== undefined) sessionOwners[session.id] = session.options.owner;
-  return { viewers, streams, sessions: own.map((session) => session.id), sessionOwners };
+  return { viewers, streams, sessions: own.map((session) => session.id), sessionOwners, ...(participants && { participants: [...participants] }) };
 }
 
 /**

@@ -39,6 +39,7 @@ import { Cluster } from '../cluster/cluster.js';
 import { nodeReport, registerClusterRoute } from './cluster-route.js';
 import { createAdapter } from '@socket.io/redis-adapter';
 import { clusterSessions } from './cluster-sessions.js';
+import { registerParticipantRoutes } from './participant-routes.js';
 import { Recordings } from '../recording/recordings.js';
 import { registerRecordingRoutes } from './recording-routes.js';
 import { PlaybackStreams } from '../recording/playback-streams.js';
@@ -186,7 +187,7 @@ export async function createServer(config: Config, options: ServerOptions = {}):
   });
   hub.addResolver(sessions.resolveStream);
   if (sharedSessions) hub.addResolver(sharedSessions.remote.resolveStream);
-  registerSessionRoutes(app, sessions, access, { quality: config.quality, fps: 30, width: 1280, height: 720 }, sharedSessions?.forward);
+  registerSessionRoutes(app, sessions, access, { quality: config.quality, fps: 30, width: 1280, height: 720 }, sharedSessions?.forward, sharedSessions?.visitorOf);
   registerShareRoutes(app, hub, sessions, access, shares, sharedSessions && ((id) => sharedSessions.directory.lookup(id)));
   // A new session under a closed one's id must not inherit its links.
   sessions.on('session:closed', function sessionsOnClosed({ id }) {
@@ -201,11 +202,16 @@ export async function createServer(config: Config, options: ServerOptions = {}):
     // Broadcasts, fetchSockets() and serverSideEmit reach every node's sockets (docs/cluster.md
     // says why the pub/sub adapter): it uses the node's own two connections.
     ...(cluster && { adapter: createAdapter(cluster.redis, cluster.subscriber) }),
-    ...(sharedSessions && { remote: { sessions: sharedSessions.remote, forward: sharedSessions.forward } }),
+    ...(sharedSessions && { remote: { sessions: sharedSessions.remote, forward: sharedSessions.forward, participants: sharedSessions.participants } }),
   });
+  if (sharedSessions) {
+    // Other nodes' Socket.IO viewers of this node's sessions (visiting-participants.ts).
+    sharedSessions.visiting.attach(io);
+    registerParticipantRoutes(app, sessions, access, sharedSessions.forward, sharedSessions.visiting);
+  }
   if (cluster) {
     registerClusterRoute(app, cluster, access);
-    await cluster.start(() => nodeReport(hub, cluster, sessions, sharedSessions && ((id) => sharedSessions.directory.holds(id))));
+    await cluster.start(() => nodeReport(hub, cluster, sessions, sharedSessions && ((id) => sharedSessions.directory.holds(id)), sharedSessions?.participants));
     await sharedSessions?.start(sessions);
   }
   await app.ready();

@@ -33,13 +33,18 @@ export function scriptHolder(session: Session, request: FastifyRequest): Holder 
   return holder;
 }
 
-/** Whether REST input may reach the page: anyone's while the session is open, its controller's (by key) after. */
-export function checkRestInput(session: Session, request: FastifyRequest): void {
+/**
+ * Whether REST input may reach the page: anyone's while the session is open, its controller's
+ * after: a script's by its key, or `participant`'s (another node's Socket.IO viewer, whose input
+ * its node forwards) as a local socket's.
+ */
+export function checkRestInput(session: Session, request: FastifyRequest, participant?: Holder): void {
   const key = request.headers[HOLDER_HEADER];
-  const holder = typeof key === 'string' ? session.control.scriptOf(key) : undefined;
+  const holder = participant ?? (typeof key === 'string' ? session.control.scriptOf(key) : undefined);
   if (session.control.mayInput(holder?.id)) return session.control.touch(holder?.id);
   const controller = session.control.state.controller;
-  throw new ControlError(ErrorCode.ControlRequired, `input refused: ${controller ? `${controller.name} controls this session` : 'nobody controls this session now'}; ask with POST /api/session/${session.id}/control/request and send its key as ${HOLDER_HEADER}`);
+  const ask = participant ? 'ask with control:request' : `ask with POST /api/session/${session.id}/control/request and send its key as ${HOLDER_HEADER}`;
+  throw new ControlError(ErrorCode.ControlRequired, `input refused: ${controller ? `${controller.name} controls this session` : 'nobody controls this session now'}; ${ask}`);
 }
 
 /**

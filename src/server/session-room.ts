@@ -31,15 +31,19 @@ let roomCount = 0;
 /**
  * A browser session's Socket.IO room: its control and presence changes go to every socket
  * watching it as one broadcast (socket.io encodes the packet once for all of them). `local`:
- * a session lives on one node, so its room never needs the cluster adapter's round trip.
+ * the session's own sockets need no cluster adapter's round trip. In a cluster, while sockets of
+ * other nodes take part (visiting-participants.ts), each change also goes once through the
+ * adapter to the cluster-wide room those sockets joined on their nodes.
  */
-class SessionRoom {
+export class SessionRoom {
   /** Unique per session object: a deleted session's id may be taken again by a new one. */
   readonly name: string;
   /** The controller the last `presence` showed. */
   #controller: string | undefined;
   #presenceTimer: ReturnType<typeof setTimeout> | undefined;
   #lastPresence = Number.NEGATIVE_INFINITY;
+  /** The cluster-wide room of other nodes' participants, while there are any. */
+  #shared: string | undefined;
 
   constructor(
     private readonly io: SocketIoServer,
@@ -51,8 +55,18 @@ class SessionRoom {
     session.presence.on(PresenceEvent.Pointers, this.#presenceOnPointers);
   }
 
+  /** Broadcasts to other nodes' participants through the cluster adapter too (`undefined`: stop). */
+  share(clusterRoom: string | undefined): void {
+    this.#shared = clusterRoom;
+  }
+
+  #broadcast(event: string, payload: object, volatile = false): void {
+    (volatile ? this.io.to(this.name).local.volatile : this.io.to(this.name).local).emit(event, payload);
+    if (this.#shared !== undefined) (volatile ? this.io.to(this.#shared).volatile : this.io.to(this.#shared)).emit(event, payload);
+  }
+
   readonly #controlOnChanged = (state: ControlEvents['changed']): void => {
-    this.io.to(this.name).local.emit(ControlServerEvent.State, state);
+    this.#broadcast(ControlServerEvent.State, state);
     // Nothing queued from before sharing went off may go out after it.
     if (!state.pointers) this.session.presence.clearPointers();
     // The controller flag of presence changed with it.
@@ -74,13 +88,20 @@ class SessionRoom {
   #sendPresence(): void {
     this.#lastPresence = performance.now();
     this.#controller = this.session.control.controllerId;
-    this.io.to(this.name).local.emit(ControlServerEvent.Presence, { viewers: presenceOf(this.session) });
+    this.#broadcast(ControlServerEvent.Presence, { viewers: presenceOf(this.session) });
   }
 
   // Volatile: a socket that cannot take a batch now skips it; the next one carries the latest positions.
   readonly #presenceOnPointers = (pointers: readonly PointerPosition[]): void => {
-    this.io.to(this.name).local.volatile.emit(ControlServerEvent.Pointers, { pointers });
+    this.#broadcast(ControlServerEvent.Pointers, { pointers }, true);
   };
+}
+
+/** The session's room, made on first use (a local socket's subscribe, or another node's participant). */
+export function roomOf(io: SocketIoServer, session: Session): SessionRoom {
+  let room = rooms.get(session);
+  if (!room) rooms.set(session, (room = new SessionRoom(io, session)));
+  return room;
 }
 
 /**
@@ -97,8 +118,7 @@ export class Participant {
     readonly session: Session,
     name: string | undefined,
   ) {
-    let room = rooms.get(session);
-    if (!room) rooms.set(session, (room = new SessionRoom(io, session)));
+    const room = roomOf(io, session);
     this.#room = room;
     // Joined after the others hear of it: this socket gets its own, complete picture below.
     this.viewer = session.presence.join(name);
@@ -125,37 +145,12 @@ export class Participant {
 
   /** Performs a control action (the caller checked the token may drive the session); throws a ControlError when refused. */
   act(command: Extract<ControlCommand, { type: 'control' }>, admin: boolean): ControlAcknowledged {
-    const control = this.session.control;
-    const actor: Actor = { id: this.viewer.id, name: this.viewer.name, admin };
-    switch (command.action) {
-      case 'request':
-        return { action: 'request', result: control.request(actor) };
-      case 'grant':
-        control.grant(actor, command.target);
-        break;
-      case 'deny':
-        control.deny(actor, command.target);
-        break;
-      case 'release':
-        control.release(actor);
-        break;
-      case 'take':
-        control.take(actor);
-        break;
-      case 'pointers':
-        control.setPointers(actor, command.enabled);
-        return { action: 'pointers', result: command.enabled ? 'on' : 'off' };
-    }
-    return { action: command.action, result: 'done' };
+    return actAs(this.session, this.viewer, command, admin);
   }
 
   /** Relays this viewer's pointer while sharing is on; a bad position (checked first, as input is) or sharing off throws. */
   pointer(payload: unknown): void {
-    const { x, y } = pointerPosition(payload, this.session.options);
-    if (!this.session.control.pointers) {
-      throw new ControlError(ErrorCode.PointersOff, 'pointer:move refused: pointers are not shared in this session now (the controller turns them on with pointer:share)');
-    }
-    this.session.presence.pointer(this.viewer.id, x, y);
+    pointerOf(this.session, this.viewer, payload);
   }
 
   /** Unsubscribed or disconnected: its control passes on, and the others hear it left. Safe to call twice. */
@@ -165,4 +160,43 @@ export class Participant {
     this.session.control.leave(this.viewer.id);
     this.session.presence.leave(this.viewer.id);
   }
+}
+
+/**
+ * `viewer`'s control action in `session`, wherever its socket is (here, or on another node:
+ * visiting-participants.ts); the caller checked the token may drive the session. Throws a
+ * ControlError when refused.
+ */
+export function actAs(session: Session, viewer: Viewer, command: Extract<ControlCommand, { type: 'control' }>, admin: boolean): ControlAcknowledged {
+  const control = session.control;
+  const actor: Actor = { id: viewer.id, name: viewer.name, admin };
+  switch (command.action) {
+    case 'request':
+      return { action: 'request', result: control.request(actor) };
+    case 'grant':
+      control.grant(actor, command.target);
+      break;
+    case 'deny':
+      control.deny(actor, command.target);
+      break;
+    case 'release':
+      control.release(actor);
+      break;
+    case 'take':
+      control.take(actor);
+      break;
+    case 'pointers':
+      control.setPointers(actor, command.enabled);
+      return { action: 'pointers', result: command.enabled ? 'on' : 'off' };
+  }
+  return { action: command.action, result: 'done' };
+}
+
+/** Relays `viewer`'s pointer while sharing is on; a bad position (checked first, as input is) or sharing off throws. */
+export function pointerOf(session: Session, viewer: Viewer, payload: unknown): void {
+  const { x, y } = pointerPosition(payload, session.options);
+  if (!session.control.pointers) {
+    throw new ControlError(ErrorCode.PointersOff, 'pointer:move refused: pointers are not shared in this session now (the controller turns them on with pointer:share)');
+  }
+  session.presence.pointer(viewer.id, x, y);
 }

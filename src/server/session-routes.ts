@@ -9,6 +9,7 @@ import { answerErrors } from './route-errors.js';
 import { grantOf, reaches, type Access } from './access.js';
 import { SessionForward } from '../cluster/session-forward.js';
 import { checkRestInput, registerControlRoutes } from './session-control-routes.js';
+import type { Holder } from '../sessions/session-control.js';
 
 export interface SessionRouteDefaults {
   quality: number;
@@ -29,7 +30,7 @@ const REST_INPUT_PER_SECOND = 30;
  * for clients that drive a page without Socket.IO. Every answer is JSON with `success`;
  * failures carry `error` and a 4xx/5xx status.
  */
-export function registerSessionRoutes(root: FastifyInstance, registry: SessionRegistry, access: Access, defaults: SessionRouteDefaults, remote?: SessionForward): void {
+export function registerSessionRoutes(root: FastifyInstance, registry: SessionRegistry, access: Access, defaults: SessionRouteDefaults, remote?: SessionForward, visitorOf?: VisitorOf): void {
   // A plugin scope, so the error handler below answers for these routes only.
   void root.register(async function sessionRoutes(app) {
     // JSON bodies only: a text/plain body is refused 415 like every other type, not parsed as a string.
@@ -42,11 +43,17 @@ export function registerSessionRoutes(root: FastifyInstance, registry: SessionRe
     // In a cluster, a call for a session another node runs is answered by that node (session-forward.ts),
     // after this node's own scope check; the owner node checks everything again, as for a local call.
     if (remote) app.addHook('preHandler', forwardHook(registry, remote));
-    routes(app, registry, access, defaults, remote);
+    routes(app, registry, access, defaults, remote, visitorOf);
   });
 }
 
-function routes(app: FastifyInstance, registry: SessionRegistry, access: Access, defaults: SessionRouteDefaults, remote: SessionForward | undefined): void {
+/**
+ * In a cluster: the participant another node's Socket.IO viewer is in `session`, when `request`
+ * is that viewer's input forwarded by its node (remote-participant.ts, visiting-participants.ts).
+ */
+export type VisitorOf = (session: Session, request: FastifyRequest) => Holder | undefined;
+
+function routes(app: FastifyInstance, registry: SessionRegistry, access: Access, defaults: SessionRouteDefaults, remote: SessionForward | undefined, visitorOf: VisitorOf | undefined): void {
   const inputLimiters = new WeakMap<Session, MessageLimiter>();
   // Who may do what (access.ts): making sessions takes `control`, driving one `control:<id>`,
   // watching one `view:session:<id>` (which `control:<id>` grants), listing them `control`. The
@@ -96,9 +103,12 @@ function routes(app: FastifyInstance, registry: SessionRegistry, access: Access,
 
   app.post<IdRoute>('/api/session/:id/input', drive, async (request: IdRequest) => {
     const session = driven(request);
+    // A Socket.IO participant's input on another node: that node held it to its socket's limits
+    // (60 events a second, 16 waiting), as this node holds a local socket's; not to the REST rate.
+    const visitor = visitorOf?.(session, request);
     let limiter = inputLimiters.get(session);
     if (!limiter) inputLimiters.set(session, (limiter = new MessageLimiter(REST_INPUT_PER_SECOND, REST_INPUT_PER_SECOND * 2)));
-    if (!limiter.take()) throw new SessionError(ErrorCode.RateLimited, `too many input events: at most ${REST_INPUT_PER_SECOND} a second`);
+    if (!visitor && !limiter.take()) throw new SessionError(ErrorCode.RateLimited, `too many input events: at most ${REST_INPUT_PER_SECOND} a second`);
     const body = objectBody(request.body);
     const type = body['type'];
     if (typeof type !== 'string' || !INPUT_TYPES.includes(type as InputType)) {
@@ -106,7 +116,7 @@ function routes(app: FastifyInstance, registry: SessionRegistry, access: Access,
     }
     const event = parseInput(type as InputType, body, session.options);
     // Once someone asked for control, only the controller's key drives the page; bad input is a 400 whoever sends it.
-    checkRestInput(session, request);
+    checkRestInput(session, request, visitor);
     await session.input(event);
     return { success: true, session_id: session.id, type };
   });
@@ -202,14 +212,14 @@ function forwardHook(registry: SessionRegistry, remote: SessionForward) {
 }
 
 /** The session `request` names when its grant reaches it for `need`; otherwise the unknown id's 404, word for word. */
-function find(registry: SessionRegistry, request: IdRequest, need: string): Session {
+export function find(registry: SessionRegistry, request: IdRequest, need: string): Session {
   const { id } = request.params;
   const session = registry.get(id);
   if (!session || !reaches(grantOf(request), need, session.options.owner)) throw new SessionError(ErrorCode.SessionNotFound, `no session ${JSON.stringify(id.slice(0, 64))}`);
   return session;
 }
 
-function objectBody(body: unknown): Record<string, unknown> {
+export function objectBody(body: unknown): Record<string, unknown> {
   if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new SessionError(ErrorCode.InvalidBody, 'the body must be a JSON object');
   return body as Record<string, unknown>;
 }

@@ -26,6 +26,7 @@ import { refusalOf } from './route-errors.js';
 import { preframedSocketIoEvent, writeSocketIoPacket, type PreframedSocketIoPacket } from './preframed.js';
 import { ControlServerEvent, parseControlEvent, type ControlCommand } from '../protocols/socket-io-control.js';
 import { Participant } from './session-room.js';
+import { refuseFailure, RemoteParticipant } from './remote-participant.js';
 
 /** Where Socket.IO's engine answers (and claims upgrades, see upgrade-router.ts). */
 export const SOCKET_IO_PATH = '/socket.io/';
@@ -56,8 +57,11 @@ export interface SocketIoDeps {
   allowedOrigins?: string;
   /** Socket.IO's adapter: in a cluster, the Redis one, so broadcasts reach every node's sockets. */
   adapter?: ServerOptions['adapter'];
-  /** In a cluster: sessions other nodes run, watched here, and where their input goes. */
-  remote?: { sessions: RemoteSessions; forward: SessionForward };
+  /**
+   * In a cluster: sessions other nodes run, watched here, where their input and control go, and
+   * the participants this node's sockets are in them (listed in this node's heartbeat).
+   */
+  remote?: { sessions: RemoteSessions; forward: SessionForward; participants: Set<string> };
 }
 
 /** The key the `frame` event's pre-framed packet is memoised under on each variant. */
@@ -191,6 +195,8 @@ class StreamSocket {
   #clipboardPending = false;
   /** This socket among the viewers of the browser session it watches (presence, control). */
   #participant: Participant | undefined;
+  /** The same for a session another node runs: a participant there, through that node. */
+  #visitor: RemoteParticipant | undefined;
   /** Gives the held quality back to the stream's bound on distinct variants. */
   #unclaim: (() => void) | undefined;
   /** Rejects the write in flight when the socket goes away (engine.io then drops its callbacks). */
@@ -359,6 +365,16 @@ class StreamSocket {
       : { stream: stream.id, fps: this.#fps, quality: this.#quality });
     // After `subscribed`: a session's viewer then hears who watches and who controls.
     if (this.#session) this.#participant = new Participant(this.socket.nsp.server, this.socket, this.#session, name);
+    const remote = this.#session ? undefined : this.deps.remote?.sessions.sessionOf(stream);
+    if (remote && this.deps.remote) {
+      this.#visitor = new RemoteParticipant(this.socket, remote.id, name, {
+        forward: this.deps.remote.forward,
+        node: remote.place.node,
+        listed: this.deps.remote.participants,
+        token: handshakeToken(this.socket),
+        log: this.deps.log,
+      });
+    }
   }
 
   /**
@@ -382,6 +398,8 @@ class StreamSocket {
   #unsubscribe(): void {
     this.#participant?.leave();
     this.#participant = undefined;
+    this.#visitor?.leave();
+    this.#visitor = undefined;
     this.#unclaim?.();
     this.#unclaim = undefined;
     this.#subscription?.close();
@@ -503,12 +521,9 @@ class StreamSocket {
       return reply.refuse(ErrorCode.RateLimited, `input:${type} dropped: ${MAX_PENDING_INPUT} of your events are still waiting for the page`);
     }
     this.#pendingInput++;
-    this.deps.remote!.forward.input(id, handshakeToken(this.socket), type, payload as Record<string, unknown>).finally(() => this.#pendingInput--).then(
+    this.deps.remote!.forward.input(id, handshakeToken(this.socket), type, payload as Record<string, unknown>, this.#visitor?.id).finally(() => this.#pendingInput--).then(
       () => reply.answer(ServerEvent.InputAcknowledged, { type }),
-      (error: unknown) => {
-        if (error instanceof FramehubError) reply.refuse(error.code, error.message);
-        else reply.refuse(ErrorCode.SourceError, `input:${type} failed: ${(error as Error).message.split('\n')[0]}`);
-      },
+      (error: unknown) => refuseFailure(reply, `input:${type}`, error),
     );
   }
 
@@ -516,6 +531,7 @@ class StreamSocket {
   #control(command: ControlCommand, reply: Reply): void {
     const participant = this.#participant;
     const event = command.type === 'pointer' ? 'pointer:move' : `control:${command.action}`;
+    if (!participant && this.#visitor && this.#stream) return this.#remoteControl(this.#visitor, this.#stream.owner, command, reply);
     if (!participant || participant.session.closed) {
       return reply.refuse(ErrorCode.InputNotAccepted, `${event} needs a subscribed browser session; send subscribe {session_id} first`);
     }
@@ -530,6 +546,27 @@ class StreamSocket {
       return reply.refuse(ErrorCode.SessionNotFound, noSession(session.id));
     }
     reply.answer(ControlServerEvent.Acknowledged, participant.act(command, allows(this.principal.scopes, 'admin')));
+  }
+
+  /**
+   * Control and pointers in a session another node runs: the scope (and owner) checked here first,
+   * as for local control, then acted on there, where the token, the owner and the action are
+   * checked again; its answer or refusal comes back with the same codes as on a single node.
+   */
+  #remoteControl(visitor: RemoteParticipant, owner: string | undefined, command: ControlCommand, reply: Reply): void {
+    if (command.type === 'pointer') return visitor.pointer(command.payload, reply);
+    const id = visitor.sessionId;
+    this.deps.access?.require(this.principal, `control:${id}`);
+    if (!reaches(this.principal, `control:${id}`, owner)) return reply.refuse(ErrorCode.SessionNotFound, noSession(id));
+    const [event, payload] = command.action === 'pointers'
+      ? ['pointer:share', { enabled: command.enabled }]
+      : command.action === 'grant' || command.action === 'deny'
+        ? [`control:${command.action}`, { id: command.target }]
+        : [`control:${command.action}`, undefined];
+    visitor.act(event, payload).then(
+      (acknowledged) => reply.answer(ControlServerEvent.Acknowledged, acknowledged),
+      (error: unknown) => refuseFailure(reply, event, error),
+    );
   }
 
   /** `quality:set` and `fps:set` turn adaptive mode off for this client (seeds/003). */
