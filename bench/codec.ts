@@ -3,7 +3,7 @@
 // framehub runs in this process (createServer, real routes) so the bench can tap the source's
 // frames as the reference pictures; the viewers are real WebSocket clients on 127.0.0.1.
 //
-//   npm run bench -- --scenario codec [--seconds 10] [--ssim-frames 60]
+//   npm run bench -- --scenario codec [--seconds 10] [--ssim-frames 60] [--tiers-in capture,encoder]
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -20,7 +20,7 @@ import type { Frame } from '../src/sources/frame.js';
 import { sharedSpec } from '../src/hub/variant-spec.js';
 import { parseVideoUnit, type VideoUnitMessage } from '../src/wire/video-unit.js';
 import { annexBOf } from '../test/video-helpers.js';
-import { encoderCpu, makeVideo } from './ffmpeg-children.js';
+import { captureCpu, encoderCpu, makeVideo } from './ffmpeg-children.js';
 
 const HELP = `Usage: npm run bench -- --scenario codec [options]
 
@@ -31,9 +31,17 @@ H.264 viewer per tier (/video/:id?tier=) for --seconds each, all at once; report
 second per viewer, the SSIM of JPEG and of the 720p tier against the source's pictures (ffmpeg's
 ssim filter over --ssim-frames frames), and the CPU of each tier's encoder process.
 
+A file source encodes its tiers in its own capture ffmpeg: no encoder process of its own, so
+its row gives the CPU the three tiers add to the capture process (its CPU while watched minus
+its CPU in a JPEG-only phase before) as one figure.
+
   --seconds <n>       measuring time per content after a 3 s warm-up (default 10)
   --ssim-frames <n>   frames compared for SSIM (default 60)
-  --content <list>    which contents, a comma list of pattern, session, screen, camera (default all)
+  --content <list>    which contents, a comma list of pattern, session, screen, camera,
+                      screen-lossless (the screen-like file as lossless FFV1) (default the first four)
+  --tiers-in <list>   for the files: capture (tiers in the capture process, the default), encoder
+                      (an encoder process per tier fed the decoded JPEG frames, as before); both
+                      (comma list) alternate per content
   -h, --help          show this help
 `;
 
@@ -56,7 +64,7 @@ const SESSION_ID = 'codec';
 export async function runCodecBench(argv: string[]): Promise<void> {
   const { values } = parseArgs({
     args: argv,
-    options: { scenario: { type: 'string' }, seconds: { type: 'string' }, 'ssim-frames': { type: 'string' }, content: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+    options: { scenario: { type: 'string' }, seconds: { type: 'string' }, 'ssim-frames': { type: 'string' }, content: { type: 'string' }, 'tiers-in': { type: 'string' }, help: { type: 'boolean', short: 'h' } },
   });
   if (values.help) {
     process.stdout.write(HELP);
@@ -65,6 +73,8 @@ export async function runCodecBench(argv: string[]): Promise<void> {
   const seconds = Number(values.seconds ?? 10);
   const ssimFrames = Number(values['ssim-frames'] ?? 60);
   const chosen = new Set((values.content ?? 'pattern,session,screen,camera').split(',').map((c) => c.trim()));
+  const modes = (values['tiers-in'] ?? 'capture').split(',').map((m) => m.trim());
+  if (modes.some((m) => m !== 'capture' && m !== 'encoder')) throw new Error('--tiers-in takes capture, encoder or both');
   const dir = await mkdtemp(join(tmpdir(), 'framehub-codec-'));
   try {
     const screen = join(dir, 'screen.mp4');
@@ -72,24 +82,30 @@ export async function runCodecBench(argv: string[]): Promise<void> {
     // Screen-like: bars and a moving box on flat colour. Camera-like: testsrc2 with sensor noise.
     await makeVideo(screen, `testsrc=size=${WIDTH}x${HEIGHT}:rate=30:duration=20`);
     await makeVideo(camera, `testsrc2=size=${WIDTH}x${HEIGHT}:rate=30:duration=20,noise=alls=8:allf=t`);
+    const lossless = join(dir, 'screen-lossless.mkv');
+    if (chosen.has('screen-lossless')) await makeVideo(lossless, `testsrc=size=${WIDTH}x${HEIGHT}:rate=30:duration=20`, ['-c:v', 'ffv1']);
     const pages = await startReadingPage();
     const contents: Content[] = [
       { key: 'pattern', name: 'demo pattern', stream: { source: 'pattern', width: WIDTH, height: HEIGHT, fps: 30 } },
       { key: 'session', name: 'browser session, a page scrolling', stream: {}, page: pages.url },
       { key: 'screen', name: 'screen-like file', stream: { source: 'video', file: screen } },
       { key: 'camera', name: 'camera-like file', stream: { source: 'video', file: camera } },
+      { key: 'screen-lossless', name: 'screen-like file, lossless (FFV1)', stream: { source: 'video', file: lossless } },
     ].filter((content) => chosen.has(content.key));
     const rows: string[] = [];
     try {
       for (const content of contents) {
-        log(`codec: ${content.name} …`);
-        rows.push(await measure(content, seconds, ssimFrames, dir));
+        const file = content.stream['source'] === 'video';
+        for (const mode of file ? modes : ['encoder']) {
+          log(`codec: ${content.name}${file ? `, tiers in the ${mode}` : ''} …`);
+          rows.push(await measure(content, seconds, ssimFrames, dir, file ? mode : undefined));
+        }
       }
     } finally {
       pages.server.close();
     }
     const [l1, l5] = loadavg();
-    process.stdout.write(`\n| content | JPEG bytes/s per viewer (SSIM) | H.264 720p bytes/s (SSIM) | ratio | 480p | 360p | encoder CPU 720p / 480p / 360p |\n| --- | --- | --- | --- | --- | --- | --- |\n`);
+    process.stdout.write(`\n| content | JPEG bytes/s per viewer (SSIM) | H.264 720p bytes/s (SSIM) | ratio | 480p | 360p | encoder CPU 720p / 480p / 360p (sum) |\n| --- | --- | --- | --- | --- | --- | --- |\n`);
     for (const row of rows) process.stdout.write(`${row}\n`);
     process.stdout.write(`\n${new Date().toISOString()}, load ${l1!.toFixed(1)} ${l5!.toFixed(1)}; ${seconds} s per content, SSIM over ${ssimFrames} frames\n`);
   } finally {
@@ -97,7 +113,7 @@ export async function runCodecBench(argv: string[]): Promise<void> {
   }
 }
 
-async function measure(content: Content, seconds: number, ssimFrames: number, dir: string): Promise<string> {
+async function measure(content: Content, seconds: number, ssimFrames: number, dir: string, mode?: string): Promise<string> {
   const config = loadConfig({
     overrides: content.page
       ? { port: 0, host: '127.0.0.1', logLevel: 'silent', browserAllowHosts: '127.0.0.1' }
@@ -112,9 +128,23 @@ async function measure(content: Content, seconds: number, ssimFrames: number, di
     await postJson(`http://127.0.0.1:${port}/api/session/${SESSION_ID}/load`, { url: content.page });
   }
   const stream = server.hub.resolve(id)!;
+  // The path before tiers went into the capture process: without `addOutput` the tiers feed
+  // their own encoders with the source's frames.
+  if (mode === 'encoder') Object.defineProperty(stream.source, 'addOutput', { value: undefined });
   const jpegSpec = sharedSpec({ format: 'jpeg', quality: config.quality });
   try {
     const jpeg = new WebSocket(`ws://127.0.0.1:${port}/ws/video_feed?stream=${id}&fps=30`);
+    // The capture process's own CPU without tiers, so what the tiers add to it can be told.
+    let captureAlone = 0;
+    if (mode) {
+      await once(jpeg, 'open');
+      await delay(2000);
+      const before = (await captureCpu()).get('capture') ?? 0;
+      const at = performance.now();
+      await delay(seconds * 500);
+      captureAlone = ((await captureCpu()).get('capture') ?? 0) - before;
+      captureAlone /= 100 * ((performance.now() - at) / 1000);
+    }
     const videos = TIERS.map((tier) => new WebSocket(`ws://127.0.0.1:${port}/video/${id}?tier=${tier}`));
     const counts = { jpeg: 0, ...Object.fromEntries(TIERS.map((t) => [t, 0])) } as Record<string, number>;
     let counting = false;
@@ -132,7 +162,7 @@ async function measure(content: Content, seconds: number, ssimFrames: number, di
         if (counting) unitsCounted++;
       }
     }));
-    await Promise.all([jpeg, ...videos].map((ws) => once(ws, 'open')));
+    await Promise.all([...(mode ? [] : [jpeg]), ...videos].map((ws) => once(ws, 'open')));
     await delay(3000);
     // Reference pictures: the source's own pixels (the pattern has them raw; a file's frames
     // are the JPEGs its ffmpeg made) and the JPEG variant a viewer gets, for the next frames.
@@ -146,12 +176,14 @@ async function measure(content: Content, seconds: number, ssimFrames: number, di
     };
     stream.on('frame', onFrame);
     const cpuBefore = await encoderCpu();
+    const captureBefore = (await captureCpu()).get('capture') ?? 0;
     const startedAt = performance.now();
     counting = true;
     await delay(seconds * 1000);
     counting = false;
     const elapsed = (performance.now() - startedAt) / 1000;
     const cpuAfter = await encoderCpu();
+    const captureAfter = (await captureCpu()).get('capture') ?? 0;
     stream.off('frame', onFrame);
     stream.off('frame', countFrame);
     log(`  the source made ${(framesCounted / elapsed).toFixed(1)} fps; the 720p viewer got ${(unitsCounted / elapsed).toFixed(1)} units/s`);
@@ -164,6 +196,12 @@ async function measure(content: Content, seconds: number, ssimFrames: number, di
       const ticks = (cpuAfter.get(key) ?? 0) - (cpuBefore.get(key) ?? 0);
       return ticks / 100 / elapsed;
     });
+    // Tiers in the capture process: one figure, what they added to it.
+    const captureAdded = (captureAfter - captureBefore) / 100 / elapsed - captureAlone;
+    const percent = (c: number) => `${(c * 100).toFixed(0)} %`;
+    const cpuCell = mode === 'capture'
+      ? `${percent(captureAdded)} added to the capture process (alone ${percent(captureAlone)})`
+      : `${cpu.map(percent).join(' / ')} (${percent(cpu.reduce((a, b) => a + b, 0))})${mode ? `; capture ${percent(captureAlone)} → ${percent(captureAlone + captureAdded)}` : ''}`;
     // SSIM: the H.264 run decoded from its first keyframe, compared on the frames with a reference.
     const wanted = [...refs.keys()];
     const decoded = await decodeUnits(units, WIDTH, HEIGHT);
@@ -178,7 +216,8 @@ async function measure(content: Content, seconds: number, ssimFrames: number, di
     const ssimJpeg = await ssim(pairs.map((p) => p.reference), pairs.map((p) => p.jpeg), dir);
     const jpegRate = perSecond(counts['jpeg']!);
     const h264Rate = perSecond(counts['720p']!);
-    return `| ${content.name} | ${kib(jpegRate)} (${ssimJpeg.toFixed(4)}) | ${kib(h264Rate)} (${ssimH264.toFixed(4)}, ${pairs.length} frames) | **${(jpegRate / h264Rate).toFixed(1)}x** | ${kib(perSecond(counts['480p']!))} | ${kib(perSecond(counts['360p']!))} | ${cpu.map((c) => `${(c * 100).toFixed(0)} %`).join(' / ')} |`;
+    const name = mode ? `${content.name}, tiers in the ${mode}` : content.name;
+    return `| ${name} | ${kib(jpegRate)} (${ssimJpeg.toFixed(4)}) | ${kib(h264Rate)} (${ssimH264.toFixed(4)}, ${pairs.length} frames) | **${(jpegRate / h264Rate).toFixed(1)}x** | ${kib(perSecond(counts['480p']!))} | ${kib(perSecond(counts['360p']!))} | ${cpuCell} |`;
   } finally {
     await server.close();
   }

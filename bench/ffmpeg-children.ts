@@ -31,10 +31,18 @@ export function encoderCpu(): Promise<Map<string, number>> {
   return childFfmpegTicks((args) => (args.includes('libx264') ? args[args.indexOf('-s') + 1] : undefined));
 }
 
-/** A video file from an ffmpeg lavfi graph. */
-export async function makeVideo(path: string, lavfi: string): Promise<void> {
-  // MPEG-4 part 2 at a high quality: always in Debian's ffmpeg, and close to its source.
-  const child = spawn('ffmpeg', ['-hide_banner', '-loglevel', 'error', '-y', '-f', 'lavfi', '-i', lavfi, '-c:v', 'mpeg4', '-q:v', '2', path], { stdio: 'inherit' });
+/** The capturing ffmpeg of a file or lavfi source (the one writing MJPEG), under one key. */
+export function captureCpu(): Promise<Map<string, number>> {
+  return childFfmpegTicks((args) => (args.includes('mjpeg') ? 'capture' : undefined));
+}
+
+/**
+ * A video file from an ffmpeg lavfi graph. MPEG-4 part 2 at a high quality by default: always
+ * in Debian's ffmpeg, and close to its source; `codec` gives other encoder arguments (lossless
+ * FFV1 for a file that adds no noise of its own).
+ */
+export async function makeVideo(path: string, lavfi: string, codec: readonly string[] = ['-c:v', 'mpeg4', '-q:v', '2']): Promise<void> {
+  const child = spawn('ffmpeg', ['-hide_banner', '-loglevel', 'error', '-y', '-f', 'lavfi', '-i', lavfi, ...codec, path], { stdio: 'inherit' });
   const [code] = (await once(child, 'close')) as [number];
   if (code !== 0) throw new Error(`ffmpeg could not make ${path}`);
 }

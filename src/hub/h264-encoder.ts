@@ -24,6 +24,30 @@ export interface H264EncoderEvents {
 }
 
 /**
+ * The encoder and muxer arguments of one H.264 tier, up to the output url: every tier is encoded
+ * with these, by an H264Encoder or as an output of a capture process (capture-tier-encoder.ts).
+ */
+export function x264OutputArgs(bitrate: number, fps: number): string[] {
+  return [
+    '-c:v', 'libx264', '-preset', 'ultrafast', '-tune', 'zerolatency',
+    // No B-frames (zerolatency sets none), so every picture comes out as soon as it goes in.
+    // Main profile for CABAC, which ultrafast leaves off: the same pictures (same CRF, same
+    // SSIM) in 13-33 % fewer bytes below the tier's ceiling (25 % on screen-like content), at
+    // no measurable CPU (docs/video.md#measured). Every WebCodecs decoder takes Main.
+    '-profile:v', 'main', '-x264-params', 'cabac=1:bframes=0', '-pix_fmt', 'yuv420p',
+    // Capped CRF: constant quality, so still or simple content costs few bits, with the
+    // tier's bitrate as the ceiling; a VBV of half a second bounds how far one picture can
+    // overshoot it.
+    '-crf', '23', '-maxrate', String(bitrate), '-bufsize', String(Math.round(bitrate / 2)),
+    // A keyframe every 2 s of real time (a joining or resyncing viewer waits at most that long
+    // when the tier has no run to start it from); -g only bounds it in frames.
+    '-force_key_frames', 'expr:gte(t,n_forced*2)', '-g', String(Math.max(1, Math.round(fps * 2))),
+    '-fps_mode', 'passthrough', '-enc_time_base', '1/1000', '-flush_packets', '1',
+    '-f', 'mpjpeg',
+  ];
+}
+
+/**
  * One libx264 process (through ffmpeg) for one (stream, tier): raw RGB pictures in, one access
  * unit out per picture. Raw input rather than JPEG: ffmpeg's JPEG demuxers hold each picture
  * until the next one starts (measured: ~72 ms from write to output at 30 fps with JPEG input,
@@ -48,21 +72,7 @@ export class H264Encoder extends TypedEmitter<H264EncoderEvents> {
       // frames' real pace, whatever the source's rate.
       '-use_wallclock_as_timestamps', '1',
       '-f', 'rawvideo', '-pix_fmt', 'rgb24', '-s', `${width}x${height}`, '-framerate', String(fps), '-i', 'pipe:0',
-      '-an', '-c:v', 'libx264', '-preset', 'ultrafast', '-tune', 'zerolatency',
-      // No B-frames (zerolatency sets none), so every picture comes out as soon as it goes in.
-      // Main profile for CABAC, which ultrafast leaves off: the same pictures (same CRF, same
-      // SSIM) in 13-33 % fewer bytes below the tier's ceiling (25 % on screen-like content), at
-      // no measurable CPU (docs/video.md#measured). Every WebCodecs decoder takes Main.
-      '-profile:v', 'main', '-x264-params', 'cabac=1:bframes=0', '-pix_fmt', 'yuv420p',
-      // Capped CRF: constant quality, so still or simple content costs few bits, with the
-      // tier's bitrate as the ceiling; a VBV of half a second bounds how far one picture can
-      // overshoot it.
-      '-crf', '23', '-maxrate', String(bitrate), '-bufsize', String(Math.round(bitrate / 2)),
-      // A keyframe every 2 s of real time (a joining or resyncing viewer waits at most that long
-      // when the tier has no run to start it from); -g only bounds it in frames.
-      '-force_key_frames', 'expr:gte(t,n_forced*2)', '-g', String(Math.max(1, Math.round(fps * 2))),
-      '-fps_mode', 'passthrough', '-enc_time_base', '1/1000', '-flush_packets', '1',
-      '-f', 'mpjpeg', 'pipe:1',
+      '-an', ...x264OutputArgs(bitrate, fps), 'pipe:1',
     ];
     this.#child = spawn(options.command ?? 'ffmpeg', args, { stdio: ['pipe', 'pipe', 'pipe'] });
     const splitter = new PacketSplitter((packet) => this.#onPacket(packet));
@@ -121,24 +131,11 @@ export class H264Encoder extends TypedEmitter<H264EncoderEvents> {
   }
 
   #onPacket(packet: Buffer): void {
-    const nals = splitNals(packet);
-    let sps: Buffer | undefined;
-    let pps: Buffer | undefined;
-    let keyframe = false;
-    for (const nal of nals) {
-      const type = nalType(nal);
-      if (type === NalType.Sps) sps = nal;
-      else if (type === NalType.Pps) pps = nal;
-      else if (type === NalType.Idr) keyframe = true;
-    }
-    if (sps) this.#codec = codecString(sps);
-    const config = keyframe && sps && pps ? avcConfig(sps, pps) : undefined;
     // One unit per picture, in order (no B-frames, no frame dropping): the oldest waiting
     // picture is the one this unit encodes.
     const source = this.#waiting.shift() ?? { capturedAt: Date.now(), seq: 0 };
-    // A keyframe without its parameter sets could not start a decoder: send it as a delta.
-    const unit = new AccessUnit(toLengthPrefixed(nals), keyframe && config !== undefined, source.capturedAt, source.seq,
-      this.options.width, this.options.height, this.#codec, config);
+    const unit = accessUnitOf(packet, this.#codec, source.capturedAt, source.seq, this.options.width, this.options.height);
+    this.#codec = unit.codec;
     this.emit('unit', unit);
   }
 
@@ -146,4 +143,25 @@ export class H264Encoder extends TypedEmitter<H264EncoderEvents> {
     this.#stderrTail += ` ${error.message}`;
     this.#child.kill('SIGKILL');
   }
+}
+
+/**
+ * The access unit in one of libx264's packets (Annex B). `codec` is the codec string so far: a
+ * unit without an SPS keeps it.
+ */
+export function accessUnitOf(packet: Buffer, codec: string, capturedAt: number, seq: number, width: number, height: number): AccessUnit {
+  const nals = splitNals(packet);
+  let sps: Buffer | undefined;
+  let pps: Buffer | undefined;
+  let keyframe = false;
+  for (const nal of nals) {
+    const type = nalType(nal);
+    if (type === NalType.Sps) sps = nal;
+    else if (type === NalType.Pps) pps = nal;
+    else if (type === NalType.Idr) keyframe = true;
+  }
+  const config = keyframe && sps && pps ? avcConfig(sps, pps) : undefined;
+  // A keyframe without its parameter sets could not start a decoder: send it as a delta.
+  return new AccessUnit(toLengthPrefixed(nals), keyframe && config !== undefined, capturedAt, seq,
+    width, height, sps ? codecString(sps) : codec, config);
 }

@@ -4,6 +4,7 @@ import type { Stream, Subscription } from './stream.js';
 import type { DeliveryDone } from './subscriber-slot.js';
 import type { AccessUnit } from './access-unit.js';
 import { H264Encoder } from './h264-encoder.js';
+import { CaptureTierEncoder } from './capture-tier-encoder.js';
 import { tierSize, type VideoTierSpec } from './video-tier-spec.js';
 import { VideoSlot, type VideoSink, type VideoSlotCounters } from './video-slot.js';
 
@@ -39,6 +40,8 @@ export class VideoTier {
   #slots: readonly VideoSlot[] = [];
   #subscription: Subscription | undefined;
   #encoder: H264Encoder | undefined;
+  /** The tier as an output of the source's own capture process, when the source offers that. */
+  #captured: CaptureTierEncoder | undefined;
   /** Units since the last keyframe, or empty when that run grew past its bounds. */
   #gop: AccessUnit[] = [];
   #gopBytes = 0;
@@ -61,7 +64,7 @@ export class VideoTier {
 
   /** An encoder process is up (while watched, and for the idle grace after). */
   get running(): boolean {
-    return this.#encoder !== undefined;
+    return this.#encoder !== undefined || this.#captured !== undefined;
   }
 
   /** The viewers' counters summed (viewers that left not included). */
@@ -85,7 +88,10 @@ export class VideoTier {
     if (this.#idleTimer !== undefined) clearTimeout(this.#idleTimer);
     this.#idleTimer = undefined;
     // The encoder reads pixels at the tier's size: the source's own where it has them (demand.ts).
-    this.#subscription ??= this.stream.subscribe({ fps: this.options.maxFps ?? 30, deliver: this.#feed, need: { kind: 'pixels', maxHeight: this.spec.maxHeight } });
+    // A tier an ffmpeg source encodes in its capture process reads nothing from the frames.
+    const need = this.stream.source.addOutput ? null : { kind: 'pixels', maxHeight: this.spec.maxHeight } as const;
+    this.#subscription ??= this.stream.subscribe({ fps: this.options.maxFps ?? 30, deliver: this.#feed, need });
+    this.#captured ??= this.#captureEncoder();
     slot.join(this.#gop);
     let closed = false;
     return {
@@ -131,11 +137,25 @@ export class VideoTier {
     this.#resetGop();
     const encoder = this.#encoder;
     this.#encoder = undefined;
-    await encoder?.stop();
+    const captured = this.#captured;
+    this.#captured = undefined;
+    await Promise.all([encoder?.stop(), captured?.stop()]);
+  }
+
+  /** The source encodes the tier in its capture process if it can; the subscription then only keeps it running. */
+  #captureEncoder(): CaptureTierEncoder | undefined {
+    const addOutput = this.stream.source.addOutput?.bind(this.stream.source);
+    if (!addOutput) return undefined;
+    const captured = new CaptureTierEncoder(addOutput, this.spec, this.options.maxFps ?? 30, () => this.stream.latest?.seq ?? 0);
+    captured.on('unit', (unit) => {
+      if (this.#captured === captured) this.#onUnit(unit);
+    });
+    return captured;
   }
 
   /** The tier's stream subscription: one frame at a time into the encoder. */
   readonly #feed = (frame: Frame, done: DeliveryDone): void => {
+    if (this.#captured) return done(undefined, 0);
     const size = tierSize(frame.width, frame.height, this.spec);
     const encoder = this.#encoderFor(size.width, size.height);
     if (!encoder) return done(undefined, 0);

@@ -1,4 +1,4 @@
-import { spawn, type ChildProcessByStdio } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import type { Readable } from 'node:stream';
 import { TypedEmitter } from '../util/typed-emitter.js';
 
@@ -17,6 +17,8 @@ export interface FfmpegExit {
 export interface FfmpegProcessEvents {
   /** A chunk of stdout (the encoded stream). */
   data: Buffer;
+  /** A chunk of extra output `index`, written to fd 3 + index (`pipe:3`, …). */
+  output: { index: number; chunk: Buffer };
   /** One line of stderr, for the debug log. */
   stderr: string;
   exit: FfmpegExit;
@@ -27,6 +29,8 @@ export interface FfmpegProcessOptions {
   command?: string;
   /** Lines of stderr kept for the exit report. @default 20 */
   stderrLines?: number;
+  /** Extra output pipes, at fd 3, 4, …. @default 0 */
+  outputs?: number;
   /** Grace between SIGTERM and SIGKILL in `stop()`. @default 2000 */
   killAfterMs?: number;
 }
@@ -48,7 +52,7 @@ export function describeFfmpegExit(exit: FfmpegExit): string {
  * It never restarts itself: the owner decides what an exit means.
  */
 export class FfmpegProcess extends TypedEmitter<FfmpegProcessEvents> {
-  readonly #child: ChildProcessByStdio<null, Readable, Readable>;
+  readonly #child: ChildProcess & { stdout: Readable; stderr: Readable };
   readonly #ring: string[] = [];
   readonly #ringSize: number;
   readonly #killAfterMs: number;
@@ -60,8 +64,15 @@ export class FfmpegProcess extends TypedEmitter<FfmpegProcessEvents> {
     super();
     this.#ringSize = options.stderrLines ?? 20;
     this.#killAfterMs = options.killAfterMs ?? 2000;
-    this.#child = spawn(options.command ?? 'ffmpeg', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const outputs = options.outputs ?? 0;
+    this.#child = spawn(options.command ?? 'ffmpeg', args, {
+      stdio: ['ignore', 'pipe', 'pipe', ...Array.from({ length: outputs }, () => 'pipe' as const)],
+    }) as ChildProcess & { stdout: Readable; stderr: Readable };
     this.#child.stdout.on('data', (chunk: Buffer) => this.emit('data', chunk));
+    // Every pipe is read all the time: one left full would block ffmpeg, and with it the frames.
+    for (let index = 0; index < outputs; index++) {
+      (this.#child.stdio[3 + index] as Readable).on('data', (chunk: Buffer) => this.emit('output', { index, chunk }));
+    }
     this.#child.stderr.setEncoding('utf8');
     this.#child.stderr.on('data', (text: string) => this.#onStderr(text));
     this.#exited = new Promise((resolve) => {

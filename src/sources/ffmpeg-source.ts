@@ -1,4 +1,4 @@
-import { Source, type SourceExit } from './source.js';
+import { Source, type CaptureOutput, type SourceExit } from './source.js';
 import { FfmpegProcess, describeFfmpegExit, type FfmpegExit } from './ffmpeg-process.js';
 import { MjpegSplitter } from './mjpeg-splitter.js';
 import { PermanentSourceError } from './source-errors.js';
@@ -66,6 +66,14 @@ export abstract class FfmpegSource extends Source {
   #stalled: FfmpegProcess | undefined;
   /** Frame size from ffmpeg's output, read from the first frame's header. */
   #size: { width: number; height: number } | undefined;
+  /** Extra outputs wanted, and those the running process has. */
+  #outputs: readonly CaptureOutput[] = [];
+  #spawnedOutputs: readonly CaptureOutput[] = [];
+  /** JPEG pictures out of the running process. */
+  #pictures = 0;
+  /** Where in its input the running process started, seconds (a restart for new outputs resumes there). */
+  #startedAt = 0;
+  #reconfigure: ReturnType<typeof setImmediate> | undefined;
 
   constructor(options: FfmpegSourceOptions) {
     super();
@@ -86,9 +94,10 @@ export abstract class FfmpegSource extends Source {
   /**
    * ffmpeg arguments up to and including `-i <input>`, or `undefined` when there is nothing to
    * capture right now (the source stays started without a process until `respawn()`). Throws
-   * PermanentSourceError when starting cannot succeed.
+   * PermanentSourceError when starting cannot succeed. `resumeAt` > 0 when the process restarts
+   * to change its outputs: a seekable input (a file) continues from there, seconds.
    */
-  protected abstract inputArgs(): Promise<string[] | undefined>;
+  protected abstract inputArgs(resumeAt: number): Promise<string[] | undefined>;
 
   /** What an exit nobody asked for means; `undefined` when the subclass handled it itself. Default: try again. */
   protected async classifyExit(exit: FfmpegExit): Promise<SourceExit | undefined> {
@@ -123,7 +132,7 @@ export abstract class FfmpegSource extends Source {
     const generation = ++this.#generation;
     let input: string[] | undefined;
     try {
-      input = await this.inputArgs();
+      input = await this.inputArgs(0);
     } catch (error) {
       if (generation !== this.#generation) return;
       this.#running = false;
@@ -134,7 +143,7 @@ export abstract class FfmpegSource extends Source {
       throw error;
     }
     // stop() (and maybe another start()) may have run while we looked things up.
-    if (generation === this.#generation && this.#running && input && !this.#process) this.#spawn(input);
+    if (generation === this.#generation && this.#running && input && !this.#process) this.#spawn(input, 0);
   }
 
   async stop(): Promise<void> {
@@ -146,22 +155,47 @@ export abstract class FfmpegSource extends Source {
     if (process) await process.stop();
   }
 
-  /** Replaces the running ffmpeg with a fresh one (new geometry); no exit is reported. */
-  protected async respawn(): Promise<void> {
+  override addOutput(output: CaptureOutput): () => void {
+    this.#outputs = [...this.#outputs, output];
+    this.#scheduleReconfigure();
+    return () => {
+      if (!this.#outputs.includes(output)) return;
+      this.#outputs = this.#outputs.filter((o) => o !== output);
+      this.#scheduleReconfigure();
+    };
+  }
+
+  /**
+   * ffmpeg cannot add or drop an output of a running process: a new set of outputs means a new
+   * process, started where the old one was in its input (JPEG viewers see the restart as a short
+   * gap). Changes within one turn of the event loop make one restart.
+   */
+  #scheduleReconfigure(): void {
+    this.#reconfigure ??= setImmediate(() => {
+      this.#reconfigure = undefined;
+      const spawned = this.#spawnedOutputs;
+      const same = spawned.length === this.#outputs.length && spawned.every((o) => this.#outputs.includes(o));
+      if (!this.#process || same) return;
+      void this.respawn(this.#startedAt + this.#pictures / this.fps);
+    });
+  }
+
+  /** Replaces the running ffmpeg with a fresh one (new geometry, or outputs); no exit is reported. */
+  protected async respawn(resumeAt = 0): Promise<void> {
     const old = this.#process;
     this.#process = undefined;
     if (old) await old.stop();
     if (!this.#running) return;
     let input: string[] | undefined;
     try {
-      input = await this.inputArgs();
+      input = await this.inputArgs(resumeAt);
     } catch (error) {
       if (!this.#running) return;
       this.#running = false;
       this.emit('exit', { error: error as Error, restartable: !(error instanceof PermanentSourceError) });
       return;
     }
-    if (input && this.#running && !this.#process) this.#spawn(input);
+    if (input && this.#running && !this.#process) this.#spawn(input, resumeAt);
   }
 
   /** Ends the source from a subclass (e.g. the window closed): stops ffmpeg, reports the exit once. */
@@ -171,22 +205,23 @@ export abstract class FfmpegSource extends Source {
     this.emit('exit', exit);
   }
 
-  #spawn(input: string[]): void {
-    const filter = this.videoFilter();
+  #spawn(input: string[], startedAt: number): void {
+    const outputs = this.#outputs;
     const args = [
       '-hide_banner', '-nostdin', '-loglevel', 'error',
       ...input,
-      '-an', '-sn',
-      ...(filter ? ['-vf', filter] : []),
-      '-r', String(this.fps),
-      // yuvj420p: full-range 4:2:0, what browsers and libjpeg expect; smaller and faster than 4:4:4.
-      '-pix_fmt', 'yuvj420p',
-      '-c:v', 'mjpeg', '-q:v', String(qscaleForQuality(this.quality)),
-      '-f', 'mjpeg', 'pipe:1',
+      ...(outputs.length === 0 ? this.#jpegOnlyArgs() : this.#withOutputsArgs(outputs)),
     ];
-    const process = new FfmpegProcess(args, this.options.command ? { command: this.options.command } : {});
+    const process = new FfmpegProcess(args, { outputs: outputs.length, ...(this.options.command && { command: this.options.command }) });
     this.#process = process;
     this.#size = undefined;
+    this.#spawnedOutputs = outputs;
+    this.#pictures = 0;
+    this.#startedAt = startedAt;
+    for (const output of outputs) output.started();
+    process.on('output', function ffmpegOnOutput({ index, chunk }) {
+      outputs[index]!.data(chunk);
+    });
     const splitter = new MjpegSplitter((jpeg) => this.#onJpeg(process, jpeg));
     process.on('data', function ffmpegOnData(chunk) {
       splitter.push(chunk);
@@ -202,18 +237,61 @@ export abstract class FfmpegSource extends Source {
     this.#armStall(process, this.firstFrameMs());
   }
 
+  /** The MJPEG output alone: what every process had before extra outputs. */
+  #jpegOnlyArgs(): string[] {
+    const filter = this.videoFilter();
+    return [
+      '-an', '-sn',
+      ...(filter ? ['-vf', filter] : []),
+      '-r', String(this.fps),
+      ...this.#jpegArgs(),
+    ];
+  }
+
+  /**
+   * The MJPEG output and the extra ones from one decoded picture each: the rate is fixed once
+   * (`fps` before `split`, every output `-fps_mode passthrough`), so every output gets the same
+   * pictures in the same order and output picture n is JPEG frame n (same capture time).
+   */
+  #withOutputsArgs(outputs: readonly CaptureOutput[]): string[] {
+    const filter = this.videoFilter();
+    const labels = outputs.map((_, i) => `[t${i}]`).join('');
+    const graph = [
+      `[0:v]${filter ? `${filter},` : ''}fps=${this.fps},split=${outputs.length + 1}[jpeg]${labels}`,
+      ...outputs.map((output, i) => `[t${i}]${output.filter || 'null'}[o${i}]`),
+    ].join(';');
+    return [
+      '-filter_complex', graph,
+      '-map', '[jpeg]', '-fps_mode', 'passthrough', ...this.#jpegArgs(),
+      ...outputs.flatMap((output, i) => ['-map', `[o${i}]`, ...output.args, `pipe:${3 + i}`]),
+    ];
+  }
+
+  #jpegArgs(): string[] {
+    return [
+      // yuvj420p: full-range 4:2:0, what browsers and libjpeg expect; smaller and faster than 4:4:4.
+      '-pix_fmt', 'yuvj420p',
+      '-c:v', 'mjpeg', '-q:v', String(qscaleForQuality(this.quality)),
+      '-f', 'mjpeg', 'pipe:1',
+    ];
+  }
+
   #onJpeg(process: FfmpegProcess, bytes: Buffer): void {
     if (process !== this.#process) return;
+    const index = this.#pictures++;
     if (!this.#size) {
       const info = sniffImage(bytes);
       if (!info?.width || !info.height) return;
       this.#size = { width: info.width, height: info.height };
     }
     this.#armStall(process, this.watchdogMs());
+    const capturedAt = preciseNow();
+    const { width, height } = this.#size;
     this.emit('frame', {
-      bytes, format: 'jpeg', width: this.#size.width, height: this.#size.height,
-      capturedAt: preciseNow(), quality: this.quality, meta: { source: this.kind },
+      bytes, format: 'jpeg', width, height,
+      capturedAt, quality: this.quality, meta: { source: this.kind },
     });
+    for (const output of this.#spawnedOutputs) output.picture(index, capturedAt, width, height);
   }
 
   async #onExit(process: FfmpegProcess, exit: FfmpegExit): Promise<void> {

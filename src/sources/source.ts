@@ -28,6 +28,23 @@ export interface SourceEvents {
 }
 
 /**
+ * An extra encoded output of a source's own capture process: the same pictures as its frames,
+ * encoded another way in the same process (hub/capture-tier-encoder.ts makes H.264 tiers of it).
+ */
+export interface CaptureOutput {
+  /** ffmpeg filters applied to the source's pictures for this output only (e.g. a `scale`), or ''. */
+  readonly filter: string;
+  /** Encoder and muxer arguments, up to the output url (the source adds its pipe). */
+  readonly args: readonly string[];
+  /** A capture process with this output started: its bytes and picture numbers start afresh. */
+  started(): void;
+  /** Bytes the output wrote. */
+  data(chunk: Buffer): void;
+  /** Picture `index` (0 from each start) was just emitted as a frame, with this capture time and size. */
+  picture(index: number, capturedAt: number, width: number, height: number): void;
+}
+
+/**
  * Produces encoded frames. `start()` and `stop()` are idempotent; the stream calls `start()`
  * when the first subscriber arrives and `stop()` after the idle grace period.
  */
@@ -57,4 +74,10 @@ export abstract class Source extends TypedEmitter<SourceEvents> {
     void request;
     return true;
   }
+
+  /**
+   * Sources with a capture process of their own (ffmpeg) encode extra outputs in it: this adds
+   * one (the process restarts to take it) and returns what removes it (another restart).
+   */
+  addOutput?(output: CaptureOutput): () => void;
 }

@@ -26,10 +26,15 @@ export class VideoSource extends FfmpegSource {
     this.input = options.input;
   }
 
-  protected async inputArgs(): Promise<string[]> {
+  protected async inputArgs(resumeAt: number): Promise<string[]> {
     if (!(await ffmpegInstalled())) throw new CaptureUnavailableError('ffmpeg', 'video source unavailable: ffmpeg is not installed (Debian package ffmpeg)');
     const input = this.input;
-    if ('file' in input) return ['-re', ...(input.loop ? ['-stream_loop', '-1'] : []), '-i', input.file];
+    if ('file' in input) {
+      // A restart for new outputs continues where the file was (an input seek, to the keyframe
+      // at or before it), not from the start; live inputs and lavfi graphs just go on.
+      const seek = resumeAt > 0 ? ['-ss', resumeAt.toFixed(3)] : [];
+      return ['-re', ...(input.loop ? ['-stream_loop', '-1'] : []), ...seek, '-i', input.file];
+    }
     if ('device' in input) {
       const { width, height } = this.options;
       return ['-f', 'v4l2', '-framerate', String(this.fps), ...(width && height ? ['-video_size', `${width}x${height}`] : []), '-i', input.device];
