@@ -1,13 +1,14 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { WebSocket } from 'ws';
+import { io as connect, type Socket } from 'socket.io-client';
 import type { TestServer } from './helpers.js';
 import { openSocket } from './helpers.js';
 import { createLoadedSession, startPageServer, startSessionServer, type PageServer } from './session-helpers.js';
 import { sniffImage } from '../src/image/sniff.js';
 import type { Frame } from '../src/sources/frame.js';
 import type { Stream } from '../src/hub/stream.js';
-import { withTimeout } from './wait.js';
+import { nextEvent, withTimeout } from './wait.js';
 
 /** The next frame Chromium sends the session's stream that `predicate` accepts. */
 function nextFrame(stream: Stream, predicate: (frame: Frame) => boolean, ms = 30_000): Promise<Frame> {
@@ -33,6 +34,7 @@ describe('browser session screencast: size and quality follow the viewers', () =
   let pages: PageServer;
   let server: TestServer;
   const sockets: WebSocket[] = [];
+  const ioSockets: Socket[] = [];
 
   before(async () => {
     pages = await startPageServer();
@@ -40,6 +42,7 @@ describe('browser session screencast: size and quality follow the viewers', () =
   });
   after(async () => {
     for (const ws of sockets) ws.close();
+    for (const socket of ioSockets) socket.disconnect();
     await server?.close();
     await pages?.close();
   });
@@ -82,5 +85,25 @@ describe('browser session screencast: size and quality follow the viewers', () =
     assert.equal(response.status, 200);
     const png = Buffer.from(await response.arrayBuffer());
     assert.deepEqual(sniffImage(png), { format: 'png', mimeType: 'image/png', width: 1280, height: 720 });
+  });
+
+  it('sends a Socket.IO viewer\'s quality (seeds/003 quality:set), and the higher one when a viewer at the default joins', async () => {
+    const id = await createLoadedSession(server, `${pages.origin}/animated`, { width: 1280, height: 720, quality: 80, fps: 10 });
+    const session = server.server.sessions.get(id)!;
+    const low = connect(server.http, { reconnection: false });
+    ioSockets.push(low);
+    low.emit('quality:set', { quality: 40 });
+    const subscribed = nextEvent(low, 'subscribed');
+    low.emit('subscribe', { session_id: id });
+    assert.equal((await subscribed).quality, 40);
+    const reduced = await nextFrame(session.stream, (frame) => frame.quality === 40)
+      .catch(() => assert.fail(`Chromium still sends quality ${session.stream.latest?.quality} (sending ${JSON.stringify(session.source.sending)})`));
+    assert.deepEqual([reduced.width, reduced.height], [1280, 720], 'Socket.IO viewers take the full size');
+
+    const usual = connect(server.http, { reconnection: false });
+    ioSockets.push(usual);
+    usual.emit('subscribe', { session_id: id });
+    await nextFrame(session.stream, (frame) => frame.quality === 80);
+    assert.deepEqual(session.source.sending, { width: 1280, height: 720, quality: 80 });
   });
 });

@@ -356,6 +356,9 @@ class StreamSocket {
       deliver: frames ? deliverFromPromise((frame) => this.#deliver(stream, frame)) : (_frame, done) => done(undefined, 0),
       onNotice: (notice) => this.#relayNotice(stream, notice),
       onDeliverError: (error) => this.deps.log.debug({ err: error, stream: stream.id }, 'socket.io frame delivery failed'),
+      // The claimed variant is this socket's need (its quality): a browser session's screencast
+      // sends no higher quality than its viewers ask (reader-demand.ts).
+      need: null,
     });
     // A stream that ended inside subscribe() has already been dropped by its notice.
     if (this.#stream !== stream) return subscription.close();
