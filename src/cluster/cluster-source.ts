@@ -1,6 +1,7 @@
 import { Source, type SourceEvents, type SourceExit, type SourceFrame } from '../sources/source.js';
 import type { RedisClient } from './redis-connection.js';
 import { StreamLease } from './stream-lease.js';
+import { restartAtOnceThenBackOff } from '../util/reconnect-policy.js';
 import { framesChannel, nodeNameKey } from './keys.js';
 import { decodeFrameMessage, encodeFrameMessage } from './frame-message.js';
 
@@ -77,6 +78,7 @@ export class ClusterSource extends Source {
    */
   #serveFailures = 0;
   #serveRetryAt = 0;
+  readonly #serveBackoff = restartAtOnceThenBackOff(500, 10_000);
   #serving = false;
 
   constructor(options: ClusterSourceOptions) {
@@ -321,8 +323,7 @@ export class ClusterSource extends Source {
     // lease up, and the next tick starts the source again while some node follows.
     this.#role = 'idle';
     // At once after a source that was delivering, then 0.5 s doubling up to 10 s, as a Stream restarts one.
-    this.#serveRetryAt = Date.now() + (this.#serveFailures === 0 ? 0 : Math.min(10_000, 500 * 2 ** (this.#serveFailures - 1)));
-    this.#serveFailures++;
+    this.#serveRetryAt = Date.now() + (this.#serveBackoff.nextDelay(++this.#serveFailures) ?? 0);
     void this.#serial(() => this.#lease.release()).catch(() => undefined);
   };
 }

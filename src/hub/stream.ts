@@ -8,7 +8,7 @@ import { RateMeter } from '../util/rate-meter.js';
 import { CountRate } from '../util/count-rate.js';
 import { systemClock, type Clock, type TimerHandle } from '../util/clock.js';
 import { TypedEmitter } from '../util/typed-emitter.js';
-import { ExponentialBackoff, type ReconnectPolicy } from '../util/reconnect-policy.js';
+import { restartAtOnceThenBackOff, type ReconnectPolicy } from '../util/reconnect-policy.js';
 
 /** Something subscribers should be told about the source: progress, or a failure. */
 export interface StreamNotice {
@@ -417,13 +417,3 @@ export class Stream extends TypedEmitter<StreamEvents> {
 
 /** What a subscriber that says nothing needs: the frames as they come. */
 const FRAMES: ReaderNeed = Object.freeze({ kind: 'frames' });
-
-/**
- * The default restart policy. Viewers wait for the restart: a source that was delivering comes
- * back at once (issue 13: frames again within 2 s of a kill); one that keeps dying without a
- * frame backs off, `baseMs` × 2^n up to `maxMs`, without jitter (one process, no herd).
- */
-function restartAtOnceThenBackOff(baseMs: number, maxMs: number): ReconnectPolicy {
-  const backoff = new ExponentialBackoff({ initialDelay: baseMs, maxDelay: maxMs, jitter: 0 });
-  return { nextDelay: (attempt) => (attempt === 1 ? 0 : backoff.nextDelay(attempt)) };
-}

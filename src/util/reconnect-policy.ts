@@ -92,3 +92,13 @@ function nonNegative(value: number, name: string): number {
   }
   return value;
 }
+
+/**
+ * The default restart policy. Viewers wait for the restart: a source that was delivering comes
+ * back at once (issue 13: frames again within 2 s of a kill); one that keeps dying without a
+ * frame backs off, `baseMs` × 2^n up to `maxMs`, without jitter (one process, no herd).
+ */
+export function restartAtOnceThenBackOff(baseMs: number, maxMs: number): ReconnectPolicy {
+  const backoff = new ExponentialBackoff({ initialDelay: baseMs, maxDelay: maxMs, jitter: 0 });
+  return { nextDelay: (attempt) => (attempt === 1 ? 0 : backoff.nextDelay(attempt)) };
+}
